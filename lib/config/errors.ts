@@ -1,0 +1,20 @@
+// A config error names the file, the line and the field at fault.
+export interface ConfigProblem {
+  file: string;
+  line: number;
+  field: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: ConfigProblem[];
+  constructor(problems: ConfigProblem[]) {
+    super(problems.map(formatProblem).join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  return `${p.file}:${p.line}: ${p.field}: ${p.message}`;
+}
