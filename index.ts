@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+// tcpvs: the command line. `start` runs a config (or the demo), `check`
+// validates one and prints the compiled rule table.
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from './lib/config/load.ts';
+import { ConfigError } from './lib/config/errors.ts';
+import { formatRuleTable } from './lib/config/print.ts';
+import type { Config, LogSpec } from './lib/config/model.ts';
+import { startSwitch, type RunningSwitch } from './lib/control/switch.ts';
+
+const USAGE = `usage:
+  tcpvs start [-c FILE] [--log-level LEVEL]   run the switch; without -c, run the demo
+  tcpvs check -c FILE                         validate FILE and print its rule table
+  tcpvs --version | --help
+
+FILE is a native rule set (see rules/*.tcpvs) or a KTCPVS config (rules/ktcpvs.conf).`;
+
+const LEVELS: LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`tcpvs: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, 'package.json'), 'utf8')) as { version: string };
+    process.stdout.write(`tcpvs ${pkg.version}\n`);
+    return 0;
+  }
+  const command = positionals[0] ?? (values.help ? 'help' : 'start');
+  if (values.help || command === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  const level = values['log-level'];
+  if (level !== undefined && !LEVELS.includes(level as LogSpec['level'])) {
+    process.stderr.write(`tcpvs: --log-level: "${level}" is not one of ${LEVELS.join(', ')}\n`);
+    return 2;
+  }
+  switch (command) {
+    case 'check':
+      return check(values.config);
+    case 'start':
+      return start(values.config, level as LogSpec['level'] | undefined);
+    default:
+      process.stderr.write(`tcpvs: unknown command "${command}"\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+function load(file: string): Config | null {
+  try {
+    return loadConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\ntcpvs: ${err.problems.length} error(s) in ${file}; nothing started\n`);
+      return null;
+    }
+    throw err;
+  }
+}
+
+function check(file: string | undefined): number {
+  if (file === undefined) {
+    process.stderr.write('tcpvs check: -c FILE is required\n');
+    return 2;
+  }
+  const config = load(file);
+  if (config === null) return 1;
+  process.stdout.write(formatRuleTable(config));
+  return 0;
+}
+
+async function start(file: string | undefined, level: LogSpec['level'] | undefined): Promise<number> {
+  const demo = file === undefined;
+  const config = load(file ?? join(import.meta.dirname, 'rules', 'web-cluster.tcpvs'));
+  if (config === null) return 1;
+  if (level !== undefined) config.log.level = level;
+  let backends: { close(): Promise<void> } | null = null;
+  if (demo) {
+    const { startDemoBackends } = await import('./lib/demo/backends.ts');
+    backends = await startDemoBackends();
+  }
+  let running: RunningSwitch;
+  try {
+    running = await startSwitch(config);
+  } catch (err) {
+    await backends?.close();
+    process.stderr.write(`tcpvs: cannot start: ${(err as Error).message}\n`);
+    return 1;
+  }
+  for (const s of running.services) {
+    const a = s.address!;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    process.stderr.write(`tcpvs: service ${s.spec.name} listening on http://${host}:${a.port}\n`);
+  }
+  if (demo) {
+    const a = running.services[0].address!;
+    const base = `http://${a.address}:${a.port}`;
+    process.stderr.write(
+      [
+        '',
+        'Demo: tcpvs routes each request by path to a group of backends on loopback.',
+        'Try:',
+        `  curl -i ${base}/                          # static group (two servers, see X-Backend)`,
+        `  curl -i ${base}/images/tcpvs-logo.png -o /dev/null  # images group`,
+        `  curl -i '${base}/cgi-bin/hello.pl?name=you'  # cgi group, a real CGI script`,
+        `  curl -i -d 'hello body' ${base}/cgi-bin/echo.sh  # the body goes to the script's stdin`,
+        `  curl -i ${base}/cgi-bin/env.sh            # the CGI environment`,
+        'Ctrl-C stops it.',
+        '',
+      ].join('\n'),
+    );
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await running.close();
+  await backends?.close();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`tcpvs: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

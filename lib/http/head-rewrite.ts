@@ -1,0 +1,219 @@
+// Rewrites message heads on their way through: hop-by-hop fields dropped
+// (RFC 9110 §7.6.1), X-Forwarded-* and Via added. Only the head is rebuilt;
+// bodies never pass through here.
+
+// Header classes, found by length first so most names are never lower-cased.
+const H_OTHER = 0;
+const H_CONNECTION = 1;
+const H_KEEP_ALIVE = 2;
+const H_PROXY_CONNECTION = 3;
+const H_TE = 4;
+const H_UPGRADE = 5;
+const H_XFF = 6;
+const H_XFPROTO = 7;
+const H_XFHOST = 8;
+const H_VIA = 9;
+const H_HOST = 10;
+const H_CONTENT_LENGTH = 11;
+const H_TRANSFER_ENCODING = 12;
+
+export function classify(name: string): number {
+  switch (name.length) {
+    case 2:
+      return name.toLowerCase() === 'te' ? H_TE : H_OTHER;
+    case 3:
+      return name.toLowerCase() === 'via' ? H_VIA : H_OTHER;
+    case 4:
+      return name.toLowerCase() === 'host' ? H_HOST : H_OTHER;
+    case 7:
+      return name.toLowerCase() === 'upgrade' ? H_UPGRADE : H_OTHER;
+    case 10: {
+      const l = name.toLowerCase();
+      return l === 'connection' ? H_CONNECTION : l === 'keep-alive' ? H_KEEP_ALIVE : H_OTHER;
+    }
+    case 14:
+      return name.toLowerCase() === 'content-length' ? H_CONTENT_LENGTH : H_OTHER;
+    case 15:
+      return name.toLowerCase() === 'x-forwarded-for' ? H_XFF : H_OTHER;
+    case 16: {
+      const l = name.toLowerCase();
+      return l === 'proxy-connection' ? H_PROXY_CONNECTION : l === 'x-forwarded-host' ? H_XFHOST : H_OTHER;
+    }
+    case 17: {
+      const l = name.toLowerCase();
+      return l === 'x-forwarded-proto' ? H_XFPROTO : l === 'transfer-encoding' ? H_TRANSFER_ENCODING : H_OTHER;
+    }
+    default:
+      return H_OTHER;
+  }
+}
+
+/** What the data path needs to know about a request head beyond llhttp's fields. */
+export interface RequestFacts {
+  contentLength: number; // -1 when absent
+  transferEncoding: string | null; // joined values, null when absent
+  host: string | null;
+  connectionTokens: string | null; // joined Connection values, lower-case
+}
+
+/** Scans a flat header list once for the fields that decide framing and rewriting. */
+export function scanHeaders(headers: string[], out: RequestFacts): void {
+  out.contentLength = -1;
+  out.transferEncoding = null;
+  out.host = null;
+  out.connectionTokens = null;
+  for (let i = 0; i < headers.length; i += 2) {
+    switch (classify(headers[i])) {
+      case H_CONTENT_LENGTH:
+        out.contentLength = Number(headers[i + 1]); // llhttp allowed digits only, once
+        break;
+      case H_TRANSFER_ENCODING:
+        out.transferEncoding =
+          out.transferEncoding === null ? headers[i + 1] : out.transferEncoding + ',' + headers[i + 1];
+        break;
+      case H_HOST:
+        if (out.host === null) out.host = headers[i + 1];
+        break;
+      case H_CONNECTION: {
+        const v = headers[i + 1].toLowerCase();
+        out.connectionTokens = out.connectionTokens === null ? v : out.connectionTokens + ',' + v;
+        break;
+      }
+    }
+  }
+}
+
+// Codings a proxy may pass through when chunked comes last (RFC 9112 §7).
+const KNOWN_CODINGS = new Set(['chunked', 'gzip', 'x-gzip', 'deflate', 'compress', 'x-compress']);
+
+/**
+ * Judges a request's Transfer-Encoding. Returns 0 when chunked framing is
+ * sound, 400 when framing is ambiguous, 501 for a coding we do not know.
+ */
+export function judgeTransferEncoding(value: string): { status: 0 | 400 | 501; reason: string } {
+  const codings = value.split(',');
+  let chunkedAt = -1;
+  let last = -1;
+  for (let i = 0; i < codings.length; i++) {
+    const c = codings[i].trim().toLowerCase();
+    if (c === '') continue; // empty list elements are allowed (RFC 9110 §5.6.1)
+    const name = c.split(';')[0].trim();
+    if (!KNOWN_CODINGS.has(name)) return { status: 501, reason: `unknown transfer-coding "${name}"` };
+    if (name === 'chunked') {
+      if (chunkedAt !== -1) return { status: 400, reason: 'chunked applied twice' };
+      chunkedAt = i;
+    }
+    last = i;
+  }
+  if (chunkedAt === -1 || chunkedAt !== last) return { status: 400, reason: 'chunked is not the final transfer-coding' };
+  return { status: 0, reason: '' };
+}
+
+/** Connection tokens that name other fields to drop; framing fields are never dropped. */
+function connectionNominated(tokens: string | null): Set<string> | null {
+  if (tokens === null) return null;
+  let set: Set<string> | null = null;
+  for (const raw of tokens.split(',')) {
+    const t = raw.trim();
+    if (t === '' || t === 'close' || t === 'keep-alive' || t === 'upgrade') continue;
+    if (t === 'content-length' || t === 'transfer-encoding' || t === 'host') continue;
+    (set ??= new Set()).add(t);
+  }
+  return set;
+}
+
+export interface RequestRewrite {
+  method: string;
+  url: string;
+  versionMinor: number; // 0 or 1: the upstream request keeps the client's HTTP/1.x
+  headers: string[];
+  facts: RequestFacts;
+  clientAddress: string;
+  proto: string; // 'http'
+  upgrade: string | null; // the Upgrade value when tunnelling, else null
+}
+
+/** The request head as sent upstream. */
+export function buildRequestHead(r: RequestRewrite): string {
+  const nominated = connectionNominated(r.facts.connectionTokens);
+  let head = r.method + ' ' + r.url + (r.versionMinor === 0 ? ' HTTP/1.0\r\n' : ' HTTP/1.1\r\n');
+  let xff: string | null = null;
+  let via: string | null = null;
+  const h = r.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i];
+    switch (classify(name)) {
+      case H_OTHER:
+      case H_HOST:
+      case H_CONTENT_LENGTH:
+      case H_TRANSFER_ENCODING:
+        if (nominated !== null && nominated.has(name.toLowerCase())) continue;
+        head += name + ': ' + h[i + 1] + '\r\n';
+        continue;
+      case H_XFF:
+        xff = xff === null ? h[i + 1] : xff + ', ' + h[i + 1];
+        continue;
+      case H_VIA:
+        via = via === null ? h[i + 1] : via + ', ' + h[i + 1];
+        continue;
+      default:
+        continue; // hop-by-hop, or X-Forwarded-Proto/Host which we set ourselves
+    }
+  }
+  head += 'X-Forwarded-For: ' + (xff === null ? r.clientAddress : xff + ', ' + r.clientAddress) + '\r\n';
+  head += 'X-Forwarded-Proto: ' + r.proto + '\r\n';
+  if (r.facts.host !== null) head += 'X-Forwarded-Host: ' + r.facts.host + '\r\n';
+  const hop = r.versionMinor === 0 ? '1.0 tcpvs' : '1.1 tcpvs';
+  head += 'Via: ' + (via === null ? hop : via + ', ' + hop) + '\r\n';
+  if (r.upgrade !== null) head += 'Connection: upgrade\r\nUpgrade: ' + r.upgrade + '\r\n';
+  // An HTTP/1.0 upstream request asks to keep the connection for the pool.
+  else if (r.versionMinor === 0) head += 'Connection: keep-alive\r\n';
+  return head + '\r\n';
+}
+
+export interface ResponseRewrite {
+  statusCode: number;
+  statusMessage: string;
+  versionMinor: number; // the upstream's, for Via
+  headers: string[];
+  connection: 'close' | 'keep-alive' | 'upgrade' | null; // what we tell the client; null: HTTP/1.1 default
+  upgrade: string | null;
+}
+
+/** The response head as sent to the client. `facts` comes from scanHeaders over the same headers. */
+export function buildResponseHead(r: ResponseRewrite, facts: RequestFacts): string {
+  const nominated = connectionNominated(facts.connectionTokens);
+  const h = r.headers;
+  let head = 'HTTP/1.1 ' + r.statusCode + ' ' + r.statusMessage + '\r\n';
+  let via: string | null = null;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i];
+    switch (classify(name)) {
+      case H_VIA:
+        via = via === null ? h[i + 1] : via + ', ' + h[i + 1];
+        continue;
+      case H_CONNECTION:
+      case H_KEEP_ALIVE:
+      case H_PROXY_CONNECTION:
+      case H_TE:
+      case H_UPGRADE:
+        continue; // hop-by-hop
+    }
+    if (nominated !== null && nominated.has(name.toLowerCase())) continue;
+    head += name + ': ' + h[i + 1] + '\r\n';
+  }
+  const hop = r.versionMinor === 0 ? '1.0 tcpvs' : '1.1 tcpvs';
+  head += 'Via: ' + (via === null ? hop : via + ', ' + hop) + '\r\n';
+  if (r.connection === 'upgrade') head += 'Connection: upgrade\r\nUpgrade: ' + r.upgrade + '\r\n';
+  else if (r.connection !== null) head += 'Connection: ' + r.connection + '\r\n';
+  return head + '\r\n';
+}
+
+/** The value of the first header with this lower-case name. */
+export function headerValue(headers: string[], lowerName: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) {
+    const n = headers[i];
+    if (n.length === lowerName.length && n.toLowerCase() === lowerName) return headers[i + 1];
+  }
+  return undefined;
+}

@@ -1,0 +1,746 @@
+// One client connection: parse each request head with llhttp, route it,
+// schedule a real server, and splice the bytes both ways. Requests on one
+// connection are handled one after another, so pipelined responses keep their
+// order; bytes of later requests wait (with the socket paused) until the
+// current response is done.
+import type net from 'node:net';
+import { HeadParser, HeadParseError } from '../http/llhttp.ts';
+import { BodyFramer, FramingError, FRAME_CLOSE, FRAME_NONE } from '../http/body-framer.ts';
+import {
+  buildRequestHead,
+  buildResponseHead,
+  judgeTransferEncoding,
+  scanHeaders,
+  headerValue,
+  type RequestFacts,
+} from '../http/head-rewrite.ts';
+import { localResponse } from '../http/local-response.ts';
+import type { UpstreamConnection, UpstreamOwner } from '../upstream/pool.ts';
+import type { RealServer } from '../sched/scheduler.ts';
+import type { GroupRuntime } from './group.ts';
+import type { ServiceRuntime } from './service.ts';
+
+const P_IDLE = 0; // waiting for the first byte of a request
+const P_HEAD = 1; // part of a request head received
+const P_EXCHANGE = 2; // request dispatched, response not finished
+const P_TUNNEL = 3; // after 101 Switching Protocols
+const P_CLOSED = 4;
+
+// What the timer sweep does when `deadline` passes.
+const D_NONE = 0;
+const D_IDLE = 1; // keep-alive idle: close quietly
+const D_HEAD = 2; // slowloris: 408
+const D_CONNECT = 3; // upstream connect: 504
+const D_RESPONSE = 4; // upstream response (or transfer stalled): 504 or close
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+export class ClientSession implements UpstreamOwner {
+  private readonly svc: ServiceRuntime;
+  private readonly socket: net.Socket;
+  readonly clientAddress: string;
+  private readonly parser: HeadParser;
+  private phase = P_IDLE;
+  private forgotten = false;
+
+  deadline = 0;
+  private deadlineKind = D_NONE;
+
+  // Bytes that arrived for later requests while one is in progress.
+  private queued: Buffer | null = null;
+  private pausedForQueue = false;
+  private pausedForUpstream = false;
+  private clientEnded = false; // the client half-closed
+  private headBytes = 0; // of the head being received
+  private sawRequestLine = false;
+
+  // The exchange in progress.
+  private readonly facts: RequestFacts = { contentLength: -1, transferEncoding: null, host: null, connectionTokens: null };
+  private readonly resFacts: RequestFacts = { contentLength: -1, transferEncoding: null, host: null, connectionTokens: null };
+  private readonly reqBody: BodyFramer;
+  private readonly resBody: BodyFramer;
+  private group: GroupRuntime | null = null;
+  private server: RealServer | null = null;
+  private conn: UpstreamConnection | null = null;
+  private ruleName = '';
+  private serverName = '';
+  private clientMinor = 1;
+  private method = '';
+  private url = '';
+  private reqHead = '';
+  private upgradeReq: string | null = null;
+  private isHeadRequest = false;
+  private closeAfter = false;
+  private http10KeepAlive = false;
+  private retryable = false;
+  private retried = false;
+  private resStarted = false; // any response byte received from upstream
+  private resHeadDone = false;
+  private resSent = false; // any response byte sent to the client
+  private status = 0;
+  private bytesIn = 0;
+  private bytesOut = 0;
+  private startedAt = 0;
+
+  constructor(svc: ServiceRuntime, socket: net.Socket) {
+    this.svc = svc;
+    this.socket = socket;
+    const addr = socket.remoteAddress ?? '';
+    this.clientAddress = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+    this.parser = svc.takeRequestParser();
+    this.reqBody = new BodyFramer(svc.spec.limits.maxHeaderBytes);
+    this.resBody = new BodyFramer(svc.spec.limits.maxHeaderBytes);
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.onClientData(chunk);
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    socket.on('end', () => this.guard(() => this.onClientEnd()));
+    socket.on('drain', () => this.onClientDrain());
+    socket.on('error', () => this.destroy());
+    socket.on('close', () => this.destroy());
+    this.setDeadline(D_IDLE, svc.spec.timeouts.clientIdleMs);
+  }
+
+  // A bug in one session must never take the process down with it.
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private fail(err: unknown): void {
+    this.svc.log.error({ err, client: this.clientAddress }, 'session failed');
+    this.destroy();
+  }
+
+  private setDeadline(kind: number, ms: number): void {
+    this.deadlineKind = kind;
+    this.deadline = Date.now() + ms;
+  }
+
+  // ---- client side -------------------------------------------------------
+
+  private onClientData(chunk: Buffer): void {
+    switch (this.phase) {
+      case P_IDLE:
+      case P_HEAD:
+        this.processInput(chunk);
+        return;
+      case P_EXCHANGE:
+        if (!this.reqBody.done) {
+          const end = this.forwardRequestBody(chunk, 0);
+          if (end !== -1 && end < chunk.length) this.enqueue(chunk.subarray(end));
+        } else this.enqueue(chunk);
+        return;
+      case P_TUNNEL:
+        this.bytesIn += chunk.length;
+        if (this.conn !== null && !this.conn.socket.write(chunk)) this.pauseClientForUpstream();
+        return;
+    }
+  }
+
+  private enqueue(chunk: Buffer): void {
+    this.queued = this.queued === null ? chunk : Buffer.concat([this.queued, chunk]);
+    if (!this.pausedForQueue) {
+      this.pausedForQueue = true;
+      this.socket.pause();
+    }
+    // A client may pipeline only so much before being told to wait.
+    if (this.queued.length > this.svc.spec.limits.maxHeaderBytes * 4) this.socket.pause();
+  }
+
+  /** Handles request heads (and what follows them) in `buf`. */
+  private processInput(buf: Buffer): void {
+    let offset = 0;
+    while (offset < buf.length && (this.phase === P_IDLE || this.phase === P_HEAD)) {
+      if (this.phase === P_IDLE) {
+        this.phase = P_HEAD;
+        this.headBytes = 0;
+        this.sawRequestLine = false;
+        this.setDeadline(D_HEAD, this.svc.spec.timeouts.clientHeaderMs);
+      }
+      const slice = offset === 0 ? buf : buf.subarray(offset);
+      let n: number;
+      try {
+        n = this.parser.feed(slice);
+      } catch (err) {
+        this.refuseMalformed(err as HeadParseError, slice);
+        return;
+      }
+      if (n === -1) {
+        this.headBytes += slice.length;
+        if (!this.sawRequestLine) {
+          if (slice.indexOf(10) !== -1) this.sawRequestLine = true;
+          else if (this.headBytes > this.svc.spec.limits.maxUriBytes + 32) {
+            this.refuse(414, 'request line over the URI limit');
+            return;
+          }
+        }
+        return;
+      }
+      this.headBytes += n;
+      offset += n;
+      offset = this.startExchange(buf, offset);
+      if (offset === -1) return; // refused and closed, or waiting for the body
+    }
+    if (offset < buf.length && this.phase !== P_CLOSED) this.enqueue(offset === 0 ? buf : buf.subarray(offset));
+  }
+
+  /**
+   * A complete head has been parsed; `offset` is where its body (if any)
+   * starts in `buf`. Returns the offset after this request when it was
+   * answered locally and the connection stays open, else -1.
+   */
+  private startExchange(buf: Buffer, offset: number): number {
+    const p = this.parser;
+    const svc = this.svc;
+    this.startedAt = Date.now();
+    this.method = p.method;
+    this.url = p.url;
+    this.bytesIn = this.headBytes;
+    this.bytesOut = 0;
+    this.ruleName = '';
+    this.serverName = '';
+    this.clientMinor = p.versionMinor;
+    this.group = null;
+    this.server = null;
+    this.status = 0;
+    this.resStarted = false;
+    this.resHeadDone = false;
+    this.resSent = false;
+    this.retried = false;
+    this.isHeadRequest = p.method === 'HEAD';
+    this.closeAfter = !p.keepAlive || this.clientEnded;
+    this.http10KeepAlive = p.versionMinor === 0 && p.keepAlive;
+    this.upgradeReq = null;
+
+    if (p.url.length > svc.spec.limits.maxUriBytes) return this.refuse(414, 'URI over the limit');
+    if (p.method === 'CONNECT') return this.refuse(405, 'CONNECT is not supported');
+    scanHeaders(p.headers, this.facts);
+    const f = this.facts;
+    if (f.transferEncoding !== null) {
+      if (p.versionMinor === 0) return this.refuse(400, 'Transfer-Encoding in an HTTP/1.0 request');
+      const verdict = judgeTransferEncoding(f.transferEncoding);
+      if (verdict.status !== 0) return this.refuse(verdict.status, verdict.reason);
+      this.reqBody.chunked();
+    } else if (f.contentLength > 0) this.reqBody.length(f.contentLength);
+    else this.reqBody.none();
+    if (p.upgrade) this.upgradeReq = headerValue(p.headers, 'upgrade') ?? null;
+
+    // Validate the body bytes already here before anything goes upstream, so
+    // a malformed chunked body is refused without the backend seeing it.
+    let bodyEnd = offset;
+    if (this.reqBody.mode !== FRAME_NONE) {
+      try {
+        bodyEnd = this.reqBody.advance(buf, offset);
+      } catch (err) {
+        return this.refuse(400, (err as FramingError).message);
+      }
+    }
+    const firstBody = bodyEnd === -1 ? buf.subarray(offset) : buf.subarray(offset, bodyEnd);
+
+    const view = svc.requestView;
+    view.reset(p.method, p.url, p.headers, this.clientAddress);
+    const route = svc.router.route(view);
+    if (route === null) return this.refuse(404, 'no rule matches', bodyEnd !== offset) === -1 ? -1 : bodyEnd;
+    this.ruleName = route.rule === null ? 'default' : route.rule.name;
+    const group = svc.groups.get(route.group)!;
+    this.group = group;
+    const pickCtx = svc.pickContext;
+    pickCtx.key = route.key;
+    pickCtx.clientAddress = this.clientAddress;
+    const server = group.scheduler.pick(pickCtx);
+    if (server === null) return this.refuse(503, 'no usable server in group', bodyEnd !== offset) === -1 ? -1 : bodyEnd;
+    this.server = server;
+    this.serverName = server.name;
+    server.active++;
+    server.total++;
+
+    this.reqHead = buildRequestHead({
+      method: p.method,
+      url: p.url,
+      versionMinor: p.versionMinor,
+      headers: p.headers,
+      facts: f,
+      clientAddress: this.clientAddress,
+      proto: 'http',
+      upgrade: this.upgradeReq,
+    });
+    this.retryable = this.reqBody.mode === FRAME_NONE && IDEMPOTENT.has(p.method) && this.upgradeReq === null;
+    this.phase = P_EXCHANGE;
+    this.bytesIn += firstBody.length;
+    this.dispatch(false, firstBody);
+    if (bodyEnd === -1) return -1; // more body to come
+    if (bodyEnd < buf.length) this.enqueue(buf.subarray(bodyEnd));
+    return -1;
+  }
+
+  /** Sends the request head (and the body bytes at hand) to a server of the group. */
+  private dispatch(fresh: boolean, body: Buffer | null): void {
+    const server = this.server!;
+    const conn = this.group!.pools[server.id].acquire(this, fresh);
+    this.conn = conn;
+    if (conn.connected) this.setDeadline(D_RESPONSE, this.svc.spec.timeouts.responseMs);
+    else this.setDeadline(D_CONNECT, this.svc.spec.timeouts.connectMs);
+    const s = conn.socket;
+    let ok: boolean;
+    if (body !== null && body.length > 0) {
+      s.cork();
+      s.write(this.reqHead, 'latin1');
+      ok = s.write(body);
+      s.uncork();
+    } else ok = s.write(this.reqHead, 'latin1');
+    if (!ok) this.pauseClientForUpstream();
+  }
+
+  /** Forwards raw body bytes from `start`; returns the body's end offset or -1. */
+  private forwardRequestBody(buf: Buffer, start: number): number {
+    let end: number;
+    try {
+      end = this.reqBody.advance(buf, start);
+    } catch (err) {
+      // The head already went upstream: abort that request so the backend
+      // never sees the bytes that broke framing.
+      this.abortUpstream();
+      this.refuse(400, (err as FramingError).message);
+      return -1;
+    }
+    const stop = end === -1 ? buf.length : end;
+    if (stop > start && this.conn !== null) {
+      this.bytesIn += stop - start;
+      if (!this.conn.socket.write(start === 0 && stop === buf.length ? buf : buf.subarray(start, stop)))
+        this.pauseClientForUpstream();
+      if (this.deadlineKind === D_RESPONSE) this.deadline = Date.now() + this.svc.spec.timeouts.responseMs;
+    }
+    return end;
+  }
+
+  private pauseClientForUpstream(): void {
+    if (!this.pausedForUpstream) {
+      this.pausedForUpstream = true;
+      this.socket.pause();
+    }
+  }
+
+  private onClientDrain(): void {
+    // The client caught up: let the upstream send more.
+    if (this.conn !== null && this.conn.socket.isPaused()) this.conn.socket.resume();
+  }
+
+  private onClientEnd(): void {
+    this.clientEnded = true;
+    if (this.phase === P_TUNNEL) {
+      this.conn?.socket.end();
+      return;
+    }
+    if (this.phase === P_EXCHANGE) {
+      if (!this.reqBody.done) {
+        // The client went away mid-upload: nothing sensible can follow.
+        this.destroy();
+        return;
+      }
+      this.closeAfter = true; // answer, then close
+      return;
+    }
+    if (this.phase === P_HEAD && this.headBytes > 0) {
+      this.refuse(400, 'connection closed inside a request head');
+      return;
+    }
+    this.endClient();
+  }
+
+  // ---- upstream side -----------------------------------------------------
+
+  onUpstreamConnect(conn: UpstreamConnection): void {
+    if (conn !== this.conn) return;
+    this.setDeadline(D_RESPONSE, this.svc.spec.timeouts.responseMs);
+  }
+
+  onUpstreamDrain(conn: UpstreamConnection): void {
+    if (conn !== this.conn) return;
+    if (this.pausedForUpstream) {
+      this.pausedForUpstream = false;
+      if (!this.pausedForQueue) this.socket.resume();
+    }
+  }
+
+  onUpstreamData(conn: UpstreamConnection, chunk: Buffer): void {
+    if (conn !== this.conn) return;
+    try {
+      this.upstreamData(conn, chunk);
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private upstreamData(conn: UpstreamConnection, chunk: Buffer): void {
+    this.setDeadline(D_RESPONSE, this.svc.spec.timeouts.responseMs);
+    if (this.phase === P_TUNNEL) {
+      this.bytesOut += chunk.length;
+      if (!this.socket.write(chunk)) conn.socket.pause();
+      return;
+    }
+    this.resStarted = true;
+    let offset = 0;
+    let corked = false;
+    while (!this.resHeadDone) {
+      const slice = offset === 0 ? chunk : chunk.subarray(offset);
+      let n: number;
+      try {
+        n = conn.parser.feed(slice);
+      } catch (err) {
+        this.badGateway(`malformed response: ${(err as HeadParseError).message}`);
+        return;
+      }
+      if (n === -1) return;
+      offset += n;
+      const p = conn.parser;
+      if (p.statusCode === 101) {
+        this.startTunnel(conn, chunk, offset);
+        return;
+      }
+      if (p.statusCode >= 100 && p.statusCode < 200) {
+        // Interim responses (100 Continue, 103 Early Hints) pass through to
+        // HTTP/1.1 clients (RFC 9110 §15.2); the final one follows.
+        if (this.clientMinor >= 1) {
+          scanHeaders(p.headers, this.resFacts);
+          this.writeClient(buildResponseHead(this.responseRewrite(p, null), this.resFacts));
+        }
+        continue;
+      }
+      if (!corked) {
+        this.socket.cork();
+        corked = true;
+      }
+      if (!this.startResponse(p)) {
+        if (corked) this.socket.uncork();
+        return;
+      }
+    }
+    this.relayResponseBody(conn, chunk, offset);
+    if (corked) this.socket.uncork();
+  }
+
+  private responseRewrite(p: HeadParser, connection: 'close' | 'keep-alive' | 'upgrade' | null) {
+    return {
+      statusCode: p.statusCode,
+      statusMessage: p.statusMessage,
+      versionMinor: p.versionMinor,
+      headers: p.headers,
+      connection,
+      upgrade: connection === 'upgrade' ? this.upgradeReq : null,
+    };
+  }
+
+  /** Writes the final response head and sets up body framing. False when refused. */
+  private startResponse(p: HeadParser): boolean {
+    this.resHeadDone = true;
+    this.status = p.statusCode;
+    // Peek at framing fields before rewriting: buildResponseHead fills resFacts.
+    const status = p.statusCode;
+    const noBody = this.isHeadRequest || status === 204 || status === 304;
+    const rf = this.resFacts;
+    scanHeaders(p.headers, rf);
+    if (noBody) this.resBody.none();
+    else if (rf.transferEncoding !== null) {
+      const codings = rf.transferEncoding.toLowerCase().split(',');
+      if (codings[codings.length - 1].trim() === 'chunked') this.resBody.chunked();
+      else this.resBody.untilClose();
+    } else if (rf.contentLength >= 0) this.resBody.length(rf.contentLength);
+    else this.resBody.untilClose();
+    if (this.resBody.mode === FRAME_CLOSE || !this.reqBody.done) this.closeAfter = true;
+    const connection = this.closeAfter ? 'close' : this.http10KeepAlive ? 'keep-alive' : null;
+    this.writeClient(buildResponseHead(this.responseRewrite(p, connection), rf));
+    return true;
+  }
+
+  private relayResponseBody(conn: UpstreamConnection, buf: Buffer, start: number): void {
+    let end: number;
+    try {
+      end = this.resBody.advance(buf, start);
+    } catch (err) {
+      // The response has begun: cut the client off rather than let a broken body look complete.
+      this.svc.log.warn({ client: this.clientAddress, server: this.server?.name, reason: (err as Error).message }, 'bad upstream framing');
+      this.destroy();
+      return;
+    }
+    const stop = end === -1 ? buf.length : end;
+    if (stop > start) this.writeClient(start === 0 && stop === buf.length ? buf : buf.subarray(start, stop));
+    if (end === -1) return;
+    // Bytes after the end of the response were never asked for: do not reuse.
+    this.finishExchange(end === buf.length);
+  }
+
+  private writeClient(data: Buffer | string): void {
+    this.resSent = true;
+    let ok: boolean;
+    if (typeof data === 'string') {
+      this.bytesOut += data.length;
+      ok = this.socket.write(data, 'latin1');
+    } else {
+      this.bytesOut += data.length;
+      ok = this.socket.write(data);
+    }
+    // A slow client: stop reading from the upstream until it drains.
+    if (!ok && this.conn !== null) this.conn.socket.pause();
+  }
+
+  onUpstreamEnd(conn: UpstreamConnection): void {
+    if (conn !== this.conn) return;
+    this.guard(() => {
+      if (this.phase === P_TUNNEL) {
+        this.socket.end();
+        return;
+      }
+      if (this.resHeadDone && this.resBody.mode === FRAME_CLOSE) {
+        this.finishExchange(false); // a close-delimited body just ended
+        return;
+      }
+      this.upstreamFailed(conn, 'upstream closed the connection');
+    });
+  }
+
+  onUpstreamError(conn: UpstreamConnection, err: Error): void {
+    if (conn !== this.conn) return;
+    this.guard(() => {
+      if (this.phase === P_TUNNEL) {
+        this.endClient(); // flush what the upstream sent before it went
+        return;
+      }
+      if (this.resHeadDone && this.resBody.mode === FRAME_CLOSE) {
+        this.finishExchange(false);
+        return;
+      }
+      this.upstreamFailed(conn, err.message);
+    });
+  }
+
+  private upstreamFailed(conn: UpstreamConnection, reason: string): void {
+    this.conn = null;
+    conn.owner = null;
+    conn.destroy();
+    if (!this.resStarted) {
+      // A pooled connection the server had already closed: try once more on
+      // a fresh one, when the request can safely be sent twice.
+      if (conn.reused && this.retryable && !this.retried) {
+        this.retried = true;
+        this.dispatch(true, null);
+        return;
+      }
+      this.badGateway(reason);
+      return;
+    }
+    // The response had begun: never let a truncated response look complete.
+    this.svc.log.warn({ client: this.clientAddress, server: this.server?.name, reason }, 'upstream failed mid-response');
+    this.releaseServer();
+    this.destroy();
+  }
+
+  private badGateway(reason: string): void {
+    if (this.resSent) {
+      this.releaseServer();
+      this.destroy();
+      return;
+    }
+    this.abortUpstream();
+    this.refuse(502, reason, true);
+  }
+
+  private startTunnel(conn: UpstreamConnection, chunk: Buffer, offset: number): void {
+    if (this.upgradeReq === null) {
+      this.badGateway('101 Switching Protocols without an upgrade request');
+      return;
+    }
+    this.resHeadDone = true;
+    this.status = 101;
+    this.phase = P_TUNNEL;
+    this.deadlineKind = D_NONE;
+    scanHeaders(conn.parser.headers, this.resFacts);
+    this.writeClient(buildResponseHead(this.responseRewrite(conn.parser, 'upgrade'), this.resFacts));
+    if (offset < chunk.length) this.writeClient(chunk.subarray(offset));
+    if (this.queued !== null) {
+      const q = this.queued;
+      this.queued = null;
+      this.bytesIn += q.length;
+      conn.socket.write(q);
+    }
+    if (this.pausedForQueue) {
+      this.pausedForQueue = false;
+      this.socket.resume();
+    }
+    this.logAccess();
+  }
+
+  // ---- ending things -----------------------------------------------------
+
+  private releaseServer(): void {
+    if (this.server !== null) {
+      this.server.active--;
+      this.server = null;
+    }
+  }
+
+  /** Drops the upstream connection of the current exchange without reusing it. */
+  private abortUpstream(): void {
+    const conn = this.conn;
+    if (conn === null) return;
+    this.conn = null;
+    conn.owner = null;
+    conn.destroy();
+  }
+
+  private finishExchange(cleanEnd: boolean): void {
+    const conn = this.conn!;
+    this.conn = null;
+    const reusable = cleanEnd && this.reqBody.done && this.resBody.mode !== FRAME_CLOSE && conn.parser.keepAlive && !conn.closed;
+    if (conn.socket.isPaused()) conn.socket.resume();
+    if (reusable) conn.pool.release(conn);
+    else {
+      conn.owner = null;
+      conn.destroy();
+    }
+    this.releaseServer();
+    this.logAccess();
+    this.nextRequest();
+  }
+
+  /** After a response: close, or go back to reading requests (queued ones first). */
+  private nextRequest(): void {
+    if (this.closeAfter || !this.reqBody.done) {
+      this.endClient();
+      return;
+    }
+    this.phase = P_IDLE;
+    this.setDeadline(D_IDLE, this.svc.spec.timeouts.clientIdleMs);
+    const q = this.queued;
+    this.queued = null;
+    if (this.pausedForQueue) {
+      this.pausedForQueue = false;
+      if (!this.pausedForUpstream) this.socket.resume();
+    }
+    if (q !== null) this.processInput(q);
+    else if (this.clientEnded) this.endClient();
+  }
+
+  /**
+   * Answers the current request locally (an error, or 404). Returns -1 when
+   * the connection closes, 0 when it stays open for the next request.
+   */
+  private refuse(status: number, reason: string, bodyPending = false): number {
+    this.status = status;
+    if (status >= 400 && status !== 404) {
+      this.svc.log.warn({ client: this.clientAddress, status, reason, method: this.method, url: this.url }, 'refused');
+    }
+    // Framing errors desynchronise the stream; a pending body would have to be read and dropped.
+    if (status === 400 || status === 414 || status === 431 || status === 501 || status === 408 || status === 502 || status === 504 || bodyPending)
+      this.closeAfter = true;
+    if (this.phase === P_CLOSED) return -1;
+    const res = localResponse(status, this.closeAfter, this.isHeadRequest);
+    this.resSent = true;
+    this.bytesOut += res.length;
+    this.socket.write(res);
+    this.releaseServer();
+    if (this.method !== '') this.logAccess();
+    if (this.closeAfter) {
+      this.endClient();
+      return -1;
+    }
+    // 404/503 without a body: the connection stays usable.
+    this.reqBody.none();
+    this.phase = P_IDLE;
+    this.setDeadline(D_IDLE, this.svc.spec.timeouts.clientIdleMs);
+    return 0;
+  }
+
+  private refuseMalformed(err: HeadParseError, slice: Buffer): void {
+    let status = 400;
+    if (err.code === 'HPE_HEADER_OVERFLOW') {
+      // Still inside the request line: the URI is what is too long.
+      status = this.sawRequestLine || slice.subarray(0, err.offset).indexOf(10) !== -1 ? 431 : 414;
+    } else if (err.code === 'HPE_INVALID_METHOD' || err.code === 'HPE_INVALID_URL' || err.code === 'HPE_INVALID_VERSION') status = 400;
+    this.method = '';
+    this.isHeadRequest = false;
+    this.refuse(status, `${err.code}: ${err.message}`);
+  }
+
+  private logAccess(): void {
+    const log = this.svc.log;
+    if (!this.svc.accessLog) return;
+    const q = this.url.indexOf('?');
+    log.info(
+      {
+        client: this.clientAddress,
+        method: this.method,
+        path: q === -1 ? this.url : this.url.slice(0, q),
+        rule: this.ruleName,
+        group: this.group?.name ?? '',
+        server: this.serverName,
+        status: this.status,
+        bytesIn: this.bytesIn,
+        bytesOut: this.bytesOut,
+        ms: Date.now() - this.startedAt,
+      },
+      'request',
+    );
+  }
+
+  /** Called by the service's timer sweep when `deadline` has passed. */
+  expire(): void {
+    this.guard(() => {
+      switch (this.deadlineKind) {
+        case D_IDLE:
+          this.endClient();
+          return;
+        case D_HEAD:
+          this.refuse(408, 'request head not received in time');
+          return;
+        case D_CONNECT:
+        case D_RESPONSE:
+          if (this.resSent) {
+            this.svc.log.warn({ client: this.clientAddress, server: this.server?.name }, 'transfer stalled');
+            this.releaseServer();
+            this.destroy();
+            return;
+          }
+          this.abortUpstream();
+          this.refuse(504, this.deadlineKind === D_CONNECT ? 'upstream connect timed out' : 'upstream response timed out', true);
+          return;
+      }
+    });
+  }
+
+  hasDeadline(): boolean {
+    return this.deadlineKind !== D_NONE;
+  }
+
+  private endClient(): void {
+    if (this.phase === P_CLOSED) return;
+    this.phase = P_CLOSED;
+    this.deadlineKind = D_NONE;
+    this.socket.end();
+    this.cleanup();
+  }
+
+  destroy(): void {
+    if (this.phase !== P_CLOSED) this.phase = P_CLOSED;
+    this.deadlineKind = D_NONE;
+    this.socket.destroy();
+    this.cleanup();
+  }
+
+  private cleanup(): void {
+    this.abortUpstream();
+    this.releaseServer();
+    this.queued = null;
+    if (!this.forgotten) {
+      this.forgotten = true;
+      this.svc.forget(this, this.parser);
+    }
+  }
+}

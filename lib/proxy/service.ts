@@ -1,0 +1,110 @@
+// A virtual service: one listener, its rule table and its server groups.
+// This is the data path's root; the control plane builds it from a ServiceSpec.
+import net from 'node:net';
+import type { ServiceSpec } from '../config/model.ts';
+import { HeadParser } from '../http/llhttp.ts';
+import { RequestView } from '../route/request-view.ts';
+import { Router } from '../route/router.ts';
+import type { PickContext } from '../sched/scheduler.ts';
+import type { Logger } from '../log/logger.ts';
+import { GroupRuntime } from './group.ts';
+import { ClientSession } from './client-session.ts';
+
+export class ServiceRuntime {
+  readonly spec: ServiceSpec;
+  readonly log: Logger;
+  readonly accessLog: boolean;
+  readonly router: Router;
+  readonly groups = new Map<string, GroupRuntime>();
+  // Scratch objects reused by every request: routing and picking run to
+  // completion synchronously, so one of each is enough.
+  readonly requestView = new RequestView();
+  readonly pickContext: PickContext = { key: undefined, clientAddress: '' };
+
+  private readonly server: net.Server;
+  private readonly sessions = new Set<ClientSession>();
+  private readonly freeParsers: HeadParser[] = [];
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private poolSweepAt = 0;
+
+  constructor(spec: ServiceSpec, log: Logger) {
+    this.spec = spec;
+    this.log = log;
+    this.accessLog = log.isLevelEnabled('info');
+    for (const g of spec.groups) this.groups.set(g.name, new GroupRuntime(g, spec));
+    this.router = new Router(spec.rules, spec.defaultGroup, spec.groups);
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    this.server.on('error', (err) => this.log.error({ err, service: spec.name }, 'listener error'));
+  }
+
+  private accept(socket: net.Socket): void {
+    const session = new ClientSession(this, socket);
+    this.sessions.add(session);
+  }
+
+  takeRequestParser(): HeadParser {
+    const p = this.freeParsers.pop();
+    if (p !== undefined) {
+      p.reset();
+      return p;
+    }
+    return new HeadParser('request', this.spec.limits.maxHeaderBytes);
+  }
+
+  forget(session: ClientSession, parser: HeadParser): void {
+    this.sessions.delete(session);
+    if (this.freeParsers.length < 256) this.freeParsers.push(parser);
+    else parser.close();
+  }
+
+  /** Binds the listener. Resolves with the bound address (port 0 picks one). */
+  listen(): Promise<net.AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen({ host: this.spec.listen.host, port: this.spec.listen.port, backlog: 1024 }, () => {
+        this.server.off('error', onError);
+        this.startSweep();
+        resolve(this.server.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  // Deadlines are checked by one sweep instead of a timer per request, so
+  // the hot path only stores a number.
+  private startSweep(): void {
+    const t = this.spec.timeouts;
+    const shortest = Math.min(t.clientHeaderMs, t.clientIdleMs, t.connectMs, t.responseMs, t.upstreamIdleMs);
+    const every = Math.max(10, Math.min(500, Math.floor(shortest / 10)));
+    this.sweepTimer = setInterval(() => this.sweep(), every);
+    this.sweepTimer.unref();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const s of this.sessions) {
+      if (s.hasDeadline() && now >= s.deadline) s.expire();
+    }
+    if (now >= this.poolSweepAt) {
+      this.poolSweepAt = now + 250;
+      for (const g of this.groups.values()) g.sweep(now);
+    }
+  }
+
+  get address(): net.AddressInfo | null {
+    return this.server.address() as net.AddressInfo | null;
+  }
+
+  get connections(): number {
+    return this.sessions.size;
+  }
+
+  /** Stops accepting, closes every connection and pool. */
+  close(): Promise<void> {
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    for (const s of this.sessions) s.destroy();
+    for (const g of this.groups.values()) g.close();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,147 @@
+// Keep-alive connections to one real server. The pool knows nothing of rules
+// or schedulers: it hands out connections and takes them back.
+import net from 'node:net';
+import { HeadParser } from '../http/llhttp.ts';
+
+/** Whoever is using a connection right now receives its events. */
+export interface UpstreamOwner {
+  onUpstreamConnect(conn: UpstreamConnection): void;
+  onUpstreamData(conn: UpstreamConnection, chunk: Buffer): void;
+  onUpstreamEnd(conn: UpstreamConnection): void;
+  onUpstreamError(conn: UpstreamConnection, err: Error): void;
+  onUpstreamDrain(conn: UpstreamConnection): void;
+}
+
+export class UpstreamConnection {
+  readonly socket: net.Socket;
+  readonly pool: ServerPool;
+  /** Response heads on this connection; it lives as long as the connection. */
+  readonly parser: HeadParser;
+  owner: UpstreamOwner | null = null;
+  connected = false;
+  /** True once the connection has carried a request before the current one. */
+  reused = false;
+  idleSince = 0;
+  closed = false;
+
+  constructor(pool: ServerPool, socket: net.Socket, maxHeaderBytes: number) {
+    this.pool = pool;
+    this.socket = socket;
+    this.parser = new HeadParser('response', maxHeaderBytes);
+    // Listeners are set once per socket and dispatch to the current owner,
+    // so handing a connection to the next request costs no listener churn.
+    socket.on('connect', () => {
+      this.connected = true;
+      this.owner?.onUpstreamConnect(this);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (this.owner !== null) this.owner.onUpstreamData(this, chunk);
+      else this.destroy(); // bytes on an idle connection: the server is confused
+    });
+    socket.on('end', () => {
+      if (this.owner !== null) this.owner.onUpstreamEnd(this);
+      else this.destroy();
+    });
+    socket.on('error', (err: Error) => {
+      const owner = this.owner;
+      this.destroy();
+      owner?.onUpstreamError(this, err);
+    });
+    socket.on('close', () => {
+      const owner = this.owner;
+      this.markClosed();
+      owner?.onUpstreamError(this, new Error('upstream closed'));
+    });
+    socket.on('drain', () => this.owner?.onUpstreamDrain(this));
+  }
+
+  private markClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.owner = null;
+    this.pool.forget(this);
+    this.parser.close();
+  }
+
+  destroy(): void {
+    this.markClosed();
+    this.socket.destroy();
+  }
+}
+
+export interface PoolOptions {
+  host: string;
+  port: number;
+  maxIdle: number;
+  idleTimeoutMs: number;
+  maxHeaderBytes: number;
+}
+
+export class ServerPool {
+  readonly options: PoolOptions;
+  private readonly idle: UpstreamConnection[] = [];
+  /** Connections open now, idle or busy. */
+  open = 0;
+
+  constructor(options: PoolOptions) {
+    this.options = options;
+  }
+
+  /** An idle connection (most recently used first) or a new one. */
+  acquire(owner: UpstreamOwner, fresh = false): UpstreamConnection {
+    if (!fresh) {
+      const now = Date.now();
+      while (this.idle.length > 0) {
+        const conn = this.idle.pop()!;
+        if (now - conn.idleSince >= this.options.idleTimeoutMs || conn.socket.destroyed) {
+          conn.destroy();
+          continue;
+        }
+        conn.owner = owner;
+        conn.reused = true;
+        conn.socket.resume();
+        return conn;
+      }
+    }
+    const socket = net.connect({ host: this.options.host, port: this.options.port, noDelay: true });
+    const conn = new UpstreamConnection(this, socket, this.options.maxHeaderBytes);
+    conn.owner = owner;
+    this.open++;
+    return conn;
+  }
+
+  /** Takes a connection back for reuse, or closes it when the pool is full. */
+  release(conn: UpstreamConnection): void {
+    conn.owner = null;
+    if (conn.closed) return;
+    if (this.idle.length >= this.options.maxIdle) {
+      conn.destroy();
+      return;
+    }
+    conn.idleSince = Date.now();
+    this.idle.push(conn);
+  }
+
+  /** Called when a connection closes, idle or not. */
+  forget(conn: UpstreamConnection): void {
+    this.open--;
+    const i = this.idle.indexOf(conn);
+    if (i !== -1) this.idle.splice(i, 1);
+  }
+
+  /** Closes idle connections older than the idle timeout. */
+  sweep(now: number): void {
+    // The stack is ordered by idleSince, oldest at the bottom.
+    while (this.idle.length > 0 && now - this.idle[0].idleSince >= this.options.idleTimeoutMs) {
+      this.idle[0].destroy();
+    }
+  }
+
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  closeAll(): void {
+    while (this.idle.length > 0) this.idle[0].destroy();
+  }
+}
