@@ -1,0 +1,98 @@
+// KTCPVS's hhttp: the rule's regex submatch (ctx.key) is hashed onto the
+// group's servers, so one key (a user, a document, a cache shard) always lands
+// on the same server while the server set stays the same.
+//
+// The mapping is weighted rendezvous (highest random weight) hashing: every
+// usable server draws a pseudo-random number from hash(key, server name) and
+// the best weighted draw wins. Weights give proportional shares, and when a
+// server goes down, quiescent or comes back only the keys it owns move; a
+// modulo table would reshuffle almost all keys. Nothing is seeded at random,
+// and servers are identified by name, not position, so every process (and a
+// reordered config) computes the same mapping. O(servers) per pick with no
+// allocation; very large groups want a table-based scheduler (mh, later).
+//
+// Requests without a key (the submatch did not participate) fall back to wlc.
+
+import { available } from './scheduler.ts';
+import type { PickContext, RealServer, Scheduler, SchedulerFactory } from './scheduler.ts';
+import { leastWeightedIndex } from './wlc.ts';
+
+/**
+ * 32-bit FNV-1a over the string's UTF-16 code units. For ASCII keys this is
+ * byte-for-byte the standard FNV-1a; other keys hash each code unit as one
+ * step, which is just as stable and avoids encoding to UTF-8 per request.
+ */
+export function fnv1a32(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/** Murmur3's 32-bit finaliser: spreads every input bit over the output, which FNV alone does poorly in the high bits. */
+export function mix32(value: number): number {
+  let h = value;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+const TWO_POW_32 = 4294967296;
+
+export class HashHttpScheduler implements Scheduler {
+  readonly name = 'hhttp';
+  private readonly servers: readonly RealServer[];
+  // Per-server salt from the server's name, so the mapping follows names, not config order.
+  private readonly nameHashes: Uint32Array;
+  private lastFallback = -1;
+
+  constructor(servers: readonly RealServer[]) {
+    this.servers = servers;
+    this.nameHashes = new Uint32Array(servers.length);
+    for (let i = 0; i < servers.length; i++) this.nameHashes[i] = mix32(fnv1a32(servers[i].name));
+  }
+
+  pick(ctx: PickContext): RealServer | null {
+    const key = ctx.key;
+    if (key === undefined) return this.pickLeastWeighted();
+    const servers = this.servers;
+    const nameHashes = this.nameHashes;
+    const keyHash = fnv1a32(key);
+    let best = -1;
+    let bestCost = 0;
+    for (let i = 0; i < servers.length; i++) {
+      const server = servers[i];
+      if (!available(server)) continue;
+      // A uniform draw in (0,1) per (key, server); -ln(u) is exponential with
+      // rate 1, so -ln(u)/weight is exponential with rate `weight`, and the
+      // smallest of such draws belongs to server i with probability
+      // weight_i / sum(weights).
+      const draw = (mix32(keyHash ^ nameHashes[i]) + 0.5) / TWO_POW_32;
+      const cost = -Math.log(draw) / server.weight;
+      if (best === -1 || cost < bestCost) {
+        best = i;
+        bestCost = cost;
+      }
+    }
+    return best === -1 ? null : servers[best];
+  }
+
+  private pickLeastWeighted(): RealServer | null {
+    const best = leastWeightedIndex(this.servers, this.lastFallback);
+    if (best === -1) return null;
+    this.lastFallback = best;
+    return this.servers[best];
+  }
+
+  refresh(): void {
+    // Nothing to rebuild: server salts depend only on names, and weights and
+    // up/down are read live, so the mapping changes exactly when they do.
+  }
+}
+
+export const createHashHttp: SchedulerFactory = (servers) => new HashHttpScheduler(servers);

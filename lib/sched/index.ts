@@ -1,0 +1,58 @@
+// The scheduler registry: a group's `scheduler` name to its implementation.
+// Adding a scheduler is one new file beside this one and one line below.
+
+import type { RealServer, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
+import { createRoundRobin } from './rr.ts';
+import { createWeightedRoundRobin } from './wrr.ts';
+import { createLeastConnection } from './lc.ts';
+import { createWeightedLeastConnection } from './wlc.ts';
+import { createHashHttp } from './hhttp.ts';
+
+// A Map, not an object literal, so names like "constructor" are not found.
+const FACTORIES: ReadonlyMap<string, SchedulerFactory> = new Map([
+  ['rr', createRoundRobin],
+  ['wrr', createWeightedRoundRobin],
+  ['lc', createLeastConnection],
+  ['wlc', createWeightedLeastConnection],
+  ['hhttp', createHashHttp],
+]);
+
+/** Scheduler names in registration order. */
+export function knownSchedulers(): string[] {
+  return [...FACTORIES.keys()];
+}
+
+export function createScheduler(
+  name: string,
+  servers: readonly RealServer[],
+  options: SchedulerOptions,
+): Scheduler {
+  const factory = FACTORIES.get(name);
+  if (factory === undefined) {
+    throw new Error(`unknown scheduler "${name}" (known: ${knownSchedulers().join(', ')})`);
+  }
+  return factory(servers, options);
+}
+
+export interface RealServerSpec {
+  host: string;
+  port: number;
+  weight: number;
+}
+
+/** Fresh RealServer records for one group, ids in spec order. */
+export function makeRealServers(specs: readonly RealServerSpec[]): RealServer[] {
+  return specs.map((spec, id) => ({
+    id,
+    host: spec.host,
+    port: spec.port,
+    name: spec.host.includes(':') ? `[${spec.host}]:${spec.port}` : `${spec.host}:${spec.port}`,
+    weight: spec.weight,
+    up: true,
+    active: 0,
+    total: 0,
+  }));
+}
+
+export type { PickContext, RealServer, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
+export { available } from './scheduler.ts';

@@ -1,0 +1,40 @@
+// Round robin, as IPVS's ip_vs_rr: a cursor walks the group and the next
+// usable server after it gets the request. Weights only matter as 0 (quiescent)
+// vs. not; use wrr to honour them.
+
+import { available } from './scheduler.ts';
+import type { RealServer, Scheduler, SchedulerFactory } from './scheduler.ts';
+
+export class RoundRobinScheduler implements Scheduler {
+  readonly name = 'rr';
+  private readonly servers: readonly RealServer[];
+  private lastPicked = -1; // index of the last server returned
+
+  constructor(servers: readonly RealServer[]) {
+    this.servers = servers;
+  }
+
+  pick(): RealServer | null {
+    const servers = this.servers;
+    const count = servers.length;
+    // Availability is read live, so a server marked down is skipped even
+    // before refresh() is called.
+    let i = this.lastPicked;
+    for (let step = 0; step < count; step++) {
+      i = i + 1 === count ? 0 : i + 1;
+      const server = servers[i];
+      if (available(server)) {
+        this.lastPicked = i;
+        return server;
+      }
+    }
+    return null;
+  }
+
+  refresh(): void {
+    // Nothing precomputed: the cursor stays where it is so a health-check
+    // flap does not restart the cycle at the first server.
+  }
+}
+
+export const createRoundRobin: SchedulerFactory = (servers) => new RoundRobinScheduler(servers);
