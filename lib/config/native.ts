@@ -1,0 +1,567 @@
+// Parser for tcpvs's own rule-set format: one statement per line, `#`
+// comments, indentation cosmetic. A `service` line opens a block that lasts
+// until the next `service`; inside it `group` opens a server group that the
+// following `server` lines fill. Every problem in the file is collected (with
+// file, line and field) before anything is thrown; a half-built config is
+// never returned.
+
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_LOG,
+  DEFAULT_TIMEOUTS,
+  type Config,
+  type ConfigWarning,
+  type Endpoint,
+  type GroupSpec,
+  type Limits,
+  type LogSpec,
+  type Matcher,
+  type RuleSpec,
+  type ServiceSpec,
+  type Timeouts,
+} from './model.ts';
+import { ConfigError, type ConfigProblem } from './errors.ts';
+import {
+  captureCount,
+  checkListenConflicts,
+  checkName,
+  compileRegex,
+  formatEndpoint,
+  parseDuration,
+  parseEndpoint,
+  parseInteger,
+  parseSize,
+  sortProblems,
+  tokenizeLine,
+  type ListenSite,
+  type Token,
+} from './tokenize.ts';
+import { knownSchedulers } from '../sched/index.ts';
+
+const LOG_LEVELS: readonly LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+const TIMEOUT_FIELDS: Record<string, keyof Timeouts> = {
+  'client-header': 'clientHeaderMs',
+  'client-idle': 'clientIdleMs',
+  connect: 'connectMs',
+  response: 'responseMs',
+  'upstream-idle': 'upstreamIdleMs',
+};
+
+const MAX_POOL_IDLE = 100_000;
+export const MAX_WEIGHT = 65535;
+
+interface GroupDraft {
+  spec: GroupSpec;
+  line: number;
+  hashLine: number; // line of `hash-submatch`, 0 when absent
+  rejectedServers: number; // bad `server` lines, already reported
+}
+
+interface ServiceDraft {
+  name: string;
+  line: number;
+  listen: Endpoint | null;
+  listenLine: number;
+  groups: GroupDraft[];
+  rules: RuleSpec[];
+  defaultGroup: string | null;
+  defaultLine: number;
+  timeouts: Timeouts;
+  limits: Limits;
+  // `listen`, `timeout connect`, `limit uri`, `default`...: where each was first set.
+  settings: Map<string, number>;
+}
+
+export function parseNativeConfig(text: string, file: string): Config {
+  return new NativeParser(file).parse(text);
+}
+
+class NativeParser {
+  private readonly file: string;
+  private readonly problems: ConfigProblem[] = [];
+  private readonly warnings: ConfigWarning[] = [];
+  private readonly services: ServiceDraft[] = [];
+  private service: ServiceDraft | null = null;
+  private group: GroupDraft | null = null;
+  private readonly log: LogSpec = { ...DEFAULT_LOG };
+  private readonly logLines = new Map<string, number>();
+
+  constructor(file: string) {
+    this.file = file;
+  }
+
+  parse(text: string): Config {
+    const lines = text.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const line = i + 1;
+      const { tokens, error } = tokenizeLine(lines[i]);
+      if (error !== null) {
+        this.problem(line, tokens.length > 0 ? tokens[0].text : 'syntax', error);
+        continue;
+      }
+      if (tokens.length === 0) continue;
+      this.statement(line, tokens);
+    }
+
+    const specs = this.services.map((s) => this.finishService(s));
+    if (this.services.length === 0 && this.problems.length === 0) {
+      this.problem(0, 'service', 'no service defined (a rule set needs at least one `service NAME` block)');
+    }
+    checkListenConflicts(
+      this.services.filter((s) => s.listen !== null).map((s): ListenSite => ({
+        service: s.name,
+        listen: s.listen as Endpoint,
+        file: this.file,
+        line: s.listenLine,
+      })),
+      this.problems,
+    );
+    if (this.problems.length > 0) throw new ConfigError(sortProblems(this.problems));
+    return {
+      format: 'native',
+      file: this.file,
+      services: specs,
+      log: this.log,
+      warnings: sortProblems(this.warnings),
+    };
+  }
+
+  private problem(line: number, field: string, message: string): void {
+    this.problems.push({ file: this.file, line, field, message });
+  }
+
+  private warn(line: number, field: string, message: string): void {
+    this.warnings.push({ file: this.file, line, field, message });
+  }
+
+  /** Checks the argument count (after the keyword); false after reporting. */
+  private arity(line: number, tokens: Token[], field: string, min: number, max: number, usage: string): boolean {
+    const n = tokens.length - 1;
+    if (n < min) {
+      this.problem(line, field, `missing argument: usage: ${usage}`);
+      return false;
+    }
+    if (n > max) {
+      this.problem(line, field, `unexpected '${tokens[max + 1].text}': usage: ${usage}`);
+      return false;
+    }
+    return true;
+  }
+
+  /** The enclosing service, or null after reporting that there is none. */
+  private inService(line: number, field: string): ServiceDraft | null {
+    if (this.service === null) this.problem(line, field, `'${field}' must be inside a service block (after a 'service NAME' line)`);
+    return this.service;
+  }
+
+  /** Reports a setting given twice in one scope; true when it is new. */
+  private firstSetting(line: number, settings: Map<string, number>, key: string, field: string): boolean {
+    const first = settings.get(key);
+    if (first !== undefined) {
+      this.problem(line, field, `'${key}' is already set at line ${first}`);
+      return false;
+    }
+    settings.set(key, line);
+    return true;
+  }
+
+  private statement(line: number, tokens: Token[]): void {
+    const keyword = tokens[0];
+    if (keyword.quoted) {
+      this.problem(line, 'syntax', `a line must start with a keyword, not the quoted string "${keyword.text}"`);
+      return;
+    }
+    switch (keyword.text) {
+      case 'log':
+        return this.logStatement(line, tokens);
+      case 'service':
+        return this.serviceStatement(line, tokens);
+      case 'listen':
+        return this.listenStatement(line, tokens);
+      case 'timeout':
+        return this.timeoutStatement(line, tokens);
+      case 'limit':
+        return this.limitStatement(line, tokens);
+      case 'group':
+        return this.groupStatement(line, tokens);
+      case 'server':
+        return this.serverStatement(line, tokens);
+      case 'route':
+        return this.routeStatement(line, tokens);
+      case 'default':
+        return this.defaultStatement(line, tokens);
+      default:
+        this.problem(
+          line,
+          keyword.text,
+          `unknown keyword '${keyword.text}' (expected log, service, listen, timeout, limit, group, server, route or default)`,
+        );
+    }
+  }
+
+  private logStatement(line: number, tokens: Token[]): void {
+    const what = tokens[1]?.text;
+    if (what !== 'level' && what !== 'destination') {
+      this.problem(line, 'log', 'usage: log level LEVEL | log destination stdout|stderr|PATH');
+      return;
+    }
+    const field = `log.${what}`;
+    if (!this.arity(line, tokens, field, 2, 2, `log ${what} VALUE`)) return;
+    if (!this.firstSetting(line, this.logLines, `log ${what}`, field)) return;
+    const value = tokens[2].text;
+    if (what === 'level') {
+      const level = LOG_LEVELS.find((l) => l === value);
+      if (level === undefined) this.problem(line, field, `unknown log level '${value}' (${LOG_LEVELS.join(', ')})`);
+      else this.log.level = level;
+    } else if (value === '') {
+      this.problem(line, field, 'empty destination');
+    } else {
+      this.log.destination = value;
+    }
+  }
+
+  private serviceStatement(line: number, tokens: Token[]): void {
+    // Open the block even when the line is bad, so its contents are checked
+    // against it instead of producing a cascade of "outside a service" errors.
+    const name = tokens[1]?.text ?? '';
+    this.service = {
+      name,
+      line,
+      listen: null,
+      listenLine: 0,
+      groups: [],
+      rules: [],
+      defaultGroup: null,
+      defaultLine: 0,
+      timeouts: { ...DEFAULT_TIMEOUTS },
+      limits: { ...DEFAULT_LIMITS },
+      settings: new Map(),
+    };
+    this.group = null;
+    this.services.push(this.service);
+    if (!this.arity(line, tokens, 'service', 1, 1, 'service NAME')) return;
+    const bad = checkName(name);
+    if (bad !== null) return this.problem(line, 'service', bad);
+    const first = this.services.find((s) => s.name === name);
+    if (first !== undefined && first !== this.service) {
+      this.problem(line, 'service', `duplicate service name '${name}' (first at line ${first.line})`);
+    }
+  }
+
+  private listenStatement(line: number, tokens: Token[]): void {
+    const service = this.inService(line, 'listen');
+    // Recorded even when the line is bad, so the block is not also "without listen".
+    if (service === null || !this.firstSetting(line, service.settings, 'listen', 'listen')) return;
+    if (!this.arity(line, tokens, 'listen', 1, 1, 'listen HOST:PORT')) return;
+    const parsed = parseEndpoint(tokens[1].text);
+    if (!parsed.ok) return this.problem(line, 'listen', parsed.message);
+    service.listen = parsed.value;
+    service.listenLine = line;
+  }
+
+  private timeoutStatement(line: number, tokens: Token[]): void {
+    const service = this.inService(line, 'timeout');
+    const usage = `timeout ${Object.keys(TIMEOUT_FIELDS).join('|')} DURATION`;
+    if (service === null || !this.arity(line, tokens, 'timeout', 2, 2, usage)) return;
+    const which = tokens[1].text;
+    const key = TIMEOUT_FIELDS[which];
+    if (key === undefined || !Object.hasOwn(TIMEOUT_FIELDS, which)) {
+      return this.problem(line, 'timeout', `unknown timeout '${which}': usage: ${usage}`);
+    }
+    const field = `timeout.${which}`;
+    if (!this.firstSetting(line, service.settings, `timeout ${which}`, field)) return;
+    const parsed = parseDuration(tokens[2].text);
+    if (!parsed.ok) return this.problem(line, field, parsed.message);
+    service.timeouts[key] = parsed.value;
+  }
+
+  private limitStatement(line: number, tokens: Token[]): void {
+    const service = this.inService(line, 'limit');
+    const usage = 'limit uri SIZE | limit headers SIZE | limit pool-idle COUNT';
+    if (service === null || !this.arity(line, tokens, 'limit', 2, 2, usage)) return;
+    const which = tokens[1].text;
+    const field = `limit.${which}`;
+    if (which !== 'uri' && which !== 'headers' && which !== 'pool-idle') {
+      return this.problem(line, 'limit', `unknown limit '${which}': usage: ${usage}`);
+    }
+    if (!this.firstSetting(line, service.settings, `limit ${which}`, field)) return;
+    const value = tokens[2].text;
+    if (which === 'pool-idle') {
+      const n = parseInteger(value, 0, MAX_POOL_IDLE);
+      if (n === null) return this.problem(line, field, `bad count '${value}': must be an integer 0..${MAX_POOL_IDLE}`);
+      service.limits.poolMaxIdlePerServer = n;
+      return;
+    }
+    const parsed = parseSize(value);
+    if (!parsed.ok) return this.problem(line, field, parsed.message);
+    if (which === 'uri') service.limits.maxUriBytes = parsed.value;
+    else service.limits.maxHeaderBytes = parsed.value;
+  }
+
+  private groupStatement(line: number, tokens: Token[]): void {
+    const service = this.inService(line, 'group');
+    if (service === null) return;
+    const name = tokens[1]?.text ?? '';
+    const draft: GroupDraft = { spec: { name, scheduler: 'wlc', servers: [] }, line, hashLine: 0, rejectedServers: 0 };
+    // Servers that follow belong to this group even if the line is bad.
+    this.group = draft;
+    const usage = 'group NAME [scheduler NAME] [hash-submatch N]';
+    if (!this.arity(line, tokens, 'group', 1, 5, usage)) return;
+    const bad = checkName(name);
+    if (bad !== null) this.problem(line, 'group', bad);
+    const first = service.groups.find((g) => g.spec.name === name);
+    if (first !== undefined) this.problem(line, 'group', `duplicate group name '${name}' (first at line ${first.line})`);
+    else service.groups.push(draft);
+
+    const options = new Map<string, number>();
+    for (let i = 2; i < tokens.length; i += 2) {
+      const option = tokens[i].text;
+      if (option !== 'scheduler' && option !== 'hash-submatch') {
+        this.problem(line, 'group', `unknown group option '${option}': usage: ${usage}`);
+        return;
+      }
+      const field = `group.${option}`;
+      if (!this.firstSetting(line, options, option, field)) continue;
+      const value = tokens[i + 1]?.text;
+      if (value === undefined) {
+        this.problem(line, field, `missing value after '${option}'`);
+        continue;
+      }
+      if (option === 'scheduler') {
+        const known = knownSchedulers();
+        if (!known.includes(value)) this.problem(line, field, `unknown scheduler '${value}' (known: ${known.join(', ')})`);
+        else draft.spec.scheduler = value;
+      } else {
+        const n = parseInteger(value, 0, 99);
+        if (n === null) this.problem(line, field, `bad submatch number '${value}': must be an integer 0..99`);
+        else {
+          draft.spec.hashSubmatch = n;
+          draft.hashLine = line;
+        }
+      }
+    }
+  }
+
+  private serverStatement(line: number, tokens: Token[]): void {
+    const group = this.group;
+    if (group === null) {
+      this.problem(line, 'server', "'server' must follow a 'group NAME' line");
+      return;
+    }
+    const before = this.problems.length;
+    this.serverInto(group, line, tokens);
+    if (this.problems.length > before) group.rejectedServers++;
+  }
+
+  private serverInto(group: GroupDraft, line: number, tokens: Token[]): void {
+    if (!this.arity(line, tokens, 'server', 1, 3, 'server HOST:PORT [weight N]')) return;
+    const parsed = parseEndpoint(tokens[1].text);
+    if (!parsed.ok) this.problem(line, 'server', parsed.message);
+    let weight = 1;
+    if (tokens.length > 2) {
+      if (tokens[2].text !== 'weight') {
+        this.problem(line, 'server', `unexpected '${tokens[2].text}': usage: server HOST:PORT [weight N]`);
+        return;
+      }
+      const value = tokens[3]?.text;
+      const n = value === undefined ? null : parseInteger(value, 0, MAX_WEIGHT);
+      if (n === null) {
+        this.problem(line, 'server.weight', `bad weight '${value ?? ''}': must be an integer 0..${MAX_WEIGHT} (0 = quiescent)`);
+        return;
+      }
+      weight = n;
+    }
+    if (!parsed.ok) return;
+    const { host, port } = parsed.value;
+    if (group.spec.servers.some((s) => s.host === host && s.port === port)) {
+      this.problem(line, 'server', `${formatEndpoint(parsed.value)} is already in group '${group.spec.name}'`);
+      return;
+    }
+    group.spec.servers.push({ host, port, weight });
+  }
+
+  private routeStatement(line: number, tokens: Token[]): void {
+    const service = this.inService(line, 'route');
+    if (service === null) return;
+    const usage = 'route NAME MATCHER... to GROUP';
+    const name = tokens[1]?.text;
+    if (name === undefined) return this.problem(line, 'route', `missing route name: usage: ${usage}`);
+    const bad = checkName(name);
+    if (bad !== null) this.problem(line, 'route', bad);
+    const first = service.rules.find((r) => r.name === name);
+    if (first !== undefined) this.problem(line, 'route', `duplicate route name '${name}' (first at line ${first.line})`);
+
+    const n = tokens.length;
+    const last = tokens[n - 1];
+    if (!last.quoted && last.text === 'to' && n > 2) {
+      return this.problem(line, 'route.to', "missing group name after 'to'");
+    }
+    const toAt = n - 2;
+    if (toAt < 2 || tokens[toAt].quoted || tokens[toAt].text !== 'to') {
+      return this.problem(line, 'route.to', `missing 'to GROUP' at the end: usage: ${usage}`);
+    }
+    const matchers: Matcher[] = [];
+    let ok = true;
+    for (let i = 2; i < toAt; ) {
+      const result = parseMatcher(tokens, i, toAt);
+      if (result.problem !== null) {
+        this.problem(line, result.problem.field, result.problem.message);
+        ok = false;
+      } else matchers.push(result.matcher);
+      if (result.next < 0) break;
+      i = result.next;
+    }
+    if (ok && matchers.length === 0) {
+      this.problem(line, 'route', `route '${name}' has no matchers (use 'default GROUP' for a catch-all)`);
+    }
+    const rule: RuleSpec = { name, matchers, group: tokens[n - 1].text, file: this.file, line };
+    if (first === undefined) service.rules.push(rule);
+  }
+
+  private defaultStatement(line: number, tokens: Token[]): void {
+    const service = this.inService(line, 'default');
+    if (service === null || !this.arity(line, tokens, 'default', 1, 1, 'default GROUP')) return;
+    if (!this.firstSetting(line, service.settings, 'default', 'default')) return;
+    service.defaultGroup = tokens[1].text;
+    service.defaultLine = line;
+  }
+
+  /** End-of-block checks (references may point forward) and the final spec. */
+  private finishService(s: ServiceDraft): ServiceSpec {
+    if (s.listen === null && !s.settings.has('listen')) {
+      this.problem(s.line, 'listen', `service '${s.name}' has no 'listen HOST:PORT' line`);
+    }
+    if (s.groups.length === 0) this.problem(s.line, 'group', `service '${s.name}' has no groups`);
+    const groups = new Map<string, GroupDraft>();
+    for (const g of s.groups) {
+      groups.set(g.spec.name, g);
+      if (g.spec.servers.length === 0 && g.rejectedServers === 0) this.problem(g.line, 'group', `group '${g.spec.name}' has no servers`);
+      if (g.spec.scheduler === 'hhttp') g.spec.hashSubmatch ??= 0;
+      else if (g.hashLine > 0) {
+        this.problem(g.hashLine, 'group.hash-submatch', "hash-submatch is only meaningful with 'scheduler hhttp'");
+      }
+    }
+    const used = new Set<string>();
+    for (const rule of s.rules) {
+      const target = groups.get(rule.group);
+      if (target === undefined) {
+        this.problem(rule.line, 'route.to', `unknown group '${rule.group}' in service '${s.name}'`);
+        continue;
+      }
+      used.add(rule.group);
+      if (target.spec.hashSubmatch === undefined) continue;
+      const keyed = rule.matchers.find((m) => m.kind === 'url-regex');
+      if (keyed === undefined) {
+        this.warn(
+          rule.line,
+          'route.to',
+          `group '${rule.group}' hashes a url-regex submatch but route '${rule.name}' has no url-regex: its requests carry no hash key`,
+        );
+      } else if (captureCount(keyed.re) < target.spec.hashSubmatch) {
+        this.problem(
+          rule.line,
+          'url-regex',
+          `group '${rule.group}' hashes submatch ${target.spec.hashSubmatch} but this regex has only ${captureCount(keyed.re)} capture group(s)`,
+        );
+      }
+    }
+    if (s.defaultGroup !== null) {
+      if (!groups.has(s.defaultGroup)) this.problem(s.defaultLine, 'default', `unknown group '${s.defaultGroup}' in service '${s.name}'`);
+      used.add(s.defaultGroup);
+    }
+    for (const g of s.groups) {
+      if (!used.has(g.spec.name)) this.warn(g.line, 'group', `group '${g.spec.name}' is not used by any route or default`);
+    }
+    return {
+      name: s.name,
+      listen: s.listen ?? { host: '', port: 0 },
+      groups: s.groups.map((g) => g.spec),
+      rules: s.rules,
+      defaultGroup: s.defaultGroup,
+      timeouts: s.timeouts,
+      limits: s.limits,
+      file: this.file,
+      line: s.line,
+    };
+  }
+}
+
+type MatcherResult =
+  | { matcher: Matcher; problem: null; next: number }
+  | { matcher: null; problem: { field: string; message: string }; next: number }; // next < 0: cannot resync
+
+const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const METHOD_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HOST_RE = /^(?:\[[0-9a-f:.]+\]|[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*)$/;
+
+/**
+ * One matcher starting at tokens[i], reading no further than `end`. Matchers
+ * have fixed arity, so after a bad value the next matcher is still found.
+ */
+export function parseMatcher(tokens: readonly Token[], i: number, end: number): MatcherResult {
+  const kind = tokens[i].text;
+  const fail = (field: string, message: string, next: number): MatcherResult => ({ matcher: null, problem: { field, message }, next });
+  const arg = i + 1 < end ? tokens[i + 1].text : undefined;
+  if (tokens[i].quoted) return fail('route', `expected a matcher, found the quoted string "${kind}"`, -1);
+  switch (kind) {
+    case 'path':
+    case 'prefix': {
+      if (arg === undefined) return fail(kind, `missing value: usage: ${kind} /PATH`, -1);
+      if (!arg.startsWith('/')) return fail(kind, `'${arg}' must start with '/'`, i + 2);
+      return { matcher: { kind, value: arg }, problem: null, next: i + 2 };
+    }
+    case 'path-regex':
+    case 'url-regex': {
+      if (arg === undefined) return fail(kind, `missing value: usage: ${kind} REGEX`, -1);
+      const re = compileRegex(arg);
+      if (!re.ok) return fail(kind, re.message, i + 2);
+      return { matcher: { kind, re: re.value }, problem: null, next: i + 2 };
+    }
+    case 'host': {
+      if (arg === undefined) return fail(kind, 'missing value: usage: host NAME | host *.DOMAIN', -1);
+      const host = arg.toLowerCase();
+      const wildcard = host.startsWith('*.');
+      const name = wildcard ? host.slice(2) : host;
+      if (!HOST_RE.test(name)) {
+        const hint = /:\d+$/.test(name) ? ' (no port: the port is ignored when matching)' : '';
+        return fail(kind, `bad host name '${arg}'${hint}`, i + 2);
+      }
+      return { matcher: { kind, value: wildcard ? host.slice(1) : host, wildcard }, problem: null, next: i + 2 };
+    }
+    case 'method': {
+      if (arg === undefined) return fail(kind, 'missing value: usage: method GET,HEAD', -1);
+      const values = arg.split(',').map((m) => m.toUpperCase());
+      const bad = values.find((m) => !METHOD_RE.test(m));
+      if (bad !== undefined) return fail(kind, `bad method list '${arg}' (comma-separated, no spaces)`, i + 2);
+      return { matcher: { kind, values: [...new Set(values)] }, problem: null, next: i + 2 };
+    }
+    case 'header':
+    case 'cookie':
+    case 'query': {
+      const usage = `usage: ${kind} NAME present | ${kind} NAME = VALUE | ${kind} NAME ~ REGEX`;
+      if (arg === undefined) return fail(kind, `missing name: ${usage}`, -1);
+      let name = arg;
+      if (kind === 'header') {
+        if (!HEADER_NAME_RE.test(arg)) return fail(kind, `bad header name '${arg}'`, -1);
+        name = arg.toLowerCase();
+      } else if (arg === '') return fail(kind, `empty ${kind} name`, -1);
+      const op = i + 2 < end ? tokens[i + 2] : undefined;
+      if (op === undefined || op.quoted) return fail(kind, `missing test after '${arg}': ${usage}`, -1);
+      if (op.text === 'present') return { matcher: { kind, name, op: 'present' }, problem: null, next: i + 3 };
+      if (op.text !== '=' && op.text !== '~') return fail(kind, `unknown test '${op.text}': ${usage}`, -1);
+      const value = i + 3 < end ? tokens[i + 3].text : undefined;
+      if (value === undefined) return fail(kind, `missing value after '${op.text}': ${usage}`, -1);
+      if (op.text === '=') return { matcher: { kind, name, op: 'equals', value }, problem: null, next: i + 4 };
+      const re = compileRegex(value);
+      if (!re.ok) return fail(kind, re.message, i + 4);
+      return { matcher: { kind, name, op: 'regex', re: re.value }, problem: null, next: i + 4 };
+    }
+    default:
+      return fail(
+        'route',
+        `unknown matcher '${kind}' (expected path, prefix, path-regex, url-regex, host, method, header, cookie or query)`,
+        -1,
+      );
+  }
+}

@@ -1,0 +1,95 @@
+// What `tcpvs check -c FILE` prints: per service the listen address, the rule
+// table in the order rules are tried, the default, the groups with their
+// schedulers and servers, then every warning. Matchers are printed in native
+// syntax, so a KTCPVS file's table shows what tcpvs made of it.
+
+import type { Config, Matcher, ServiceSpec } from './model.ts';
+import { formatDuration, formatEndpoint, formatSize, quoteToken, regexText } from './tokenize.ts';
+import { formatProblem } from './errors.ts';
+import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS } from './model.ts';
+
+export function formatMatcher(m: Matcher): string {
+  switch (m.kind) {
+    case 'path':
+    case 'prefix':
+      return `${m.kind} ${quoteToken(m.value)}`;
+    case 'path-regex':
+    case 'url-regex':
+      return `${m.kind} ${quoteToken(regexText(m.re), true)}`;
+    case 'host':
+      return `host ${m.wildcard ? `*${m.value}` : m.value}`;
+    case 'method':
+      return `method ${m.values.join(',')}`;
+    case 'header':
+    case 'cookie':
+    case 'query': {
+      const head = `${m.kind} ${quoteToken(m.name)}`;
+      if (m.op === 'present') return `${head} present`;
+      if (m.op === 'equals') return `${head} = ${quoteToken(m.value)}`;
+      return `${head} ~ ${quoteToken(regexText(m.re), true)}`;
+    }
+  }
+}
+
+/** Rows of cells, each column padded to its widest cell; no trailing spaces. */
+function table(rows: readonly (readonly string[])[], indent: string): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) => (indent + row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).trimEnd());
+}
+
+function serviceLines(s: ServiceSpec): string[] {
+  const out: string[] = [];
+  out.push(`service ${s.name}  (line ${s.line})`);
+  out.push(`  listen ${formatEndpoint(s.listen)}`);
+
+  const t = s.timeouts;
+  const timeouts: [string, number, number][] = [
+    ['client-header', t.clientHeaderMs, DEFAULT_TIMEOUTS.clientHeaderMs],
+    ['client-idle', t.clientIdleMs, DEFAULT_TIMEOUTS.clientIdleMs],
+    ['connect', t.connectMs, DEFAULT_TIMEOUTS.connectMs],
+    ['response', t.responseMs, DEFAULT_TIMEOUTS.responseMs],
+    ['upstream-idle', t.upstreamIdleMs, DEFAULT_TIMEOUTS.upstreamIdleMs],
+  ];
+  out.push(`  timeouts ${timeouts.map(([n, v, d]) => `${n} ${formatDuration(v)}${v === d ? '' : '*'}`).join(', ')}`);
+  const l = s.limits;
+  const mark = (v: number, d: number): string => (v === d ? '' : '*');
+  out.push(
+    `  limits   uri ${formatSize(l.maxUriBytes)}${mark(l.maxUriBytes, DEFAULT_LIMITS.maxUriBytes)}, ` +
+      `headers ${formatSize(l.maxHeaderBytes)}${mark(l.maxHeaderBytes, DEFAULT_LIMITS.maxHeaderBytes)}, ` +
+      `pool-idle ${l.poolMaxIdlePerServer}${mark(l.poolMaxIdlePerServer, DEFAULT_LIMITS.poolMaxIdlePerServer)}` +
+      '   (* = not the default)',
+  );
+  out.push('');
+
+  const rules: string[][] = [['#', 'rule', 'matchers (all must hold)', 'group', 'line']];
+  s.rules.forEach((r, i) => rules.push([String(i + 1), r.name, r.matchers.map(formatMatcher).join('  '), r.group, String(r.line)]));
+  rules.push(['-', 'default', 'no rule matched', s.defaultGroup ?? '(none: 404 Not Found)', '']);
+  out.push(...table(rules, '  '));
+  out.push('');
+
+  const groups: string[][] = [['group', 'scheduler', 'server', 'weight']];
+  for (const g of s.groups) {
+    const scheduler = g.hashSubmatch === undefined ? g.scheduler : `${g.scheduler} (hash submatch ${g.hashSubmatch})`;
+    if (g.servers.length === 0) groups.push([g.name, scheduler, '(no servers)', '']);
+    g.servers.forEach((srv, i) => {
+      const weight = srv.weight === 0 ? '0 (quiescent)' : String(srv.weight);
+      groups.push([i === 0 ? g.name : '', i === 0 ? scheduler : '', formatEndpoint(srv), weight]);
+    });
+  }
+  out.push(...table(groups, '  '));
+  return out;
+}
+
+export function formatRuleTable(config: Config): string {
+  const out: string[] = [`${config.file}: ${config.format} format, ${config.services.length} service(s)`, ''];
+  for (const s of config.services) {
+    out.push(...serviceLines(s), '');
+  }
+  if (config.warnings.length === 0) out.push('no warnings');
+  else {
+    out.push(`warnings (${config.warnings.length}):`);
+    for (const w of config.warnings) out.push(`  ${formatProblem(w)}`);
+  }
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,71 @@
+import t from 'tap';
+import { join } from 'node:path';
+import { detectFormat, loadConfig, parseConfigText } from '../../lib/config/load.ts';
+import { ConfigError } from '../../lib/config/errors.ts';
+
+const RULES = join(import.meta.dirname, '..', '..', 'rules');
+
+t.test('the shipped rule sets load', async (t) => {
+  const web = loadConfig(join(RULES, 'web-cluster.tcpvs'));
+  t.equal(web.format, 'native');
+  t.same(web.warnings, []);
+  const s = web.services[0];
+  t.same(s.listen, { host: '127.0.0.1', port: 8080 });
+  t.same(
+    s.groups.map((g) => [g.name, g.servers.map((x) => `${x.host}:${x.port}`)]),
+    [
+      ['static', ['127.0.0.1:9101']],
+      ['images', ['127.0.0.1:9102']],
+      ['cgi', ['127.0.0.1:9103']],
+    ],
+  );
+  t.equal(s.defaultGroup, 'static');
+
+  const vhosts = loadConfig(join(RULES, 'vhosts.tcpvs'));
+  t.equal(vhosts.format, 'native');
+  t.same(vhosts.warnings, []);
+  const kinds = vhosts.services[0].rules.flatMap((r) => r.matchers.filter((m) => m.kind === 'host'));
+  t.ok(kinds.some((m) => m.kind === 'host' && m.wildcard), 'has a wildcard host');
+  t.ok(kinds.some((m) => m.kind === 'host' && !m.wildcard), 'has an exact host');
+
+  const k = loadConfig(join(RULES, 'ktcpvs.conf'));
+  t.equal(k.format, 'ktcpvs');
+  t.ok(k.services.length >= 1);
+  for (const svc of [...web.services, ...vhosts.services, ...k.services]) {
+    t.equal(svc.listen.host, '127.0.0.1', `${svc.name} listens on loopback`);
+    for (const g of svc.groups) for (const srv of g.servers) t.equal(srv.host, '127.0.0.1');
+  }
+  t.ok(k.warnings.every((w) => /^ignored:/.test(w.message)), 'only the expected "ignored" warnings');
+});
+
+t.test('an unreadable file is a ConfigError at line 0, field file', async (t) => {
+  const dir = t.testdir({ 'present.tcpvs': 'x' });
+  for (const path of [join(dir, 'missing.tcpvs'), dir]) {
+    const err = t.throws(() => loadConfig(path)) as unknown;
+    t.ok(err instanceof ConfigError);
+    const problems = (err as ConfigError).problems;
+    t.same(problems.map((p) => [p.file, p.line, p.field]), [[path, 0, 'file']]);
+    t.match(problems[0].message, /cannot read config/);
+  }
+});
+
+t.test('errors from a file carry its path', async (t) => {
+  const dir = t.testdir({ 'bad.tcpvs': 'service a\nlisten 127.0.0.1:8080\ngroup g\nserver 127.0.0.1:1\ndefault h\n' });
+  const path = join(dir, 'bad.tcpvs');
+  const err = t.throws(() => loadConfig(path)) as ConfigError;
+  t.same(err.problems.map((p) => `${p.file}:${p.line}:${p.field}`), [`${path}:5:default`]);
+});
+
+t.test('format detection looks at the first significant line', async (t) => {
+  t.equal(detectFormat('virtual web {\n}'), 'ktcpvs');
+  t.equal(detectFormat('# KTCPVS\n\n   virtual web{\n}'), 'ktcpvs');
+  t.equal(detectFormat('service web\n# virtual web {'), 'native');
+  t.equal(detectFormat('virtual web'), 'native', 'without the brace it is not a KTCPVS block');
+  t.equal(detectFormat(''), 'native');
+  const k = parseConfigText('\ufeffvirtual a {\nlisten = 127.0.0.1:8080\nserver = 127.0.0.1:1\n}\n', 'bom.conf');
+  t.equal(k.format, 'ktcpvs', 'a byte-order mark is skipped');
+  t.equal(k.services[0].name, 'a');
+  const n = parseConfigText('\ufeffservice b\nlisten 127.0.0.1:8080\ngroup g\nserver 127.0.0.1:1\ndefault g\r\n', 'bom.tcpvs');
+  t.equal(n.services[0].name, 'b', 'BOM and CRLF line ends are harmless');
+  t.equal(n.services[0].defaultGroup, 'g');
+});
