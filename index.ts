@@ -90,6 +90,7 @@ async function start(file: string | undefined, level: LogSpec['level'] | undefin
   const demo = file === undefined;
   const config = load(file ?? join(import.meta.dirname, 'rules', 'web-cluster.tcpvs'));
   if (config === null) return 1;
+  for (const w of config.warnings) process.stderr.write(`tcpvs: warning: ${w.file}:${w.line}: ${w.field}: ${w.message}\n`);
   if (level !== undefined) config.log.level = level;
   let backends: { close(): Promise<void> } | null = null;
   if (demo) {

@@ -205,7 +205,7 @@ class KtcpvsParser {
       case 'listen': {
         const value = one('listen = HOST:PORT');
         if (value === null || !this.firstSetting(v, line, 'listen')) return;
-        const parsed = parseEndpoint(value);
+        const parsed = parseEndpoint(value, true);
         if (!parsed.ok) return this.problem(line, 'listen', parsed.message);
         v.listen = parsed.value;
         v.listenLine = line;

@@ -254,7 +254,7 @@ class NativeParser {
     // Recorded even when the line is bad, so the block is not also "without listen".
     if (service === null || !this.firstSetting(line, service.settings, 'listen', 'listen')) return;
     if (!this.arity(line, tokens, 'listen', 1, 1, 'listen HOST:PORT')) return;
-    const parsed = parseEndpoint(tokens[1].text);
+    const parsed = parseEndpoint(tokens[1].text, true);
     if (!parsed.ok) return this.problem(line, 'listen', parsed.message);
     service.listen = parsed.value;
     service.listenLine = line;

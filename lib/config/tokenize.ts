@@ -109,8 +109,12 @@ const HOSTNAME_RE = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
-/** `host:port` or `[v6]:port`; port 1..65535. */
-export function parseEndpoint(text: string): Parsed<Endpoint> {
+/**
+ * `host:port` or `[v6]:port`; port 1..65535. A listen address may use port 0
+ * (`ephemeral`): the kernel picks a free port and tcpvs prints it, which is
+ * what tests and side-by-side benches need.
+ */
+export function parseEndpoint(text: string, ephemeral = false): Parsed<Endpoint> {
   let host: string;
   let portText: string;
   if (text.startsWith('[')) {
@@ -133,8 +137,11 @@ export function parseEndpoint(text: string): Parsed<Endpoint> {
       return { ok: false, message: `bad address '${text}': '${host}' is not an IPv4 address or host name` };
     }
   }
-  const port = parsePort(portText);
-  if (port === null) return { ok: false, message: `bad port '${portText}' in '${text}': must be 1..65535` };
+  const port = ephemeral && portText === '0' ? 0 : parsePort(portText);
+  if (port === null) {
+    const range = ephemeral ? '1..65535, or 0 for any free port' : '1..65535';
+    return { ok: false, message: `bad port '${portText}' in '${text}': must be ${range}` };
+  }
   return { ok: true, value: { host: host.toLowerCase(), port } };
 }
 
@@ -246,7 +253,7 @@ export function checkListenConflicts(sites: readonly ListenSite[], problems: Con
     const a = sites[i];
     for (let j = 0; j < i; j++) {
       const b = sites[j];
-      if (a.listen.port !== b.listen.port) continue;
+      if (a.listen.port !== b.listen.port || a.listen.port === 0) continue;
       const same = a.listen.host === b.listen.host;
       if (!same && !isWildcardHost(a.listen.host) && !isWildcardHost(b.listen.host)) continue;
       problems.push({
