@@ -1,0 +1,219 @@
+// `npm run bench`: tcpvs side by side with nginx, HAProxy, node-http-proxy and
+// @fastify/http-proxy, all in front of one bare node:http backend on loopback.
+// On a shared, noisy machine only ratios measured in the same run mean much, so
+// targets are interleaved round by round and every number is reported relative
+// to the bare backend and to nginx. See bench/README-bench.md.
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { bodyPath, makeBody } from './lib/bodies.ts';
+import { LoadStoppedError, runLoad, stopLoad } from './lib/load.ts';
+import { USAGE, parseBenchOptions } from './lib/options.ts';
+import type { BenchOptions } from './lib/options.ts';
+import { describeMismatch, fetchOnce, freePort, killAllChildrenNow, stopAllChildren } from './lib/processes.ts';
+import {
+  checkGoals, emptyTargetResult, formatChangeSince, formatGoals, formatSizeTable, readPreviousResult,
+  summarizeSize, writeResultFiles,
+} from './lib/report.ts';
+import type { BenchResult, MachineInfo, SizeResult, TargetResult } from './lib/report.ts';
+import { findBinary } from './lib/system-proxies.ts';
+import { packageVersion, startTarget } from './lib/targets.ts';
+import type { RunningTarget, TargetContext, TargetName } from './lib/targets.ts';
+
+const repoRoot = path.resolve(import.meta.dirname, '..');
+const say = (line: string): void => {
+  process.stdout.write(line + '\n');
+};
+
+let workDir = '';
+let abortCode: number | null = null; // set by SIGINT/SIGTERM/deadline
+
+function removeWorkDir(): void {
+  if (workDir !== '') rmSync(workDir, { recursive: true, force: true });
+}
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parseBenchOptions>;
+  try {
+    parsed = parseBenchOptions(process.argv.slice(2), process.env, path.join(repoRoot, 'bench', 'results'));
+  } catch (err) {
+    process.stderr.write(`proxy-bench: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if ('help' in parsed) {
+    say(USAGE);
+    return 0;
+  }
+  const options: BenchOptions = parsed;
+  // Fractional seconds are fine for autocannon; below 1 s a round is mostly ramp-up.
+  const secondsPerRound = Math.max(1, options.durationSeconds / options.rounds);
+  armDeadline(options, secondsPerRound);
+
+  const startedAt = new Date().toISOString();
+  const loadAverageAtStart = os.loadavg();
+  workDir = mkdtempSync(path.join(os.tmpdir(), 'tcpvs-bench-'));
+  say(`tcpvs proxy bench: targets ${options.targets.join(', ')}; sizes ${options.sizes.map((s) => s.label).join(', ')}; ` +
+    `${options.connections} connections; warm-up ${options.warmupSeconds} s, then ${options.rounds} x ${secondsPerRound} s per target per size`);
+
+  const ctx: TargetContext = {
+    repoRoot, workDir, backendPort: await freePort(), allowInstall: options.allowInstall, startupTimeoutMs: 15_000, say,
+  };
+  const backendStart = await startTarget('backend', ctx.backendPort, ctx);
+  if (!backendStart.ok) throw new Error(`the bare backend did not start: ${backendStart.reason}`);
+
+  const running = new Map<TargetName, RunningTarget>([['backend', backendStart.target]]);
+  const startFailures = new Map<TargetName, string>();
+  for (const name of options.targets) {
+    if (name === 'backend') continue;
+    if (abortCode !== null) throw new LoadStoppedError();
+    const started = await startTarget(name, await freePort(), ctx);
+    if (started.ok) running.set(name, started.target);
+    else startFailures.set(name, started.reason);
+    say(`  ${name}: ${started.ok ? `up on 127.0.0.1:${started.target.port} (${started.target.version})` : started.reason}`);
+  }
+
+  const sizes: SizeResult[] = [];
+  for (const size of options.sizes) {
+    const expected = makeBody(size.bytes);
+    const results = new Map<TargetName, TargetResult>();
+    const measurable: RunningTarget[] = [];
+    // One real response through each target first: a proxy that answers wrong is not "fast".
+    for (const name of options.targets) {
+      const target = running.get(name);
+      if (target === undefined) {
+        results.set(name, emptyTargetResult(name, 'unavailable', startFailures.get(name) ?? 'not started', ''));
+        continue;
+      }
+      let problem: string;
+      try {
+        problem = describeMismatch(await fetchOnce(target.port, bodyPath(size), 5000), expected);
+      } catch (err) {
+        problem = (err as Error).message;
+      }
+      results.set(name, emptyTargetResult(name, problem === '' ? 'measured' : 'broken', problem === '' ? '' : `broken: ${problem}`, target.version));
+      if (problem === '') measurable.push(target);
+      else say(`  ${name} ${size.label}: ${problem}; not measured`);
+    }
+
+    if (options.warmupSeconds > 0) {
+      say(`${size.label}: warming up ${measurable.map((t) => t.name).join(', ')}`);
+      for (const target of measurable) {
+        if (!target.child.exited) await runLoad(loadFor(target, size.label, options.connections, options.warmupSeconds));
+      }
+    }
+    // Round r runs the targets forwards when r is even and backwards when odd,
+    // so slow drifts of the machine's load fall on every target alike.
+    for (let round = 0; round < options.rounds; round++) {
+      const order = round % 2 === 0 ? measurable : [...measurable].reverse();
+      for (const target of order) {
+        const result = results.get(target.name)!;
+        if (target.child.exited) {
+          result.status = 'failed';
+          result.reason = `process ended (${target.child.exitDescription})`;
+          continue;
+        }
+        const sample = await runLoad(loadFor(target, size.label, options.connections, secondsPerRound));
+        result.rounds.push(sample);
+        say(`${size.label} round ${round + 1}/${options.rounds} ${target.name.padEnd(18)} ${Math.round(sample.rps).toLocaleString('en-US').padStart(8)} rps` +
+          `  p50 ${sample.p50Ms} ms  p99 ${sample.p99Ms} ms${sample.errors + sample.non2xx > 0 ? `  errors ${sample.errors} non-2xx ${sample.non2xx}` : ''}`);
+        if (target.child.exited) {
+          result.status = 'failed';
+          result.reason = `process ended during the run (${target.child.exitDescription})`;
+        }
+      }
+    }
+    const sizeResult: SizeResult = { label: size.label, bytes: size.bytes, targets: options.targets.map((name) => results.get(name)!) };
+    summarizeSize(sizeResult);
+    sizes.push(sizeResult);
+  }
+
+  const machine: MachineInfo = {
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    cpuCount: os.cpus().length,
+    totalMemoryMiB: Math.round(os.totalmem() / 1048576),
+    platform: `${os.platform()} ${os.arch()}`,
+    osRelease: os.release(),
+    node: process.version,
+    loadAverageAtStart,
+    loadAverageAtEnd: os.loadavg(),
+  };
+  const versions: BenchResult['versions'] = { autocannon: packageVersion(repoRoot, 'autocannon') };
+  for (const [name, target] of running) versions[name] = target.version;
+  const result: BenchResult = {
+    schema: 1,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    settings: {
+      durationSeconds: options.durationSeconds, warmupSeconds: options.warmupSeconds, rounds: options.rounds,
+      secondsPerRound, connections: options.connections, pipelining: 1, quick: options.quick,
+    },
+    machine,
+    versions,
+    sizes,
+    goals: checkGoals(sizes),
+  };
+
+  say('');
+  say(`machine: ${machine.cpuCount} x ${machine.cpuModel}, node ${machine.node}, load average ${loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')} at start`);
+  for (const size of sizes) say('\n' + formatSizeTable(size, options.connections));
+  say('\n' + formatGoals(result.goals));
+
+  mkdirSync(options.resultsDir, { recursive: true });
+  const previous = readPreviousResult(path.join(options.resultsDir, 'proxy-latest.json'));
+  if (previous !== null) {
+    const change = formatChangeSince(previous, result);
+    if (change !== '') say('\n' + change);
+  }
+  const files = writeResultFiles(result, options.resultsDir);
+  say(`\nwrote ${files.map((f) => path.relative(process.cwd(), f)).join(' and ')}`);
+  return 0;
+}
+
+function loadFor(target: RunningTarget, label: string, connections: number, durationSeconds: number) {
+  return { port: target.port, path: '/' + label, connections, durationSeconds };
+}
+
+// Hard stop for the whole run, whatever is stuck: every child killed, exit 3.
+function armDeadline(options: BenchOptions, secondsPerRound: number): void {
+  const perTargetPerSize = options.warmupSeconds + options.rounds * secondsPerRound;
+  const plannedSeconds = options.targets.length * options.sizes.length * perTargetPerSize;
+  const needsInstall = options.allowInstall && (findBinary('nginx') === null || findBinary('haproxy') === null);
+  const deadlineSeconds = options.deadlineSeconds > 0
+    ? options.deadlineSeconds
+    : Math.ceil(plannedSeconds * 1.5) + 120 + (needsInstall ? 600 : 0);
+  setTimeout(() => {
+    process.stderr.write(`proxy-bench: deadline of ${deadlineSeconds} s passed; stopping everything\n`);
+    abort(3);
+  }, deadlineSeconds * 1000).unref();
+}
+
+// SIGKILL at once (nothing here deserves a grace period), then wait a moment
+// for the exits to be collected so no zombies are left behind.
+function abort(code: number): void {
+  abortCode ??= code;
+  stopLoad();
+  killAllChildrenNow();
+  void stopAllChildren(500).finally(() => {
+    removeWorkDir();
+    process.exit(abortCode ?? code);
+  });
+}
+
+process.on('exit', killAllChildrenNow);
+process.on('SIGINT', () => {
+  process.stderr.write('proxy-bench: interrupted; stopping everything\n');
+  abort(130);
+});
+process.on('SIGTERM', () => abort(143));
+
+let exitCode = 1;
+try {
+  exitCode = await main();
+} catch (err) {
+  // After SIGINT or the deadline, abort() owns the exit and has said why.
+  if (!(err instanceof LoadStoppedError)) process.stderr.write(`proxy-bench: ${(err as Error).stack ?? String(err)}\n`);
+} finally {
+  await stopAllChildren();
+  removeWorkDir();
+}
+process.exit(abortCode ?? exitCode);
