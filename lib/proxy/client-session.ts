@@ -33,6 +33,9 @@ const D_HEAD = 2; // slowloris: 408
 const D_CONNECT = 3; // upstream connect: 504
 const D_RESPONSE = 4; // upstream response (or transfer stalled): 504 or close
 
+// Heads travel with up to this many body bytes in one buffer.
+const COALESCE_LIMIT = 16384;
+
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export class ClientSession implements UpstreamOwner {
@@ -290,12 +293,19 @@ export class ClientSession implements UpstreamOwner {
     else this.setDeadline(D_CONNECT, this.svc.spec.timeouts.connectMs);
     const s = conn.socket;
     let ok: boolean;
-    if (body !== null && body.length > 0) {
+    const head = this.reqHead;
+    if (body === null || body.length === 0) ok = s.write(head, 'latin1');
+    else if (body.length <= COALESCE_LIMIT) {
+      const out = Buffer.allocUnsafe(head.length + body.length);
+      out.write(head, 0, "latin1");
+      body.copy(out, head.length);
+      ok = s.write(out);
+    } else {
       s.cork();
-      s.write(this.reqHead, 'latin1');
+      s.write(head, 'latin1');
       ok = s.write(body);
       s.uncork();
-    } else ok = s.write(this.reqHead, 'latin1');
+    }
     if (!ok) this.pauseClientForUpstream();
   }
 
@@ -388,7 +398,7 @@ export class ClientSession implements UpstreamOwner {
     }
     this.resStarted = true;
     let offset = 0;
-    let corked = false;
+    let head: string | null = null;
     while (!this.resHeadDone) {
       const slice = offset === 0 ? chunk : chunk.subarray(offset);
       let n: number;
@@ -414,17 +424,9 @@ export class ClientSession implements UpstreamOwner {
         }
         continue;
       }
-      if (!corked) {
-        this.socket.cork();
-        corked = true;
-      }
-      if (!this.startResponse(p)) {
-        if (corked) this.socket.uncork();
-        return;
-      }
+      head = this.startResponse(p);
     }
-    this.relayResponseBody(conn, chunk, offset);
-    if (corked) this.socket.uncork();
+    this.relayResponseBody(chunk, offset, head);
   }
 
   private responseRewrite(p: HeadParser, connection: 'close' | 'keep-alive' | 'upgrade' | null) {
@@ -438,8 +440,8 @@ export class ClientSession implements UpstreamOwner {
     };
   }
 
-  /** Writes the final response head and sets up body framing. False when refused. */
-  private startResponse(p: HeadParser): boolean {
+  /** Sets up body framing and returns the final response head to send. */
+  private startResponse(p: HeadParser): string {
     this.resHeadDone = true;
     this.status = p.statusCode;
     // Peek at framing fields before rewriting: buildResponseHead fills resFacts.
@@ -456,11 +458,11 @@ export class ClientSession implements UpstreamOwner {
     else this.resBody.untilClose();
     if (this.resBody.mode === FRAME_CLOSE || !this.reqBody.done) this.closeAfter = true;
     const connection = this.closeAfter ? 'close' : this.http10KeepAlive ? 'keep-alive' : null;
-    this.writeClient(buildResponseHead(this.responseRewrite(p, connection), rf));
-    return true;
+    return buildResponseHead(this.responseRewrite(p, connection), rf);
   }
 
-  private relayResponseBody(conn: UpstreamConnection, buf: Buffer, start: number): void {
+  /** Sends `head` (when the response starts in this chunk) and the body bytes of `buf` from `start`. */
+  private relayResponseBody(buf: Buffer, start: number, head: string | null): void {
     let end: number;
     try {
       end = this.resBody.advance(buf, start);
@@ -471,10 +473,31 @@ export class ClientSession implements UpstreamOwner {
       return;
     }
     const stop = end === -1 ? buf.length : end;
-    if (stop > start) this.writeClient(start === 0 && stop === buf.length ? buf : buf.subarray(start, stop));
+    if (head !== null) this.writeHeadAndBody(head, buf, start, stop);
+    else if (stop > start) this.writeClient(start === 0 && stop === buf.length ? buf : buf.subarray(start, stop));
     if (end === -1) return;
     // Bytes after the end of the response were never asked for: do not reuse.
     this.finishExchange(end === buf.length);
+  }
+
+  /**
+   * A head and the body bytes that came with it go out in one write: one
+   * small copy is cheaper than a writev of a string and a buffer.
+   */
+  private writeHeadAndBody(head: string, buf: Buffer, start: number, stop: number): void {
+    const bodyLength = stop - start;
+    if (bodyLength === 0) this.writeClient(head);
+    else if (bodyLength <= COALESCE_LIMIT) {
+      const out = Buffer.allocUnsafe(head.length + bodyLength);
+      out.write(head, 0, "latin1");
+      buf.copy(out, head.length, start, stop);
+      this.writeClient(out);
+    } else {
+      this.socket.cork();
+      this.writeClient(head);
+      this.writeClient(buf.subarray(start, stop));
+      this.socket.uncork();
+    }
   }
 
   private writeClient(data: Buffer | string): void {
