@@ -219,7 +219,7 @@ export class ClientSession implements UpstreamOwner {
     this.resSent = false;
     this.retried = false;
     this.isHeadRequest = p.method === 'HEAD';
-    this.closeAfter = !p.keepAlive || this.clientEnded;
+    this.closeAfter = !p.keepAlive;
     this.http10KeepAlive = p.versionMinor === 0 && p.keepAlive;
     this.upgradeReq = null;
 
@@ -355,7 +355,9 @@ export class ClientSession implements UpstreamOwner {
         this.destroy();
         return;
       }
-      this.closeAfter = true; // answer, then close
+      // Answer, then close, unless pipelined requests are still waiting:
+      // `printf '...' | nc` sends them all and then a FIN.
+      if (this.queued === null) this.closeAfter = true;
       return;
     }
     if (this.phase === P_HEAD && this.headBytes > 0) {
@@ -457,6 +459,8 @@ export class ClientSession implements UpstreamOwner {
     } else if (rf.contentLength >= 0) this.resBody.length(rf.contentLength);
     else this.resBody.untilClose();
     if (this.resBody.mode === FRAME_CLOSE || !this.reqBody.done) this.closeAfter = true;
+    // The client has half-closed and sent nothing more: this is the last answer.
+    if (this.clientEnded && this.queued === null) this.closeAfter = true;
     const connection = this.closeAfter ? 'close' : this.http10KeepAlive ? 'keep-alive' : null;
     return buildResponseHead(this.responseRewrite(p, connection), rf);
   }
@@ -648,7 +652,10 @@ export class ClientSession implements UpstreamOwner {
       if (!this.pausedForUpstream) this.socket.resume();
     }
     if (q !== null) this.processInput(q);
-    else if (this.clientEnded) this.endClient();
+    if (!this.clientEnded || this.phase === P_CLOSED || this.phase === P_EXCHANGE) return;
+    // The client half-closed: nothing more can arrive for a partial head.
+    if (this.phase === P_HEAD) this.refuse(400, 'connection closed inside a request head');
+    else this.endClient();
   }
 
   /**

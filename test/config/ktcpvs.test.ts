@@ -214,7 +214,7 @@ t.test('errors name file, line and field', async (t) => {
     ['key outside a block', ['listen = 127.0.0.1:8080', ...open, '}'], ['tcpvs.conf:1:listen'], /outside a virtual block/],
     ['key without =', [...open, 'server 127.0.0.1:2', '}'], ['tcpvs.conf:5:server'], /expected 'KEY = VALUE'/],
     ['bad listen address', ['virtual a {', 'listen = 127.0.0.1', 'server = 127.0.0.1:1', '}'], ['tcpvs.conf:2:listen'], /expected HOST:PORT/],
-    ['bad listen port', ['virtual a {', 'listen = 127.0.0.1:0', 'server = 127.0.0.1:1', '}'], ['tcpvs.conf:2:listen'], /bad port '0'/],
+    ['bad listen port', ['virtual a {', 'listen = 127.0.0.1:99999', 'server = 127.0.0.1:1', '}'], ['tcpvs.conf:2:listen'], /bad port '99999'/],
     ['bad port =', ['virtual a {', 'port = 70000', 'server = 127.0.0.1:1', '}'], ['tcpvs.conf:2:port'], /bad port '70000'/],
     ['listen and port', [...open, 'port = 80', '}'], ['tcpvs.conf:5:port'], /already set at line 2/],
     ['no listen', ['virtual a {', 'server = 127.0.0.1:1', '}'], ['tcpvs.conf:1:listen'], /has no 'listen = HOST:PORT'/],
@@ -248,7 +248,7 @@ t.test('all problems of a KTCPVS file are collected', async (t) => {
   t.same(
     problems([
       'virtual a {', // 1
-      '  listen = 127.0.0.1:0', // 2
+      '  listen = 127.0.0.1:70000', // 2
       '  scheduler = http', // 3
       '  server = 127.0.0.1:1 x', // 4
       '  server = 127.0.0.1:2', // 5

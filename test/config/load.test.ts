@@ -14,7 +14,7 @@ t.test('the shipped rule sets load', async (t) => {
   t.same(
     s.groups.map((g) => [g.name, g.servers.map((x) => `${x.host}:${x.port}`)]),
     [
-      ['static', ['127.0.0.1:9101']],
+      ['static', ['127.0.0.1:9101', '127.0.0.1:9104']],
       ['images', ['127.0.0.1:9102']],
       ['cgi', ['127.0.0.1:9103']],
     ],

@@ -1,0 +1,222 @@
+// Starting tcpvs for tests: in-process from a native config text (fast, and
+// the runtime groups are reachable), or as the real CLI in a child process
+// (for memory measurements and the end-to-end path through index.ts).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import net from 'node:net';
+import { join } from 'node:path';
+import { parseConfigText } from '../../lib/config/load.ts';
+import { startSwitch, type RunningSwitch } from '../../lib/control/switch.ts';
+import type { GroupRuntime } from '../../lib/proxy/group.ts';
+
+export const REPO_ROOT = join(import.meta.dirname, '..', '..');
+
+export interface GroupDef {
+  name: string;
+  scheduler?: string;
+  servers: Array<number | { port: number; weight: number }>;
+}
+
+export interface ServiceDef {
+  groups: GroupDef[];
+  /** Route lines without the leading `route`, e.g. `img prefix /images/ to images`. */
+  routes?: string[];
+  defaultGroup?: string;
+  /** Extra service lines, e.g. `timeout response 2s`. */
+  extra?: string[];
+  logLevel?: string;
+  logDestination?: string;
+  /** The listen port written into the text; startTcpvs binds port 0 whatever it says. */
+  listenPort?: number;
+}
+
+// The config parser takes ports 1..65535 only, so the text names a
+// placeholder port and startTcpvs asks the kernel for a free one instead.
+const PLACEHOLDER_PORT = 65535;
+
+/** A native config text for one service on 127.0.0.1. */
+export function serviceConfig(def: ServiceDef): string {
+  const lines = [`log level ${def.logLevel ?? 'silent'}`];
+  if (def.logDestination !== undefined) lines.push(`log destination ${def.logDestination}`);
+  lines.push('service test', `  listen 127.0.0.1:${def.listenPort ?? PLACEHOLDER_PORT}`);
+  for (const x of def.extra ?? []) lines.push('  ' + x);
+  for (const g of def.groups) {
+    lines.push(`  group ${g.name}` + (g.scheduler !== undefined ? ` scheduler ${g.scheduler}` : ''));
+    for (const s of g.servers) {
+      if (typeof s === 'number') lines.push(`    server 127.0.0.1:${s}`);
+      else lines.push(`    server 127.0.0.1:${s.port} weight ${s.weight}`);
+    }
+  }
+  for (const r of def.routes ?? []) lines.push(`  route ${r}`);
+  if (def.defaultGroup !== undefined) lines.push(`  default ${def.defaultGroup}`);
+  return lines.join('\n') + '\n';
+}
+
+export interface InProcessTcpvs {
+  readonly running: RunningSwitch;
+  readonly port: number;
+  group(name: string): GroupRuntime;
+  close(): Promise<void>;
+}
+
+/** Starts tcpvs in this process; every service listens on an ephemeral port. */
+export async function startTcpvs(configText: string): Promise<InProcessTcpvs> {
+  const config = parseConfigText(configText, 'test.tcpvs');
+  for (const s of config.services) s.listen.port = 0;
+  const running = await startSwitch(config);
+  const address = running.services[0].address;
+  if (address === null) throw new Error('tcpvs service has no address');
+  return {
+    running,
+    port: address.port,
+    group(name) {
+      const g = running.services[0].groups.get(name);
+      if (g === undefined) throw new Error(`no group ${name}`);
+      return g;
+    },
+    close: () => running.close(),
+  };
+}
+
+export interface SpawnedTcpvs {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly port: number;
+  stderr(): string;
+  /** VmRSS of the child in bytes, read from /proc. */
+  rss(): number;
+  stop(): Promise<void>;
+}
+
+/** A port that was free a moment ago (for the CLI, which cannot be given port 0). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Runs `node index.ts start -c FILE` and waits for its "listening on" line. */
+export async function spawnTcpvs(configText: string, timeoutMs = 10_000): Promise<SpawnedTcpvs> {
+  const dir = mkdtempSync(join(tmpdir(), 'tcpvs-cli-test-'));
+  const file = join(dir, 'test.tcpvs');
+  writeFileSync(file, configText);
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'index.ts'), 'start', '-c', file], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderrText = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`tcpvs did not report listening within ${timeoutMs} ms; stderr: ${stderrText}`));
+      }, timeoutMs);
+      child.stderr!.setEncoding('utf8');
+      child.stderr!.on('data', (s: string) => {
+        stderrText += s;
+        const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderrText);
+        if (m !== null) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`tcpvs exited (${code ?? signal}) before listening; stderr: ${stderrText}`));
+      });
+    });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  const pid = child.pid!;
+  return {
+    child,
+    pid,
+    port,
+    stderr: () => stderrText,
+    rss: () => readRss(pid),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        process.kill(pid, 'SIGTERM');
+        const timer = setTimeout(() => {
+          if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
+        }, 3000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resident set size of a process in bytes (Linux /proc). */
+export function readRss(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (m === null) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** Samples `read` every `everyMs` until stopped; returns the samples. */
+export function sampler(read: () => number, everyMs = 50): { stop(): number[] } {
+  const samples: number[] = [];
+  const take = () => {
+    try {
+      samples.push(read());
+    } catch {
+      // the process may be gone at the very end
+    }
+  };
+  take();
+  const timer = setInterval(take, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      take();
+      return samples;
+    },
+  };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Rejects when `promise` has not settled within `ms`; the timer never outlives the race. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expiry = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, expiry]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Bytes the kernel holds in send and receive queues of established IPv4 TCP
+ * connections with an end on one of `ports` (from /proc/net/tcp): what is in
+ * flight on loopback without being in any process's memory.
+ */
+export function kernelQueuedBytes(ports: number[]): number {
+  const wanted = new Set(ports);
+  let total = 0;
+  const lines = readFileSync('/proc/net/tcp', 'utf8').split('\n');
+  for (let i = 1; i < lines.length; i++) {
+    const f = lines[i].trim().split(/\s+/);
+    if (f.length < 5 || f[3] !== '01') continue; // 01 = ESTABLISHED
+    const localPort = parseInt(f[1].split(':')[1], 16);
+    const remotePort = parseInt(f[2].split(':')[1], 16);
+    if (!wanted.has(localPort) && !wanted.has(remotePort)) continue;
+    const [tx, rx] = f[4].split(':');
+    total += parseInt(tx, 16) + parseInt(rx, 16);
+  }
+  return total;
+}
