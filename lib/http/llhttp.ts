@@ -5,7 +5,7 @@
 // report how many bytes it used. Body framing is then tracked by
 // body-framer.ts over the raw bytes, so bodies are spliced without the copy
 // Node's parser makes for every body chunk. llhttp resumes with the next
-// message on the same parser, so one parser serves a whole connection.
+// message on the same parser; we still re-initialise it per head (see feed).
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -141,7 +141,11 @@ export class HeadParser {
    * Throws HeadParseError on malformed input.
    */
   feed(chunk: Buffer): number {
-    if (this.done) this.beginHead();
+    // Start each head on a freshly initialised parser: after a head that
+    // ended with our "upgrade" answer, llhttp keeps its upgrade flag, and
+    // Node's binding then reports the next message's parse error as a plain
+    // byte count, hiding it.
+    if (this.done) this.reset();
     if (this.headers === EMPTY) this.headers = [];
     const r = this.parser.execute(chunk);
     if (typeof r !== 'number') {

@@ -27,19 +27,15 @@ export interface ServiceDef {
   extra?: string[];
   logLevel?: string;
   logDestination?: string;
-  /** The listen port written into the text; startTcpvs binds port 0 whatever it says. */
+  /** The listen port; default 0, any free port (tcpvs prints the one it got). */
   listenPort?: number;
 }
-
-// The config parser takes ports 1..65535 only, so the text names a
-// placeholder port and startTcpvs asks the kernel for a free one instead.
-const PLACEHOLDER_PORT = 65535;
 
 /** A native config text for one service on 127.0.0.1. */
 export function serviceConfig(def: ServiceDef): string {
   const lines = [`log level ${def.logLevel ?? 'silent'}`];
   if (def.logDestination !== undefined) lines.push(`log destination ${def.logDestination}`);
-  lines.push('service test', `  listen 127.0.0.1:${def.listenPort ?? PLACEHOLDER_PORT}`);
+  lines.push('service test', `  listen 127.0.0.1:${def.listenPort ?? 0}`);
   for (const x of def.extra ?? []) lines.push('  ' + x);
   for (const g of def.groups) {
     lines.push(`  group ${g.name}` + (g.scheduler !== undefined ? ` scheduler ${g.scheduler}` : ''));
@@ -60,10 +56,9 @@ export interface InProcessTcpvs {
   close(): Promise<void>;
 }
 
-/** Starts tcpvs in this process; every service listens on an ephemeral port. */
+/** Starts tcpvs in this process; give `listen ...:0` to get an ephemeral port. */
 export async function startTcpvs(configText: string): Promise<InProcessTcpvs> {
   const config = parseConfigText(configText, 'test.tcpvs');
-  for (const s of config.services) s.listen.port = 0;
   const running = await startSwitch(config);
   const address = running.services[0].address;
   if (address === null) throw new Error('tcpvs service has no address');
@@ -87,18 +82,6 @@ export interface SpawnedTcpvs {
   /** VmRSS of the child in bytes, read from /proc. */
   rss(): number;
   stop(): Promise<void>;
-}
-
-/** A port that was free a moment ago (for the CLI, which cannot be given port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Runs `node index.ts start -c FILE` and waits for its "listening on" line. */

@@ -5,7 +5,7 @@ import type { Test } from 'tap';
 import { startIdentityBackend, startRawBackend, type IdentityBackend, type RawBackend, type RawRequest } from '../helpers/backends.ts';
 import { fieldValue, fieldValues } from '../helpers/http-bytes.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
-import { freePort, serviceConfig, spawnTcpvs, startTcpvs, type GroupDef, type InProcessTcpvs, type ServiceDef } from '../helpers/tcpvs.ts';
+import { serviceConfig, spawnTcpvs, startTcpvs, type GroupDef, type InProcessTcpvs, type ServiceDef } from '../helpers/tcpvs.ts';
 import type net from 'node:net';
 
 async function identity(t: Test, name: string): Promise<IdentityBackend> {
@@ -492,12 +492,11 @@ t.test('103 Early Hints reaches an HTTP/1.1 client before the final response, no
 
 t.test('the real CLI: start -c FILE, forward a request, stop by PID', async (t) => {
   const backend = await identity(t, 'cli');
-  const port = await freePort();
   const cli = await spawnTcpvs(
-    serviceConfig({ groups: [{ name: 'g', servers: [backend.port] }], defaultGroup: 'g', logLevel: 'warn', logDestination: 'stderr', listenPort: port }),
+    serviceConfig({ groups: [{ name: 'g', servers: [backend.port] }], defaultGroup: 'g', logLevel: 'warn', logDestination: 'stderr' }),
   );
   t.teardown(() => cli.stop());
-  t.equal(cli.port, port, 'listening on the configured port');
+  t.ok(cli.port > 0, 'listening on the port the kernel picked for port 0');
   const c = await client(t, cli.port);
   c.write(requestHead('GET', '/through-the-cli'));
   const res = await c.readResponse();

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { startRawBackend, listen, closeServer, type RawBackend } from '../helpers/backends.ts';
 import { parseHeadAt, fieldValue } from '../helpers/http-bytes.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
-import { freePort, kernelQueuedBytes, sampler, withTimeout, serviceConfig, sleep, spawnTcpvs, startTcpvs, type SpawnedTcpvs } from '../helpers/tcpvs.ts';
+import { kernelQueuedBytes, sampler, withTimeout, serviceConfig, sleep, spawnTcpvs, startTcpvs, type SpawnedTcpvs } from '../helpers/tcpvs.ts';
 
 const MB = 1024 * 1024;
 // Memory tcpvs may grow by while moving a large body: far below the body size.
@@ -374,7 +374,6 @@ t.test('large bodies through the CLI with bounded memory', async (t) => {
   t.teardown(() => backend.close());
   const slowReader = await startSlowReader();
   t.teardown(() => slowReader.close());
-  const port = await freePort();
   const cli: SpawnedTcpvs = await spawnTcpvs(
     serviceConfig({
       groups: [
@@ -385,7 +384,6 @@ t.test('large bodies through the CLI with bounded memory', async (t) => {
       defaultGroup: 'g',
       logLevel: 'warn',
       logDestination: 'stderr',
-      listenPort: port,
     }),
   );
   t.teardown(() => cli.stop());

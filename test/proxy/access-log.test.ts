@@ -1,0 +1,101 @@
+// One pino access-log line per request with the fields an operator needs,
+// written to the configured destination at the configured level.
+import t from 'tap';
+import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startIdentityBackend } from '../helpers/backends.ts';
+import { RawClient, requestHead } from '../helpers/raw-client.ts';
+import { serviceConfig, sleep, startTcpvs } from '../helpers/tcpvs.ts';
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+async function readLines(file: string, want: (l: LogLine[]) => boolean): Promise<LogLine[]> {
+  let lines: LogLine[] = [];
+  for (let i = 0; i < 100; i++) {
+    if (existsSync(file)) {
+      lines = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((x) => x !== '')
+        .map((x) => JSON.parse(x) as LogLine);
+      if (want(lines)) return lines;
+    }
+    await sleep(30);
+  }
+  return lines;
+}
+
+t.test('one access line per request with client, method, path, rule, group, server, status, bytes, duration', async (t) => {
+  const images = await startIdentityBackend('images');
+  const other = await startIdentityBackend('other');
+  t.teardown(() => Promise.all([images.close(), other.close()]));
+  const log = join(mkdtempSync(join(tmpdir(), 'tcpvs-log-')), 'access.log');
+  const tcpvs = await startTcpvs(
+    serviceConfig({
+      groups: [
+        { name: 'img', servers: [images.port] },
+        { name: 'rest', servers: [other.port] },
+      ],
+      routes: ['pictures prefix /images/ to img'],
+      defaultGroup: 'rest',
+      logLevel: 'info',
+      logDestination: log,
+    }),
+  );
+  t.teardown(() => tcpvs.close());
+  const c = await RawClient.connect(tcpvs.port);
+  t.teardown(() => c.close());
+  c.write(requestHead('GET', '/images/a.png?size=2'));
+  const r1 = await c.readResponse();
+  const body = 'x'.repeat(321);
+  c.write(requestHead('POST', '/form', [['Content-Length', String(body.length)]]) + body);
+  const r2 = await c.readResponse();
+  t.equal(r1.status, 200);
+  t.equal(r2.status, 200);
+
+  const lines = await readLines(log, (l) => l.filter((x) => x.msg === 'request').length >= 2);
+  const access = lines.filter((x) => x.msg === 'request');
+  t.equal(access.length, 2, 'one line per request');
+  const [a, b] = access;
+  t.match(a, {
+    level: 30,
+    client: '127.0.0.1',
+    method: 'GET',
+    path: '/images/a.png',
+    rule: 'pictures',
+    group: 'img',
+    server: `127.0.0.1:${images.port}`,
+    status: 200,
+  });
+  t.ok((a.bytesIn as number) > 20, 'bytes in counts the head');
+  t.equal(a.bytesOut, r1.rawHead.length + r1.rawBody.length, 'bytes out is what the client received');
+  t.type(a.ms, 'number');
+  t.match(b, { method: 'POST', path: '/form', rule: 'default', group: 'rest', server: `127.0.0.1:${other.port}`, status: 200 });
+  t.ok((b.bytesIn as number) > body.length, 'bytes in counts the body');
+  t.equal(b.bytesOut, r2.rawHead.length + r2.rawBody.length);
+});
+
+t.test('level warn: no access lines, but refusals are still logged', async (t) => {
+  const backend = await startIdentityBackend('b');
+  t.teardown(() => backend.close());
+  const log = join(mkdtempSync(join(tmpdir(), 'tcpvs-log-')), 'warn.log');
+  const tcpvs = await startTcpvs(
+    serviceConfig({ groups: [{ name: 'g', servers: [backend.port] }], defaultGroup: 'g', logLevel: 'warn', logDestination: log }),
+  );
+  t.teardown(() => tcpvs.close());
+  const c = await RawClient.connect(tcpvs.port);
+  c.write(requestHead('GET', '/ok'));
+  t.equal((await c.readResponse()).status, 200);
+  c.write('GET /bad HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n');
+  t.equal((await c.readResponse()).status, 400);
+  c.close();
+  const lines = await readLines(log, (l) => l.some((x) => x.msg === 'refused'));
+  t.equal(lines.filter((x) => x.msg === 'request').length, 0, 'no access lines at warn');
+  const refused = lines.filter((x) => x.msg === 'refused');
+  t.equal(refused.length, 1);
+  t.match(refused[0], { level: 40, status: 400, client: '127.0.0.1', reason: /Content-Length/ });
+});
