@@ -10,12 +10,35 @@ export interface ServerSpec extends Endpoint {
   weight: number; // 0 = quiescent: no new requests, running ones finish
 }
 
+/** What hashing and locality schedulers hash or remember a request by. */
+export type HashKey =
+  | { kind: 'path' } // path without query (the default)
+  | { kind: 'path-query' } // the whole request target
+  | { kind: 'host' } // Host without port, lower-case
+  | { kind: 'client' } // client address
+  | { kind: 'header'; name: string } // first value of this header (name lower-case)
+  | { kind: 'cookie'; name: string }
+  | { kind: 'submatch'; index: number }; // submatch N of the matching url-regex route (KTCPVS hhttp)
+
+/** Per-group knobs of particular schedulers; each scheduler reads only its own. */
+export interface SchedulerTuning {
+  balanceFactor?: number; // chbl: c, a server takes at most ceil(c * mean load); default 1.25
+  tableSize?: number; // mh: lookup table size, a prime >= 100 * servers; default 65537
+  maxEntries?: number; // lblc, lblcr: bound of the key table; default 16384
+  expireMs?: number; // lblc, lblcr: an entry unused this long is dropped; default 24 h
+  setExpireMs?: number; // lblcr: a set unchanged this long sheds its busiest server; default 24 h
+  seed?: number; // p2c: random seed, for repeatable tests
+}
+
 export interface GroupSpec {
   name: string;
-  scheduler: string; // rr | wrr | lc | wlc | hhttp (KTCPVS)
+  scheduler: string; // rr | wrr | lc | wlc | hhttp (KTCPVS) | ...
   servers: ServerSpec[];
   // For hashing schedulers (KTCPVS hhttp): which submatch of the rule's regex is the key.
+  // Set whenever `key` is a submatch, so the router knows to capture it.
   hashSubmatch?: number;
+  key?: HashKey; // undefined: { kind: 'path' }, or the submatch when hashSubmatch is set
+  tuning?: SchedulerTuning;
 }
 
 export type MatchOp =

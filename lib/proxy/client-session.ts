@@ -256,7 +256,7 @@ export class ClientSession implements UpstreamOwner {
     const group = svc.groups.get(route.group)!;
     this.group = group;
     const pickCtx = svc.pickContext;
-    pickCtx.key = route.key;
+    pickCtx.key = group.scheduler.usesKey ? group.keyOf(view, route.key) : undefined;
     pickCtx.clientAddress = this.clientAddress;
     const server = group.scheduler.pick(pickCtx);
     if (server === null) return this.refuse(503, 'no usable server in group', bodyEnd !== offset) === -1 ? -1 : bodyEnd;

@@ -4,17 +4,21 @@ import type { GroupSpec, ServiceSpec } from '../config/model.ts';
 import type { RealServer, Scheduler } from '../sched/scheduler.ts';
 import { createScheduler, makeRealServers } from '../sched/index.ts';
 import { ServerPool } from '../upstream/pool.ts';
+import { compileKey, type KeyReader } from '../route/hash-key.ts';
 
 export class GroupRuntime {
   readonly name: string;
   readonly servers: RealServer[];
   readonly scheduler: Scheduler;
   readonly pools: ServerPool[]; // indexed by RealServer.id
+  /** Reads the request key the scheduler hashes or remembers. */
+  readonly keyOf: KeyReader;
 
   constructor(spec: GroupSpec, service: ServiceSpec) {
     this.name = spec.name;
     this.servers = makeRealServers(spec.servers);
-    this.scheduler = createScheduler(spec.scheduler, this.servers, { hashSubmatch: spec.hashSubmatch });
+    this.scheduler = createScheduler(spec.scheduler, this.servers, { ...spec.tuning, hashSubmatch: spec.hashSubmatch });
+    this.keyOf = compileKey(spec.key, spec.hashSubmatch);
     this.pools = this.servers.map(
       (s) =>
         new ServerPool({

@@ -46,6 +46,7 @@ const TWO_POW_32 = 4294967296;
 
 export class HashHttpScheduler implements Scheduler {
   readonly name = 'hhttp';
+  readonly usesKey = true;
   private readonly servers: readonly RealServer[];
   // Per-server salt from the server's name, so the mapping follows names, not config order.
   private readonly nameHashes: Uint32Array;

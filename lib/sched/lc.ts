@@ -13,6 +13,7 @@ import type { RealServer, Scheduler, SchedulerFactory } from './scheduler.ts';
 
 export class LeastConnectionScheduler implements Scheduler {
   readonly name = 'lc';
+  readonly usesKey = false;
   private readonly servers: readonly RealServer[];
   private lastPicked = -1;
 

@@ -7,6 +7,7 @@ import type { RealServer, Scheduler, SchedulerFactory } from './scheduler.ts';
 
 export class RoundRobinScheduler implements Scheduler {
   readonly name = 'rr';
+  readonly usesKey = false;
   private readonly servers: readonly RealServer[];
   private lastPicked = -1; // index of the last server returned
 

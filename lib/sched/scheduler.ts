@@ -1,6 +1,7 @@
 // One small interface for every scheduler, as HAProxy's lb_*.c files share one
 // set of callbacks. A scheduler picks among the real servers of one group; it
 // never sees sockets or rules. Each scheduler lives in its own file.
+import type { SchedulerTuning } from '../config/model.ts';
 
 export interface RealServer {
   readonly id: number; // index within its group, stable for the group's life
@@ -14,20 +15,23 @@ export interface RealServer {
 }
 
 export interface PickContext {
-  // Key for hashing schedulers (a regex submatch for KTCPVS hhttp, later path/host/...).
+  // The request's key for hashing and locality schedulers, as the group's
+  // `key` setting says (path by default); undefined when the request has none.
   key: string | undefined;
   clientAddress: string;
 }
 
 export interface Scheduler {
   readonly name: string;
+  /** Whether pick() reads ctx.key; the data path skips reading keys nobody uses. */
+  readonly usesKey: boolean;
   /** The server for this request, or null when none is usable (503). */
   pick(ctx: PickContext): RealServer | null;
   /** Called after weights or up/down states change. */
   refresh(): void;
 }
 
-export interface SchedulerOptions {
+export interface SchedulerOptions extends SchedulerTuning {
   hashSubmatch?: number;
 }
 

@@ -36,6 +36,7 @@ export function leastWeightedIndex(servers: readonly RealServer[], lastPicked: n
 
 export class WeightedLeastConnectionScheduler implements Scheduler {
   readonly name = 'wlc';
+  readonly usesKey = false;
   private readonly servers: readonly RealServer[];
   private lastPicked = -1;
 

@@ -17,6 +17,7 @@ import type { RealServer, Scheduler, SchedulerFactory } from './scheduler.ts';
 
 export class WeightedRoundRobinScheduler implements Scheduler {
   readonly name = 'wrr';
+  readonly usesKey = false;
   private readonly servers: readonly RealServer[];
   // current[i] is server i's accumulated credit; indexed by position in the group.
   private readonly current: Float64Array;
