@@ -15,6 +15,7 @@ const FACTORIES: ReadonlyMap<string, SchedulerFactory> = new Map([
   ['lc', createLeastConnection],
   ['wlc', createWeightedLeastConnection],
   ['hhttp', createHashHttp],
+  // more schedulers: one line each, below this one
 ]);
 
 /** Scheduler names in registration order. */
