@@ -53,6 +53,7 @@ export interface RequestFacts {
   contentLength: number; // -1 when absent
   transferEncoding: string | null; // joined values, null when absent
   host: string | null;
+  hostCount: number; // Host fields seen
   connectionTokens: string | null; // joined Connection values, lower-case
 }
 
@@ -61,6 +62,7 @@ export function scanHeaders(headers: string[], out: RequestFacts): void {
   out.contentLength = -1;
   out.transferEncoding = null;
   out.host = null;
+  out.hostCount = 0;
   out.connectionTokens = null;
   for (let i = 0; i < headers.length; i += 2) {
     switch (classify(headers[i])) {
@@ -73,6 +75,7 @@ export function scanHeaders(headers: string[], out: RequestFacts): void {
         break;
       case H_HOST:
         if (out.host === null) out.host = headers[i + 1];
+        out.hostCount++;
         break;
       case H_CONNECTION: {
         const v = headers[i + 1].toLowerCase();

@@ -58,8 +58,8 @@ export class ClientSession implements UpstreamOwner {
   private sawRequestLine = false;
 
   // The exchange in progress.
-  private readonly facts: RequestFacts = { contentLength: -1, transferEncoding: null, host: null, connectionTokens: null };
-  private readonly resFacts: RequestFacts = { contentLength: -1, transferEncoding: null, host: null, connectionTokens: null };
+  private readonly facts: RequestFacts = { contentLength: -1, transferEncoding: null, host: null, hostCount: 0, connectionTokens: null };
+  private readonly resFacts: RequestFacts = { contentLength: -1, transferEncoding: null, host: null, hostCount: 0, connectionTokens: null };
   private readonly reqBody: BodyFramer;
   private readonly resBody: BodyFramer;
   private group: GroupRuntime | null = null;
@@ -224,9 +224,17 @@ export class ClientSession implements UpstreamOwner {
     this.upgradeReq = null;
 
     if (p.url.length > svc.spec.limits.maxUriBytes) return this.refuse(414, 'URI over the limit');
+    if (p.versionMajor !== 1) {
+      // llhttp reads a bare "GET /" as HTTP/0.9; nothing but HTTP/1.x is forwarded.
+      return p.versionMajor === 0 ? this.refuse(400, 'HTTP/0.9 request') : this.refuse(505, `HTTP/${p.versionMajor}.${p.versionMinor} request`);
+    }
     if (p.method === 'CONNECT') return this.refuse(405, 'CONNECT is not supported');
     scanHeaders(p.headers, this.facts);
     const f = this.facts;
+    // RFC 9112 §3.2: exactly one Host in HTTP/1.1; two could route on one and serve the other.
+    if (f.hostCount > 1) return this.refuse(400, 'more than one Host field');
+    if (f.hostCount === 0 && p.versionMinor >= 1) return this.refuse(400, 'HTTP/1.1 request without Host');
+    if (f.contentLength > Number.MAX_SAFE_INTEGER) return this.refuse(400, 'Content-Length too large');
     if (f.transferEncoding !== null) {
       if (p.versionMinor === 0) return this.refuse(400, 'Transfer-Encoding in an HTTP/1.0 request');
       const verdict = judgeTransferEncoding(f.transferEncoding);
@@ -427,6 +435,7 @@ export class ClientSession implements UpstreamOwner {
         continue;
       }
       head = this.startResponse(p);
+      if (head === null) return;
     }
     this.relayResponseBody(chunk, offset, head);
   }
@@ -442,8 +451,8 @@ export class ClientSession implements UpstreamOwner {
     };
   }
 
-  /** Sets up body framing and returns the final response head to send. */
-  private startResponse(p: HeadParser): string {
+  /** Sets up body framing and returns the final response head to send; null when refused. */
+  private startResponse(p: HeadParser): string | null {
     this.resHeadDone = true;
     this.status = p.statusCode;
     // Peek at framing fields before rewriting: buildResponseHead fills resFacts.
@@ -451,6 +460,10 @@ export class ClientSession implements UpstreamOwner {
     const noBody = this.isHeadRequest || status === 204 || status === 304;
     const rf = this.resFacts;
     scanHeaders(p.headers, rf);
+    if (rf.contentLength > Number.MAX_SAFE_INTEGER) {
+      this.badGateway('response Content-Length too large');
+      return null;
+    }
     if (noBody) this.resBody.none();
     else if (rf.transferEncoding !== null) {
       const codings = rf.transferEncoding.toLowerCase().split(',');
@@ -552,14 +565,15 @@ export class ClientSession implements UpstreamOwner {
     this.conn = null;
     conn.owner = null;
     conn.destroy();
-    if (!this.resStarted) {
-      // A pooled connection the server had already closed: try once more on
-      // a fresh one, when the request can safely be sent twice.
-      if (conn.reused && this.retryable && !this.retried) {
-        this.retried = true;
-        this.dispatch(true, null);
-        return;
-      }
+    // A pooled connection the server had already closed: try once more on a
+    // fresh one, when the request can safely be sent twice.
+    if (!this.resStarted && conn.reused && this.retryable && !this.retried) {
+      this.retried = true;
+      this.dispatch(true, null);
+      return;
+    }
+    // Nothing reached the client yet (at most part of a head arrived): 502.
+    if (!this.resSent) {
       this.badGateway(reason);
       return;
     }
@@ -667,9 +681,9 @@ export class ClientSession implements UpstreamOwner {
     if (status >= 400 && status !== 404) {
       this.svc.log.warn({ client: this.clientAddress, status, reason, method: this.method, url: this.url }, 'refused');
     }
-    // Framing errors desynchronise the stream; a pending body would have to be read and dropped.
-    if (status === 400 || status === 414 || status === 431 || status === 501 || status === 408 || status === 502 || status === 504 || bodyPending)
-      this.closeAfter = true;
+    // Only a 404 or 503 for a request without a body leaves the stream in
+    // step; after anything else (or with a body pending) the connection closes.
+    if ((status !== 404 && status !== 503) || bodyPending) this.closeAfter = true;
     if (this.phase === P_CLOSED) return -1;
     const res = localResponse(status, this.closeAfter, this.isHeadRequest);
     this.resSent = true;

@@ -490,8 +490,3 @@ export async function waitFor(check: () => boolean, timeoutMs = 2000): Promise<b
   }
   return true;
 }
-
-/** Open TCP sockets of this process (listeners excluded), for leak checks. */
-export function openTcpSockets(): number {
-  return process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
-}
