@@ -7,6 +7,15 @@ import { createWeightedRoundRobin } from './wrr.ts';
 import { createLeastConnection } from './lc.ts';
 import { createWeightedLeastConnection } from './wlc.ts';
 import { createHashHttp } from './hhttp.ts';
+import { createShortestExpectedDelay } from './sed.ts';
+import { createNeverQueue } from './nq.ts';
+import { createDestinationHash } from './dh.ts';
+import { createSourceHash } from './sh.ts';
+import { createPowerOfTwoChoices } from './p2c.ts';
+import { createLocalityLeastConnection } from './lblc.ts';
+import { createLocalityReplicated } from './lblcr.ts';
+import { createMaglev } from './mh.ts';
+import { createBoundedLoadHash } from './chbl.ts';
 
 // A Map, not an object literal, so names like "constructor" are not found.
 const FACTORIES: ReadonlyMap<string, SchedulerFactory> = new Map([
@@ -16,6 +25,15 @@ const FACTORIES: ReadonlyMap<string, SchedulerFactory> = new Map([
   ['wlc', createWeightedLeastConnection],
   ['hhttp', createHashHttp],
   // more schedulers: one line each, below this one
+  ['sed', createShortestExpectedDelay],
+  ['nq', createNeverQueue],
+  ['dh', createDestinationHash],
+  ['sh', createSourceHash],
+  ['p2c', createPowerOfTwoChoices],
+  ['lblc', createLocalityLeastConnection],
+  ['lblcr', createLocalityReplicated],
+  ['mh', createMaglev],
+  ['chbl', createBoundedLoadHash],
 ]);
 
 /** Scheduler names in registration order. */

@@ -33,6 +33,9 @@ export interface Scheduler {
 
 export interface SchedulerOptions extends SchedulerTuning {
   hashSubmatch?: number;
+  // Milliseconds, for schedulers with timed state (lblc, lblcr); tests inject
+  // one. Must be above 0 (lru-cache treats a start time of 0 as "no TTL").
+  clock?: () => number;
 }
 
 export type SchedulerFactory = (servers: readonly RealServer[], options: SchedulerOptions) => Scheduler;

@@ -1,0 +1,94 @@
+import t from 'tap';
+import { createScheduler, makeRealServers } from '../../lib/sched/index.ts';
+import type { PickContext, RealServer } from '../../lib/sched/index.ts';
+
+const ctx: PickContext = { key: undefined, clientAddress: '127.0.0.1' };
+
+function group(weights: number[]): RealServer[] {
+  return makeRealServers(weights.map((weight, i) => ({ host: `10.0.0.${i + 1}`, port: 80, weight })));
+}
+
+// mulberry32, so the release pattern is the same on every run.
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(state ^ (state >>> 15), 1 | state);
+    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** True when no usable server has a smaller (active + 1) / weight than `picked`. */
+function hasShortestDelay(picked: RealServer, servers: RealServer[]): boolean {
+  return servers.every((s) => !(s.up && s.weight > 0) || (s.active + 1) / s.weight >= (picked.active + 1) / picked.weight);
+}
+
+t.test('every pick under seeded churn has the shortest expected delay; load follows weight', async (t) => {
+  const weights = [1, 2, 5];
+  const servers = group(weights);
+  const sed = createScheduler('sed', servers, {});
+  const random = seededRandom(11);
+  const held: RealServer[] = [];
+  const activeSums = [0, 0, 0];
+  let notShortest = 0;
+  for (let step = 0; step < 100_000; step++) {
+    if (held.length < 200 || (held.length < 800 && random() < 0.5)) {
+      const server = sed.pick(ctx)!;
+      if (!hasShortestDelay(server, servers)) notShortest++;
+      server.active++;
+      held.push(server);
+    } else {
+      const at = Math.floor(random() * held.length);
+      held[at].active--;
+      held[at] = held[held.length - 1];
+      held.pop();
+    }
+    for (let i = 0; i < 3; i++) activeSums[i] += servers[i].active;
+  }
+  t.equal(notShortest, 0, 'no pick had a longer expected delay than another server');
+  const total = activeSums.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < 3; i++) {
+    const expected = weights[i] / 8;
+    const share = activeSums[i] / total;
+    t.ok(Math.abs(share - expected) <= expected * 0.03, `server ${i}: active share ${share.toFixed(4)} within 3% of ${expected}`);
+  }
+});
+
+t.test('an idle heavy server beats an idle light one, where wlc sees a tie', async (t) => {
+  // (0+1)/4 < (0+1)/1: the heavy server takes requests while (active+1)/4 < 1,
+  // i.e. the first three; at (3+1)/4 = 1/1 it ties, and ties rotate.
+  const servers = group([1, 4]);
+  const sed = createScheduler('sed', servers, {});
+  const picks = [];
+  for (let i = 0; i < 4; i++) {
+    const server = sed.pick(ctx)!;
+    server.active++;
+    picks.push(server.id);
+  }
+  t.same(picks, [1, 1, 1, 0]);
+  const wlcServers = group([1, 4]);
+  const wlc = createScheduler('wlc', wlcServers, {});
+  t.equal(wlc.pick(ctx)!.id, 0, 'wlc takes the first of two idle servers');
+});
+
+t.test('equal expected delays rotate', async (t) => {
+  const sed = createScheduler('sed', group([3, 3, 3]), {});
+  const counts = [0, 0, 0];
+  for (let i = 0; i < 300; i++) counts[sed.pick(ctx)!.id]++;
+  t.same(counts, [100, 100, 100]);
+});
+
+t.test('down and quiescent servers are skipped, before refresh too; none usable gives null', async (t) => {
+  const servers = group([1, 0, 9]);
+  servers[0].active = 50;
+  const sed = createScheduler('sed', servers, {});
+  t.equal(sed.pick(ctx)?.id, 2);
+  servers[2].up = false;
+  for (let i = 0; i < 20; i++) t.equal(sed.pick(ctx)?.id, 0, 'only the busy light server is left');
+  servers[0].weight = 0;
+  t.equal(sed.pick(ctx), null, 'a weight set to 0 counts before refresh()');
+  sed.refresh();
+  t.equal(sed.pick(ctx), null);
+  t.equal(createScheduler('sed', [], {}).pick(ctx), null);
+});
