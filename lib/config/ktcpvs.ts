@@ -11,7 +11,9 @@
 // (http, hhttp) every distinct rule pattern becomes a route plus a group made
 // of the servers its rules name, in order of first appearance; http spreads a
 // pattern's servers by weighted least-connection, hhttp hashes a submatch.
-// Under rr/wrr/lc/wlc rules are ignored and one group holds every server.
+// Under any other scheduler tcpvs knows (rr, wlc, lblc, mh, ...) rules are
+// ignored and one group holds every server, keyed by the default key (the path)
+// with the scheduler's default tuning; the native format sets key and tuning.
 // Keys for KTCPVS's kernel threads are accepted with a warning.
 
 import {
@@ -222,7 +224,7 @@ class KtcpvsParser {
         return;
       }
       case 'scheduler': {
-        const value = one('scheduler = http|hhttp|wlc|lc|wrr|rr');
+        const value = one(`scheduler = ${[...new Set(['http', 'hhttp', ...knownSchedulers()])].join('|')}`);
         if (value === null || !this.firstSetting(v, line, 'scheduler')) return;
         if (!CONTENT_SCHEDULERS.has(value) && !knownSchedulers().includes(value)) {
           const names = [...new Set(['http', 'hhttp', ...knownSchedulers()])].join(', ');
@@ -335,7 +337,7 @@ class KtcpvsParser {
     });
   }
 
-  /** wlc/lc/wrr/rr: KTCPVS balanced over all servers and never read the rules. */
+  /** Not a content scheduler: KTCPVS balanced over all servers and never read the rules. */
   private balancedOnly(v: VirtualDraft, scheduler: string): Built {
     if (v.rules.length > 0) {
       const why = v.scheduler === null ? `no 'scheduler =' line, so the default ${scheduler} applies` : `scheduler ${scheduler}`;

@@ -1,5 +1,6 @@
 // The compiled configuration: what the parsers (native and KTCPVS) produce and
 // what the data path consumes. Nothing here is parsed again per request.
+import type { AffinitySpec } from '../affinity/spec.ts';
 
 export interface Endpoint {
   host: string; // IPv4 literal, IPv6 literal without brackets, or a name
@@ -39,6 +40,7 @@ export interface GroupSpec {
   hashSubmatch?: number;
   key?: HashKey; // undefined: { kind: 'path' }, or the submatch when hashSubmatch is set
   tuning?: SchedulerTuning;
+  affinity?: AffinitySpec; // session persistence: source address, cookie or header
 }
 
 export type MatchOp =

@@ -1,9 +1,9 @@
 // Parser for tcpvs's own rule-set format: one statement per line, `#`
 // comments, indentation cosmetic. A `service` line opens a block that lasts
 // until the next `service`; inside it `group` opens a server group that the
-// following `server` lines fill. Every problem in the file is collected (with
-// file, line and field) before anything is thrown; a half-built config is
-// never returned.
+// following `server` lines fill and `key`, `balance-factor`, `table-size`...
+// tune. Every problem in the file is collected (with file, line and field)
+// before anything is thrown; a half-built config is never returned.
 
 import {
   DEFAULT_LIMITS,
@@ -13,14 +13,17 @@ import {
   type ConfigWarning,
   type Endpoint,
   type GroupSpec,
+  type HashKey,
   type Limits,
   type LogSpec,
   type Matcher,
   type RuleSpec,
+  type SchedulerTuning,
   type ServiceSpec,
   type Timeouts,
 } from './model.ts';
 import { ConfigError, type ConfigProblem } from './errors.ts';
+import { affinityProblems, withAffinityDefaults, type AffinityInput } from '../affinity/index.ts';
 import {
   captureCount,
   checkListenConflicts,
@@ -34,9 +37,12 @@ import {
   sortProblems,
   tokenizeLine,
   type ListenSite,
+  type Parsed,
   type Token,
 } from './tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
+import { keyedRegexIndex } from '../route/router.ts';
+import { DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE, isPrime } from '../sched/mh.ts';
 
 const LOG_LEVELS: readonly LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -51,11 +57,91 @@ const TIMEOUT_FIELDS: Record<string, keyof Timeouts> = {
 const MAX_POOL_IDLE = 100_000;
 export const MAX_WEIGHT = 65535;
 
+/**
+ * Schedulers whose pick() reads the request key (Scheduler.usesKey). Kept
+ * here because the parser must reject `key` before any scheduler is built; a
+ * test holds it equal to what the registered schedulers report.
+ */
+export const KEY_SCHEDULERS: ReadonlySet<string> = new Set(['dh', 'lblc', 'lblcr', 'mh', 'chbl', 'hhttp']);
+
+const KEY_USAGE = 'key path | key path-query | key host | key client | key header NAME | key cookie NAME | key submatch N';
+// Header and cookie names are both RFC 9110 tokens.
+const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+// Upper bounds that keep a typo from allocating gigabytes (mh has its own).
+// lru-cache allocates its index arrays up front: 1M entries is about 30 MB.
+const MAX_TABLE_ENTRIES = 1_048_576;
+const MAX_BALANCE_FACTOR = 100;
+const MAX_SEED = 0xffff_ffff;
+
+/** A group statement that sets one SchedulerTuning field for some schedulers only. */
+interface TuningKnob {
+  field: keyof SchedulerTuning;
+  schedulers: readonly string[];
+  usage: string;
+  parse(text: string): Parsed<number>;
+}
+
+const TUNING_KNOBS: ReadonlyMap<string, TuningKnob> = new Map([
+  ['balance-factor', { field: 'balanceFactor', schedulers: ['chbl'], usage: 'balance-factor DECIMAL (above 1, e.g. 1.25)', parse: parseBalanceFactor }],
+  ['table-size', { field: 'tableSize', schedulers: ['mh'], usage: 'table-size PRIME', parse: parseTableSize }],
+  ['table-max', { field: 'maxEntries', schedulers: ['lblc', 'lblcr'], usage: 'table-max COUNT', parse: parseTableMax }],
+  ['expire', { field: 'expireMs', schedulers: ['lblc', 'lblcr'], usage: 'expire DURATION', parse: parseDuration }],
+  ['set-expire', { field: 'setExpireMs', schedulers: ['lblcr'], usage: 'set-expire DURATION', parse: parseDuration }],
+  ['seed', { field: 'seed', schedulers: ['p2c'], usage: 'seed N', parse: parseSeed }],
+]);
+
+function parseBalanceFactor(text: string): Parsed<number> {
+  const n = /^\d{1,4}(?:\.\d{1,6})?$/.test(text) ? Number(text) : NaN;
+  if (!(n > 1 && n <= MAX_BALANCE_FACTOR)) {
+    return { ok: false, message: `bad balance factor '${text}': a decimal number above 1 and at most ${MAX_BALANCE_FACTOR}, e.g. 1.25` };
+  }
+  return { ok: true, value: n };
+}
+
+function parseTableSize(text: string): Parsed<number> {
+  const n = parseInteger(text, 2, MAX_TABLE_SIZE);
+  if (n === null) return { ok: false, message: `bad table size '${text}': must be a prime number 2..${MAX_TABLE_SIZE}` };
+  if (!isPrime(n)) {
+    const next = nextPrime(n);
+    return { ok: false, message: `table size ${n} is not prime${next <= MAX_TABLE_SIZE ? ` (the next prime is ${next})` : ''}` };
+  }
+  return { ok: true, value: n };
+}
+
+function parseTableMax(text: string): Parsed<number> {
+  const n = parseInteger(text, 1, MAX_TABLE_ENTRIES);
+  if (n === null) return { ok: false, message: `bad table bound '${text}': must be an integer 1..${MAX_TABLE_ENTRIES}` };
+  return { ok: true, value: n };
+}
+
+function parseSeed(text: string): Parsed<number> {
+  const n = parseInteger(text, 0, MAX_SEED);
+  if (n === null) return { ok: false, message: `bad seed '${text}': must be an integer 0..${MAX_SEED}` };
+  return { ok: true, value: n };
+}
+
+/** The smallest prime >= n, for suggestions (prime gaps near 2^24 are < 200). */
+export function nextPrime(n: number): number {
+  let p = Math.max(2, Math.ceil(n));
+  while (!isPrime(p)) p++;
+  return p;
+}
+
+/** Names for a message: "chbl", "lblc and lblcr", "a, b and c". */
+function listNames(names: readonly string[]): string {
+  return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
 interface GroupDraft {
   spec: GroupSpec;
   line: number;
   hashLine: number; // line of `hash-submatch`, 0 when absent
   rejectedServers: number; // bad `server` lines, already reported
+  // False when the group line was bad: `key` and knobs are then not checked
+  // against a scheduler the user did not choose.
+  schedulerKnown: boolean;
+  settings: Map<string, number>; // `key`, `table-size`, ...: where each was set
 }
 
 interface ServiceDraft {
@@ -191,12 +277,20 @@ class NativeParser {
         return this.routeStatement(line, tokens);
       case 'default':
         return this.defaultStatement(line, tokens);
-      default:
+      case 'key':
+        return this.keyStatement(line, tokens);
+      case 'persist':
+        return this.persistStatement(line, tokens);
+      default: {
+        const knob = TUNING_KNOBS.get(keyword.text);
+        if (knob !== undefined) return this.tuningStatement(line, tokens, knob);
         this.problem(
           line,
           keyword.text,
-          `unknown keyword '${keyword.text}' (expected log, service, listen, timeout, limit, group, server, route or default)`,
+          `unknown keyword '${keyword.text}' (expected log, service, listen, timeout, limit, group, server, key, persist, ` +
+            `${[...TUNING_KNOBS.keys()].join(', ')}, route or default)`,
         );
+      }
     }
   }
 
@@ -303,7 +397,14 @@ class NativeParser {
     const service = this.inService(line, 'group');
     if (service === null) return;
     const name = tokens[1]?.text ?? '';
-    const draft: GroupDraft = { spec: { name, scheduler: 'wlc', servers: [] }, line, hashLine: 0, rejectedServers: 0 };
+    const draft: GroupDraft = {
+      spec: { name, scheduler: 'wlc', servers: [] },
+      line,
+      hashLine: 0,
+      rejectedServers: 0,
+      schedulerKnown: false,
+      settings: new Map(),
+    };
     // Servers that follow belong to this group even if the line is bad.
     this.group = draft;
     const usage = 'group NAME [scheduler NAME] [hash-submatch N]';
@@ -331,7 +432,10 @@ class NativeParser {
       if (option === 'scheduler') {
         const known = knownSchedulers();
         if (!known.includes(value)) this.problem(line, field, `unknown scheduler '${value}' (known: ${known.join(', ')})`);
-        else draft.spec.scheduler = value;
+        else {
+          draft.spec.scheduler = value;
+          draft.schedulerKnown = true;
+        }
       } else {
         const n = parseInteger(value, 0, 99);
         if (n === null) this.problem(line, field, `bad submatch number '${value}': must be an integer 0..99`);
@@ -341,6 +445,185 @@ class NativeParser {
         }
       }
     }
+    if (!options.has('scheduler')) draft.schedulerKnown = true; // the default, wlc
+  }
+
+  /** The group a group statement belongs to (null after reporting); each statement once per group. */
+  private inGroup(line: number, keyword: string): GroupDraft | null {
+    const field = `group.${keyword}`;
+    const group = this.group;
+    if (group === null) {
+      this.problem(line, field, `'${keyword}' must follow a 'group NAME' line`);
+      return null;
+    }
+    return this.firstSetting(line, group.settings, keyword, field) ? group : null;
+  }
+
+  private keyStatement(line: number, tokens: Token[]): void {
+    const field = 'group.key';
+    const group = this.inGroup(line, 'key');
+    if (group === null) return;
+    const scheduler = group.spec.scheduler;
+    if (group.schedulerKnown && !KEY_SCHEDULERS.has(scheduler)) {
+      return this.problem(
+        line,
+        field,
+        `scheduler ${scheduler} does not use a key; key applies to schedulers ${listNames([...KEY_SCHEDULERS])} only`,
+      );
+    }
+    const kind = tokens[1];
+    if (kind === undefined) return this.problem(line, field, `missing argument: usage: ${KEY_USAGE}`);
+    let key: HashKey;
+    switch (kind.quoted ? '' : kind.text) {
+      case 'path':
+      case 'path-query':
+      case 'host':
+      case 'client': {
+        if (!this.arity(line, tokens, field, 1, 1, `key ${kind.text}`)) return;
+        key = { kind: kind.text as 'path' | 'path-query' | 'host' | 'client' };
+        break;
+      }
+      case 'header':
+      case 'cookie': {
+        if (!this.arity(line, tokens, field, 2, 2, `key ${kind.text} NAME`)) return;
+        const name = tokens[2].text;
+        if (!TOKEN_RE.test(name)) return this.problem(line, field, `bad ${kind.text} name '${name}'`);
+        key = kind.text === 'header' ? { kind: 'header', name: name.toLowerCase() } : { kind: 'cookie', name };
+        break;
+      }
+      case 'submatch': {
+        if (!this.arity(line, tokens, field, 2, 2, 'key submatch N')) return;
+        const n = parseInteger(tokens[2].text, 0, 99);
+        if (n === null) return this.problem(line, field, `bad submatch number '${tokens[2].text}': must be an integer 0..99`);
+        key = { kind: 'submatch', index: n };
+        break;
+      }
+      default:
+        return this.problem(line, field, `unknown key '${kind.text}': usage: ${KEY_USAGE}`);
+    }
+    // `hash-submatch N` on the group line is the hhttp spelling of `key submatch N`.
+    if (group.hashLine > 0 && !(key.kind === 'submatch' && key.index === group.spec.hashSubmatch)) {
+      return this.problem(
+        line,
+        field,
+        `conflicts with 'hash-submatch ${group.spec.hashSubmatch}' on the group line (line ${group.hashLine}), which makes the key submatch ${group.spec.hashSubmatch}`,
+      );
+    }
+    group.spec.key = key;
+    if (key.kind === 'submatch') group.spec.hashSubmatch = key.index;
+  }
+
+  /**
+   * `persist source [timeout D] [netmask BITS|A.B.C.D] [netmask6 BITS] [max-entries N]`
+   * `persist cookie NAME insert|rewrite|prefix [path P] [domain D] [max-age D] [httponly] [secure] [same-site S] [secret K]`
+   * `persist header NAME [timeout D] [max-entries N]`
+   */
+  private persistStatement(line: number, tokens: Token[]): void {
+    const field = 'group.persist';
+    const group = this.inGroup(line, 'persist');
+    if (group === null) return;
+    const kind = tokens[1]?.text;
+    const usage =
+      'persist source [timeout D] [netmask BITS] [netmask6 BITS] [max-entries N] | ' +
+      'persist cookie NAME insert|rewrite|prefix [path P] [domain D] [max-age D] [httponly] [secure] [same-site S] [secret K] | ' +
+      'persist header NAME [timeout D] [max-entries N]';
+    let input: AffinityInput;
+    let rest: Token[];
+    if (kind === 'source') {
+      input = { kind: 'source' };
+      rest = tokens.slice(2);
+    } else if (kind === 'header' || kind === 'cookie') {
+      const name = tokens[2];
+      if (name === undefined) return this.problem(line, field, `missing ${kind} name: usage: ${usage}`);
+      if (kind === 'header') {
+        input = { kind: 'header', name: name.text };
+        rest = tokens.slice(3);
+      } else {
+        const mode = tokens[3]?.text;
+        if (mode !== 'insert' && mode !== 'rewrite' && mode !== 'prefix')
+          return this.problem(line, 'persist.mode', `cookie mode must be insert, rewrite or prefix, not '${mode ?? ''}'`);
+        input = { kind: 'cookie', name: name.text, mode };
+        rest = tokens.slice(4);
+      }
+    } else return this.problem(line, field, `usage: ${usage}`);
+
+    const options = input as Record<string, unknown>;
+    const FLAGS: Record<string, string> = { httponly: 'httpOnly', secure: 'secure' };
+    const allowed: Record<string, string[]> = {
+      source: ['timeout', 'netmask', 'netmask6', 'max-entries'],
+      header: ['timeout', 'max-entries'],
+      cookie: ['path', 'domain', 'max-age', 'httponly', 'secure', 'same-site', 'secret'],
+    };
+    for (let i = 0; i < rest.length; i++) {
+      const word = rest[i].text;
+      const optField = `persist.${word}`;
+      if (!allowed[input.kind].includes(word))
+        return this.problem(line, optField, `'${word}' is not an option of persist ${input.kind} (options: ${allowed[input.kind].join(', ')})`);
+      if (word in FLAGS) {
+        options[FLAGS[word]] = true;
+        continue;
+      }
+      const value = rest[++i]?.text;
+      if (value === undefined) return this.problem(line, optField, `'${word}' needs a value`);
+      switch (word) {
+        case 'timeout':
+        case 'max-age': {
+          const d = parseDuration(value);
+          if (!d.ok) return this.problem(line, optField, d.message);
+          if (word === 'timeout') options.timeoutMs = d.value;
+          else options.maxAgeSec = Math.ceil(d.value / 1000);
+          break;
+        }
+        case 'netmask': {
+          // ipvsadm -M writes a dotted mask; a prefix length is accepted too.
+          const bits = /^\d+\.\d+\.\d+\.\d+$/.test(value) ? dottedMaskBits(value) : parseInteger(value, 0, 32);
+          if (bits === null) return this.problem(line, optField, `bad netmask '${value}': a prefix length 0..32 or a dotted mask like 255.255.255.0`);
+          options.netmaskV4 = bits;
+          break;
+        }
+        case 'netmask6': {
+          const bits = parseInteger(value, 0, 128);
+          if (bits === null) return this.problem(line, optField, `bad netmask6 '${value}': a prefix length 0..128`);
+          options.netmaskV6 = bits;
+          break;
+        }
+        case 'max-entries': {
+          const n = parseInteger(value, 1, MAX_TABLE_ENTRIES);
+          if (n === null) return this.problem(line, optField, `bad max-entries '${value}': an integer 1..${MAX_TABLE_ENTRIES}`);
+          options.maxEntries = n;
+          break;
+        }
+        case 'same-site':
+          options.sameSite = value;
+          break;
+        default:
+          options[word] = value; // path, domain, secret
+      }
+    }
+    const spec = withAffinityDefaults(input);
+    const problems = affinityProblems(spec);
+    for (const p of problems) this.problem(line, p.field.replace(/^affinity\./, 'persist.'), p.message);
+    if (problems.length === 0) group.spec.affinity = spec;
+  }
+
+  private tuningStatement(line: number, tokens: Token[], knob: TuningKnob): void {
+    const keyword = tokens[0].text;
+    const field = `group.${keyword}`;
+    const group = this.inGroup(line, keyword);
+    if (group === null) return;
+    // A knob the scheduler ignores would only make the user believe it works.
+    if (group.schedulerKnown && !knob.schedulers.includes(group.spec.scheduler)) {
+      const which = knob.schedulers.length === 1 ? 'scheduler' : 'schedulers';
+      return this.problem(
+        line,
+        field,
+        `${keyword} applies to ${which} ${listNames(knob.schedulers)} only (group '${group.spec.name}' uses ${group.spec.scheduler})`,
+      );
+    }
+    if (!this.arity(line, tokens, field, 1, 1, knob.usage)) return;
+    const parsed = knob.parse(tokens[1].text);
+    if (!parsed.ok) return this.problem(line, field, parsed.message);
+    (group.spec.tuning ??= {})[knob.field] = parsed.value;
   }
 
   private serverStatement(line: number, tokens: Token[]): void {
@@ -437,10 +720,17 @@ class NativeParser {
     for (const g of s.groups) {
       groups.set(g.spec.name, g);
       if (g.spec.servers.length === 0 && g.rejectedServers === 0) this.problem(g.line, 'group', `group '${g.spec.name}' has no servers`);
-      if (g.spec.scheduler === 'hhttp') g.spec.hashSubmatch ??= 0;
-      else if (g.hashLine > 0) {
-        this.problem(g.hashLine, 'group.hash-submatch', "hash-submatch is only meaningful with 'scheduler hhttp'");
+      // hhttp keys on submatch 0 (the whole match) unless told otherwise, as in KTCPVS.
+      if (g.spec.scheduler === 'hhttp') {
+        if (g.spec.key === undefined) g.spec.hashSubmatch ??= 0;
+      } else if (g.hashLine > 0) {
+        this.problem(
+          g.hashLine,
+          'group.hash-submatch',
+          "hash-submatch is only meaningful with 'scheduler hhttp' (other schedulers: 'key submatch N')",
+        );
       }
+      this.checkTableSize(g);
     }
     const used = new Set<string>();
     for (const rule of s.rules) {
@@ -450,24 +740,18 @@ class NativeParser {
         continue;
       }
       used.add(rule.group);
-      if (target.spec.hashSubmatch === undefined) continue;
-      const keyed = rule.matchers.find((m) => m.kind === 'url-regex');
-      if (keyed === undefined) {
-        this.warn(
-          rule.line,
-          'route.to',
-          `group '${rule.group}' hashes a url-regex submatch but route '${rule.name}' has no url-regex: its requests carry no hash key`,
-        );
-      } else if (captureCount(keyed.re) < target.spec.hashSubmatch) {
-        this.problem(
-          rule.line,
-          'url-regex',
-          `group '${rule.group}' hashes submatch ${target.spec.hashSubmatch} but this regex has only ${captureCount(keyed.re)} capture group(s)`,
-        );
-      }
+      this.checkSubmatchSource(rule, target);
     }
     if (s.defaultGroup !== null) {
-      if (!groups.has(s.defaultGroup)) this.problem(s.defaultLine, 'default', `unknown group '${s.defaultGroup}' in service '${s.name}'`);
+      const target = groups.get(s.defaultGroup);
+      if (target === undefined) this.problem(s.defaultLine, 'default', `unknown group '${s.defaultGroup}' in service '${s.name}'`);
+      else if (target.spec.hashSubmatch !== undefined) {
+        this.warn(
+          s.defaultLine,
+          'default',
+          `group '${s.defaultGroup}' keys on submatch ${target.spec.hashSubmatch} of a route's regex; requests that reach it as the default carry no key`,
+        );
+      }
       used.add(s.defaultGroup);
     }
     for (const g of s.groups) {
@@ -484,6 +768,63 @@ class NativeParser {
       file: this.file,
       line: s.line,
     };
+  }
+
+  /**
+   * A route to a group keyed on submatch N must have a regex (the one the
+   * router runs for the key) with at least N capture groups. An explicit
+   * `key submatch` on a route without one is an error; hhttp's implicit
+   * submatch 0 there only warns, as it always has (hhttp falls back to wlc).
+   */
+  private checkSubmatchSource(rule: RuleSpec, target: GroupDraft): void {
+    const submatch = target.spec.hashSubmatch;
+    if (submatch === undefined) return;
+    const keyedAt = keyedRegexIndex(rule.matchers);
+    const keyed = keyedAt === -1 ? undefined : rule.matchers[keyedAt];
+    if (keyed === undefined || (keyed.kind !== 'url-regex' && keyed.kind !== 'path-regex')) {
+      const message = `group '${rule.group}' keys on submatch ${submatch} of a url-regex or path-regex, but route '${rule.name}' has neither`;
+      if (target.spec.key?.kind === 'submatch') this.problem(rule.line, 'route.to', message);
+      else this.warn(rule.line, 'route.to', `${message}: its requests carry no hash key`);
+      return;
+    }
+    const groups = captureCount(keyed.re);
+    if (groups < submatch) {
+      this.problem(
+        rule.line,
+        keyed.kind,
+        `group '${rule.group}' keys on submatch ${submatch} but this regex has only ${groups} capture group(s)`,
+      );
+    }
+  }
+
+  /**
+   * mh spreads each server over ~table/servers slots; fewer than 100 each make
+   * its shares uneven, so mh refuses such a table. Checked here, where the
+   * error can name the line, instead of when the service starts.
+   */
+  private checkTableSize(g: GroupDraft): void {
+    if (g.spec.scheduler !== 'mh' || !g.schedulerKnown) return;
+    const least = 100 * g.spec.servers.length;
+    const size = g.spec.tuning?.tableSize;
+    const line = g.settings.get('table-size');
+    if (size === undefined || line === undefined) {
+      if (DEFAULT_TABLE_SIZE < least) {
+        this.problem(
+          g.line,
+          'group.table-size',
+          `mh's default table size ${DEFAULT_TABLE_SIZE} is too small for ${g.spec.servers.length} servers: ` +
+            `add 'table-size P' with a prime P of at least 100 × servers = ${least} (e.g. ${nextPrime(least)})`,
+        );
+      }
+      return;
+    }
+    if (size < least) {
+      this.problem(
+        line,
+        'group.table-size',
+        `table size ${size} is too small for ${g.spec.servers.length} servers: must be at least 100 × servers = ${least} (the next prime is ${nextPrime(least)})`,
+      );
+    }
   }
 }
 
@@ -564,4 +905,15 @@ export function parseMatcher(tokens: readonly Token[], i: number, end: number): 
         -1,
       );
   }
+}
+
+/** Prefix length of a dotted IPv4 netmask, or null when the mask is not contiguous. */
+function dottedMaskBits(mask: string): number | null {
+  const parts = mask.split('.').map(Number);
+  if (parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) return null;
+  const value = ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
+  const bits = Math.clz32(~value >>> 0); // leading one bits
+  // Contiguous: the mask equals the one its prefix length makes.
+  const rebuilt = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
+  return rebuilt === value ? bits : null;
 }

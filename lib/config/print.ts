@@ -1,12 +1,53 @@
 // What `tcpvs check -c FILE` prints: per service the listen address, the rule
 // table in the order rules are tried, the default, the groups with their
-// schedulers and servers, then every warning. Matchers are printed in native
+// schedulers, keys, scheduler knobs and servers, then every warning. Matchers are printed in native
 // syntax, so a KTCPVS file's table shows what tcpvs made of it.
 
-import type { Config, Matcher, ServiceSpec } from './model.ts';
+import type { Config, GroupSpec, HashKey, Matcher, SchedulerTuning, ServiceSpec } from './model.ts';
 import { formatDuration, formatEndpoint, formatSize, quoteToken, regexText } from './tokenize.ts';
 import { formatProblem } from './errors.ts';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS } from './model.ts';
+import { KEY_SCHEDULERS } from './native.ts';
+
+/** A key as its `key` statement reads, without the keyword. */
+export function formatKey(key: HashKey): string {
+  switch (key.kind) {
+    case 'header':
+    case 'cookie':
+      return `${key.kind} ${quoteToken(key.name)}`;
+    case 'submatch':
+      return `submatch ${key.index}`;
+    default:
+      return key.kind;
+  }
+}
+
+/** What the group's scheduler is keyed by; '-' for a scheduler that reads no key. */
+function groupKey(g: GroupSpec): string {
+  if (g.key !== undefined) return formatKey(g.key);
+  if (g.hashSubmatch !== undefined) return `submatch ${g.hashSubmatch}`;
+  return KEY_SCHEDULERS.has(g.scheduler) ? 'path (default)' : '-';
+}
+
+// In the order and the syntax of the group statements that set them.
+const TUNING_STATEMENTS: [keyof SchedulerTuning, string, (v: number) => string][] = [
+  ['balanceFactor', 'balance-factor', String],
+  ['tableSize', 'table-size', String],
+  ['maxEntries', 'table-max', String],
+  ['expireMs', 'expire', formatDuration],
+  ['setExpireMs', 'set-expire', formatDuration],
+  ['seed', 'seed', String],
+];
+
+/** The knobs set for a group, as statements; '-' for none (the scheduler's defaults). */
+export function formatTuning(tuning: SchedulerTuning | undefined): string {
+  const parts: string[] = [];
+  for (const [field, statement, format] of TUNING_STATEMENTS) {
+    const value = tuning?.[field];
+    if (value !== undefined) parts.push(`${statement} ${format(value)}`);
+  }
+  return parts.length === 0 ? '-' : parts.join(', ');
+}
 
 export function formatMatcher(m: Matcher): string {
   switch (m.kind) {
@@ -68,13 +109,13 @@ function serviceLines(s: ServiceSpec): string[] {
   out.push(...table(rules, '  '));
   out.push('');
 
-  const groups: string[][] = [['group', 'scheduler', 'server', 'weight']];
+  const groups: string[][] = [['group', 'scheduler', 'key', 'tuning', 'server', 'weight']];
   for (const g of s.groups) {
-    const scheduler = g.hashSubmatch === undefined ? g.scheduler : `${g.scheduler} (hash submatch ${g.hashSubmatch})`;
-    if (g.servers.length === 0) groups.push([g.name, scheduler, '(no servers)', '']);
+    const head = [g.name, g.scheduler, groupKey(g), formatTuning(g.tuning)];
+    if (g.servers.length === 0) groups.push([...head, '(no servers)', '']);
     g.servers.forEach((srv, i) => {
       const weight = srv.weight === 0 ? '0 (quiescent)' : String(srv.weight);
-      groups.push([i === 0 ? g.name : '', i === 0 ? scheduler : '', formatEndpoint(srv), weight]);
+      groups.push([...(i === 0 ? head : ['', '', '', '']), formatEndpoint(srv), weight]);
     });
   }
   out.push(...table(groups, '  '));

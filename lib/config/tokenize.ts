@@ -165,13 +165,13 @@ export function parseInteger(text: string, min: number, max: number): number | n
 // setTimeout clamps anything above 2^31-1 ms to 1 ms, which would turn a long
 // timeout into an instant one.
 const MAX_TIMER_MS = 2 ** 31 - 1;
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** `250ms`, `10s`, `1.5s`, `2m` into milliseconds; a unit is required. */
+/** `250ms`, `10s`, `1.5s`, `2m`, `24h` into milliseconds; a unit is required. */
 export function parseDuration(text: string): Parsed<number> {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text);
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
   if (m === null) {
-    const hint = /^\d+(?:\.\d+)?$/.test(text) ? ' (a unit is required: ms, s or m)' : ' (use e.g. 500ms, 10s, 2m)';
+    const hint = /^\d+(?:\.\d+)?$/.test(text) ? ' (a unit is required: ms, s, m or h)' : ' (use e.g. 500ms, 10s, 2m, 24h)';
     return { ok: false, message: `bad duration '${text}'${hint}` };
   }
   const ms = Math.round(Number(m[1]) * DURATION_UNITS[m[2]]);
@@ -181,6 +181,7 @@ export function parseDuration(text: string): Parsed<number> {
 }
 
 export function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms % 1000 === 0) return `${ms / 1000}s`;
   return `${ms}ms`;

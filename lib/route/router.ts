@@ -1,9 +1,10 @@
 // The rule table of one service. Rules are tried in order and the first whose
 // matchers all hold wins; with none, the default group (or null: 404). For a
-// url-regex rule whose group hashes (KTCPVS hhttp), the chosen submatch of the
-// request target is the scheduler's key.
+// rule whose group keys on a submatch (KTCPVS hhttp, `key submatch N`), the
+// chosen submatch of the rule's keyed regex is the scheduler's key: a url-regex
+// captures from the request target, a path-regex from the path.
 
-import type { GroupSpec, RuleSpec, ServiceSpec } from '../config/model.ts';
+import type { GroupSpec, Matcher, RuleSpec, ServiceSpec } from '../config/model.ts';
 import type { RequestView } from './request-view.ts';
 import { compileAll, type RequestTest } from './matchers.ts';
 
@@ -17,7 +18,18 @@ interface CompiledRule {
   rule: RuleSpec;
   test: RequestTest; // every matcher except the keyed regex
   keyRe: RegExp | null; // run with exec (not test) for the key, last
+  keyOnPath: boolean; // keyRe is a path-regex: exec on the path, not the target
   keySubmatch: number;
+}
+
+/**
+ * Which matcher of a rule supplies a submatch key: its first url-regex, else
+ * its first path-regex; -1 when it has neither. The config checks capture
+ * groups against the same matcher.
+ */
+export function keyedRegexIndex(matchers: readonly Matcher[]): number {
+  const url = matchers.findIndex((m) => m.kind === 'url-regex');
+  return url !== -1 ? url : matchers.findIndex((m) => m.kind === 'path-regex');
 }
 
 export class Router {
@@ -27,20 +39,23 @@ export class Router {
   private readonly result: RouteResult = { rule: null, group: '', key: undefined };
 
   /**
-   * `groups` tells which groups hash a submatch; without it no key is taken.
+   * `groups` tells which groups key on a submatch; without it no key is taken.
    */
   constructor(rules: readonly RuleSpec[], defaultGroup: string | null, groups: readonly GroupSpec[] = []) {
     const hashSubmatch = new Map<string, number>();
     for (const g of groups) if (g.hashSubmatch !== undefined) hashSubmatch.set(g.name, g.hashSubmatch);
     this.compiled = rules.map((rule) => {
       const submatch = hashSubmatch.get(rule.group);
-      const keyed = submatch === undefined ? -1 : rule.matchers.findIndex((m) => m.kind === 'url-regex');
-      if (keyed === -1) return { rule, test: compileAll(rule.matchers), keyRe: null, keySubmatch: 0 };
-      const keyMatcher = rule.matchers[keyed];
+      const keyed = submatch === undefined ? -1 : keyedRegexIndex(rule.matchers);
+      const keyMatcher = keyed === -1 ? undefined : rule.matchers[keyed];
+      if (keyMatcher === undefined || (keyMatcher.kind !== 'url-regex' && keyMatcher.kind !== 'path-regex')) {
+        return { rule, test: compileAll(rule.matchers), keyRe: null, keyOnPath: false, keySubmatch: 0 };
+      }
       return {
         rule,
         test: compileAll(rule.matchers.filter((_, i) => i !== keyed)),
-        keyRe: keyMatcher.kind === 'url-regex' ? keyMatcher.re : null,
+        keyRe: keyMatcher.re,
+        keyOnPath: keyMatcher.kind === 'path-regex',
         keySubmatch: submatch as number,
       };
     });
@@ -58,7 +73,7 @@ export class Router {
       const c = compiled[i];
       if (!c.test(req)) continue;
       if (c.keyRe === null) return this.hit(c.rule, c.rule.group, undefined);
-      const m = c.keyRe.exec(req.url);
+      const m = c.keyRe.exec(c.keyOnPath ? req.path() : req.url);
       if (m === null) continue;
       // A submatch that took no part in the match is undefined: no key.
       return this.hit(c.rule, c.rule.group, m[c.keySubmatch]);

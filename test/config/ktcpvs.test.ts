@@ -2,6 +2,7 @@ import t from 'tap';
 import { parseKtcpvsConfig } from '../../lib/config/ktcpvs.ts';
 import { ConfigError } from '../../lib/config/errors.ts';
 import { DEFAULT_TIMEOUTS, type Config, type ServiceSpec } from '../../lib/config/model.ts';
+import { knownSchedulers } from '../../lib/sched/index.ts';
 
 const FILE = 'tcpvs.conf';
 
@@ -259,4 +260,31 @@ t.test('all problems of a KTCPVS file are collected', async (t) => {
     ]),
     ['tcpvs.conf:1:virtual', 'tcpvs.conf:2:listen', 'tcpvs.conf:4:server.weight', 'tcpvs.conf:6:rule.pattern', 'tcpvs.conf:7:rule.server', 'tcpvs.conf:8:bogus'],
   );
+});
+
+t.test('scheduler = any other known scheduler: one group of every server, rules ignored', async (t) => {
+  const plain = knownSchedulers().filter((n) => n !== 'hhttp');
+  t.ok(plain.includes('lblc') && plain.includes('chbl') && plain.includes('mh'), `plain schedulers: ${plain.join(', ')}`);
+  for (const name of plain) {
+    const config = parse([
+      'virtual v {', // 1
+      '  listen = 127.0.0.1:8080', // 2
+      `  scheduler = ${name}`, // 3
+      '  server = 127.0.0.1:9001 2', // 4
+      '  server = 127.0.0.1:9002', // 5
+      '  rule = pattern "^/x/" use server 127.0.0.1:9001', // 6
+      '}',
+    ]);
+    const s = config.services[0];
+    t.same(
+      s.groups,
+      [{ name: 'servers', scheduler: name, servers: [{ host: '127.0.0.1', port: 9001, weight: 2 }, { host: '127.0.0.1', port: 9002, weight: 1 }] }],
+      `${name}: default key and tuning`,
+    );
+    t.same(s.rules, []);
+    t.equal(s.defaultGroup, 'servers');
+    t.same(config.warnings.map((w) => `${w.line}:${w.field}`), ['6:rule'], `${name}: the rule is reported as ignored`);
+    t.match(config.warnings[0].message, new RegExp(`^ignored: scheduler ${name}, which balances over every server`));
+  }
+  t.match(firstMessage(['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = lblc lblcr', 'server = 127.0.0.1:1', '}']), /usage: scheduler = http\|hhttp\|rr\|.*\|lblc\|/);
 });

@@ -69,3 +69,25 @@ t.test('format detection looks at the first significant line', async (t) => {
   t.equal(n.services[0].name, 'b', 'BOM and CRLF line ends are harmless');
   t.equal(n.services[0].defaultGroup, 'g');
 });
+
+t.test('the shipped cache-cluster rule set loads: chbl over 8 caches, keyed by path', async (t) => {
+  const config = loadConfig(join(RULES, 'cache-cluster.tcpvs'));
+  t.equal(config.format, 'native');
+  t.same(config.warnings, []);
+  t.equal(config.services.length, 1);
+  const s = config.services[0];
+  t.same(s.listen, { host: '127.0.0.1', port: 8080 });
+  t.same(s.rules, []);
+  t.equal(s.defaultGroup, 'caches');
+  t.equal(s.groups.length, 1);
+  const caches = s.groups[0];
+  t.equal(caches.name, 'caches');
+  t.equal(caches.scheduler, 'chbl');
+  t.same(caches.key, { kind: 'path' });
+  t.same(caches.tuning, { balanceFactor: 1.25 });
+  t.equal(caches.hashSubmatch, undefined);
+  t.same(
+    caches.servers,
+    Array.from({ length: 8 }, (_, i) => ({ host: '127.0.0.1', port: 9201 + i, weight: 1 })),
+  );
+});

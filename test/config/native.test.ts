@@ -209,7 +209,7 @@ t.test('each kind of error names file, line and field', async (t) => {
     ['scheduler without name', ['service a', 'listen 127.0.0.1:8080', 'group g scheduler', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:3:group.scheduler'], /missing value/],
     ['unknown group option', ['service a', 'listen 127.0.0.1:8080', 'group g sched rr', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:3:group'], /unknown group option 'sched'/],
     ['duration without unit', [...BASE, 'timeout connect 5'], ['test.tcpvs:6:timeout.connect'], /a unit is required/],
-    ['duration with bad unit', [...BASE, 'timeout response 5h'], ['test.tcpvs:6:timeout.response'], /bad duration '5h'/],
+    ['duration with bad unit', [...BASE, 'timeout response 5d'], ['test.tcpvs:6:timeout.response'], /bad duration '5d' \(use e\.g\. 500ms, 10s, 2m, 24h\)/],
     ['duration zero', [...BASE, 'timeout client-idle 0s'], ['test.tcpvs:6:timeout.client-idle'], /at least 1ms/],
     ['duration beyond a timer', [...BASE, 'timeout client-header 60000m'], ['test.tcpvs:6:timeout.client-header'], /at most/],
     ['unknown timeout', [...BASE, 'timeout read 5s'], ['test.tcpvs:6:timeout'], /unknown timeout 'read'/],
@@ -238,7 +238,7 @@ t.test('each kind of error names file, line and field', async (t) => {
     ['log level twice', ['log level info', 'log level warn', ...BASE], ['test.tcpvs:2:log.level'], /already set at line 1/],
     ['quoted keyword', [...BASE, '"route" r prefix / to g'], ['test.tcpvs:6:syntax'], /must start with a keyword/],
     ['hash-submatch without hhttp', ['service a', 'listen 127.0.0.1:8080', 'group g hash-submatch 1', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:3:group.hash-submatch'], /only meaningful with 'scheduler hhttp'/],
-    ['hash submatch beyond the regex', ['service a', 'listen 127.0.0.1:8080', 'group g scheduler hhttp hash-submatch 2', 'server 127.0.0.1:1', 'route r url-regex "^/u/([^/]+)" to g'], ['test.tcpvs:5:url-regex'], /hashes submatch 2 but this regex has only 1/],
+    ['hash submatch beyond the regex', ['service a', 'listen 127.0.0.1:8080', 'group g scheduler hhttp hash-submatch 2', 'server 127.0.0.1:1', 'route r url-regex "^/u/([^/]+)" to g'], ['test.tcpvs:5:url-regex'], /keys on submatch 2 but this regex has only 1/],
     ['no service at all', ['# nothing', 'log level info'], ['test.tcpvs:0:service'], /no service defined/],
   ];
   for (const [name, lines, expected, message] of cases) {
@@ -294,7 +294,7 @@ t.test('warnings: unused group, hashing group without a key', async (t) => {
   ]);
   t.same(config.warnings.map((w) => `${w.line}:${w.field}`), ['6:group', '11:route.to']);
   t.match(config.warnings[0].message, /group 'spare' is not used/);
-  t.match(config.warnings[1].message, /no url-regex/);
+  t.match(config.warnings[1].message, /route 'v' has neither: its requests carry no hash key/);
   const users = config.services[0].groups.find((g) => g.name === 'users');
   t.equal(users?.hashSubmatch, 0, 'hhttp hashes the whole match unless told otherwise');
   t.equal(config.services[0].groups.find((g) => g.name === 'g')?.hashSubmatch, undefined);

@@ -36,7 +36,8 @@ t.test('the rule table of a native config', async (t) => {
   t.equal(r1?.indexOf('prefix'), r2?.indexOf('path-regex'), 'matcher column aligned');
   t.equal(r1?.indexOf('static'), r2?.lastIndexOf('static'), 'group column aligned');
   t.match(out, /- {2}default +no rule matched +\(none: 404 Not Found\)/);
-  t.match(out, /static +wlc +127\.0\.0\.1:9101 +3\n +127\.0\.0\.1:9102 +0 \(quiescent\)\n {2}spare +wlc +\[::1\]:9103 +1/);
+  t.match(out, /group +scheduler +key +tuning +server +weight\n/);
+  t.match(out, /static +wlc +- +- +127\.0\.0\.1:9101 +3\n +127\.0\.0\.1:9102 +0 \(quiescent\)\n {2}spare +wlc +- +- +\[::1\]:9103 +1/);
   t.match(out, /warnings \(1\):\n {2}web\.tcpvs:8: group: group 'spare' is not used/);
   t.notOk(lines.some((l) => / $/.test(l)), 'no trailing spaces');
 });
@@ -45,7 +46,7 @@ t.test('the rule table of a KTCPVS config shows the mapping', async (t) => {
   const out = formatRuleTable(loadConfig(join(RULES, 'ktcpvs.conf')));
   t.match(out, /ktcpvs format/);
   t.match(out, /1 {2}rule1 +url-regex "\^\/cgi-bin\/" +rule1/);
-  t.match(out, /hhttp \(hash submatch 1\)/);
+  t.match(out, /rule1 +hhttp +submatch 1 +- +127\.0\.0\.1:9101/, 'the hhttp key is the pattern submatch');
   t.match(out, /warnings \(\d+\):\n.*startservers: ignored/);
   t.match(formatRuleTable(loadConfig(join(RULES, 'web-cluster.tcpvs'))), /no warnings\n$/);
 });
@@ -73,4 +74,50 @@ t.test('matchers print in native syntax that parses back to the same matcher', a
     t.same(twice, once, `${spec} -> ${printed}`);
     t.equal(formatMatcher(twice), printed);
   }
+});
+
+t.test('each group shows its key and the knobs set for it', async (t) => {
+  const out = formatRuleTable(loadConfig(join(RULES, 'cache-cluster.tcpvs')));
+  t.match(out, /\n {2}group +scheduler +key +tuning +server +weight\n {2}caches +chbl +path +balance-factor 1\.25 +127\.0\.0\.1:9201 +1\n/);
+  t.match(out, /\n {40,}127\.0\.0\.1:9208 +1\n/, 'later servers leave the group cells empty');
+  const config = parseConfigText(
+    [
+      'service s',
+      'listen 127.0.0.1:8080',
+      'group loc scheduler lblcr',
+      'key header X-Tenant',
+      'table-max 5000',
+      'expire 24h',
+      'set-expire 90s',
+      'server 127.0.0.1:1',
+      'group maglev scheduler mh',
+      'table-size 211',
+      'server 127.0.0.1:2',
+      'server 127.0.0.1:3',
+      'group two scheduler p2c',
+      'seed 7',
+      'server 127.0.0.1:4',
+      'group users scheduler dh',
+      'key submatch 1',
+      'server 127.0.0.1:5',
+      'group sticky scheduler hhttp',
+      'key cookie "sid"',
+      'server 127.0.0.1:6',
+      'route u path-regex "^/u/(\\w+)" to users',
+      'route l prefix /l/ to loc',
+      'route m prefix /m/ to maglev',
+      'route t prefix /t/ to two',
+      'route c prefix /c/ to sticky',
+    ].join('\n'),
+    'knobs.tcpvs',
+  );
+  const lines = formatRuleTable(config).split('\n');
+  const row = (group: string): string => lines.find((l) => l.startsWith(`  ${group} `)) ?? '';
+  t.match(row('loc'), /^ {2}loc +lblcr +header x-tenant +table-max 5000, expire 24h, set-expire 90s +127\.0\.0\.1:1 +1$/);
+  t.match(row('maglev'), /^ {2}maglev +mh +path \(default\) +table-size 211 +127\.0\.0\.1:2 +1$/);
+  t.match(row('two'), /^ {2}two +p2c +- +seed 7 +127\.0\.0\.1:4 +1$/, 'p2c reads no key: -');
+  t.match(row('users'), /^ {2}users +dh +submatch 1 +- +127\.0\.0\.1:5 +1$/);
+  t.match(row('sticky'), /^ {2}sticky +hhttp +cookie sid +- +127\.0\.0\.1:6 +1$/);
+  t.equal(row('loc').indexOf('table-max'), row('maglev').indexOf('table-size'), 'tuning column aligned');
+  t.notOk(lines.some((l) => / $/.test(l)), 'no trailing spaces');
 });
