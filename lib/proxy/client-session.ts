@@ -64,6 +64,7 @@ export class ClientSession implements UpstreamOwner {
   private readonly resBody: BodyFramer;
   private group: GroupRuntime | null = null;
   private server: RealServer | null = null;
+  private pinned: RealServer | null = null; // what affinity returned for this request
   private conn: UpstreamConnection | null = null;
   private ruleName = '';
   private serverName = '';
@@ -263,11 +264,19 @@ export class ClientSession implements UpstreamOwner {
     this.ruleName = route.rule === null ? 'default' : route.rule.name;
     const group = svc.groups.get(route.group)!;
     this.group = group;
-    const pickCtx = svc.pickContext;
-    pickCtx.key = group.scheduler.usesKey ? group.keyOf(view, route.key) : undefined;
-    pickCtx.clientAddress = this.clientAddress;
-    const server = group.scheduler.pick(pickCtx);
-    if (server === null) return this.refuse(503, 'no usable server in group', bodyEnd !== offset) === -1 ? -1 : bodyEnd;
+    // A pinned session goes to its server; everyone else is scheduled (and pinned).
+    const affinity = group.affinity;
+    const pinned = affinity === null ? null : affinity.lookup(view);
+    let server = pinned;
+    if (server === null) {
+      const pickCtx = svc.pickContext;
+      pickCtx.key = group.scheduler.usesKey ? group.keyOf(view, route.key) : undefined;
+      pickCtx.clientAddress = this.clientAddress;
+      server = group.scheduler.pick(pickCtx);
+      if (server === null) return this.refuse(503, 'no usable server in group', bodyEnd !== offset) === -1 ? -1 : bodyEnd;
+      if (affinity !== null) affinity.pin(view, server);
+    }
+    this.pinned = pinned;
     this.server = server;
     this.serverName = server.name;
     server.active++;
@@ -277,7 +286,7 @@ export class ClientSession implements UpstreamOwner {
       method: p.method,
       url: p.url,
       versionMinor: p.versionMinor,
-      headers: p.headers,
+      headers: affinity !== null && affinity.rewritesRequest ? affinity.rewriteRequestHeaders(p.headers) : p.headers,
       facts: f,
       clientAddress: this.clientAddress,
       proto: 'http',
@@ -440,12 +449,12 @@ export class ClientSession implements UpstreamOwner {
     this.relayResponseBody(chunk, offset, head);
   }
 
-  private responseRewrite(p: HeadParser, connection: 'close' | 'keep-alive' | 'upgrade' | null) {
+  private responseRewrite(p: HeadParser, connection: 'close' | 'keep-alive' | 'upgrade' | null, headers = p.headers) {
     return {
       statusCode: p.statusCode,
       statusMessage: p.statusMessage,
       versionMinor: p.versionMinor,
-      headers: p.headers,
+      headers,
       connection,
       upgrade: connection === 'upgrade' ? this.upgradeReq : null,
     };
@@ -475,7 +484,10 @@ export class ClientSession implements UpstreamOwner {
     // The client has half-closed and sent nothing more: this is the last answer.
     if (this.clientEnded && this.queued === null) this.closeAfter = true;
     const connection = this.closeAfter ? 'close' : this.http10KeepAlive ? 'keep-alive' : null;
-    return buildResponseHead(this.responseRewrite(p, connection), rf);
+    const affinity = this.group!.affinity;
+    const headers =
+      affinity !== null && affinity.rewritesResponse ? affinity.rewriteResponseHeaders(p.headers, this.server!, this.pinned) : p.headers;
+    return buildResponseHead(this.responseRewrite(p, connection, headers), rf);
   }
 
   /** Sends `head` (when the response starts in this chunk) and the body bytes of `buf` from `start`. */

@@ -5,6 +5,7 @@ import type { RealServer, Scheduler } from '../sched/scheduler.ts';
 import { createScheduler, makeRealServers } from '../sched/index.ts';
 import { ServerPool } from '../upstream/pool.ts';
 import { compileKey, type KeyReader } from '../route/hash-key.ts';
+import { createAffinity, type Affinity } from '../affinity/index.ts';
 
 export class GroupRuntime {
   readonly name: string;
@@ -13,12 +14,15 @@ export class GroupRuntime {
   readonly pools: ServerPool[]; // indexed by RealServer.id
   /** Reads the request key the scheduler hashes or remembers. */
   readonly keyOf: KeyReader;
+  /** Session persistence; null when the group has none (then it costs nothing). */
+  readonly affinity: Affinity | null;
 
   constructor(spec: GroupSpec, service: ServiceSpec) {
     this.name = spec.name;
     this.servers = makeRealServers(spec.servers);
     this.scheduler = createScheduler(spec.scheduler, this.servers, { ...spec.tuning, hashSubmatch: spec.hashSubmatch });
     this.keyOf = compileKey(spec.key, spec.hashSubmatch);
+    this.affinity = spec.affinity === undefined ? null : createAffinity(spec.affinity, this.servers, { groupName: spec.name });
     this.pools = this.servers.map(
       (s) =>
         new ServerPool({

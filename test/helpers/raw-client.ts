@@ -60,9 +60,10 @@ export class RawClient {
     });
   }
 
-  static connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
+  /** `localAddress` picks the client's source address (any 127.x works on loopback). */
+  static connect(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host, allowHalfOpen: true });
+      const socket = net.connect({ port, host, allowHalfOpen: true, localAddress });
       socket.setNoDelay(true);
       const client = new RawClient(socket);
       socket.once('connect', () => {
