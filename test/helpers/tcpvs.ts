@@ -77,7 +77,8 @@ export async function startTcpvs(configText: string): Promise<InProcessTcpvs> {
 export interface SpawnedTcpvs {
   readonly child: ChildProcess;
   readonly pid: number;
-  readonly port: number;
+  readonly port: number; // the first service's
+  readonly ports: number[]; // every service's, in config order
   stderr(): string;
   /** VmRSS of the child in bytes, read from /proc. */
   rss(): number;
@@ -85,7 +86,7 @@ export interface SpawnedTcpvs {
 }
 
 /** Runs `node index.ts start -c FILE` and waits for its "listening on" line. */
-export async function spawnTcpvs(configText: string, timeoutMs = 10_000): Promise<SpawnedTcpvs> {
+export async function spawnTcpvs(configText: string, timeoutMs = 10_000, services = 1): Promise<SpawnedTcpvs> {
   const dir = mkdtempSync(join(tmpdir(), 'tcpvs-cli-test-'));
   const file = join(dir, 'test.tcpvs');
   writeFileSync(file, configText);
@@ -95,9 +96,9 @@ export async function spawnTcpvs(configText: string, timeoutMs = 10_000): Promis
   });
   let stderrText = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let port: number;
+  let ports: number[];
   try {
-    port = await new Promise<number>((resolve, reject) => {
+    ports = await new Promise<number[]>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
         reject(new Error(`tcpvs did not report listening within ${timeoutMs} ms; stderr: ${stderrText}`));
@@ -105,10 +106,10 @@ export async function spawnTcpvs(configText: string, timeoutMs = 10_000): Promis
       child.stderr!.setEncoding('utf8');
       child.stderr!.on('data', (s: string) => {
         stderrText += s;
-        const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderrText);
-        if (m !== null) {
+        const found = [...stderrText.matchAll(/listening on http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+        if (found.length >= services) {
           clearTimeout(timer);
-          resolve(Number(m[1]));
+          resolve(found);
         }
       });
       child.once('exit', (code, signal) => {
@@ -124,7 +125,8 @@ export async function spawnTcpvs(configText: string, timeoutMs = 10_000): Promis
   return {
     child,
     pid,
-    port,
+    port: ports[0],
+    ports,
     stderr: () => stderrText,
     rss: () => readRss(pid),
     async stop() {
