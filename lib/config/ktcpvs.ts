@@ -123,6 +123,7 @@ class KtcpvsParser {
     if (this.problems.length > 0) throw new ConfigError(sortProblems(this.problems));
     return {
       format: 'ktcpvs',
+      l4: null,
       file: this.file,
       services: this.services,
       log: { ...DEFAULT_LOG },

@@ -98,11 +98,42 @@ export interface LogSpec {
   destination: string; // 'stdout' | 'stderr' | a file path
 }
 
+/** An L4 virtual service that tcpvs programs into its L4 core (a `vip` block). */
+export interface VipSpec {
+  name: string;
+  protocol: 'tcp' | 'udp';
+  address: string;
+  port: number;
+  scheduler: string; // any tcpvs scheduler the L4 core can use; default wlc as ipvsadm
+  persistence: { timeoutSec: number; netmask: string } | null; // ipvsadm -p / -M
+  reals: VipRealSpec[];
+  weightFollowsLoad: boolean; // this tcpvs's own weight tracks its load
+  file: string;
+  line: number;
+}
+
+export type VipRealSpec =
+  | { kind: 'self'; service: string; weight: number; line: number } // this tcpvs's service, at its listen address
+  | { kind: 'address'; address: string; port: number; weight: number; method: 'masq' | 'route' | 'tunnel'; line: number };
+
+export interface L4Spec {
+  // userspace: this tcpvs embeds the L4 core and serves the VIPs itself;
+  // ipvs: it programs kernel IPVS through ipvsadm;
+  // remote: it registers its own services in the L4 core of another tcpvs, through that one's admin socket.
+  driver: 'userspace' | 'ipvs' | 'remote';
+  admin: string | null; // the admin socket this tcpvs serves (or, for remote, the one it registers through)
+  drainTimeoutMs: number; // on a graceful stop, how long to wait for this node's connections to finish
+  vips: VipSpec[];
+}
+
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+
 export interface Config {
   format: 'native' | 'ktcpvs';
   file: string;
   services: ServiceSpec[];
   log: LogSpec;
+  l4: L4Spec | null; // null: no L4 core is programmed
   warnings: ConfigWarning[];
 }
 

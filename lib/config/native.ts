@@ -23,6 +23,7 @@ import {
   type Timeouts,
 } from './model.ts';
 import { ConfigError, type ConfigProblem } from './errors.ts';
+import { L4Draft } from './native-l4.ts';
 import { affinityProblems, withAffinityDefaults, type AffinityInput } from '../affinity/index.ts';
 import {
   captureCount,
@@ -171,10 +172,12 @@ class NativeParser {
   private service: ServiceDraft | null = null;
   private group: GroupDraft | null = null;
   private readonly log: LogSpec = { ...DEFAULT_LOG };
+  private readonly l4: L4Draft;
   private readonly logLines = new Map<string, number>();
 
   constructor(file: string) {
     this.file = file;
+    this.l4 = new L4Draft(file, (line, field, message) => this.problem(line, field, message));
   }
 
   parse(text: string): Config {
@@ -203,12 +206,14 @@ class NativeParser {
       })),
       this.problems,
     );
+    const l4 = this.l4.finish(specs, this.problems);
     if (this.problems.length > 0) throw new ConfigError(sortProblems(this.problems));
     return {
       format: 'native',
       file: this.file,
       services: specs,
       log: this.log,
+      l4,
       warnings: sortProblems(this.warnings),
     };
   }
@@ -262,7 +267,15 @@ class NativeParser {
       case 'log':
         return this.logStatement(line, tokens);
       case 'service':
+        this.l4.current = null;
         return this.serviceStatement(line, tokens);
+      case 'l4':
+        return this.l4.l4Statement(line, tokens);
+      case 'vip':
+        // A vip block ends the service block before it.
+        this.service = null;
+        this.group = null;
+        return this.l4.vipStatement(line, tokens);
       case 'listen':
         return this.listenStatement(line, tokens);
       case 'timeout':
@@ -282,13 +295,14 @@ class NativeParser {
       case 'persist':
         return this.persistStatement(line, tokens);
       default: {
+        if (this.l4.vipMember(line, tokens)) return;
         const knob = TUNING_KNOBS.get(keyword.text);
         if (knob !== undefined) return this.tuningStatement(line, tokens, knob);
         this.problem(
           line,
           keyword.text,
           `unknown keyword '${keyword.text}' (expected log, service, listen, timeout, limit, group, server, key, persist, ` +
-            `${[...TUNING_KNOBS.keys()].join(', ')}, route or default)`,
+            `${[...TUNING_KNOBS.keys()].join(', ')}, route, default, l4, vip, real, persistent, scheduler or weight-follows-load)`,
         );
       }
     }

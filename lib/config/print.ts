@@ -3,7 +3,7 @@
 // schedulers, keys, scheduler knobs and servers, then every warning. Matchers are printed in native
 // syntax, so a KTCPVS file's table shows what tcpvs made of it.
 
-import type { Config, GroupSpec, HashKey, Matcher, SchedulerTuning, ServiceSpec } from './model.ts';
+import type { L4Spec, Config, GroupSpec, HashKey, Matcher, SchedulerTuning, ServiceSpec } from './model.ts';
 import { formatDuration, formatEndpoint, formatSize, quoteToken, regexText } from './tokenize.ts';
 import { formatProblem } from './errors.ts';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS } from './model.ts';
@@ -127,10 +127,26 @@ export function formatRuleTable(config: Config): string {
   for (const s of config.services) {
     out.push(...serviceLines(s), '');
   }
+  if (config.l4 !== null) out.push(...l4Lines(config.l4), '');
   if (config.warnings.length === 0) out.push('no warnings');
   else {
     out.push(`warnings (${config.warnings.length}):`);
     for (const w of config.warnings) out.push(`  ${formatProblem(w)}`);
   }
   return out.join('\n') + '\n';
+}
+
+/** The L4 part: the driver and each vip with its real servers, as ipvsadm would list them. */
+function l4Lines(l4: L4Spec): string[] {
+  const out = [`l4 driver ${l4.driver}${l4.admin === null ? '' : `, admin socket ${l4.admin}`}, drain timeout ${formatDuration(l4.drainTimeoutMs)}`];
+  for (const v of l4.vips) {
+    const host = v.address.includes(':') ? `[${v.address}]` : v.address;
+    const persist = v.persistence === null ? '' : ` persistent ${v.persistence.timeoutSec}s netmask ${v.persistence.netmask}`;
+    out.push(`  vip ${v.name}  ${v.protocol.toUpperCase()} ${host}:${v.port} ${v.scheduler}${persist}${v.weightFollowsLoad ? ', self weight follows load' : ''}  (line ${v.line})`);
+    for (const r of v.reals) {
+      if (r.kind === 'self') out.push(`    -> self (service ${r.service})  weight ${r.weight}`);
+      else out.push(`    -> ${r.address.includes(':') ? `[${r.address}]` : r.address}:${r.port}  ${r.method}  weight ${r.weight}`);
+    }
+  }
+  return out;
 }

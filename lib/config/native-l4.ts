@@ -1,0 +1,242 @@
+// The native format's L4 part: `l4` settings and `vip` blocks, which tell
+// tcpvs what to program into its L4 core (the embedded user-space one, kernel
+// IPVS, or another tcpvs's core it registers itself in).
+//
+//   l4 driver userspace|ipvs|remote
+//   l4 admin PATH
+//   l4 drain-timeout DURATION
+//
+//   vip NAME tcp|udp ADDR:PORT
+//     scheduler S                        (default wlc, as ipvsadm)
+//     persistent [DURATION] [netmask M]  (ipvsadm -p, default 300 s; -M)
+//     real self SERVICE [weight N]       (this tcpvs's service, at its listen address)
+//     real ADDR:PORT [weight N] [method masq|route|tunnel]
+//     weight-follows-load
+import type { ConfigProblem } from './errors.ts';
+import { DEFAULT_DRAIN_TIMEOUT_MS, type L4Spec, type ServiceSpec, type VipRealSpec, type VipSpec } from './model.ts';
+import { parseDuration, parseEndpoint, parseInteger, checkName, type Token } from './tokenize.ts';
+import { knownSchedulers } from '../sched/index.ts';
+
+type Report = (line: number, field: string, message: string) => void;
+
+const DRIVERS = ['userspace', 'ipvs', 'remote'] as const;
+const METHODS = ['masq', 'route', 'tunnel'] as const;
+const IPV4_MASK = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+export class L4Draft {
+  private readonly file: string;
+  private readonly problem: Report;
+  private driver: L4Spec['driver'] | null = null;
+  private admin: string | null = null;
+  private drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS;
+  private readonly settingLines = new Map<string, number>();
+  private readonly vips: VipSpec[] = [];
+  private readonly vipSettings = new Map<VipSpec, Map<string, number>>();
+  private readonly rejectedReals = new Set<VipSpec>(); // vips with a bad `real` line, already reported
+  current: VipSpec | null = null;
+
+  private reported = 0; // problems reported so far, to tell whether a line was bad
+
+  constructor(file: string, problem: Report) {
+    this.file = file;
+    this.problem = (line, field, message) => {
+      this.reported++;
+      problem(line, field, message);
+    };
+  }
+
+  /** `l4 driver|admin|drain-timeout VALUE` */
+  l4Statement(line: number, tokens: Token[]): void {
+    const what = tokens[1]?.text;
+    const field = `l4.${what ?? ''}`;
+    if (tokens.length !== 3 || (what !== 'driver' && what !== 'admin' && what !== 'drain-timeout')) {
+      return this.problem(line, 'l4', 'usage: l4 driver userspace|ipvs|remote | l4 admin PATH | l4 drain-timeout DURATION');
+    }
+    const first = this.settingLines.get(what);
+    if (first !== undefined) return this.problem(line, field, `'l4 ${what}' is already set at line ${first}`);
+    this.settingLines.set(what, line);
+    const value = tokens[2].text;
+    if (what === 'driver') {
+      if (!(DRIVERS as readonly string[]).includes(value))
+        return this.problem(line, field, `unknown driver '${value}': userspace, ipvs or remote`);
+      this.driver = value as L4Spec['driver'];
+    } else if (what === 'admin') {
+      if (!value.startsWith('/')) return this.problem(line, field, `the admin socket path must be absolute, not '${value}'`);
+      this.admin = value;
+    } else {
+      const d = parseDuration(value);
+      if (!d.ok) return this.problem(line, field, d.message);
+      this.drainTimeoutMs = d.value;
+    }
+  }
+
+  /** `vip NAME tcp|udp ADDR:PORT` opens a block. */
+  vipStatement(line: number, tokens: Token[]): void {
+    // A bad vip line still opens a (detached) block, so the lines inside it
+    // are checked against it instead of each reporting "outside a vip".
+    const detached = (field: string, message: string): void => {
+      this.problem(line, field, message);
+      this.current = this.draft(tokens[1]?.text ?? '', 'tcp', '', 0, line);
+      this.vipSettings.set(this.current, new Map());
+      this.rejectedReals.add(this.current);
+    };
+    if (tokens.length !== 4) return detached('vip', 'usage: vip NAME tcp|udp ADDR:PORT');
+    const name = tokens[1].text;
+    const bad = checkName(name);
+    if (bad !== null) return detached('vip', bad);
+    if (this.vips.some((v) => v.name === name)) return detached('vip', `vip '${name}' is already defined`);
+    const protocol = tokens[2].text;
+    if (protocol !== 'tcp' && protocol !== 'udp') return detached('vip.protocol', `protocol must be tcp or udp, not '${protocol}'`);
+    const ep = parseEndpoint(tokens[3].text);
+    if (!ep.ok) return detached('vip.address', ep.message);
+    const vip = this.draft(name, protocol, ep.value.host, ep.value.port, line);
+    this.vips.push(vip);
+    this.vipSettings.set(vip, new Map());
+    this.current = vip;
+  }
+
+  private draft(name: string, protocol: 'tcp' | 'udp', address: string, port: number, line: number): VipSpec {
+    return {
+      name,
+      protocol,
+      address,
+      port,
+      scheduler: 'wlc',
+      persistence: null,
+      reals: [],
+      weightFollowsLoad: false,
+      file: this.file,
+      line,
+    };
+  }
+
+  /** True when the keyword belongs to a vip block (and was handled). */
+  vipMember(line: number, tokens: Token[]): boolean {
+    const keyword = tokens[0].text;
+    if (!['scheduler', 'persistent', 'real', 'weight-follows-load'].includes(keyword)) return false;
+    const vip = this.current;
+    if (vip === null) {
+      this.problem(line, `vip.${keyword}`, `'${keyword}' must follow a 'vip NAME tcp|udp ADDR:PORT' line`);
+      return true;
+    }
+    if (keyword !== 'real') {
+      const settings = this.vipSettings.get(vip)!;
+      const first = settings.get(keyword);
+      if (first !== undefined) {
+        this.problem(line, `vip.${keyword}`, `'${keyword}' is already set at line ${first}`);
+        return true;
+      }
+      settings.set(keyword, line);
+    }
+    switch (keyword) {
+      case 'scheduler': {
+        const s = tokens[1]?.text;
+        if (tokens.length !== 2 || s === undefined) this.problem(line, 'vip.scheduler', 'usage: scheduler NAME');
+        else if (!knownSchedulers().includes(s))
+          this.problem(line, 'vip.scheduler', `unknown scheduler '${s}' (known: ${knownSchedulers().join(', ')})`);
+        else vip.scheduler = s;
+        break;
+      }
+      case 'persistent':
+        this.persistent(line, tokens, vip);
+        break;
+      case 'real':
+        this.real(line, tokens, vip);
+        break;
+      case 'weight-follows-load':
+        if (tokens.length !== 1) this.problem(line, 'vip.weight-follows-load', 'takes no argument');
+        else vip.weightFollowsLoad = true;
+        break;
+    }
+    return true;
+  }
+
+  private persistent(line: number, tokens: Token[], vip: VipSpec): void {
+    let timeoutSec = 300;
+    let netmask = '255.255.255.255';
+    let i = 1;
+    if (i < tokens.length && tokens[i].text !== 'netmask') {
+      const d = parseDuration(tokens[i].text);
+      if (!d.ok) return this.problem(line, 'vip.persistent', d.message);
+      timeoutSec = Math.max(1, Math.round(d.value / 1000));
+      i++;
+    }
+    if (i < tokens.length) {
+      if (tokens[i].text !== 'netmask' || i + 1 >= tokens.length || i + 2 < tokens.length)
+        return this.problem(line, 'vip.persistent', 'usage: persistent [DURATION] [netmask A.B.C.D]');
+      const m = IPV4_MASK.exec(tokens[i + 1].text);
+      if (m === null || !isContiguousMask(m.slice(1).map(Number)))
+        return this.problem(line, 'vip.persistent.netmask', `bad netmask '${tokens[i + 1].text}': a dotted mask like 255.255.255.0`);
+      netmask = tokens[i + 1].text;
+    }
+    vip.persistence = { timeoutSec, netmask };
+  }
+
+  private real(line: number, tokens: Token[], vip: VipSpec): void {
+    const before = this.reported;
+    this.parseReal(line, tokens, vip);
+    if (this.reported !== before) this.rejectedReals.add(vip);
+  }
+
+  private parseReal(line: number, tokens: Token[], vip: VipSpec): void {
+    const target = tokens[1]?.text;
+    if (target === undefined) return this.problem(line, 'vip.real', 'usage: real self SERVICE [weight N] | real ADDR:PORT [weight N] [method M]');
+    let i: number;
+    let real: VipRealSpec;
+    if (target === 'self') {
+      const service = tokens[2]?.text;
+      if (service === undefined) return this.problem(line, 'vip.real', 'usage: real self SERVICE [weight N]');
+      real = { kind: 'self', service, weight: 1, line };
+      i = 3;
+    } else {
+      const ep = parseEndpoint(target);
+      if (!ep.ok) return this.problem(line, 'vip.real', ep.message);
+      real = { kind: 'address', address: ep.value.host, port: ep.value.port, weight: 1, method: 'masq', line };
+      i = 2;
+    }
+    for (; i < tokens.length; i += 2) {
+      const option = tokens[i].text;
+      const value = tokens[i + 1]?.text;
+      if (value === undefined) return this.problem(line, `vip.real.${option}`, `'${option}' needs a value`);
+      if (option === 'weight') {
+        const w = parseInteger(value, 0, 65535);
+        if (w === null) return this.problem(line, 'vip.real.weight', `bad weight '${value}': an integer 0..65535`);
+        real.weight = w;
+      } else if (option === 'method' && real.kind === 'address') {
+        if (!(METHODS as readonly string[]).includes(value))
+          return this.problem(line, 'vip.real.method', `unknown method '${value}': masq, route or tunnel`);
+        real.method = value as (typeof METHODS)[number];
+      } else return this.problem(line, `vip.real.${option}`, `unknown option '${option}'`);
+    }
+    vip.reals.push(real);
+  }
+
+  /** Cross-checks against the services; returns the spec, or null when there is no L4 part. */
+  finish(services: readonly ServiceSpec[], problems: ConfigProblem[]): L4Spec | null {
+    const report = (line: number, field: string, message: string) => problems.push({ file: this.file, line, field, message });
+    if (this.vips.length === 0 && this.driver === null && this.admin === null) return null;
+    const driver = this.driver ?? 'userspace';
+    if (driver === 'remote' && this.admin === null)
+      report(this.settingLines.get('driver') ?? 0, 'l4.admin', "driver remote needs 'l4 admin PATH': the admin socket of the tcpvs that runs the L4 core");
+    for (const vip of this.vips) {
+      if (vip.reals.length === 0 && !this.rejectedReals.has(vip)) report(vip.line, 'vip.real', `vip '${vip.name}' has no real servers`);
+      for (const real of vip.reals) {
+        if (real.kind !== 'self') continue;
+        const service = services.find((s) => s.name === real.service);
+        if (service === undefined) report(real.line, 'vip.real', `no service '${real.service}' in this file`);
+        else if (service.listen.host === '0.0.0.0' || service.listen.host === '::')
+          report(real.line, 'vip.real', `service '${real.service}' listens on every address; give it a specific listen address to register`);
+      }
+      if (driver === 'remote' && vip.reals.some((r) => r.kind === 'address'))
+        report(vip.line, 'vip.real', 'with driver remote a node registers only its own services (real self ...)');
+    }
+    return { driver, admin: this.admin, drainTimeoutMs: this.drainTimeoutMs, vips: this.vips };
+  }
+}
+
+function isContiguousMask(octets: number[]): boolean {
+  if (octets.some((o) => o > 255)) return false;
+  const value = ((octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]) >>> 0;
+  const inverted = ~value >>> 0;
+  return (inverted & (inverted + 1)) === 0; // the zero bits are all at the end
+}
