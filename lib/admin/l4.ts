@@ -1,0 +1,145 @@
+// The L4 core on the admin socket: `l4Handlers` serves an L4Core's methods as
+// l4.<name>, and `remoteL4Core` is an L4Core that calls them. `close` is not
+// served: a client must not be able to stop the running core.
+//
+//   l4.driver            {}                              -> 'userspace' | 'ipvs'
+//   l4.list              {}                              -> VirtualServiceStatus[]
+//   l4.addService        {service}                       -> null
+//   l4.editService       {service}                       -> null
+//   l4.deleteService     {key}                           -> null
+//   l4.clear             {}                              -> null
+//   l4.addRealServer     {key, server}                   -> null
+//   l4.editRealServer    {key, server}                   -> null
+//   l4.deleteRealServer  {key, address, port}            -> null
+//   l4.connections       {}                              -> ConnectionEntry[]
+//   l4.apply             {desired}                       -> null
+// Errors carry L4Error's code (exists, no-service, no-dest, invalid, ...).
+import {
+  L4Error,
+  type ConnectionEntry,
+  type L4Core,
+  type RealServerConfig,
+  type ServiceKey,
+  type VirtualServiceConfig,
+  type VirtualServiceStatus,
+} from '../l4/model.ts';
+import { AdminError, type AdminHandlers } from './protocol.ts';
+import type { AdminClient } from './client.ts';
+
+type ServiceConfig = Omit<VirtualServiceConfig, 'realServers'>;
+
+const L4_CODES: ReadonlySet<string> = new Set(['exists', 'no-service', 'no-dest', 'invalid', 'unavailable', 'failed']);
+
+export function l4Handlers(core: L4Core): AdminHandlers {
+  return {
+    'l4.driver': async () => core.driver,
+    'l4.list': () => core.list(),
+    'l4.addService': async (p) => core.addService(serviceConfig(field(p, 'service'), 'service')),
+    'l4.editService': async (p) => core.editService(serviceConfig(field(p, 'service'), 'service')),
+    'l4.deleteService': async (p) => core.deleteService(serviceKey(field(p, 'key'), 'key')),
+    'l4.clear': () => core.clear(),
+    'l4.addRealServer': async (p) => core.addRealServer(serviceKey(field(p, 'key'), 'key'), realServer(field(p, 'server'), 'server')),
+    'l4.editRealServer': async (p) => core.editRealServer(serviceKey(field(p, 'key'), 'key'), realServer(field(p, 'server'), 'server')),
+    'l4.deleteRealServer': async (p) =>
+      core.deleteRealServer(serviceKey(field(p, 'key'), 'key'), str(field(p, 'address'), 'address'), int(field(p, 'port'), 'port')),
+    'l4.connections': () => core.connections(),
+    'l4.apply': async (p) => {
+      const desired = field(p, 'desired');
+      if (!Array.isArray(desired)) throw invalid('desired must be an array');
+      return core.apply(desired.map((d, i) => virtualService(d, `desired[${i}]`)));
+    },
+  };
+}
+
+/** An L4Core that forwards every call through an admin connection; `close` closes only the connection. */
+export async function remoteL4Core(client: AdminClient, timeoutMs = 10_000): Promise<L4Core> {
+  const call = async (method: string, params: unknown = {}): Promise<unknown> => {
+    try {
+      return await client.call(method, params, timeoutMs);
+    } catch (err) {
+      if (err instanceof AdminError && L4_CODES.has(err.code)) throw new L4Error(err.code as L4Error['code'], err.message);
+      throw err;
+    }
+  };
+  const driver = (await call('l4.driver')) as L4Core['driver'];
+  return {
+    driver,
+    list: async () => (await call('l4.list')) as VirtualServiceStatus[],
+    addService: async (service) => void (await call('l4.addService', { service })),
+    editService: async (service) => void (await call('l4.editService', { service })),
+    deleteService: async (key) => void (await call('l4.deleteService', { key })),
+    clear: async () => void (await call('l4.clear')),
+    addRealServer: async (key, server) => void (await call('l4.addRealServer', { key, server })),
+    editRealServer: async (key, server) => void (await call('l4.editRealServer', { key, server })),
+    deleteRealServer: async (key, address, port) => void (await call('l4.deleteRealServer', { key, address, port })),
+    connections: async () => (await call('l4.connections')) as ConnectionEntry[],
+    apply: async (desired) => void (await call('l4.apply', { desired })),
+    close: async () => client.close(),
+  };
+}
+
+// ---- params checks: the socket is private, but a malformed call should say what is wrong ----
+
+function invalid(message: string): L4Error {
+  return new L4Error('invalid', `bad params: ${message}`);
+}
+
+function field(params: unknown, name: string): unknown {
+  if (params === null || typeof params !== 'object') throw invalid('params must be an object');
+  return (params as Record<string, unknown>)[name];
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw invalid(`${what} must be a string`);
+  return v;
+}
+
+function int(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw invalid(`${what} must be a non-negative integer`);
+  return v;
+}
+
+function obj(v: unknown, what: string): Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw invalid(`${what} must be an object`);
+  return v as Record<string, unknown>;
+}
+
+function serviceKey(v: unknown, what: string): ServiceKey {
+  const o = obj(v, what);
+  const protocol = o.protocol;
+  if (protocol !== 'tcp' && protocol !== 'udp' && protocol !== 'fwmark') throw invalid(`${what}.protocol must be tcp, udp or fwmark`);
+  const family = o.family;
+  if (family !== 4 && family !== 6) throw invalid(`${what}.family must be 4 or 6`);
+  return { protocol, address: str(o.address, `${what}.address`), port: int(o.port, `${what}.port`), fwmark: int(o.fwmark, `${what}.fwmark`), family };
+}
+
+function serviceConfig(v: unknown, what: string): ServiceConfig {
+  const o = obj(v, what);
+  let persistence: ServiceConfig['persistence'] = null;
+  if (o.persistence !== null && o.persistence !== undefined) {
+    const p = obj(o.persistence, `${what}.persistence`);
+    persistence = { timeoutSec: int(p.timeoutSec, `${what}.persistence.timeoutSec`), netmask: str(p.netmask, `${what}.persistence.netmask`) };
+  }
+  return { key: serviceKey(o.key, `${what}.key`), scheduler: str(o.scheduler, `${what}.scheduler`), persistence };
+}
+
+function realServer(v: unknown, what: string): RealServerConfig {
+  const o = obj(v, what);
+  const method = o.method;
+  if (method !== 'masq' && method !== 'route' && method !== 'tunnel') throw invalid(`${what}.method must be masq, route or tunnel`);
+  return {
+    address: str(o.address, `${what}.address`),
+    port: int(o.port, `${what}.port`),
+    weight: int(o.weight, `${what}.weight`),
+    method,
+    upperThreshold: int(o.upperThreshold, `${what}.upperThreshold`),
+    lowerThreshold: int(o.lowerThreshold, `${what}.lowerThreshold`),
+  };
+}
+
+function virtualService(v: unknown, what: string): VirtualServiceConfig {
+  const config = serviceConfig(v, what);
+  const servers = obj(v, what).realServers;
+  if (!Array.isArray(servers)) throw invalid(`${what}.realServers must be an array`);
+  return { ...config, realServers: servers.map((s, i) => realServer(s, `${what}.realServers[${i}]`)) };
+}

@@ -1,0 +1,219 @@
+// The admin socket server: JSON-lines RPC on a Unix socket that only its
+// owner may use (mode 0600). Methods come from a handler table, so the L4
+// core (l4.*) and later tcpvsadm's methods share one socket.
+import net from 'node:net';
+import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from '../log/logger.ts';
+import {
+  ADMIN_ERROR,
+  AdminError,
+  LineSplitter,
+  MAX_REQUEST_LINE,
+  errorBody,
+  type AdminHandlers,
+  type AdminId,
+  type AdminResponse,
+} from './protocol.ts';
+
+export interface AdminServerOptions {
+  path: string;
+  handlers: AdminHandlers;
+  log?: Pick<Logger, 'debug' | 'warn'>;
+  /** Longest request line in bytes; default 1 MiB. */
+  maxLine?: number;
+  /** A connection with no traffic for this long is closed; default 10 minutes. */
+  idleTimeoutMs?: number;
+  /** At most this many connections at once; default 64. */
+  maxConnections?: number;
+}
+
+export interface AdminServer {
+  readonly path: string;
+  close(): Promise<void>;
+}
+
+/** Requests a connection may have waiting before tcpvs stops reading from it. */
+const MAX_QUEUED_REQUESTS = 32;
+/** How long the stale-socket probe waits for a connect to succeed or fail. */
+const PROBE_TIMEOUT_MS = 2000;
+
+export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
+  const { path, handlers } = options;
+  const maxLine = options.maxLine ?? MAX_REQUEST_LINE;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
+  prepareDirectory(dirname(path));
+  await removeStaleSocket(path);
+
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => serveConnection(socket));
+  server.maxConnections = options.maxConnections ?? 64;
+
+  function serveConnection(socket: net.Socket): void {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', (err) => options.log?.debug({ err }, 'admin connection error'));
+    socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+    const splitter = new LineSplitter(maxLine);
+    let chain: Promise<void> = Promise.resolve();
+    let queued = 0;
+
+    const send = (response: AdminResponse): void => {
+      if (socket.destroyed || !socket.writable) return;
+      let line: string;
+      try {
+        line = JSON.stringify(response);
+      } catch (err) {
+        line = JSON.stringify({ id: response.id, error: { code: ADMIN_ERROR.failed, message: `cannot encode result: ${(err as Error).message}` } });
+      }
+      socket.write(line + '\n');
+    };
+
+    const onData = (chunk: Buffer): void => {
+      const lines = splitter.push(chunk);
+      if (lines === null) {
+        // The rest of an oversized line cannot be told from the next request: answer what came before, then hang up.
+        socket.off('data', onData);
+        socket.pause();
+        chain = chain.then(() => {
+          send({ id: null, error: { code: ADMIN_ERROR.lineTooLong, message: `request line longer than ${maxLine} bytes` } });
+          socket.end();
+        });
+        return;
+      }
+      for (const line of lines) {
+        if (line.trim() === '') continue;
+        queued++;
+        if (queued >= MAX_QUEUED_REQUESTS) socket.pause();
+        chain = chain.then(async () => {
+          send(await answer(line));
+          queued--;
+          if (queued < MAX_QUEUED_REQUESTS && socket.isPaused() && socket.listenerCount('data') > 0) socket.resume();
+        });
+      }
+    };
+    socket.on('data', onData);
+  }
+
+  async function answer(line: string): Promise<AdminResponse> {
+    let request: unknown;
+    try {
+      request = JSON.parse(line);
+    } catch {
+      return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request is not valid JSON' } };
+    }
+    if (request === null || typeof request !== 'object' || Array.isArray(request)) {
+      return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request must be a JSON object' } };
+    }
+    const { id, method, params } = request as { id?: unknown; method?: unknown; params?: unknown };
+    const replyId: AdminId | null = typeof id === 'number' || typeof id === 'string' ? id : null;
+    if (replyId === null) return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request needs an "id" (number or string)' } };
+    if (typeof method !== 'string') return { id: replyId, error: { code: ADMIN_ERROR.badRequest, message: 'request needs a "method" string' } };
+    if (!Object.hasOwn(handlers, method)) return { id: replyId, error: { code: ADMIN_ERROR.noMethod, message: `unknown method "${method}"` } };
+    try {
+      const result = await handlers[method](params ?? {});
+      return { id: replyId, result: result === undefined ? null : result };
+    } catch (err) {
+      options.log?.debug({ err, method }, 'admin method failed');
+      return { id: replyId, error: errorBody(err) };
+    }
+  }
+
+  await listenPrivately(server, path);
+  server.on('error', (err) => options.log?.warn({ err, path }, 'admin socket error'));
+
+  return {
+    path,
+    close: () =>
+      new Promise<void>((resolve) => {
+        // libuv unlinks the socket file when the listening handle closes.
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
+
+/** Creates the socket's directory (0700) if missing; refuses one owned by another non-root user. */
+function prepareDirectory(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const uid = process.getuid?.();
+  if (uid === undefined) return;
+  const st = statSync(dir);
+  if (st.uid !== uid && st.uid !== 0) {
+    throw new AdminError('unsafe-path', `admin socket directory ${dir} belongs to uid ${st.uid}, not to this user (${uid})`);
+  }
+}
+
+/** Removes a socket file nobody listens on; refuses a live one or a non-socket file. */
+async function removeStaleSocket(path: string): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  if (!isSocket) throw new AdminError('unsafe-path', `${path} exists and is not a socket; not replacing it`);
+  const state = await probeSocket(path, PROBE_TIMEOUT_MS);
+  if (state === 'live') throw new AdminError('in-use', `another process is listening on admin socket ${path}`);
+  if (state === 'stale') {
+    try {
+      unlinkSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
+
+/** Whether something accepts connections on a Unix socket path. */
+export function probeSocket(path: string, timeoutMs: number): Promise<'live' | 'stale' | 'absent'> {
+  return new Promise((resolve, reject) => {
+    const probe = net.connect(path);
+    const timer = setTimeout(() => {
+      probe.destroy();
+      // A listener too busy to accept is still a listener.
+      resolve('live');
+    }, timeoutMs);
+    probe.once('connect', () => {
+      clearTimeout(timer);
+      probe.destroy();
+      resolve('live');
+    });
+    probe.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (err.code === 'ECONNREFUSED') resolve('stale');
+      else if (err.code === 'ENOENT') resolve('absent');
+      else reject(err);
+    });
+  });
+}
+
+/** Listens with a umask that creates the socket file 0600, then chmods it to be sure. */
+function listenPrivately(server: net.Server, path: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    let previous: number | null = null;
+    try {
+      previous = process.umask(0o177);
+    } catch {
+      // Worker threads cannot change the umask; the chmod below still runs before 'listening' resolves.
+    }
+    try {
+      // For a path, bind() happens synchronously inside listen(), so the umask covers exactly this call.
+      server.listen({ path, exclusive: true }, () => {
+        server.off('error', onError);
+        try {
+          chmodSync(path, 0o600);
+        } catch (err) {
+          server.close();
+          reject(err);
+          return;
+        }
+        resolve();
+      });
+    } finally {
+      if (previous !== null) process.umask(previous);
+    }
+  });
+}
