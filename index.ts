@@ -9,10 +9,16 @@ import { ConfigError } from './lib/config/errors.ts';
 import { formatRuleTable } from './lib/config/print.ts';
 import type { Config, LogSpec } from './lib/config/model.ts';
 import { startSwitch, type RunningSwitch } from './lib/control/switch.ts';
+import { startL4Control, type L4Control } from './lib/control/l4-control.ts';
+import { resolveAdminPath } from './lib/admin/path.ts';
+import { DEFAULT_DRAIN_TIMEOUT_MS } from './lib/config/model.ts';
 
 const USAGE = `usage:
-  tcpvs start [-c FILE] [--log-level LEVEL]   run the switch; without -c, run the demo
+  tcpvs start [-c FILE] [--log-level LEVEL] [--admin PATH]
+                                              run the switch; without -c, run the demo
   tcpvs check -c FILE                         validate FILE and print its rule table
+  tcpvs ipvsadm ARGS...                       ipvsadm(8) against the running tcpvs's L4 core
+                                              (admin socket: --admin PATH or TCPVS_ADMIN)
   tcpvs --version | --help
 
 FILE is a native rule set (see rules/*.tcpvs) or a KTCPVS config (rules/ktcpvs.conf).`;
@@ -20,6 +26,11 @@ FILE is a native rule set (see rules/*.tcpvs) or a KTCPVS config (rules/ktcpvs.c
 const LEVELS: LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 async function main(argv: string[]): Promise<number> {
+  // ipvsadm has its own option syntax (-A -t ADDR -s rr ...): hand it everything.
+  if (argv[0] === 'ipvsadm') {
+    const { runIpvsadm } = await import('./lib/l4/ipvsadm-cli/main.ts');
+    return runIpvsadm(argv.slice(1), { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  }
   let parsed;
   try {
     parsed = parseArgs({
@@ -28,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         config: { type: 'string', short: 'c' },
         'log-level': { type: 'string' },
+        admin: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -56,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
     case 'check':
       return check(values.config);
     case 'start':
-      return start(values.config, level as LogSpec['level'] | undefined);
+      return start(values.config, level as LogSpec['level'] | undefined, values.admin);
     default:
       process.stderr.write(`tcpvs: unknown command "${command}"\n${USAGE}\n`);
       return 2;
@@ -86,7 +98,7 @@ function check(file: string | undefined): number {
   return 0;
 }
 
-async function start(file: string | undefined, level: LogSpec['level'] | undefined): Promise<number> {
+async function start(file: string | undefined, level: LogSpec['level'] | undefined, adminFlag: string | undefined): Promise<number> {
   const demo = file === undefined;
   const config = load(file ?? join(import.meta.dirname, 'rules', 'web-cluster.tcpvs'));
   if (config === null) return 1;
@@ -104,6 +116,27 @@ async function start(file: string | undefined, level: LogSpec['level'] | undefin
     await backends?.close();
     process.stderr.write(`tcpvs: cannot start: ${(err as Error).message}\n`);
     return 1;
+  }
+  // The L4 core: programmed when the config has an l4 part; an admin socket
+  // is served when the config, --admin or TCPVS_ADMIN asks for one.
+  let l4: L4Control | null = null;
+  const wantsAdmin = adminFlag !== undefined || (process.env.TCPVS_ADMIN ?? '') !== '' || config.l4?.admin != null;
+  if (config.l4 !== null || wantsAdmin) {
+    const spec = config.l4 ?? { driver: 'userspace' as const, admin: null, drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS, vips: [] };
+    const adminPath = wantsAdmin ? resolveAdminPath({ flag: adminFlag ?? spec.admin ?? undefined, env: process.env }) : null;
+    try {
+      l4 = await startL4Control({ spec, services: running.services, log: running.log, adminPath });
+    } catch (err) {
+      await running.close();
+      await backends?.close();
+      process.stderr.write(`tcpvs: cannot program the L4 core: ${(err as Error).message}\n`);
+      return 1;
+    }
+    if (l4.admin !== null) process.stderr.write(`tcpvs: admin socket ${l4.admin.path} (tcpvs ipvsadm --admin ${l4.admin.path} -L -n)\n`);
+    for (const v of spec.vips) {
+      const host = v.address.includes(':') ? `[${v.address}]` : v.address;
+      process.stderr.write(`tcpvs: L4 ${l4.core.driver} vip ${v.name} ${v.protocol} ${host}:${v.port}\n`);
+    }
   }
   for (const s of running.services) {
     const a = s.address!;
@@ -133,6 +166,15 @@ async function start(file: string | undefined, level: LogSpec['level'] | undefin
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  if (l4 !== null) {
+    // Graceful stop: leave the L4 core's rotation before closing anything.
+    try {
+      await l4.drain();
+    } catch (err) {
+      process.stderr.write(`tcpvs: draining from the L4 core failed: ${(err as Error).message}\n`);
+    }
+    await l4.close();
+  }
   await running.close();
   await backends?.close();
   return 0;

@@ -15,7 +15,7 @@ export interface ServiceKey {
 }
 
 export interface Persistence {
-  timeoutSec: number; // -p [timeout], ipvsadm's default 300
+  timeoutSec: number; // -p [timeout]: ipvsadm(8) documents 300 (Debian's 1.31 gives 360 for a bare -p; tcpvs always writes it out)
   netmask: string; // -M: IPv4 dotted mask (default 255.255.255.255) or IPv6 prefix length as "128"
 }
 

@@ -771,6 +771,14 @@ export class ClientSession implements UpstreamOwner {
     });
   }
 
+  /** Closes the connection now if it is between requests, else after the current response. */
+  closeWhenDone(): void {
+    this.guard(() => {
+      if (this.phase === P_IDLE) this.endClient();
+      else this.closeAfter = true;
+    });
+  }
+
   hasDeadline(): boolean {
     return this.deadlineKind !== D_NONE;
   }

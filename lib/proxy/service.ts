@@ -99,6 +99,11 @@ export class ServiceRuntime {
     return this.sessions.size;
   }
 
+  /** For a graceful stop: idle keep-alive connections close now, busy ones after their response. */
+  drainConnections(): void {
+    for (const s of this.sessions) s.closeWhenDone();
+  }
+
   /** Stops accepting, closes every connection and pool. */
   close(): Promise<void> {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);

@@ -1,0 +1,154 @@
+// tcpvs programs its L4 core: at start it makes the configured vips exist
+// with this tcpvs's own services among their real servers; on a graceful stop
+// it quiesces itself (weight 0), lets its connections finish, then removes
+// itself. Optionally its weight follows its own load. This is control plane:
+// the data path never waits on any of it.
+import { performance } from 'node:perf_hooks';
+import type { L4Spec, VipRealSpec, VipSpec } from '../config/model.ts';
+import { L4Error, type L4Core, type RealServerConfig, type ServiceKey, type VirtualServiceConfig } from '../l4/model.ts';
+import { createUserspaceCore } from '../l4/userspace/core.ts';
+import { createIpvsCore } from '../l4/ipvs/driver.ts';
+import { startAdminServer, type AdminServer } from '../admin/server.ts';
+import { openAdminClient } from '../admin/client.ts';
+import { l4Handlers, remoteL4Core } from '../admin/l4.ts';
+import type { Logger } from '../log/logger.ts';
+import type { ServiceRuntime } from '../proxy/service.ts';
+
+export interface L4Control {
+  readonly core: L4Core;
+  readonly admin: AdminServer | null;
+  /** Quiesce this node, wait for its connections (up to the drain timeout), then deregister it. */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface L4ControlOptions {
+  spec: L4Spec;
+  services: readonly ServiceRuntime[];
+  log: Logger;
+  adminPath: string | null; // where to serve the admin socket (null: none); remote: where to register
+  loadSampleMs?: number; // weight-follows-load period, default 2 s
+}
+
+interface SelfEntry {
+  key: ServiceKey;
+  server: RealServerConfig;
+  baseWeight: number;
+  followsLoad: boolean;
+}
+
+export function vipKey(vip: VipSpec): ServiceKey {
+  return { protocol: vip.protocol, address: vip.address, port: vip.port, fwmark: 0, family: vip.address.includes(':') ? 6 : 4 };
+}
+
+export async function startL4Control(options: L4ControlOptions): Promise<L4Control> {
+  const { spec, services, log } = options;
+  const selfServer = (real: Extract<VipRealSpec, { kind: 'self' }>): RealServerConfig => {
+    const runtime = services.find((s) => s.spec.name === real.service);
+    const address = runtime?.address;
+    if (address === undefined || address === null) throw new Error(`service '${real.service}' is not listening`);
+    return { address: address.address, port: address.port, weight: real.weight, method: 'masq', upperThreshold: 0, lowerThreshold: 0 };
+  };
+  const selves: SelfEntry[] = [];
+  const desired: VirtualServiceConfig[] = spec.vips.map((vip) => {
+    const key = vipKey(vip);
+    const realServers = vip.reals.map((r): RealServerConfig => {
+      if (r.kind === 'address')
+        return { address: r.address, port: r.port, weight: r.weight, method: r.method, upperThreshold: 0, lowerThreshold: 0 };
+      const server = selfServer(r);
+      selves.push({ key, server, baseWeight: r.weight, followsLoad: vip.weightFollowsLoad });
+      return server;
+    });
+    return { key, scheduler: vip.scheduler, persistence: vip.persistence, realServers };
+  });
+
+  let core: L4Core;
+  let admin: AdminServer | null = null;
+  if (spec.driver === 'remote') {
+    if (options.adminPath === null) throw new Error('driver remote needs the admin socket of the tcpvs that runs the L4 core');
+    core = await remoteL4Core(await openAdminClient(options.adminPath));
+    // A node registers only itself, in vips the director defines.
+    for (const self of selves) await upsertRealServer(core, self.key, self.server);
+  } else {
+    core = spec.driver === 'ipvs' ? createIpvsCore() : createUserspaceCore({ log });
+    await core.apply(desired);
+    if (options.adminPath !== null) {
+      try {
+        admin = await startAdminServer({ path: options.adminPath, handlers: l4Handlers(core), log });
+      } catch (err) {
+        await core.close();
+        throw err;
+      }
+    }
+  }
+  log.info({ driver: core.driver, vips: spec.vips.map((v) => v.name), registered: selves.length }, 'l4 core programmed');
+
+  // Weight follows load: the event loop's utilisation over the last period
+  // scales this node's configured weight (never below 1 while it runs).
+  let loadTimer: NodeJS.Timeout | null = null;
+  if (selves.some((s) => s.followsLoad)) {
+    let last = performance.eventLoopUtilization();
+    loadTimer = setInterval(() => {
+      const now = performance.eventLoopUtilization();
+      const busy = performance.eventLoopUtilization(now, last).utilization;
+      last = now;
+      for (const self of selves) {
+        if (!self.followsLoad) continue;
+        const weight = Math.max(1, Math.round(self.baseWeight * (1 - busy)));
+        if (weight === self.server.weight) continue;
+        self.server = { ...self.server, weight };
+        core.editRealServer(self.key, self.server).catch((err: unknown) => log.warn({ err }, 'l4: weight update failed'));
+      }
+    }, options.loadSampleMs ?? 2000);
+    loadTimer.unref();
+  }
+
+  let drained = false;
+  return {
+    core,
+    admin,
+    async drain() {
+      if (drained) return;
+      drained = true;
+      if (loadTimer !== null) clearInterval(loadTimer);
+      for (const self of selves) {
+        self.server = { ...self.server, weight: 0 };
+        await ignoreMissing(core.editRealServer(self.key, self.server));
+      }
+      log.info({ timeoutMs: spec.drainTimeoutMs }, 'l4: quiesced (weight 0), waiting for connections to finish');
+      for (const s of services) s.drainConnections();
+      const deadline = Date.now() + spec.drainTimeoutMs;
+      while (Date.now() < deadline && services.some((s) => s.connections > 0)) await sleep(50);
+      const left = services.reduce((n, s) => n + s.connections, 0);
+      for (const self of selves) await ignoreMissing(core.deleteRealServer(self.key, self.server.address, self.server.port));
+      log.info({ connectionsLeft: left }, 'l4: removed this node from its vips');
+    },
+    async close() {
+      if (loadTimer !== null) clearInterval(loadTimer);
+      await admin?.close();
+      await core.close();
+    },
+  };
+}
+
+async function upsertRealServer(core: L4Core, key: ServiceKey, server: RealServerConfig): Promise<void> {
+  try {
+    await core.addRealServer(key, server);
+  } catch (err) {
+    if (err instanceof L4Error && err.code === 'exists') await core.editRealServer(key, server);
+    else throw err;
+  }
+}
+
+/** A node that is already gone from a vip has nothing left to do there. */
+async function ignoreMissing(op: Promise<void>): Promise<void> {
+  try {
+    await op;
+  } catch (err) {
+    if (!(err instanceof L4Error && (err.code === 'no-dest' || err.code === 'no-service'))) throw err;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,134 @@
+// tcpvs programs its L4 core: a director tcpvs embeds the user-space core and
+// serves a vip; a second tcpvs registers itself there through the director's
+// admin socket, and on SIGTERM quiesces (weight 0), finishes its requests and
+// removes itself. Real processes, real sockets, ipvsadm's own output.
+import t from 'tap';
+import net from 'node:net';
+import http from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { startIdentityBackend } from '../helpers/backends.ts';
+import { spawnTcpvs, sleep, startTcpvs } from '../helpers/tcpvs.ts';
+import { startL4Control } from '../../lib/control/l4-control.ts';
+import type { L4Spec } from '../../lib/config/model.ts';
+
+const INDEX = join(import.meta.dirname, '..', '..', 'index.ts');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function ipvsadm(admin: string, ...args: string[]): string {
+  const r = spawnSync(process.execPath, [INDEX, 'ipvsadm', '--admin', admin, ...args], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) throw new Error(`ipvsadm ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+  });
+}
+
+t.test('a node registers in the director, takes traffic, then drains and leaves on SIGTERM', async (t) => {
+  const backendA = await startIdentityBackend('A');
+  const backendB = await startIdentityBackend('B');
+  t.teardown(() => Promise.all([backendA.close(), backendB.close()]));
+  const admin = join(mkdtempSync(join(tmpdir(), 'tcpvs-l4-')), 'admin.sock');
+  const vipPort = await freePort();
+  const web = (backend: number) => ['service web', '  listen 127.0.0.1:0', '  group g', `    server 127.0.0.1:${backend}`, '  default g'];
+  const director = await spawnTcpvs(
+    ['log level warn', 'l4 driver userspace', `l4 admin ${admin}`, ...web(backendA.port), `vip front tcp 127.0.0.1:${vipPort}`, '  scheduler rr', '  real self web'].join('\n') + '\n',
+  );
+  t.teardown(() => director.stop());
+  const node = await spawnTcpvs(
+    ['log level warn', 'l4 driver remote', `l4 admin ${admin}`, 'l4 drain-timeout 5s', ...web(backendB.port), `vip front tcp 127.0.0.1:${vipPort}`, '  real self web weight 3'].join('\n') + '\n',
+  );
+  t.teardown(() => node.stop());
+
+  const listed = ipvsadm(admin, '-L', '-n');
+  t.match(listed, new RegExp(`TCP  127\\.0\\.0\\.1:${vipPort} rr`), 'the director serves the vip');
+  t.match(listed, new RegExp(`-> 127\\.0\\.0\\.1:${director.port} +Masq +1 `), 'the director registered itself');
+  t.match(listed, new RegExp(`-> 127\\.0\\.0\\.1:${node.port} +Masq +3 `), 'the node registered itself with its weight');
+
+  const served = new Set<string>();
+  for (let i = 0; i < 6; i++) served.add((await get(vipPort, `/x${i}`)).body.split(' ')[0]);
+  t.same([...served].sort(), ['A', 'B'], 'the vip spreads connections over both tcpvs nodes');
+
+  // A slow request held through the node, then SIGTERM: it must finish.
+  const slowPath = '/slow?delay=1500';
+  const slowResults: Array<Promise<{ status: number; body: string }>> = [];
+  for (let i = 0; i < 4; i++) slowResults.push(get(vipPort, slowPath));
+  await sleep(300);
+  process.kill(node.pid, 'SIGTERM');
+  await sleep(300);
+  t.match(ipvsadm(admin, '-L', '-n'), new RegExp(`-> 127\\.0\\.0\\.1:${node.port} +Masq +0 `), 'while draining the node has weight 0');
+  const after = (await get(vipPort, '/after')).body.split(' ')[0];
+  t.equal(after, 'A', 'new connections avoid the draining node');
+  const slow = await Promise.all(slowResults);
+  t.ok(slow.every((r) => r.status === 200), 'every request in flight finished');
+  t.ok(slow.some((r) => r.body.startsWith('B')), 'some of them were on the draining node');
+  await new Promise<void>((resolve) => (node.child.exitCode !== null ? resolve() : node.child.once('exit', () => resolve())));
+  t.equal(node.child.exitCode, 0, 'the node exits cleanly');
+  t.notMatch(ipvsadm(admin, '-L', '-n'), new RegExp(`127\\.0\\.0\\.1:${node.port} `), 'and has removed itself');
+});
+
+t.test('weight follows load: a busy event loop lowers this node\'s weight, idle restores it', async (t) => {
+  const backend = await startIdentityBackend('b');
+  t.teardown(() => backend.close());
+  const tcpvs = await startTcpvs(['log level silent', 'service web', '  listen 127.0.0.1:0', '  group g', `    server 127.0.0.1:${backend.port}`, '  default g'].join('\n'));
+  t.teardown(() => tcpvs.close());
+  const vipPort = await freePort();
+  const spec: L4Spec = {
+    driver: 'userspace',
+    admin: null,
+    drainTimeoutMs: 1000,
+    vips: [
+      {
+        name: 'v',
+        protocol: 'tcp',
+        address: '127.0.0.1',
+        port: vipPort,
+        scheduler: 'wlc',
+        persistence: null,
+        reals: [{ kind: 'self', service: 'web', weight: 10, line: 1 }],
+        weightFollowsLoad: true,
+        file: 'x',
+        line: 1,
+      },
+    ],
+  };
+  const l4 = await startL4Control({ spec, services: tcpvs.running.services, log: tcpvs.running.log, adminPath: null, loadSampleMs: 200 });
+  t.teardown(() => l4.close());
+  const weight = async () => (await l4.core.list())[0].realServers[0].weight;
+  t.equal(await weight(), 10, 'starts at its configured weight');
+  const end = Date.now() + 450;
+  while (Date.now() < end) {
+    // keep the event loop busy across two samples
+  }
+  // The overdue sample fires right after the busy spell; one idle sample later the weight recovers.
+  let lowest = await weight();
+  for (let i = 0; i < 15 && lowest > 5; i++) {
+    await sleep(10);
+    lowest = Math.min(lowest, await weight());
+  }
+  t.ok(lowest <= 5, `busy: weight dropped (lowest seen ${lowest})`);
+  await sleep(700);
+  t.ok((await weight()) >= 9, `idle again: weight restored (now ${await weight()})`);
+});
