@@ -19,6 +19,8 @@ import type { UpstreamConnection, UpstreamOwner } from '../upstream/pool.ts';
 import type { RealServer } from '../sched/scheduler.ts';
 import type { GroupRuntime } from './group.ts';
 import type { ServiceRuntime } from './service.ts';
+import type { RequestOutcome, RequestRecord } from './observer.ts';
+import { performance } from 'node:perf_hooks';
 
 const P_IDLE = 0; // waiting for the first byte of a request
 const P_HEAD = 1; // part of a request head received
@@ -84,7 +86,11 @@ export class ClientSession implements UpstreamOwner {
   private status = 0;
   private bytesIn = 0;
   private bytesOut = 0;
-  private startedAt = 0;
+  private startedAt = 0; // performance.now()
+  private upstreamConnected = false; // the current exchange's upstream connection is established
+  private requestOpen = false; // a request has started and endRequest has not run for it
+  private serverForRecord: RealServer | null = null; // kept after releaseServer, for the record
+  private readonly record: RequestRecord;
 
   constructor(svc: ServiceRuntime, socket: net.Socket) {
     this.svc = svc;
@@ -94,6 +100,8 @@ export class ClientSession implements UpstreamOwner {
     this.parser = svc.takeRequestParser();
     this.reqBody = new BodyFramer(svc.spec.limits.maxHeaderBytes);
     this.resBody = new BodyFramer(svc.spec.limits.maxHeaderBytes);
+    this.record = { service: svc.spec.name, group: null, server: null, status: 0, bytesIn: 0, bytesOut: 0, durationMs: 0, outcome: 'ok' };
+    for (const o of svc.observers) o.connectionOpened(svc.spec.name);
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       try {
@@ -204,7 +212,9 @@ export class ClientSession implements UpstreamOwner {
   private startExchange(buf: Buffer, offset: number): number {
     const p = this.parser;
     const svc = this.svc;
-    this.startedAt = Date.now();
+    this.startedAt = performance.now();
+    this.requestOpen = true;
+    this.serverForRecord = null;
     this.method = p.method;
     this.url = p.url;
     this.bytesIn = this.headBytes;
@@ -278,6 +288,7 @@ export class ClientSession implements UpstreamOwner {
     }
     this.pinned = pinned;
     this.server = server;
+    this.serverForRecord = server;
     this.serverName = server.name;
     server.active++;
     server.total++;
@@ -306,6 +317,7 @@ export class ClientSession implements UpstreamOwner {
     const server = this.server!;
     const conn = this.group!.pools[server.id].acquire(this, fresh);
     this.conn = conn;
+    this.upstreamConnected = conn.connected;
     if (conn.connected) this.setDeadline(D_RESPONSE, this.svc.spec.timeouts.responseMs);
     else this.setDeadline(D_CONNECT, this.svc.spec.timeouts.connectMs);
     const s = conn.socket;
@@ -388,6 +400,7 @@ export class ClientSession implements UpstreamOwner {
 
   onUpstreamConnect(conn: UpstreamConnection): void {
     if (conn !== this.conn) return;
+    this.upstreamConnected = true;
     this.setDeadline(D_RESPONSE, this.svc.spec.timeouts.responseMs);
   }
 
@@ -592,6 +605,7 @@ export class ClientSession implements UpstreamOwner {
     // The response had begun: never let a truncated response look complete.
     this.svc.log.warn({ client: this.clientAddress, server: this.server?.name, reason }, 'upstream failed mid-response');
     this.releaseServer();
+    this.endRequest('upstream-failed');
     this.destroy();
   }
 
@@ -601,8 +615,9 @@ export class ClientSession implements UpstreamOwner {
       this.destroy();
       return;
     }
+    const outcome = this.upstreamConnected ? 'upstream-failed' : 'connect-failed';
     this.abortUpstream();
-    this.refuse(502, reason, true);
+    this.refuse(502, reason, true, outcome);
   }
 
   private startTunnel(conn: UpstreamConnection, chunk: Buffer, offset: number): void {
@@ -617,6 +632,7 @@ export class ClientSession implements UpstreamOwner {
     scanHeaders(conn.parser.headers, this.resFacts);
     this.writeClient(buildResponseHead(this.responseRewrite(conn.parser, 'upgrade'), this.resFacts));
     if (offset < chunk.length) this.writeClient(chunk.subarray(offset));
+    this.endRequest('ok');
     if (this.queued !== null) {
       const q = this.queued;
       this.queued = null;
@@ -627,7 +643,6 @@ export class ClientSession implements UpstreamOwner {
       this.pausedForQueue = false;
       this.socket.resume();
     }
-    this.logAccess();
   }
 
   // ---- ending things -----------------------------------------------------
@@ -659,7 +674,7 @@ export class ClientSession implements UpstreamOwner {
       conn.destroy();
     }
     this.releaseServer();
-    this.logAccess();
+    this.endRequest('ok');
     this.nextRequest();
   }
 
@@ -688,7 +703,7 @@ export class ClientSession implements UpstreamOwner {
    * Answers the current request locally (an error, or 404). Returns -1 when
    * the connection closes, 0 when it stays open for the next request.
    */
-  private refuse(status: number, reason: string, bodyPending = false): number {
+  private refuse(status: number, reason: string, bodyPending = false, outcome: RequestOutcome = 'refused'): number {
     this.status = status;
     if (status >= 400 && status !== 404) {
       this.svc.log.warn({ client: this.clientAddress, status, reason, method: this.method, url: this.url }, 'refused');
@@ -702,7 +717,7 @@ export class ClientSession implements UpstreamOwner {
     this.bytesOut += res.length;
     this.socket.write(res);
     this.releaseServer();
-    if (this.method !== '') this.logAccess();
+    if (this.method !== '') this.endRequest(outcome);
     if (this.closeAfter) {
       this.endClient();
       return -1;
@@ -725,9 +740,27 @@ export class ClientSession implements UpstreamOwner {
     this.refuse(status, `${err.code}: ${err.message}`);
   }
 
-  private logAccess(): void {
+  /** Once per request, at its end: the access log line and the observers' record. */
+  private endRequest(outcome: RequestOutcome): void {
+    if (!this.requestOpen) return;
+    this.requestOpen = false;
+    const durationMs = performance.now() - this.startedAt;
+    if (this.svc.observers.length > 0) {
+      const r = this.record;
+      r.group = this.group;
+      r.server = this.serverForRecord;
+      r.status = this.status;
+      r.bytesIn = this.bytesIn;
+      r.bytesOut = this.bytesOut;
+      r.durationMs = durationMs;
+      r.outcome = outcome;
+      for (const o of this.svc.observers) o.requestEnded(r);
+    }
+    if (this.svc.accessLog) this.logAccess(durationMs);
+  }
+
+  private logAccess(durationMs: number): void {
     const log = this.svc.log;
-    if (!this.svc.accessLog) return;
     const q = this.url.indexOf('?');
     log.info(
       {
@@ -740,7 +773,7 @@ export class ClientSession implements UpstreamOwner {
         status: this.status,
         bytesIn: this.bytesIn,
         bytesOut: this.bytesOut,
-        ms: Date.now() - this.startedAt,
+        ms: Math.round(durationMs * 1000) / 1000,
       },
       'request',
     );
@@ -764,8 +797,9 @@ export class ClientSession implements UpstreamOwner {
             this.destroy();
             return;
           }
+          const outcome = this.deadlineKind === D_CONNECT ? 'connect-failed' : 'upstream-failed';
           this.abortUpstream();
-          this.refuse(504, this.deadlineKind === D_CONNECT ? 'upstream connect timed out' : 'upstream response timed out', true);
+          this.refuse(504, outcome === 'connect-failed' ? 'upstream connect timed out' : 'upstream response timed out', true, outcome);
           return;
       }
     });
@@ -799,11 +833,13 @@ export class ClientSession implements UpstreamOwner {
   }
 
   private cleanup(): void {
+    this.endRequest('aborted');
     this.abortUpstream();
     this.releaseServer();
     this.queued = null;
     if (!this.forgotten) {
       this.forgotten = true;
+      for (const o of this.svc.observers) o.connectionClosed(this.svc.spec.name);
       this.svc.forget(this, this.parser);
     }
   }

@@ -9,6 +9,7 @@ import type { PickContext } from '../sched/scheduler.ts';
 import type { Logger } from '../log/logger.ts';
 import { GroupRuntime } from './group.ts';
 import { ClientSession } from './client-session.ts';
+import type { ServiceObserver } from './observer.ts';
 
 export class ServiceRuntime {
   readonly spec: ServiceSpec;
@@ -20,6 +21,8 @@ export class ServiceRuntime {
   // completion synchronously, so one of each is enough.
   readonly requestView = new RequestView();
   readonly pickContext: PickContext = { key: undefined, clientAddress: '' };
+  /** Told of every connection and request end (statistics, passive health checks). */
+  readonly observers: ServiceObserver[] = [];
 
   private readonly server: net.Server;
   private readonly sessions = new Set<ClientSession>();

@@ -1,0 +1,29 @@
+// What the data path reports to the control plane when a request ends, for
+// statistics and passive health checks. One record object per session is
+// reused: an observer copies what it keeps and never holds on to the record.
+import type { RealServer } from '../sched/scheduler.ts';
+import type { GroupRuntime } from './group.ts';
+
+export type RequestOutcome =
+  | 'ok' // a response from the server reached the client (any status)
+  | 'refused' // tcpvs answered itself: bad input, 404, 503
+  | 'connect-failed' // the server refused or never accepted the connection (502/504 before connect)
+  | 'upstream-failed' // the server reset, closed, timed out or sent garbage after the connect
+  | 'aborted'; // the client went away first
+
+export interface RequestRecord {
+  service: string;
+  group: GroupRuntime | null;
+  server: RealServer | null;
+  status: number; // what the client got (0 when nothing)
+  bytesIn: number;
+  bytesOut: number;
+  durationMs: number;
+  outcome: RequestOutcome;
+}
+
+export interface ServiceObserver {
+  connectionOpened(service: string): void;
+  connectionClosed(service: string): void;
+  requestEnded(record: RequestRecord): void;
+}
