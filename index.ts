@@ -125,7 +125,7 @@ async function start(file: string | undefined, level: LogSpec['level'] | undefin
     const spec = config.l4 ?? { driver: 'userspace' as const, admin: null, drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS, vips: [] };
     const adminPath = wantsAdmin ? resolveAdminPath({ flag: adminFlag ?? spec.admin ?? undefined, env: process.env }) : null;
     try {
-      l4 = await startL4Control({ spec, services: running.services, log: running.log, adminPath });
+      l4 = await startL4Control({ spec, services: () => running.services, log: running.log, adminPath });
     } catch (err) {
       await running.close();
       await backends?.close();
@@ -160,6 +160,17 @@ async function start(file: string | undefined, level: LogSpec['level'] | undefin
         '',
       ].join('\n'),
     );
+  }
+  // SIGHUP re-reads the config file: requests in flight finish on the old
+  // config, new ones use the new one; a bad file is refused and logged.
+  if (!demo) {
+    process.on('SIGHUP', () => {
+      running.control.reload().then(
+        () => process.stderr.write(`tcpvs: reloaded ${config.file}\n`),
+        (err: unknown) =>
+          process.stderr.write(`tcpvs: reload refused, the running config stays:\n${(err as Error).message}\n`),
+      );
+    });
   }
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

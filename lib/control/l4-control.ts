@@ -24,7 +24,7 @@ export interface L4Control {
 
 export interface L4ControlOptions {
   spec: L4Spec;
-  services: readonly ServiceRuntime[];
+  services: () => readonly ServiceRuntime[]; // the current generation (hot reloads replace it)
   log: Logger;
   adminPath: string | null; // where to serve the admin socket (null: none); remote: where to register
   loadSampleMs?: number; // weight-follows-load period, default 2 s
@@ -42,9 +42,9 @@ export function vipKey(vip: VipSpec): ServiceKey {
 }
 
 export async function startL4Control(options: L4ControlOptions): Promise<L4Control> {
-  const { spec, services, log } = options;
+  const { spec, log } = options;
   const selfServer = (real: Extract<VipRealSpec, { kind: 'self' }>): RealServerConfig => {
-    const runtime = services.find((s) => s.spec.name === real.service);
+    const runtime = options.services().find((s) => s.spec.name === real.service);
     const address = runtime?.address;
     if (address === undefined || address === null) throw new Error(`service '${real.service}' is not listening`);
     return { address: address.address, port: address.port, weight: real.weight, method: 'masq', upperThreshold: 0, lowerThreshold: 0 };
@@ -116,10 +116,10 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
         await ignoreMissing(core.editRealServer(self.key, self.server));
       }
       log.info({ timeoutMs: spec.drainTimeoutMs }, 'l4: quiesced (weight 0), waiting for connections to finish');
-      for (const s of services) s.drainConnections();
+      for (const s of options.services()) s.drainConnections();
       const deadline = Date.now() + spec.drainTimeoutMs;
-      while (Date.now() < deadline && services.some((s) => s.connections > 0)) await sleep(50);
-      const left = services.reduce((n, s) => n + s.connections, 0);
+      while (Date.now() < deadline && options.services().some((s) => s.connections > 0)) await sleep(50);
+      const left = options.services().reduce((n, s) => n + s.connections, 0);
       for (const self of selves) await ignoreMissing(core.deleteRealServer(self.key, self.server.address, self.server.port));
       log.info({ connectionsLeft: left }, 'l4: removed this node from its vips');
     },

@@ -1,13 +1,19 @@
-// The control plane's entry: turns a checked Config into running services.
-// Every service is built before any listener opens, and if one listener
-// fails the others are closed again: tcpvs never runs half a config.
+// The control plane's entry: turns a checked Config into running services,
+// and swaps configs at run time (hot reload). Every service of a config is
+// built before any listener opens, and if one fails nothing changes: tcpvs
+// never runs half a config, at start or on reload.
 import type { Config } from '../config/model.ts';
+import { loadConfig } from '../config/load.ts';
 import { createLogger, flushLogger, type Logger } from '../log/logger.ts';
 import { ServiceRuntime } from '../proxy/service.ts';
+import type { ControlPlane } from './control-plane.ts';
 
 export interface RunningSwitch {
-  readonly services: ServiceRuntime[];
+  /** The services of the current generation. */
+  readonly services: readonly ServiceRuntime[];
   readonly log: Logger;
+  /** Read and hot-swap the running config. */
+  readonly control: ControlPlane;
   close(): Promise<void>;
 }
 
@@ -25,12 +31,106 @@ export async function startSwitch(config: Config, log: Logger = createLogger(con
     await Promise.all(started.map((s) => s.close()));
     throw err;
   }
+  const control = new Switch(config, services, log);
   return {
-    services,
-    log,
-    async close() {
-      await Promise.all(services.map((s) => s.close()));
-      flushLogger(log);
+    get services() {
+      return control.services();
     },
+    log,
+    control,
+    close: () => control.close(),
   };
+}
+
+/** Services are matched across a reload by listen address (by name when the port is 0, "any"). */
+function listenKey(s: ServiceRuntime): string {
+  const l = s.spec.listen;
+  return l.port === 0 ? `name:${s.spec.name}` : `${l.host}:${l.port}`;
+}
+
+class Switch implements ControlPlane {
+  readonly log: Logger;
+  private running: Config;
+  private current: ServiceRuntime[];
+  private readonly generations = new Set<ServiceRuntime>(); // every generation not yet closed
+  private readonly appliedListeners: Array<(services: readonly ServiceRuntime[]) => void> = [];
+  private queue: Promise<void> = Promise.resolve(); // applies run one at a time
+
+  constructor(config: Config, services: ServiceRuntime[], log: Logger) {
+    this.running = config;
+    this.current = services;
+    this.log = log;
+    for (const s of services) this.generations.add(s);
+  }
+
+  services(): readonly ServiceRuntime[] {
+    return this.current;
+  }
+
+  config(): Config {
+    return this.running;
+  }
+
+  onApplied(listener: (services: readonly ServiceRuntime[]) => void): void {
+    this.appliedListeners.push(listener);
+  }
+
+  apply(next: Config, reason: string): Promise<void> {
+    const run = this.queue.then(() => this.swap(next, reason));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async reload(path?: string): Promise<void> {
+    const file = path ?? this.running.file;
+    let next: Config;
+    try {
+      next = loadConfig(file);
+    } catch (err) {
+      this.log.error({ file, err: (err as Error).message }, 'reload refused: the config has errors; the running one stays');
+      throw err;
+    }
+    await this.apply(next, `reload of ${file}`);
+  }
+
+  private async swap(next: Config, reason: string): Promise<void> {
+    // Build everything first: a scheduler or router that cannot be built
+    // throws here, before anything running is touched.
+    const created = next.services.map((spec) => new ServiceRuntime(spec, this.log));
+    const old = new Map(this.current.map((s) => [listenKey(s), s] as const));
+    const bound: ServiceRuntime[] = [];
+    try {
+      for (const s of created) {
+        if (old.has(listenKey(s))) continue;
+        await s.listen();
+        bound.push(s);
+      }
+    } catch (err) {
+      await Promise.all(bound.map((s) => s.close()));
+      for (const s of created) if (!bound.includes(s)) s.discard();
+      this.log.error({ reason, err: (err as Error).message }, 'reload refused: a listener could not be opened; the running config stays');
+      throw err;
+    }
+    // Swap: same address, hand the listener over; gone, retire; new, already listening.
+    for (const s of created) {
+      const previous = old.get(listenKey(s));
+      if (previous !== undefined) {
+        previous.handOver(s);
+        old.delete(listenKey(s));
+      }
+      this.generations.add(s);
+    }
+    for (const gone of old.values()) gone.retire();
+    this.current = created;
+    this.running = next;
+    for (const w of next.warnings) this.log.warn({ file: w.file, line: w.line, field: w.field }, w.message);
+    this.log.info({ reason, services: created.map((s) => s.spec.name) }, 'config applied');
+    for (const listener of this.appliedListeners) listener(created);
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    await Promise.all([...this.generations].map((s) => s.close()));
+    flushLogger(this.log);
+  }
 }

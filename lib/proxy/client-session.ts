@@ -41,7 +41,7 @@ const COALESCE_LIMIT = 16384;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export class ClientSession implements UpstreamOwner {
-  private readonly svc: ServiceRuntime;
+  private svc: ServiceRuntime; // changes at request boundaries after a hot reload
   private readonly socket: net.Socket;
   readonly clientAddress: string;
   private readonly parser: HeadParser;
@@ -172,6 +172,8 @@ export class ClientSession implements UpstreamOwner {
     let offset = 0;
     while (offset < buf.length && (this.phase === P_IDLE || this.phase === P_HEAD)) {
       if (this.phase === P_IDLE) {
+        // A new request: it runs on the newest config.
+        if (this.svc.successor !== null) this.migrate();
         this.phase = P_HEAD;
         this.headBytes = 0;
         this.sawRequestLine = false;
@@ -803,6 +805,19 @@ export class ClientSession implements UpstreamOwner {
           return;
       }
     });
+  }
+
+  /** After a hot reload: move to the new generation now if between requests, else at the next one. */
+  followSuccessor(): void {
+    if (this.phase === P_IDLE && this.queued === null) this.migrate();
+  }
+
+  private migrate(): void {
+    const next = this.svc.latest();
+    if (next === this.svc) return;
+    this.svc.moveSession(this, next);
+    this.svc = next;
+    this.record.service = next.spec.name;
   }
 
   /** Closes the connection now if it is between requests, else after the current response. */

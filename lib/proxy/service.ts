@@ -1,5 +1,10 @@
 // A virtual service: one listener, its rule table and its server groups.
 // This is the data path's root; the control plane builds it from a ServiceSpec.
+//
+// A hot reload builds a new ServiceRuntime (a new generation) and hands it the
+// listener. Sessions between requests move to it at once; a session in the
+// middle of a request finishes it on the old generation and moves at its next
+// request. The old generation closes its pools when its last session left.
 import net from 'node:net';
 import type { ServiceSpec } from '../config/model.ts';
 import { HeadParser } from '../http/llhttp.ts';
@@ -24,8 +29,12 @@ export class ServiceRuntime {
   /** Told of every connection and request end (statistics, passive health checks). */
   readonly observers: ServiceObserver[] = [];
 
-  private readonly server: net.Server;
+  private server: net.Server;
   private readonly sessions = new Set<ClientSession>();
+  /** The generation that replaced this one (hot reload); sessions follow it. */
+  successor: ServiceRuntime | null = null;
+  private retired = false;
+  private finalized = false;
   private readonly freeParsers: HeadParser[] = [];
   private sweepTimer: NodeJS.Timeout | null = null;
   private poolSweepAt = 0;
@@ -36,8 +45,16 @@ export class ServiceRuntime {
     this.accessLog = log.isLevelEnabled('info');
     for (const g of spec.groups) this.groups.set(g.name, new GroupRuntime(g, spec));
     this.router = new Router(spec.rules, spec.defaultGroup, spec.groups);
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
-    this.server.on('error', (err) => this.log.error({ err, service: spec.name }, 'listener error'));
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true });
+    this.listenOn(this.server);
+  }
+
+  private readonly onConnection = (socket: net.Socket): void => this.accept(socket);
+  private readonly onListenerError = (err: Error): void => this.log.error({ err, service: this.spec.name }, 'listener error');
+
+  private listenOn(server: net.Server): void {
+    server.on('connection', this.onConnection);
+    server.on('error', this.onListenerError);
   }
 
   private accept(socket: net.Socket): void {
@@ -58,6 +75,7 @@ export class ServiceRuntime {
     this.sessions.delete(session);
     if (this.freeParsers.length < 256) this.freeParsers.push(parser);
     else parser.close();
+    if (this.retired && this.sessions.size === 0) this.finalize();
   }
 
   /** Binds the listener. Resolves with the bound address (port 0 picks one). */
@@ -75,7 +93,8 @@ export class ServiceRuntime {
 
   // Deadlines are checked by one sweep instead of a timer per request, so
   // the hot path only stores a number.
-  private startSweep(): void {
+  startSweep(): void {
+    if (this.sweepTimer !== null) return;
     const t = this.spec.timeouts;
     const shortest = Math.min(t.clientHeaderMs, t.clientIdleMs, t.connectMs, t.responseMs, t.upstreamIdleMs);
     const every = Math.max(10, Math.min(500, Math.floor(shortest / 10)));
@@ -114,5 +133,61 @@ export class ServiceRuntime {
     for (const s of this.sessions) s.destroy();
     for (const g of this.groups.values()) g.close();
     return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** The newest generation, following hot reloads. */
+  latest(): ServiceRuntime {
+    let g: ServiceRuntime = this;
+    while (g.successor !== null) g = g.successor;
+    return g;
+  }
+
+  /** A session moves from this (older) generation to `next`. */
+  moveSession(session: ClientSession, next: ServiceRuntime): void {
+    this.sessions.delete(session);
+    next.sessions.add(session);
+    if (this.retired && this.sessions.size === 0) this.finalize();
+  }
+
+  /**
+   * Hot reload: `next` (not yet listening) takes over this generation's
+   * listener and, at once, every session that is between requests; the rest
+   * follow at their next request. This generation retires when they are gone.
+   */
+  handOver(next: ServiceRuntime): void {
+    const server = this.server;
+    server.off('connection', this.onConnection);
+    server.off('error', this.onListenerError);
+    next.server = server;
+    next.listenOn(server);
+    next.startSweep();
+    this.successor = next;
+    for (const session of [...this.sessions]) session.followSuccessor();
+    this.retire(false);
+  }
+
+  /** Stops taking connections (unless handed over) and finishes the ones it has, then closes its pools. */
+  retire(closeListener = true): void {
+    if (this.retired) return;
+    this.retired = true;
+    if (closeListener) {
+      this.server.close();
+      for (const session of this.sessions) session.closeWhenDone();
+    }
+    if (this.sessions.size === 0) this.finalize();
+  }
+
+  /** A generation built for a reload that was then refused: release what it built. */
+  discard(): void {
+    this.retired = true;
+    this.finalize();
+  }
+
+  private finalize(): void {
+    if (this.finalized) return;
+    this.finalized = true;
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    for (const g of this.groups.values()) g.close();
   }
 }
