@@ -1,6 +1,7 @@
 // The compiled configuration: what the parsers (native and KTCPVS) produce and
 // what the data path consumes. Nothing here is parsed again per request.
 import type { AffinitySpec } from '../affinity/spec.ts';
+import type { HealthSpec } from '../health/spec.ts';
 
 export interface Endpoint {
   host: string; // IPv4 literal, IPv6 literal without brackets, or a name
@@ -24,6 +25,7 @@ export type HashKey =
 /** Per-group knobs of particular schedulers; each scheduler reads only its own. */
 export interface SchedulerTuning {
   balanceFactor?: number; // chbl: c, a server takes at most ceil(c * mean load); default 1.25
+  balanceOn?: 'requests' | 'active'; // chbl: load = recent requests sent (decayed count) or requests in flight; default requests
   tableSize?: number; // mh: lookup table size, a prime >= 100 * servers; default 65537
   maxEntries?: number; // lblc, lblcr: bound of the key table; default 16384
   expireMs?: number; // lblc, lblcr: an entry unused this long is dropped; default 24 h
@@ -41,6 +43,7 @@ export interface GroupSpec {
   key?: HashKey; // undefined: { kind: 'path' }, or the submatch when hashSubmatch is set
   tuning?: SchedulerTuning;
   affinity?: AffinitySpec; // session persistence: source address, cookie or header
+  health?: HealthSpec; // active and agent checks, passive ejection, slow start (lib/health)
 }
 
 export type MatchOp =
@@ -135,6 +138,8 @@ export interface Config {
   log: LogSpec;
   l4: L4Spec | null; // null: no L4 core is programmed
   warnings: ConfigWarning[];
+  // `admin http HOST:PORT [token SECRET]`: the stats page, /stats.json and /metrics; null or absent: none.
+  adminHttp?: { host: string; port: number; token: string | null } | null;
 }
 
 export interface ConfigWarning {

@@ -24,6 +24,8 @@ import {
 } from './model.ts';
 import { ConfigError, type ConfigProblem } from './errors.ts';
 import { L4Draft } from './native-l4.ts';
+import { AdminDraft } from './native-admin.ts';
+import { healthStatement } from './native-health.ts';
 import { affinityProblems, withAffinityDefaults, type AffinityInput } from '../affinity/index.ts';
 import {
   captureCount,
@@ -80,11 +82,12 @@ interface TuningKnob {
   field: keyof SchedulerTuning;
   schedulers: readonly string[];
   usage: string;
-  parse(text: string): Parsed<number>;
+  parse(text: string): Parsed<NonNullable<SchedulerTuning[keyof SchedulerTuning]>>;
 }
 
 const TUNING_KNOBS: ReadonlyMap<string, TuningKnob> = new Map([
   ['balance-factor', { field: 'balanceFactor', schedulers: ['chbl'], usage: 'balance-factor DECIMAL (above 1, e.g. 1.25)', parse: parseBalanceFactor }],
+  ['balance-on', { field: 'balanceOn', schedulers: ['chbl'], usage: 'balance-on requests|active', parse: parseBalanceOn }],
   ['table-size', { field: 'tableSize', schedulers: ['mh'], usage: 'table-size PRIME', parse: parseTableSize }],
   ['table-max', { field: 'maxEntries', schedulers: ['lblc', 'lblcr'], usage: 'table-max COUNT', parse: parseTableMax }],
   ['expire', { field: 'expireMs', schedulers: ['lblc', 'lblcr'], usage: 'expire DURATION', parse: parseDuration }],
@@ -98,6 +101,11 @@ function parseBalanceFactor(text: string): Parsed<number> {
     return { ok: false, message: `bad balance factor '${text}': a decimal number above 1 and at most ${MAX_BALANCE_FACTOR}, e.g. 1.25` };
   }
   return { ok: true, value: n };
+}
+
+function parseBalanceOn(text: string): Parsed<'requests' | 'active'> {
+  if (text === 'requests' || text === 'active') return { ok: true, value: text };
+  return { ok: false, message: `bad balance-on '${text}': requests (recent requests sent to each server) or active (requests in flight)` };
 }
 
 function parseTableSize(text: string): Parsed<number> {
@@ -174,6 +182,7 @@ class NativeParser {
   private readonly log: LogSpec = { ...DEFAULT_LOG };
   private readonly l4: L4Draft;
   private readonly logLines = new Map<string, number>();
+  private readonly admin = new AdminDraft((l, f, m) => this.problem(l, f, m), (l, f, m) => this.warn(l, f, m));
 
   constructor(file: string) {
     this.file = file;
@@ -207,6 +216,7 @@ class NativeParser {
       this.problems,
     );
     const l4 = this.l4.finish(specs, this.problems);
+    const adminHttp = this.admin.finish(specs);
     if (this.problems.length > 0) throw new ConfigError(sortProblems(this.problems));
     return {
       format: 'native',
@@ -214,6 +224,7 @@ class NativeParser {
       services: specs,
       log: this.log,
       l4,
+      adminHttp,
       warnings: sortProblems(this.warnings),
     };
   }
@@ -292,8 +303,12 @@ class NativeParser {
         return this.defaultStatement(line, tokens);
       case 'key':
         return this.keyStatement(line, tokens);
+      case 'admin':
+        return this.admin.statement(line, tokens);
       case 'persist':
         return this.persistStatement(line, tokens);
+      case 'check': case 'eject': case 'slow-start': case 'agent':
+        return healthStatement(this.inGroup(line, keyword.text), tokens, (field, message) => this.problem(line, field, message));
       default: {
         if (this.l4.vipMember(line, tokens)) return;
         const knob = TUNING_KNOBS.get(keyword.text);
@@ -637,7 +652,9 @@ class NativeParser {
     if (!this.arity(line, tokens, field, 1, 1, knob.usage)) return;
     const parsed = knob.parse(tokens[1].text);
     if (!parsed.ok) return this.problem(line, field, parsed.message);
-    (group.spec.tuning ??= {})[knob.field] = parsed.value;
+    // Each knob's parse() yields its own field's type; TypeScript cannot
+    // pair a field and a value of a union, hence the merge.
+    Object.assign((group.spec.tuning ??= {}), { [knob.field]: parsed.value });
   }
 
   private serverStatement(line: number, tokens: Token[]): void {

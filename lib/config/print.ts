@@ -32,6 +32,7 @@ function groupKey(g: GroupSpec): string {
 // In the order and the syntax of the group statements that set them.
 const TUNING_STATEMENTS: [keyof SchedulerTuning, string, (v: number) => string][] = [
   ['balanceFactor', 'balance-factor', String],
+  ['balanceOn', 'balance-on', String],
   ['tableSize', 'table-size', String],
   ['maxEntries', 'table-max', String],
   ['expireMs', 'expire', formatDuration],
@@ -44,7 +45,7 @@ export function formatTuning(tuning: SchedulerTuning | undefined): string {
   const parts: string[] = [];
   for (const [field, statement, format] of TUNING_STATEMENTS) {
     const value = tuning?.[field];
-    if (value !== undefined) parts.push(`${statement} ${format(value)}`);
+    if (value !== undefined) parts.push(`${statement} ${typeof value === 'number' ? format(value) : value}`);
   }
   return parts.length === 0 ? '-' : parts.join(', ');
 }

@@ -5,14 +5,24 @@
 // Plain consistent hashing sends a key to the first server clockwise from the
 // key's point on a ring of virtual nodes, so one hot key overloads its server.
 // Here a server takes the request only if its load afterwards stays within
-//   active + 1 <= ceil(c × (totalActive + 1) × weight / totalWeight)
-// (c = balanceFactor > 1); otherwise the walk goes on clockwise to the next
-// distinct usable server. No server ever exceeds c times its fair share at the
-// moment it is picked, and at equal load (idle, say) the first server wins, so
-// the mapping is then the plain, stateless one that every process agrees on.
-// Since sum(bound) >= c × (totalActive + 1) > totalActive + 1, some server on
-// the ring always fits; the wlc fallback only serves requests without a key
-// and the moment between a weight change and refresh().
+//   load + 1 <= ceil(c × (totalLoad + 1) × weight / totalWeight)
+// (c = balanceFactor > 1, totals over usable servers); otherwise the walk goes
+// on clockwise to the next distinct usable server. Since sum(bound) >=
+// c × (totalLoad + 1) > totalLoad + 1 and loads are integers, some server on
+// the ring always fits.
+//
+// The load (balanceOn) is by default the number of requests each server was
+// sent recently: a counter per server, +1 per pick, all halved every time
+// `decayWindow` picks have been made since the last halving. A cache node
+// answers hits at once, so its in-flight count stays near zero however many
+// requests its hot keys bring; counting requests is what holds those back.
+// The counters depend on nothing but the sequence of picks (keys, weights,
+// up/down), so processes that see the same requests make the same choices;
+// requests without a key go to the fewest recent requests per weight (ties by
+// name), which keeps that true. balanceOn 'active' bounds the requests in
+// flight instead (the older behaviour), with wlc for keyless requests.
+// Either way, at equal load (a fresh scheduler, say) the first server wins,
+// so the mapping is then the plain, stateless one every process agrees on.
 //
 // Virtual nodes: POINTS_PER_UNIT per unit of weight, the unit being the gcd
 // of the weights the group started with (so "all weight 1" and "all weight
@@ -24,10 +34,24 @@
 
 import { available } from './scheduler.ts';
 import type { PickContext, RealServer, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
+import type { SchedulerTuning } from '../config/model.ts';
 import { leastWeightedIndex } from './wlc.ts';
 import { HashRing, keyHash, nameOrder } from './hash-ring.ts';
 
+export type BalanceOn = NonNullable<SchedulerTuning['balanceOn']>;
+
 export const DEFAULT_BALANCE_FACTOR = 1.25;
+export const DEFAULT_BALANCE_ON: BalanceOn = 'requests';
+/**
+ * Picks between two halvings of the request counters: max(MIN_DECAY_WINDOW,
+ * DECAY_WINDOW_PER_SERVER × servers). Long enough that a server's count is
+ * some 64..128 requests at the least, so the ceil() in the bound and the
+ * chance ups and downs of a uniform key stream stay small against the 25% of
+ * headroom; short enough to follow a change of hot keys within a few thousand
+ * requests.
+ */
+export const MIN_DECAY_WINDOW = 1024;
+export const DECAY_WINDOW_PER_SERVER = 64;
 /**
  * Virtual nodes per unit of weight. A server's share of the key space strays
  * from its fair share by about share/sqrt(points). Over 400 sample groups of
@@ -47,6 +71,14 @@ export function checkBalanceFactor(balanceFactor: number | undefined): number {
   return factor;
 }
 
+export function checkBalanceOn(balanceOn: string | undefined): BalanceOn {
+  const measure = balanceOn ?? DEFAULT_BALANCE_ON;
+  if (measure !== 'requests' && measure !== 'active') {
+    throw new Error(`chbl: balanceOn '${String(measure)}' must be 'requests' (recent requests sent) or 'active' (requests in flight)`);
+  }
+  return measure;
+}
+
 function gcd(a: number, b: number): number {
   while (b !== 0) {
     const rest = a % b;
@@ -60,6 +92,9 @@ export class BoundedLoadHashScheduler implements Scheduler {
   readonly name = 'chbl';
   readonly usesKey = true;
   readonly balanceFactor: number;
+  readonly balanceOn: BalanceOn;
+  readonly decayWindow: number;
+  private readonly countRequests: boolean;
   private readonly servers: readonly RealServer[];
   private readonly order: Int32Array;
   private readonly ring = new HashRing();
@@ -71,13 +106,21 @@ export class BoundedLoadHashScheduler implements Scheduler {
   private readonly visitedAt: Uint32Array;
   private visitStamp = 0;
   private lastFallback = -1;
+  // balanceOn 'requests': decayed count of requests sent to server i. Whole
+  // numbers (halving rounds down), which the "some server fits" argument needs.
+  private readonly recentRequests: Uint32Array;
+  private picksSinceDecay = 0;
 
   constructor(servers: readonly RealServer[], options: SchedulerOptions) {
     this.balanceFactor = checkBalanceFactor(options.balanceFactor);
+    this.balanceOn = checkBalanceOn(options.balanceOn);
+    this.countRequests = this.balanceOn === 'requests';
+    this.decayWindow = Math.max(MIN_DECAY_WINDOW, DECAY_WINDOW_PER_SERVER * servers.length);
     this.servers = servers;
     this.order = nameOrder(servers);
     this.pointCounts = new Int32Array(servers.length);
     this.visitedAt = new Uint32Array(servers.length);
+    this.recentRequests = new Uint32Array(servers.length);
     let unit = 0;
     let totalWeight = 0;
     for (const server of servers) {
@@ -91,15 +134,17 @@ export class BoundedLoadHashScheduler implements Scheduler {
 
   pick(ctx: PickContext): RealServer | null {
     const key = ctx.key;
-    if (key === undefined) return this.pickLeastWeighted();
+    if (key === undefined) return this.pickFallback();
     const servers = this.servers;
-    let totalActive = 0;
+    const countRequests = this.countRequests;
+    const recentRequests = this.recentRequests;
+    let totalLoad = 0;
     let totalWeight = 0;
     let usableCount = 0;
     for (let i = 0; i < servers.length; i++) {
       const server = servers[i];
       if (!available(server)) continue;
-      totalActive += server.active;
+      totalLoad += countRequests ? recentRequests[i] : server.active;
       totalWeight += server.weight;
       usableCount++;
     }
@@ -108,9 +153,9 @@ export class BoundedLoadHashScheduler implements Scheduler {
     const length = owners.length;
     let point = this.ring.firstAtOrAfter(keyHash(key));
     if (point !== -1) {
-      // c × (totalActive + 1): multiplied by weight before dividing by the
+      // c × (totalLoad + 1): multiplied by weight before dividing by the
       // total, so a bound that is a whole number is computed exactly.
-      const allowedTotal = this.balanceFactor * (totalActive + 1);
+      const allowedTotal = this.balanceFactor * (totalLoad + 1);
       const visitedAt = this.visitedAt;
       let stamp = this.visitStamp + 1;
       if (stamp > 0xffffffff) {
@@ -127,19 +172,57 @@ export class BoundedLoadHashScheduler implements Scheduler {
         const server = servers[index];
         if (!available(server)) continue;
         seen++;
-        if (server.active + 1 <= Math.ceil((allowedTotal * server.weight) / totalWeight)) return server;
+        const load = countRequests ? recentRequests[index] : server.active;
+        if (load + 1 <= Math.ceil((allowedTotal * server.weight) / totalWeight)) return this.chosen(index);
       }
     }
     // Only reached when usable servers are missing from the ring (a weight
     // raised from 0 before refresh()): the least loaded is as fair as it gets.
-    return this.pickLeastWeighted();
+    return this.pickFallback();
   }
 
-  private pickLeastWeighted(): RealServer | null {
-    const best = leastWeightedIndex(this.servers, this.lastFallback);
-    if (best === -1) return null;
-    this.lastFallback = best;
-    return this.servers[best];
+  /** Requests without a key, and usable servers off the ring: the least loaded by the same measure. */
+  private pickFallback(): RealServer | null {
+    if (!this.countRequests) {
+      const best = leastWeightedIndex(this.servers, this.lastFallback);
+      if (best === -1) return null;
+      this.lastFallback = best;
+      return this.servers[best];
+    }
+    // Fewest (recent requests + 1) per weight, ties to the first by name: a
+    // function of the counters alone, unlike wlc's rotation and in-flight
+    // counts, so it keeps the processes in step.
+    const servers = this.servers;
+    const recentRequests = this.recentRequests;
+    const order = this.order;
+    let best = -1;
+    let bestLoad = 0;
+    let bestWeight = 0;
+    for (let rank = 0; rank < order.length; rank++) {
+      const index = order[rank];
+      const server = servers[index];
+      if (!available(server)) continue;
+      const load = recentRequests[index] + 1;
+      if (best === -1 || load * bestWeight < bestLoad * server.weight) {
+        best = index;
+        bestLoad = load;
+        bestWeight = server.weight;
+      }
+    }
+    return best === -1 ? null : this.chosen(best);
+  }
+
+  /** Counts the pick (balanceOn 'requests') and returns the server. */
+  private chosen(index: number): RealServer {
+    if (this.countRequests) {
+      const recentRequests = this.recentRequests;
+      recentRequests[index]++;
+      if (++this.picksSinceDecay >= this.decayWindow) {
+        this.picksSinceDecay = 0;
+        for (let i = 0; i < recentRequests.length; i++) recentRequests[i] >>>= 1;
+      }
+    }
+    return this.servers[index];
   }
 
   /** Virtual nodes server i holds on the ring now (for tests and diagnostics). */
@@ -147,7 +230,14 @@ export class BoundedLoadHashScheduler implements Scheduler {
     return this.pointCounts[server.id];
   }
 
+  /** The decayed count of requests recently sent to a server (0 under balanceOn 'active'). */
+  recentRequestsOf(server: RealServer): number {
+    return this.recentRequests[server.id];
+  }
+
   refresh(): void {
+    // The request counters stay: they are history, and a reweighted server is
+    // held to its new share from the next pick on.
     const servers = this.servers;
     const pointCounts = this.pointCounts;
     let total = 0;

@@ -1,5 +1,5 @@
 // The group statements that pick a scheduler's key (`key ...`) and tune it
-// (`balance-factor`, `table-size`, `table-max`, `expire`, `set-expire`,
+// (`balance-factor`, `balance-on`, `table-size`, `table-max`, `expire`, `set-expire`,
 // `seed`): what each compiles to, and the file:line:field of every mistake.
 import t from 'tap';
 import { KEY_SCHEDULERS, nextPrime, parseNativeConfig } from '../../lib/config/native.ts';
@@ -120,6 +120,8 @@ t.test('every key-using scheduler accepts key, every other rejects it naming gro
 t.test('the scheduler knobs compile into tuning', async (t) => {
   t.same(group(groupLines('chbl', ['balance-factor 1.25'], 3)).tuning, { balanceFactor: 1.25 });
   t.same(group(groupLines('chbl', ['balance-factor 2'])).tuning, { balanceFactor: 2 });
+  t.same(group(groupLines('chbl', ['balance-on active'], 3)).tuning, { balanceOn: 'active' });
+  t.same(group(groupLines('chbl', ['balance-on requests', 'balance-factor 1.3'], 3)).tuning, { balanceOn: 'requests', balanceFactor: 1.3 });
   t.same(group(groupLines('mh', ['table-size 1009'], 10)).tuning, { tableSize: 1009 }, 'prime, exactly >= 100 x 10');
   t.same(group(groupLines('mh', ['table-size 101'], 1)).tuning, { tableSize: 101 });
   t.same(group(groupLines('mh', ['table-size 16777213'], 2)).tuning, { tableSize: 16_777_213 }, 'the largest prime mh takes');
@@ -147,6 +149,8 @@ t.test('the scheduler knobs compile into tuning', async (t) => {
     groupLines('mh', [], 655),
     groupLines('mh', ['table-size 65609'], 656),
     groupLines('chbl', ['balance-factor 100'], 2),
+    groupLines('chbl', ['balance-on active', 'balance-factor 1.5'], 2),
+    groupLines('chbl', ['balance-on requests'], 2),
     groupLines('lblcr', ['table-max 1048576', 'expire 596h', 'set-expire 1ms'], 2),
     groupLines('p2c', ['seed 4294967295'], 2),
   ];
@@ -163,6 +167,8 @@ t.test('a knob its scheduler does not use is an error naming the knob', async (t
   const cases: [string, string, RegExp][] = [
     ['wlc', 'balance-factor 1.25', /^balance-factor applies to scheduler chbl only \(group 'g' uses wlc\)$/],
     ['mh', 'balance-factor 1.25', /^balance-factor applies to scheduler chbl only \(group 'g' uses mh\)$/],
+    ['mh', 'balance-on requests', /^balance-on applies to scheduler chbl only \(group 'g' uses mh\)$/],
+    ['wlc', 'balance-on active', /^balance-on applies to scheduler chbl only \(group 'g' uses wlc\)$/],
     ['chbl', 'table-size 101', /^table-size applies to scheduler mh only/],
     ['mh', 'table-max 100', /^table-max applies to schedulers lblc and lblcr only/],
     ['rr', 'expire 1h', /^expire applies to schedulers lblc and lblcr only \(group 'g' uses rr\)/],
@@ -208,6 +214,11 @@ t.test('bad key and knob statements name file, line and field', async (t) => {
     ['balance factor not a number', groupLines('chbl', ['balance-factor 125%']), [`${FILE}:4:group.balance-factor`], /bad balance factor '125%'/],
     ['balance factor with a bare dot', groupLines('chbl', ['balance-factor 1.']), [`${FILE}:4:group.balance-factor`], /bad balance factor/],
     ['balance factor huge', groupLines('chbl', ['balance-factor 125']), [`${FILE}:4:group.balance-factor`], /at most 100/],
+    ['balance-on unknown', groupLines('chbl', ['balance-on connections']), [`${FILE}:4:group.balance-on`], /^bad balance-on 'connections': requests \(recent requests sent to each server\) or active \(requests in flight\)$/],
+    ['balance-on upper case', groupLines('chbl', ['balance-on Active']), [`${FILE}:4:group.balance-on`], /bad balance-on 'Active'/],
+    ['balance-on without value', groupLines('chbl', ['balance-on']), [`${FILE}:4:group.balance-on`], /missing argument: usage: balance-on requests\|active/],
+    ['balance-on with two values', groupLines('chbl', ['balance-on requests active']), [`${FILE}:4:group.balance-on`], /unexpected 'active'/],
+    ['balance-on twice', groupLines('chbl', ['balance-on active', 'balance-on requests']), [`${FILE}:5:group.balance-on`], /'balance-on' is already set at line 4/],
     ['table size not prime', groupLines('mh', ['table-size 1000'], 10), [`${FILE}:4:group.table-size`], /^table size 1000 is not prime \(the next prime is 1009\)$/],
     ['table size too small', groupLines('mh', ['table-size 199'], 2), [`${FILE}:4:group.table-size`], /^table size 199 is too small for 2 servers: must be at least 100 × servers = 200 \(the next prime is 211\)$/],
     ['table size not a number', groupLines('mh', ['table-size 64k']), [`${FILE}:4:group.table-size`], /bad table size '64k': must be a prime number/],
