@@ -8,14 +8,20 @@ import { loadConfig } from './lib/config/load.ts';
 import { ConfigError } from './lib/config/errors.ts';
 import { formatRuleTable } from './lib/config/print.ts';
 import type { Config, LogSpec } from './lib/config/model.ts';
-import { startSwitch, type RunningSwitch } from './lib/control/switch.ts';
-import { startL4Control, type L4Control } from './lib/control/l4-control.ts';
+import { availableParallelism } from 'node:os';
+import cluster from 'node:cluster';
+import { startSwitch } from './lib/control/switch.ts';
+import { startL4Control, type L4Control, type L4Node } from './lib/control/l4-control.ts';
+import { runWorker, startCluster } from './lib/control/cluster.ts';
+import type { ControlPlane } from './lib/control/control-plane.ts';
+import { createLogger, type Logger } from './lib/log/logger.ts';
 import { resolveAdminPath } from './lib/admin/path.ts';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './lib/config/model.ts';
 
 const USAGE = `usage:
-  tcpvs start [-c FILE] [--log-level LEVEL] [--admin PATH]
-                                              run the switch; without -c, run the demo
+  tcpvs start [-c FILE] [--workers N] [--log-level LEVEL] [--admin PATH]
+                                              run the switch (N processes, default one per core);
+                                              without -c, run the demo
   tcpvs check -c FILE                         validate FILE and print its rule table
   tcpvs ipvsadm ARGS...                       ipvsadm(8) against the running tcpvs's L4 core
                                               (admin socket: --admin PATH or TCPVS_ADMIN)
@@ -26,6 +32,11 @@ FILE is a native rule set (see rules/*.tcpvs) or a KTCPVS config (rules/ktcpvs.c
 const LEVELS: LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 async function main(argv: string[]): Promise<number> {
+  // A worker of `tcpvs start --workers N`: the primary sends it the config.
+  if (cluster.isWorker) {
+    runWorker();
+    return new Promise<number>(() => {}); // lives until the primary tells it to stop
+  }
   // ipvsadm has its own option syntax (-A -t ADDR -s rr ...): hand it everything.
   if (argv[0] === 'ipvsadm') {
     const { runIpvsadm } = await import('./lib/l4/ipvsadm-cli/main.ts');
@@ -40,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         'log-level': { type: 'string' },
         admin: { type: 'string' },
+        workers: { type: 'string', short: 'w' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
@@ -68,7 +80,14 @@ async function main(argv: string[]): Promise<number> {
     case 'check':
       return check(values.config);
     case 'start':
-      return start(values.config, level as LogSpec['level'] | undefined, values.admin);
+    {
+      const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
+      if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+        process.stderr.write(`tcpvs: --workers: "${values.workers}" is not a number of processes (1..256)\n`);
+        return 2;
+      }
+      return start(values.config, level as LogSpec['level'] | undefined, values.admin, workers);
+    }
     default:
       process.stderr.write(`tcpvs: unknown command "${command}"\n${USAGE}\n`);
       return 2;
@@ -98,7 +117,21 @@ function check(file: string | undefined): number {
   return 0;
 }
 
-async function start(file: string | undefined, level: LogSpec['level'] | undefined, adminFlag: string | undefined): Promise<number> {
+/** What `start` drives: one switch in this process, or a cluster of worker processes. */
+interface RunningNode {
+  services(): readonly L4Node[];
+  readonly control: ControlPlane;
+  readonly log: Logger;
+  drain(timeoutMs: number): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+async function start(
+  file: string | undefined,
+  level: LogSpec['level'] | undefined,
+  adminFlag: string | undefined,
+  workers: number,
+): Promise<number> {
   const demo = file === undefined;
   const config = load(file ?? join(import.meta.dirname, 'rules', 'web-cluster.tcpvs'));
   if (config === null) return 1;
@@ -109,9 +142,23 @@ async function start(file: string | undefined, level: LogSpec['level'] | undefin
     const { startDemoBackends } = await import('./lib/demo/backends.ts');
     backends = await startDemoBackends();
   }
-  let running: RunningSwitch;
+  let node: RunningNode;
   try {
-    running = await startSwitch(config);
+    if (workers > 1) {
+      const log = createLogger(config.log);
+      const handle = await startCluster({ config, workers, log });
+      node = { services: () => handle.services, control: handle.control, log, drain: (ms) => handle.drain(ms), close: () => handle.close() };
+      process.stderr.write(`tcpvs: ${workers} workers\n`);
+    } else {
+      const running = await startSwitch(config);
+      node = {
+        services: () => running.services,
+        control: running.control,
+        log: running.log,
+        drain: (ms) => running.drain(ms),
+        close: () => running.close(),
+      };
+    }
   } catch (err) {
     await backends?.close();
     process.stderr.write(`tcpvs: cannot start: ${(err as Error).message}\n`);
@@ -125,9 +172,9 @@ async function start(file: string | undefined, level: LogSpec['level'] | undefin
     const spec = config.l4 ?? { driver: 'userspace' as const, admin: null, drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS, vips: [] };
     const adminPath = wantsAdmin ? resolveAdminPath({ flag: adminFlag ?? spec.admin ?? undefined, env: process.env }) : null;
     try {
-      l4 = await startL4Control({ spec, services: () => running.services, log: running.log, adminPath });
+      l4 = await startL4Control({ spec, services: () => node.services(), log: node.log, adminPath });
     } catch (err) {
-      await running.close();
+      await node.close();
       await backends?.close();
       process.stderr.write(`tcpvs: cannot program the L4 core: ${(err as Error).message}\n`);
       return 1;
@@ -138,13 +185,13 @@ async function start(file: string | undefined, level: LogSpec['level'] | undefin
       process.stderr.write(`tcpvs: L4 ${l4.core.driver} vip ${v.name} ${v.protocol} ${host}:${v.port}\n`);
     }
   }
-  for (const s of running.services) {
+  for (const s of node.services()) {
     const a = s.address!;
-    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    const host = a.address.includes(':') ? `[${a.address}]` : a.address;
     process.stderr.write(`tcpvs: service ${s.spec.name} listening on http://${host}:${a.port}\n`);
   }
   if (demo) {
-    const a = running.services[0].address!;
+    const a = node.services()[0].address!;
     const base = `http://${a.address}:${a.port}`;
     process.stderr.write(
       [
@@ -165,7 +212,7 @@ async function start(file: string | undefined, level: LogSpec['level'] | undefin
   // config, new ones use the new one; a bad file is refused and logged.
   if (!demo) {
     process.on('SIGHUP', () => {
-      running.control.reload().then(
+      node.control.reload().then(
         () => process.stderr.write(`tcpvs: reloaded ${config.file}\n`),
         (err: unknown) =>
           process.stderr.write(`tcpvs: reload refused, the running config stays:\n${(err as Error).message}\n`),
@@ -177,8 +224,9 @@ async function start(file: string | undefined, level: LogSpec['level'] | undefin
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  // Graceful stop: leave the L4 core's rotation, stop accepting, let what is
+  // in flight finish (up to the drain timeout), then close.
   if (l4 !== null) {
-    // Graceful stop: leave the L4 core's rotation before closing anything.
     try {
       await l4.drain();
     } catch (err) {
@@ -186,7 +234,8 @@ async function start(file: string | undefined, level: LogSpec['level'] | undefin
     }
     await l4.close();
   }
-  await running.close();
+  await node.drain(config.l4?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+  await node.close();
   await backends?.close();
   return 0;
 }
@@ -194,6 +243,9 @@ async function start(file: string | undefined, level: LogSpec['level'] | undefin
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // Everything was closed; a peer that keeps a half-closed socket open must
+    // not keep the process alive. Unref'd: a clean exit is not delayed.
+    setTimeout(() => process.exit(code), 200).unref();
   },
   (err: unknown) => {
     process.stderr.write(`tcpvs: ${(err as Error).stack ?? String(err)}\n`);

@@ -176,7 +176,7 @@ async function runScheduler(name: string, label: string, options: CacheBenchOpti
   if (cluster.caches.exited) throw new Error(`the cache nodes' process ended (${cluster.caches.exitDescription})`);
 
   progress.step(`${label}: starting tcpvs ...`);
-  const tcpvs = startChild(`tcpvs ${name}`, process.execPath, [path.join(repoRoot, 'index.ts'), 'start', '-c', prepared.file], repoRoot);
+  const tcpvs = startChild(`tcpvs ${name}`, process.execPath, [path.join(repoRoot, 'index.ts'), 'start', '--workers', '1', '-c', prepared.file], repoRoot);
   try {
     const result = emptySchedulerResult(name, 'measured', '');
     result.notes = prepared.notes;

@@ -49,7 +49,7 @@ export async function startTarget(name: TargetName, listenPort: number, ctx: Tar
       if (!existsSync(entry)) return { ok: false, reason: 'unavailable: index.ts does not exist yet' };
       const configFile = path.join(dir, 'tcpvs.conf');
       writeFileSync(configFile, tcpvsConfig(configInput));
-      return launch(name, listenPort, ctx, node, [entry, 'start', '-c', configFile], await tcpvsVersion(ctx.repoRoot));
+      return launch(name, listenPort, ctx, node, [entry, 'start', '--workers', '1', '-c', configFile], await tcpvsVersion(ctx.repoRoot));
     }
     case 'nginx': {
       const lookup = await ensureSystemProxy('nginx', ['nginx-light', 'nginx'], ctx.allowInstall, ctx.say);

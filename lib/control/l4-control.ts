@@ -12,7 +12,13 @@ import { startAdminServer, type AdminServer } from '../admin/server.ts';
 import { openAdminClient } from '../admin/client.ts';
 import { l4Handlers, remoteL4Core } from '../admin/l4.ts';
 import type { Logger } from '../log/logger.ts';
-import type { ServiceRuntime } from '../proxy/service.ts';
+/** What L4 control needs of a local service: a ServiceRuntime, or the primary's view of one served by workers. */
+export interface L4Node {
+  readonly spec: { readonly name: string };
+  readonly address: { address: string; port: number } | null;
+  readonly connections: number;
+  drainConnections(): void;
+}
 
 export interface L4Control {
   readonly core: L4Core;
@@ -24,7 +30,7 @@ export interface L4Control {
 
 export interface L4ControlOptions {
   spec: L4Spec;
-  services: () => readonly ServiceRuntime[]; // the current generation (hot reloads replace it)
+  services: () => readonly L4Node[]; // the current generation (hot reloads replace it)
   log: Logger;
   adminPath: string | null; // where to serve the admin socket (null: none); remote: where to register
   loadSampleMs?: number; // weight-follows-load period, default 2 s

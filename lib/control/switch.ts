@@ -14,16 +14,22 @@ export interface RunningSwitch {
   readonly log: Logger;
   /** Read and hot-swap the running config. */
   readonly control: ControlPlane;
+  /** Graceful stop: stop accepting, let requests in flight finish (up to `timeoutMs`). Returns the connections left. */
+  drain(timeoutMs: number): Promise<number>;
   close(): Promise<void>;
 }
 
-export async function startSwitch(config: Config, log: Logger = createLogger(config.log)): Promise<RunningSwitch> {
+export interface SwitchOptions {
+  reusePort?: boolean; // worker processes: each binds its own socket to the shared address
+}
+
+export async function startSwitch(config: Config, log: Logger = createLogger(config.log), options: SwitchOptions = {}): Promise<RunningSwitch> {
   for (const w of config.warnings) log.warn({ file: w.file, line: w.line, field: w.field }, w.message);
   const services = config.services.map((spec) => new ServiceRuntime(spec, log));
   const started: ServiceRuntime[] = [];
   try {
     for (const s of services) {
-      const addr = await s.listen();
+      const addr = await s.listen(options.reusePort === true);
       started.push(s);
       log.info({ service: s.spec.name, address: addr.address, port: addr.port }, 'listening');
     }
@@ -31,13 +37,14 @@ export async function startSwitch(config: Config, log: Logger = createLogger(con
     await Promise.all(started.map((s) => s.close()));
     throw err;
   }
-  const control = new Switch(config, services, log);
+  const control = new Switch(config, services, log, options.reusePort === true);
   return {
     get services() {
       return control.services();
     },
     log,
     control,
+    drain: (timeoutMs) => control.drain(timeoutMs),
     close: () => control.close(),
   };
 }
@@ -56,7 +63,10 @@ class Switch implements ControlPlane {
   private readonly appliedListeners: Array<(services: readonly ServiceRuntime[]) => void> = [];
   private queue: Promise<void> = Promise.resolve(); // applies run one at a time
 
-  constructor(config: Config, services: ServiceRuntime[], log: Logger) {
+  private readonly reusePort: boolean;
+
+  constructor(config: Config, services: ServiceRuntime[], log: Logger, reusePort: boolean) {
+    this.reusePort = reusePort;
     this.running = config;
     this.current = services;
     this.log = log;
@@ -102,7 +112,7 @@ class Switch implements ControlPlane {
     try {
       for (const s of created) {
         if (old.has(listenKey(s))) continue;
-        await s.listen();
+        await s.listen(this.reusePort);
         bound.push(s);
       }
     } catch (err) {
@@ -126,6 +136,21 @@ class Switch implements ControlPlane {
     for (const w of next.warnings) this.log.warn({ file: w.file, line: w.line, field: w.field }, w.message);
     this.log.info({ reason, services: created.map((s) => s.spec.name) }, 'config applied');
     for (const listener of this.appliedListeners) listener(created);
+  }
+
+  async drain(timeoutMs: number): Promise<number> {
+    await this.queue;
+    const all = [...this.generations];
+    for (const s of all) {
+      s.stopAccepting();
+      s.drainConnections();
+    }
+    const left = () => all.reduce((n, s) => n + s.connections, 0);
+    const deadline = Date.now() + timeoutMs;
+    while (left() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    const remaining = left();
+    this.log.info({ connectionsLeft: remaining }, 'drained');
+    return remaining;
   }
 
   async close(): Promise<void> {

@@ -35,6 +35,9 @@ const D_HEAD = 2; // slowloris: 408
 const D_CONNECT = 3; // upstream connect: 504
 const D_RESPONSE = 4; // upstream response (or transfer stalled): 504 or close
 
+// After tcpvs has sent its FIN, how long a client may keep its side open.
+const CLIENT_FIN_TIMEOUT_MS = 5000;
+
 // Heads travel with up to this many body bytes in one buffer.
 const COALESCE_LIMIT = 16384;
 
@@ -836,7 +839,11 @@ export class ClientSession implements UpstreamOwner {
     if (this.phase === P_CLOSED) return;
     this.phase = P_CLOSED;
     this.deadlineKind = D_NONE;
-    this.socket.end();
+    const socket = this.socket;
+    socket.end();
+    // A client that never closes its side after our FIN would hold the
+    // socket forever (we accept half-closed clients): give it a few seconds.
+    socket.setTimeout(CLIENT_FIN_TIMEOUT_MS, () => socket.destroy());
     this.cleanup();
   }
 

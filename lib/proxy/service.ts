@@ -79,11 +79,17 @@ export class ServiceRuntime {
   }
 
   /** Binds the listener. Resolves with the bound address (port 0 picks one). */
-  listen(): Promise<net.AddressInfo> {
+  /**
+   * Binds the listener. With `reusePort` every worker process binds its own
+   * socket to the same address (SO_REUSEPORT) and the kernel spreads new
+   * connections over them; `exclusive` keeps cluster from sharing one handle.
+   */
+  listen(reusePort = false): Promise<net.AddressInfo> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       this.server.once('error', onError);
-      this.server.listen({ host: this.spec.listen.host, port: this.spec.listen.port, backlog: 1024 }, () => {
+      const { host, port } = this.spec.listen;
+      this.server.listen({ host, port, backlog: 1024, reusePort, exclusive: reusePort }, () => {
         this.server.off('error', onError);
         this.startSweep();
         resolve(this.server.address() as net.AddressInfo);
@@ -126,12 +132,20 @@ export class ServiceRuntime {
     for (const s of this.sessions) s.closeWhenDone();
   }
 
+  /** Stops accepting connections; the ones already here carry on. */
+  stopAccepting(): void {
+    if (this.server.listening) this.server.close();
+  }
+
   /** Stops accepting, closes every connection and pool. */
   close(): Promise<void> {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
     for (const s of this.sessions) s.destroy();
     for (const g of this.groups.values()) g.close();
+    // server.close() on a listener that is already closed waits for a 'close'
+    // event that has come and gone: only wait when it is still listening.
+    if (!this.server.listening) return Promise.resolve();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 

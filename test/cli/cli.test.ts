@@ -114,7 +114,7 @@ t.test('start refuses a bad config and binds nothing', async (t) => {
     'half.tcpvs',
     [`service ok`, `  listen 127.0.0.1:${port}`, '  group g', '    server 127.0.0.1:9', '  default g', 'service broken', '  listen 127.0.0.1:1', '  default missing', ''].join('\n'),
   );
-  const r = runSync(['start', '-c', file]);
+  const r = runSync(['start', '--workers', '1', '-c', file]);
   t.equal(r.status, 1);
   t.match(r.stderr, /nothing started/);
   // The good service must not be running either.
@@ -169,7 +169,7 @@ t.test('a KTCPVS config routes as tcpvsadm(8) says', async (t) => {
       '',
     ].join('\n'),
   );
-  const { child, ports, stderr } = await startCli(['start', '-c', conf, '--log-level', 'warn'], 3);
+  const { child, ports, stderr } = await startCli(['start', '--workers', '1', '-c', conf, '--log-level', 'warn'], 3);
   t.teardown(() => stop(child));
   const [web, users, plain] = ports;
   t.match(stderr(), /startservers/, 'kernel-thread keys are warned about, not fatal');

@@ -121,7 +121,7 @@ t.test('ten SIGHUP reloads under autocannon load: zero failed or unexpected resp
   const tcpvs = await spawnTcpvs(readFileSync(file, 'utf8'));
   t.teardown(() => tcpvs.stop());
   // spawnTcpvs wrote its own copy: point reloads at ours by sending the same text there.
-  const cliFile = /start -c (\S+)/.exec(tcpvs.child.spawnargs.join(' '))?.[1] ?? '';
+  const cliFile = tcpvs.file;
   t.ok(existsSync(cliFile), 'the CLI config file');
 
   const run = autocannon({ url: `http://127.0.0.1:${tcpvs.port}/load`, connections: 50, duration: 6, pipelining: 1 });

@@ -79,6 +79,7 @@ export interface SpawnedTcpvs {
   readonly pid: number;
   readonly port: number; // the first service's
   readonly ports: number[]; // every service's, in config order
+  readonly file: string; // the config file it was started with (rewrite it, then SIGHUP, to reload)
   stderr(): string;
   /** VmRSS of the child in bytes, read from /proc. */
   rss(): number;
@@ -86,11 +87,11 @@ export interface SpawnedTcpvs {
 }
 
 /** Runs `node index.ts start -c FILE` and waits for its "listening on" line. */
-export async function spawnTcpvs(configText: string, timeoutMs = 10_000, services = 1): Promise<SpawnedTcpvs> {
+export async function spawnTcpvs(configText: string, timeoutMs = 10_000, services = 1, workers = 1): Promise<SpawnedTcpvs> {
   const dir = mkdtempSync(join(tmpdir(), 'tcpvs-cli-test-'));
   const file = join(dir, 'test.tcpvs');
   writeFileSync(file, configText);
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'index.ts'), 'start', '-c', file], {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'index.ts'), 'start', '--workers', String(workers), '-c', file], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -127,6 +128,7 @@ export async function spawnTcpvs(configText: string, timeoutMs = 10_000, service
     pid,
     port: ports[0],
     ports,
+    file,
     stderr: () => stderrText,
     rss: () => readRss(pid),
     async stop() {

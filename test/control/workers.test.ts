@@ -1,0 +1,93 @@
+// All cores: --workers N runs N processes that each bind the listen address
+// (SO_REUSEPORT). Connections spread over them, hashing schedulers agree
+// across them, SIGHUP reloads every worker, and SIGTERM lets requests in
+// flight finish before the workers exit.
+import t from 'tap';
+import http from 'node:http';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startIdentityBackend } from '../helpers/backends.ts';
+import { sleep, spawnTcpvs } from '../helpers/tcpvs.ts';
+
+function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+  });
+}
+
+t.test('two workers share the port, agree on hashing, reload together and drain on SIGTERM', async (t) => {
+  const backends = await Promise.all(['A', 'B', 'C'].map((n) => startIdentityBackend(n)));
+  t.teardown(() => Promise.all(backends.map((b) => b.close())));
+  const dir = mkdtempSync(join(tmpdir(), 'tcpvs-workers-'));
+  const log = join(dir, 'tcpvs.log');
+  const config = (sched: string) =>
+    [
+      'log level info',
+      `log destination ${log}`,
+      'service web',
+      '  listen 127.0.0.1:0',
+      `  group caches scheduler ${sched}`,
+      ...backends.map((b) => `    server 127.0.0.1:${b.port}`),
+      '  default caches',
+      '',
+    ].join('\n');
+  const tcpvs = await spawnTcpvs(config('mh'), 20_000, 1, 2);
+  t.teardown(() => tcpvs.stop());
+  t.match(tcpvs.stderr(), /2 workers/);
+
+  // Many short connections: both workers take some, and mh maps each key the same in both.
+  const byKey = new Map<string, string>();
+  let disagreements = 0;
+  for (let round = 0; round < 3; round++) {
+    for (let k = 0; k < 40; k++) {
+      const who = (await get(tcpvs.port, `/obj/${k}`)).body.split(' ')[0];
+      const before = byKey.get(`/obj/${k}`);
+      if (before !== undefined && before !== who) disagreements++;
+      byKey.set(`/obj/${k}`, who);
+    }
+  }
+  t.equal(disagreements, 0, 'every key went to the same server whichever worker took it');
+  await sleep(300);
+  const pids = new Set(
+    readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"msg":"request"'))
+      .map((l) => (JSON.parse(l) as { pid: number }).pid),
+  );
+  t.equal(pids.size, 2, 'requests were served by both worker processes');
+  t.notOk(pids.has(tcpvs.pid), 'and not by the primary');
+
+  // SIGHUP: every worker takes the new config (rr now spreads a single key).
+  const cliFile = tcpvs.file;
+  writeFileSync(cliFile, config('rr'));
+  process.kill(tcpvs.pid, 'SIGHUP');
+  for (let i = 0; i < 100 && !/reloaded/.test(tcpvs.stderr()); i++) await sleep(50);
+  t.match(tcpvs.stderr(), /reloaded/);
+  const spread = new Set<string>();
+  for (let i = 0; i < 12; i++) spread.add((await get(tcpvs.port, '/obj/1')).body.split(' ')[0]);
+  t.ok(spread.size >= 2, `after the reload one key spreads over servers (${[...spread].join(',')})`);
+
+  // A bad config is refused and the workers keep serving.
+  writeFileSync(cliFile, config('nosuch'));
+  process.kill(tcpvs.pid, 'SIGHUP');
+  for (let i = 0; i < 100 && !/reload refused/.test(tcpvs.stderr()); i++) await sleep(50);
+  t.match(tcpvs.stderr(), /reload refused/);
+  t.equal((await get(tcpvs.port, '/still')).status, 200);
+
+  // SIGTERM with requests in flight: they finish, then everything exits 0.
+  const slow = [0, 1, 2, 3].map(() => get(tcpvs.port, '/slow?delay=800'));
+  await sleep(200);
+  process.kill(tcpvs.pid, 'SIGTERM');
+  const results = await Promise.all(slow);
+  t.ok(results.every((r) => r.status === 200), 'requests in flight at SIGTERM completed');
+  await new Promise<void>((r) => (tcpvs.child.exitCode !== null ? r() : tcpvs.child.once('exit', () => r())));
+  t.equal(tcpvs.child.exitCode, 0, 'the primary exits 0 once the workers are done');
+});
