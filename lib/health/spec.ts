@@ -1,0 +1,101 @@
+// What a group's health statements compile to (GroupSpec.health): an active
+// check (HTTP or TCP), passive ejection, slow start and an agent check. The
+// defaults are HAProxy's where HAProxy has one.
+import { formatDuration, quoteToken, regexText } from '../config/tokenize.ts';
+
+/** Inclusive range of HTTP statuses a check accepts: 200..299 for `2xx`, 204..204 for `204`. */
+export interface StatusRange {
+  lo: number;
+  hi: number;
+}
+
+interface CheckTiming {
+  intervalMs: number; // between the starts of two checks of one server
+  timeoutMs: number; // one check, connect included
+  rise: number; // consecutive successes that bring a down server up
+  fall: number; // consecutive failures that take an up server down
+  port: number | null; // null: the server's own port
+}
+
+export interface HttpCheckSpec extends CheckTiming {
+  kind: 'http';
+  method: string;
+  path: string;
+  expect: StatusRange[];
+  body: RegExp | null; // tested against the first BODY_LIMIT bytes of the response body
+}
+
+export interface TcpCheckSpec extends CheckTiming {
+  kind: 'tcp';
+}
+
+export type ActiveCheckSpec = HttpCheckSpec | TcpCheckSpec;
+
+export interface EjectSpec {
+  failures: number; // consecutive failed requests that eject a server
+  backoffMs: number; // first ejection; doubles on each re-ejection
+  maxBackoffMs: number; // bound of the doubling; also how long a server must stay admitted for the doubling to start over
+}
+
+export interface AgentSpec {
+  port: number;
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+export interface HealthSpec {
+  check?: ActiveCheckSpec;
+  eject?: EjectSpec;
+  slowStartMs?: number;
+  agent?: AgentSpec;
+}
+
+// HAProxy: `inter 2s`, `rise 2`, `fall 3`; the check timeout defaults to inter.
+export const DEFAULT_INTERVAL_MS = 2_000;
+export const DEFAULT_RISE = 2;
+export const DEFAULT_FALL = 3;
+// HAProxy's default http-check accepts 2xx and 3xx.
+export const DEFAULT_EXPECT: readonly StatusRange[] = [
+  { lo: 200, hi: 299 },
+  { lo: 300, hi: 399 },
+];
+export const DEFAULT_EJECT_FAILURES = 5;
+export const DEFAULT_EJECT_BACKOFF_MS = 10_000;
+export const DEFAULT_EJECT_MAX_BACKOFF_MS = 300_000;
+/** Bytes of a response body an HTTP check reads for its `body` regex (HAProxy reads one buffer, 16k). */
+export const BODY_LIMIT = 16_384;
+
+export function statusAccepted(expect: readonly StatusRange[], status: number): boolean {
+  for (const r of expect) if (status >= r.lo && status <= r.hi) return true;
+  return false;
+}
+
+export function formatExpect(expect: readonly StatusRange[]): string {
+  return expect.map((r) => (r.lo === r.hi ? String(r.lo) : `${r.lo / 100}xx`)).join(',');
+}
+
+function formatTiming(c: CheckTiming): string {
+  let out = ` interval ${formatDuration(c.intervalMs)} timeout ${formatDuration(c.timeoutMs)} rise ${c.rise} fall ${c.fall}`;
+  if (c.port !== null) out += ` port ${c.port}`;
+  return out;
+}
+
+/** The group's health statements as they would be written, with every default filled in (for `tcpvs check`). */
+export function formatHealth(h: HealthSpec): string[] {
+  const lines: string[] = [];
+  const c = h.check;
+  if (c !== undefined) {
+    if (c.kind === 'http') {
+      const body = c.body === null ? '' : ` body ${quoteToken(regexText(c.body), true)}`;
+      lines.push(`check http ${c.method} ${quoteToken(c.path)} expect ${formatExpect(c.expect)}${body}${formatTiming(c)}`);
+    } else lines.push(`check tcp${formatTiming(c)}`);
+  }
+  const e = h.eject;
+  if (e !== undefined) {
+    lines.push(`eject after ${e.failures} failures backoff ${formatDuration(e.backoffMs)} max-backoff ${formatDuration(e.maxBackoffMs)}`);
+  }
+  if (h.slowStartMs !== undefined) lines.push(`slow-start ${formatDuration(h.slowStartMs)}`);
+  const a = h.agent;
+  if (a !== undefined) lines.push(`agent ${a.port} interval ${formatDuration(a.intervalMs)} timeout ${formatDuration(a.timeoutMs)}`);
+  return lines;
+}
