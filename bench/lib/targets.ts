@@ -3,6 +3,7 @@
 // reason instead of stopping the bench.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { availableParallelism } from 'node:os';
 import { BODY_SIZES, bodyPath, makeBody } from './bodies.ts';
 import { startChild, stopChild, waitUntilAnswering } from './processes.ts';
 import type { ManagedChild } from './processes.ts';
@@ -10,7 +11,9 @@ import { haproxyConfig, nginxConfig, tcpvsConfig } from './proxy-configs.ts';
 import type { ProxyConfigInput } from './proxy-configs.ts';
 import { ensureSystemProxy, haproxyVersion, nginxVersion, runCommand } from './system-proxies.ts';
 
-export const TARGET_NAMES = ['backend', 'tcpvs', 'nginx', 'haproxy', 'node-http-proxy', 'fastify-http-proxy'] as const;
+// tcpvs runs one worker (against nginx's one worker process and HAProxy's one
+// thread); tcpvs-workers runs one per core, to show how it scales.
+export const TARGET_NAMES = ['backend', 'tcpvs', 'tcpvs-workers', 'nginx', 'haproxy', 'node-http-proxy', 'fastify-http-proxy'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface TargetContext {
@@ -44,12 +47,14 @@ export async function startTarget(name: TargetName, listenPort: number, ctx: Tar
   switch (name) {
     case 'backend':
       return launch(name, listenPort, ctx, node, ['--no-deprecation', path.join(BENCH_LIB, 'backend-server.ts'), String(listenPort)], `node ${process.versions.node}`);
-    case 'tcpvs': {
+    case 'tcpvs':
+    case 'tcpvs-workers': {
       const entry = path.join(ctx.repoRoot, 'index.ts');
       if (!existsSync(entry)) return { ok: false, reason: 'unavailable: index.ts does not exist yet' };
       const configFile = path.join(dir, 'tcpvs.conf');
       writeFileSync(configFile, tcpvsConfig(configInput));
-      return launch(name, listenPort, ctx, node, [entry, 'start', '--workers', '1', '-c', configFile], await tcpvsVersion(ctx.repoRoot));
+      const workers = name === 'tcpvs' ? 1 : availableParallelism();
+      return launch(name, listenPort, ctx, node, [entry, 'start', '--workers', String(workers), '-c', configFile], `${await tcpvsVersion(ctx.repoRoot)}, ${workers} worker(s)`);
     }
     case 'nginx': {
       const lookup = await ensureSystemProxy('nginx', ['nginx-light', 'nginx'], ctx.allowInstall, ctx.say);
