@@ -13,6 +13,7 @@ import cluster from 'node:cluster';
 import { startSwitch } from './lib/control/switch.ts';
 import { startL4Control, type L4Control, type L4Node } from './lib/control/l4-control.ts';
 import { runWorker, startCluster } from './lib/control/cluster.ts';
+import { wireSwitch } from './lib/control/wiring.ts';
 import type { ControlPlane } from './lib/control/control-plane.ts';
 import { createLogger, type Logger } from './lib/log/logger.ts';
 import { resolveAdminPath } from './lib/admin/path.ts';
@@ -23,6 +24,7 @@ const USAGE = `usage:
                                               run the switch (N processes, default one per core);
                                               without -c, run the demo
   tcpvs check -c FILE                         validate FILE and print its rule table
+  tcpvs agent --listen HOST:PORT              a load agent for agent checks (weight from the load average)
   tcpvs ipvsadm ARGS...                       ipvsadm(8) against the running tcpvs's L4 core
                                               (admin socket: --admin PATH or TCPVS_ADMIN)
   tcpvs --version | --help
@@ -34,10 +36,14 @@ const LEVELS: LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', '
 async function main(argv: string[]): Promise<number> {
   // A worker of `tcpvs start --workers N`: the primary sends it the config.
   if (cluster.isWorker) {
-    runWorker();
+    runWorker(wireSwitch);
     return new Promise<number>(() => {}); // lives until the primary tells it to stop
   }
   // ipvsadm has its own option syntax (-A -t ADDR -s rr ...): hand it everything.
+  if (argv[0] === 'agent') {
+    const { agentMain } = await import('./lib/health/agent-server.ts');
+    return agentMain(argv.slice(1));
+  }
   if (argv[0] === 'ipvsadm') {
     const { runIpvsadm } = await import('./lib/l4/ipvsadm-cli/main.ts');
     return runIpvsadm(argv.slice(1), { stdout: process.stdout, stderr: process.stderr, env: process.env });
@@ -151,12 +157,16 @@ async function start(
       process.stderr.write(`tcpvs: ${workers} workers\n`);
     } else {
       const running = await startSwitch(config);
+      const wiring = wireSwitch(running);
       node = {
         services: () => running.services,
         control: running.control,
         log: running.log,
         drain: (ms) => running.drain(ms),
-        close: () => running.close(),
+        close: async () => {
+          wiring.stop();
+          await running.close();
+        },
       };
     }
   } catch (err) {

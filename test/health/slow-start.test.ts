@@ -1,0 +1,119 @@
+// Slow start: a server that comes back up (from an active check or an
+// ejection) ramps its effective weight from about a tenth to its configured
+// weight over the slow-start time, and the scheduler is refreshed each step.
+import t from 'tap';
+import type { RequestRecord } from '../../lib/proxy/observer.ts';
+import { groupConfig, startFlipBackend, startWithHealth, waitFor } from './helpers.ts';
+
+/** Samples `read` every 15 ms until `done` holds on a sample (bounded). */
+async function sampleUntil(read: () => number, done: (v: number) => boolean, timeoutMs: number): Promise<Array<{ at: number; v: number }>> {
+  const samples: Array<{ at: number; v: number }> = [];
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = read();
+    samples.push({ at: Date.now(), v });
+    if (done(v)) return samples;
+    if (Date.now() > deadline) throw new Error(`no final sample within ${timeoutMs} ms: ${samples.map((s) => s.v).join(',')}`);
+    await new Promise((r) => setTimeout(r, 15));
+  }
+}
+
+function monotone(values: number[]): boolean {
+  return values.every((v, i) => i === 0 || v >= values[i - 1]);
+}
+
+t.test('after an active check brings a server back, its weight ramps to the configured weight', async (t) => {
+  const a = await startFlipBackend(t, 'A');
+  const b = await startFlipBackend(t, 'B');
+  const { tcpvs, lines } = await startWithHealth(
+    t,
+    groupConfig(
+      [
+        { port: a.port, weight: 20 },
+        { port: b.port, weight: 20 },
+      ],
+      ['check http /health interval 25ms timeout 1s rise 1 fall 1', 'slow-start 600ms'],
+      'wrr',
+    ),
+  );
+  const group = tcpvs.group('g');
+  const [serverA, serverB] = group.servers;
+  t.same([serverA.weight, serverB.weight], [20, 20], 'no slow start when tcpvs starts');
+  let refreshes = 0;
+  const refresh = group.scheduler.refresh.bind(group.scheduler);
+  group.scheduler.refresh = () => {
+    refreshes++;
+    refresh();
+  };
+
+  a.mode = 'fail';
+  await waitFor(() => !serverA.up, 2000, 'A goes down');
+  a.mode = 'ok';
+  await waitFor(() => serverA.up, 2000, 'A comes back');
+  const upAt = Date.now();
+  const samples = await sampleUntil(() => serverA.weight, (w) => w === 20, 3000);
+  const values = samples.map((s) => s.v);
+  t.ok(values[0] <= 4, `starts near a tenth of 20 (first ${values[0]})`);
+  t.ok(values[0] >= 1, 'never 0 while up');
+  t.ok(monotone(values), `weights never go down: ${values.join(',')}`);
+  t.ok(new Set(values).size >= 5, `several steps on the way (${[...new Set(values)].join(',')})`);
+  const tookMs = samples[samples.length - 1].at - upAt;
+  t.ok(tookMs >= 450 && tookMs < 2000, `reaches 20 after about the slow-start time (${tookMs} ms)`);
+  t.ok(refreshes >= new Set(values).size - 1, `the scheduler is refreshed on every step (${refreshes})`);
+  t.equal(serverB.weight, 20, 'the other server is untouched');
+  await new Promise((r) => setTimeout(r, 120));
+  t.equal(serverA.weight, 20, 'and it stays at the configured weight');
+  t.match(lines.find((l) => l.msg === 'server up'), { check: 'http', weight: values[0] });
+});
+
+t.test('slow start after an ejection, and a quiescent server stays at 0', async (t) => {
+  const a = await startFlipBackend(t, 'A');
+  const b = await startFlipBackend(t, 'B');
+  const { tcpvs, health } = await startWithHealth(
+    t,
+    groupConfig(
+      [
+        { port: a.port, weight: 10 },
+        { port: b.port, weight: 0 },
+      ],
+      ['eject after 1 failures backoff 50ms', 'slow-start 300ms'],
+    ),
+  );
+  const group = tcpvs.group('g');
+  const [serverA, serverB] = group.servers;
+  const record: RequestRecord = { service: 'test', group, server: serverA, status: 500, bytesIn: 0, bytesOut: 0, durationMs: 1, outcome: 'ok' };
+  for (const o of tcpvs.running.services[0].observers) o.requestEnded(record);
+  t.notOk(serverA.up, 'ejected');
+  await waitFor(() => serverA.up, 2000, 're-admitted');
+  t.match(health.status()[0], { slowStart: true });
+  const values = (await sampleUntil(() => serverA.weight, (w) => w === 10, 2000)).map((s) => s.v);
+  t.ok(values[0] <= 2, `starts low (${values[0]})`);
+  t.ok(monotone(values), `monotone: ${values.join(',')}`);
+  await waitFor(() => !health.status()[0].slowStart, 2000, 'the ramp ends');
+  t.match(health.status()[0], { weight: 10, configuredWeight: 10 });
+
+  record.server = serverB;
+  for (const o of tcpvs.running.services[0].observers) o.requestEnded(record);
+  t.notOk(serverB.up);
+  await waitFor(() => serverB.up, 2000, 'B re-admitted');
+  t.equal(serverB.weight, 0, 'weight 0 stays 0 through the ramp');
+});
+
+t.test('a server that goes down during the ramp starts the ramp over when it returns', async (t) => {
+  const a = await startFlipBackend(t, 'A');
+  const { tcpvs } = await startWithHealth(
+    t,
+    groupConfig([{ port: a.port, weight: 30 }], ['check http /health interval 20ms timeout 1s rise 1 fall 1', 'slow-start 2s']),
+  );
+  const [serverA] = tcpvs.group('g').servers;
+  a.mode = 'fail';
+  await waitFor(() => !serverA.up, 2000, 'down');
+  a.mode = 'ok';
+  await waitFor(() => serverA.up, 2000, 'up');
+  await waitFor(() => serverA.weight >= 9, 3000, 'ramping');
+  a.mode = 'fail';
+  await waitFor(() => !serverA.up, 2000, 'down again mid-ramp');
+  a.mode = 'ok';
+  await waitFor(() => serverA.up, 2000, 'up again');
+  t.ok(serverA.weight <= 6, `the ramp starts over (weight ${serverA.weight})`);
+});
