@@ -14,6 +14,9 @@ import { startSwitch } from './lib/control/switch.ts';
 import { startL4Control, type L4Control, type L4Node } from './lib/control/l4-control.ts';
 import { runWorker, startCluster } from './lib/control/cluster.ts';
 import { wireSwitch } from './lib/control/wiring.ts';
+import { startAdminHttp, type AdminHttp } from './lib/admin/http.ts';
+import type { StatsSnapshot, StatsSource } from './lib/stats/collector.ts';
+import { mergeSnapshots } from './lib/stats/merge.ts';
 import type { ControlPlane } from './lib/control/control-plane.ts';
 import { createLogger, type Logger } from './lib/log/logger.ts';
 import { resolveAdminPath } from './lib/admin/path.ts';
@@ -126,6 +129,7 @@ function check(file: string | undefined): number {
 /** What `start` drives: one switch in this process, or a cluster of worker processes. */
 interface RunningNode {
   services(): readonly L4Node[];
+  readonly stats: StatsSource;
   readonly control: ControlPlane;
   readonly log: Logger;
   drain(timeoutMs: number): Promise<unknown>;
@@ -153,13 +157,18 @@ async function start(
     if (workers > 1) {
       const log = createLogger(config.log);
       const handle = await startCluster({ config, workers, log });
-      node = { services: () => handle.services, control: handle.control, log, drain: (ms) => handle.drain(ms), close: () => handle.close() };
+      // The stats page adds up every worker's collector.
+      const stats: StatsSource = {
+        snapshot: async (opts) => mergeSnapshots((await handle.queryWorkers('stats', 2000)) as StatsSnapshot[], opts),
+      };
+      node = { services: () => handle.services, stats, control: handle.control, log, drain: (ms) => handle.drain(ms), close: () => handle.close() };
       process.stderr.write(`tcpvs: ${workers} workers\n`);
     } else {
       const running = await startSwitch(config);
       const wiring = wireSwitch(running);
       node = {
         services: () => running.services,
+        stats: wiring.stats,
         control: running.control,
         log: running.log,
         drain: (ms) => running.drain(ms),
@@ -194,6 +203,21 @@ async function start(
       const host = v.address.includes(':') ? `[${v.address}]` : v.address;
       process.stderr.write(`tcpvs: L4 ${l4.core.driver} vip ${v.name} ${v.protocol} ${host}:${v.port}\n`);
     }
+  }
+  let adminHttp: AdminHttp | null = null;
+  if (config.adminHttp != null) {
+    try {
+      adminHttp = await startAdminHttp({ ...config.adminHttp, stats: node.stats, log: node.log });
+    } catch (err) {
+      await l4?.close();
+      await node.close();
+      await backends?.close();
+      process.stderr.write(`tcpvs: cannot open the admin HTTP listener: ${(err as Error).message}\n`);
+      return 1;
+    }
+    const a = adminHttp.address;
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    process.stderr.write(`tcpvs: stats page http://${host}:${a.port}/  metrics http://${host}:${a.port}/metrics\n`);
   }
   for (const s of node.services()) {
     const a = s.address!;
@@ -245,6 +269,7 @@ async function start(
     await l4.close();
   }
   await node.drain(config.l4?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+  await adminHttp?.close();
   await node.close();
   await backends?.close();
   return 0;

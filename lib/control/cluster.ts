@@ -48,6 +48,8 @@ export interface ClusterService {
 
 export interface ClusterHandle {
   readonly control: ControlPlane;
+  /** Asks every live worker the same question; rejects if one cannot answer within timeoutMs. */
+  queryWorkers(what: string, timeoutMs: number): Promise<unknown[]>;
   readonly services: ClusterService[];
   readonly workers: number;
   /** Graceful stop: every worker stops accepting, finishes what it has (up to timeoutMs) and exits. */
@@ -56,12 +58,13 @@ export interface ClusterHandle {
 }
 
 /** Worker-side hooks the CLI adds (health checks, statistics) to each worker's switch. */
-export type WorkerSetup = (running: RunningSwitch) => void;
+export type WorkerSetup = (running: RunningSwitch) => { stats?: { snapshot(options: { histograms: boolean }): unknown } };
 
 // ---- worker ---------------------------------------------------------------
 
-export function runWorker(setup: WorkerSetup = () => {}): void {
+export function runWorker(setup: WorkerSetup = () => ({})): void {
   let running: RunningSwitch | null = null;
+  let extras: ReturnType<WorkerSetup> = {};
   // The primary coordinates stops and reloads; a terminal's Ctrl-C reaches
   // the whole process group, so workers ignore signals.
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => {});
@@ -73,7 +76,7 @@ export function runWorker(setup: WorkerSetup = () => {}): void {
         startSwitch(msg.config, createLogger(msg.config.log), { reusePort: true }).then(
           (r) => {
             running = r;
-            setup(r);
+            extras = setup(r);
             send({ type: 'ready', services: r.services.map((s) => ({ name: s.spec.name, address: s.address!.address, port: s.address!.port })) });
           },
           (err: unknown) => {
@@ -91,6 +94,10 @@ export function runWorker(setup: WorkerSetup = () => {}): void {
         return;
       case 'query':
         if (running === null) return send({ type: 'result', id: msg.id, ok: false, error: 'not started' });
+        if (msg.what === 'stats') {
+          if (extras.stats === undefined) return send({ type: 'result', id: msg.id, ok: false, error: 'no statistics in this worker' });
+          return send({ type: 'result', id: msg.id, ok: true, value: extras.stats.snapshot({ histograms: true }) });
+        }
         send({ type: 'result', id: msg.id, ok: true, value: running.services.reduce((n, s) => n + s.connections, 0) });
         return;
       case 'drain': {
@@ -189,12 +196,12 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterHand
     throw err;
   }
 
-  const ask = (worker: Worker, msg: ToWorker & { id: number }): Promise<Extract<FromWorker, { type: 'result' }>> =>
+  const ask = (worker: Worker, msg: ToWorker & { id: number }, timeoutMs = 30_000): Promise<Extract<FromWorker, { type: 'result' }>> =>
     new Promise((resolve) => {
       const timer = setTimeout(() => {
         pending.delete(msg.id);
         resolve({ type: 'result', id: msg.id, ok: false, error: 'worker did not answer' });
-      }, 30_000);
+      }, timeoutMs);
       pending.set(msg.id, (m) => {
         clearTimeout(timer);
         pending.delete(msg.id);
@@ -266,8 +273,16 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterHand
     },
   }));
 
+  const queryWorkers = async (what: string, timeoutMs: number): Promise<unknown[]> => {
+    const results = await Promise.all([...live].map((w) => ask(w, { type: 'query', id: nextId++, what }, timeoutMs)));
+    const failed = results.find((r) => !r.ok);
+    if (failed !== undefined) throw new Error(failed.error);
+    return results.map((r) => r.value);
+  };
+
   return {
     control,
+    queryWorkers,
     services,
     workers: options.workers,
     drain,

@@ -1,0 +1,59 @@
+// The stats page and /metrics of a running tcpvs count every request, also
+// with several workers (the primary adds up every worker's collector).
+import t from 'tap';
+import http from 'node:http';
+import { startIdentityBackend } from '../helpers/backends.ts';
+import { spawnTcpvs } from '../helpers/tcpvs.ts';
+
+function fetchText(port: number, path: string, token?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+  });
+}
+
+for (const workers of [1, 2]) {
+  t.test(`--workers ${workers}: /metrics counts every request, behind a token`, async (t) => {
+    const backend = await startIdentityBackend('b');
+    t.teardown(() => backend.close());
+    const tcpvs = await spawnTcpvs(
+      [
+        'log level silent',
+        'admin http 127.0.0.1:0 token s3cret',
+        'service web',
+        '  listen 127.0.0.1:0',
+        '  group g',
+        `    server 127.0.0.1:${backend.port}`,
+        '  default g',
+        '',
+      ].join('\n'),
+      20_000,
+      1,
+      workers,
+    );
+    t.teardown(() => tcpvs.stop());
+    const adminPort = Number(/stats page http:\/\/127\.0\.0\.1:(\d+)\//.exec(tcpvs.stderr())?.[1]);
+    t.ok(adminPort > 0, 'the stats page address is printed');
+    for (let i = 0; i < 25; i++) t.equal((await fetchText(tcpvs.port, `/r${i}`)).status, 200);
+    t.equal((await fetchText(adminPort, '/metrics')).status, 401, 'no token, no metrics');
+    const metrics = await fetchText(adminPort, '/metrics', 's3cret');
+    t.equal(metrics.status, 200);
+    let total = 0;
+    for (const line of metrics.body.split('\n')) {
+      const m = /^tcpvs_requests_total\{([^}]*)\} (\d+)$/.exec(line);
+      if (m !== null && m[1].includes('server="127.0.0.1:')) total += Number(m[2]);
+    }
+    t.equal(total, 25, 'the servers\' request counters add up to what was sent');
+    const page = await fetchText(adminPort, '/?token=s3cret');
+    t.equal(page.status, 200);
+    t.match(page.body, /<html/i);
+    t.match(page.body, `127.0.0.1:${backend.port}`);
+  });
+}
