@@ -20,6 +20,9 @@ import { mergeSnapshots } from './lib/stats/merge.ts';
 import type { ControlPlane } from './lib/control/control-plane.ts';
 import { createLogger, type Logger } from './lib/log/logger.ts';
 import { resolveAdminPath } from './lib/admin/path.ts';
+import { startAdminServer, type AdminServer } from './lib/admin/server.ts';
+import { l4Handlers } from './lib/admin/l4.ts';
+import { tcpvsadmHandlers } from './lib/tcpvsadm/handlers.ts';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './lib/config/model.ts';
 
 const USAGE = `usage:
@@ -183,22 +186,48 @@ async function start(
     process.stderr.write(`tcpvs: cannot start: ${(err as Error).message}\n`);
     return 1;
   }
-  // The L4 core: programmed when the config has an l4 part; an admin socket
-  // is served when the config, --admin or TCPVS_ADMIN asks for one.
-  let l4: L4Control | null = null;
-  const wantsAdmin = adminFlag !== undefined || (process.env.TCPVS_ADMIN ?? '') !== '' || config.l4?.admin != null;
-  if (config.l4 !== null || wantsAdmin) {
-    const spec = config.l4 ?? { driver: 'userspace' as const, admin: null, drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS, vips: [] };
-    const adminPath = wantsAdmin ? resolveAdminPath({ flag: adminFlag ?? spec.admin ?? undefined, env: process.env }) : null;
-    try {
-      l4 = await startL4Control({ spec, services: () => node.services(), log: node.log, adminPath });
-    } catch (err) {
+  // The L4 core (embedded user-space by default, or as the config says) and
+  // the admin socket, which serves it to `tcpvs ipvsadm` and the running
+  // config to `tcpvsadm`. An admin path asked for (--admin, TCPVS_ADMIN,
+  // `l4 admin`) must open; the default one is skipped with a warning when
+  // another tcpvs holds it.
+  let l4: L4Control;
+  let admin: AdminServer | null = null;
+  const spec = config.l4 ?? { driver: 'userspace' as const, admin: null, drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS, vips: [] };
+  const envAdmin = (process.env.TCPVS_ADMIN ?? '') !== '' ? process.env.TCPVS_ADMIN : undefined;
+  const askedAdmin = adminFlag ?? envAdmin ?? (spec.driver !== 'remote' ? (spec.admin ?? undefined) : undefined);
+  const adminPath = resolveAdminPath({ flag: askedAdmin, env: process.env });
+  try {
+    l4 = await startL4Control({
+      spec,
+      services: () => node.services(),
+      log: node.log,
+      remoteAdmin: spec.driver === 'remote' ? spec.admin : null,
+    });
+  } catch (err) {
+    await node.close();
+    await backends?.close();
+    process.stderr.write(`tcpvs: cannot program the L4 core: ${(err as Error).message}\n`);
+    return 1;
+  }
+  try {
+    admin = await startAdminServer({
+      path: adminPath,
+      handlers: { ...l4Handlers(l4.core), ...tcpvsadmHandlers(node.control, { stats: () => node.stats.snapshot() }) },
+      log: node.log,
+    });
+    process.stderr.write(`tcpvs: admin socket ${admin.path} (tcpvsadm -L, tcpvs ipvsadm -L -n; --admin ${admin.path})\n`);
+  } catch (err) {
+    if (askedAdmin !== undefined) {
+      await l4.close();
       await node.close();
       await backends?.close();
-      process.stderr.write(`tcpvs: cannot program the L4 core: ${(err as Error).message}\n`);
+      process.stderr.write(`tcpvs: cannot open the admin socket: ${(err as Error).message}\n`);
       return 1;
     }
-    if (l4.admin !== null) process.stderr.write(`tcpvs: admin socket ${l4.admin.path} (tcpvs ipvsadm --admin ${l4.admin.path} -L -n)\n`);
+    process.stderr.write(`tcpvs: warning: no admin socket (${(err as Error).message})\n`);
+  }
+  {
     for (const v of spec.vips) {
       const host = v.address.includes(':') ? `[${v.address}]` : v.address;
       process.stderr.write(`tcpvs: L4 ${l4.core.driver} vip ${v.name} ${v.protocol} ${host}:${v.port}\n`);
@@ -209,7 +238,8 @@ async function start(
     try {
       adminHttp = await startAdminHttp({ ...config.adminHttp, stats: node.stats, log: node.log });
     } catch (err) {
-      await l4?.close();
+      await admin?.close();
+      await l4.close();
       await node.close();
       await backends?.close();
       process.stderr.write(`tcpvs: cannot open the admin HTTP listener: ${(err as Error).message}\n`);
@@ -260,14 +290,13 @@ async function start(
   });
   // Graceful stop: leave the L4 core's rotation, stop accepting, let what is
   // in flight finish (up to the drain timeout), then close.
-  if (l4 !== null) {
-    try {
-      await l4.drain();
-    } catch (err) {
-      process.stderr.write(`tcpvs: draining from the L4 core failed: ${(err as Error).message}\n`);
-    }
-    await l4.close();
+  try {
+    await l4.drain();
+  } catch (err) {
+    process.stderr.write(`tcpvs: draining from the L4 core failed: ${(err as Error).message}\n`);
   }
+  await admin?.close();
+  await l4.close();
   await node.drain(config.l4?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
   await adminHttp?.close();
   await node.close();

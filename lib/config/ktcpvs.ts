@@ -51,8 +51,18 @@ import { MAX_WEIGHT } from './native.ts';
 /** Keys KTCPVS used to size its kernel thread pool; meaningless here. */
 const THREAD_KEYS = new Set(['startservers', 'maxclients', 'minspareservers', 'maxspareservers']);
 
-const CONTENT_SCHEDULERS = new Set(['http', 'hhttp']);
-const DEFAULT_SCHEDULER = 'wlc';
+// Exported with the two mapping helpers below for tcpvsadm, which builds the same services command by command.
+export const CONTENT_SCHEDULERS: ReadonlySet<string> = new Set(['http', 'hhttp']);
+export const DEFAULT_SCHEDULER = 'wlc';
+/** The group a virtual's servers form; under any scheduler but http and hhttp it takes every request. */
+export const SERVERS_GROUP = 'servers';
+
+/** The group and route one rule pattern becomes under a content scheduler; `name` is ruleN. */
+export function patternRoute(name: string, re: RegExp, scheduler: string, file: string, line: number): { group: GroupSpec; rule: RuleSpec } {
+  const group: GroupSpec = scheduler === 'hhttp' ? { name, scheduler: 'hhttp', servers: [], hashSubmatch: 0 } : { name, scheduler: 'wlc', servers: [] };
+  return { group, rule: { name, matchers: [{ kind: 'url-regex', re }], group: name, file, line } };
+}
+
 // `timeout = N` is in seconds; keep it within what a timer can hold.
 const MAX_TIMEOUT_SECONDS = 2_000_000;
 
@@ -349,9 +359,9 @@ class KtcpvsParser {
       );
     }
     return {
-      groups: [{ name: 'servers', scheduler, servers: v.servers.map((s) => s.spec) }],
+      groups: [{ name: SERVERS_GROUP, scheduler, servers: v.servers.map((s) => s.spec) }],
       rules: [],
-      defaultGroup: 'servers',
+      defaultGroup: SERVERS_GROUP,
     };
   }
 
@@ -376,12 +386,7 @@ class KtcpvsParser {
       }
       let set = sets.get(r.pattern);
       if (set === undefined) {
-        const name = `rule${sets.size + 1}`;
-        const group: GroupSpec = hashing
-          ? { name, scheduler: 'hhttp', servers: [], hashSubmatch: 0 }
-          : { name, scheduler: 'wlc', servers: [] };
-        const rule: RuleSpec = { name, matchers: [{ kind: 'url-regex', re: r.re as RegExp }], group: name, file: this.file, line: r.line };
-        set = { group, rule, matchLine: 0 };
+        set = { ...patternRoute(`rule${sets.size + 1}`, r.re as RegExp, scheduler, this.file, r.line), matchLine: 0 };
         sets.set(r.pattern, set);
       }
       if (hashing && r.submatch !== null) {

@@ -8,9 +8,8 @@ import type { L4Spec, VipRealSpec, VipSpec } from '../config/model.ts';
 import { L4Error, type L4Core, type RealServerConfig, type ServiceKey, type VirtualServiceConfig } from '../l4/model.ts';
 import { createUserspaceCore } from '../l4/userspace/core.ts';
 import { createIpvsCore } from '../l4/ipvs/driver.ts';
-import { startAdminServer, type AdminServer } from '../admin/server.ts';
 import { openAdminClient } from '../admin/client.ts';
-import { l4Handlers, remoteL4Core } from '../admin/l4.ts';
+import { remoteL4Core } from '../admin/l4.ts';
 import type { Logger } from '../log/logger.ts';
 /** What L4 control needs of a local service: a ServiceRuntime, or the primary's view of one served by workers. */
 export interface L4Node {
@@ -22,7 +21,6 @@ export interface L4Node {
 
 export interface L4Control {
   readonly core: L4Core;
-  readonly admin: AdminServer | null;
   /** Quiesce this node, wait for its connections (up to the drain timeout), then deregister it. */
   drain(): Promise<void>;
   close(): Promise<void>;
@@ -32,7 +30,7 @@ export interface L4ControlOptions {
   spec: L4Spec;
   services: () => readonly L4Node[]; // the current generation (hot reloads replace it)
   log: Logger;
-  adminPath: string | null; // where to serve the admin socket (null: none); remote: where to register
+  remoteAdmin: string | null; // driver remote: the admin socket of the tcpvs whose L4 core this node joins
   loadSampleMs?: number; // weight-follows-load period, default 2 s
 }
 
@@ -69,23 +67,14 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
   });
 
   let core: L4Core;
-  let admin: AdminServer | null = null;
   if (spec.driver === 'remote') {
-    if (options.adminPath === null) throw new Error('driver remote needs the admin socket of the tcpvs that runs the L4 core');
-    core = await remoteL4Core(await openAdminClient(options.adminPath));
+    if (options.remoteAdmin === null) throw new Error('driver remote needs the admin socket of the tcpvs that runs the L4 core');
+    core = await remoteL4Core(await openAdminClient(options.remoteAdmin));
     // A node registers only itself, in vips the director defines.
     for (const self of selves) await upsertRealServer(core, self.key, self.server);
   } else {
     core = spec.driver === 'ipvs' ? createIpvsCore() : createUserspaceCore({ log });
     await core.apply(desired);
-    if (options.adminPath !== null) {
-      try {
-        admin = await startAdminServer({ path: options.adminPath, handlers: l4Handlers(core), log });
-      } catch (err) {
-        await core.close();
-        throw err;
-      }
-    }
   }
   log.info({ driver: core.driver, vips: spec.vips.map((v) => v.name), registered: selves.length }, 'l4 core programmed');
 
@@ -112,7 +101,6 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
   let drained = false;
   return {
     core,
-    admin,
     async drain() {
       if (drained) return;
       drained = true;
@@ -131,7 +119,6 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
     },
     async close() {
       if (loadTimer !== null) clearInterval(loadTimer);
-      await admin?.close();
       await core.close();
     },
   };

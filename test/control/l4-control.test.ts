@@ -114,7 +114,7 @@ t.test('weight follows load: a busy event loop lowers this node\'s weight, idle 
       },
     ],
   };
-  const l4 = await startL4Control({ spec, services: () => tcpvs.running.services, log: tcpvs.running.log, adminPath: null, loadSampleMs: 200 });
+  const l4 = await startL4Control({ spec, services: () => tcpvs.running.services, log: tcpvs.running.log, remoteAdmin: null, loadSampleMs: 200 });
   t.teardown(() => l4.close());
   const weight = async () => (await l4.core.list())[0].realServers[0].weight;
   t.equal(await weight(), 10, 'starts at its configured weight');

@@ -1,0 +1,55 @@
+// A ControlPlane for tcpvsadm's tests: keeps the config it is given, records
+// every apply() and reload(), and can be told to refuse the next apply or to
+// take its time (to see that changes do not overlap).
+import type { ControlPlane } from '../../lib/control/control-plane.ts';
+import { loadConfig } from '../../lib/config/load.ts';
+import type { Config } from '../../lib/config/model.ts';
+import type { ServiceRuntime } from '../../lib/proxy/service.ts';
+
+export interface FakeControl extends ControlPlane {
+  readonly applied: { config: Config; reason: string }[];
+  readonly reloads: string[];
+  /** Thrown by the next apply() (then cleared). */
+  refuseNext: Error | null;
+  /** apply() waits this long before it takes the config. */
+  applyDelayMs: number;
+  /** What services() returns. */
+  runtimes: ServiceRuntime[];
+  /** Replaces the running config as a SIGHUP reload would, without recording an apply. */
+  replace(config: Config): void;
+}
+
+export function fakeControl(initial: Config): FakeControl {
+  let current = initial;
+  const listeners: Array<(services: readonly ServiceRuntime[]) => void> = [];
+  const fake: FakeControl = {
+    applied: [],
+    reloads: [],
+    refuseNext: null,
+    applyDelayMs: 0,
+    runtimes: [],
+    config: () => current,
+    async apply(next, reason) {
+      if (fake.applyDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, fake.applyDelayMs));
+      const refusal = fake.refuseNext;
+      fake.refuseNext = null;
+      if (refusal !== null) throw refusal;
+      fake.applied.push({ config: next, reason });
+      current = next;
+      for (const l of listeners) l(fake.runtimes);
+    },
+    async reload(path) {
+      const file = path ?? current.file;
+      fake.reloads.push(file);
+      await fake.apply(loadConfig(file), `reload of ${file}`);
+    },
+    services: () => fake.runtimes,
+    onApplied(listener) {
+      listeners.push(listener);
+    },
+    replace(config) {
+      current = config;
+    },
+  };
+  return fake;
+}
