@@ -20,7 +20,7 @@ import { mergeSnapshots } from './lib/stats/merge.ts';
 import type { ControlPlane } from './lib/control/control-plane.ts';
 import { createLogger, type Logger } from './lib/log/logger.ts';
 import { resolveAdminPath } from './lib/admin/path.ts';
-import { startAdminServer, type AdminServer } from './lib/admin/server.ts';
+import { startAdminServer, startAdminTcpServer, type AdminServer } from './lib/admin/server.ts';
 import { l4Handlers } from './lib/admin/l4.ts';
 import { tcpvsadmHandlers } from './lib/tcpvsadm/handlers.ts';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './lib/config/model.ts';
@@ -227,6 +227,26 @@ async function start(
     }
     process.stderr.write(`tcpvs: warning: no admin socket (${(err as Error).message})\n`);
   }
+  // The optional TCP admin listener: the same methods, every request with the token.
+  let adminTcp: { address: { address: string; port: number }; close(): Promise<void> } | null = null;
+  if (config.adminTcp != null) {
+    try {
+      adminTcp = await startAdminTcpServer({
+        ...config.adminTcp,
+        handlers: { ...l4Handlers(l4.core), ...tcpvsadmHandlers(node.control, { stats: () => node.stats.snapshot() }) },
+        log: node.log,
+      });
+    } catch (err) {
+      await admin?.close();
+      await l4.close();
+      await node.close();
+      await backends?.close();
+      process.stderr.write(`tcpvs: cannot open the TCP admin listener: ${(err as Error).message}\n`);
+      return 1;
+    }
+    const a = adminTcp.address;
+    process.stderr.write(`tcpvs: TCP admin listener tcp://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port} (TCPVS_ADMIN_TOKEN=... tcpvsadm --admin tcp://...)\n`);
+  }
   {
     for (const v of spec.vips) {
       const host = v.address.includes(':') ? `[${v.address}]` : v.address;
@@ -296,6 +316,7 @@ async function start(
     process.stderr.write(`tcpvs: draining from the L4 core failed: ${(err as Error).message}\n`);
   }
   await admin?.close();
+  await adminTcp?.close();
   await l4.close();
   await node.drain(config.l4?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
   await adminHttp?.close();

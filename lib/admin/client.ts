@@ -17,10 +17,16 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-/** Connects to the admin socket; rejects with the socket error (ENOENT, ECONNREFUSED, EACCES, ...). */
+/**
+ * Connects to the admin socket; rejects with the socket error (ENOENT,
+ * ECONNREFUSED, EACCES, ...). `tcp://HOST:PORT` reaches the optional TCP
+ * admin listener instead; its token comes from TCPVS_ADMIN_TOKEN.
+ */
 export function openAdminClient(path: string, connectTimeoutMs = 5000): Promise<AdminClient> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(path);
+    const tcp = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(path);
+    const socket = tcp === null ? net.connect(path) : net.connect({ host: tcp[1].replace(/^\[|\]$/g, ''), port: Number(tcp[2]) });
+    const token = tcp === null ? undefined : process.env.TCPVS_ADMIN_TOKEN;
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new AdminError('timeout', `no connection to admin socket ${path} within ${connectTimeoutMs} ms`));
@@ -32,12 +38,12 @@ export function openAdminClient(path: string, connectTimeoutMs = 5000): Promise<
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
-      resolve(wrap(path, socket));
+      resolve(wrap(path, socket, token));
     });
   });
 }
 
-function wrap(path: string, socket: net.Socket): AdminClient {
+function wrap(path: string, socket: net.Socket, token: string | undefined): AdminClient {
   const pending = new Map<number, Pending>();
   let nextId = 1;
   let failure: Error | null = null;
@@ -96,7 +102,7 @@ function wrap(path: string, socket: net.Socket): AdminClient {
           reject(new AdminError('timeout', `${method}: no answer from ${path} within ${timeoutMs} ms`));
         }, timeoutMs);
         pending.set(id, { resolve, reject, timer });
-        socket.write(JSON.stringify({ id, method, params }) + '\n');
+        socket.write(JSON.stringify(token === undefined ? { id, method, params } : { id, method, params, token }) + '\n');
       });
     },
     close() {

@@ -5,6 +5,7 @@ import net from 'node:net';
 import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../log/logger.ts';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import {
   ADMIN_ERROR,
   AdminError,
@@ -46,78 +47,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   await removeStaleSocket(path);
 
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => serveConnection(socket));
+  const server = net.createServer((socket) => serveAdminConnection(socket, sockets, handlers, options, maxLine, idleTimeoutMs, null));
   server.maxConnections = options.maxConnections ?? 64;
-
-  function serveConnection(socket: net.Socket): void {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', (err) => options.log?.debug({ err }, 'admin connection error'));
-    socket.setTimeout(idleTimeoutMs, () => socket.destroy());
-    const splitter = new LineSplitter(maxLine);
-    let chain: Promise<void> = Promise.resolve();
-    let queued = 0;
-
-    const send = (response: AdminResponse): void => {
-      if (socket.destroyed || !socket.writable) return;
-      let line: string;
-      try {
-        line = JSON.stringify(response);
-      } catch (err) {
-        line = JSON.stringify({ id: response.id, error: { code: ADMIN_ERROR.failed, message: `cannot encode result: ${(err as Error).message}` } });
-      }
-      socket.write(line + '\n');
-    };
-
-    const onData = (chunk: Buffer): void => {
-      const lines = splitter.push(chunk);
-      if (lines === null) {
-        // The rest of an oversized line cannot be told from the next request: answer what came before, then hang up.
-        socket.off('data', onData);
-        socket.pause();
-        chain = chain.then(() => {
-          send({ id: null, error: { code: ADMIN_ERROR.lineTooLong, message: `request line longer than ${maxLine} bytes` } });
-          socket.end();
-        });
-        return;
-      }
-      for (const line of lines) {
-        if (line.trim() === '') continue;
-        queued++;
-        if (queued >= MAX_QUEUED_REQUESTS) socket.pause();
-        chain = chain.then(async () => {
-          send(await answer(line));
-          queued--;
-          if (queued < MAX_QUEUED_REQUESTS && socket.isPaused() && socket.listenerCount('data') > 0) socket.resume();
-        });
-      }
-    };
-    socket.on('data', onData);
-  }
-
-  async function answer(line: string): Promise<AdminResponse> {
-    let request: unknown;
-    try {
-      request = JSON.parse(line);
-    } catch {
-      return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request is not valid JSON' } };
-    }
-    if (request === null || typeof request !== 'object' || Array.isArray(request)) {
-      return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request must be a JSON object' } };
-    }
-    const { id, method, params } = request as { id?: unknown; method?: unknown; params?: unknown };
-    const replyId: AdminId | null = typeof id === 'number' || typeof id === 'string' ? id : null;
-    if (replyId === null) return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request needs an "id" (number or string)' } };
-    if (typeof method !== 'string') return { id: replyId, error: { code: ADMIN_ERROR.badRequest, message: 'request needs a "method" string' } };
-    if (!Object.hasOwn(handlers, method)) return { id: replyId, error: { code: ADMIN_ERROR.noMethod, message: `unknown method "${method}"` } };
-    try {
-      const result = await handlers[method](params ?? {});
-      return { id: replyId, result: result === undefined ? null : result };
-    } catch (err) {
-      options.log?.debug({ err, method }, 'admin method failed');
-      return { id: replyId, error: errorBody(err) };
-    }
-  }
 
   await listenPrivately(server, path);
   server.on('error', (err) => options.log?.warn({ err, path }, 'admin socket error'));
@@ -216,4 +147,127 @@ function listenPrivately(server: net.Server, path: string): Promise<void> {
       if (previous !== null) process.umask(previous);
     }
   });
+}
+
+/**
+ * One admin connection: JSON lines in, answers in request order out. With
+ * `tokenDigest`, every request must carry the token (`"token": "..."`).
+ */
+function serveAdminConnection(
+socket: net.Socket,
+sockets: Set<net.Socket>,
+handlers: AdminHandlers,
+options: { log?: Pick<Logger, 'debug' | 'warn'> },
+maxLine: number,
+idleTimeoutMs: number,
+tokenDigest: Buffer | null,
+): void {
+  sockets.add(socket);
+  socket.on('close', () => sockets.delete(socket));
+  socket.on('error', (err) => options.log?.debug({ err }, 'admin connection error'));
+  socket.setTimeout(idleTimeoutMs, () => socket.destroy());
+  const splitter = new LineSplitter(maxLine);
+  let chain: Promise<void> = Promise.resolve();
+  let queued = 0;
+
+  const send = (response: AdminResponse): void => {
+    if (socket.destroyed || !socket.writable) return;
+    let line: string;
+    try {
+      line = JSON.stringify(response);
+    } catch (err) {
+      line = JSON.stringify({ id: response.id, error: { code: ADMIN_ERROR.failed, message: `cannot encode result: ${(err as Error).message}` } });
+    }
+    socket.write(line + '\n');
+  };
+
+  const onData = (chunk: Buffer): void => {
+    const lines = splitter.push(chunk);
+    if (lines === null) {
+      // The rest of an oversized line cannot be told from the next request: answer what came before, then hang up.
+      socket.off('data', onData);
+      socket.pause();
+      chain = chain.then(() => {
+        send({ id: null, error: { code: ADMIN_ERROR.lineTooLong, message: `request line longer than ${maxLine} bytes` } });
+        socket.end();
+      });
+      return;
+    }
+    for (const line of lines) {
+      if (line.trim() === '') continue;
+      queued++;
+      if (queued >= MAX_QUEUED_REQUESTS) socket.pause();
+      chain = chain.then(async () => {
+        send(await answer(line));
+        queued--;
+        if (queued < MAX_QUEUED_REQUESTS && socket.isPaused() && socket.listenerCount('data') > 0) socket.resume();
+      });
+    }
+  };
+  socket.on('data', onData);
+
+async function answer(line: string): Promise<AdminResponse> {
+  let request: unknown;
+  try {
+    request = JSON.parse(line);
+  } catch {
+    return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request is not valid JSON' } };
+  }
+  if (request === null || typeof request !== 'object' || Array.isArray(request)) {
+    return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request must be a JSON object' } };
+  }
+  const { id, method, params, token } = request as { id?: unknown; method?: unknown; params?: unknown; token?: unknown };
+  const replyId: AdminId | null = typeof id === 'number' || typeof id === 'string' ? id : null;
+  if (replyId === null) return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request needs an "id" (number or string)' } };
+  if (tokenDigest !== null && (typeof token !== 'string' || !timingSafeEqual(digest(token), tokenDigest))) {
+    return { id: replyId, error: { code: 'unauthorized', message: 'the TCP admin listener needs the right "token"' } };
+  }
+  if (typeof method !== 'string') return { id: replyId, error: { code: ADMIN_ERROR.badRequest, message: 'request needs a "method" string' } };
+  if (!Object.hasOwn(handlers, method)) return { id: replyId, error: { code: ADMIN_ERROR.noMethod, message: `unknown method "${method}"` } };
+  try {
+    const result = await handlers[method](params ?? {});
+    return { id: replyId, result: result === undefined ? null : result };
+  } catch (err) {
+    options.log?.debug({ err, method }, 'admin method failed');
+    return { id: replyId, error: errorBody(err) };
+  }
+}
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+export interface AdminTcpOptions {
+  host: string;
+  port: number; // 0: any free port (see `address`)
+  token: string;
+  handlers: AdminHandlers;
+  log?: Pick<Logger, 'debug' | 'warn'>;
+}
+
+/** The optional TCP admin listener: the same protocol as the Unix socket, every request with the token. */
+export async function startAdminTcpServer(options: AdminTcpOptions): Promise<{ address: net.AddressInfo; close(): Promise<void> }> {
+  if (options.token === '') throw new AdminError('bad-request', 'the TCP admin listener needs a token');
+  const sockets = new Set<net.Socket>();
+  const tokenDigest = digest(options.token);
+  const server = net.createServer((socket) =>
+    serveAdminConnection(socket, sockets, options.handlers, options, MAX_REQUEST_LINE, 600_000, tokenDigest),
+  );
+  server.maxConnections = 64;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: options.host, port: options.port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    address: server.address() as net.AddressInfo,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  };
 }

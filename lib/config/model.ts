@@ -140,6 +140,7 @@ export interface Config {
   warnings: ConfigWarning[];
   // `admin http HOST:PORT [token SECRET]`: the stats page, /stats.json and /metrics; null or absent: none.
   adminHttp?: { host: string; port: number; token: string | null } | null;
+  adminTcp?: { host: string; port: number; token: string } | null; // the admin protocol over TCP, token required
 }
 
 export interface ConfigWarning {

@@ -1,7 +1,9 @@
-// The native format's `admin http` statement: where the stats page,
-// /stats.json and /metrics are served, and the token they ask for.
+// The native format's `admin` statements: where the stats page, /stats.json
+// and /metrics are served, and the optional TCP admin listener (the admin
+// socket's protocol over TCP, for tcpvsadm from another host), with tokens.
 //
 //   admin http HOST:PORT [token SECRET]     (global; port 0: any free port)
+//   admin tcp HOST:PORT token SECRET        (global; the token is required)
 import type { Endpoint, ServiceSpec } from './model.ts';
 import { formatEndpoint, parseEndpoint, type Token } from './tokenize.ts';
 
@@ -14,6 +16,7 @@ export interface AdminHttpSpec {
 }
 
 const USAGE = 'usage: admin http HOST:PORT [token SECRET]';
+const USAGE_ANY = `${USAGE} | admin tcp HOST:PORT token SECRET`;
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -28,6 +31,8 @@ export class AdminDraft {
   private readonly warn: Report;
   private spec: AdminHttpSpec | null = null;
   private specLine = 0;
+  tcp: { host: string; port: number; token: string } | null = null;
+  private tcpLine = 0;
 
   constructor(problem: Report, warn: Report) {
     this.problem = problem;
@@ -37,7 +42,8 @@ export class AdminDraft {
   /** `admin http HOST:PORT [token SECRET]` */
   statement(line: number, tokens: Token[]): void {
     const what = tokens[1]?.text;
-    if (what !== 'http' || tokens[1].quoted) return this.problem(line, 'admin', USAGE);
+    if (what === 'tcp' && !tokens[1].quoted) return this.tcpStatement(line, tokens);
+    if (what !== 'http' || tokens[1].quoted) return this.problem(line, 'admin', USAGE_ANY);
     if (this.specLine !== 0) return this.problem(line, 'admin.http', `'admin http' is already set at line ${this.specLine}`);
     this.specLine = line;
     if (tokens.length !== 3 && tokens.length !== 5) return this.problem(line, 'admin.http', USAGE);
@@ -54,6 +60,20 @@ export class AdminDraft {
       this.warn(line, 'admin.http', `no token on ${formatEndpoint(ep.value)}: anyone who can reach it can read the stats`);
     }
     this.spec = { host: ep.value.host, port: ep.value.port, token };
+  }
+
+  /** `admin tcp HOST:PORT token SECRET`: a token is required, anyone on the network could reach it. */
+  private tcpStatement(line: number, tokens: Token[]): void {
+    if (this.tcpLine !== 0) return this.problem(line, 'admin.tcp', `'admin tcp' is already set at line ${this.tcpLine}`);
+    this.tcpLine = line;
+    if (tokens.length !== 5 || tokens[3].text !== 'token') return this.problem(line, 'admin.tcp', 'usage: admin tcp HOST:PORT token SECRET');
+    const ep = parseEndpoint(tokens[2].text, true);
+    if (!ep.ok) return this.problem(line, 'admin.tcp', ep.message);
+    const token = tokens[4].text;
+    if (token === '' || /[\s\x00-\x1f\x7f]/.test(token))
+      return this.problem(line, 'admin.tcp.token', 'the token must be non-empty, without spaces or control characters');
+    if (token.length < 16) this.warn(line, 'admin.tcp.token', 'a token shorter than 16 characters is easy to guess');
+    this.tcp = { host: ep.value.host, port: ep.value.port, token };
   }
 
   /** Checks the address against the services' and returns the spec (null when there is none). */

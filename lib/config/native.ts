@@ -225,6 +225,7 @@ class NativeParser {
       log: this.log,
       l4,
       adminHttp,
+      adminTcp: this.admin.tcp,
       warnings: sortProblems(this.warnings),
     };
   }

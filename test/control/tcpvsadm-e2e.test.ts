@@ -70,3 +70,29 @@ for (const workers of [1, 2]) {
     t.match(stats.stdout, /web/);
   });
 }
+
+t.test('the optional TCP admin listener needs its token', async (t) => {
+  const a = await startIdentityBackend('A');
+  t.teardown(() => a.close());
+  const token = 'a-long-enough-admin-token';
+  const tcpvs = await spawnTcpvs(
+    ['log level silent', `admin tcp 127.0.0.1:0 token ${token}`, 'service web', '  listen 127.0.0.1:0', '  group g', `    server 127.0.0.1:${a.port}`, '  default g', ''].join('\n'),
+  );
+  t.teardown(() => tcpvs.stop());
+  const port = Number(/TCP admin listener tcp:\/\/127\.0\.0\.1:(\d+)/.exec(tcpvs.stderr())?.[1]);
+  t.ok(port > 0, 'the TCP admin address is printed');
+  const run = (env: Record<string, string>, ...args: string[]) =>
+    spawnSync(process.execPath, [TCPVSADM, '--admin', `tcp://127.0.0.1:${port}`, ...args], {
+      encoding: 'utf8',
+      timeout: 15_000,
+      env: { ...process.env, ...env },
+    });
+  const ok = run({ TCPVS_ADMIN_TOKEN: token }, '-L', '-n');
+  t.equal(ok.status, 0, `with the token: ${ok.stderr}`);
+  t.match(ok.stdout, /web|127\.0\.0\.1/);
+  const wrong = run({ TCPVS_ADMIN_TOKEN: 'not-the-token-at-all' }, '-L', '-n');
+  t.equal(wrong.status, 1, 'a wrong token is refused');
+  t.match(wrong.stderr, /token/);
+  const none = run({ TCPVS_ADMIN_TOKEN: '' }, 'server', 'add', 'web', 'g', '127.0.0.1:1');
+  t.not(none.status, 0, 'no token, no change');
+});
