@@ -12,6 +12,7 @@ import { EDIT_METHODS, METHODS, type EditAnswer } from './commands.ts';
 import { formatList, formatStats } from './format.ts';
 import { tcpvsVersion, type ListResult, type StatsResult } from './handlers.ts';
 import { parseTcpvsadmArgs, usage, type Invocation } from './parse.ts';
+import { adminConnectFailure, takeAdminFlag } from '../admin/cli.ts';
 
 const PROGRAM = 'tcpvsadm';
 const CALL_TIMEOUT_MS = 15_000;
@@ -98,33 +99,8 @@ async function execute(invocation: Invocation, client: AdminClient, io: Tcpvsadm
   }
 }
 
-/** Pulls `--admin PATH` / `--admin=PATH` out of argv; the rest is tcpvsadm's. */
-function takeAdminFlag(argv: readonly string[]): { args: string[]; admin: string | undefined } | { error: string } {
-  const args: string[] = [];
-  let admin: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const word = argv[i];
-    if (word === '--') {
-      args.push(...argv.slice(i));
-      break;
-    }
-    if (word === '--admin') {
-      if (i + 1 >= argv.length) return { error: '--admin: missing argument' };
-      admin = argv[++i];
-    } else if (word.startsWith('--admin=')) admin = word.slice('--admin='.length);
-    else args.push(word);
-  }
-  if (admin === '') return { error: '--admin: empty path' };
-  return { args, admin };
-}
-
 function connectFailure(path: string, err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ENOTDIR') {
-    return `${PROGRAM}: tcpvs is not running (no admin socket at ${path}); start it, or pass --admin PATH`;
-  }
-  if (code === 'EACCES' || code === 'EPERM') return `${PROGRAM}: permission denied on admin socket ${path} (it is 0600: run as the user that runs tcpvs)`;
-  return `${PROGRAM}: cannot connect to admin socket ${path}: ${(err as Error).message}`;
+  return `${PROGRAM}: ${adminConnectFailure(path, err).message}`;
 }
 
 /** The bin: `tcpvsadm ARGS...` with this process's streams and environment. */

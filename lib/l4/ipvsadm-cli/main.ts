@@ -14,6 +14,7 @@ import { executeCommand, type CommandOutput } from './execute.ts';
 import { IPVS_VERSION } from './format.ts';
 import { systemResolver, type NameResolver } from './names.ts';
 import { parseIpvsadmArgs, type ParseResult } from './parse.ts';
+import { adminConnectFailure, takeAdminFlag } from '../../admin/cli.ts';
 
 const PROGRAM = 'tcpvs ipvsadm';
 
@@ -113,36 +114,9 @@ async function restore(stdin: Readable, core: L4Core, out: CommandOutput, names:
   return status;
 }
 
-/** Pulls `--admin PATH` / `--admin=PATH` out of argv; the rest is ipvsadm's. */
-function takeAdminFlag(argv: readonly string[]): { args: string[]; admin: string | undefined } | { error: string } {
-  const args: string[] = [];
-  let admin: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const word = argv[i];
-    if (word === '--') {
-      args.push(...argv.slice(i));
-      break;
-    }
-    if (word === '--admin') {
-      if (i + 1 >= argv.length) return { error: '--admin: missing argument' };
-      admin = argv[++i];
-    } else if (word.startsWith('--admin=')) {
-      admin = word.slice('--admin='.length);
-    } else {
-      args.push(word);
-    }
-  }
-  if (admin === '') return { error: '--admin: empty path' };
-  return { args, admin };
-}
-
 function connectFailure(path: string, err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ENOTDIR') {
-    return `tcpvs is not running (no admin socket at ${path}); start it, or pass --admin PATH`;
-  }
-  if (code === 'EACCES' || code === 'EPERM') return `${PROGRAM}: permission denied on admin socket ${path} (it is 0600: run as the user that runs tcpvs)`;
-  return `${PROGRAM}: cannot connect to admin socket ${path}: ${(err as Error).message}`;
+  const failure = adminConnectFailure(path, err);
+  return failure.notRunning ? failure.message : `${PROGRAM}: ${failure.message}`;
 }
 
 function version(): string {
