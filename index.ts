@@ -31,6 +31,7 @@ const USAGE = `usage:
                                               without -c, run the demo
   tcpvs check -c FILE                         validate FILE and print its rule table
   tcpvs agent --listen HOST:PORT              a load agent for agent checks (weight from the load average)
+  tcpvs tcpvsadm ARGS...                      tcpvsadm (KTCPVS's tcpvsadm(8) and more) against the running tcpvs
   tcpvs ipvsadm ARGS...                       ipvsadm(8) against the running tcpvs's L4 core
                                               (admin socket: --admin PATH or TCPVS_ADMIN)
   tcpvs --version | --help
@@ -49,6 +50,10 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'agent') {
     const { agentMain } = await import('./lib/health/agent-server.ts');
     return agentMain(argv.slice(1));
+  }
+  if (argv[0] === 'tcpvsadm') {
+    const { runTcpvsadm } = await import('./lib/tcpvsadm/main.ts');
+    return runTcpvsadm(argv.slice(1), { stdout: process.stdout, stderr: process.stderr, env: process.env });
   }
   if (argv[0] === 'ipvsadm') {
     const { runIpvsadm } = await import('./lib/l4/ipvsadm-cli/main.ts');
@@ -216,7 +221,7 @@ async function start(
       handlers: { ...l4Handlers(l4.core), ...tcpvsadmHandlers(node.control, { stats: () => node.stats.snapshot() }) },
       log: node.log,
     });
-    process.stderr.write(`tcpvs: admin socket ${admin.path} (tcpvsadm -L, tcpvs ipvsadm -L -n; --admin ${admin.path})\n`);
+    process.stderr.write(`tcpvs: admin socket ${admin.path} (tcpvs tcpvsadm -L, tcpvs ipvsadm -L -n; --admin ${admin.path})\n`);
   } catch (err) {
     if (askedAdmin !== undefined) {
       await l4.close();
@@ -245,7 +250,7 @@ async function start(
       return 1;
     }
     const a = adminTcp.address;
-    process.stderr.write(`tcpvs: TCP admin listener tcp://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port} (TCPVS_ADMIN_TOKEN=... tcpvsadm --admin tcp://...)\n`);
+    process.stderr.write(`tcpvs: TCP admin listener tcp://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port} (TCPVS_ADMIN_TOKEN=... tcpvs tcpvsadm --admin tcp://...)\n`);
   }
   {
     for (const v of spec.vips) {

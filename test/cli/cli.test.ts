@@ -226,3 +226,14 @@ t.test('npm start with no arguments runs the demo on 127.0.0.1:8080', async (t) 
   t.match(cgi.body, /QUERY_STRING=a=1/);
   t.match(cgi.body, /REQUEST_METHOD=GET/);
 });
+
+t.test('tcpvs tcpvsadm and tcpvs ipvsadm reach their tools and say when tcpvs is not running', async (t) => {
+  const missing = join(dir, 'no-such-admin.sock');
+  for (const tool of ['tcpvsadm', 'ipvsadm']) {
+    const r = runSync([tool, '--admin', missing, '-L', '-n']);
+    t.equal(r.status, 2, `${tool}: exit 2`);
+    t.match(r.stderr, `tcpvs is not running (no admin socket at ${missing})`);
+  }
+  const help = runSync(['--help']);
+  t.match(help.stdout, /tcpvs tcpvsadm ARGS/);
+});
