@@ -4,22 +4,12 @@
 // after it (the next pipelined request) must never be consumed. Every
 // invalid message must throw at the same byte however it is split.
 import t from 'tap';
+import { seededRandom as prng } from '../helpers/seeded-random.ts';
 import { BodyFramer, FramingError, FRAME_CHUNKED, FRAME_CLOSE, FRAME_LENGTH, FRAME_NONE } from '../../lib/http/body-framer.ts';
 
 const NEXT = Buffer.from('GET /next HTTP/1.1\r\nHost: x\r\n\r\n', 'latin1');
 const TRAILER_LIMIT = 16384;
 
-/** A small seeded PRNG (mulberry32), so random splits are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Cuts `buf` at the given sorted offsets. */
 function cut(buf: Buffer, at: number[]): Buffer[] {

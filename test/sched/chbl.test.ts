@@ -1,4 +1,5 @@
 import t from 'tap';
+import { seededRandom } from '../helpers/seeded-random.ts';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -33,17 +34,6 @@ function keyOf(n: number): string {
   return `/doc/${n}`;
 }
 
-// Seeded PRNG (mulberry32): the same stream on every run.
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = state;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Key ranks drawn Zipf(alpha) over `count` keys: rank 0 is by far the hottest. */
 function zipfSampler(count: number, random: () => number, alpha = 1.1): () => number {

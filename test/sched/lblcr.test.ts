@@ -1,11 +1,8 @@
 import t from 'tap';
-import { createScheduler, makeRealServers } from '../../lib/sched/index.ts';
+import { serverGroup as group } from '../helpers/sched-sim.ts';
+import { createScheduler } from '../../lib/sched/index.ts';
 import type { RealServer, SchedulerOptions } from '../../lib/sched/index.ts';
 import type { LocalityReplicatedScheduler } from '../../lib/sched/lblcr.ts';
-
-function group(weights: number[]): RealServer[] {
-  return makeRealServers(weights.map((weight, i) => ({ host: `10.0.0.${i + 1}`, port: 80, weight })));
-}
 
 function lblcrFor(servers: RealServer[], options: SchedulerOptions = {}): LocalityReplicatedScheduler {
   return createScheduler('lblcr', servers, options) as LocalityReplicatedScheduler;

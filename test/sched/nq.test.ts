@@ -1,23 +1,11 @@
 import t from 'tap';
-import { createScheduler, makeRealServers } from '../../lib/sched/index.ts';
+import { serverGroup as group } from '../helpers/sched-sim.ts';
+import { seededRandom } from '../helpers/seeded-random.ts';
+import { createScheduler } from '../../lib/sched/index.ts';
 import type { PickContext, RealServer } from '../../lib/sched/index.ts';
 
 const ctx: PickContext = { key: undefined, clientAddress: '127.0.0.1' };
 
-function group(weights: number[]): RealServer[] {
-  return makeRealServers(weights.map((weight, i) => ({ host: `10.0.0.${i + 1}`, port: 80, weight })));
-}
-
-// mulberry32, so the release pattern is the same on every run.
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const usable = (s: RealServer) => s.up && s.weight > 0;
 

@@ -1,67 +1,14 @@
 import t from 'tap';
-import { createScheduler, makeRealServers } from '../../lib/sched/index.ts';
+import { createScheduler } from '../../lib/sched/index.ts';
+import { churn, seededRandom, serverGroup as group, type ChurnResult } from '../helpers/sched-sim.ts';
 import type { PickContext, RealServer, Scheduler } from '../../lib/sched/index.ts';
 
 const ctx: PickContext = { key: undefined, clientAddress: '127.0.0.1' };
 
-function group(weights: number[]): RealServer[] {
-  return makeRealServers(weights.map((weight, i) => ({ host: `10.0.0.${i + 1}`, port: 80, weight })));
-}
-
-// mulberry32 for the test's own randomness (release order, the random baseline).
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-interface ChurnResult {
-  picks: number[];
-  meanSpread: number; // time-average of max - min active/weight
-  activeShares: number[];
-}
-
-/** Holds picks open and releases random held ones, between `low` and `high` in flight. */
-function churn(servers: RealServer[], pick: () => RealServer, steps: number, low: number, high: number): ChurnResult {
-  const random = seededRandom(99);
-  const held: RealServer[] = [];
-  const picks: number[] = [];
-  const activeSums = servers.map(() => 0);
-  let spreadSum = 0;
-  for (let step = 0; step < steps; step++) {
-    if (held.length < low || (held.length < high && random() < 0.5)) {
-      const server = pick();
-      picks.push(server.id);
-      server.active++;
-      held.push(server);
-    } else {
-      const at = Math.floor(random() * held.length);
-      held[at].active--;
-      held[at] = held[held.length - 1];
-      held.pop();
-    }
-    let most = -Infinity;
-    let least = Infinity;
-    for (let i = 0; i < servers.length; i++) {
-      const load = servers[i].active / servers[i].weight;
-      most = Math.max(most, load);
-      least = Math.min(least, load);
-      activeSums[i] += servers[i].active;
-    }
-    spreadSum += most - least;
-  }
-  const total = activeSums.reduce((a, b) => a + b, 0);
-  return { picks, meanSpread: spreadSum / steps, activeShares: activeSums.map((a) => a / total) };
-}
-
 function runP2c(weights: number[], seed: number | undefined, steps = 20_000): ChurnResult {
   const servers = group(weights);
   const p2c: Scheduler = createScheduler('p2c', servers, seed === undefined ? {} : { seed });
-  return churn(servers, () => p2c.pick(ctx)!, steps, 50, 200);
+  return churn({ servers, pick: () => p2c.pick(ctx)!, seed: 99, steps, low: 50, high: 200 });
 }
 
 t.test('a seed makes the picks repeatable; another seed changes them', async (t) => {
@@ -80,7 +27,7 @@ t.test('balances requests in flight far better than one random choice', async (t
   const p2c = runP2c(weights, 7, 100_000);
   const randomServers = group(weights);
   const random = seededRandom(7);
-  const single = churn(randomServers, () => randomServers[Math.floor(random() * randomServers.length)], 100_000, 50, 200);
+  const single = churn({ servers: randomServers, pick: () => randomServers[Math.floor(random() * randomServers.length)], seed: 99, steps: 100_000, low: 50, high: 200 });
   t.ok(p2c.meanSpread < single.meanSpread / 2, `mean max-min in flight ${p2c.meanSpread.toFixed(2)} under half of random's ${single.meanSpread.toFixed(2)}`);
 });
 

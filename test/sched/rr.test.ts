@@ -1,12 +1,9 @@
 import t from 'tap';
-import { createScheduler, makeRealServers } from '../../lib/sched/index.ts';
+import { serverGroup as group } from '../helpers/sched-sim.ts';
+import { createScheduler } from '../../lib/sched/index.ts';
 import type { PickContext } from '../../lib/sched/index.ts';
 
 const ctx: PickContext = { key: undefined, clientAddress: '127.0.0.1' };
-
-function group(weights: number[]) {
-  return makeRealServers(weights.map((weight, i) => ({ host: `10.0.0.${i + 1}`, port: 80, weight })));
-}
 
 t.test('cycles through the servers in order, evenly', async (t) => {
   const servers = group([1, 1, 1, 1]);

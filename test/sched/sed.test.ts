@@ -1,23 +1,10 @@
 import t from 'tap';
-import { createScheduler, makeRealServers } from '../../lib/sched/index.ts';
+import { churn, serverGroup as group } from '../helpers/sched-sim.ts';
+import { createScheduler } from '../../lib/sched/index.ts';
 import type { PickContext, RealServer } from '../../lib/sched/index.ts';
 
 const ctx: PickContext = { key: undefined, clientAddress: '127.0.0.1' };
 
-function group(weights: number[]): RealServer[] {
-  return makeRealServers(weights.map((weight, i) => ({ host: `10.0.0.${i + 1}`, port: 80, weight })));
-}
-
-// mulberry32, so the release pattern is the same on every run.
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** True when no usable server has a smaller (active + 1) / weight than `picked`. */
 function hasShortestDelay(picked: RealServer, servers: RealServer[]): boolean {
@@ -28,29 +15,12 @@ t.test('every pick under seeded churn has the shortest expected delay; load foll
   const weights = [1, 2, 5];
   const servers = group(weights);
   const sed = createScheduler('sed', servers, {});
-  const random = seededRandom(11);
-  const held: RealServer[] = [];
-  const activeSums = [0, 0, 0];
-  let notShortest = 0;
-  for (let step = 0; step < 100_000; step++) {
-    if (held.length < 200 || (held.length < 800 && random() < 0.5)) {
-      const server = sed.pick(ctx)!;
-      if (!hasShortestDelay(server, servers)) notShortest++;
-      server.active++;
-      held.push(server);
-    } else {
-      const at = Math.floor(random() * held.length);
-      held[at].active--;
-      held[at] = held[held.length - 1];
-      held.pop();
-    }
-    for (let i = 0; i < 3; i++) activeSums[i] += servers[i].active;
-  }
+  const result = churn({ servers, pick: () => sed.pick(ctx)!, seed: 11, steps: 100_000, low: 200, high: 800, check: hasShortestDelay });
+  const notShortest = result.badPicks;
   t.equal(notShortest, 0, 'no pick had a longer expected delay than another server');
-  const total = activeSums.reduce((a, b) => a + b, 0);
   for (let i = 0; i < 3; i++) {
     const expected = weights[i] / 8;
-    const share = activeSums[i] / total;
+    const share = result.activeShares[i];
     t.ok(Math.abs(share - expected) <= expected * 0.03, `server ${i}: active share ${share.toFixed(4)} within 3% of ${expected}`);
   }
 });

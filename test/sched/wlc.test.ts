@@ -1,79 +1,20 @@
 import t from 'tap';
-import { createScheduler, makeRealServers } from '../../lib/sched/index.ts';
+import { createScheduler } from '../../lib/sched/index.ts';
+import { churn, serverGroup as group } from '../helpers/sched-sim.ts';
 import type { PickContext, RealServer } from '../../lib/sched/index.ts';
 
 const ctx: PickContext = { key: undefined, clientAddress: '127.0.0.1' };
-
-function group(weights: number[]) {
-  return makeRealServers(weights.map((weight, i) => ({ host: `10.0.0.${i + 1}`, port: 80, weight })));
-}
-
-// Seeded PRNG (mulberry32) so the release pattern is the same on every run.
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** True when no usable server has a smaller active/weight than `picked`. */
 function isLeastLoaded(picked: RealServer, servers: RealServer[]): boolean {
   return servers.every((s) => !(s.up && s.weight > 0) || s.active / s.weight >= picked.active / picked.weight);
 }
 
-interface ChurnResult {
-  notLeast: number; // picks that did not go to a least-loaded server
-  meanSpread: number; // time-average of max - min active/weight over usable servers
-  activeShares: number[]; // each server's time-average share of the requests in flight
-  pickShares: number[];
-}
-
-/**
- * Holds picks open and releases random held ones (seeded), keeping between
- * `low` and `high` in flight, the way a proxy's responses finish out of order.
- */
-function churn(name: string, weights: number[], low: number, high: number, steps: number): ChurnResult {
+/** Holds picks open and releases random held ones (seed 7), keeping between `low` and `high` in flight. */
+function churnWith(name: string, weights: number[], low: number, high: number, steps: number) {
   const servers = group(weights);
   const scheduler = createScheduler(name, servers, {});
-  const random = seededRandom(7);
-  const held: RealServer[] = [];
-  const activeSums = weights.map(() => 0);
-  let notLeast = 0;
-  let spreadSum = 0;
-  for (let step = 0; step < steps; step++) {
-    if (held.length < low || (held.length < high && random() < 0.5)) {
-      const server = scheduler.pick(ctx)!;
-      if (!isLeastLoaded(server, servers)) notLeast++;
-      server.active++;
-      server.total++;
-      held.push(server);
-    } else {
-      const at = Math.floor(random() * held.length);
-      held[at].active--;
-      held[at] = held[held.length - 1];
-      held.pop();
-    }
-    let most = -Infinity;
-    let least = Infinity;
-    for (let i = 0; i < servers.length; i++) {
-      const load = servers[i].active / servers[i].weight;
-      most = Math.max(most, load);
-      least = Math.min(least, load);
-      activeSums[i] += servers[i].active;
-    }
-    spreadSum += most - least;
-  }
-  const activeTotal = activeSums.reduce((a, b) => a + b, 0);
-  const pickTotal = servers.reduce((sum, s) => sum + s.total, 0);
-  return {
-    notLeast,
-    meanSpread: spreadSum / steps,
-    activeShares: activeSums.map((a) => a / activeTotal),
-    pickShares: servers.map((s) => s.total / pickTotal),
-  };
+  return churn({ servers, pick: () => scheduler.pick(ctx)!, seed: 7, steps, low, high, check: isLeastLoaded });
 }
 
 t.test('requests held open fill servers in proportion to weight', async (t) => {
@@ -85,9 +26,9 @@ t.test('requests held open fill servers in proportion to weight', async (t) => {
 
 t.test('balances active/weight under seeded churn; higher weight carries more', async (t) => {
   const weights = [1, 2, 5];
-  const wlc = churn('wlc', weights, 400, 1200, 200_000);
-  const wrr = churn('wrr', weights, 400, 1200, 200_000);
-  t.equal(wlc.notLeast, 0, 'every pick had the least active/weight');
+  const wlc = churnWith('wlc', weights, 400, 1200, 200_000);
+  const wrr = churnWith('wrr', weights, 400, 1200, 200_000);
+  t.equal(wlc.badPicks, 0, 'every pick had the least active/weight');
   t.ok(wlc.meanSpread <= wrr.meanSpread / 2, `mean active/weight spread ${wlc.meanSpread.toFixed(2)} at most half of wrr's ${wrr.meanSpread.toFixed(2)}`);
   for (let i = 0; i < weights.length; i++) {
     const expected = weights[i] / 8;

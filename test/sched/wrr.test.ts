@@ -1,12 +1,9 @@
 import t from 'tap';
-import { createScheduler, makeRealServers } from '../../lib/sched/index.ts';
+import { serverGroup as group } from '../helpers/sched-sim.ts';
+import { createScheduler } from '../../lib/sched/index.ts';
 import type { PickContext, RealServer, Scheduler } from '../../lib/sched/index.ts';
 
 const ctx: PickContext = { key: undefined, clientAddress: '127.0.0.1' };
-
-function group(weights: number[]) {
-  return makeRealServers(weights.map((weight, i) => ({ host: `10.0.0.${i + 1}`, port: 80, weight })));
-}
 
 function picks(scheduler: Scheduler, count: number): number[] {
   const ids: number[] = [];
