@@ -3,44 +3,8 @@
 // stream, whichever connection sends it. The feed's position after a run says
 // exactly which part of the stream went out, so the bounds can be simulated on
 // the same requests. autocannon runs inside the harness process.
-import { createRequire } from 'node:module';
-import { LoadStoppedError } from '../lib/load.ts';
-import type { LoadSample } from '../lib/load.ts';
-
-interface AutocannonPercentiles {
-  mean: number;
-  p50: number;
-  p99: number;
-  total: number;
-}
-interface AutocannonResult {
-  duration: number; // seconds
-  errors: number; // includes timeouts
-  timeouts: number;
-  non2xx: number;
-  latency: AutocannonPercentiles; // ms, whole-ms resolution
-  requests: AutocannonPercentiles; // total = completed
-  throughput: AutocannonPercentiles; // bytes per second
-}
-interface AutocannonInstance extends PromiseLike<AutocannonResult> {
-  stop(): void;
-}
-interface RequestSpec {
-  method: string;
-  path: string;
-  setupRequest: (request: RequestSpec) => RequestSpec;
-}
-type Autocannon = (options: {
-  url: string;
-  connections: number;
-  pipelining: number;
-  duration?: number;
-  amount?: number;
-  timeout: number;
-  requests: RequestSpec[];
-}) => AutocannonInstance;
-
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+import { autocannon, loadSample, LoadStoppedError } from '../lib/load.ts';
+import type { AutocannonInstance, AutocannonRequest, LoadSample } from '../lib/load.ts';
 
 /** The object stream as request paths; `position` counts the requests handed out so far. */
 export class StreamFeed {
@@ -97,17 +61,7 @@ export async function runStreamLoad(feed: StreamFeed, options: StreamLoadOptions
   try {
     const result = await instance;
     if (stopped) throw new LoadStoppedError(); // cut short: the numbers mean nothing
-    return {
-      rps: result.duration > 0 ? result.requests.total / result.duration : 0,
-      p50Ms: result.latency.p50,
-      p99Ms: result.latency.p99,
-      requests: result.requests.total,
-      errors: result.errors,
-      timeouts: result.timeouts,
-      non2xx: result.non2xx,
-      bytesPerSecond: result.throughput.mean,
-      durationSeconds: result.duration,
-    };
+    return loadSample(result);
   } finally {
     if (cap !== null) clearTimeout(cap);
     inFlight = null;

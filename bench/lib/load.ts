@@ -3,13 +3,13 @@
 import { createRequire } from 'node:module';
 
 // autocannon ships no types; this is the part of its API used here.
-interface AutocannonPercentiles {
+export interface AutocannonPercentiles {
   mean: number;
   p50: number;
   p99: number;
   total: number;
 }
-interface AutocannonResult {
+export interface AutocannonResult {
   duration: number; // seconds
   errors: number; // includes timeouts
   timeouts: number;
@@ -18,18 +18,41 @@ interface AutocannonResult {
   requests: AutocannonPercentiles; // per-second samples; total = completed
   throughput: AutocannonPercentiles; // bytes per second samples
 }
-interface AutocannonInstance extends PromiseLike<AutocannonResult> {
+export interface AutocannonInstance extends PromiseLike<AutocannonResult> {
   stop(): void;
+}
+/** One request template; setupRequest may rewrite it before each send. */
+export interface AutocannonRequest {
+  method: string;
+  path: string;
+  setupRequest: (request: AutocannonRequest) => AutocannonRequest;
 }
 type Autocannon = (options: {
   url: string;
   connections: number;
   pipelining: number;
-  duration: number;
+  duration?: number;
+  amount?: number;
   timeout: number;
+  requests?: AutocannonRequest[];
 }) => AutocannonInstance;
 
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+export const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+
+/** The numbers the reports need from one autocannon run. */
+export function loadSample(result: AutocannonResult): LoadSample {
+  return {
+    rps: result.duration > 0 ? result.requests.total / result.duration : 0,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    requests: result.requests.total,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+    bytesPerSecond: result.throughput.mean,
+    durationSeconds: result.duration,
+  };
+}
 
 export interface LoadSample {
   rps: number; // completed requests / wall-clock duration (exact for short and fractional runs)
@@ -66,17 +89,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSample> {
   try {
     const result = await instance;
     if (stopped) throw new LoadStoppedError(); // cut short: the numbers mean nothing
-    return {
-      rps: result.duration > 0 ? result.requests.total / result.duration : 0,
-      p50Ms: result.latency.p50,
-      p99Ms: result.latency.p99,
-      requests: result.requests.total,
-      errors: result.errors,
-      timeouts: result.timeouts,
-      non2xx: result.non2xx,
-      bytesPerSecond: result.throughput.mean,
-      durationSeconds: result.duration,
-    };
+    return loadSample(result);
   } finally {
     inFlight = null;
   }
