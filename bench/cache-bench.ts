@@ -5,11 +5,11 @@
 // hit rates are set against two bounds simulated on the very requests sent:
 // one LRU of C (no locality) and one LRU of N x C (perfect partitioning).
 // See bench/README-cache.md.
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LoadStoppedError } from './lib/load.ts';
-import { freePort, killAllChildrenNow, sleep, startChild, stopAllChildren, stopChild, waitUntilAnswering } from './lib/processes.ts';
+import { freePort, sleep, startChild, stopChild, waitUntilAnswering } from './lib/processes.ts';
 import type { ManagedChild } from './lib/processes.ts';
 import type { MachineInfo } from './lib/report.ts';
 import { runCommand } from './lib/system-proxies.ts';
@@ -29,6 +29,7 @@ import { cacheChartSvg } from './cache/svg-chart.ts';
 import { prepareTcpvsConfig } from './cache/tcpvs-setup.ts';
 import { StreamFeed, runStreamLoad, stopStreamLoad } from './cache/zipf-load.ts';
 import { objectPath, zipfStream } from './cache/zipf.ts';
+import { guardRun } from './lib/run-guard.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const CACHE_LIB = path.join(import.meta.dirname, 'cache');
@@ -38,12 +39,7 @@ const say = (line: string): void => {
 };
 const progress = new ProgressLine();
 
-let workDir = '';
-let abortCode: number | null = null; // set by SIGINT/SIGTERM/deadline
-
-function removeWorkDir(): void {
-  if (workDir !== '') rmSync(workDir, { recursive: true, force: true });
-}
+const guard = guardRun('cache-bench', stopStreamLoad, () => progress.clear());
 
 /** The cluster every scheduler runs against: origin, cache nodes, and the request stream. */
 interface Cluster {
@@ -70,7 +66,7 @@ async function main(): Promise<number> {
   armDeadline(options);
   const startedAt = new Date().toISOString();
   const loadAverageAtStart = os.loadavg();
-  workDir = mkdtempSync(path.join(os.tmpdir(), 'tcpvs-cache-bench-'));
+  guard.workDir = mkdtempSync(path.join(os.tmpdir(), 'tcpvs-cache-bench-'));
   say(`tcpvs cache bench: ${options.nodes} cache nodes x ${options.capacity} objects, Zipf alpha ${options.alpha} over ` +
     `${options.objects} objects, origin delay ${options.originDelayMs} ms, ${options.connections} connections; per scheduler ` +
     `${options.warmupRequests} warm-up requests then ${options.durationSeconds} s; schedulers ${options.schedulers.join(', ')}`);
@@ -89,7 +85,7 @@ async function main(): Promise<number> {
 
   const results: SchedulerResult[] = [];
   for (let i = 0; i < options.schedulers.length; i++) {
-    if (abortCode !== null) throw new LoadStoppedError();
+    if (guard.abortCode !== null) throw new LoadStoppedError();
     const name = options.schedulers[i];
     const result = await runScheduler(name, `[${i + 1}/${options.schedulers.length}] ${name}`, options, cluster);
     results.push(result);
@@ -171,7 +167,7 @@ async function startCluster(options: CacheBenchOptions, stream: Uint32Array, pat
 async function runScheduler(name: string, label: string, options: CacheBenchOptions, cluster: Cluster): Promise<SchedulerResult> {
   progress.step(`${label}: tcpvs check ...`);
   const listenPort = await freePort();
-  const prepared = await prepareTcpvsConfig(repoRoot, workDir, name, listenPort, cluster.cachePorts, options.balanceFactor);
+  const prepared = await prepareTcpvsConfig(repoRoot, guard.workDir, name, listenPort, cluster.cachePorts, options.balanceFactor);
   if (!prepared.ok) return emptySchedulerResult(name, 'unavailable', prepared.reason);
   if (cluster.caches.exited) throw new Error(`the cache nodes' process ended (${cluster.caches.exitDescription})`);
 
@@ -298,41 +294,7 @@ function armDeadline(options: CacheBenchOptions): void {
   const perScheduler = 15 + Math.min(options.warmupMaxSeconds, 5 + options.warmupRequests / 1000) + options.durationSeconds;
   const plannedSeconds = 30 + options.schedulers.length * perScheduler;
   const deadlineSeconds = options.deadlineSeconds > 0 ? options.deadlineSeconds : Math.ceil(plannedSeconds * 1.5) + 120;
-  setTimeout(() => {
-    progress.clear();
-    process.stderr.write(`cache-bench: deadline of ${deadlineSeconds} s passed; stopping everything\n`);
-    abort(3);
-  }, deadlineSeconds * 1000).unref();
+  guard.armDeadline(deadlineSeconds);
 }
 
-// SIGKILL at once, then wait a moment for the exits to be collected.
-function abort(code: number): void {
-  abortCode ??= code;
-  stopStreamLoad();
-  killAllChildrenNow();
-  void stopAllChildren(500).finally(() => {
-    removeWorkDir();
-    process.exit(abortCode ?? code);
-  });
-}
-
-process.on('exit', killAllChildrenNow);
-process.on('SIGINT', () => {
-  progress.clear();
-  process.stderr.write('cache-bench: interrupted; stopping everything\n');
-  abort(130);
-});
-process.on('SIGTERM', () => abort(143));
-
-let exitCode = 1;
-try {
-  exitCode = await main();
-} catch (err) {
-  progress.clear();
-  // After SIGINT or the deadline, abort() owns the exit and has said why.
-  if (!(err instanceof LoadStoppedError)) process.stderr.write(`cache-bench: ${(err as Error).stack ?? String(err)}\n`);
-} finally {
-  await stopAllChildren();
-  removeWorkDir();
-}
-process.exit(abortCode ?? exitCode);
+await guard.run(main);

@@ -3,14 +3,14 @@
 // On a shared, noisy machine only ratios measured in the same run mean much, so
 // targets are interleaved round by round and every number is reported relative
 // to the bare backend and to nginx. See bench/README-bench.md.
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bodyPath, makeBody } from './lib/bodies.ts';
 import { LoadStoppedError, runLoad, stopLoad } from './lib/load.ts';
 import { USAGE, parseBenchOptions } from './lib/options.ts';
 import type { BenchOptions } from './lib/options.ts';
-import { describeMismatch, fetchOnce, freePort, killAllChildrenNow, stopAllChildren } from './lib/processes.ts';
+import { describeMismatch, fetchOnce, freePort } from './lib/processes.ts';
 import {
   checkGoals, emptyTargetResult, formatChangeSince, formatGoals, formatSizeTable, readPreviousResult,
   summarizeSize, writeResultFiles,
@@ -19,18 +19,14 @@ import type { BenchResult, MachineInfo, SizeResult, TargetResult } from './lib/r
 import { findBinary } from './lib/system-proxies.ts';
 import { packageVersion, startTarget } from './lib/targets.ts';
 import type { RunningTarget, TargetContext, TargetName } from './lib/targets.ts';
+import { guardRun } from './lib/run-guard.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const say = (line: string): void => {
   process.stdout.write(line + '\n');
 };
 
-let workDir = '';
-let abortCode: number | null = null; // set by SIGINT/SIGTERM/deadline
-
-function removeWorkDir(): void {
-  if (workDir !== '') rmSync(workDir, { recursive: true, force: true });
-}
+const guard = guardRun('proxy-bench', stopLoad);
 
 async function main(): Promise<number> {
   let parsed: ReturnType<typeof parseBenchOptions>;
@@ -51,12 +47,12 @@ async function main(): Promise<number> {
 
   const startedAt = new Date().toISOString();
   const loadAverageAtStart = os.loadavg();
-  workDir = mkdtempSync(path.join(os.tmpdir(), 'tcpvs-bench-'));
+  guard.workDir = mkdtempSync(path.join(os.tmpdir(), 'tcpvs-bench-'));
   say(`tcpvs proxy bench: targets ${options.targets.join(', ')}; sizes ${options.sizes.map((s) => s.label).join(', ')}; ` +
     `${options.connections} connections; warm-up ${options.warmupSeconds} s, then ${options.rounds} x ${secondsPerRound} s per target per size`);
 
   const ctx: TargetContext = {
-    repoRoot, workDir, backendPort: await freePort(), allowInstall: options.allowInstall, startupTimeoutMs: 15_000, say,
+    repoRoot, workDir: guard.workDir, backendPort: await freePort(), allowInstall: options.allowInstall, startupTimeoutMs: 15_000, say,
   };
   const backendStart = await startTarget('backend', ctx.backendPort, ctx);
   if (!backendStart.ok) throw new Error(`the bare backend did not start: ${backendStart.reason}`);
@@ -65,7 +61,7 @@ async function main(): Promise<number> {
   const startFailures = new Map<TargetName, string>();
   for (const name of options.targets) {
     if (name === 'backend') continue;
-    if (abortCode !== null) throw new LoadStoppedError();
+    if (guard.abortCode !== null) throw new LoadStoppedError();
     const started = await startTarget(name, await freePort(), ctx);
     if (started.ok) running.set(name, started.target);
     else startFailures.set(name, started.reason);
@@ -181,39 +177,7 @@ function armDeadline(options: BenchOptions, secondsPerRound: number): void {
   const deadlineSeconds = options.deadlineSeconds > 0
     ? options.deadlineSeconds
     : Math.ceil(plannedSeconds * 1.5) + 120 + (needsInstall ? 600 : 0);
-  setTimeout(() => {
-    process.stderr.write(`proxy-bench: deadline of ${deadlineSeconds} s passed; stopping everything\n`);
-    abort(3);
-  }, deadlineSeconds * 1000).unref();
+  guard.armDeadline(deadlineSeconds);
 }
 
-// SIGKILL at once (nothing here deserves a grace period), then wait a moment
-// for the exits to be collected so no zombies are left behind.
-function abort(code: number): void {
-  abortCode ??= code;
-  stopLoad();
-  killAllChildrenNow();
-  void stopAllChildren(500).finally(() => {
-    removeWorkDir();
-    process.exit(abortCode ?? code);
-  });
-}
-
-process.on('exit', killAllChildrenNow);
-process.on('SIGINT', () => {
-  process.stderr.write('proxy-bench: interrupted; stopping everything\n');
-  abort(130);
-});
-process.on('SIGTERM', () => abort(143));
-
-let exitCode = 1;
-try {
-  exitCode = await main();
-} catch (err) {
-  // After SIGINT or the deadline, abort() owns the exit and has said why.
-  if (!(err instanceof LoadStoppedError)) process.stderr.write(`proxy-bench: ${(err as Error).stack ?? String(err)}\n`);
-} finally {
-  await stopAllChildren();
-  removeWorkDir();
-}
-process.exit(abortCode ?? exitCode);
+await guard.run(main);
