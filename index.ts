@@ -20,7 +20,7 @@ import { mergeSnapshots } from './lib/stats/merge.ts';
 import type { ControlPlane } from './lib/control/control-plane.ts';
 import { createLogger, type Logger } from './lib/log/logger.ts';
 import { resolveAdminPath } from './lib/admin/path.ts';
-import { startAdminServer, startAdminTcpServer, type AdminServer } from './lib/admin/server.ts';
+import { startAdminServer, startAdminTcpServer } from './lib/admin/server.ts';
 import { l4Handlers } from './lib/admin/l4.ts';
 import { tcpvsadmHandlers } from './lib/tcpvsadm/handlers.ts';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './lib/config/model.ts';
@@ -160,6 +160,17 @@ async function start(
     const { startDemoBackends } = await import('./lib/demo/backends.ts');
     backends = await startDemoBackends();
   }
+  // What has started, closed in reverse order on a failed start and at the end.
+  const closers: Array<() => Promise<void>> = [];
+  const closeAll = async (): Promise<void> => {
+    while (closers.length > 0) await closers.pop()!();
+  };
+  if (backends !== null) closers.push(() => backends.close());
+  const fail = async (what: string, err: unknown): Promise<number> => {
+    await closeAll();
+    process.stderr.write(`tcpvs: ${what}: ${(err as Error).message}\n`);
+    return 1;
+  };
   let node: RunningNode;
   try {
     if (workers > 1) {
@@ -187,17 +198,15 @@ async function start(
       };
     }
   } catch (err) {
-    await backends?.close();
-    process.stderr.write(`tcpvs: cannot start: ${(err as Error).message}\n`);
-    return 1;
+    return fail('cannot start', err);
   }
+  closers.push(() => node.close());
   // The L4 core (embedded user-space by default, or as the config says) and
   // the admin socket, which serves it to `tcpvs ipvsadm` and the running
   // config to `tcpvsadm`. An admin path asked for (--admin, TCPVS_ADMIN,
   // `l4 admin`) must open; the default one is skipped with a warning when
   // another tcpvs holds it.
   let l4: L4Control;
-  let admin: AdminServer | null = null;
   const spec = config.l4 ?? { driver: 'userspace' as const, admin: null, drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS, vips: [] };
   const envAdmin = (process.env.TCPVS_ADMIN ?? '') !== '' ? process.env.TCPVS_ADMIN : undefined;
   const askedAdmin = adminFlag ?? envAdmin ?? (spec.driver !== 'remote' ? (spec.admin ?? undefined) : undefined);
@@ -210,45 +219,28 @@ async function start(
       remoteAdmin: spec.driver === 'remote' ? spec.admin : null,
     });
   } catch (err) {
-    await node.close();
-    await backends?.close();
-    process.stderr.write(`tcpvs: cannot program the L4 core: ${(err as Error).message}\n`);
-    return 1;
+    return fail('cannot program the L4 core', err);
   }
+  closers.push(() => l4.close());
+  // The same methods on the Unix socket and on the optional TCP listener.
+  const handlers = { ...l4Handlers(l4.core), ...tcpvsadmHandlers(node.control, { stats: () => node.stats.snapshot() }) };
   try {
-    admin = await startAdminServer({
-      path: adminPath,
-      handlers: { ...l4Handlers(l4.core), ...tcpvsadmHandlers(node.control, { stats: () => node.stats.snapshot() }) },
-      log: node.log,
-    });
+    const admin = await startAdminServer({ path: adminPath, handlers, log: node.log });
+    closers.push(() => admin.close());
     process.stderr.write(`tcpvs: admin socket ${admin.path} (tcpvs tcpvsadm -L, tcpvs ipvsadm -L -n; --admin ${admin.path})\n`);
   } catch (err) {
-    if (askedAdmin !== undefined) {
-      await l4.close();
-      await node.close();
-      await backends?.close();
-      process.stderr.write(`tcpvs: cannot open the admin socket: ${(err as Error).message}\n`);
-      return 1;
-    }
+    if (askedAdmin !== undefined) return fail('cannot open the admin socket', err);
     process.stderr.write(`tcpvs: warning: no admin socket (${(err as Error).message})\n`);
   }
   // The optional TCP admin listener: the same methods, every request with the token.
-  let adminTcp: { address: { address: string; port: number }; close(): Promise<void> } | null = null;
   if (config.adminTcp != null) {
+    let adminTcp;
     try {
-      adminTcp = await startAdminTcpServer({
-        ...config.adminTcp,
-        handlers: { ...l4Handlers(l4.core), ...tcpvsadmHandlers(node.control, { stats: () => node.stats.snapshot() }) },
-        log: node.log,
-      });
+      adminTcp = await startAdminTcpServer({ ...config.adminTcp, handlers, log: node.log });
     } catch (err) {
-      await admin?.close();
-      await l4.close();
-      await node.close();
-      await backends?.close();
-      process.stderr.write(`tcpvs: cannot open the TCP admin listener: ${(err as Error).message}\n`);
-      return 1;
+      return fail('cannot open the TCP admin listener', err);
     }
+    closers.push(() => adminTcp.close());
     const a = adminTcp.address;
     process.stderr.write(`tcpvs: TCP admin listener tcp://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port} (TCPVS_ADMIN_TOKEN=... tcpvs tcpvsadm --admin tcp://...)\n`);
   }
@@ -258,18 +250,14 @@ async function start(
       process.stderr.write(`tcpvs: L4 ${l4.core.driver} vip ${v.name} ${v.protocol} ${host}:${v.port}\n`);
     }
   }
-  let adminHttp: AdminHttp | null = null;
   if (config.adminHttp != null) {
+    let adminHttp: AdminHttp;
     try {
       adminHttp = await startAdminHttp({ ...config.adminHttp, stats: node.stats, log: node.log });
     } catch (err) {
-      await admin?.close();
-      await l4.close();
-      await node.close();
-      await backends?.close();
-      process.stderr.write(`tcpvs: cannot open the admin HTTP listener: ${(err as Error).message}\n`);
-      return 1;
+      return fail('cannot open the admin HTTP listener', err);
     }
+    closers.push(() => adminHttp.close());
     const a = adminHttp.address;
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
     process.stderr.write(`tcpvs: stats page http://${host}:${a.port}/  metrics http://${host}:${a.port}/metrics\n`);
@@ -320,13 +308,8 @@ async function start(
   } catch (err) {
     process.stderr.write(`tcpvs: draining from the L4 core failed: ${(err as Error).message}\n`);
   }
-  await admin?.close();
-  await adminTcp?.close();
-  await l4.close();
   await node.drain(config.l4?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
-  await adminHttp?.close();
-  await node.close();
-  await backends?.close();
+  await closeAll();
   return 0;
 }
 

@@ -13,7 +13,7 @@
 // pin in the cookie and holds across workers.
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
-import type { Config } from '../config/model.ts';
+import { DEFAULT_DRAIN_TIMEOUT_MS, type Config } from '../config/model.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Logger } from '../log/logger.ts';
 import { createLogger } from '../log/logger.ts';
@@ -269,7 +269,7 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterHand
       return live.size;
     },
     drainConnections() {
-      void drain(options.config.l4?.drainTimeoutMs ?? 30_000);
+      void drain(options.config.l4?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
     },
   }));
 
