@@ -1,6 +1,7 @@
 // What the router sees of one request. Built by the data path from llhttp's
 // output; everything beyond method/url/headers is derived lazily so a rule set
 // that only looks at the path never splits the Host or Cookie header.
+import { headerValue } from '../http/head-rewrite.ts';
 
 export class RequestView {
   method = '';
@@ -36,12 +37,7 @@ export class RequestView {
 
   /** First header value with this lower-case name, or undefined. */
   header(lowerName: string): string | undefined {
-    const h = this.headers;
-    for (let i = 0; i < h.length; i += 2) {
-      const n = h[i];
-      if (n.length === lowerName.length && n.toLowerCase() === lowerName) return h[i + 1];
-    }
-    return undefined;
+    return headerValue(this.headers, lowerName);
   }
 
   /** Host without port, lower-case; from the Host header or an absolute-form target. */
