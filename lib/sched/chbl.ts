@@ -35,7 +35,7 @@
 import { available } from './scheduler.ts';
 import type { PickContext, RealServer, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
 import type { SchedulerTuning } from '../config/model.ts';
-import { leastWeightedIndex } from './wlc.ts';
+import { TieBreaker, leastWeightedIndex } from './least-load.ts';
 import { HashRing, keyHash, nameOrder } from './hash-ring.ts';
 
 export type BalanceOn = NonNullable<SchedulerTuning['balanceOn']>;
@@ -105,7 +105,7 @@ export class BoundedLoadHashScheduler implements Scheduler {
   // visitedAt[i] === visitStamp: server i was already considered in this pick.
   private readonly visitedAt: Uint32Array;
   private visitStamp = 0;
-  private lastFallback = -1;
+  private readonly fallbackTies = new TieBreaker();
   // balanceOn 'requests': decayed count of requests sent to server i. Whole
   // numbers (halving rounds down), which the "some server fits" argument needs.
   private readonly recentRequests: Uint32Array;
@@ -184,9 +184,8 @@ export class BoundedLoadHashScheduler implements Scheduler {
   /** Requests without a key, and usable servers off the ring: the least loaded by the same measure. */
   private pickFallback(): RealServer | null {
     if (!this.countRequests) {
-      const best = leastWeightedIndex(this.servers, this.lastFallback);
+      const best = leastWeightedIndex(this.servers, this.fallbackTies);
       if (best === -1) return null;
-      this.lastFallback = best;
       return this.servers[best];
     }
     // Fewest (recent requests + 1) per weight, ties to the first by name: a

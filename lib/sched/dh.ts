@@ -24,7 +24,7 @@
 
 import { available } from './scheduler.ts';
 import type { PickContext, RealServer, Scheduler, SchedulerFactory } from './scheduler.ts';
-import { leastWeightedIndex } from './wlc.ts';
+import { TieBreaker, leastWeightedIndex } from './least-load.ts';
 import { fnv1a32, mix32 } from './hash.ts';
 
 const MIN_TABLE_SIZE = 4096;
@@ -157,7 +157,7 @@ export class DestinationHashScheduler implements Scheduler {
   readonly usesKey = true;
   private readonly servers: readonly RealServer[];
   private readonly table: BucketTable;
-  private lastFallback = -1;
+  private readonly fallbackTies = new TieBreaker();
 
   constructor(servers: readonly RealServer[]) {
     this.servers = servers;
@@ -172,9 +172,8 @@ export class DestinationHashScheduler implements Scheduler {
     }
     // No key, or only servers outside the table are usable (a weight raised
     // from 0 before refresh()): better a least-loaded server than a 503.
-    const best = leastWeightedIndex(this.servers, this.lastFallback);
+    const best = leastWeightedIndex(this.servers, this.fallbackTies);
     if (best === -1) return null;
-    this.lastFallback = best;
     return this.servers[best];
   }
 

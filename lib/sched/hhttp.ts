@@ -15,7 +15,7 @@
 
 import { available } from './scheduler.ts';
 import type { PickContext, RealServer, Scheduler, SchedulerFactory } from './scheduler.ts';
-import { leastWeightedIndex } from './wlc.ts';
+import { TieBreaker, leastWeightedIndex } from './least-load.ts';
 import { fnv1a32, mix32 } from './hash.ts';
 
 export { fnv1a32, mix32 } from './hash.ts';
@@ -28,7 +28,7 @@ export class HashHttpScheduler implements Scheduler {
   private readonly servers: readonly RealServer[];
   // Per-server salt from the server's name, so the mapping follows names, not config order.
   private readonly nameHashes: Uint32Array;
-  private lastFallback = -1;
+  private readonly fallbackTies = new TieBreaker();
 
   constructor(servers: readonly RealServer[]) {
     this.servers = servers;
@@ -62,9 +62,8 @@ export class HashHttpScheduler implements Scheduler {
   }
 
   private pickLeastWeighted(): RealServer | null {
-    const best = leastWeightedIndex(this.servers, this.lastFallback);
+    const best = leastWeightedIndex(this.servers, this.fallbackTies);
     if (best === -1) return null;
-    this.lastFallback = best;
     return this.servers[best];
   }
 

@@ -19,8 +19,7 @@
 import { LRUCache } from 'lru-cache';
 import { available } from './scheduler.ts';
 import type { PickContext, RealServer, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
-import { leastWeightedIndex } from './wlc.ts';
-import { isOverloaded } from './least-load.ts';
+import { TieBreaker, isOverloaded, leastWeightedIndex } from './least-load.ts';
 
 export const DEFAULT_MAX_ENTRIES = 16384;
 export const DEFAULT_EXPIRE_MS = 24 * 60 * 60 * 1000;
@@ -48,7 +47,7 @@ export class LocalityLeastConnectionScheduler implements Scheduler {
   readonly usesKey = true;
   private readonly servers: readonly RealServer[];
   private readonly table: LRUCache<string, number>; // key -> server index
-  private lastPicked = -1; // for wlc's tie rotation
+  private readonly ties = new TieBreaker(); // wlc's
 
   constructor(servers: readonly RealServer[], options: SchedulerOptions) {
     this.servers = servers;
@@ -65,9 +64,8 @@ export class LocalityLeastConnectionScheduler implements Scheduler {
         if (available(server) && !isOverloaded(server, servers)) return server;
       }
     }
-    const best = leastWeightedIndex(servers, this.lastPicked);
+    const best = leastWeightedIndex(servers, this.ties);
     if (best === -1) return null;
-    this.lastPicked = best;
     if (key !== undefined) this.table.set(key, best);
     return servers[best];
   }

@@ -23,8 +23,7 @@
 import type { LRUCache } from 'lru-cache';
 import { available } from './scheduler.ts';
 import type { PickContext, RealServer, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
-import { leastWeightedIndex } from './wlc.ts';
-import { isOverloaded } from './least-load.ts';
+import { TieBreaker, isOverloaded, leastWeightedIndex } from './least-load.ts';
 import { createKeyTable } from './lblc.ts';
 
 export const DEFAULT_SET_EXPIRE_MS = 24 * 60 * 60 * 1000;
@@ -42,7 +41,7 @@ export class LocalityReplicatedScheduler implements Scheduler {
   private readonly table: LRUCache<string, ServerSet>;
   private readonly clock: () => number;
   private readonly setExpireMs: number;
-  private lastPicked = -1; // for wlc's tie rotation
+  private readonly ties = new TieBreaker(); // wlc's
 
   constructor(servers: readonly RealServer[], options: SchedulerOptions) {
     this.servers = servers;
@@ -78,9 +77,7 @@ export class LocalityReplicatedScheduler implements Scheduler {
   }
 
   private leastWeightedIndex(): number {
-    const best = leastWeightedIndex(this.servers, this.lastPicked);
-    if (best !== -1) this.lastPicked = best;
-    return best;
+    return leastWeightedIndex(this.servers, this.ties);
   }
 
   private pickLeastWeighted(): RealServer | null {

@@ -1,38 +1,149 @@
-// Load comparisons shared by the IPVS-style schedulers beyond plain wlc
-// (which lives in wlc.ts as leastWeightedIndex): sed and nq's expected delay,
-// and lblc and lblcr's overload test. "Load" is `active`, the requests in
-// flight, as everywhere in tcpvs.
+// Load comparisons shared by the IPVS-style least-load schedulers (lc, wlc,
+// sed, nq) and by the hashing and locality schedulers that fall back to wlc:
+// the least loaded usable server, with ties broken by weight; and lblc and
+// lblcr's overload test. "Load" is `active`, the requests in flight, as
+// everywhere in tcpvs.
+//
+// Ties. IPVS takes the first least-loaded server in its list; at L4 the
+// inactive-connection term spreads the load a little. At L7 requests are
+// short and `active` is often 0 everywhere under light load, so "first wins"
+// would send nearly everything to one server, and plain rotation (what tcpvs
+// did before) gives 3:1 weights a 1:1 share. Instead, as nginx's least_conn,
+// the servers tied for the least load take turns by smooth weighted round
+// robin (wrr.ts): each tied server earns its weight in credit, the highest
+// credit wins and pays back the tied servers' total weight. So 3:1 weights
+// give 3:1 shares at any concurrency, and equal weights rotate.
+//
+// Ratios are compared by cross-multiplying (a.active * b.weight <
+// b.active * a.weight): no division, no rounding, exact for integer weights.
 
 import { available } from './scheduler.ts';
 import type { RealServer } from './scheduler.ts';
 
+/** The credits of one scheduler's tie-breaking, one per server index. */
+export class TieBreaker {
+  // Sized to the group at the first tie; a group never changes length under
+  // one scheduler (a new server list gets a new scheduler).
+  private credit = new Float64Array(0);
+
+  /**
+   * Among the usable servers tied with the least load (`bestLoad` /
+   * `bestWeight` by `measure`), the one whose turn it is by weight.
+   */
+  choose(servers: readonly RealServer[], measure: number, bestLoad: number, bestWeight: number): number {
+    if (this.credit.length !== servers.length) this.credit = new Float64Array(servers.length);
+    const credit = this.credit;
+    let total = 0;
+    let winner = -1;
+    let winnerCredit = 0;
+    for (let i = 0; i < servers.length; i++) {
+      const server = servers[i];
+      if (!available(server) || !tiedWith(server, measure, bestLoad, bestWeight)) continue;
+      const c = credit[i] + server.weight;
+      credit[i] = c;
+      total += server.weight;
+      if (winner === -1 || c > winnerCredit) {
+        winner = i;
+        winnerCredit = c;
+      }
+    }
+    if (winner !== -1) credit[winner] = winnerCredit - total;
+    return winner;
+  }
+}
+
+// How a tie is recognised, per measure of load.
+const BY_ACTIVE = 0; // lc: active
+const BY_ACTIVE_PER_WEIGHT = 1; // wlc: active / weight
+const BY_DELAY = 2; // sed: (active + 1) / weight
+
+function tiedWith(s: RealServer, measure: number, bestLoad: number, bestWeight: number): boolean {
+  switch (measure) {
+    case BY_ACTIVE:
+      return s.active === bestLoad;
+    case BY_ACTIVE_PER_WEIGHT:
+      return s.active * bestWeight === bestLoad * s.weight;
+    default:
+      return (s.active + 1) * bestWeight === bestLoad * s.weight;
+  }
+}
+
+/** lc: the usable server with the fewest requests in flight, ties by weight; -1 when none is usable. */
+export function leastActiveIndex(servers: readonly RealServer[], ties: TieBreaker): number {
+  let best = -1;
+  let bestActive = 0;
+  let tied = 0;
+  for (let i = 0; i < servers.length; i++) {
+    const server = servers[i];
+    if (!available(server)) continue;
+    if (best === -1 || server.active < bestActive) {
+      best = i;
+      bestActive = server.active;
+      tied = 1;
+    } else if (server.active === bestActive) tied++;
+  }
+  if (tied <= 1) return best;
+  return ties.choose(servers, BY_ACTIVE, bestActive, 1);
+}
+
+/** wlc: the usable server with the least active/weight, ties by weight; -1 when none is usable. */
+export function leastWeightedIndex(servers: readonly RealServer[], ties: TieBreaker): number {
+  let best = -1;
+  let bestActive = 0;
+  let bestWeight = 0;
+  let tied = 0;
+  for (let i = 0; i < servers.length; i++) {
+    const server = servers[i];
+    if (!available(server)) continue;
+    const lhs = server.active * bestWeight;
+    const rhs = bestActive * server.weight;
+    if (best === -1 || lhs < rhs) {
+      best = i;
+      bestActive = server.active;
+      bestWeight = server.weight;
+      tied = 1;
+    } else if (lhs === rhs) tied++;
+  }
+  if (tied <= 1) return best;
+  return ties.choose(servers, BY_ACTIVE_PER_WEIGHT, bestActive, bestWeight);
+}
+
 /**
  * The usable server with the shortest expected delay, (active + 1) / weight,
  * as IPVS's ip_vs_sed; with `idleFirst` (IPVS's ip_vs_nq) an idle server
- * (active 0) is taken at once, whatever its weight. Ratios are compared by
- * cross-multiplying, so nothing is rounded. The scan starts just after
- * `lastPicked` so ties, and idle servers under nq, rotate instead of always
- * going to the first in the group. -1 when none is usable.
+ * (active 0) is taken before any busy one, idle servers taking turns by
+ * weight. Ties by weight. -1 when none is usable.
  */
-export function shortestExpectedDelayIndex(servers: readonly RealServer[], lastPicked: number, idleFirst: boolean): number {
-  const count = servers.length;
+export function shortestExpectedDelayIndex(servers: readonly RealServer[], ties: TieBreaker, idleFirst: boolean): number {
   let best = -1;
   let bestDelay = 0; // active + 1 of the best so far
   let bestWeight = 0;
-  let i = lastPicked;
-  for (let step = 0; step < count; step++) {
-    i = i + 1 >= count ? 0 : i + 1;
+  let tied = 0;
+  let idle = 0;
+  let lastIdle = -1;
+  for (let i = 0; i < servers.length; i++) {
     const server = servers[i];
     if (!available(server)) continue;
     const delay = server.active + 1;
-    if (idleFirst && delay <= 1) return i;
-    if (best === -1 || delay * bestWeight < bestDelay * server.weight) {
+    if (delay <= 1) {
+      idle++;
+      lastIdle = i;
+    }
+    const lhs = delay * bestWeight;
+    const rhs = bestDelay * server.weight;
+    if (best === -1 || lhs < rhs) {
       best = i;
       bestDelay = delay;
       bestWeight = server.weight;
-    }
+      tied = 1;
+    } else if (lhs === rhs) tied++;
   }
-  return best;
+  if (idleFirst && idle > 0) {
+    if (idle === 1) return lastIdle;
+    return ties.choose(servers, BY_ACTIVE, 0, 1);
+  }
+  if (tied <= 1) return best;
+  return ties.choose(servers, BY_DELAY, bestDelay, bestWeight);
 }
 
 /**

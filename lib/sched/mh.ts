@@ -26,7 +26,7 @@
 
 import { available } from './scheduler.ts';
 import type { PickContext, RealServer, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
-import { leastWeightedIndex } from './wlc.ts';
+import { TieBreaker, leastWeightedIndex } from './least-load.ts';
 import { fnv1a32, mix32 } from './hash.ts';
 import { keyHash, nameOrder } from './hash-ring.ts';
 
@@ -75,7 +75,7 @@ export class MaglevScheduler implements Scheduler {
   // Scratch for refresh(), kept to avoid reallocating per rebuild.
   private readonly nextSlot: Float64Array;
   private readonly credit: Float64Array;
-  private lastFallback = -1;
+  private readonly fallbackTies = new TieBreaker();
 
   constructor(servers: readonly RealServer[], options: SchedulerOptions) {
     const size = checkTableSize(options.tableSize, servers.length);
@@ -135,9 +135,8 @@ export class MaglevScheduler implements Scheduler {
   }
 
   private pickLeastWeighted(): RealServer | null {
-    const best = leastWeightedIndex(this.servers, this.lastFallback);
+    const best = leastWeightedIndex(this.servers, this.fallbackTies);
     if (best === -1) return null;
-    this.lastFallback = best;
     return this.servers[best];
   }
 

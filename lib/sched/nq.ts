@@ -4,28 +4,26 @@
 // thus never queued behind another while some server sits idle, even a light
 // one that sed would pass over.
 //
-// The idle server taken is the first after the last pick, so idle servers
-// share requests round-robin (IPVS takes the first idle one in its list,
-// which under light L7 load would send nearly everything to one server).
+// Idle servers take turns by weight (least-load.ts): IPVS takes the first
+// idle one in its list, which under light L7 load would send nearly
+// everything to one server.
 
 import type { RealServer, Scheduler, SchedulerFactory } from './scheduler.ts';
-import { shortestExpectedDelayIndex } from './least-load.ts';
+import { TieBreaker, shortestExpectedDelayIndex } from './least-load.ts';
 
 export class NeverQueueScheduler implements Scheduler {
   readonly name = 'nq';
   readonly usesKey = false;
   private readonly servers: readonly RealServer[];
-  private lastPicked = -1;
+  private readonly ties = new TieBreaker();
 
   constructor(servers: readonly RealServer[]) {
     this.servers = servers;
   }
 
   pick(): RealServer | null {
-    const best = shortestExpectedDelayIndex(this.servers, this.lastPicked, true);
-    if (best === -1) return null;
-    this.lastPicked = best;
-    return this.servers[best];
+    const best = shortestExpectedDelayIndex(this.servers, this.ties, true);
+    return best === -1 ? null : this.servers[best];
   }
 
   refresh(): void {

@@ -9,7 +9,7 @@
 // instead of being refused. Clients behind one NAT address share a server.
 
 import type { PickContext, RealServer, Scheduler, SchedulerFactory } from './scheduler.ts';
-import { leastWeightedIndex } from './wlc.ts';
+import { TieBreaker, leastWeightedIndex } from './least-load.ts';
 import { BucketTable } from './dh.ts';
 import { fnv1a32 } from './hash.ts';
 
@@ -18,7 +18,7 @@ export class SourceHashScheduler implements Scheduler {
   readonly usesKey = false;
   private readonly servers: readonly RealServer[];
   private readonly table: BucketTable;
-  private lastFallback = -1;
+  private readonly fallbackTies = new TieBreaker();
 
   constructor(servers: readonly RealServer[]) {
     this.servers = servers;
@@ -30,9 +30,8 @@ export class SourceHashScheduler implements Scheduler {
     if (owner !== -1) return this.servers[owner];
     // Only servers outside the table are usable (a weight raised from 0
     // before refresh()): better a least-loaded server than a 503.
-    const best = leastWeightedIndex(this.servers, this.lastFallback);
+    const best = leastWeightedIndex(this.servers, this.fallbackTies);
     if (best === -1) return null;
-    this.lastFallback = best;
     return this.servers[best];
   }
 

@@ -54,6 +54,24 @@ t.test('wrr gives connections in proportion to the weights', async (t) => {
   t.same(tally(names), { w1: 2, w2: 4, w3: 6 });
 });
 
+for (const scheduler of ['lc', 'wlc', 'nq']) {
+  t.test(`${scheduler}: one connection at a time still splits 3:1 by weight`, async (t) => {
+    const servers = await backends(t, ['heavy', 'light']);
+    const core = newCore(t);
+    const key = await addServiceOnFreePort(core, 'tcp', scheduler);
+    await core.addRealServer(key, realServer(servers[0].port, 3));
+    await core.addRealServer(key, realServer(servers[1].port, 1));
+    const names: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      names.push(await askName(key.port));
+      // Sequential for the core too: the connection has left its table before the next one.
+      const idle = await waitFor(async () => (await core.list())[0].realServers.every((r) => r.activeConns + r.inactiveConns === 0));
+      if (!idle) t.fail(`connection ${i} still in the table`);
+    }
+    t.same(tally(names), { heavy: 150, light: 50 });
+  });
+}
+
 t.test('a key-using scheduler hashes the client address', { skip: !knownSchedulers().includes('mh') && 'mh not registered' }, async (t) => {
   const servers = await backends(t, ['m1', 'm2', 'm3']);
   const core = newCore(t);

@@ -27,7 +27,7 @@ t.test('every pick under seeded churn has the shortest expected delay; load foll
 
 t.test('an idle heavy server beats an idle light one, where wlc sees a tie', async (t) => {
   // (0+1)/4 < (0+1)/1: the heavy server takes requests while (active+1)/4 < 1,
-  // i.e. the first three; at (3+1)/4 = 1/1 it ties, and ties rotate.
+  // i.e. the first three; at (3+1)/4 = 1/1 it ties, and the tie goes by weight.
   const servers = group([1, 4]);
   const sed = createScheduler('sed', servers, {});
   const picks = [];
@@ -36,13 +36,17 @@ t.test('an idle heavy server beats an idle light one, where wlc sees a tie', asy
     server.active++;
     picks.push(server.id);
   }
-  t.same(picks, [1, 1, 1, 0]);
+  t.same(picks, [1, 1, 1, 1]);
+  const next = sed.pick(ctx)!;
+  t.equal(next.id, 0, 'then (4+1)/4 > (0+1)/1: the light server');
   const wlcServers = group([1, 4]);
   const wlc = createScheduler('wlc', wlcServers, {});
-  t.equal(wlc.pick(ctx)!.id, 0, 'wlc takes the first of two idle servers');
+  const wlcPicks = [0, 0];
+  for (let i = 0; i < 5; i++) wlcPicks[wlc.pick(ctx)!.id]++;
+  t.same(wlcPicks, [1, 4], 'wlc sees idle servers tied, and shares them 1:4 by weight');
 });
 
-t.test('equal expected delays rotate', async (t) => {
+t.test('equal expected delays at equal weights rotate', async (t) => {
   const sed = createScheduler('sed', group([3, 3, 3]), {});
   const counts = [0, 0, 0];
   for (let i = 0; i < 300; i++) counts[sed.pick(ctx)!.id]++;
