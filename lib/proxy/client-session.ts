@@ -295,7 +295,7 @@ export class ClientSession implements UpstreamOwner {
     this.server = server;
     this.serverForRecord = server;
     this.serverName = server.name;
-    server.active++;
+    server.begin();
     server.total++;
 
     this.reqHead = buildRequestHead({
@@ -654,7 +654,7 @@ export class ClientSession implements UpstreamOwner {
 
   private releaseServer(): void {
     if (this.server !== null) {
-      this.server.active--;
+      this.server.end();
       this.server = null;
     }
   }

@@ -1,7 +1,7 @@
 // The scheduler registry: a group's `scheduler` name to its implementation.
 // Adding a scheduler is one new file beside this one and one line below.
 
-import type { RealServer, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
+import { localRealServer, type RealServer, type Scheduler, type SchedulerFactory, type SchedulerOptions } from './scheduler.ts';
 import { createRoundRobin } from './rr.ts';
 import { createWeightedRoundRobin } from './wrr.ts';
 import { createLeastConnection } from './lc.ts';
@@ -59,19 +59,10 @@ export interface RealServerSpec {
   weight: number;
 }
 
-/** Fresh RealServer records for one group, ids in spec order. */
+/** Fresh RealServer records for one group, ids in spec order, each with a record of its own. */
 export function makeRealServers(specs: readonly RealServerSpec[]): RealServer[] {
-  return specs.map((spec, id) => ({
-    id,
-    host: spec.host,
-    port: spec.port,
-    name: spec.host.includes(':') ? `[${spec.host}]:${spec.port}` : `${spec.host}:${spec.port}`,
-    weight: spec.weight,
-    up: true,
-    active: 0,
-    total: 0,
-  }));
+  return specs.map((spec, id) => localRealServer(id, spec.host, spec.port, spec.weight));
 }
 
-export type { PickContext, RealServer, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
-export { available } from './scheduler.ts';
+export type { PickContext, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
+export { RealServer, available, localRealServer } from './scheduler.ts';

@@ -2,16 +2,70 @@
 // set of callbacks. A scheduler picks among the real servers of one group; it
 // never sees sockets or rules. Each scheduler lives in its own file.
 import type { SchedulerTuning } from '../config/model.ts';
+import { W_ACTIVE, createServerShare, stripeWord } from '../state/server-share.ts';
 
-export interface RealServer {
-  readonly id: number; // index within its group, stable for the group's life
+let localUids = 0;
+
+/**
+ * A real server as a scheduler sees it. `up` and `weight` are this thread's
+ * copy of what the control plane decided (the data path refreshes them when
+ * the group's state changes); `active`, the requests in flight, is read live
+ * from the server's shared record, so every worker sees every worker's load.
+ */
+export class RealServer {
+  /** Index within its group's current server list (schedulers index their arrays by it). */
+  id: number;
+  /** The control plane's identity of this server: stable while it stays in its group. */
+  readonly uid: number;
   readonly host: string;
   readonly port: number;
   readonly name: string; // "host:port", "[v6]:port"
   weight: number; // 0 = quiescent
   up: boolean; // false: marked down, skipped by every scheduler
-  active: number; // requests in flight on this server (the L7 "connection" count)
-  total: number; // requests sent, ever
+  total = 0; // requests this thread sent it
+  /** The shared record (lib/state/server-share.ts). */
+  readonly share: Int32Array;
+  private readonly stripe: number;
+
+  constructor(id: number, uid: number, host: string, port: number, weight: number, share: Int32Array, stripe: number) {
+    this.id = id;
+    this.uid = uid;
+    this.host = host;
+    this.port = port;
+    this.name = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    this.weight = weight;
+    this.up = true;
+    this.share = share;
+    this.stripe = stripeWord(stripe);
+  }
+
+  /** Requests in flight on this server, in every worker. */
+  get active(): number {
+    return this.share[W_ACTIVE];
+  }
+
+  /** For simulations and the L4 core's own records; the data path uses begin()/end(). */
+  set active(value: number) {
+    this.share[this.stripe] += value - this.share[W_ACTIVE];
+    Atomics.store(this.share, W_ACTIVE, value);
+  }
+
+  /** A request was sent to this server. */
+  begin(): void {
+    Atomics.add(this.share, W_ACTIVE, 1);
+    this.share[this.stripe]++;
+  }
+
+  /** A request to this server ended. */
+  end(): void {
+    Atomics.sub(this.share, W_ACTIVE, 1);
+    this.share[this.stripe]--;
+  }
+}
+
+/** A RealServer with a record of its own (one worker): for the L4 core, tests and tools. */
+export function localRealServer(id: number, host: string, port: number, weight: number): RealServer {
+  return new RealServer(id, --localUids, host, port, weight, new Int32Array(createServerShare(1, weight)), 0);
 }
 
 export interface PickContext {

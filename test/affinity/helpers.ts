@@ -1,18 +1,9 @@
 // Fake real servers and request views for the affinity unit tests.
 import { RequestView } from '../../lib/route/request-view.ts';
-import type { RealServer } from '../../lib/sched/scheduler.ts';
+import { localRealServer, type RealServer } from '../../lib/sched/scheduler.ts';
 
 export function fakeServers(...hosts: string[]): RealServer[] {
-  return hosts.map((host, id) => ({
-    id,
-    host,
-    port: 8080,
-    name: host.includes(':') ? `[${host}]:8080` : `${host}:8080`,
-    weight: 1,
-    up: true,
-    active: 0,
-    total: 0,
-  }));
+  return hosts.map((host, id) => localRealServer(id, host, 8080, 1));
 }
 
 export function request(clientAddress: string, headers: string[] = []): RequestView {

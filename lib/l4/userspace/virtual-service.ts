@@ -5,7 +5,7 @@
 // connection ends.
 
 import type { Logger } from '../../log/logger.ts';
-import { createScheduler } from '../../sched/index.ts';
+import { createScheduler, localRealServer } from '../../sched/index.ts';
 import type { PickContext, RealServer, Scheduler } from '../../sched/index.ts';
 import type { Persistence, RealServerConfig, RealServerStatus, ServiceKey, VirtualServiceStatus } from '../model.ts';
 import { serviceId } from '../model.ts';
@@ -59,17 +59,12 @@ export class RealServerRuntime implements TemplateTarget {
   }
 
   makeRecord(id: number): RealServer {
-    this.record = {
-      id,
-      host: this.config.address,
-      port: this.targetPort,
-      name: this.label,
-      weight: this.config.weight,
-      up: !this.overloaded,
-      active: this.activeConns + this.inactiveConns,
-      total: this.total,
-    };
-    return this.record;
+    const record = localRealServer(id, this.config.address, this.targetPort, this.config.weight);
+    record.up = !this.overloaded;
+    record.active = this.activeConns + this.inactiveConns;
+    record.total = this.total;
+    this.record = record;
+    return record;
   }
 
   /** IPVS counts every connection, in any state, against the thresholds (ip_vs_dest_totalconns). */
