@@ -240,7 +240,7 @@ export async function startCluster(options: ClusterOptions): Promise<ClusterHand
     },
     services: () => [],
     onApplied(listener) {
-      appliedListeners.push(() => listener([]));
+      appliedListeners.push(listener);
     },
   };
 

@@ -1,19 +1,26 @@
-// The control plane's entry: turns a checked Config into running services,
-// and swaps configs at run time (hot reload). Every service of a config is
-// built before any listener opens, and if one fails nothing changes: tcpvs
-// never runs half a config, at start or on reload.
+// The control plane's entry for one process: the model of what runs
+// (registry.ts), the data path it drives in this thread, and the health
+// checks. A config, at start or on a reload, is applied as a change: the
+// registry works out the plan, the data path opens what must open and then
+// takes it, health checks follow. If anything cannot be done nothing
+// changes: tcpvs never runs half a config.
 import type { Config } from '../config/model.ts';
 import { loadConfig } from '../config/load.ts';
 import { createLogger, flushLogger, type Logger } from '../log/logger.ts';
-import { ServiceRuntime } from '../proxy/service.ts';
-import type { ControlPlane } from './control-plane.ts';
+import type { ServiceRuntime } from '../proxy/service.ts';
+import { DataPath } from '../proxy/data-path.ts';
+import { HealthChecks } from '../health/index.ts';
+import { Registry, type ServiceState } from './registry.ts';
+import type { ControlPlane, GroupView, ServerView, ServiceView } from './control-plane.ts';
 
 export interface RunningSwitch {
-  /** The services of the current generation. */
+  /** This thread's data path services (for tests and the stats collector). */
   readonly services: readonly ServiceRuntime[];
   readonly log: Logger;
-  /** Read and hot-swap the running config. */
+  /** Read and change the running config. */
   readonly control: ControlPlane;
+  readonly health: HealthChecks;
+  readonly registry: Registry;
   /** Graceful stop: stop accepting, let requests in flight finish (up to `timeoutMs`). Returns the connections left. */
   drain(timeoutMs: number): Promise<number>;
   close(): Promise<void>;
@@ -25,63 +32,65 @@ export interface SwitchOptions {
 
 export async function startSwitch(config: Config, log: Logger = createLogger(config.log), options: SwitchOptions = {}): Promise<RunningSwitch> {
   for (const w of config.warnings) log.warn({ file: w.file, line: w.line, field: w.field }, w.message);
-  const services = config.services.map((spec) => new ServiceRuntime(spec, log));
-  const started: ServiceRuntime[] = [];
+  const control = new Switch(config, log, options.reusePort === true);
   try {
-    for (const s of services) {
-      const addr = await s.listen(options.reusePort === true);
-      started.push(s);
-      log.info({ service: s.spec.name, address: addr.address, port: addr.port }, 'listening');
-    }
+    await control.start();
   } catch (err) {
-    await Promise.all(started.map((s) => s.close()));
+    await control.close();
     throw err;
   }
-  const control = new Switch(config, services, log, options.reusePort === true);
   return {
     get services() {
-      return control.services();
+      return control.dataPath.services();
     },
     log,
     control,
+    health: control.health,
+    registry: control.registry,
     drain: (timeoutMs) => control.drain(timeoutMs),
     close: () => control.close(),
   };
 }
 
-/** Services are matched across a reload by listen address (by name when the port is 0, "any"). */
-function listenKey(s: ServiceRuntime): string {
-  const l = s.spec.listen;
-  return l.port === 0 ? `name:${s.spec.name}` : `${l.host}:${l.port}`;
-}
-
 class Switch implements ControlPlane {
   readonly log: Logger;
+  readonly registry = new Registry(1);
+  readonly health: HealthChecks;
+  readonly dataPath: DataPath;
   private running: Config;
-  private current: ServiceRuntime[];
-  private readonly generations = new Set<ServiceRuntime>(); // every generation not yet closed
-  private readonly appliedListeners: Array<(services: readonly ServiceRuntime[]) => void> = [];
+  private readonly appliedListeners: Array<() => void> = [];
   private queue: Promise<void> = Promise.resolve(); // applies run one at a time
 
-  private readonly reusePort: boolean;
-
-  constructor(config: Config, services: ServiceRuntime[], log: Logger, reusePort: boolean) {
-    this.reusePort = reusePort;
+  constructor(config: Config, log: Logger, reusePort: boolean) {
     this.running = config;
-    this.current = services;
     this.log = log;
-    for (const s of services) this.generations.add(s);
+    this.health = new HealthChecks(log);
+    this.dataPath = new DataPath({
+      log,
+      stripe: 0,
+      listen: { reusePort },
+      events: { serverEjected: (uid, reason) => this.health.serverEjected(this.registry, uid, reason) },
+    });
   }
 
-  services(): readonly ServiceRuntime[] {
-    return this.current;
+  async start(): Promise<void> {
+    await this.change(this.running);
+    for (const s of this.dataPath.services()) {
+      const a = s.address!;
+      this.log.info({ service: s.spec.name, address: a.address, port: a.port }, 'listening');
+    }
+  }
+
+  services(): readonly ServiceView[] {
+    const byName = new Map(this.dataPath.services().map((s) => [s.spec.name, s] as const));
+    return this.registry.services().map((state) => serviceView(state, byName.get(state.name) ?? null));
   }
 
   config(): Config {
     return this.running;
   }
 
-  onApplied(listener: (services: readonly ServiceRuntime[]) => void): void {
+  onApplied(listener: () => void): void {
     this.appliedListeners.push(listener);
   }
 
@@ -103,59 +112,63 @@ class Switch implements ControlPlane {
     await this.apply(next, `reload of ${file}`);
   }
 
+  /** The plan for `next`, opened by the data path, then committed everywhere. */
+  private async change(next: Config): Promise<void> {
+    const pending = this.registry.prepare(next);
+    await this.dataPath.prepare(pending.plan);
+    pending.commit();
+    this.dataPath.commit();
+    this.health.sync(this.registry);
+  }
+
   private async swap(next: Config, reason: string): Promise<void> {
-    // Build everything first: a scheduler or router that cannot be built
-    // throws here, before anything running is touched.
-    const created = next.services.map((spec) => new ServiceRuntime(spec, this.log));
-    const old = new Map(this.current.map((s) => [listenKey(s), s] as const));
-    const bound: ServiceRuntime[] = [];
     try {
-      for (const s of created) {
-        if (old.has(listenKey(s))) continue;
-        await s.listen(this.reusePort);
-        bound.push(s);
-      }
+      await this.change(next);
     } catch (err) {
-      await Promise.all(bound.map((s) => s.close()));
-      for (const s of created) if (!bound.includes(s)) s.discard();
       this.log.error({ reason, err: (err as Error).message }, 'reload refused: a listener could not be opened; the running config stays');
       throw err;
     }
-    // Swap: same address, hand the listener over; gone, retire; new, already listening.
-    for (const s of created) {
-      const previous = old.get(listenKey(s));
-      if (previous !== undefined) {
-        previous.handOver(s);
-        old.delete(listenKey(s));
-      }
-      this.generations.add(s);
-    }
-    for (const gone of old.values()) gone.retire();
-    this.current = created;
     this.running = next;
     for (const w of next.warnings) this.log.warn({ file: w.file, line: w.line, field: w.field }, w.message);
-    this.log.info({ reason, services: created.map((s) => s.spec.name) }, 'config applied');
-    for (const listener of this.appliedListeners) listener(created);
+    this.log.info({ reason, services: next.services.map((s) => s.name) }, 'config applied');
+    for (const listener of this.appliedListeners) listener();
   }
 
   async drain(timeoutMs: number): Promise<number> {
     await this.queue;
-    const all = [...this.generations];
-    for (const s of all) {
-      s.stopAccepting();
-      s.drainConnections();
-    }
-    const left = () => all.reduce((n, s) => n + s.connections, 0);
-    const deadline = Date.now() + timeoutMs;
-    while (left() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-    const remaining = left();
+    const remaining = await this.dataPath.drain(timeoutMs);
     this.log.info({ connectionsLeft: remaining }, 'drained');
     return remaining;
   }
 
   async close(): Promise<void> {
     await this.queue;
-    await Promise.all([...this.generations].map((s) => s.close()));
+    this.health.stop();
+    await this.dataPath.close();
     flushLogger(this.log);
   }
+}
+
+function serverView(s: ServiceState['groups'][number]['servers'][number]): ServerView {
+  return s;
+}
+
+function groupView(g: ServiceState['groups'][number]): GroupView {
+  return { name: g.name, scheduler: g.spec.scheduler, servers: g.servers.map(serverView) };
+}
+
+/** The control plane's view of a service run by this thread's data path. */
+function serviceView(state: ServiceState, runtime: ServiceRuntime | null): ServiceView {
+  return {
+    spec: state.spec,
+    get address() {
+      const a = runtime?.address ?? null;
+      return a === null ? null : { address: a.address, port: a.port, family: a.family };
+    },
+    get connections() {
+      return runtime?.connections ?? 0;
+    },
+    groups: state.groups.map(groupView),
+    drainConnections: () => runtime?.drainConnections(),
+  };
 }

@@ -1,7 +1,5 @@
-// What runs beside each switch (one process, or every worker): health checks
-// and the statistics collector, both moved to the new services after every
-// hot reload.
-import { startHealth } from '../health/index.ts';
+// What runs beside each switch (one process, or every worker): the
+// statistics collector, attached to new services after every change.
 import { createStats, type Stats } from '../stats/collector.ts';
 import type { RunningSwitch } from './switch.ts';
 
@@ -11,18 +9,11 @@ export interface Wiring {
 }
 
 export function wireSwitch(running: RunningSwitch): Wiring {
-  let health = startHealth(running.services, running.log);
   const stats = createStats();
   stats.attach(running.services);
-  running.control.onApplied((services) => {
-    health.stop();
-    health = startHealth(services, running.log);
-    stats.attach(services);
-  });
+  running.control.onApplied(() => stats.attach(running.services));
   return {
     stats,
-    stop() {
-      health.stop();
-    },
+    stop() {},
   };
 }

@@ -8,14 +8,21 @@
 //   agent         the server's own agent: up/down, maint, drain, weight NN%
 //
 // Servers start up, as in HAProxy. A server that comes back up takes a
-// growing share of the weight over `slow-start`. Every change is written to
-// the RealServer (up, weight) and followed by scheduler.refresh(), so every
-// scheduler skips down servers and sees current weights.
-import type { ServerSpec } from '../config/model.ts';
+// growing share of the weight over `slow-start`. This runs in the control
+// plane, once per server whatever the number of workers: every change is
+// written to the server's shared record (lib/control/registry.ts) and the
+// group's version is bumped, so every data path sees it at its next request.
+// Ejection itself is done by the data path (lib/proxy/passive.ts), which
+// counts failures where the requests are; it tells this side, which keeps the
+// backoff and readmits.
+//
+// A config change keeps all of it: a server that stays keeps its check
+// streak, verdict, timers, ejection backoff, agent state and slow start. A
+// changed health spec restarts the timers with the new one, state kept.
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../log/logger.ts';
-import type { GroupRuntime } from '../proxy/group.ts';
-import type { RequestRecord } from '../proxy/observer.ts';
-import type { RealServer } from '../sched/scheduler.ts';
+import type { GroupState, ServerState } from '../control/registry.ts';
+import { W_FAILURES } from '../state/server-share.ts';
 import { parseAgentReply } from './agent-reply.ts';
 import { HttpProber, probeTcp, readAgentLine, type AgentRead, type ProbeResult } from './probes.ts';
 import type { HealthSpec } from './spec.ts';
@@ -44,8 +51,7 @@ export interface ServerHealthStatus {
 }
 
 class ServerHealth {
-  readonly server: RealServer;
-  readonly configuredWeight: number;
+  readonly server: ServerState;
   // Active check: its verdict, and how many results in a row disagreed with it.
   activeUp = true;
   streak = 0;
@@ -66,86 +72,179 @@ class ServerHealth {
   agentTimer: NodeJS.Timeout | null = null;
   // Slow start.
   rampStartedAt = 0;
+  /** Up, as this side last wrote it to the server's record. */
+  publishedUp = true;
   rampTimer: NodeJS.Timeout | null = null;
 
-  constructor(server: RealServer, configuredWeight: number) {
+  constructor(server: ServerState) {
     this.server = server;
-    this.configuredWeight = configuredWeight;
+  }
+
+  /** The weight from the config: a ramp or an agent's percentage never compounds on a weight tcpvs itself lowered. */
+  get configuredWeight(): number {
+    return this.server.configuredWeight;
+  }
+
+  stopTimers(): void {
+    for (const t of [this.checkTimer, this.agentTimer, this.rampTimer]) if (t !== null) clearTimeout(t);
+    this.checkTimer = this.agentTimer = this.rampTimer = null;
+    this.prober?.close();
+    this.prober = null;
   }
 }
 
 type Direction = 'up' | 'down' | 'weight';
 
+/** Whether a spec has a mechanism with an opinion on up/down. */
+function ownsUp(spec: HealthSpec): boolean {
+  return spec.check !== undefined || spec.eject !== undefined || spec.agent !== undefined;
+}
+
+/** Whether a spec sets weights (an agent's percentage, slow start). */
+function ownsWeight(spec: HealthSpec): boolean {
+  return spec.agent !== undefined || spec.slowStartMs !== undefined;
+}
+
 export class GroupHealth {
   private readonly service: string;
-  private readonly runtime: GroupRuntime;
-  private readonly spec: HealthSpec;
+  readonly group: GroupState;
+  private spec: HealthSpec;
   private readonly log: Logger;
   private readonly stopSignal: AbortSignal;
-  private readonly servers: ServerHealth[];
+  private servers: ServerHealth[] = [];
   // Which of the server's fields this group's health owns: weights are left
   // alone unless an agent or slow start sets them.
-  private readonly ownsUp: boolean;
-  private readonly ownsWeight: boolean;
+  private ownsUp: boolean;
+  private ownsWeight: boolean;
   private stopped = false;
 
-  constructor(service: string, runtime: GroupRuntime, spec: HealthSpec, serverSpecs: readonly ServerSpec[], log: Logger, stop: AbortSignal) {
+  constructor(service: string, group: GroupState, spec: HealthSpec, log: Logger, stop: AbortSignal) {
     this.service = service;
-    this.runtime = runtime;
+    this.group = group;
     this.spec = spec;
     this.log = log;
     this.stopSignal = stop;
-    this.ownsUp = spec.check !== undefined || spec.eject !== undefined || spec.agent !== undefined;
-    this.ownsWeight = spec.agent !== undefined || spec.slowStartMs !== undefined;
-    this.servers = runtime.servers.map((server) => {
-      // The configured weight comes from the spec, so a ramp or an agent's
-      // percentage never compounds on a weight tcpvs itself lowered.
-      const configured = serverSpecs.find((s) => s.host === server.host && s.port === server.port)?.weight ?? server.weight;
-      return new ServerHealth(server, configured);
-    });
+    this.ownsUp = ownsUp(spec);
+    this.ownsWeight = ownsWeight(spec);
+    this.servers = group.servers.map((server) => new ServerHealth(server));
+    for (const s of this.servers) s.publishedUp = s.server.up;
+  }
+
+  get healthSpec(): HealthSpec {
+    return this.spec;
   }
 
   start(): void {
+    const n = this.servers.length;
+    for (let i = 0; i < n; i++) this.startServer(this.servers[i], i, n);
+    this.settleAll();
+  }
+
+  /**
+   * After a config change: the group's servers now, and its health spec. A
+   * server that stays keeps its health and, when the spec is the same, its
+   * timers; new servers start; servers that left stop.
+   */
+  update(spec: HealthSpec): void {
+    const same = isDeepStrictEqual(spec, this.spec);
+    const before = new Map(this.servers.map((s) => [s.server, s] as const));
+    const next = this.group.servers.map((server) => before.get(server) ?? new ServerHealth(server));
+    for (const s of next) if (!before.has(s.server)) s.publishedUp = s.server.up;
+    for (const s of before.values()) if (!next.includes(s)) this.forget(s);
+    if (!same) {
+      for (const s of next) {
+        s.stopTimers();
+        // A check that is no longer configured has no opinion any more.
+        if (spec.check === undefined) {
+          s.activeUp = true;
+          s.streak = 0;
+        }
+        if (spec.agent === undefined) {
+          s.agentUp = true;
+          s.agentMaint = s.agentDrain = false;
+          s.agentPercent = null;
+        }
+        if (spec.eject === undefined && s.ejected) this.readmit(s);
+      }
+      this.spec = spec;
+      this.ownsUp = ownsUp(spec);
+      this.ownsWeight = ownsWeight(spec);
+    }
+    this.servers = next;
+    const n = next.length;
+    for (let i = 0; i < n; i++) {
+      const s = next[i];
+      if (!same || !before.has(s.server)) this.startServer(s, i, n);
+    }
+    this.settleAll();
+  }
+
+  /** Arms a server's check and agent timers; its checks are spread over the interval so a group's servers are never probed all at once. */
+  private startServer(s: ServerHealth, i: number, n: number): void {
     const check = this.spec.check;
     const agent = this.spec.agent;
-    const n = this.servers.length;
-    let changed = false;
-    for (let i = 0; i < n; i++) {
-      const s = this.servers[i];
-      // A group carried over from an earlier generation keeps a server it
-      // saw down until the check brings it up; everything else starts up.
-      if (check !== undefined && !s.server.up) s.activeUp = false;
-      const up = this.ownsUp ? s.activeUp : s.server.up;
-      const weight = this.ownsWeight ? this.weightOf(s, 0) : s.server.weight;
-      if (s.server.up !== up || s.server.weight !== weight) {
-        s.server.up = up;
-        s.server.weight = weight;
-        changed = true;
-      }
-      // Checks are spread over the interval so a group's servers are never probed all at once.
-      if (check !== undefined) {
-        if (check.kind === 'http') s.prober = new HttpProber(s.server.host, check.port ?? s.server.port, check);
-        s.checkTimer = this.timer(() => this.runCheck(s), Math.floor((check.intervalMs * i) / n));
-      }
-      if (agent !== undefined) s.agentTimer = this.timer(() => this.runAgent(s), Math.floor((agent.intervalMs * i) / n));
+    if (check !== undefined) {
+      if (check.kind === 'http') s.prober = new HttpProber(s.server.host, check.port ?? s.server.port, check);
+      s.checkTimer = this.timer(() => this.runCheck(s), Math.floor((check.intervalMs * i) / n));
     }
-    if (changed) this.runtime.scheduler.refresh();
+    if (agent !== undefined) s.agentTimer = this.timer(() => this.runAgent(s), Math.floor((agent.intervalMs * i) / n));
+  }
+
+  /** A server left the group: its timers stop. */
+  private forget(s: ServerHealth): void {
+    s.stopTimers();
+    if (s.ejectTimer !== null) clearTimeout(s.ejectTimer);
+    s.ejectTimer = null;
+  }
+
+  /** Writes every server's up and weight as its mechanisms now say (after a start or a change). */
+  private settleAll(): void {
+    const now = Date.now();
+    for (const s of this.servers) this.publish(s, this.ownsWeight ? this.weightOf(s, now) : s.configuredWeight);
+  }
+
+  /** Writes a server's state to its shared record; the group's version moves only when something changed. */
+  private publish(s: ServerHealth, weight: number): void {
+    const server = s.server;
+    const upByChecks = this.ownsUp ? s.activeUp && s.agentUp && !s.agentMaint : true;
+    s.publishedUp = upByChecks && !s.ejected;
+    if (server.upByChecks === upByChecks && server.ejected === s.ejected && server.weight === weight) return;
+    server.upByChecks = upByChecks;
+    server.ejected = s.ejected;
+    server.weight = weight;
+    this.group.changed();
   }
 
   stop(): void {
     this.stopped = true;
     for (const s of this.servers) {
-      for (const t of [s.checkTimer, s.agentTimer, s.ejectTimer, s.rampTimer]) if (t !== null) clearTimeout(t);
-      s.checkTimer = s.agentTimer = s.ejectTimer = s.rampTimer = null;
-      s.prober?.close();
-      s.prober = null;
+      s.stopTimers();
+      if (s.ejectTimer !== null) clearTimeout(s.ejectTimer);
+      s.ejectTimer = null;
     }
+  }
+
+  /** The group's health statements are gone: every server is up at its configured weight. */
+  release(): void {
+    this.stop();
+    let changed = false;
+    for (const s of this.servers) {
+      const server = s.server;
+      if (!server.upByChecks || server.ejected || server.weight !== s.configuredWeight) {
+        server.upByChecks = true;
+        server.ejected = false;
+        server.weight = s.configuredWeight;
+        changed = true;
+      }
+      Atomics.store(server.words, W_FAILURES, 0);
+    }
+    if (changed) this.group.changed();
   }
 
   status(): ServerHealthStatus[] {
     return this.servers.map((s) => ({
       service: this.service,
-      group: this.runtime.name,
+      group: this.group.name,
       server: s.server.name,
       up: s.server.up,
       weight: s.server.weight,
@@ -193,7 +292,7 @@ export class GroupHealth {
     s.streak++;
     const needed = s.activeUp ? check.fall : check.rise;
     this.log.debug(
-      { service: this.service, group: this.runtime.name, server: s.server.name, check: check.kind, ok: result.ok, reason: result.reason, streak: s.streak, needed },
+      { service: this.service, group: this.group.name, server: s.server.name, check: check.kind, ok: result.ok, reason: result.reason, streak: s.streak, needed },
       'health check result',
     );
     if (s.streak < needed) return;
@@ -205,37 +304,31 @@ export class GroupHealth {
 
   // ---- passive ejection ----
 
-  /** Called by the service's observer at the end of every request to this group. */
-  requestEnded(r: RequestRecord): void {
+  /** The data path ejected this server (lib/proxy/passive.ts); the backoff starts here. */
+  ejected(server: ServerState, reason: string): void {
     const eject = this.spec.eject;
-    const server = r.server;
-    if (eject === undefined || server === null || this.stopped) return;
-    const s = this.servers[server.id];
-    if (s === undefined || s.server !== server || s.ejected) return;
-    const outcome = r.outcome;
-    // 501 and 505 say the server does not support the request, not that it is unwell.
-    const failed =
-      outcome === 'connect-failed' || outcome === 'upstream-failed' || (outcome === 'ok' && r.status >= 500 && r.status !== 501 && r.status !== 505);
-    if (!failed) {
-      // tcpvs's own refusals and client aborts say nothing about the server.
-      if (outcome === 'ok') s.failures = 0;
-      return;
-    }
-    if (++s.failures < eject.failures) return;
+    const s = this.servers.find((x) => x.server === server);
+    if (eject === undefined || s === undefined || this.stopped || s.ejected) return;
     const now = Date.now();
     // A server that stayed admitted for max-backoff starts again from the first backoff.
     if (now - s.readmittedAt >= eject.maxBackoffMs) s.ejections = 0;
     const backoffMs = Math.min(eject.maxBackoffMs, eject.backoffMs * 2 ** s.ejections);
     s.ejections++;
     s.ejected = true;
-    s.failures = 0;
     s.ejectTimer = this.timer(() => {
       s.ejectTimer = null;
-      s.ejected = false;
-      s.readmittedAt = Date.now();
+      this.readmit(s);
       this.settle(s, 'eject', `ejection of ${backoffMs}ms over`, 'up');
     }, backoffMs);
-    this.settle(s, 'eject', `${eject.failures} consecutive failed requests (last: ${outcome}, status ${r.status}); ejected for ${backoffMs}ms`, 'down');
+    this.settle(s, 'eject', `${reason}; ejected for ${backoffMs}ms`, 'down');
+  }
+
+  private readmit(s: ServerHealth): void {
+    if (s.ejectTimer !== null) clearTimeout(s.ejectTimer);
+    s.ejectTimer = null;
+    s.ejected = false;
+    s.readmittedAt = Date.now();
+    Atomics.store(s.server.words, W_FAILURES, 0);
   }
 
   // ---- agent ----
@@ -255,7 +348,7 @@ export class GroupHealth {
     if (!read.ok) {
       // As in HAProxy, an agent that cannot be reached changes nothing: the
       // agent is advice, the active check judges reachability.
-      this.log.debug({ service: this.service, group: this.runtime.name, server: s.server.name, check: 'agent', reason: read.reason }, 'agent check failed');
+      this.log.debug({ service: this.service, group: this.group.name, server: s.server.name, check: 'agent', reason: read.reason }, 'agent check failed');
       return;
     }
     const reply = parseAgentReply(read.line);
@@ -292,7 +385,9 @@ export class GroupHealth {
   /** After a mechanism changed its opinion: writes the server's up and weight, refreshes the scheduler, logs. */
   private settle(s: ServerHealth, mechanism: HealthMechanism, reason: string, direction: Direction): void {
     const server = s.server;
-    const wasUp = server.up;
+    // What this side last said, not the record: the data path marks an
+    // ejection there before telling this side.
+    const wasUp = s.publishedUp;
     const up = this.ownsUp ? s.activeUp && !s.ejected && s.agentUp && !s.agentMaint : wasUp;
     const now = Date.now();
     const ramp = this.spec.slowStartMs;
@@ -302,12 +397,8 @@ export class GroupHealth {
     const weight = this.ownsWeight ? this.weightOf(s, now) : oldWeight;
     const from = wasUp ? 'up' : 'down';
     const to = up ? 'up' : 'down';
-    const fields = { service: this.service, group: this.runtime.name, server: server.name, check: mechanism, from, to, reason, weight };
-    if (up !== wasUp || weight !== oldWeight) {
-      server.up = up;
-      server.weight = weight;
-      this.runtime.scheduler.refresh();
-    }
+    const fields = { service: this.service, group: this.group.name, server: server.name, check: mechanism, from, to, reason, weight };
+    this.publish(s, weight);
     if (up !== wasUp) {
       if (up) this.log.info(fields, 'server up');
       else this.log.warn(fields, 'server down');
@@ -338,8 +429,7 @@ export class GroupHealth {
     if (now - s.rampStartedAt >= rampMs) this.stopRamp(s); // weightOf() then gives the full weight
     const weight = this.weightOf(s, now);
     if (weight === s.server.weight) return;
-    s.server.weight = weight;
-    this.runtime.scheduler.refresh();
-    this.log.debug({ service: this.service, group: this.runtime.name, server: s.server.name, weight, ramping: s.rampTimer !== null }, 'slow start');
+    this.publish(s, weight);
+    this.log.debug({ service: this.service, group: this.group.name, server: s.server.name, weight, ramping: s.rampTimer !== null }, 'slow start');
   }
 }

@@ -1,63 +1,72 @@
-// Health checks for the running services: what the control plane starts
-// after it builds (or hot-swaps) its services, and stops before the next.
+// Health checks for the running services, in the control plane: one checker
+// per server whatever the number of workers. sync() follows every config
+// change: groups that keep their health statements keep their state (see
+// group-health.ts), new ones start, and groups that lose them are released
+// (every server up at its configured weight).
 import type { Logger } from '../log/logger.ts';
-import type { GroupRuntime } from '../proxy/group.ts';
-import type { RequestRecord, ServiceObserver } from '../proxy/observer.ts';
-import type { ServiceRuntime } from '../proxy/service.ts';
+import type { GroupState, Registry } from '../control/registry.ts';
 import { GroupHealth, type ServerHealthStatus } from './group-health.ts';
 
-export interface RunningHealth {
-  /** Every server of every group that has health statements. */
-  status(): ServerHealthStatus[];
-  /** Ends every timer, probe, socket and observer; server states stay as they are. */
-  stop(): void;
-}
+export class HealthChecks {
+  private readonly log: Logger;
+  private readonly stopAll = new AbortController();
+  private readonly groups = new Map<GroupState, GroupHealth>();
+  private stopped = false;
 
-/**
- * Starts the health statements of every group of `services` (GroupSpec.health,
- * matched to the runtime group by name). Groups without them cost nothing.
- */
-export function startHealth(services: readonly ServiceRuntime[], log: Logger): RunningHealth {
-  const stopAll = new AbortController();
-  const groups: GroupHealth[] = [];
-  const observers: Array<{ service: ServiceRuntime; observer: ServiceObserver }> = [];
-  for (const service of services) {
-    const ejecting = new Map<GroupRuntime, GroupHealth>();
-    for (const spec of service.spec.groups) {
-      const health = spec.health;
-      const runtime = service.groups.get(spec.name);
-      if (health === undefined || runtime === undefined) continue;
-      const group = new GroupHealth(service.spec.name, runtime, health, spec.servers, log, stopAll.signal);
-      groups.push(group);
-      if (health.eject !== undefined) ejecting.set(runtime, group);
-    }
-    if (ejecting.size === 0) continue;
-    const observer: ServiceObserver = {
-      connectionOpened() {},
-      connectionClosed() {},
-      requestEnded(r: RequestRecord) {
-        if (r.group !== null) ejecting.get(r.group)?.requestEnded(r);
-      },
-    };
-    service.observers.push(observer);
-    observers.push({ service, observer });
+  constructor(log: Logger) {
+    this.log = log;
   }
-  for (const g of groups) g.start();
-  if (groups.length > 0) log.info({ groups: groups.length }, 'health checks started');
-  let stopped = false;
-  return {
-    status: () => groups.flatMap((g) => g.status()),
-    stop() {
-      if (stopped) return;
-      stopped = true;
-      stopAll.abort();
-      for (const g of groups) g.stop();
-      for (const { service, observer } of observers) {
-        const at = service.observers.indexOf(observer);
-        if (at !== -1) service.observers.splice(at, 1);
+
+  /** Brings the checks in line with the registry's groups (after a commit). */
+  sync(registry: Registry): void {
+    if (this.stopped) return;
+    const seen = new Set<GroupState>();
+    let started = 0;
+    for (const service of registry.services()) {
+      for (const group of service.groups) {
+        const spec = group.spec.health;
+        if (spec === undefined) continue;
+        seen.add(group);
+        const existing = this.groups.get(group);
+        if (existing !== undefined) {
+          existing.update(spec);
+          continue;
+        }
+        const health = new GroupHealth(service.name, group, spec, this.log, this.stopAll.signal);
+        this.groups.set(group, health);
+        health.start();
+        started++;
       }
-    },
-  };
+    }
+    for (const [group, health] of this.groups) {
+      if (seen.has(group)) continue;
+      this.groups.delete(group);
+      // Still in the config without health statements: its servers are up again.
+      if (registry.service(group.service.name)?.group(group.name) === group) health.release();
+      else health.stop();
+    }
+    if (started > 0) this.log.info({ groups: started }, 'health checks started');
+  }
+
+  /** The data path ejected a server (lib/proxy/passive.ts). */
+  serverEjected(registry: Registry, uid: number, reason: string): void {
+    const server = registry.server(uid);
+    if (server === undefined) return;
+    this.groups.get(server.group)?.ejected(server, reason);
+  }
+
+  /** Every server of every group that has health statements. */
+  status(): ServerHealthStatus[] {
+    return [...this.groups.values()].flatMap((g) => g.status());
+  }
+
+  /** Ends every timer, probe and socket; server states stay as they are. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.stopAll.abort();
+    for (const g of this.groups.values()) g.stop();
+  }
 }
 
 export type { ServerHealthStatus } from './group-health.ts';

@@ -40,7 +40,8 @@ export class BodyFramer {
   remaining = 0;
   private state = S_DONE;
   private trailerBytes = 0;
-  private readonly maxTrailerBytes: number;
+  /** Trailer section limit; a config change may set a new one between messages. */
+  maxTrailerBytes: number;
 
   constructor(maxTrailerBytes: number) {
     this.maxTrailerBytes = maxTrailerBytes;

@@ -64,7 +64,7 @@ export class HeadParseError extends Error {
 export class HeadParser {
   readonly kind: HeadKind;
   private readonly parser: HTTPParserInstance;
-  private readonly maxHeaderBytes: number;
+  private maxHeaderBytes: number;
   private done = false;
 
   versionMajor = 1;
@@ -114,6 +114,18 @@ export class HeadParser {
       return 2; // stop llhttp at the end of the head: we frame the body ourselves
     };
     p[HTTPParser.kOnMessageComplete] = noop;
+    this.reset();
+  }
+
+  /** The head size limit now in force. */
+  get limit(): number {
+    return this.maxHeaderBytes;
+  }
+
+  /** A new head size limit (a config change); call it between heads only, as it starts afresh. */
+  setLimit(maxHeaderBytes: number): void {
+    if (maxHeaderBytes === this.maxHeaderBytes) return;
+    this.maxHeaderBytes = maxHeaderBytes;
     this.reset();
   }
 

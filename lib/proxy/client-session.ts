@@ -15,7 +15,7 @@ import {
   type RequestFacts,
 } from '../http/head-rewrite.ts';
 import { localResponse } from '../http/local-response.ts';
-import type { UpstreamConnection, UpstreamOwner } from '../upstream/pool.ts';
+import type { ServerPool, UpstreamConnection, UpstreamOwner } from '../upstream/pool.ts';
 import type { RealServer } from '../sched/scheduler.ts';
 import type { GroupRuntime } from './group.ts';
 import type { ServiceRuntime } from './service.ts';
@@ -44,7 +44,7 @@ const COALESCE_LIMIT = 16384;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export class ClientSession implements UpstreamOwner {
-  private svc: ServiceRuntime; // changes at request boundaries after a hot reload
+  private readonly svc: ServiceRuntime;
   private readonly socket: net.Socket;
   readonly clientAddress: string;
   private readonly parser: HeadParser;
@@ -69,6 +69,7 @@ export class ClientSession implements UpstreamOwner {
   private readonly resBody: BodyFramer;
   private group: GroupRuntime | null = null;
   private server: RealServer | null = null;
+  private pool: ServerPool | null = null; // the server's, chosen with it
   private pinned: RealServer | null = null; // what affinity returned for this request
   private conn: UpstreamConnection | null = null;
   private ruleName = '';
@@ -175,8 +176,14 @@ export class ClientSession implements UpstreamOwner {
     let offset = 0;
     while (offset < buf.length && (this.phase === P_IDLE || this.phase === P_HEAD)) {
       if (this.phase === P_IDLE) {
-        // A new request: it runs on the newest config.
-        if (this.svc.successor !== null) this.migrate();
+        // A new request: the limits in force now hold for it (a config
+        // change may have set new ones since the last request).
+        const limit = this.svc.spec.limits.maxHeaderBytes;
+        if (this.parser.limit !== limit) {
+          this.parser.setLimit(limit);
+          this.reqBody.maxTrailerBytes = limit;
+          this.resBody.maxTrailerBytes = limit;
+        }
         this.phase = P_HEAD;
         this.headBytes = 0;
         this.sawRequestLine = false;
@@ -279,6 +286,7 @@ export class ClientSession implements UpstreamOwner {
     this.ruleName = route.rule === null ? 'default' : route.rule.name;
     const group = svc.groups.get(route.group)!;
     this.group = group;
+    group.sync();
     // A pinned session goes to its server; everyone else is scheduled (and pinned).
     const affinity = group.affinity;
     const pinned = affinity === null ? null : affinity.lookup(view);
@@ -293,10 +301,10 @@ export class ClientSession implements UpstreamOwner {
     }
     this.pinned = pinned;
     this.server = server;
+    this.pool = group.pools[server.id];
     this.serverForRecord = server;
     this.serverName = server.name;
     server.begin();
-    server.total++;
 
     this.reqHead = buildRequestHead({
       method: p.method,
@@ -319,8 +327,7 @@ export class ClientSession implements UpstreamOwner {
 
   /** Sends the request head (and the body bytes at hand) to a server of the group. */
   private dispatch(fresh: boolean, body: Buffer | null): void {
-    const server = this.server!;
-    const conn = this.group!.pools[server.id].acquire(this, fresh);
+    const conn = this.pool!.acquire(this, fresh);
     this.conn = conn;
     this.upstreamConnected = conn.connected;
     if (conn.connected) this.setDeadline(D_RESPONSE, this.svc.spec.timeouts.responseMs);
@@ -750,6 +757,8 @@ export class ClientSession implements UpstreamOwner {
     if (!this.requestOpen) return;
     this.requestOpen = false;
     const durationMs = performance.now() - this.startedAt;
+    const passive = this.group?.passive;
+    if (passive != null && this.serverForRecord !== null) passive.requestEnded(this.serverForRecord, outcome, this.status);
     if (this.svc.observers.length > 0) {
       const r = this.record;
       r.group = this.group;
@@ -808,19 +817,6 @@ export class ClientSession implements UpstreamOwner {
           return;
       }
     });
-  }
-
-  /** After a hot reload: move to the new generation now if between requests, else at the next one. */
-  followSuccessor(): void {
-    if (this.phase === P_IDLE && this.queued === null) this.migrate();
-  }
-
-  private migrate(): void {
-    const next = this.svc.latest();
-    if (next === this.svc) return;
-    this.svc.moveSession(this, next);
-    this.svc = next;
-    this.record.service = next.spec.name;
   }
 
   /** Closes the connection now if it is between requests, else after the current response. */

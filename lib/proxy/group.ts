@@ -1,42 +1,141 @@
-// A server group at run time: its real servers, its scheduler and one
-// upstream pool per real server.
+// A server group at run time: its real servers, its scheduler, one upstream
+// pool per real server, affinity and passive checks.
+//
+// A config change updates a group in place (update()): a real server that
+// stays (the same uid) keeps its RealServer object, its pool and its
+// connections; the scheduler is kept while the group schedules alike and
+// lists the same servers, and only rebuilt when that changes. Status and
+// weights are not config: the control plane writes them to the servers'
+// shared records and bumps the group's version, and sync() copies them here
+// at the next request.
+import { isDeepStrictEqual } from 'node:util';
 import type { GroupSpec, ServiceSpec } from '../config/model.ts';
-import type { RealServer, Scheduler } from '../sched/scheduler.ts';
-import { createScheduler, makeRealServers } from '../sched/index.ts';
-import { ServerPool } from '../upstream/pool.ts';
+import type { GroupPlan } from '../control/registry.ts';
+import { RealServer, type Scheduler } from '../sched/scheduler.ts';
+import { createScheduler } from '../sched/index.ts';
+import { ServerPool, type PoolOptions } from '../upstream/pool.ts';
 import { compileKey, type KeyReader } from '../route/hash-key.ts';
 import { createAffinity, type Affinity } from '../affinity/index.ts';
+import { G_VERSION } from '../state/group-share.ts';
+import { W_STATUS, W_WEIGHT, statusUp } from '../state/server-share.ts';
+import { PassiveEjection, type DataPathEvents } from './passive.ts';
+
+/** Whether two group specs schedule alike (same scheduler, knobs and key), so a scheduler can be kept. */
+export function sameScheduling(a: GroupSpec, b: GroupSpec): boolean {
+  return a.scheduler === b.scheduler && a.hashSubmatch === b.hashSubmatch && isDeepStrictEqual(a.key, b.key) && isDeepStrictEqual(a.tuning, b.tuning);
+}
+
+function poolOptions(host: string, port: number, service: ServiceSpec): PoolOptions {
+  return {
+    host,
+    port,
+    maxIdle: service.limits.poolMaxIdlePerServer,
+    idleTimeoutMs: service.timeouts.upstreamIdleMs,
+    maxHeaderBytes: service.limits.maxHeaderBytes,
+  };
+}
 
 export class GroupRuntime {
   readonly name: string;
-  readonly servers: RealServer[];
-  readonly scheduler: Scheduler;
-  readonly pools: ServerPool[]; // indexed by RealServer.id
+  servers: RealServer[] = [];
+  scheduler!: Scheduler;
+  pools: ServerPool[] = []; // indexed by RealServer.id
   /** Reads the request key the scheduler hashes or remembers. */
-  readonly keyOf: KeyReader;
+  keyOf!: KeyReader;
   /** Session persistence; null when the group has none (then it costs nothing). */
-  readonly affinity: Affinity | null;
+  affinity: Affinity | null = null;
+  /** Passive ejection; null when the group has none. */
+  passive: PassiveEjection | null = null;
+  private spec!: GroupSpec;
+  private readonly stripe: number;
+  private readonly events: DataPathEvents;
+  private readonly groupWords: Int32Array;
+  private seenVersion = -1;
 
-  constructor(spec: GroupSpec, service: ServiceSpec) {
+  constructor(spec: GroupSpec, service: ServiceSpec, plan: GroupPlan, stripe: number, events: DataPathEvents) {
     this.name = spec.name;
-    this.servers = makeRealServers(spec.servers);
-    this.scheduler = createScheduler(spec.scheduler, this.servers, { ...spec.tuning, hashSubmatch: spec.hashSubmatch });
+    this.stripe = stripe;
+    this.events = events;
+    this.groupWords = new Int32Array(plan.share);
+    this.update(spec, service, plan);
+  }
+
+  /** Takes the group's new spec and server list; see the file comment for what is kept. */
+  update(spec: GroupSpec, service: ServiceSpec, plan: GroupPlan): void {
+    const previous = this.spec as GroupSpec | undefined;
+    const byUid = new Map<number, number>();
+    this.servers.forEach((s, i) => byUid.set(s.uid, i));
+    const servers: RealServer[] = [];
+    const pools: ServerPool[] = [];
+    plan.servers.forEach((p, id) => {
+      const at = byUid.get(p.uid);
+      if (at !== undefined) {
+        const server = this.servers[at];
+        server.id = id;
+        servers.push(server);
+        pools.push(this.pools[at]);
+        this.pools[at].configure(poolOptions(server.host, server.port, service));
+        byUid.delete(p.uid);
+        return;
+      }
+      const s = spec.servers[id];
+      const words = new Int32Array(p.share);
+      servers.push(new RealServer(id, p.uid, s.host, s.port, words[W_WEIGHT], words, this.stripe));
+      pools.push(new ServerPool(poolOptions(s.host, s.port, service)));
+    });
+    // Servers that left: their pools close once their requests in flight are done.
+    for (const at of byUid.values()) this.pools[at].retire();
+    const sameServers = servers.length === this.servers.length && servers.every((s, i) => s === this.servers[i]);
+    this.servers = servers;
+    this.pools = pools;
+    this.spec = spec;
+    // The version first: a change made while copying is seen at the next sync().
+    this.seenVersion = Atomics.load(this.groupWords, G_VERSION);
+    let stateChanged = false;
+    for (const server of servers) if (this.copyState(server)) stateChanged = true;
+    const options = { ...spec.tuning, hashSubmatch: spec.hashSubmatch };
+    if (previous === undefined || !sameServers || !sameScheduling(previous, spec)) this.scheduler = createScheduler(spec.scheduler, servers, options);
+    else if (stateChanged) this.scheduler.refresh();
     this.keyOf = compileKey(spec.key, spec.hashSubmatch);
-    this.affinity = spec.affinity === undefined ? null : createAffinity(spec.affinity, this.servers, { groupName: spec.name });
-    this.pools = this.servers.map(
-      (s) =>
-        new ServerPool({
-          host: s.host,
-          port: s.port,
-          maxIdle: service.limits.poolMaxIdlePerServer,
-          idleTimeoutMs: service.timeouts.upstreamIdleMs,
-          maxHeaderBytes: service.limits.maxHeaderBytes,
-        }),
-    );
+    if (spec.affinity === undefined) this.affinity = null;
+    else if (this.affinity === null || previous === undefined || !isDeepStrictEqual(previous.affinity, spec.affinity))
+      this.affinity = createAffinity(spec.affinity, servers, { groupName: spec.name });
+    else if (!sameServers) this.affinity.updateServers(servers);
+    const eject = spec.health?.eject;
+    this.passive = eject === undefined ? null : new PassiveEjection(eject.failures, this.groupWords, this.events);
+  }
+
+  /**
+   * Brings this thread's copy of the servers' status and weights up to date
+   * when the control plane changed them; once per request, before affinity
+   * and scheduling read them.
+   */
+  sync(): void {
+    const version = Atomics.load(this.groupWords, G_VERSION);
+    if (version === this.seenVersion) return;
+    this.seenVersion = version;
+    let changed = false;
+    for (const server of this.servers) if (this.copyState(server)) changed = true;
+    if (changed) this.scheduler.refresh();
+  }
+
+  private copyState(server: RealServer): boolean {
+    const words = server.share;
+    const up = statusUp(Atomics.load(words, W_STATUS));
+    const weight = Atomics.load(words, W_WEIGHT);
+    if (up === server.up && weight === server.weight) return false;
+    server.up = up;
+    server.weight = weight;
+    return true;
   }
 
   sweep(now: number): void {
     for (const p of this.pools) p.sweep(now);
+  }
+
+  /** The group left the config: pools close once their requests in flight are done. */
+  retire(): void {
+    for (const p of this.pools) p.retire();
   }
 
   close(): void {

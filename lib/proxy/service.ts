@@ -1,12 +1,16 @@
 // A virtual service: one listener, its rule table and its server groups.
-// This is the data path's root; the control plane builds it from a ServiceSpec.
+// This is the data path's root; the data path (data-path.ts) builds it from a
+// plan and updates it in place on every config change.
 //
-// A hot reload builds a new ServiceRuntime (a new generation) and hands it the
-// listener. Sessions between requests move to it at once; a session in the
-// middle of a request finishes it on the old generation and moves at its next
-// request. The old generation closes its pools when its last session left.
+// In place: the rule table is rebuilt (it holds no state), limits and
+// timeouts are replaced and hold for every new request, on connections
+// already open too, and groups are updated by name (group.ts says what they
+// keep). A request in flight finishes with the group and server it started
+// on. A service whose listen address changes binds the new one first and
+// then closes the old one; its open connections carry on.
 import net from 'node:net';
 import type { ServiceSpec } from '../config/model.ts';
+import type { ServicePlan } from '../control/registry.ts';
 import { HeadParser } from '../http/llhttp.ts';
 import { RequestView } from '../route/request-view.ts';
 import { Router } from '../route/router.ts';
@@ -15,46 +19,61 @@ import type { Logger } from '../log/logger.ts';
 import { GroupRuntime } from './group.ts';
 import { ClientSession } from './client-session.ts';
 import type { ServiceObserver } from './observer.ts';
+import type { DataPathEvents } from './passive.ts';
+
+/** Free request parsers kept per service for new connections. */
+const MAX_FREE_PARSERS = 256;
+
+export interface ListenOptions {
+  /** Worker threads: each binds its own socket to the address (SO_REUSEPORT). */
+  reusePort: boolean;
+}
 
 export class ServiceRuntime {
-  readonly spec: ServiceSpec;
+  spec: ServiceSpec;
   readonly log: Logger;
   readonly accessLog: boolean;
-  readonly router: Router;
+  router: Router;
   readonly groups = new Map<string, GroupRuntime>();
   // Scratch objects reused by every request: routing and picking run to
   // completion synchronously, so one of each is enough.
   readonly requestView = new RequestView();
   readonly pickContext: PickContext = { key: undefined, clientAddress: '' };
-  /** Told of every connection and request end (statistics, passive health checks). */
+  /** Told of every connection and request end (statistics). */
   readonly observers: ServiceObserver[] = [];
 
   private server: net.Server;
+  /** A second listener, bound for a listen address change that is not committed yet. */
+  private nextServer: net.Server | null = null;
   private readonly sessions = new Set<ClientSession>();
-  /** The generation that replaced this one (hot reload); sessions follow it. */
-  successor: ServiceRuntime | null = null;
   private retired = false;
   private finalized = false;
   private readonly freeParsers: HeadParser[] = [];
   private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepEveryMs = 0;
   private poolSweepAt = 0;
+  private readonly stripe: number;
+  private readonly events: DataPathEvents;
 
-  constructor(spec: ServiceSpec, log: Logger) {
-    this.spec = spec;
+  constructor(plan: ServicePlan, log: Logger, stripe = 0, events: DataPathEvents = NO_EVENTS) {
+    this.spec = plan.spec;
     this.log = log;
+    this.stripe = stripe;
+    this.events = events;
     this.accessLog = log.isLevelEnabled('info');
-    for (const g of spec.groups) this.groups.set(g.name, new GroupRuntime(g, spec));
-    this.router = new Router(spec.rules, spec.defaultGroup, spec.groups);
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true });
-    this.listenOn(this.server);
+    this.router = new Router(plan.spec.rules, plan.spec.defaultGroup, plan.spec.groups);
+    this.updateGroups(plan);
+    this.server = this.createServer();
   }
 
   private readonly onConnection = (socket: net.Socket): void => this.accept(socket);
   private readonly onListenerError = (err: Error): void => this.log.error({ err, service: this.spec.name }, 'listener error');
 
-  private listenOn(server: net.Server): void {
+  private createServer(): net.Server {
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true });
     server.on('connection', this.onConnection);
     server.on('error', this.onListenerError);
+    return server;
   }
 
   private accept(socket: net.Socket): void {
@@ -73,38 +92,88 @@ export class ServiceRuntime {
 
   forget(session: ClientSession, parser: HeadParser): void {
     this.sessions.delete(session);
-    if (this.freeParsers.length < 256) this.freeParsers.push(parser);
+    if (this.freeParsers.length < MAX_FREE_PARSERS && parser.limit === this.spec.limits.maxHeaderBytes) this.freeParsers.push(parser);
     else parser.close();
     if (this.retired && this.sessions.size === 0) this.finalize();
   }
 
   /** Binds the listener. Resolves with the bound address (port 0 picks one). */
-  /**
-   * Binds the listener. With `reusePort` every worker process binds its own
-   * socket to the same address (SO_REUSEPORT) and the kernel spreads new
-   * connections over them; `exclusive` keeps cluster from sharing one handle.
-   */
-  listen(reusePort = false): Promise<net.AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.server.once('error', onError);
-      const { host, port } = this.spec.listen;
-      this.server.listen({ host, port, backlog: 1024, reusePort, exclusive: reusePort }, () => {
-        this.server.off('error', onError);
-        this.startSweep();
-        resolve(this.server.address() as net.AddressInfo);
-      });
+  listen(options: ListenOptions = { reusePort: false }): Promise<net.AddressInfo> {
+    return bind(this.server, this.spec.listen, options).then((address) => {
+      this.startSweep();
+      return address;
     });
+  }
+
+  /**
+   * The first half of a config change: binds the new listen address when it
+   * changes, so a change that cannot listen is refused before anything else
+   * moves. commitUpdate() or abortUpdate() follows.
+   */
+  async prepareUpdate(plan: ServicePlan, options: ListenOptions): Promise<void> {
+    const next = plan.spec.listen;
+    const now = this.spec.listen;
+    if (next.host === now.host && next.port === now.port) return;
+    const server = this.createServer();
+    await bind(server, next, options);
+    this.nextServer = server;
+  }
+
+  abortUpdate(): Promise<void> {
+    const server = this.nextServer;
+    this.nextServer = null;
+    return server === null ? Promise.resolve() : closeListener(server);
+  }
+
+  /** The second half: the new spec, rule table, limits, timeouts and groups take over. */
+  commitUpdate(plan: ServicePlan): void {
+    const before = this.spec;
+    this.spec = plan.spec;
+    this.router = new Router(plan.spec.rules, plan.spec.defaultGroup, plan.spec.groups);
+    this.updateGroups(plan);
+    if (before.limits.maxHeaderBytes !== plan.spec.limits.maxHeaderBytes) {
+      for (const p of this.freeParsers) p.close();
+      this.freeParsers.length = 0;
+    }
+    if (this.nextServer !== null) {
+      const old = this.server;
+      this.server = this.nextServer;
+      this.nextServer = null;
+      void closeListener(old);
+    }
+    if (this.sweepTimer !== null && this.sweepInterval() !== this.sweepEveryMs) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = null;
+      this.startSweep();
+    }
+  }
+
+  private updateGroups(plan: ServicePlan): void {
+    const left = new Set(this.groups.keys());
+    plan.spec.groups.forEach((spec, i) => {
+      left.delete(spec.name);
+      const existing = this.groups.get(spec.name);
+      if (existing !== undefined) existing.update(spec, plan.spec, plan.groups[i]);
+      else this.groups.set(spec.name, new GroupRuntime(spec, plan.spec, plan.groups[i], this.stripe, this.events));
+    });
+    for (const name of left) {
+      this.groups.get(name)!.retire();
+      this.groups.delete(name);
+    }
+  }
+
+  private sweepInterval(): number {
+    const t = this.spec.timeouts;
+    const shortest = Math.min(t.clientHeaderMs, t.clientIdleMs, t.connectMs, t.responseMs, t.upstreamIdleMs);
+    return Math.max(10, Math.min(500, Math.floor(shortest / 10)));
   }
 
   // Deadlines are checked by one sweep instead of a timer per request, so
   // the hot path only stores a number.
-  startSweep(): void {
+  private startSweep(): void {
     if (this.sweepTimer !== null) return;
-    const t = this.spec.timeouts;
-    const shortest = Math.min(t.clientHeaderMs, t.clientIdleMs, t.connectMs, t.responseMs, t.upstreamIdleMs);
-    const every = Math.max(10, Math.min(500, Math.floor(shortest / 10)));
-    this.sweepTimer = setInterval(() => this.sweep(), every);
+    this.sweepEveryMs = this.sweepInterval();
+    this.sweepTimer = setInterval(() => this.sweep(), this.sweepEveryMs);
     this.sweepTimer.unref();
   }
 
@@ -143,58 +212,24 @@ export class ServiceRuntime {
     this.sweepTimer = null;
     for (const s of this.sessions) s.destroy();
     for (const g of this.groups.values()) g.close();
-    // server.close() on a listener that is already closed waits for a 'close'
-    // event that has come and gone: only wait when it is still listening.
-    if (!this.server.listening) return Promise.resolve();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    void this.abortUpdate();
+    return closeListener(this.server);
   }
 
-  /** The newest generation, following hot reloads. */
-  latest(): ServiceRuntime {
-    let g: ServiceRuntime = this;
-    while (g.successor !== null) g = g.successor;
-    return g;
-  }
-
-  /** A session moves from this (older) generation to `next`. */
-  moveSession(session: ClientSession, next: ServiceRuntime): void {
-    this.sessions.delete(session);
-    next.sessions.add(session);
-    if (this.retired && this.sessions.size === 0) this.finalize();
-  }
-
-  /**
-   * Hot reload: `next` (not yet listening) takes over this generation's
-   * listener and, at once, every session that is between requests; the rest
-   * follow at their next request. This generation retires when they are gone.
-   */
-  handOver(next: ServiceRuntime): void {
-    const server = this.server;
-    server.off('connection', this.onConnection);
-    server.off('error', this.onListenerError);
-    next.server = server;
-    next.listenOn(server);
-    next.startSweep();
-    this.successor = next;
-    for (const session of [...this.sessions]) session.followSuccessor();
-    this.retire(false);
-  }
-
-  /** Stops taking connections (unless handed over) and finishes the ones it has, then closes its pools. */
-  retire(closeListener = true): void {
+  /** The service left the config: stop accepting, finish the connections it has, then close its pools. */
+  retire(): void {
     if (this.retired) return;
     this.retired = true;
-    if (closeListener) {
-      this.server.close();
-      for (const session of this.sessions) session.closeWhenDone();
-    }
+    void closeListener(this.server);
+    for (const session of this.sessions) session.closeWhenDone();
     if (this.sessions.size === 0) this.finalize();
   }
 
-  /** A generation built for a reload that was then refused: release what it built. */
-  discard(): void {
+  /** A service built for a change that was then refused: release what it built. */
+  discard(): Promise<void> {
     this.retired = true;
     this.finalize();
+    return closeListener(this.server);
   }
 
   private finalize(): void {
@@ -204,4 +239,28 @@ export class ServiceRuntime {
     this.sweepTimer = null;
     for (const g of this.groups.values()) g.close();
   }
+}
+
+const NO_EVENTS: DataPathEvents = { serverEjected() {} };
+
+/**
+ * Listens on `endpoint`. With `reusePort` every worker thread binds its own
+ * socket to the same address (SO_REUSEPORT) and the kernel spreads new
+ * connections over them.
+ */
+function bind(server: net.Server, endpoint: { host: string; port: number }, options: ListenOptions): Promise<net.AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    server.listen({ host: endpoint.host, port: endpoint.port, backlog: 1024, reusePort: options.reusePort }, () => {
+      server.off('error', onError);
+      resolve(server.address() as net.AddressInfo);
+    });
+  });
+}
+
+/** server.close() on a listener already closed waits for a 'close' that has come and gone: only wait when it listens. */
+function closeListener(server: net.Server): Promise<void> {
+  if (!server.listening) return Promise.resolve();
+  return new Promise((resolve) => server.close(() => resolve()));
 }

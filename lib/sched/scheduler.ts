@@ -2,7 +2,7 @@
 // set of callbacks. A scheduler picks among the real servers of one group; it
 // never sees sockets or rules. Each scheduler lives in its own file.
 import type { SchedulerTuning } from '../config/model.ts';
-import { W_ACTIVE, createServerShare, stripeWord } from '../state/server-share.ts';
+import { W_ACTIVE, createServerShare, stripeTotalIndex, stripeWord } from '../state/server-share.ts';
 
 let localUids = 0;
 
@@ -22,10 +22,11 @@ export class RealServer {
   readonly name: string; // "host:port", "[v6]:port"
   weight: number; // 0 = quiescent
   up: boolean; // false: marked down, skipped by every scheduler
-  total = 0; // requests this thread sent it
   /** The shared record (lib/state/server-share.ts). */
   readonly share: Int32Array;
   private readonly stripe: number;
+  private readonly sent: Float64Array; // the same buffer
+  private readonly sentIndex: number;
 
   constructor(id: number, uid: number, host: string, port: number, weight: number, share: Int32Array, stripe: number) {
     this.id = id;
@@ -37,6 +38,17 @@ export class RealServer {
     this.up = true;
     this.share = share;
     this.stripe = stripeWord(stripe);
+    this.sent = new Float64Array(share.buffer);
+    this.sentIndex = stripeTotalIndex(stripe);
+  }
+
+  /** Requests this thread has sent the server. */
+  get total(): number {
+    return this.sent[this.sentIndex];
+  }
+
+  set total(value: number) {
+    this.sent[this.sentIndex] = value;
   }
 
   /** Requests in flight on this server, in every worker. */
@@ -54,6 +66,7 @@ export class RealServer {
   begin(): void {
     Atomics.add(this.share, W_ACTIVE, 1);
     this.share[this.stripe]++;
+    this.sent[this.sentIndex]++;
   }
 
   /** A request to this server ended. */

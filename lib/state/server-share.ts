@@ -11,6 +11,8 @@
 // Requests in flight are counted twice: the total every scheduler reads, and
 // each worker's own share in a stripe of its own (one 64-byte line each), so
 // that when a worker thread dies the control plane can take back what it held.
+// The stripe also holds the requests that worker ever sent the server (a
+// float64 only its worker writes), which the admin side adds up.
 
 export const W_ACTIVE = 0; // requests in flight, every worker together (Atomics)
 export const W_STATUS = 1; // STATUS_* bits
@@ -42,6 +44,19 @@ export function statusUp(status: number): boolean {
 /** The word index of worker `stripe`'s own in-flight count. */
 export function stripeWord(stripe: number): number {
   return HEADER_WORDS + STRIPE_WORDS * stripe;
+}
+
+/** The float64 index of worker `stripe`'s count of requests sent. */
+export function stripeTotalIndex(stripe: number): number {
+  return (HEADER_WORDS + STRIPE_WORDS * stripe) / 2 + 1;
+}
+
+/** Requests ever sent to the server, every worker's stripe added up. */
+export function totalRequests(words: Int32Array): number {
+  const floats = new Float64Array(words.buffer);
+  let n = 0;
+  for (let stripe = 0, count = shareStripes(words); stripe < count; stripe++) n += floats[stripeTotalIndex(stripe)];
+  return n;
 }
 
 /** How many workers a share has stripes for. */

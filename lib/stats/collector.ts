@@ -8,6 +8,7 @@ import type { GroupRuntime } from '../proxy/group.ts';
 import type { RequestOutcome, RequestRecord, ServiceObserver } from '../proxy/observer.ts';
 import type { ServiceRuntime } from '../proxy/service.ts';
 import type { RealServer } from '../sched/scheduler.ts';
+import { W_ACTIVE, W_STATUS, W_WEIGHT, statusUp } from '../state/server-share.ts';
 import { BUCKET_COUNT, BUCKET_UPPER_MS, Histogram, RecentWindow, WINDOW_SECONDS, bucketOf, quantileOf } from './histogram.ts';
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
@@ -283,13 +284,18 @@ export function createStats(options: StatsOptions = {}): Stats {
         let groupActive = 0;
         let up = 0;
         for (const server of g.servers) {
-          groupActive += server.active;
-          if (server.up) up++;
+          // Live state from the server's shared record: the data path's own
+          // copy is only brought up to date by its next request.
+          const words = server.share;
+          const serverUp = statusUp(Atomics.load(words, W_STATUS));
+          const active = Atomics.load(words, W_ACTIVE);
+          groupActive += active;
+          if (serverUp) up++;
           servers.push({
             name: server.name,
-            up: server.up,
-            weight: server.weight,
-            activeRequests: server.active,
+            up: serverUp,
+            weight: Atomics.load(words, W_WEIGHT),
+            activeRequests: active,
             requests: requestStats(gc.server(server.name).requests, nowMs, histograms),
           });
         }

@@ -142,7 +142,7 @@ function header(result: StatsResult, mode: StatsMode, snapshot: Obj): string {
     const interval = typeof snapshot.intervalMs === 'number' ? `, rates over ${snapshot.intervalMs} ms` : '';
     return mode === 'rate'
       ? `# request rates of the running services (their own counters${interval})`
-      : '# request counters of the running services (since each one started)';
+      : '# request counters of the running servers (since each joined; config changes keep them)';
   }
   const since = typeof snapshot.startedAt === 'number' ? ` since ${new Date(snapshot.startedAt).toISOString()}` : '';
   const window = typeof snapshot.windowSeconds === 'number' ? ` over the last ${snapshot.windowSeconds} s` : '';

@@ -11,10 +11,9 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { AdminHandler, AdminHandlers } from '../admin/protocol.ts';
-import type { ControlPlane } from '../control/control-plane.ts';
+import type { ControlPlane, ServerView } from '../control/control-plane.ts';
 import { ConfigError, formatProblem, type ConfigProblem } from '../config/errors.ts';
 import type { Config, ServiceSpec } from '../config/model.ts';
-import type { RealServer } from '../sched/scheduler.ts';
 import { formatMatcher, formatRuleTable } from '../config/print.ts';
 import { formatEndpoint } from '../config/tokenize.ts';
 import { EDIT_METHODS, METHODS, type EditAnswer, type EditCommand, type EditOp } from './commands.ts';
@@ -247,14 +246,14 @@ export function tcpvsadmHandlers(control: ControlPlane, extras: TcpvsadmExtras =
 // ---- reading the runtimes ----
 
 /** The counters now; `rateOf` gives each server's requests per second (absent: no rates). */
-function sampleRuntime(control: ControlPlane, rateOf?: (server: RealServer) => number | null): RuntimeStats {
+function sampleRuntime(control: ControlPlane, rateOf?: (server: ServerView) => number | null): RuntimeStats {
   // A sum of rates is unknown when one of them is.
   const total = (rates: (number | null | undefined)[]): number | null | undefined =>
     rateOf === undefined ? undefined : rates.some((r) => r === null || r === undefined) ? null : sum(rates as number[]);
   return {
     generatedAt: Date.now(),
     services: control.services().map((svc) => {
-      const groups = [...svc.groups.values()].map((g) => {
+      const groups = svc.groups.map((g) => {
         const servers = g.servers.map(
           (s): RuntimeServerStats => ({
             name: s.name,
@@ -267,7 +266,7 @@ function sampleRuntime(control: ControlPlane, rateOf?: (server: RealServer) => n
         const perSecond = total(servers.map((s) => s.requests.perSecond));
         return {
           name: g.name,
-          scheduler: g.scheduler.name,
+          scheduler: g.scheduler,
           activeRequests: sum(servers.map((s) => s.activeRequests)),
           requests: perSecond === undefined ? { total: sum(servers.map((s) => s.requests.total)) } : { total: sum(servers.map((s) => s.requests.total)), perSecond },
           servers,
@@ -289,15 +288,15 @@ function sampleRuntime(control: ControlPlane, rateOf?: (server: RealServer) => n
 /** The counters now; with `intervalMs`, requests per second over that long. */
 async function runtimeStats(control: ControlPlane, intervalMs: number | undefined): Promise<RuntimeStats> {
   if (intervalMs === undefined) return sampleRuntime(control);
-  // Keyed by the server objects: a reload in between builds new ones with new
-  // counters, and those get no rate rather than a wrong one.
-  const before = new Map<RealServer, number>();
-  for (const svc of control.services()) for (const g of svc.groups.values()) for (const s of g.servers) before.set(s, s.total);
+  // Keyed by the servers' uids: a server that left and came back in between
+  // has new counters, and gets no rate rather than a wrong one.
+  const before = new Map<number, number>();
+  for (const svc of control.services()) for (const g of svc.groups) for (const s of g.servers) before.set(s.uid, s.total);
   const started = performance.now();
   await new Promise((resolve) => setTimeout(resolve, intervalMs));
   const seconds = (performance.now() - started) / 1000;
   const stats = sampleRuntime(control, (s) => {
-    const was = before.get(s);
+    const was = before.get(s.uid);
     return was === undefined ? null : (s.total - was) / seconds;
   });
   stats.intervalMs = intervalMs;

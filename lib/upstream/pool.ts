@@ -78,12 +78,19 @@ export interface PoolOptions {
 }
 
 export class ServerPool {
-  readonly options: PoolOptions;
+  options: PoolOptions;
   private readonly idle: UpstreamConnection[] = [];
   /** Connections open now, idle or busy. */
   open = 0;
+  /** Its server left the config: connections close when their request ends. */
+  private retired = false;
 
   constructor(options: PoolOptions) {
+    this.options = options;
+  }
+
+  /** New limits and timeouts (a config change); connections already open keep their parsers' limit. */
+  configure(options: PoolOptions): void {
     this.options = options;
   }
 
@@ -99,6 +106,7 @@ export class ServerPool {
         }
         conn.owner = owner;
         conn.reused = true;
+        conn.parser.setLimit(this.options.maxHeaderBytes);
         conn.socket.resume();
         return conn;
       }
@@ -114,7 +122,7 @@ export class ServerPool {
   release(conn: UpstreamConnection): void {
     conn.owner = null;
     if (conn.closed) return;
-    if (this.idle.length >= this.options.maxIdle) {
+    if (this.retired || this.idle.length >= this.options.maxIdle) {
       conn.destroy();
       return;
     }
@@ -143,5 +151,11 @@ export class ServerPool {
 
   closeAll(): void {
     while (this.idle.length > 0) this.idle[0].destroy();
+  }
+
+  /** Closes the idle connections now and the busy ones as their requests end. */
+  retire(): void {
+    this.retired = true;
+    this.closeAll();
   }
 }

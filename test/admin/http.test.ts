@@ -159,7 +159,7 @@ t.test('/metrics and /stats.json count what was sent and served', async (t) => {
   t.equal(json.services[0].requests.total, snap.services[0].requests.total, 'the JSON is the snapshot');
 
   // /metrics
-  tcpvs.group('alpha').servers[1].up = false; // live state shows on the next scrape
+  tcpvs.servers('alpha')[1].upByChecks = false; // live state shows on the next scrape
   const metricsReply = await get(admin.address.port, '/metrics', bearer);
   t.equal(metricsReply.status, 200);
   t.equal(metricsReply.headers['content-type'], 'text/plain; version=0.0.4; charset=utf-8');

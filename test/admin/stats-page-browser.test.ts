@@ -164,7 +164,7 @@ t.test('the stats page in headless Chromium: tables, self-refresh, screenshot', 
     (window as unknown as { statsTestMarker?: number }).statsTestMarker = 1;
   }, null);
   await send('/b/', 5);
-  tcpvs.group('alpha').servers[1].up = false;
+  tcpvs.servers('alpha')[1].upByChecks = false;
   for (let i = 0; i < 100 && stats.snapshot().services[0].requests.total < 17; i++) await sleep(20);
   await page.waitForFunction(
     (before: string | null) => {

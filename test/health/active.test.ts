@@ -4,14 +4,14 @@
 // answer, a body that does not match, TCP checks against a closed port,
 // staggering, and stop().
 import t from 'tap';
-import { startHealth } from '../../lib/health/index.ts';
-import { WARN, INFO, captureLogger, closedPort, get, groupConfig, spread, startFlipBackend, startWithHealth, waitFor } from './helpers.ts';
+import { parseConfigText } from '../../lib/config/load.ts';
+import { WARN, INFO, closedPort, get, groupConfig, spread, startFlipBackend, startWithHealth, waitFor } from './helpers.ts';
 
 t.test('http check: fall failures take a server down, rise successes bring it back, traffic follows', async (t) => {
   const a = await startFlipBackend(t, 'A');
   const b = await startFlipBackend(t, 'B');
   const { tcpvs, lines } = await startWithHealth(t, groupConfig([a.port, b.port], ['check http /health interval 50ms timeout 1s rise 2 fall 3']));
-  const [serverA, serverB] = tcpvs.group('g').servers;
+  const [serverA, serverB] = tcpvs.servers('g');
   t.ok(serverA.up && serverB.up, 'servers start up');
   t.same(await spread(tcpvs.port, 6), { A: 3, B: 3 }, 'rr spreads over both while healthy');
   await waitFor(() => a.hits.length >= 3, 2000, 'A is being checked');
@@ -46,7 +46,7 @@ t.test('http check: no answer within the timeout is a failure', async (t) => {
   const a = await startFlipBackend(t, 'A');
   const b = await startFlipBackend(t, 'B');
   const { tcpvs, lines } = await startWithHealth(t, groupConfig([a.port, b.port], ['check http /health interval 150ms timeout 100ms rise 1 fall 2']));
-  const [serverA] = tcpvs.group('g').servers;
+  const [serverA] = tcpvs.servers('g');
   a.mode = 'hang';
   const took = await waitFor(() => !serverA.up, 2000, 'A goes down');
   t.ok(took >= 150, `two timed-out checks take at least one interval (took ${took} ms)`);
@@ -62,7 +62,7 @@ t.test('http check: a body that does not match the regex is a failure', async (t
     t,
     groupConfig([a.port], ['check http GET /health expect 200 body "^status: ok\\s*$" interval 40ms timeout 1s rise 1 fall 2']),
   );
-  const [serverA] = tcpvs.group('g').servers;
+  const [serverA] = tcpvs.servers('g');
   await waitFor(() => a.hits.length >= 3, 2000, 'checks run');
   t.ok(serverA.up, 'status 200 and a matching body: up');
   a.mode = 'degraded';
@@ -78,7 +78,7 @@ t.test('http check: expect names the statuses that pass', async (t) => {
   const a = await startFlipBackend(t, 'A');
   // 503 is what this check expects: the healthy 200 is a failure.
   const { tcpvs, lines } = await startWithHealth(t, groupConfig([a.port], ['check http /health expect 503 interval 40ms timeout 1s rise 1 fall 1']));
-  const [serverA] = tcpvs.group('g').servers;
+  const [serverA] = tcpvs.servers('g');
   await waitFor(() => !serverA.up, 2000, 'A goes down on 200');
   t.match(lines.find((l) => l.msg === 'server down')?.reason, /last: status 200$/);
   a.mode = 'fail';
@@ -90,7 +90,7 @@ t.test('tcp check: a closed port goes down, an open one stays up, and the port o
   const a = await startFlipBackend(t, 'A');
   const dead = await closedPort();
   const { tcpvs, lines } = await startWithHealth(t, groupConfig([a.port, dead], ['check tcp interval 40ms timeout 1s rise 2 fall 2']));
-  const [serverA, serverDead] = tcpvs.group('g').servers;
+  const [serverA, serverDead] = tcpvs.servers('g');
   await waitFor(() => !serverDead.up, 2000, 'the closed port goes down');
   t.match(lines.find((l) => l.msg === 'server down'), { server: `127.0.0.1:${dead}`, check: 'tcp', reason: /ECONNREFUSED/ });
   t.ok(serverA.up, 'the open port stays up');
@@ -98,13 +98,13 @@ t.test('tcp check: a closed port goes down, an open one stays up, and the port o
 
   // `port P` checks another port than the server's: here a closed one.
   const other = await startWithHealth(t, groupConfig([a.port], [`check tcp interval 40ms timeout 1s rise 1 fall 1 port ${dead}`]));
-  await waitFor(() => !other.tcpvs.group('g').servers[0].up, 2000, 'checked on the port option, the server goes down');
+  await waitFor(() => !other.tcpvs.servers('g')[0].up, 2000, 'checked on the port option, the server goes down');
 });
 
 t.test('tcp check: a port that starts listening comes up after rise checks', async (t) => {
   const dead = await closedPort();
   const { tcpvs, lines } = await startWithHealth(t, groupConfig([dead], ['check tcp interval 40ms timeout 1s rise 2 fall 1']));
-  const [server] = tcpvs.group('g').servers;
+  const [server] = tcpvs.servers('g');
   await waitFor(() => !server.up, 2000, 'down while closed');
   const net = await import('node:net');
   const listener = net.createServer((s) => s.destroy());
@@ -144,21 +144,25 @@ t.test('stop() ends the checks: nothing changes afterwards', async (t) => {
   a.mode = 'fail';
   await new Promise((r) => setTimeout(r, 200));
   t.equal(a.hits.length, hits, 'no checks after stop()');
-  t.ok(tcpvs.group('g').servers[0].up, 'and no state change');
+  t.ok(tcpvs.servers('g')[0].up, 'and no state change');
 });
 
-t.test('started again on the same services, a server seen down stays down until rise successes', async (t) => {
+t.test('a config change keeps a server seen down down until rise successes', async (t) => {
   const a = await startFlipBackend(t, 'A');
-  const { tcpvs, health } = await startWithHealth(t, groupConfig([a.port], ['check http /health interval 30ms timeout 1s rise 3 fall 1']));
-  const [server] = tcpvs.group('g').servers;
+  const b = await startFlipBackend(t, 'B');
+  const text = groupConfig([a.port, b.port], ['check http /health interval 30ms timeout 1s rise 3 fall 1']);
+  const { tcpvs } = await startWithHealth(t, text);
+  const [server] = tcpvs.servers('g');
   a.mode = 'fail';
   await waitFor(() => !server.up, 2000, 'down');
-  health.stop();
+  // The same config, and one with an unrelated change: a timeout.
+  await tcpvs.running.control.apply(parseConfigText(text, 'same.tcpvs'), 'test');
+  t.notOk(server.up, 'still down after a reload of the same config');
+  await tcpvs.running.control.apply(parseConfigText(text.replace('  default g', '  timeout connect 3s\n  default g'), 'other.tcpvs'), 'test');
+  t.notOk(tcpvs.servers('g')[0].up, 'still down after an unrelated change');
+  t.equal(tcpvs.servers('g')[0], server, 'the same server state');
+  t.same(await spread(tcpvs.port, 4), { B: 4 }, 'and traffic stays off it');
   a.mode = 'ok';
-  const { log } = captureLogger();
-  const again = startHealth(tcpvs.running.services, log);
-  t.teardown(() => again.stop());
-  t.notOk(server.up, 'not up at once');
   const restartedAt = Date.now();
   await waitFor(() => server.up, 2000, 'up after rise successes');
   const passed = a.hits.filter((h) => h.at >= restartedAt).length;

@@ -44,7 +44,7 @@ t.test('tcpvs sets weights from the load agent', async (t) => {
   const agent = await startLoadAgent({ host: '127.0.0.1', port: 0, readLoad: async () => ({ load1: 3, cpus: 4, runnable: 2 }) });
   t.teardown(() => agent.close());
   const { tcpvs, health } = await startWithHealth(t, groupConfig([{ port: a.port, weight: 40 }], [`agent ${agent.port} interval 30ms`]));
-  const [server] = tcpvs.group('g').servers;
+  const [server] = tcpvs.servers('g');
   await waitFor(() => server.weight === 10, 2000, '25% of 40');
   t.match(health.status()[0].agent, { up: true, percent: 25, line: '25% ready # load1 3.00 cpus 4 runnable 2' });
 });

@@ -67,7 +67,7 @@ t.test('tcpvs follows its agent: 50%, drain, ready, down, up, maint', async (t) 
     ),
   );
   // Both servers are on 127.0.0.1, so one agent answers for both.
-  const [serverA, serverB] = tcpvs.group('g').servers;
+  const [serverA, serverB] = tcpvs.servers('g');
   await waitFor(() => agent.connections >= 2, 2000, 'the agent is asked');
   t.same([serverA.weight, serverA.up], [10, true]);
 
@@ -111,7 +111,7 @@ t.test('an agent that cannot be reached changes nothing', async (t) => {
   const a = await startFlipBackend(t, 'A');
   const agent = await startFakeAgent(t, '20%');
   const { tcpvs, lines } = await startWithHealth(t, groupConfig([{ port: a.port, weight: 10 }], [`agent ${agent.port} interval 25ms timeout 100ms`]));
-  const [server] = tcpvs.group('g').servers;
+  const [server] = tcpvs.servers('g');
   await waitFor(() => server.weight === 2, 2000, 'the agent sets 20%');
   await agent.close();
   const mark = lines.length;
@@ -127,7 +127,7 @@ t.test('agent and active check together: weight from the agent, up/down from bot
     t,
     groupConfig([{ port: a.port, weight: 10 }], [`agent ${agent.port} interval 25ms`, 'check http /health interval 25ms timeout 1s rise 1 fall 1']),
   );
-  const [server] = tcpvs.group('g').servers;
+  const [server] = tcpvs.servers('g');
   await waitFor(() => server.weight === 4, 2000, 'agent weight');
   a.mode = 'fail';
   await waitFor(() => !server.up, 2000, 'check down');

@@ -8,7 +8,7 @@ import pino from 'pino';
 import type { Test } from 'tap';
 import { listen, closeServer } from '../helpers/backends.ts';
 import { startTcpvs, type InProcessTcpvs } from '../helpers/tcpvs.ts';
-import { startHealth, type RunningHealth } from '../../lib/health/index.ts';
+import type { HealthChecks } from '../../lib/health/index.ts';
 import type { Logger } from '../../lib/log/logger.ts';
 
 export type HealthMode = 'ok' | 'fail' | 'hang' | 'degraded';
@@ -149,20 +149,16 @@ export async function spread(port: number, count: number): Promise<Record<string
 
 export interface HealthyTcpvs {
   tcpvs: InProcessTcpvs;
-  health: RunningHealth;
+  health: HealthChecks;
   lines: LogLine[];
 }
 
-/** tcpvs on the given config text, with startHealth() running on its services; both stopped in teardown. */
+/** tcpvs on the given config text, its health checks logging to `lines`; stopped in teardown. */
 export async function startWithHealth(t: Test, configText: string): Promise<HealthyTcpvs> {
-  const tcpvs = await startTcpvs(configText);
   const { log, lines } = captureLogger();
-  const health = startHealth(tcpvs.running.services, log);
-  t.teardown(async () => {
-    health.stop();
-    await tcpvs.close();
-  });
-  return { tcpvs, health, lines };
+  const tcpvs = await startTcpvs(configText, log);
+  t.teardown(() => tcpvs.close());
+  return { tcpvs, health: tcpvs.running.health, lines };
 }
 
 /** A config with one service and one group `g` on 127.0.0.1 ports, followed by `groupLines`. */

@@ -1,11 +1,12 @@
 // Passive ejection: a server whose requests fail N times in a row is taken
 // out for a backoff that doubles on each re-ejection, then re-admitted. On
 // real sockets (a backend that resets, a closed port) and with records fed
-// to the observer directly, for what counts as a failure.
+// to the data path's passive check directly, for what counts as a failure.
 import net from 'node:net';
 import t, { type Test } from 'tap';
-import type { RequestOutcome, RequestRecord } from '../../lib/proxy/observer.ts';
+import type { RequestOutcome } from '../../lib/proxy/observer.ts';
 import type { InProcessTcpvs } from '../helpers/tcpvs.ts';
+import { parseConfigText } from '../../lib/config/load.ts';
 import { listen, closeServer } from '../helpers/backends.ts';
 import { INFO, WARN, closedPort, get, groupConfig, spread, startFlipBackend, startWithHealth, waitFor } from './helpers.ts';
 
@@ -29,7 +30,7 @@ t.test('a resetting server is ejected after N failures, re-admitted after the ba
   const a = await startFlipBackend(t, 'A');
   const bad = await startResetBackend(t);
   const { tcpvs, lines } = await startWithHealth(t, groupConfig([a.port, bad.port], ['eject after 3 failures backoff 300ms max-backoff 5s']));
-  const [, serverBad] = tcpvs.group('g').servers;
+  const [, serverBad] = tcpvs.servers('g');
   // rr alternates: requests 1, 3, 5 go to the resetting server and get 502.
   const first = await spread(tcpvs.port, 6);
   t.same(first, { A: 3, 'status 502': 3 }, 'three 502s from the resetting server');
@@ -57,32 +58,26 @@ t.test('a server that refuses connections is ejected (connect-failed)', async (t
   const a = await startFlipBackend(t, 'A');
   const dead = await closedPort();
   const { tcpvs, lines } = await startWithHealth(t, groupConfig([a.port, dead], ['eject after 2 failures backoff 10s']));
-  const [, serverDead] = tcpvs.group('g').servers;
+  const [, serverDead] = tcpvs.servers('g');
   t.same(await spread(tcpvs.port, 4), { A: 2, 'status 502': 2 });
   t.notOk(serverDead.up);
   t.match(lines.find((l) => l.msg === 'server down')?.reason, /last: connect-failed, status 502/);
   t.same(await spread(tcpvs.port, 4), { A: 4 });
 });
 
-/** Feeds records to the service's observers as the data path would. */
+/** Feeds request ends to the group's passive check as the data path does at the end of each request. */
 function feeder(tcpvs: InProcessTcpvs) {
-  const service = tcpvs.running.services[0];
   const group = tcpvs.group('g');
-  const record: RequestRecord = { service: 'test', group, server: null, status: 0, bytesIn: 0, bytesOut: 0, durationMs: 1, outcome: 'ok' };
   return (serverIndex: number, outcome: RequestOutcome, status: number) => {
-    record.server = group.servers[serverIndex];
-    record.outcome = outcome;
-    record.status = status;
-    for (const o of service.observers) o.requestEnded(record);
+    group.passive!.requestEnded(group.servers[serverIndex], outcome, status);
   };
 }
 
 t.test('what counts as a failure, what resets the count, and what neither', async (t) => {
   const a = await startFlipBackend(t, 'A');
   const { tcpvs } = await startWithHealth(t, groupConfig([a.port], ['eject after 2 failures backoff 10s']));
-  const [server] = tcpvs.group('g').servers;
+  const [server] = tcpvs.servers('g');
   const feed = feeder(tcpvs);
-  t.equal(tcpvs.running.services[0].observers.length, 1, 'one observer for the service');
 
   feed(0, 'ok', 503);
   feed(0, 'ok', 200); // a good response resets the count
@@ -110,7 +105,7 @@ t.test('ejection and an active check combine: up only when both say up', async (
     t,
     groupConfig([a.port], ['check http /health interval 30ms timeout 1s rise 1 fall 1', 'eject after 2 failures backoff 400ms']),
   );
-  const [server] = tcpvs.group('g').servers;
+  const [server] = tcpvs.servers('g');
   const feed = feeder(tcpvs);
   feed(0, 'connect-failed', 502);
   feed(0, 'connect-failed', 502);
@@ -130,7 +125,7 @@ t.test('ejection and an active check combine: up only when both say up', async (
 t.test('the backoff starts over once a server stays admitted for max-backoff', async (t) => {
   const a = await startFlipBackend(t, 'A');
   const { tcpvs, lines } = await startWithHealth(t, groupConfig([a.port], ['eject after 1 failures backoff 50ms max-backoff 200ms']));
-  const [server] = tcpvs.group('g').servers;
+  const [server] = tcpvs.servers('g');
   const feed = feeder(tcpvs);
   const backoffs: number[] = [];
   const ejectOnce = async () => {
@@ -149,13 +144,20 @@ t.test('the backoff starts over once a server stays admitted for max-backoff', a
   t.equal(backoffs.at(-1), 50, 'after max-backoff admitted, back to the first backoff');
 });
 
-t.test('stop() removes the observer', async (t) => {
+t.test('a config change keeps an ejection and its backoff; dropping the eject statement readmits', async (t) => {
   const a = await startFlipBackend(t, 'A');
-  const { tcpvs, health } = await startWithHealth(t, groupConfig([a.port], ['eject after 1 failures']));
-  const service = tcpvs.running.services[0];
-  t.equal(service.observers.length, 1);
-  health.stop();
-  t.equal(service.observers.length, 0);
+  const b = await startFlipBackend(t, 'B');
+  const text = groupConfig([a.port, b.port], ['eject after 1 failures backoff 10s']);
+  const { tcpvs, health } = await startWithHealth(t, text);
+  const [server] = tcpvs.servers('g');
   feeder(tcpvs)(0, 'ok', 500);
-  t.ok(tcpvs.group('g').servers[0].up, 'no ejection after stop()');
+  t.notOk(server.up, 'ejected');
+  await tcpvs.running.control.apply(parseConfigText(text.replace('  default g', '  timeout connect 2s\n  default g'), 'x.tcpvs'), 'test');
+  t.notOk(server.up, 'still ejected after an unrelated change');
+  t.match(health.status()[0], { ejected: true });
+  t.same(await spread(tcpvs.port, 4), { B: 4 }, 'and traffic stays off it');
+  await tcpvs.running.control.apply(parseConfigText(text.replace('    eject after 1 failures backoff 10s\n', ''), 'y.tcpvs'), 'test');
+  t.ok(server.up, 'no eject statement: readmitted');
+  t.equal(tcpvs.group('g').passive, null, 'and the data path counts no failures');
+  t.same(await spread(tcpvs.port, 4), { A: 2, B: 2 });
 });

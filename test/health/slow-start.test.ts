@@ -1,8 +1,8 @@
 // Slow start: a server that comes back up (from an active check or an
 // ejection) ramps its effective weight from about a tenth to its configured
-// weight over the slow-start time, and the scheduler is refreshed each step.
+// weight over the slow-start time; each step reaches the data path, whose
+// scheduler is refreshed at its next request.
 import t from 'tap';
-import type { RequestRecord } from '../../lib/proxy/observer.ts';
 import { groupConfig, startFlipBackend, startWithHealth, waitFor } from './helpers.ts';
 
 /** Samples `read` every 15 ms until `done` holds on a sample (bounded). */
@@ -37,7 +37,7 @@ t.test('after an active check brings a server back, its weight ramps to the conf
     ),
   );
   const group = tcpvs.group('g');
-  const [serverA, serverB] = group.servers;
+  const [serverA, serverB] = tcpvs.servers('g');
   t.same([serverA.weight, serverB.weight], [20, 20], 'no slow start when tcpvs starts');
   let refreshes = 0;
   const refresh = group.scheduler.refresh.bind(group.scheduler);
@@ -51,7 +51,16 @@ t.test('after an active check brings a server back, its weight ramps to the conf
   a.mode = 'ok';
   await waitFor(() => serverA.up, 2000, 'A comes back');
   const upAt = Date.now();
-  const samples = await sampleUntil(() => serverA.weight, (w) => w === 20, 3000);
+  let inStep = 0;
+  const samples = await sampleUntil(
+    () => {
+      group.sync(); // what the data path does at each request
+      if (group.servers[0].weight === serverA.weight) inStep++;
+      return serverA.weight;
+    },
+    (w) => w === 20,
+    3000,
+  );
   const values = samples.map((s) => s.v);
   t.ok(values[0] <= 4, `starts near a tenth of 20 (first ${values[0]})`);
   t.ok(values[0] >= 1, 'never 0 while up');
@@ -59,7 +68,8 @@ t.test('after an active check brings a server back, its weight ramps to the conf
   t.ok(new Set(values).size >= 5, `several steps on the way (${[...new Set(values)].join(',')})`);
   const tookMs = samples[samples.length - 1].at - upAt;
   t.ok(tookMs >= 450 && tookMs < 2000, `reaches 20 after about the slow-start time (${tookMs} ms)`);
-  t.ok(refreshes >= new Set(values).size - 1, `the scheduler is refreshed on every step (${refreshes})`);
+  t.equal(inStep, samples.length, 'the data path sees every step at its next request');
+  t.ok(refreshes >= new Set(values).size - 1, `and refreshes its scheduler for each (${refreshes})`);
   t.equal(serverB.weight, 20, 'the other server is untouched');
   await new Promise((r) => setTimeout(r, 120));
   t.equal(serverA.weight, 20, 'and it stays at the configured weight');
@@ -80,9 +90,8 @@ t.test('slow start after an ejection, and a quiescent server stays at 0', async 
     ),
   );
   const group = tcpvs.group('g');
-  const [serverA, serverB] = group.servers;
-  const record: RequestRecord = { service: 'test', group, server: serverA, status: 500, bytesIn: 0, bytesOut: 0, durationMs: 1, outcome: 'ok' };
-  for (const o of tcpvs.running.services[0].observers) o.requestEnded(record);
+  const [serverA, serverB] = tcpvs.servers('g');
+  group.passive!.requestEnded(group.servers[0], 'ok', 500);
   t.notOk(serverA.up, 'ejected');
   await waitFor(() => serverA.up, 2000, 're-admitted');
   t.match(health.status()[0], { slowStart: true });
@@ -92,8 +101,7 @@ t.test('slow start after an ejection, and a quiescent server stays at 0', async 
   await waitFor(() => !health.status()[0].slowStart, 2000, 'the ramp ends');
   t.match(health.status()[0], { weight: 10, configuredWeight: 10 });
 
-  record.server = serverB;
-  for (const o of tcpvs.running.services[0].observers) o.requestEnded(record);
+  group.passive!.requestEnded(group.servers[1], 'ok', 500);
   t.notOk(serverB.up);
   await waitFor(() => serverB.up, 2000, 'B re-admitted');
   t.equal(serverB.weight, 0, 'weight 0 stays 0 through the ramp');
@@ -105,7 +113,7 @@ t.test('a server that goes down during the ramp starts the ramp over when it ret
     t,
     groupConfig([{ port: a.port, weight: 30 }], ['check http /health interval 20ms timeout 1s rise 1 fall 1', 'slow-start 2s']),
   );
-  const [serverA] = tcpvs.group('g').servers;
+  const [serverA] = tcpvs.servers('g');
   a.mode = 'fail';
   await waitFor(() => !serverA.up, 2000, 'down');
   a.mode = 'ok';

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { startSwitch, type RunningSwitch } from '../../lib/control/switch.ts';
 import type { GroupRuntime } from '../../lib/proxy/group.ts';
+import type { Logger } from '../../lib/log/logger.ts';
+import type { ServerState } from '../../lib/control/registry.ts';
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
 
@@ -52,14 +54,17 @@ export function serviceConfig(def: ServiceDef): string {
 export interface InProcessTcpvs {
   readonly running: RunningSwitch;
   readonly port: number;
+  /** The data path's group of the first service. */
   group(name: string): GroupRuntime;
+  /** The control plane's servers of a group of the first service: live state, whatever the data path has seen. */
+  servers(group: string): ServerState[];
   close(): Promise<void>;
 }
 
 /** Starts tcpvs in this process; give `listen ...:0` to get an ephemeral port. */
-export async function startTcpvs(configText: string): Promise<InProcessTcpvs> {
+export async function startTcpvs(configText: string, log?: Logger): Promise<InProcessTcpvs> {
   const config = parseConfigText(configText, 'test.tcpvs');
-  const running = await startSwitch(config);
+  const running = await startSwitch(config, log);
   const address = running.services[0].address;
   if (address === null) throw new Error('tcpvs service has no address');
   return {
@@ -69,6 +74,11 @@ export async function startTcpvs(configText: string): Promise<InProcessTcpvs> {
       const g = running.services[0].groups.get(name);
       if (g === undefined) throw new Error(`no group ${name}`);
       return g;
+    },
+    servers(name) {
+      const g = running.registry.services()[0].group(name);
+      if (g === undefined) throw new Error(`no group ${name}`);
+      return g.servers;
     },
     close: () => running.close(),
   };

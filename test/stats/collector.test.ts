@@ -4,7 +4,8 @@
 import t from 'tap';
 import pino from 'pino';
 import { parseConfigText } from '../../lib/config/load.ts';
-import { ServiceRuntime } from '../../lib/proxy/service.ts';
+import type { ServiceRuntime } from '../../lib/proxy/service.ts';
+import { buildRuntimes, setServerState } from '../helpers/runtimes.ts';
 import type { RequestOutcome, RequestRecord } from '../../lib/proxy/observer.ts';
 import { createStats, ratePerSecond, statusClassIndex, type ServiceSnapshot, type StatsSnapshot } from '../../lib/stats/collector.ts';
 
@@ -29,7 +30,7 @@ const silent = pino({ level: 'silent' });
 
 /** Runtimes built as the control plane builds them, never listening: records are fed by hand. */
 function build(t: { teardown(fn: () => void): void }, text = CONFIG): ServiceRuntime[] {
-  const services = parseConfigText(text, 'stats.tcpvs').services.map((spec) => new ServiceRuntime(spec, silent));
+  const services = buildRuntimes(text, 'stats.tcpvs');
   t.teardown(() => {
     for (const s of services) s.discard();
   });
@@ -199,8 +200,8 @@ t.test('server state is read live: up/down, weight, requests in flight', async (
   const [web] = build(t);
   stats.attach([web]);
   const servers = web.groups.get('static')!.servers;
-  servers[0].up = false;
-  servers[1].weight = 0;
+  setServerState(servers[0], { up: false });
+  setServerState(servers[1], { weight: 0 });
   servers[1].active = 4;
   web.groups.get('images')!.servers[0].active = 2;
   const w = service(stats.snapshot(), 'web');
@@ -215,7 +216,7 @@ t.test('server state is read live: up/down, weight, requests in flight', async (
   t.equal(g.serversUp, 1);
   t.equal(g.activeRequests, 4);
   t.equal(w.activeRequests, 6, 'the service sums its groups');
-  servers[0].up = true;
+  setServerState(servers[0], { up: true });
   t.equal(service(stats.snapshot(), 'web').groups[0].serversUp, 2, 'the next snapshot sees the change');
 });
 

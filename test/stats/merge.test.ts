@@ -3,7 +3,8 @@
 import t from 'tap';
 import pino from 'pino';
 import { parseConfigText } from '../../lib/config/load.ts';
-import { ServiceRuntime } from '../../lib/proxy/service.ts';
+import type { ServiceRuntime } from '../../lib/proxy/service.ts';
+import { buildRuntimes, setServerState } from '../helpers/runtimes.ts';
 import type { RequestOutcome, RequestRecord } from '../../lib/proxy/observer.ts';
 import { createStats, type RequestStats } from '../../lib/stats/collector.ts';
 import { mergeSnapshots } from '../../lib/stats/merge.ts';
@@ -23,7 +24,7 @@ service web
 `;
 
 function build(t: { teardown(fn: () => void): void }, text = CONFIG): ServiceRuntime {
-  const [svc] = parseConfigText(text, 'm.tcpvs').services.map((s) => new ServiceRuntime(s, pino({ level: 'silent' })));
+  const [svc] = buildRuntimes(text, 'm.tcpvs');
   t.teardown(() => svc.discard());
   return svc;
 }
@@ -66,8 +67,8 @@ t.test('two workers merged equal one that saw everything', async (t) => {
     }
   }
   now += 500;
-  w2.groups.get('static')!.servers[1].up = false;
-  ref.groups.get('static')!.servers[1].up = false;
+  setServerState(w2.groups.get('static')!.servers[1], { up: false });
+  setServerState(ref.groups.get('static')!.servers[1], { up: false });
   w1.groups.get('images')!.servers[0].active = 2;
   w2.groups.get('images')!.servers[0].active = 3;
   ref.groups.get('images')!.servers[0].active = 5;

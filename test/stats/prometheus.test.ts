@@ -3,7 +3,8 @@
 import t from 'tap';
 import pino from 'pino';
 import { parseConfigText } from '../../lib/config/load.ts';
-import { ServiceRuntime } from '../../lib/proxy/service.ts';
+import type { ServiceRuntime } from '../../lib/proxy/service.ts';
+import { buildRuntimes, setServerState } from '../helpers/runtimes.ts';
 import { createStats, type RequestStats, type StatsSnapshot } from '../../lib/stats/collector.ts';
 import { escapeLabelValue, renderMetrics } from '../../lib/stats/prometheus.ts';
 import { parsePrometheus } from './prometheus-parse.ts';
@@ -85,7 +86,7 @@ service web
     server 127.0.0.1:9002
   default static
 `;
-  const [web] = parseConfigText(text, 'm.tcpvs').services.map((s) => new ServiceRuntime(s, pino({ level: 'silent' })));
+  const [web] = buildRuntimes(text, 'm.tcpvs');
   t.teardown(() => web.discard());
   const stats = createStats();
   stats.attach([web]);
@@ -97,7 +98,7 @@ service web
   stats.observer.requestEnded({ ...base, group: g, server: null, status: 503, durationMs: 0.1, outcome: 'refused' });
   stats.observer.requestEnded({ ...base, group: null, server: null, status: 400, durationMs: 0.1, outcome: 'refused' });
   stats.observer.connectionOpened('web');
-  g.servers[1].up = false;
+  setServerState(g.servers[1], { up: false });
   g.servers[0].active = 3;
 
   const p = parsePrometheus(renderMetrics(stats.snapshot({ histograms: true })));

@@ -1,10 +1,9 @@
 // A ControlPlane for tcpvsadm's tests: keeps the config it is given, records
 // every apply() and reload(), and can be told to refuse the next apply or to
 // take its time (to see that changes do not overlap).
-import type { ControlPlane } from '../../lib/control/control-plane.ts';
+import type { ControlPlane, ServiceView } from '../../lib/control/control-plane.ts';
 import { loadConfig } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/model.ts';
-import type { ServiceRuntime } from '../../lib/proxy/service.ts';
 
 export interface FakeControl extends ControlPlane {
   readonly applied: { config: Config; reason: string }[];
@@ -14,14 +13,14 @@ export interface FakeControl extends ControlPlane {
   /** apply() waits this long before it takes the config. */
   applyDelayMs: number;
   /** What services() returns. */
-  runtimes: ServiceRuntime[];
+  runtimes: ServiceView[];
   /** Replaces the running config as a SIGHUP reload would, without recording an apply. */
   replace(config: Config): void;
 }
 
 export function fakeControl(initial: Config): FakeControl {
   let current = initial;
-  const listeners: Array<(services: readonly ServiceRuntime[]) => void> = [];
+  const listeners: Array<() => void> = [];
   const fake: FakeControl = {
     applied: [],
     reloads: [],
@@ -36,7 +35,7 @@ export function fakeControl(initial: Config): FakeControl {
       if (refusal !== null) throw refusal;
       fake.applied.push({ config: next, reason });
       current = next;
-      for (const l of listeners) l(fake.runtimes);
+      for (const l of listeners) l();
     },
     async reload(path) {
       const file = path ?? current.file;

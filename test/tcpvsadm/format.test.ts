@@ -171,7 +171,7 @@ t.test('--stats from the runtimes, and shapes tcpvsadm does not know', async (t)
     formatStats({ source: 'runtime', snapshot: runtime }, 'rate'),
     '# request rates of the running services (their own counters, rates over 1000 ms)\nService / Group / -> Server  RPS  Active\nweb 127.0.0.1:8080           150       0\n',
   );
-  t.match(formatStats({ source: 'runtime', snapshot: runtime }, 'stats'), /^# request counters of the running services \(since each one started\)\nService \/ Group \/ -> Server  Requests  Active\n/);
+  t.match(formatStats({ source: 'runtime', snapshot: runtime }, 'stats'), /^# request counters of the running servers \(since each joined; config changes keep them\)\nService \/ Group \/ -> Server  Requests  Active\n/);
   t.equal(formatStats({ source: 'stats', snapshot: { services: [] } }, 'stats'), '# counters\n(no services)\n');
   t.equal(
     formatStats({ source: 'stats', snapshot: { services: [{ name: 'web', hits: 4, extra: { misses: 2, hitRate: 0.5 } }] } }, 'stats'),

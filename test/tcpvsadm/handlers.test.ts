@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../../lib/config/errors.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/model.ts';
-import type { ServiceRuntime } from '../../lib/proxy/service.ts';
+import type { ServiceView } from '../../lib/control/control-plane.ts';
 import { makeRealServers, type RealServer } from '../../lib/sched/index.ts';
 import { tcpvsadmHandlers, type ListResult, type StatsResult } from '../../lib/tcpvsadm/handlers.ts';
 import { fakeControl } from './fake-control.ts';
@@ -212,7 +212,7 @@ t.test('changes run one at a time', async (t) => {
 
 t.test('tcpvs.list and tcpvs.show', async (t) => {
   const control = fakeControl(config());
-  control.runtimes = [{ spec: control.config().services[0], address: { address: '127.0.0.1', port: 8080 }, groups: new Map() } as unknown as ServiceRuntime];
+  control.runtimes = [{ spec: control.config().services[0], address: { address: '127.0.0.1', port: 8080 }, groups: [] } as unknown as ServiceView];
   const h = tcpvsadmHandlers(control);
   const listed = (await h['tcpvs.list']({ ident: 'api' })) as ListResult;
   t.match(listed.version, /^\d+\.\d+\.\d+/);
@@ -244,9 +244,9 @@ t.test('tcpvs.list and tcpvs.show', async (t) => {
 });
 
 /** A stand-in for a running service: what tcpvs.stats reads of one. */
-function runtime(name: string, port: number, groups: Record<string, RealServer[]>): ServiceRuntime {
-  const map = new Map(Object.entries(groups).map(([g, servers]) => [g, { name: g, scheduler: { name: 'wlc' }, servers }]));
-  return { spec: { name, listen: { host: '127.0.0.1', port: 0 } }, address: { address: '127.0.0.1', port }, groups: map } as unknown as ServiceRuntime;
+function runtime(name: string, port: number, groups: Record<string, RealServer[]>): ServiceView {
+  const list = Object.entries(groups).map(([g, servers]) => ({ name: g, scheduler: 'wlc', servers }));
+  return { spec: { name, listen: { host: '127.0.0.1', port: 0 } }, address: { address: '127.0.0.1', port }, groups: list } as unknown as ServiceView;
 }
 
 t.test('tcpvs.stats: the stats snapshot when there is one, else the runtimes with rates', async (t) => {

@@ -1,0 +1,257 @@
+// The control plane's model of what runs: every service, group and real
+// server, each with a stable identity and its shared records. A config change
+// is turned into a plan against this model, as katran's control plane keeps
+// its own model of VIPs and reals and pushes deltas into the data path:
+//
+// - a service is the same service when it keeps its name; a group, when it
+//   keeps its name in the same service; a real server, when it keeps its
+//   address in the same group (the n-th listing of one address, if a group
+//   lists it twice). What stays the same keeps its uid and shared records,
+//   so its health, ejection, slow start, pins, learned tables, counters and
+//   requests in flight survive the change;
+// - what is new gets fresh records; what left is dropped from the model
+//   (requests still in flight on it keep their records alive until they end).
+//
+// Every data path (this thread's, or each worker thread's) receives the
+// plan: the specs, plus for each group and server its uid and shared
+// buffers. It keeps every object whose identity survived and builds only what
+// is new (lib/proxy/data-path.ts). prepare() changes nothing; commit() makes
+// the plan the model.
+import type { Config, GroupSpec, ServiceSpec } from '../config/model.ts';
+import { G_VERSION, createGroupShare } from '../state/group-share.ts';
+import {
+  STATUS_EJECTED,
+  STATUS_UP,
+  W_ACTIVE,
+  W_STATUS,
+  W_WEIGHT,
+  createServerShare,
+  statusUp,
+  totalRequests,
+} from '../state/server-share.ts';
+
+/** What a data path needs of one real server. */
+export interface ServerPlan {
+  uid: number;
+  share: SharedArrayBuffer;
+}
+
+export interface GroupPlan {
+  name: string;
+  share: SharedArrayBuffer;
+  servers: ServerPlan[]; // in the order of the group spec's servers
+}
+
+export interface ServicePlan {
+  spec: ServiceSpec;
+  groups: GroupPlan[]; // in the order of the service spec's groups
+}
+
+/** A whole config as the data paths apply it; structured-clonable (buffers are shared, not copied). */
+export interface Plan {
+  services: ServicePlan[];
+}
+
+/** One real server in the model; its state is read from and written to its shared record. */
+export class ServerState {
+  readonly uid: number;
+  readonly host: string;
+  readonly port: number;
+  readonly name: string;
+  readonly share: SharedArrayBuffer;
+  readonly words: Int32Array;
+  readonly group: GroupState;
+  configuredWeight: number;
+
+  constructor(uid: number, group: GroupState, host: string, port: number, weight: number, workers: number) {
+    this.uid = uid;
+    this.group = group;
+    this.host = host;
+    this.port = port;
+    this.name = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    this.configuredWeight = weight;
+    this.share = createServerShare(workers, weight);
+    this.words = new Int32Array(this.share);
+  }
+
+  /** Usable as far as every mechanism knows: up and not ejected. */
+  get up(): boolean {
+    return statusUp(Atomics.load(this.words, W_STATUS));
+  }
+
+  /** The control plane's verdict (checks, agent); ejection is apart. */
+  get upByChecks(): boolean {
+    return (Atomics.load(this.words, W_STATUS) & STATUS_UP) !== 0;
+  }
+
+  set upByChecks(up: boolean) {
+    if (up) Atomics.or(this.words, W_STATUS, STATUS_UP);
+    else Atomics.and(this.words, W_STATUS, ~STATUS_UP);
+  }
+
+  get ejected(): boolean {
+    return (Atomics.load(this.words, W_STATUS) & STATUS_EJECTED) !== 0;
+  }
+
+  set ejected(ejected: boolean) {
+    if (ejected) Atomics.or(this.words, W_STATUS, STATUS_EJECTED);
+    else Atomics.and(this.words, W_STATUS, ~STATUS_EJECTED);
+  }
+
+  /** The effective weight schedulers use. */
+  get weight(): number {
+    return Atomics.load(this.words, W_WEIGHT);
+  }
+
+  set weight(weight: number) {
+    Atomics.store(this.words, W_WEIGHT, weight);
+  }
+
+  /** Requests in flight, every worker's. */
+  get active(): number {
+    return Atomics.load(this.words, W_ACTIVE);
+  }
+
+  /** Requests ever sent, every worker's. */
+  get total(): number {
+    return totalRequests(this.words);
+  }
+}
+
+export class GroupState {
+  readonly name: string;
+  readonly service: ServiceState;
+  readonly share: SharedArrayBuffer;
+  private readonly words: Int32Array;
+  spec: GroupSpec;
+  servers: ServerState[] = [];
+
+  constructor(name: string, service: ServiceState, spec: GroupSpec) {
+    this.name = name;
+    this.service = service;
+    this.spec = spec;
+    this.share = createGroupShare();
+    this.words = new Int32Array(this.share);
+  }
+
+  /** Tells every data path that some server's status or weight changed. */
+  changed(): void {
+    Atomics.add(this.words, G_VERSION, 1);
+  }
+}
+
+export class ServiceState {
+  readonly name: string;
+  spec: ServiceSpec;
+  groups: GroupState[] = [];
+
+  constructor(spec: ServiceSpec) {
+    this.name = spec.name;
+    this.spec = spec;
+  }
+
+  group(name: string): GroupState | undefined {
+    return this.groups.find((g) => g.name === name);
+  }
+}
+
+/** A plan worked out against the model; commit() makes it the model. */
+export interface PendingPlan {
+  readonly plan: Plan;
+  commit(): void;
+}
+
+/** Identity of the n-th listing of an address in a group. */
+function serverKey(host: string, port: number, nth: number): string {
+  return `${host}\u0000${port}\u0000${nth}`;
+}
+
+/** Counts listings of each address: 0 for the first, 1 for a second listing of it... */
+function listingCounter(): (host: string, port: number) => number {
+  const seen = new Map<string, number>();
+  return (host, port) => {
+    const key = `${host}\u0000${port}`;
+    const n = seen.get(key) ?? 0;
+    seen.set(key, n + 1);
+    return n;
+  };
+}
+
+export class Registry {
+  /** How many data paths (worker stripes) the shared records have room for. */
+  readonly workers: number;
+  private current: ServiceState[] = [];
+  private readonly byUid = new Map<number, ServerState>();
+  private nextUid = 1;
+
+  constructor(workers = 1) {
+    this.workers = workers;
+  }
+
+  services(): readonly ServiceState[] {
+    return this.current;
+  }
+
+  service(name: string): ServiceState | undefined {
+    return this.current.find((s) => s.name === name);
+  }
+
+  server(uid: number): ServerState | undefined {
+    return this.byUid.get(uid);
+  }
+
+  prepare(config: Config): PendingPlan {
+    const old = new Map(this.current.map((s) => [s.name, s] as const));
+    const nextServices: Array<{ state: ServiceState; spec: ServiceSpec; groups: Array<{ state: GroupState; spec: GroupSpec; servers: ServerState[] }> }> = [];
+    const plan: Plan = { services: [] };
+    for (const spec of config.services) {
+      const service = old.get(spec.name) ?? new ServiceState(spec);
+      const groups = [];
+      const groupPlans: GroupPlan[] = [];
+      for (const groupSpec of spec.groups) {
+        const group = service.group(groupSpec.name) ?? new GroupState(groupSpec.name, service, groupSpec);
+        const kept = new Map<string, ServerState>();
+        const nth = listingCounter();
+        for (const s of group.servers) kept.set(serverKey(s.host, s.port, nth(s.host, s.port)), s);
+        const nthNext = listingCounter();
+        const servers = groupSpec.servers.map(
+          (s) => kept.get(serverKey(s.host, s.port, nthNext(s.host, s.port))) ?? new ServerState(this.nextUid++, group, s.host, s.port, s.weight, this.workers),
+        );
+        groups.push({ state: group, spec: groupSpec, servers });
+        groupPlans.push({ name: groupSpec.name, share: group.share, servers: servers.map((s) => ({ uid: s.uid, share: s.share })) });
+      }
+      nextServices.push({ state: service, spec, groups });
+      plan.services.push({ spec, groups: groupPlans });
+    }
+    return {
+      plan,
+      commit: () => {
+        const byUid = this.byUid;
+        byUid.clear();
+        for (const next of nextServices) {
+          next.state.spec = next.spec;
+          next.state.groups = next.groups.map((g) => {
+            const group = g.state;
+            group.spec = g.spec;
+            group.servers = g.servers;
+            let changed = false;
+            g.servers.forEach((server, i) => {
+              byUid.set(server.uid, server);
+              const weight = g.spec.servers[i].weight;
+              if (server.configuredWeight === weight) return;
+              // A weight edit: the effective weight follows at once; where
+              // health checks own the weight (agent, slow start) they work
+              // it out again from the new configured weight right after.
+              server.configuredWeight = weight;
+              server.weight = weight;
+              changed = true;
+            });
+            if (changed) group.changed();
+            return group;
+          });
+        }
+        this.current = nextServices.map((s) => s.state);
+      },
+    };
+  }
+}
