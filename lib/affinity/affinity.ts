@@ -4,8 +4,8 @@
 // Per request, in the client session:
 //
 //   const pinned = affinity.lookup(view);                 // before scheduling
-//   const server = pinned ?? scheduler.pick(ctx);
-//   if (pinned === null && server !== null) affinity.pin(view, server);
+//   let server = pinned ?? scheduler.pick(ctx);
+//   if (pinned === null && server !== null) server = affinity.pin(view, server);
 //   const upHeaders = affinity.rewritesRequest ? affinity.rewriteRequestHeaders(p.headers) : p.headers;
 //   ... the final (non-1xx) response head from `server`:
 //   const downHeaders = affinity.rewritesResponse
@@ -18,6 +18,7 @@
 // same array) when there is nothing to do.
 import type { RequestView } from '../route/request-view.ts';
 import type { RealServer } from '../sched/scheduler.ts';
+import type { SharedLruTable } from '../state/lru-table.ts';
 
 export interface Affinity {
   readonly kind: 'source' | 'cookie' | 'header';
@@ -38,11 +39,13 @@ export interface Affinity {
 
   /**
    * Records that this request's client/session now belongs to `server`
-   * (source and header tables). Call it when lookup() returned null and the
-   * scheduler chose; calling it after a hit is harmless. No-op for cookies:
-   * there the client carries the pin.
+   * (source and header tables), and returns the server it belongs to: when
+   * another worker pinned the same client in the meantime, that pin wins and
+   * its server is returned. Call it when lookup() returned null and the
+   * scheduler chose; calling it after a hit is harmless. Cookies: `server`
+   * (the client carries the pin).
    */
-  pin(req: RequestView, server: RealServer): void;
+  pin(req: RequestView, server: RealServer): RealServer;
 
   /** The request's header list as sent upstream: tcpvs's own cookie removed (insert) or its prefix stripped (prefix). */
   rewriteRequestHeaders(headers: string[]): string[];
@@ -56,7 +59,7 @@ export interface Affinity {
   rewriteResponseHeaders(headers: string[], server: RealServer, pinned: RealServer | null): string[];
 
   /**
-   * Takes a new server list (a reload). Pins are kept by server name: a pin
+   * Takes a new server list (a reload). Pins are kept by server uid: a pin
    * to a server still in the list holds, one to a removed server is ignored.
    */
   updateServers(servers: readonly RealServer[]): void;
@@ -68,8 +71,12 @@ export interface Affinity {
 export interface AffinityOptions {
   /** The group's name: the default cookie secret derives from it. */
   groupName: string;
-  /** Milliseconds, for tests; must be above 0 (lru-cache reads a start time of 0 as "no TTL"). */
+  /** Milliseconds since the epoch, for tests; Date.now by default. */
   clock?: () => number;
+  /** The group's pin table in shared memory (source, header); a private one when absent. */
+  table?: SharedLruTable;
+  /** This thread's lock owner id for the table (its worker number + 1). */
+  lockOwner?: number;
 }
 
 /** Server name -> server, for resolving pins stored by name. */

@@ -112,8 +112,8 @@ export class CookieAffinity implements Affinity {
     return entry !== undefined && entry.server.up ? entry.server : null;
   }
 
-  pin(): void {
-    // The client carries the pin.
+  pin(_req: RequestView, server: RealServer): RealServer {
+    return server; // the client carries the pin
   }
 
   size(): number {

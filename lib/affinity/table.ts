@@ -4,56 +4,87 @@
 // is used plus the timeout: every hit starts the timeout again. The table is
 // bounded: past maxEntries the least recently used pin is dropped, so a flood
 // of new clients costs memory once, not without end.
-import { createHash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+//
+// The table lives in shared memory (lib/state/lru-table.ts), one per group
+// for every worker thread, and it is kept across config changes while the
+// group's affinity keeps its kind, key and size: a client pinned by any
+// worker is pinned for all of them, and a reload forgets nobody. Pins name
+// servers by uid, so a pin to a server that stays in the group holds, and
+// one to a server that left reads as no pin. Keys are stored as 64-bit
+// fingerprints (a long header value costs no more memory than a short one).
 import type { RequestView } from '../route/request-view.ts';
 import type { RealServer } from '../sched/scheduler.ts';
-import { serversByName, type Affinity, type AffinityOptions } from './affinity.ts';
+import type { Affinity, AffinityOptions } from './affinity.ts';
 import { AddressMasker } from './address.ts';
 import type { HeaderAffinitySpec, SourceAffinitySpec } from './spec.ts';
+import { SharedLruTable, fingerprintNumber, fingerprintString, newFingerprint } from '../state/lru-table.ts';
 
-// Header values longer than this are stored as their SHA-256: a client may
-// send kilobytes, and maxEntries of those would be a lot of memory.
-const MAX_KEY_CHARS = 64;
-const LONG_KEY_PREFIX = 'sha256 of a long value: '; // 24 chars + 43 of digest > 64
+/** Int32 words of a pin: the server's uid. */
+export const PIN_WORDS = 1;
+
+// Fingerprints are computed one at a time, synchronously.
+const fp = newFingerprint();
 
 abstract class TableAffinity implements Affinity {
   abstract readonly kind: 'source' | 'header';
   readonly rewritesRequest = false;
   readonly rewritesResponse = false;
-  // Values are server names, not objects: a reload hands in new RealServer
-  // records, and a pin should outlive that when its server stays.
-  private readonly table: LRUCache<number | string, string>;
-  private byName: Map<string, RealServer>;
+  readonly table: SharedLruTable;
+  private readonly owner: number;
+  private readonly clock: () => number;
+  private readonly timeoutMs: number;
+  private byUid = new Map<number, RealServer>();
 
   constructor(servers: readonly RealServer[], timeoutMs: number, maxEntries: number, options: AffinityOptions) {
-    this.byName = serversByName(servers);
-    this.table = new LRUCache<number | string, string>({
-      max: maxEntries,
-      ttl: timeoutMs,
-      updateAgeOnGet: true, // a hit is a use: the timeout starts again
-      // Read the clock on every check; an injected clock must be seen at once.
-      ttlResolution: 0,
-      perf: { now: options.clock ?? Date.now },
-    });
+    this.table = options.table ?? SharedLruTable.create({ maxEntries, valueWords: PIN_WORDS });
+    this.owner = options.lockOwner ?? 1;
+    this.clock = options.clock ?? Date.now;
+    this.timeoutMs = timeoutMs;
+    this.updateServers(servers);
   }
 
-  /** The table key for this request, or null when it has none. */
-  protected abstract keyOf(req: RequestView): number | string | null;
+  /** Sets `fp` to the request's table key; false when it has none. */
+  protected abstract keyOf(req: RequestView): boolean;
+
+  /** The uid pinned for the key in `fp` (a hit counts as a use), or null. */
+  private pinnedUid(): number | null {
+    const table = this.table;
+    table.lock(this.owner);
+    try {
+      const e = table.find(fp.hi, fp.lo, this.clock(), this.timeoutMs);
+      return e === -1 ? null : table.ints[table.valueBase(e)];
+    } finally {
+      table.unlock();
+    }
+  }
 
   lookup(req: RequestView): RealServer | null {
-    const key = this.keyOf(req);
-    if (key === null) return null;
-    const name = this.table.get(key);
-    if (name === undefined) return null;
-    const server = this.byName.get(name);
+    if (!this.keyOf(req)) return null;
+    const uid = this.pinnedUid();
+    if (uid === null) return null;
+    const server = this.byUid.get(uid);
     // Down or removed: the caller schedules again and pin() overwrites this entry.
     return server !== undefined && server.up ? server : null;
   }
 
-  pin(req: RequestView, server: RealServer): void {
-    const key = this.keyOf(req);
-    if (key !== null) this.table.set(key, server.name);
+  pin(req: RequestView, server: RealServer): RealServer {
+    if (!this.keyOf(req)) return server;
+    const table = this.table;
+    table.lock(this.owner);
+    try {
+      const now = this.clock();
+      let e = table.find(fp.hi, fp.lo, now, this.timeoutMs);
+      if (e !== -1) {
+        // Another worker pinned this client since our lookup: its pin wins,
+        // so the client's requests all go to one server.
+        const other = this.byUid.get(table.ints[table.valueBase(e)]);
+        if (other !== undefined && other.up) return other;
+      } else e = table.insert(fp.hi, fp.lo, now);
+      table.ints[table.valueBase(e)] = server.uid;
+      return server;
+    } finally {
+      table.unlock();
+    }
   }
 
   rewriteRequestHeaders(headers: string[]): string[] {
@@ -65,16 +96,30 @@ abstract class TableAffinity implements Affinity {
   }
 
   updateServers(servers: readonly RealServer[]): void {
-    this.byName = serversByName(servers);
+    this.byUid = new Map(servers.map((s) => [s.uid, s] as const));
   }
 
   size(): number {
-    return this.table.size;
+    const table = this.table;
+    table.lock(this.owner);
+    try {
+      return table.size();
+    } finally {
+      table.unlock();
+    }
   }
 
-  /** The server name a key is pinned to, without counting as a use; for tests and status. */
-  peek(key: number | string): string | undefined {
-    return this.table.peek(key);
+  /** The server name a request's key is pinned to, without counting as a use; for tests and status. */
+  peekRequest(req: RequestView): string | undefined {
+    if (!this.keyOf(req)) return undefined;
+    const table = this.table;
+    table.lock(this.owner);
+    try {
+      const e = table.peek(fp.hi, fp.lo, this.clock(), this.timeoutMs);
+      return e === -1 ? undefined : this.byUid.get(table.ints[table.valueBase(e)])?.name;
+    } finally {
+      table.unlock();
+    }
   }
 }
 
@@ -87,8 +132,12 @@ export class SourceAffinity extends TableAffinity {
     this.masker = new AddressMasker(spec.netmaskV4, spec.netmaskV6);
   }
 
-  protected keyOf(req: RequestView): number | string | null {
-    return this.masker.key(req.clientAddress);
+  protected keyOf(req: RequestView): boolean {
+    const key = this.masker.key(req.clientAddress);
+    if (key === null) return false;
+    if (typeof key === 'number') fingerprintNumber(key, fp);
+    else fingerprintString(key, this.table.seed, fp);
+    return true;
   }
 }
 
@@ -101,12 +150,10 @@ export class HeaderAffinity extends TableAffinity {
     this.headerName = spec.name.toLowerCase();
   }
 
-  protected keyOf(req: RequestView): string | null {
+  protected keyOf(req: RequestView): boolean {
     const value = req.header(this.headerName);
-    if (value === undefined || value === '') return null;
-    // A short value is its own key; a long one its digest under a prefix
-    // that makes the key longer than MAX_KEY_CHARS, so the two never meet.
-    if (value.length <= MAX_KEY_CHARS) return value;
-    return LONG_KEY_PREFIX + createHash('sha256').update(value).digest('base64url');
+    if (value === undefined || value === '') return false;
+    fingerprintString(value, this.table.seed, fp);
+    return true;
   }
 }

@@ -19,6 +19,10 @@
 // the plan the model.
 import type { Config, GroupSpec, ServiceSpec } from '../config/model.ts';
 import { G_VERSION, createGroupShare } from '../state/group-share.ts';
+import { SharedLruTable } from '../state/lru-table.ts';
+import { PIN_WORDS } from '../affinity/table.ts';
+import { DEFAULT_MAX_ENTRIES, LBLC_WORDS } from '../sched/lblc.ts';
+import { LBLCR_WORDS } from '../sched/lblcr.ts';
 import {
   STATUS_EJECTED,
   STATUS_UP,
@@ -40,6 +44,10 @@ export interface GroupPlan {
   name: string;
   share: SharedArrayBuffer;
   servers: ServerPlan[]; // in the order of the group spec's servers
+  /** Source or header persistence: the pin table (lib/state/lru-table.ts). */
+  affinityTable: SharedArrayBuffer | null;
+  /** lblc, lblcr: the key table. */
+  keyTable: SharedArrayBuffer | null;
 }
 
 export interface ServicePlan {
@@ -118,6 +126,34 @@ export class ServerState {
   }
 }
 
+/** A shared table and what it was made for: a change that keeps the shape keeps the table. */
+interface TableSlot {
+  shape: string;
+  buffer: SharedArrayBuffer;
+}
+
+/**
+ * The shape of a group's pin table: what its keys mean and how many it
+ * holds. A change of timeout keeps the table (timeouts apply at each lookup);
+ * a new netmask, header or size starts a new one. null: no table.
+ */
+function affinityShape(spec: GroupSpec): string | null {
+  const a = spec.affinity;
+  if (a === undefined || a.kind === 'cookie') return null;
+  return a.kind === 'source' ? `source ${a.maxEntries} ${a.netmaskV4} ${a.netmaskV6}` : `header ${a.maxEntries} ${a.name}`;
+}
+
+/** The shape of an lblc or lblcr key table: the scheduler, its size and the key it is keyed by. */
+function keyTableShape(spec: GroupSpec): string | null {
+  if (spec.scheduler !== 'lblc' && spec.scheduler !== 'lblcr') return null;
+  return `${spec.scheduler} ${spec.tuning?.maxEntries ?? DEFAULT_MAX_ENTRIES} ${JSON.stringify(spec.key ?? null)} ${spec.hashSubmatch ?? ''}`;
+}
+
+function tableFor(slot: TableSlot | null, shape: string | null, create: () => SharedArrayBuffer): TableSlot | null {
+  if (shape === null) return null;
+  return slot !== null && slot.shape === shape ? slot : { shape, buffer: create() };
+}
+
 export class GroupState {
   readonly name: string;
   readonly service: ServiceState;
@@ -125,6 +161,8 @@ export class GroupState {
   private readonly words: Int32Array;
   spec: GroupSpec;
   servers: ServerState[] = [];
+  affinityTable: TableSlot | null = null;
+  keyTable: TableSlot | null = null;
 
   constructor(name: string, service: ServiceState, spec: GroupSpec) {
     this.name = name;
@@ -202,7 +240,11 @@ export class Registry {
 
   prepare(config: Config): PendingPlan {
     const old = new Map(this.current.map((s) => [s.name, s] as const));
-    const nextServices: Array<{ state: ServiceState; spec: ServiceSpec; groups: Array<{ state: GroupState; spec: GroupSpec; servers: ServerState[] }> }> = [];
+    const nextServices: Array<{
+      state: ServiceState;
+      spec: ServiceSpec;
+      groups: Array<{ state: GroupState; spec: GroupSpec; servers: ServerState[]; affinityTable: TableSlot | null; keyTable: TableSlot | null }>;
+    }> = [];
     const plan: Plan = { services: [] };
     for (const spec of config.services) {
       const service = old.get(spec.name) ?? new ServiceState(spec);
@@ -217,8 +259,23 @@ export class Registry {
         const servers = groupSpec.servers.map(
           (s) => kept.get(serverKey(s.host, s.port, nthNext(s.host, s.port))) ?? new ServerState(this.nextUid++, group, s.host, s.port, s.weight, this.workers),
         );
-        groups.push({ state: group, spec: groupSpec, servers });
-        groupPlans.push({ name: groupSpec.name, share: group.share, servers: servers.map((s) => ({ uid: s.uid, share: s.share })) });
+        const affinityTable = tableFor(group.affinityTable, affinityShape(groupSpec), () => {
+          const a = groupSpec.affinity!;
+          return SharedLruTable.create({ maxEntries: a.kind === 'cookie' ? 1 : a.maxEntries, valueWords: PIN_WORDS }).buffer;
+        });
+        const keyTable = tableFor(group.keyTable, keyTableShape(groupSpec), () => {
+          const lblcr = groupSpec.scheduler === 'lblcr';
+          const maxEntries = groupSpec.tuning?.maxEntries ?? DEFAULT_MAX_ENTRIES;
+          return SharedLruTable.create({ maxEntries, valueWords: lblcr ? LBLCR_WORDS : LBLC_WORDS, timeWords: lblcr ? 1 : 0 }).buffer;
+        });
+        groups.push({ state: group, spec: groupSpec, servers, affinityTable, keyTable });
+        groupPlans.push({
+          name: groupSpec.name,
+          share: group.share,
+          servers: servers.map((s) => ({ uid: s.uid, share: s.share })),
+          affinityTable: affinityTable?.buffer ?? null,
+          keyTable: keyTable?.buffer ?? null,
+        });
       }
       nextServices.push({ state: service, spec, groups });
       plan.services.push({ spec, groups: groupPlans });
@@ -234,6 +291,8 @@ export class Registry {
             const group = g.state;
             group.spec = g.spec;
             group.servers = g.servers;
+            group.affinityTable = g.affinityTable;
+            group.keyTable = g.keyTable;
             let changed = false;
             g.servers.forEach((server, i) => {
               byUid.set(server.uid, server);

@@ -297,7 +297,7 @@ export class ClientSession implements UpstreamOwner {
       pickCtx.clientAddress = this.clientAddress;
       server = group.scheduler.pick(pickCtx);
       if (server === null) return this.refuse(503, 'no usable server in group', bodyEnd !== offset) === -1 ? -1 : bodyEnd;
-      if (affinity !== null) affinity.pin(view, server);
+      if (affinity !== null) server = affinity.pin(view, server);
     }
     this.pinned = pinned;
     this.server = server;

@@ -19,6 +19,7 @@ import { createAffinity, type Affinity } from '../affinity/index.ts';
 import { G_VERSION } from '../state/group-share.ts';
 import { W_STATUS, W_WEIGHT, statusUp } from '../state/server-share.ts';
 import { PassiveEjection, type DataPathEvents } from './passive.ts';
+import { SharedLruTable } from '../state/lru-table.ts';
 
 /** Whether two group specs schedule alike (same scheduler, knobs and key), so a scheduler can be kept. */
 export function sameScheduling(a: GroupSpec, b: GroupSpec): boolean {
@@ -51,6 +52,8 @@ export class GroupRuntime {
   private readonly events: DataPathEvents;
   private readonly groupWords: Int32Array;
   private seenVersion = -1;
+  private keyTable: SharedLruTable | null = null;
+  private affinityTable: SharedLruTable | null = null;
 
   constructor(spec: GroupSpec, service: ServiceSpec, plan: GroupPlan, stripe: number, events: DataPathEvents) {
     this.name = spec.name;
@@ -93,16 +96,31 @@ export class GroupRuntime {
     this.seenVersion = Atomics.load(this.groupWords, G_VERSION);
     let stateChanged = false;
     for (const server of servers) if (this.copyState(server)) stateChanged = true;
-    const options = { ...spec.tuning, hashSubmatch: spec.hashSubmatch };
-    if (previous === undefined || !sameServers || !sameScheduling(previous, spec)) this.scheduler = createScheduler(spec.scheduler, servers, options);
-    else if (stateChanged) this.scheduler.refresh();
+    const owner = this.stripe + 1;
+    const keyTable = plan.keyTable === null ? null : this.attach(plan.keyTable);
+    if (previous === undefined || !sameServers || !sameScheduling(previous, spec) || keyTable !== this.keyTable) {
+      // Learned state lives outside the scheduler (key tables, shared
+      // counters), so a new scheduler over the same tables forgets nothing.
+      const options = { ...spec.tuning, hashSubmatch: spec.hashSubmatch, keyTable: keyTable ?? undefined, groupWords: this.groupWords, lockOwner: owner };
+      this.scheduler = createScheduler(spec.scheduler, servers, options);
+    } else if (stateChanged) this.scheduler.refresh();
+    this.keyTable = keyTable;
     this.keyOf = compileKey(spec.key, spec.hashSubmatch);
+    const affinityTable = plan.affinityTable === null ? null : this.attach(plan.affinityTable);
     if (spec.affinity === undefined) this.affinity = null;
-    else if (this.affinity === null || previous === undefined || !isDeepStrictEqual(previous.affinity, spec.affinity))
-      this.affinity = createAffinity(spec.affinity, servers, { groupName: spec.name });
+    else if (this.affinity === null || previous === undefined || !isDeepStrictEqual(previous.affinity, spec.affinity) || affinityTable !== this.affinityTable)
+      this.affinity = createAffinity(spec.affinity, servers, { groupName: spec.name, table: affinityTable ?? undefined, lockOwner: owner });
     else if (!sameServers) this.affinity.updateServers(servers);
+    this.affinityTable = affinityTable;
     const eject = spec.health?.eject;
     this.passive = eject === undefined ? null : new PassiveEjection(eject.failures, this.groupWords, this.events);
+  }
+
+  /** This thread's view of a shared table: the one it has when the buffer is the same. */
+  private attach(buffer: SharedArrayBuffer): SharedLruTable {
+    if (this.keyTable?.buffer === buffer) return this.keyTable;
+    if (this.affinityTable?.buffer === buffer) return this.affinityTable;
+    return SharedLruTable.attach(buffer);
   }
 
   /**

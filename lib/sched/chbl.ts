@@ -37,6 +37,8 @@ import type { PickContext, RealServer, Scheduler, SchedulerFactory, SchedulerOpt
 import type { SchedulerTuning } from '../config/model.ts';
 import { TieBreaker, leastWeightedIndex } from './least-load.ts';
 import { HashRing, keyHash, nameOrder } from './hash-ring.ts';
+import { G_PICKS, createGroupShare } from '../state/group-share.ts';
+import { W_RECENT } from '../state/server-share.ts';
 
 export type BalanceOn = NonNullable<SchedulerTuning['balanceOn']>;
 
@@ -106,10 +108,12 @@ export class BoundedLoadHashScheduler implements Scheduler {
   private readonly visitedAt: Uint32Array;
   private visitStamp = 0;
   private readonly fallbackTies = new TieBreaker();
-  // balanceOn 'requests': decayed count of requests sent to server i. Whole
-  // numbers (halving rounds down), which the "some server fits" argument needs.
-  private readonly recentRequests: Uint32Array;
-  private picksSinceDecay = 0;
+  // balanceOn 'requests': the decayed count of requests sent to each server
+  // is a word of its shared record, and the picks since the last halving a
+  // word of the group's, so every worker thread counts into the same numbers
+  // and a config change that keeps a server keeps its count. Whole numbers
+  // (halving rounds down), which the "some server fits" argument needs.
+  private readonly groupWords: Int32Array;
 
   constructor(servers: readonly RealServer[], options: SchedulerOptions) {
     this.balanceFactor = checkBalanceFactor(options.balanceFactor);
@@ -120,7 +124,7 @@ export class BoundedLoadHashScheduler implements Scheduler {
     this.order = nameOrder(servers);
     this.pointCounts = new Int32Array(servers.length);
     this.visitedAt = new Uint32Array(servers.length);
-    this.recentRequests = new Uint32Array(servers.length);
+    this.groupWords = options.groupWords ?? new Int32Array(createGroupShare());
     let unit = 0;
     let totalWeight = 0;
     for (const server of servers) {
@@ -137,14 +141,13 @@ export class BoundedLoadHashScheduler implements Scheduler {
     if (key === undefined) return this.pickFallback();
     const servers = this.servers;
     const countRequests = this.countRequests;
-    const recentRequests = this.recentRequests;
     let totalLoad = 0;
     let totalWeight = 0;
     let usableCount = 0;
     for (let i = 0; i < servers.length; i++) {
       const server = servers[i];
       if (!available(server)) continue;
-      totalLoad += countRequests ? recentRequests[i] : server.active;
+      totalLoad += countRequests ? server.share[W_RECENT] : server.active;
       totalWeight += server.weight;
       usableCount++;
     }
@@ -172,7 +175,7 @@ export class BoundedLoadHashScheduler implements Scheduler {
         const server = servers[index];
         if (!available(server)) continue;
         seen++;
-        const load = countRequests ? recentRequests[index] : server.active;
+        const load = countRequests ? server.share[W_RECENT] : server.active;
         if (load + 1 <= Math.ceil((allowedTotal * server.weight) / totalWeight)) return this.chosen(index);
       }
     }
@@ -192,7 +195,6 @@ export class BoundedLoadHashScheduler implements Scheduler {
     // function of the counters alone, unlike wlc's rotation and in-flight
     // counts, so it keeps the processes in step.
     const servers = this.servers;
-    const recentRequests = this.recentRequests;
     const order = this.order;
     let best = -1;
     let bestLoad = 0;
@@ -201,7 +203,7 @@ export class BoundedLoadHashScheduler implements Scheduler {
       const index = order[rank];
       const server = servers[index];
       if (!available(server)) continue;
-      const load = recentRequests[index] + 1;
+      const load = server.share[W_RECENT] + 1;
       if (best === -1 || load * bestWeight < bestLoad * server.weight) {
         best = index;
         bestLoad = load;
@@ -213,15 +215,17 @@ export class BoundedLoadHashScheduler implements Scheduler {
 
   /** Counts the pick (balanceOn 'requests') and returns the server. */
   private chosen(index: number): RealServer {
+    const server = this.servers[index];
     if (this.countRequests) {
-      const recentRequests = this.recentRequests;
-      recentRequests[index]++;
-      if (++this.picksSinceDecay >= this.decayWindow) {
-        this.picksSinceDecay = 0;
-        for (let i = 0; i < recentRequests.length; i++) recentRequests[i] >>>= 1;
+      Atomics.add(server.share, W_RECENT, 1);
+      // One pick past the window's end, in whichever worker, restarts the
+      // count and halves (past, not at: a smaller group has a smaller window).
+      const picks = Atomics.add(this.groupWords, G_PICKS, 1) + 1;
+      if (picks >= this.decayWindow && Atomics.compareExchange(this.groupWords, G_PICKS, picks, 0) === picks) {
+        for (const s of this.servers) halve(s.share);
       }
     }
-    return this.servers[index];
+    return server;
   }
 
   /** Virtual nodes server i holds on the ring now (for tests and diagnostics). */
@@ -231,7 +235,7 @@ export class BoundedLoadHashScheduler implements Scheduler {
 
   /** The decayed count of requests recently sent to a server (0 under balanceOn 'active'). */
   recentRequestsOf(server: RealServer): number {
-    return this.recentRequests[server.id];
+    return this.countRequests ? Atomics.load(server.share, W_RECENT) : 0;
   }
 
   refresh(): void {
@@ -251,6 +255,14 @@ export class BoundedLoadHashScheduler implements Scheduler {
       pointCounts[i] = weight > 0 ? Math.max(1, Math.round(weight * this.pointsPerWeight * scale)) : 0;
     }
     this.ring.build(servers, this.order, pointCounts);
+  }
+}
+
+/** Halves a server's recent-request count, while other workers may be adding to it. */
+function halve(words: Int32Array): void {
+  for (;;) {
+    const count = Atomics.load(words, W_RECENT);
+    if (Atomics.compareExchange(words, W_RECENT, count, count >>> 1) === count) return;
   }
 }
 

@@ -15,73 +15,118 @@
 // IPVS bounds the table with a periodic garbage collector; here it is an LRU
 // of at most `maxEntries` keys (default 16384), so a flood of new keys evicts
 // the least recently used. Keyless requests go to wlc and are not entered.
+//
+// The table lives in shared memory (lib/state/lru-table.ts): one per group
+// for every worker thread, kept across config changes while the group stays
+// lblc with the same maxEntries. Entries name servers by uid, so a key whose
+// server left the group is scheduled afresh.
 
-import { LRUCache } from 'lru-cache';
 import { available } from './scheduler.ts';
 import type { PickContext, RealServer, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
 import { TieBreaker, isOverloaded, leastWeightedIndex } from './least-load.ts';
+import { SharedLruTable, fingerprintString, newFingerprint, type Fingerprint } from '../state/lru-table.ts';
 
 export const DEFAULT_MAX_ENTRIES = 16384;
 export const DEFAULT_EXPIRE_MS = 24 * 60 * 60 * 1000;
+/** Int32 words of an lblc entry: the server's uid. */
+export const LBLC_WORDS = 1;
 
-/**
- * The bounded key table of lblc and lblcr: LRU order, at most maxEntries,
- * an entry expires expireMs after its last use, on the given clock.
- */
-export function createKeyTable<V extends {}>(options: SchedulerOptions): LRUCache<string, V> {
-  const clock = options.clock ?? Date.now;
-  const expireMs = options.expireMs ?? DEFAULT_EXPIRE_MS;
-  return new LRUCache<string, V>({
-    max: options.maxEntries ?? DEFAULT_MAX_ENTRIES,
-    ttl: expireMs,
-    updateAgeOnGet: true, // IPVS sets lastuse on every hit
-    // Read the clock on every check: lru-cache would otherwise cache it for a
-    // millisecond behind a timer, and an injected clock must be seen at once.
-    ttlResolution: 0,
-    perf: { now: clock },
-  });
+/** The key table for lblc or lblcr: the group's shared one, or a private one. */
+export function keyTable(options: SchedulerOptions, valueWords: number, timeWords: number): SharedLruTable {
+  return options.keyTable ?? SharedLruTable.create({ maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES, valueWords, timeWords });
+}
+
+/** Servers by uid, for resolving table entries. */
+export function serversByUid(servers: readonly RealServer[]): Map<number, RealServer> {
+  return new Map(servers.map((s) => [s.uid, s] as const));
 }
 
 export class LocalityLeastConnectionScheduler implements Scheduler {
   readonly name = 'lblc';
   readonly usesKey = true;
   private readonly servers: readonly RealServer[];
-  private readonly table: LRUCache<string, number>; // key -> server index
+  private readonly byUid: Map<number, RealServer>;
+  readonly table: SharedLruTable;
+  private readonly owner: number;
+  private readonly clock: () => number;
+  private readonly expireMs: number;
+  private readonly fp: Fingerprint = newFingerprint();
   private readonly ties = new TieBreaker(); // wlc's
 
   constructor(servers: readonly RealServer[], options: SchedulerOptions) {
     this.servers = servers;
-    this.table = createKeyTable<number>(options);
+    this.byUid = serversByUid(servers);
+    this.table = keyTable(options, LBLC_WORDS, 0);
+    this.owner = options.lockOwner ?? 1;
+    this.clock = options.clock ?? Date.now;
+    this.expireMs = options.expireMs ?? DEFAULT_EXPIRE_MS;
   }
 
   pick(ctx: PickContext): RealServer | null {
     const key = ctx.key;
     const servers = this.servers;
+    const table = this.table;
     if (key !== undefined) {
-      const assigned = this.table.get(key);
-      if (assigned !== undefined) {
-        const server = servers[assigned];
-        if (available(server) && !isOverloaded(server, servers)) return server;
+      fingerprintString(key, table.seed, this.fp);
+      let assigned = -1;
+      let found = false;
+      table.lock(this.owner);
+      try {
+        const e = table.find(this.fp.hi, this.fp.lo, this.clock(), this.expireMs);
+        if (e !== -1) {
+          found = true;
+          assigned = table.ints[table.valueBase(e)];
+        }
+      } finally {
+        table.unlock();
+      }
+      if (found) {
+        const server = this.byUid.get(assigned);
+        if (server !== undefined && available(server) && !isOverloaded(server, servers)) return server;
       }
     }
     const best = leastWeightedIndex(servers, this.ties);
     if (best === -1) return null;
-    if (key !== undefined) this.table.set(key, best);
+    if (key !== undefined) {
+      table.lock(this.owner);
+      try {
+        const now = this.clock();
+        let e = table.find(this.fp.hi, this.fp.lo, now, this.expireMs);
+        if (e === -1) e = table.insert(this.fp.hi, this.fp.lo, now);
+        table.ints[table.valueBase(e)] = servers[best].uid;
+      } finally {
+        table.unlock();
+      }
+    }
     return servers[best];
   }
 
   /** The server index `key` is assigned to, without touching its age; for tests and status. */
   assigned(key: string): number | undefined {
-    return this.table.peek(key);
+    const table = this.table;
+    fingerprintString(key, table.seed, this.fp);
+    table.lock(this.owner);
+    try {
+      const e = table.peek(this.fp.hi, this.fp.lo, this.clock(), this.expireMs);
+      return e === -1 ? undefined : this.byUid.get(table.ints[table.valueBase(e)])?.id;
+    } finally {
+      table.unlock();
+    }
   }
 
   /** Keys in the table (expired ones may count until touched). */
   get entries(): number {
-    return this.table.size;
+    const table = this.table;
+    table.lock(this.owner);
+    try {
+      return table.size();
+    } finally {
+      table.unlock();
+    }
   }
 
   refresh(): void {
-    // Nothing precomputed: entries name servers by index, and `active`,
+    // Nothing precomputed: entries name servers by uid, and `active`,
     // weights and up/down are read live at each pick.
   }
 }

@@ -19,122 +19,194 @@
 //   24 h) is dropped, set and all.
 // IPVS bounds the table with a periodic garbage collector; here it is an LRU
 // of at most `maxEntries` keys (default 16384). Keyless requests go to wlc.
+//
+// The table lives in shared memory, as lblc's (lblc.ts says how), with each
+// key's set inline: at most MAX_SET_MEMBERS servers, by uid. A set that is
+// full when it must grow first drops its most loaded member. Members that
+// left the group are dropped from a set at its key's next request.
 
-import type { LRUCache } from 'lru-cache';
 import { available } from './scheduler.ts';
 import type { PickContext, RealServer, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
 import { TieBreaker, isOverloaded, leastWeightedIndex } from './least-load.ts';
-import { createKeyTable } from './lblc.ts';
+import { DEFAULT_EXPIRE_MS, keyTable, serversByUid } from './lblc.ts';
+import { fingerprintString, newFingerprint, type Fingerprint, type SharedLruTable } from '../state/lru-table.ts';
 
 export const DEFAULT_SET_EXPIRE_MS = 24 * 60 * 60 * 1000;
-
-interface ServerSet {
-  members: number[]; // server indexes
-  lastModified: number; // clock time the members last changed
-  lastPicked: number; // position in members of the last pick, for tie rotation
-}
+/** The most servers one key's set holds. */
+export const MAX_SET_MEMBERS = 16;
+// An entry's Int32 words: member count, position of the last pick (for tie
+// rotation), then the members' uids. Its one time word: when the set last changed.
+const V_COUNT = 0;
+const V_LAST_PICKED = 1;
+const V_MEMBERS = 2;
+export const LBLCR_WORDS = V_MEMBERS + MAX_SET_MEMBERS;
+const T_MODIFIED = 0;
 
 export class LocalityReplicatedScheduler implements Scheduler {
   readonly name = 'lblcr';
   readonly usesKey = true;
   private readonly servers: readonly RealServer[];
-  private readonly table: LRUCache<string, ServerSet>;
+  private readonly byUid: Map<number, RealServer>;
+  readonly table: SharedLruTable;
+  private readonly owner: number;
   private readonly clock: () => number;
+  private readonly expireMs: number;
   private readonly setExpireMs: number;
+  private readonly fp: Fingerprint = newFingerprint();
   private readonly ties = new TieBreaker(); // wlc's
 
   constructor(servers: readonly RealServer[], options: SchedulerOptions) {
     this.servers = servers;
-    this.table = createKeyTable<ServerSet>(options);
+    this.byUid = serversByUid(servers);
+    this.table = keyTable(options, LBLCR_WORDS, 1);
+    this.owner = options.lockOwner ?? 1;
     this.clock = options.clock ?? Date.now;
+    this.expireMs = options.expireMs ?? DEFAULT_EXPIRE_MS;
     this.setExpireMs = options.setExpireMs ?? DEFAULT_SET_EXPIRE_MS;
   }
 
   pick(ctx: PickContext): RealServer | null {
     const key = ctx.key;
     const servers = this.servers;
-    if (key === undefined) return this.pickLeastWeighted();
-    const set = this.table.get(key);
-    if (set === undefined) {
-      const best = this.leastWeightedIndex();
-      if (best === -1) return null;
-      this.table.set(key, { members: [best], lastModified: this.clock(), lastPicked: 0 });
-      return servers[best];
+    if (key === undefined) {
+      const best = leastWeightedIndex(servers, this.ties);
+      return best === -1 ? null : servers[best];
     }
-    const least = this.leastLoadedMember(set);
-    if (set.members.length > 1) {
+    const table = this.table;
+    fingerprintString(key, table.seed, this.fp);
+    // The set is read and changed in one go: another worker's request for the
+    // same key sees it before or after, never half changed.
+    table.lock(this.owner);
+    try {
       const now = this.clock();
-      if (now - set.lastModified > this.setExpireMs) this.removeMostLoadedMember(set, now);
+      let e = table.find(this.fp.hi, this.fp.lo, now, this.expireMs);
+      if (e === -1) {
+        const best = leastWeightedIndex(servers, this.ties);
+        if (best === -1) return null;
+        e = table.insert(this.fp.hi, this.fp.lo, now);
+        const v = table.valueBase(e);
+        table.ints[v + V_COUNT] = 1;
+        table.ints[v + V_LAST_PICKED] = 0;
+        table.ints[v + V_MEMBERS] = servers[best].uid;
+        table.times[table.timeBase(e) + T_MODIFIED] = now;
+        return servers[best];
+      }
+      this.dropDeparted(e);
+      const least = this.leastLoadedMember(e);
+      if (table.ints[table.valueBase(e) + V_COUNT] > 1 && now - table.times[table.timeBase(e) + T_MODIFIED] > this.setExpireMs) {
+        this.removeMostLoadedMember(e, now);
+      }
+      if (least !== null && !isOverloaded(least, servers)) return least;
+      const best = leastWeightedIndex(servers, this.ties);
+      if (best === -1) return null;
+      this.addMember(e, servers[best], now);
+      return servers[best];
+    } finally {
+      table.unlock();
     }
-    if (least !== null && !isOverloaded(least, servers)) return least;
-    const best = this.leastWeightedIndex();
-    if (best === -1) return null;
-    if (!set.members.includes(best)) {
-      set.members.push(best);
-      set.lastModified = this.clock();
+  }
+
+  /** Members whose server left the group leave the set. */
+  private dropDeparted(e: number): void {
+    const ints = this.table.ints;
+    const v = this.table.valueBase(e);
+    const count = ints[v + V_COUNT];
+    let kept = 0;
+    for (let at = 0; at < count; at++) {
+      const uid = ints[v + V_MEMBERS + at];
+      if (this.byUid.has(uid)) ints[v + V_MEMBERS + kept++] = uid;
     }
-    return servers[best];
+    if (kept === count) return;
+    ints[v + V_COUNT] = kept;
+    if (ints[v + V_LAST_PICKED] >= kept) ints[v + V_LAST_PICKED] = 0;
   }
 
-  private leastWeightedIndex(): number {
-    return leastWeightedIndex(this.servers, this.ties);
+  private addMember(e: number, server: RealServer, now: number): void {
+    const ints = this.table.ints;
+    const v = this.table.valueBase(e);
+    const count = ints[v + V_COUNT];
+    for (let at = 0; at < count; at++) if (ints[v + V_MEMBERS + at] === server.uid) return;
+    if (count >= MAX_SET_MEMBERS) this.removeMostLoadedMember(e, now);
+    ints[v + V_MEMBERS + ints[v + V_COUNT]++] = server.uid;
+    this.table.times[this.table.timeBase(e) + T_MODIFIED] = now;
   }
 
-  private pickLeastWeighted(): RealServer | null {
-    const best = this.leastWeightedIndex();
-    return best === -1 ? null : this.servers[best];
-  }
-
-  /** IPVS's ip_vs_dest_set_min: the usable member with the least active/weight. */
-  private leastLoadedMember(set: ServerSet): RealServer | null {
-    const members = set.members;
-    const count = members.length;
+  /** IPVS's ip_vs_dest_set_min: the usable member with the least active/weight, ties rotating. */
+  private leastLoadedMember(e: number): RealServer | null {
+    const ints = this.table.ints;
+    const v = this.table.valueBase(e);
+    const count = ints[v + V_COUNT];
     let best: RealServer | null = null;
     let bestAt = 0;
-    let at = set.lastPicked;
+    let at = ints[v + V_LAST_PICKED];
     for (let step = 0; step < count; step++) {
       at = at + 1 >= count ? 0 : at + 1;
-      const server = this.servers[members[at]];
-      if (!available(server)) continue;
+      const server = this.byUid.get(ints[v + V_MEMBERS + at]);
+      if (server === undefined || !available(server)) continue;
       if (best === null || server.active * best.weight < best.active * server.weight) {
         best = server;
         bestAt = at;
       }
     }
-    if (best !== null) set.lastPicked = bestAt;
+    if (best !== null) ints[v + V_LAST_PICKED] = bestAt;
     return best;
   }
 
   /** IPVS's ip_vs_dest_set_max and erase: drop the member with the most active/weight (weight > 0, up or not). */
-  private removeMostLoadedMember(set: ServerSet, now: number): void {
-    const members = set.members;
+  private removeMostLoadedMember(e: number, now: number): void {
+    const ints = this.table.ints;
+    const v = this.table.valueBase(e);
+    const count = ints[v + V_COUNT];
     let most: RealServer | null = null;
     let mostAt = -1;
-    for (let at = 0; at < members.length; at++) {
-      const server = this.servers[members[at]];
-      if (server.weight <= 0) continue;
+    for (let at = 0; at < count; at++) {
+      const server = this.byUid.get(ints[v + V_MEMBERS + at]);
+      if (server === undefined || server.weight <= 0) continue;
       if (most === null || most.active * server.weight < server.active * most.weight) {
         most = server;
         mostAt = at;
       }
     }
     if (mostAt === -1) return;
-    members.splice(mostAt, 1);
-    set.lastModified = now;
+    for (let at = mostAt; at < count - 1; at++) ints[v + V_MEMBERS + at] = ints[v + V_MEMBERS + at + 1];
+    ints[v + V_COUNT] = count - 1;
+    if (ints[v + V_LAST_PICKED] >= count - 1) ints[v + V_LAST_PICKED] = 0;
+    this.table.times[this.table.timeBase(e) + T_MODIFIED] = now;
   }
 
-  /** The set `key` maps to, without touching its age; for tests and status. */
+  /** The server ids in the set `key` maps to, without touching its age; for tests and status. */
   members(key: string): readonly number[] | undefined {
-    return this.table.peek(key)?.members;
+    const table = this.table;
+    fingerprintString(key, table.seed, this.fp);
+    table.lock(this.owner);
+    try {
+      const e = table.peek(this.fp.hi, this.fp.lo, this.clock(), this.expireMs);
+      if (e === -1) return undefined;
+      const v = table.valueBase(e);
+      const ids: number[] = [];
+      for (let at = 0; at < table.ints[v + V_COUNT]; at++) {
+        const server = this.byUid.get(table.ints[v + V_MEMBERS + at]);
+        if (server !== undefined) ids.push(server.id);
+      }
+      return ids;
+    } finally {
+      table.unlock();
+    }
   }
 
   /** Keys in the table (expired ones may count until touched). */
   get entries(): number {
-    return this.table.size;
+    const table = this.table;
+    table.lock(this.owner);
+    try {
+      return table.size();
+    } finally {
+      table.unlock();
+    }
   }
 
   refresh(): void {
-    // Nothing precomputed: sets name servers by index, and `active`, weights
+    // Nothing precomputed: sets name servers by uid, and `active`, weights
     // and up/down are read live at each pick.
   }
 }

@@ -2,6 +2,7 @@
 // set of callbacks. A scheduler picks among the real servers of one group; it
 // never sees sockets or rules. Each scheduler lives in its own file.
 import type { SchedulerTuning } from '../config/model.ts';
+import type { SharedLruTable } from '../state/lru-table.ts';
 import { W_ACTIVE, createServerShare, stripeTotalIndex, stripeWord } from '../state/server-share.ts';
 
 let localUids = 0;
@@ -100,9 +101,15 @@ export interface Scheduler {
 
 export interface SchedulerOptions extends SchedulerTuning {
   hashSubmatch?: number;
-  // Milliseconds, for schedulers with timed state (lblc, lblcr); tests inject
-  // one. Must be above 0 (lru-cache treats a start time of 0 as "no TTL").
+  // Milliseconds since the epoch, for schedulers with timed state (lblc,
+  // lblcr); tests inject one. Date.now by default.
   clock?: () => number;
+  /** lblc, lblcr: the group's key table in shared memory; a private one when absent. */
+  keyTable?: SharedLruTable;
+  /** chbl: the group's shared words (lib/state/group-share.ts); private ones when absent. */
+  groupWords?: Int32Array;
+  /** This thread's lock owner id for shared tables (its worker number + 1). */
+  lockOwner?: number;
 }
 
 export type SchedulerFactory = (servers: readonly RealServer[], options: SchedulerOptions) => Scheduler;

@@ -146,7 +146,7 @@ t.test('quiescent pinned server keeps its sessions; removed one does not', async
   affinity.updateServers(reloaded);
   t.equal(affinity.lookup(view), null, 'removed by a reload');
   t.equal(affinity.lookup(withCookie(`SRV=${affinity.idOf(servers[1])}`)), reloaded[0], 'a kept server keeps its id');
-  affinity.pin();
+  t.equal(affinity.pin(view, servers[1]), servers[1], 'pin keeps the scheduler\'s choice');
   t.equal(affinity.size(), 0, 'cookie affinity keeps no table');
 });
 

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { createAffinity, withAffinityDefaults } from '../../lib/affinity/index.ts';
 import { HeaderAffinity, SourceAffinity } from '../../lib/affinity/table.ts';
+import { SharedLruTable } from '../../lib/state/lru-table.ts';
 import type { RealServer } from '../../lib/sched/scheduler.ts';
 import { fakeServers, manualClock, request } from './helpers.ts';
 
@@ -10,9 +11,7 @@ const GROUP = { groupName: 'web' };
 function route(affinity: ReturnType<typeof createAffinity>, view: ReturnType<typeof request>, schedule: () => RealServer): RealServer {
   const pinned = affinity.lookup(view);
   if (pinned !== null) return pinned;
-  const server = schedule();
-  affinity.pin(view, server);
-  return server;
+  return affinity.pin(view, schedule());
 }
 
 t.test('source persistence: a client sticks to its server while the scheduler would move it', async (t) => {
@@ -122,8 +121,8 @@ t.test('pinned server down or removed: no pin, the session is scheduled again an
   servers[0].up = true;
   t.equal(affinity.lookup(view), servers[1], 'the new pin holds when the old server comes back');
 
-  // A reload drops 10.0.0.2 and keeps 10.0.0.1 (new records, same names).
-  const reloaded = fakeServers('10.0.0.1', '10.0.0.3');
+  // A reload drops 10.0.0.2 and keeps 10.0.0.1 (the same server, so the same uid).
+  const reloaded = [servers[0], fakeServers('10.0.0.3')[0]];
   affinity.pin(request('192.0.2.2'), servers[0]);
   affinity.updateServers(reloaded);
   t.equal(affinity.lookup(view), null, 'pinned to a removed server');
@@ -167,11 +166,11 @@ t.test('header affinity pins by the header value', async (t) => {
   t.equal(affinity.lookup(withSession('192.0.2.1', 'abc')), null, 'expired');
 
   const long = 'x'.repeat(5_000);
+  const bytes = (affinity as HeaderAffinity).table.buffer.byteLength;
   affinity.pin(withSession('192.0.2.1', long), servers[1]);
   t.equal(affinity.lookup(withSession('192.0.2.1', long)), servers[1], 'long values work');
   t.equal(affinity.lookup(withSession('192.0.2.1', long + 'y')), null, 'and are told apart');
-  const keys = [...(affinity as HeaderAffinity)['table'].keys()] as string[];
-  t.ok(keys.every((k) => k.length < 100), 'but are not stored whole');
+  t.equal((affinity as HeaderAffinity).table.buffer.byteLength, bytes, 'but are not stored whole: the table never grows');
 });
 
 t.test('source affinity is a SourceAffinity; peek does not count as use', async (t) => {
@@ -182,7 +181,21 @@ t.test('source affinity is a SourceAffinity; peek does not count as use', async 
   const source = affinity as SourceAffinity;
   source.pin(request('10.1.1.1'), servers[0]);
   clock.advance(600);
-  t.equal(source.peek(0x0a010101), '10.0.0.1:8080');
+  t.equal(source.peekRequest(request('10.1.1.1')), '10.0.0.1:8080');
   clock.advance(600);
-  t.equal(source.peek(0x0a010101), undefined, 'peeking did not refresh it');
+  t.equal(source.peekRequest(request('10.1.1.1')), undefined, 'peeking did not refresh it');
+});
+
+t.test('two views of one table are one table: a pin made through either holds for both', async (t) => {
+  // What two worker threads do: each builds its own SourceAffinity over the group's shared table.
+  const servers = fakeServers('10.0.0.1', '10.0.0.2');
+  const first = createAffinity(withAffinityDefaults({ kind: 'source' }), servers, { ...GROUP, lockOwner: 1 }) as SourceAffinity;
+  const table = SharedLruTable.attach(first.table.buffer);
+  const second = createAffinity(withAffinityDefaults({ kind: 'source' }), servers, { ...GROUP, table, lockOwner: 2 });
+  t.equal(second.pin(request('192.0.2.9'), servers[1]), servers[1]);
+  t.equal(first.lookup(request('192.0.2.9')), servers[1], 'pinned through one, seen through the other');
+  // A race: both missed, both scheduled; the second pin() adopts the first one's server.
+  t.equal(first.pin(request('192.0.2.9'), servers[0]), servers[1], 'the first pin wins');
+  t.equal(second.lookup(request('192.0.2.9')), servers[1]);
+  t.equal(first.size(), 1);
 });
