@@ -13,7 +13,6 @@ import cluster from 'node:cluster';
 import { startSwitch } from './lib/control/switch.ts';
 import { startL4Control, type L4Control, type L4Node } from './lib/control/l4-control.ts';
 import { runWorker, startCluster } from './lib/control/cluster.ts';
-import { wireSwitch } from './lib/control/wiring.ts';
 import { startAdminHttp, type AdminHttp } from './lib/admin/http.ts';
 import type { StatsSnapshot, StatsSource } from './lib/stats/collector.ts';
 import { mergeSnapshots } from './lib/stats/merge.ts';
@@ -43,7 +42,7 @@ const LEVELS: LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', '
 async function main(argv: string[]): Promise<number> {
   // A worker of `tcpvs start --workers N`: the primary sends it the config.
   if (cluster.isWorker) {
-    runWorker(wireSwitch);
+    runWorker((running) => ({ stats: running.stats }));
     return new Promise<number>(() => {}); // lives until the primary tells it to stop
   }
   // ipvsadm has its own option syntax (-A -t ADDR -s rr ...): hand it everything.
@@ -184,17 +183,13 @@ async function start(
       process.stderr.write(`tcpvs: ${workers} workers\n`);
     } else {
       const running = await startSwitch(config);
-      const wiring = wireSwitch(running);
       node = {
         services: () => running.services,
-        stats: wiring.stats,
+        stats: running.stats,
         control: running.control,
         log: running.log,
         drain: (ms) => running.drain(ms),
-        close: async () => {
-          wiring.stop();
-          await running.close();
-        },
+        close: () => running.close(),
       };
     }
   } catch (err) {

@@ -20,6 +20,7 @@
 import type { Config, GroupSpec, ServiceSpec } from '../config/model.ts';
 import { G_VERSION, createGroupShare } from '../state/group-share.ts';
 import { SharedLruTable } from '../state/lru-table.ts';
+import { ConnectionCounterBlock, RequestCounterBlock } from '../stats/shared-counters.ts';
 import { PIN_WORDS } from '../affinity/table.ts';
 import { DEFAULT_MAX_ENTRIES, LBLC_WORDS } from '../sched/lblc.ts';
 import { LBLCR_WORDS } from '../sched/lblcr.ts';
@@ -38,6 +39,8 @@ import {
 export interface ServerPlan {
   uid: number;
   share: SharedArrayBuffer;
+  /** Request counters (lib/stats/shared-counters.ts), a stripe per worker. */
+  requests: SharedArrayBuffer;
 }
 
 export interface GroupPlan {
@@ -48,11 +51,16 @@ export interface GroupPlan {
   affinityTable: SharedArrayBuffer | null;
   /** lblc, lblcr: the key table. */
   keyTable: SharedArrayBuffer | null;
+  requests: SharedArrayBuffer;
+  noServer: SharedArrayBuffer; // requests routed here that found no usable server
 }
 
 export interface ServicePlan {
   spec: ServiceSpec;
   groups: GroupPlan[]; // in the order of the service spec's groups
+  requests: SharedArrayBuffer;
+  noGroup: SharedArrayBuffer; // requests answered before a group was chosen
+  connections: SharedArrayBuffer; // lib/stats/shared-counters.ts ConnectionCounterBlock
 }
 
 /** A whole config as the data paths apply it; structured-clonable (buffers are shared, not copied). */
@@ -69,9 +77,11 @@ export class ServerState {
   readonly share: SharedArrayBuffer;
   readonly words: Int32Array;
   readonly group: GroupState;
+  readonly requests: RequestCounterBlock;
   configuredWeight: number;
 
   constructor(uid: number, group: GroupState, host: string, port: number, weight: number, workers: number) {
+    this.requests = RequestCounterBlock.create(workers);
     this.uid = uid;
     this.group = group;
     this.host = host;
@@ -163,8 +173,12 @@ export class GroupState {
   servers: ServerState[] = [];
   affinityTable: TableSlot | null = null;
   keyTable: TableSlot | null = null;
+  readonly requests: RequestCounterBlock;
+  readonly noServer: RequestCounterBlock;
 
-  constructor(name: string, service: ServiceState, spec: GroupSpec) {
+  constructor(name: string, service: ServiceState, spec: GroupSpec, workers: number) {
+    this.requests = RequestCounterBlock.create(workers);
+    this.noServer = RequestCounterBlock.create(workers);
     this.name = name;
     this.service = service;
     this.spec = spec;
@@ -182,10 +196,18 @@ export class ServiceState {
   readonly name: string;
   spec: ServiceSpec;
   groups: GroupState[] = [];
+  readonly requests: RequestCounterBlock;
+  readonly noGroup: RequestCounterBlock;
+  readonly connections: ConnectionCounterBlock;
+  /** Where it listens, once it does (the bound port when the config says 0). */
+  bound: { address: string; port: number; family: string } | null = null;
 
-  constructor(spec: ServiceSpec) {
+  constructor(spec: ServiceSpec, workers: number) {
     this.name = spec.name;
     this.spec = spec;
+    this.requests = RequestCounterBlock.create(workers);
+    this.noGroup = RequestCounterBlock.create(workers);
+    this.connections = ConnectionCounterBlock.create(workers);
   }
 
   group(name: string): GroupState | undefined {
@@ -218,6 +240,8 @@ function listingCounter(): (host: string, port: number) => number {
 export class Registry {
   /** How many data paths (worker stripes) the shared records have room for. */
   readonly workers: number;
+  /** Epoch ms; statistics count from here. */
+  readonly startedAt = Date.now();
   private current: ServiceState[] = [];
   private readonly byUid = new Map<number, ServerState>();
   private nextUid = 1;
@@ -247,11 +271,11 @@ export class Registry {
     }> = [];
     const plan: Plan = { services: [] };
     for (const spec of config.services) {
-      const service = old.get(spec.name) ?? new ServiceState(spec);
+      const service = old.get(spec.name) ?? new ServiceState(spec, this.workers);
       const groups = [];
       const groupPlans: GroupPlan[] = [];
       for (const groupSpec of spec.groups) {
-        const group = service.group(groupSpec.name) ?? new GroupState(groupSpec.name, service, groupSpec);
+        const group = service.group(groupSpec.name) ?? new GroupState(groupSpec.name, service, groupSpec, this.workers);
         const kept = new Map<string, ServerState>();
         const nth = listingCounter();
         for (const s of group.servers) kept.set(serverKey(s.host, s.port, nth(s.host, s.port)), s);
@@ -272,13 +296,21 @@ export class Registry {
         groupPlans.push({
           name: groupSpec.name,
           share: group.share,
-          servers: servers.map((s) => ({ uid: s.uid, share: s.share })),
+          servers: servers.map((s) => ({ uid: s.uid, share: s.share, requests: s.requests.buffer })),
           affinityTable: affinityTable?.buffer ?? null,
           keyTable: keyTable?.buffer ?? null,
+          requests: group.requests.buffer,
+          noServer: group.noServer.buffer,
         });
       }
       nextServices.push({ state: service, spec, groups });
-      plan.services.push({ spec, groups: groupPlans });
+      plan.services.push({
+        spec,
+        groups: groupPlans,
+        requests: service.requests.buffer,
+        noGroup: service.noGroup.buffer,
+        connections: service.connections.buffer,
+      });
     }
     return {
       plan,

@@ -10,6 +10,7 @@ import { createLogger, flushLogger, type Logger } from '../log/logger.ts';
 import type { ServiceRuntime } from '../proxy/service.ts';
 import { DataPath } from '../proxy/data-path.ts';
 import { HealthChecks } from '../health/index.ts';
+import { registryStats, type Stats } from '../stats/collector.ts';
 import { Registry, type ServiceState } from './registry.ts';
 import type { ControlPlane, GroupView, ServerView, ServiceView } from './control-plane.ts';
 
@@ -21,6 +22,8 @@ export interface RunningSwitch {
   readonly control: ControlPlane;
   readonly health: HealthChecks;
   readonly registry: Registry;
+  /** Statistics of everything this switch runs. */
+  readonly stats: Stats;
   /** Graceful stop: stop accepting, let requests in flight finish (up to `timeoutMs`). Returns the connections left. */
   drain(timeoutMs: number): Promise<number>;
   close(): Promise<void>;
@@ -47,6 +50,7 @@ export async function startSwitch(config: Config, log: Logger = createLogger(con
     control,
     health: control.health,
     registry: control.registry,
+    stats: registryStats(control.registry),
     drain: (timeoutMs) => control.drain(timeoutMs),
     close: () => control.close(),
   };
@@ -118,6 +122,11 @@ class Switch implements ControlPlane {
     await this.dataPath.prepare(pending.plan);
     pending.commit();
     this.dataPath.commit();
+    for (const runtime of this.dataPath.services()) {
+      const a = runtime.address;
+      const state = this.registry.service(runtime.spec.name);
+      if (state !== undefined && a !== null) state.bound = { address: a.address, port: a.port, family: a.family };
+    }
     this.health.sync(this.registry);
   }
 

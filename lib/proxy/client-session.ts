@@ -757,8 +757,10 @@ export class ClientSession implements UpstreamOwner {
     if (!this.requestOpen) return;
     this.requestOpen = false;
     const durationMs = performance.now() - this.startedAt;
-    const passive = this.group?.passive;
-    if (passive != null && this.serverForRecord !== null) passive.requestEnded(this.serverForRecord, outcome, this.status);
+    const group = this.group;
+    const server = this.serverForRecord;
+    if (group !== null && server !== null && group.passive !== null) group.passive.requestEnded(server, outcome, this.status);
+    this.svc.countRequest(group, server, this.status, this.bytesIn, this.bytesOut, durationMs, outcome, Date.now());
     if (this.svc.observers.length > 0) {
       const r = this.record;
       r.group = this.group;

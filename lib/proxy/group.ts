@@ -20,6 +20,7 @@ import { G_VERSION } from '../state/group-share.ts';
 import { W_STATUS, W_WEIGHT, statusUp } from '../state/server-share.ts';
 import { PassiveEjection, type DataPathEvents } from './passive.ts';
 import { SharedLruTable } from '../state/lru-table.ts';
+import { RequestCounterBlock, type RequestCounterWriter } from '../stats/shared-counters.ts';
 
 /** Whether two group specs schedule alike (same scheduler, knobs and key), so a scheduler can be kept. */
 export function sameScheduling(a: GroupSpec, b: GroupSpec): boolean {
@@ -47,6 +48,10 @@ export class GroupRuntime {
   affinity: Affinity | null = null;
   /** Passive ejection; null when the group has none. */
   passive: PassiveEjection | null = null;
+  // This thread's stripes of the group's counters and of each server's, by RealServer.id.
+  readonly requestStats: RequestCounterWriter;
+  readonly noServerStats: RequestCounterWriter;
+  serverStats: RequestCounterWriter[] = [];
   private spec!: GroupSpec;
   private readonly stripe: number;
   private readonly events: DataPathEvents;
@@ -60,6 +65,8 @@ export class GroupRuntime {
     this.stripe = stripe;
     this.events = events;
     this.groupWords = new Int32Array(plan.share);
+    this.requestStats = RequestCounterBlock.attach(plan.requests).writer(stripe);
+    this.noServerStats = RequestCounterBlock.attach(plan.noServer).writer(stripe);
     this.update(spec, service, plan);
   }
 
@@ -70,6 +77,7 @@ export class GroupRuntime {
     this.servers.forEach((s, i) => byUid.set(s.uid, i));
     const servers: RealServer[] = [];
     const pools: ServerPool[] = [];
+    const serverStats: RequestCounterWriter[] = [];
     plan.servers.forEach((p, id) => {
       const at = byUid.get(p.uid);
       if (at !== undefined) {
@@ -77,6 +85,7 @@ export class GroupRuntime {
         server.id = id;
         servers.push(server);
         pools.push(this.pools[at]);
+        serverStats.push(this.serverStats[at]);
         this.pools[at].configure(poolOptions(server.host, server.port, service));
         byUid.delete(p.uid);
         return;
@@ -85,12 +94,14 @@ export class GroupRuntime {
       const words = new Int32Array(p.share);
       servers.push(new RealServer(id, p.uid, s.host, s.port, words[W_WEIGHT], words, this.stripe));
       pools.push(new ServerPool(poolOptions(s.host, s.port, service)));
+      serverStats.push(RequestCounterBlock.attach(p.requests).writer(this.stripe));
     });
     // Servers that left: their pools close once their requests in flight are done.
     for (const at of byUid.values()) this.pools[at].retire();
     const sameServers = servers.length === this.servers.length && servers.every((s, i) => s === this.servers[i]);
     this.servers = servers;
     this.pools = pools;
+    this.serverStats = serverStats;
     this.spec = spec;
     // The version first: a change made while copying is seen at the next sync().
     this.seenVersion = Atomics.load(this.groupWords, G_VERSION);
@@ -145,6 +156,13 @@ export class GroupRuntime {
     server.up = up;
     server.weight = weight;
     return true;
+  }
+
+  /** A server's counters in this thread's stripe; null once it left the group. */
+  statsOf(server: RealServer): RequestCounterWriter | null {
+    if (this.servers[server.id] === server) return this.serverStats[server.id];
+    const at = this.servers.indexOf(server); // a change since its request started renumbered it
+    return at === -1 ? null : this.serverStats[at];
   }
 
   sweep(now: number): void {

@@ -14,12 +14,16 @@ import type { ServicePlan } from '../control/registry.ts';
 import { HeadParser } from '../http/llhttp.ts';
 import { RequestView } from '../route/request-view.ts';
 import { Router } from '../route/router.ts';
-import type { PickContext } from '../sched/scheduler.ts';
+import type { PickContext, RealServer } from '../sched/scheduler.ts';
+import type { RequestOutcome } from './observer.ts';
+import { bucketOf } from '../stats/histogram.ts';
+import { statusClassIndex } from '../stats/collector.ts';
 import type { Logger } from '../log/logger.ts';
 import { GroupRuntime } from './group.ts';
 import { ClientSession } from './client-session.ts';
 import type { ServiceObserver } from './observer.ts';
 import type { DataPathEvents } from './passive.ts';
+import { ConnectionCounterBlock, RequestCounterBlock, outcomeIndex, type ConnectionCounterWriter, type RequestCounterWriter } from '../stats/shared-counters.ts';
 
 /** Free request parsers kept per service for new connections. */
 const MAX_FREE_PARSERS = 256;
@@ -39,8 +43,12 @@ export class ServiceRuntime {
   // completion synchronously, so one of each is enough.
   readonly requestView = new RequestView();
   readonly pickContext: PickContext = { key: undefined, clientAddress: '' };
-  /** Told of every connection and request end (statistics). */
+  /** Told of every connection and request end (for tests and tools; statistics are counted below). */
   readonly observers: ServiceObserver[] = [];
+  // This thread's stripe of the service's counters (lib/stats/shared-counters.ts).
+  readonly requestStats: RequestCounterWriter;
+  readonly noGroupStats: RequestCounterWriter;
+  private readonly connectionStats: ConnectionCounterWriter;
 
   private server: net.Server;
   /** A second listener, bound for a listen address change that is not committed yet. */
@@ -61,6 +69,9 @@ export class ServiceRuntime {
     this.stripe = stripe;
     this.events = events;
     this.accessLog = log.isLevelEnabled('info');
+    this.requestStats = RequestCounterBlock.attach(plan.requests).writer(stripe);
+    this.noGroupStats = RequestCounterBlock.attach(plan.noGroup).writer(stripe);
+    this.connectionStats = ConnectionCounterBlock.attach(plan.connections).writer(stripe);
     this.router = new Router(plan.spec.rules, plan.spec.defaultGroup, plan.spec.groups);
     this.updateGroups(plan);
     this.server = this.createServer();
@@ -76,7 +87,46 @@ export class ServiceRuntime {
     return server;
   }
 
+  /**
+   * Counts a request that ended in this thread's stripe of the service's,
+   * group's and server's counters (no group: answered before routing; no
+   * server: routed, nothing usable).
+   */
+  countRequest(
+    group: GroupRuntime | null,
+    server: RealServer | null,
+    status: number,
+    bytesIn: number,
+    bytesOut: number,
+    durationMs: number,
+    outcome: RequestOutcome,
+    nowMs: number,
+  ): void {
+    const second = Math.floor(nowMs / 1000);
+    const bucket = bucketOf(durationMs);
+    const statusClass = statusClassIndex(status);
+    const outcomeAt = outcomeIndex(outcome);
+    this.requestStats.record(second, bucket, durationMs, statusClass, outcomeAt, bytesIn, bytesOut);
+    if (group === null) {
+      this.noGroupStats.record(second, bucket, durationMs, statusClass, outcomeAt, bytesIn, bytesOut);
+      return;
+    }
+    group.requestStats.record(second, bucket, durationMs, statusClass, outcomeAt, bytesIn, bytesOut);
+    const stats = server === null ? group.noServerStats : group.statsOf(server);
+    stats?.record(second, bucket, durationMs, statusClass, outcomeAt, bytesIn, bytesOut);
+  }
+
+  /** Counts a connection accepted (or, for tests, one at a given time). */
+  countConnectionOpened(nowMs: number): void {
+    this.connectionStats.opened(Math.floor(nowMs / 1000));
+  }
+
+  countConnectionClosed(): void {
+    this.connectionStats.closed();
+  }
+
   private accept(socket: net.Socket): void {
+    this.countConnectionOpened(Date.now());
     const session = new ClientSession(this, socket);
     this.sessions.add(session);
   }
@@ -91,7 +141,7 @@ export class ServiceRuntime {
   }
 
   forget(session: ClientSession, parser: HeadParser): void {
-    this.sessions.delete(session);
+    if (this.sessions.delete(session)) this.connectionStats.closed();
     if (this.freeParsers.length < MAX_FREE_PARSERS && parser.limit === this.spec.limits.maxHeaderBytes) this.freeParsers.push(parser);
     else parser.close();
     if (this.retired && this.sessions.size === 0) this.finalize();

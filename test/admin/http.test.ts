@@ -8,7 +8,8 @@ import net from 'node:net';
 import { startIdentityBackend, type IdentityBackend } from '../helpers/backends.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
 import { serviceConfig, sleep, startTcpvs, type InProcessTcpvs } from '../helpers/tcpvs.ts';
-import { createStats, type Stats, type StatsSnapshot } from '../../lib/stats/collector.ts';
+import type { Stats, StatsSnapshot } from '../../lib/stats/collector.ts';
+import { createStats } from '../helpers/reference-collector.ts';
 import { startAdminHttp, type AdminHttp } from '../../lib/admin/http.ts';
 import { mergeSnapshots } from '../../lib/stats/merge.ts';
 import { parsePrometheus } from '../stats/prometheus-parse.ts';
@@ -70,8 +71,7 @@ async function rig(t: { teardown(fn: () => unknown): void }, token: string | nul
       routes: ['a prefix /a/ to alpha', 'b prefix /b/ to beta', 'g prefix /gone/ to gone'],
     }),
   );
-  const stats = createStats();
-  stats.attach(tcpvs.running.services);
+  const stats = tcpvs.running.stats;
   const admin = await startAdminHttp({ host: '127.0.0.1', port: 0, token, stats });
   t.teardown(async () => {
     await admin.close();

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { startIdentityBackend } from '../helpers/backends.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
 import { REPO_ROOT, serviceConfig, sleep, startTcpvs } from '../helpers/tcpvs.ts';
-import { createStats } from '../../lib/stats/collector.ts';
 import { startAdminHttp } from '../../lib/admin/http.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -71,8 +70,7 @@ t.test('the stats page in headless Chromium: tables, self-refresh, screenshot', 
     }),
   );
   t.teardown(() => tcpvs.close());
-  const stats = createStats();
-  stats.attach(tcpvs.running.services);
+  const stats = tcpvs.running.stats;
   const admin = await startAdminHttp({ host: '127.0.0.1', port: 0, token: TOKEN, stats });
   t.teardown(() => admin.close());
 

@@ -4,8 +4,8 @@ import t from 'tap';
 import pino from 'pino';
 import { parseConfigText } from '../../lib/config/load.ts';
 import type { ServiceRuntime } from '../../lib/proxy/service.ts';
-import { buildRuntimes, setServerState } from '../helpers/runtimes.ts';
-import { createStats, type RequestStats, type StatsSnapshot } from '../../lib/stats/collector.ts';
+import { buildNode, setServerState } from '../helpers/runtimes.ts';
+import type { RequestStats, StatsSnapshot } from '../../lib/stats/collector.ts';
 import { escapeLabelValue, renderMetrics } from '../../lib/stats/prometheus.ts';
 import { parsePrometheus } from './prometheus-parse.ts';
 
@@ -86,18 +86,18 @@ service web
     server 127.0.0.1:9002
   default static
 `;
-  const [web] = buildRuntimes(text, 'm.tcpvs');
+  const node = buildNode(text, 'm.tcpvs');
+  const [web] = node.services;
   t.teardown(() => web.discard());
-  const stats = createStats();
-  stats.attach([web]);
+  const stats = node.stats;
   const g = web.groups.get('static')!;
   const base = { service: 'web', bytesIn: 10, bytesOut: 20, outcome: 'ok' as const };
   const durations = [0.05, 0.2, 1, 3, 15, 80, 400, 2500, 150_000];
-  for (const d of durations) stats.observer.requestEnded({ ...base, group: g, server: g.servers[0], status: 200, durationMs: d });
-  stats.observer.requestEnded({ ...base, group: g, server: g.servers[1], status: 404, durationMs: 2 });
-  stats.observer.requestEnded({ ...base, group: g, server: null, status: 503, durationMs: 0.1, outcome: 'refused' });
-  stats.observer.requestEnded({ ...base, group: null, server: null, status: 400, durationMs: 0.1, outcome: 'refused' });
-  stats.observer.connectionOpened('web');
+  for (const d of durations) node.feed({ ...base, group: g, server: g.servers[0], status: 200, durationMs: d });
+  node.feed({ ...base, group: g, server: g.servers[1], status: 404, durationMs: 2 });
+  node.feed({ ...base, group: g, server: null, status: 503, durationMs: 0.1, outcome: 'refused' });
+  node.feed({ ...base, group: null, server: null, status: 400, durationMs: 0.1, outcome: 'refused' });
+  node.opened('web');
   setServerState(g.servers[1], { up: false });
   g.servers[0].active = 3;
 

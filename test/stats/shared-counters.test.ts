@@ -6,7 +6,8 @@ import t from 'tap';
 import { Worker } from 'node:worker_threads';
 import type { ServiceRuntime } from '../../lib/proxy/service.ts';
 import type { RequestOutcome, RequestRecord } from '../../lib/proxy/observer.ts';
-import { OUTCOMES, createStats, ratePerSecond, statusClassIndex, type RequestStats, type StatsSnapshot } from '../../lib/stats/collector.ts';
+import { OUTCOMES, ratePerSecond, statusClassIndex, type RequestStats, type StatsSnapshot } from '../../lib/stats/collector.ts';
+import { createStats } from '../helpers/reference-collector.ts';
 import { BUCKET_COUNT, WINDOW_SECONDS, bucketOf } from '../../lib/stats/histogram.ts';
 import {
   CACHE_LINE_BYTES,
