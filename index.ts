@@ -9,15 +9,9 @@ import { ConfigError } from './lib/config/errors.ts';
 import { formatRuleTable } from './lib/config/print.ts';
 import type { Config, LogSpec } from './lib/config/model.ts';
 import { availableParallelism } from 'node:os';
-import cluster from 'node:cluster';
-import { startSwitch } from './lib/control/switch.ts';
-import { startL4Control, type L4Control, type L4Node } from './lib/control/l4-control.ts';
-import { runWorker, startCluster } from './lib/control/cluster.ts';
+import { startSwitch, type RunningSwitch } from './lib/control/switch.ts';
+import { startL4Control, type L4Control } from './lib/control/l4-control.ts';
 import { startAdminHttp, type AdminHttp } from './lib/admin/http.ts';
-import type { StatsSnapshot, StatsSource } from './lib/stats/collector.ts';
-import { mergeSnapshots } from './lib/stats/merge.ts';
-import type { ControlPlane } from './lib/control/control-plane.ts';
-import { createLogger, type Logger } from './lib/log/logger.ts';
 import { resolveAdminPath } from './lib/admin/path.ts';
 import { startAdminServer, startAdminTcpServer } from './lib/admin/server.ts';
 import { l4Handlers } from './lib/admin/l4.ts';
@@ -26,7 +20,7 @@ import { DEFAULT_DRAIN_TIMEOUT_MS } from './lib/config/model.ts';
 
 const USAGE = `usage:
   tcpvs start [-c FILE] [--workers N] [--log-level LEVEL] [--admin PATH]
-                                              run the switch (N processes, default one per core);
+                                              run the switch (N worker threads, default one per core);
                                               without -c, run the demo
   tcpvs check -c FILE                         validate FILE and print its rule table
   tcpvs agent --listen HOST:PORT              a load agent for agent checks (weight from the load average)
@@ -40,11 +34,6 @@ FILE is a native rule set (see rules/*.tcpvs) or a KTCPVS config (rules/ktcpvs.c
 const LEVELS: LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 async function main(argv: string[]): Promise<number> {
-  // A worker of `tcpvs start --workers N`: the primary sends it the config.
-  if (cluster.isWorker) {
-    runWorker((running) => ({ stats: running.stats }));
-    return new Promise<number>(() => {}); // lives until the primary tells it to stop
-  }
   // ipvsadm has its own option syntax (-A -t ADDR -s rr ...): hand it everything.
   if (argv[0] === 'agent') {
     const { agentMain } = await import('./lib/health/agent-server.ts');
@@ -99,7 +88,7 @@ async function main(argv: string[]): Promise<number> {
     {
       const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
       if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
-        process.stderr.write(`tcpvs: --workers: "${values.workers}" is not a number of processes (1..256)\n`);
+        process.stderr.write(`tcpvs: --workers: "${values.workers}" is not a number of worker threads (1..256)\n`);
         return 2;
       }
       return start(values.config, level as LogSpec['level'] | undefined, values.admin, workers);
@@ -133,16 +122,6 @@ function check(file: string | undefined): number {
   return 0;
 }
 
-/** What `start` drives: one switch in this process, or a cluster of worker processes. */
-interface RunningNode {
-  services(): readonly L4Node[];
-  readonly stats: StatsSource;
-  readonly control: ControlPlane;
-  readonly log: Logger;
-  drain(timeoutMs: number): Promise<unknown>;
-  close(): Promise<void>;
-}
-
 async function start(
   file: string | undefined,
   level: LogSpec['level'] | undefined,
@@ -170,31 +149,13 @@ async function start(
     process.stderr.write(`tcpvs: ${what}: ${(err as Error).message}\n`);
     return 1;
   };
-  let node: RunningNode;
+  let node: RunningSwitch;
   try {
-    if (workers > 1) {
-      const log = createLogger(config.log);
-      const handle = await startCluster({ config, workers, log });
-      // The stats page adds up every worker's collector.
-      const stats: StatsSource = {
-        snapshot: async (opts) => mergeSnapshots((await handle.queryWorkers('stats', 2000)) as StatsSnapshot[], opts),
-      };
-      node = { services: () => handle.services, stats, control: handle.control, log, drain: (ms) => handle.drain(ms), close: () => handle.close() };
-      process.stderr.write(`tcpvs: ${workers} workers\n`);
-    } else {
-      const running = await startSwitch(config);
-      node = {
-        services: () => running.services,
-        stats: running.stats,
-        control: running.control,
-        log: running.log,
-        drain: (ms) => running.drain(ms),
-        close: () => running.close(),
-      };
-    }
+    node = await startSwitch(config, undefined, { workers });
   } catch (err) {
     return fail('cannot start', err);
   }
+  if (workers > 1) process.stderr.write(`tcpvs: ${workers} worker threads\n`);
   closers.push(() => node.close());
   // The L4 core (embedded user-space by default, or as the config says) and
   // the admin socket, which serves it to `tcpvs ipvsadm` and the running
@@ -209,7 +170,7 @@ async function start(
   try {
     l4 = await startL4Control({
       spec,
-      services: () => node.services(),
+      services: () => node.control.services(),
       log: node.log,
       remoteAdmin: spec.driver === 'remote' ? spec.admin : null,
     });
@@ -257,13 +218,13 @@ async function start(
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
     process.stderr.write(`tcpvs: stats page http://${host}:${a.port}/  metrics http://${host}:${a.port}/metrics\n`);
   }
-  for (const s of node.services()) {
+  for (const s of node.control.services()) {
     const a = s.address!;
     const host = a.address.includes(':') ? `[${a.address}]` : a.address;
     process.stderr.write(`tcpvs: service ${s.spec.name} listening on http://${host}:${a.port}\n`);
   }
   if (demo) {
-    const a = node.services()[0].address!;
+    const a = node.control.services()[0].address!;
     const base = `http://${a.address}:${a.port}`;
     process.stderr.write(
       [
@@ -303,7 +264,8 @@ async function start(
   } catch (err) {
     process.stderr.write(`tcpvs: draining from the L4 core failed: ${(err as Error).message}\n`);
   }
-  await node.drain(config.l4?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+  // The running config's drain timeout: a reload may have changed it.
+  await node.drain(node.control.config().l4?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
   await closeAll();
   return 0;
 }

@@ -6,14 +6,15 @@ import type { LogSpec } from '../config/model.ts';
 
 export type Logger = pino.Logger;
 
-export function createLogger(spec: LogSpec): Logger {
+/** `base`: fields every line carries besides the pid (a worker thread's number). */
+export function createLogger(spec: LogSpec, base: Record<string, unknown> = {}): Logger {
   const dest =
     spec.destination === 'stdout'
       ? pino.destination({ dest: 1, sync: false })
       : spec.destination === 'stderr'
         ? pino.destination({ dest: 2, sync: false })
         : pino.destination({ dest: spec.destination, sync: false, mkdir: true });
-  return pino({ level: spec.level, base: { pid: process.pid } }, dest);
+  return pino({ level: spec.level, base: { pid: process.pid, ...base } }, dest);
 }
 
 /** Flushes buffered log lines; used before exit. */

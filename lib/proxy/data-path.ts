@@ -42,6 +42,22 @@ export class DataPath {
     return [...this.current.values()];
   }
 
+  service(name: string): ServiceRuntime | undefined {
+    return this.current.get(name);
+  }
+
+  /** Where every service of the prepared plan listens (a changed address: the new one). */
+  preparedAddresses(): Record<string, { address: string; port: number; family: string }> {
+    const prepared = this.prepared;
+    if (prepared === null) throw new Error('nothing prepared');
+    const out: Record<string, { address: string; port: number; family: string }> = {};
+    for (const s of [...prepared.created, ...prepared.updated]) {
+      const a = s.preparedAddress;
+      if (a !== null) out[s.spec.name] = { address: a.address, port: a.port, family: a.family };
+    }
+    return out;
+  }
+
   async prepare(plan: Plan): Promise<void> {
     if (this.prepared !== null) throw new Error('a change is already being applied');
     const prepared: Prepared = { plan, created: [], updated: [] };

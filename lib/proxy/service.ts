@@ -242,6 +242,11 @@ export class ServiceRuntime {
     return this.server.address() as net.AddressInfo | null;
   }
 
+  /** Where it will listen once a prepared change is committed. */
+  get preparedAddress(): net.AddressInfo | null {
+    return (this.nextServer ?? this.server).address() as net.AddressInfo | null;
+  }
+
   get connections(): number {
     return this.sessions.size;
   }
