@@ -146,7 +146,11 @@ export class MaglevScheduler implements Scheduler {
     return owner === -1 ? null : this.servers[owner];
   }
 
+  /** How many times the table was built (for tests: a change that keeps its inputs must not rebuild it). */
+  builds = 0;
+
   refresh(): void {
+    this.builds++;
     const servers = this.servers;
     const order = this.order;
     const table = this.table;
