@@ -1,0 +1,190 @@
+// `npm run bench:workers`: what sharing state across worker threads costs a
+// request. tcpvs with --workers 1 (the data path in the main thread, nothing
+// crossing threads) beside tcpvs with --workers 2 (two worker threads over
+// shared records), both with source persistence over wlc, so every request
+// takes the pin table's lock and counts in-flight requests with Atomics.
+//
+// Not flattering anyone: the load generator is wrk (Debian's) in its own
+// process, the backend nginx serving a static 100-byte file (1 worker),
+// rounds alternate between the two tcpvs, and the number that matters is
+// each tcpvs process's own CPU time (utime + stime of all its threads, from
+// /proc) per request served, beside its requests per second. Target: at most
+// 5 µs of CPU per request more with 2 workers than with 1. The table is
+// printed and bench/results/workers-latest.json written; the next run
+// compares against it.
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort, startChild, stopChild, waitUntilAnswering, type ManagedChild } from './lib/processes.ts';
+import { ensureSystemProxy, runCommand } from './lib/system-proxies.ts';
+import { guardRun } from './lib/run-guard.ts';
+
+const repoRoot = path.resolve(import.meta.dirname, '..');
+const RESULT = path.join(repoRoot, 'bench', 'results', 'workers-latest.json');
+const TARGET_US = 5;
+const BODY = Buffer.alloc(100, 'x');
+const say = (line: string): void => void process.stdout.write(line + '\n');
+
+interface Options {
+  rounds: number;
+  seconds: number;
+  connections: number;
+}
+
+function parseOptions(argv: string[]): Options {
+  const o: Options = { rounds: 3, seconds: 6, connections: 50 };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    const n = Number(value);
+    const positive = () => {
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: "${value}" is not a positive whole number`);
+      i++;
+      return n;
+    };
+    if (flag === '--rounds') o.rounds = positive();
+    else if (flag === '--seconds') o.seconds = positive();
+    else if (flag === '--connections') o.connections = positive();
+    else throw new Error(`unknown option ${flag} (--rounds N, --seconds S, --connections C)`);
+  }
+  return o;
+}
+
+/** utime + stime of a process, all its threads, in seconds (/proc/PID/stat). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of stat(5), counted from the state (field 3) here.
+  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+}
+
+const guard = guardRun('workers-bench', () => {});
+
+interface Round {
+  requests: number;
+  seconds: number;
+  cpuSeconds: number;
+  errors: number;
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  guard.armDeadline(120 + options.rounds * options.seconds * 2 * 2);
+  const wrk = await ensureSystemProxy('wrk', ['wrk'], true, say);
+  const nginx = await ensureSystemProxy('nginx', ['nginx-light', 'nginx'], true, say);
+  if (!('binary' in wrk) || !('binary' in nginx)) {
+    process.stderr.write(`workers-bench: ${'reason' in wrk ? wrk.reason : ''} ${'reason' in nginx ? nginx.reason : ''}\n`);
+    return 1;
+  }
+  const work = (guard.workDir = mkdtempSync(path.join(os.tmpdir(), 'tcpvs-workers-bench-')));
+  mkdirSync(path.join(work, 'www'));
+  writeFileSync(path.join(work, 'www', 'b100'), BODY);
+
+  // nginx: one worker, two ports (two real servers), the static file.
+  const backendPorts = [await freePort(), await freePort()];
+  writeFileSync(
+    path.join(work, 'nginx.conf'),
+    [
+      'worker_processes 1;',
+      'daemon off;',
+      `pid ${work}/nginx.pid;`,
+      `error_log ${work}/nginx-error.log warn;`,
+      'events { worker_connections 4096; }',
+      'http {',
+      '  access_log off;',
+      `  client_body_temp_path ${work}/tmp; proxy_temp_path ${work}/tmp; fastcgi_temp_path ${work}/tmp; uwsgi_temp_path ${work}/tmp; scgi_temp_path ${work}/tmp;`,
+      '  keepalive_requests 1000000;',
+      `  server { ${backendPorts.map((p) => `listen 127.0.0.1:${p};`).join(' ')} root ${work}/www; }`,
+      '}',
+      '',
+    ].join('\n'),
+  );
+  mkdirSync(path.join(work, 'tmp'));
+  const backend = startChild('nginx', nginx.binary, ['-c', path.join(work, 'nginx.conf'), '-p', work], work);
+  const backendReady = await waitUntilAnswering(backendPorts[0], '/b100', BODY, backend, 15_000);
+  if (backendReady !== null) throw new Error(`nginx: ${backendReady}`);
+
+  const targets: Array<{ name: string; workers: number; port: number; child?: ManagedChild }> = [];
+  for (const workers of [1, 2]) {
+    const port = await freePort();
+    const file = path.join(work, `tcpvs-${workers}.tcpvs`);
+    writeFileSync(
+      file,
+      [
+        'log level silent',
+        `l4 admin ${work}/admin-${workers}.sock`,
+        'service bench',
+        `  listen 127.0.0.1:${port}`,
+        '  group backend scheduler wlc',
+        ...backendPorts.map((p) => `    server 127.0.0.1:${p}`),
+        '    persist source',
+        '  default backend',
+        '',
+      ].join('\n'),
+    );
+    const child = startChild(`tcpvs-${workers}`, path.join(repoRoot, 'node_modules', '.bin', 'node'), [path.join(repoRoot, 'index.ts'), 'start', '--workers', String(workers), '-c', file], repoRoot);
+    const ready = await waitUntilAnswering(port, '/b100', BODY, child, 20_000);
+    if (ready !== null) throw new Error(`tcpvs --workers ${workers}: ${ready}`);
+    targets.push({ name: `tcpvs --workers ${workers}`, workers, port, child });
+  }
+
+  say(`workers bench: wrk -t1 -c${options.connections}, ${options.rounds} alternating rounds of ${options.seconds} s, 100 B from nginx (1 worker)`);
+  const rounds = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
+  for (const t of targets) await runWrk(wrk.binary, t.port, options.connections, 2); // warm-up
+  for (let round = 0; round < options.rounds; round++) {
+    for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
+      const before = cpuSeconds(t.child!.pid);
+      const started = performance.now();
+      const result = await runWrk(wrk.binary, t.port, options.connections, options.seconds);
+      const seconds = (performance.now() - started) / 1000;
+      rounds.get(t.name)!.push({ requests: result.requests, seconds, cpuSeconds: cpuSeconds(t.child!.pid) - before, errors: result.errors });
+    }
+  }
+  for (const t of targets) await stopChild(t.child!);
+  await stopChild(backend);
+
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const summary = targets.map((t) => {
+    const rs = rounds.get(t.name)!;
+    return {
+      target: t.name,
+      workers: t.workers,
+      rps: median(rs.map((r) => r.requests / r.seconds)),
+      cpuUsPerRequest: median(rs.map((r) => (r.cpuSeconds * 1e6) / r.requests)),
+      errors: rs.reduce((n, r) => n + r.errors, 0),
+      rounds: rs,
+    };
+  });
+  const previous = existsSync(RESULT) ? (JSON.parse(readFileSync(RESULT, 'utf8')) as { summary: typeof summary }) : null;
+  say('');
+  say('| target | rps (median) | CPU µs/request (median) | errors | previous run µs/request |');
+  say('|---|---|---|---|---|');
+  for (const s of summary) {
+    const before = previous?.summary.find((p) => p.target === s.target)?.cpuUsPerRequest;
+    say(`| ${s.target} | ${Math.round(s.rps).toLocaleString('en')} | ${s.cpuUsPerRequest.toFixed(1)} | ${s.errors} | ${before === undefined ? '-' : before.toFixed(1)} |`);
+  }
+  const cost = summary[1].cpuUsPerRequest - summary[0].cpuUsPerRequest;
+  const met = cost <= TARGET_US;
+  say('');
+  say(`sharing costs ${cost.toFixed(1)} µs of CPU per request (--workers 2 minus --workers 1); target at most ${TARGET_US} µs: ${met ? 'met' : 'NOT met'}`);
+  mkdirSync(path.dirname(RESULT), { recursive: true });
+  writeFileSync(
+    RESULT,
+    JSON.stringify({ date: new Date().toISOString(), machine: { cpus: os.availableParallelism(), model: os.cpus()[0]?.model ?? '' }, options, summary, sharingCostUs: cost, targetUs: TARGET_US, met }, null, 2) + '\n',
+  );
+  say(`wrote ${path.relative(repoRoot, RESULT)}`);
+  return met ? 0 : 1;
+}
+
+/** One wrk run; its requests and its socket errors and non-2xx responses. */
+async function runWrk(binary: string, port: number, connections: number, seconds: number): Promise<{ requests: number; errors: number }> {
+  const r = await runCommand(binary, ['-t1', `-c${connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}/b100`], (seconds + 30) * 1000);
+  if (r.code !== 0) throw new Error(`wrk failed: ${r.stderr || r.stdout}`);
+  const requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1] ?? NaN);
+  if (!Number.isFinite(requests)) throw new Error(`cannot read wrk's output: ${r.stdout}`);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0);
+  const errors = (socketErrors === null ? 0 : socketErrors.slice(1).reduce((n, x) => n + Number(x), 0)) + non2xx;
+  return { requests, errors };
+}
+
+void guard.run(main);
