@@ -12,7 +12,7 @@
 // 5 µs of CPU per request more with 2 workers than with 1. The table is
 // printed and bench/results/workers-latest.json written; the next run
 // compares against it.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, startChild, stopChild, waitUntilAnswering, type ManagedChild } from './lib/processes.ts';
@@ -76,8 +76,10 @@ async function main(): Promise<number> {
     return 1;
   }
   const work = (guard.workDir = mkdtempSync(path.join(os.tmpdir(), 'tcpvs-workers-bench-')));
-  mkdirSync(path.join(work, 'www'));
-  writeFileSync(path.join(work, 'www', 'b100'), BODY);
+  // nginx's worker runs as another user when started as root: the files must be readable to it.
+  chmodSync(work, 0o755);
+  mkdirSync(path.join(work, 'www'), { mode: 0o755 });
+  writeFileSync(path.join(work, 'www', 'b100'), BODY, { mode: 0o644 });
 
   // nginx: one worker, two ports (two real servers), the static file.
   const backendPorts = [await freePort(), await freePort()];
