@@ -18,6 +18,7 @@ const TCPVSADM = join(REPO_ROOT, 'tcpvsadm.ts');
 interface Reply {
   status: number;
   backend: string;
+  via: string; // tcpvs adds Via to what it forwards
 }
 
 function get(port: number, path: string, options: { localAddress?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
@@ -26,7 +27,9 @@ function get(port: number, path: string, options: { localAddress?: string; heade
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, backend: (res.headers['x-backend'] as string | undefined) ?? `status ${res.statusCode}` }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, backend: (res.headers['x-backend'] as string | undefined) ?? `status ${res.statusCode}`, via: res.headers.via ?? '' }),
+      );
     });
     req.on('error', reject);
     req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
@@ -284,5 +287,60 @@ for (const workers of [1, 2]) {
     const served = [a, b].map((s) => Number(new RegExp(`-> 127\\.0\\.0\\.1:${s.port} +1 +yes +- +- +(\\d+) +0 `).exec(listed.stdout)?.[1]));
     t.same(served, [a.requests.length, b.requests.length], 'each server: the requests it saw');
     t.equal(served[0] + served[1], 40);
+  });
+
+  t.test(`--workers ${workers}: tcpvs ipvsadm edits of the L4 core keep L4 and L7 state`, async (t) => {
+    const [a, b, c] = await backends(t, ['A', 'B', 'C']);
+    const admin = adminPath();
+    const vipPort = await new Promise<number>((resolve) => {
+      const s = net.createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const p = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const tcpvs = await start(
+      t,
+      [
+        'log level silent',
+        'l4 driver userspace',
+        `l4 admin ${admin}`,
+        'service web',
+        '  listen 127.0.0.1:0',
+        '  group g scheduler p2c',
+        ...[a, b, c].map((x) => `    server 127.0.0.1:${x.port}`),
+        '    persist source',
+        '  default g',
+        `vip front tcp 127.0.0.1:${vipPort}`,
+        '  scheduler wlc',
+        '  persistent 5m',
+        '  real self web',
+      ],
+      workers,
+    );
+    const ipvsadm = (...args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'index.ts'), 'ipvsadm', '--admin', admin, ...args], { encoding: 'utf8', timeout: 15_000 });
+    const clients = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 60}`);
+    const pinsOf = () => Promise.all(clients.map(async (cl) => (await get(tcpvs.port, '/p', { localAddress: cl })).backend));
+    const pins = await pinsOf();
+    // Through the vip: every client gets an L4 persistence template to this tcpvs.
+    for (const cl of clients) t.equal((await get(vipPort, '/v', { localAddress: cl })).status, 200);
+    const templates = () => {
+      const listed = ipvsadm('-L', '-n', '-c');
+      return clients.filter((cl) => new RegExp(`NONE +${cl.replace(/\./g, '\\.')}:0 `).test(listed.stdout)).length;
+    };
+    t.equal(templates(), clients.length, 'a persistence template per client');
+
+    // ipvsadm adds a real server to the vip (an nginx-like other node: backend A) and edits this node's weight.
+    const added = ipvsadm('-a', '-t', `127.0.0.1:${vipPort}`, '-r', `127.0.0.1:${a.port}`, '-m', '-w', '5');
+    t.equal(added.status, 0, `ipvsadm -a: ${added.stderr}`);
+    const self = `127.0.0.1:${tcpvs.port}`;
+    const edited = ipvsadm('-e', '-t', `127.0.0.1:${vipPort}`, '-r', self, '-m', '-w', '2');
+    t.equal(edited.status, 0, `ipvsadm -e: ${edited.stderr}`);
+    t.equal(templates(), clients.length, 'the templates survive both edits');
+    for (const cl of clients) {
+      const r = await get(vipPort, '/v', { localAddress: cl });
+      t.match(r.via, /tcpvs/, `${cl} still reaches this tcpvs (its Via), not the new real server`);
+    }
+    t.same(await pinsOf(), pins, 'and the L7 pins behind it are untouched');
   });
 }
