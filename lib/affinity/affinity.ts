@@ -78,10 +78,3 @@ export interface AffinityOptions {
   /** This thread's lock owner id for the table (its worker number + 1). */
   lockOwner?: number;
 }
-
-/** Server name -> server, for resolving pins stored by name. */
-export function serversByName(servers: readonly RealServer[]): Map<string, RealServer> {
-  const byName = new Map<string, RealServer>();
-  for (const s of servers) byName.set(s.name, s);
-  return byName;
-}

@@ -11,7 +11,7 @@ import { createIpvsCore } from '../l4/ipvs/driver.ts';
 import { openAdminClient } from '../admin/client.ts';
 import { remoteL4Core } from '../admin/l4.ts';
 import type { Logger } from '../log/logger.ts';
-/** What L4 control needs of a local service: a ServiceRuntime, or the primary's view of one served by workers. */
+/** What L4 control needs of a local service: the control plane's view of it (every worker's connections). */
 export interface L4Node {
   readonly spec: { readonly name: string };
   readonly address: { address: string; port: number } | null;
@@ -28,7 +28,7 @@ export interface L4Control {
 
 export interface L4ControlOptions {
   spec: L4Spec;
-  services: () => readonly L4Node[]; // the current generation (hot reloads replace it)
+  services: () => readonly L4Node[]; // as they run now (a change may add or remove some)
   log: Logger;
   remoteAdmin: string | null; // driver remote: the admin socket of the tcpvs whose L4 core this node joins
   loadSampleMs?: number; // weight-follows-load period, default 2 s

@@ -1,6 +1,8 @@
-// What the data path reports to the control plane when a request ends, for
-// statistics and passive health checks. One record object per session is
-// reused: an observer copies what it keeps and never holds on to the record.
+// What the data path tells observers of a service (tools, tests) when a
+// connection opens or closes and when a request ends. Statistics and passive
+// checks are counted by the data path itself in shared records. One record
+// object per session is reused: an observer copies what it keeps and never
+// holds on to the record.
 import type { RealServer } from '../sched/scheduler.ts';
 import type { GroupRuntime } from './group.ts';
 

@@ -43,7 +43,7 @@ export interface RequestStats {
   /**
    * When asked for: bucket counts since the start and over the recent window
    * (not cumulative; the last bucket is the overflow), and the sum since the
-   * start. Enough to merge snapshots (one per worker) and to export a histogram.
+   * start. Enough to export a histogram.
    */
   histogram?: { counts: number[]; recentCounts: number[]; sumSeconds: number };
 }
