@@ -100,13 +100,7 @@ abstract class TableAffinity implements Affinity {
   }
 
   size(): number {
-    const table = this.table;
-    table.lock(this.owner);
-    try {
-      return table.size();
-    } finally {
-      table.unlock();
-    }
+    return this.table.sizeNow();
   }
 
   /** The server name a request's key is pinned to, without counting as a use; for tests and status. */

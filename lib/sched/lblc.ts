@@ -116,13 +116,7 @@ export class LocalityLeastConnectionScheduler implements Scheduler {
 
   /** Keys in the table (expired ones may count until touched). */
   get entries(): number {
-    const table = this.table;
-    table.lock(this.owner);
-    try {
-      return table.size();
-    } finally {
-      table.unlock();
-    }
+    return this.table.sizeNow();
   }
 
   refresh(): void {

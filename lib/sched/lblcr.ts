@@ -196,13 +196,7 @@ export class LocalityReplicatedScheduler implements Scheduler {
 
   /** Keys in the table (expired ones may count until touched). */
   get entries(): number {
-    const table = this.table;
-    table.lock(this.owner);
-    try {
-      return table.size();
-    } finally {
-      table.unlock();
-    }
+    return this.table.sizeNow();
   }
 
   refresh(): void {

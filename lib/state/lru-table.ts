@@ -385,6 +385,11 @@ export class SharedLruTable {
     return this.ints[H_COUNT];
   }
 
+  /** size() without holding the lock, for status: one word, read as it is now. */
+  sizeNow(): number {
+    return Atomics.load(this.ints, H_COUNT);
+  }
+
   /** Index in `ints` of entry's first value word. */
   valueBase(entry: number): number {
     return this.entriesBase + entry * this.intStride + E_FIXED;

@@ -1,5 +1,5 @@
-// The CLI runs health checks beside the switch, in one process and in every
-// worker: a server whose check fails stops getting requests.
+// The CLI runs health checks in its control plane, with one worker and with
+// two: a server whose check fails stops getting requests in every worker.
 import t from 'tap';
 import http from 'node:http';
 import net from 'node:net';
@@ -41,7 +41,7 @@ for (const workers of [1, 2]) {
         '  group g scheduler rr',
         `    server 127.0.0.1:${good.port}`,
         `    server 127.0.0.1:${sickPort}`,
-        '    check http GET /health expect 200 interval 100ms timeout 100ms rise 2 fall 2',
+        '    check http GET /health expect 200 interval 100ms timeout 2s rise 2 fall 2',
         '  default g',
         '',
       ].join('\n'),
@@ -50,7 +50,13 @@ for (const workers of [1, 2]) {
       workers,
     );
     t.teardown(() => tcpvs.stop());
-    await sleep(600); // fall 2 at 100 ms
+    // fall 2 at 100 ms: poll until the sick server is out (generous deadline), then look.
+    const deadline = Date.now() + 15_000;
+    const outOfRotation = async () => {
+      for (let i = 0; i < 4; i++) if ((await who(tcpvs.port, `/probe${i}`)) !== '200 good') return false;
+      return true;
+    };
+    while (!(await outOfRotation()) && Date.now() < deadline) await sleep(50);
     const seen = new Set<string>();
     for (let i = 0; i < 10; i++) seen.add(await who(tcpvs.port, `/x${i}`));
     t.same([...seen], ['200 good'], 'only the healthy server gets requests');
