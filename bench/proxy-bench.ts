@@ -1,13 +1,17 @@
-// `npm run bench`: tcpvs side by side with nginx, HAProxy, node-http-proxy and
-// @fastify/http-proxy, all in front of one bare node:http backend on loopback.
-// On a shared, noisy machine only ratios measured in the same run mean much, so
-// targets are interleaved round by round and every number is reported relative
-// to the bare backend and to nginx. See bench/README-bench.md.
+// `npm run bench`: tcpvs side by side with nginx, HAProxy, a bare Node TCP
+// pipe, node-http-proxy and @fastify/http-proxy, all in front of one backend
+// on loopback (nginx serving static files, 1 worker). The load generator is
+// wrk in its own process, so it never takes the CPU that would separate the
+// proxies inside one event loop. On a shared, noisy machine only figures from
+// the same run mean much: targets are interleaved round by round, every rps is
+// reported relative to the backend and to nginx, and beside it each target's
+// own CPU time per request (utime + stime from /proc), the figure that holds
+// when the neighbours move. See bench/README-bench.md.
 import { mkdtempSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bodyPath, makeBody } from './lib/bodies.ts';
-import { LoadStoppedError, runLoad, stopLoad } from './lib/load.ts';
+import { LoadStoppedError, runLoad, stopLoad, useWrk } from './lib/load.ts';
 import { USAGE, parseBenchOptions } from './lib/options.ts';
 import type { BenchOptions } from './lib/options.ts';
 import { describeMismatch, fetchOnce, freePort } from './lib/processes.ts';
@@ -16,8 +20,8 @@ import {
   summarizeSize, writeResultFiles,
 } from './lib/report.ts';
 import type { BenchResult, MachineInfo, SizeResult, TargetResult } from './lib/report.ts';
-import { findBinary } from './lib/system-proxies.ts';
-import { packageVersion, startTarget } from './lib/targets.ts';
+import { ensureSystemProxy, findBinary, runCommand } from './lib/system-proxies.ts';
+import { startTarget } from './lib/targets.ts';
 import type { RunningTarget, TargetContext, TargetName } from './lib/targets.ts';
 import { guardRun } from './lib/run-guard.ts';
 
@@ -51,7 +55,11 @@ async function main(): Promise<number> {
   say(`tcpvs proxy bench: targets ${options.targets.join(', ')}; sizes ${options.sizes.map((s) => s.label).join(', ')}; ` +
     `${options.connections} connections; warm-up ${options.warmupSeconds} s, then ${options.rounds} x ${secondsPerRound} s per target per size`);
 
+  const wrk = await ensureSystemProxy('wrk', ['wrk'], options.allowInstall, say);
+  if (!('binary' in wrk)) throw new Error(`no load generator: ${wrk.reason}`);
+  useWrk(wrk.binary);
   const ctx: TargetContext = {
+    backend: options.backend,
     repoRoot, workDir: guard.workDir, backendPort: await freePort(), allowInstall: options.allowInstall, startupTimeoutMs: 15_000, say,
   };
   const backendStart = await startTarget('backend', ctx.backendPort, ctx);
@@ -110,8 +118,10 @@ async function main(): Promise<number> {
         }
         const sample = await runLoad(loadFor(target, size.label, options.connections, secondsPerRound));
         result.rounds.push(sample);
+        const cpu = sample.cpuUsPerRequest == null ? '-' : sample.cpuUsPerRequest.toFixed(1);
         say(`${size.label} round ${round + 1}/${options.rounds} ${target.name.padEnd(18)} ${Math.round(sample.rps).toLocaleString('en-US').padStart(8)} rps` +
-          `  p50 ${sample.p50Ms} ms  p99 ${sample.p99Ms} ms${sample.errors + sample.non2xx > 0 ? `  errors ${sample.errors} non-2xx ${sample.non2xx}` : ''}`);
+          `  ${cpu.padStart(6)} µs CPU/request  p50 ${sample.p50Ms.toFixed(2)} ms  p99 ${sample.p99Ms.toFixed(2)} ms` +
+          `${sample.errors + sample.non2xx > 0 ? `  errors ${sample.errors} non-2xx ${sample.non2xx}` : ''}`);
         if (target.child.exited) {
           result.status = 'failed';
           result.reason = `process ended during the run (${target.child.exitDescription})`;
@@ -133,15 +143,17 @@ async function main(): Promise<number> {
     loadAverageAtStart,
     loadAverageAtEnd: os.loadavg(),
   };
-  const versions: BenchResult['versions'] = { autocannon: packageVersion(repoRoot, 'autocannon') };
+  const wrkVersion = await runCommand(wrk.binary, ['-v'], 5000);
+  const versions: BenchResult['versions'] = { wrk: /wrk [^\s]+/.exec(wrkVersion.stdout + wrkVersion.stderr)?.[0] ?? 'wrk' };
   for (const [name, target] of running) versions[name] = target.version;
   const result: BenchResult = {
-    schema: 1,
+    schema: 2,
     startedAt,
     finishedAt: new Date().toISOString(),
     settings: {
       durationSeconds: options.durationSeconds, warmupSeconds: options.warmupSeconds, rounds: options.rounds,
       secondsPerRound, connections: options.connections, pipelining: 1, quick: options.quick,
+      loadGenerator: 'wrk -t1', backend: options.backend,
     },
     machine,
     versions,
@@ -166,14 +178,14 @@ async function main(): Promise<number> {
 }
 
 function loadFor(target: RunningTarget, label: string, connections: number, durationSeconds: number) {
-  return { port: target.port, path: '/' + label, connections, durationSeconds };
+  return { port: target.port, path: '/' + label, connections, durationSeconds, pid: target.child.pid };
 }
 
 // Hard stop for the whole run, whatever is stuck: every child killed, exit 3.
 function armDeadline(options: BenchOptions, secondsPerRound: number): void {
   const perTargetPerSize = options.warmupSeconds + options.rounds * secondsPerRound;
   const plannedSeconds = options.targets.length * options.sizes.length * perTargetPerSize;
-  const needsInstall = options.allowInstall && (findBinary('nginx') === null || findBinary('haproxy') === null);
+  const needsInstall = options.allowInstall && (findBinary('nginx') === null || findBinary('haproxy') === null || findBinary('wrk') === null);
   const deadlineSeconds = options.deadlineSeconds > 0
     ? options.deadlineSeconds
     : Math.ceil(plannedSeconds * 1.5) + 120 + (needsInstall ? 600 : 0);

@@ -16,7 +16,8 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsS
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, startChild, stopChild, waitUntilAnswering, type ManagedChild } from './lib/processes.ts';
-import { ensureSystemProxy, runCommand } from './lib/system-proxies.ts';
+import { ensureSystemProxy } from './lib/system-proxies.ts';
+import { runLoad, stopLoad, useWrk, type LoadSample } from './lib/load.ts';
 import { guardRun } from './lib/run-guard.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
@@ -49,22 +50,8 @@ function parseOptions(argv: string[]): Options {
   return o;
 }
 
-/** utime + stime of a process, all its threads, in seconds (/proc/PID/stat). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14 and 15 of stat(5), counted from the state (field 3) here.
-  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
-}
+const guard = guardRun('workers-bench', stopLoad);
 
-const guard = guardRun('workers-bench', () => {});
-
-interface Round {
-  requests: number;
-  seconds: number;
-  cpuSeconds: number;
-  errors: number;
-}
 
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
@@ -130,16 +117,13 @@ async function main(): Promise<number> {
   }
 
   say(`workers bench: wrk -t1 -c${options.connections}, ${options.rounds} alternating rounds of ${options.seconds} s, 100 B from nginx (1 worker)`);
-  const rounds = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
-  for (const t of targets) await runWrk(wrk.binary, t.port, options.connections, 2); // warm-up
+  useWrk(wrk.binary);
+  const load = (t: (typeof targets)[number], durationSeconds: number) =>
+    runLoad({ port: t.port, path: '/b100', connections: options.connections, durationSeconds, pid: t.child!.pid });
+  const rounds = new Map<string, LoadSample[]>(targets.map((t) => [t.name, []]));
+  for (const t of targets) await load(t, 2); // warm-up
   for (let round = 0; round < options.rounds; round++) {
-    for (const t of round % 2 === 0 ? targets : [...targets].reverse()) {
-      const before = cpuSeconds(t.child!.pid);
-      const started = performance.now();
-      const result = await runWrk(wrk.binary, t.port, options.connections, options.seconds);
-      const seconds = (performance.now() - started) / 1000;
-      rounds.get(t.name)!.push({ requests: result.requests, seconds, cpuSeconds: cpuSeconds(t.child!.pid) - before, errors: result.errors });
-    }
+    for (const t of round % 2 === 0 ? targets : [...targets].reverse()) rounds.get(t.name)!.push(await load(t, options.seconds));
   }
   for (const t of targets) await stopChild(t.child!);
   await stopChild(backend);
@@ -150,9 +134,9 @@ async function main(): Promise<number> {
     return {
       target: t.name,
       workers: t.workers,
-      rps: median(rs.map((r) => r.requests / r.seconds)),
-      cpuUsPerRequest: median(rs.map((r) => (r.cpuSeconds * 1e6) / r.requests)),
-      errors: rs.reduce((n, r) => n + r.errors, 0),
+      rps: median(rs.map((r) => r.rps)),
+      cpuUsPerRequest: median(rs.map((r) => r.cpuUsPerRequest ?? NaN)),
+      errors: rs.reduce((n, r) => n + r.errors + r.non2xx, 0),
       rounds: rs,
     };
   });
@@ -175,18 +159,6 @@ async function main(): Promise<number> {
   );
   say(`wrote ${path.relative(repoRoot, RESULT)}`);
   return met ? 0 : 1;
-}
-
-/** One wrk run; its requests and its socket errors and non-2xx responses. */
-async function runWrk(binary: string, port: number, connections: number, seconds: number): Promise<{ requests: number; errors: number }> {
-  const r = await runCommand(binary, ['-t1', `-c${connections}`, `-d${seconds}s`, `http://127.0.0.1:${port}/b100`], (seconds + 30) * 1000);
-  if (r.code !== 0) throw new Error(`wrk failed: ${r.stderr || r.stdout}`);
-  const requests = Number(/(\d+) requests in/.exec(r.stdout)?.[1] ?? NaN);
-  if (!Number.isFinite(requests)) throw new Error(`cannot read wrk's output: ${r.stdout}`);
-  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(r.stdout);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0);
-  const errors = (socketErrors === null ? 0 : socketErrors.slice(1).reduce((n, x) => n + Number(x), 0)) + non2xx;
-  return { requests, errors };
 }
 
 void guard.run(main);

@@ -1,6 +1,10 @@
-// One bounded load run with autocannon's programmatic API, reduced to the
-// numbers the report needs. autocannon runs inside the harness process.
+// Load for the benches. The proxy bench drives wrk in its own process and
+// measures the target's CPU time per request; the cache bench drives
+// autocannon's programmatic API (it needs a request per key), reduced to the
+// same numbers.
 import { createRequire } from 'node:module';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { treeCpuSeconds } from './cpu.ts';
 
 // autocannon ships no types; this is the part of its API used here.
 export interface AutocannonPercentiles {
@@ -64,6 +68,8 @@ export interface LoadSample {
   non2xx: number;
   bytesPerSecond: number;
   durationSeconds: number;
+  /** CPU time the measured process (and its children) used per request, in µs; null when not measured. */
+  cpuUsPerRequest?: number | null;
 }
 
 export interface LoadOptions {
@@ -71,27 +77,82 @@ export interface LoadOptions {
   path: string;
   connections: number;
   durationSeconds: number;
+  /** The process whose CPU time is measured over the run (with its children). */
+  pid: number;
 }
 
-let inFlight: AutocannonInstance | null = null;
+// The proxy bench's load generator: wrk (Debian's) in its own process, one
+// thread, so it never competes with the proxy inside one event loop and its
+// own cost stays out of the proxy's CPU figure.
+let wrkBinary: string | null = null;
+let inFlight: ChildProcess | null = null;
 let stopped = false;
+
+export function useWrk(binary: string): void {
+  wrkBinary = binary;
+}
 
 export async function runLoad(options: LoadOptions): Promise<LoadSample> {
   if (stopped) throw new LoadStoppedError();
-  const instance = autocannon({
-    url: `http://127.0.0.1:${options.port}${options.path}`,
-    connections: options.connections,
-    pipelining: 1,
-    duration: options.durationSeconds,
-    timeout: 10, // seconds per request before it counts as a timeout error
+  if (wrkBinary === null) throw new Error('runLoad: useWrk() was not called');
+  const args = ['-t1', `-c${options.connections}`, `-d${options.durationSeconds}s`, '--latency', `http://127.0.0.1:${options.port}${options.path}`];
+  const cpuBefore = treeCpuSeconds(options.pid);
+  const started = performance.now();
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = execFile(wrkBinary!, args, { timeout: (options.durationSeconds + 30) * 1000 }, (err, stdout, stderr) => {
+      inFlight = null;
+      if (err !== null) reject(new Error(`wrk failed: ${stderr || err.message}`));
+      else resolve(stdout);
+    });
+    inFlight = child;
   });
-  inFlight = instance;
-  try {
-    const result = await instance;
-    if (stopped) throw new LoadStoppedError(); // cut short: the numbers mean nothing
-    return loadSample(result);
-  } finally {
-    inFlight = null;
+  const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = treeCpuSeconds(options.pid) - cpuBefore;
+  if (stopped) throw new LoadStoppedError(); // cut short: the numbers mean nothing
+  const sample = parseWrk(output, seconds);
+  sample.cpuUsPerRequest = sample.requests > 0 ? (cpuSeconds * 1e6) / sample.requests : null;
+  return sample;
+}
+
+/** wrk's --latency report as the numbers the report needs. */
+export function parseWrk(output: string, wallSeconds: number): LoadSample {
+  const requestsMatch = /(\d+) requests in ([\d.]+)(us|ms|s|m)/.exec(output);
+  if (requestsMatch === null) throw new Error(`cannot read wrk's output:\n${output}`);
+  const requests = Number(requestsMatch[1]);
+  const durationSeconds = toMs(Number(requestsMatch[2]), requestsMatch[3]) / 1000 || wallSeconds;
+  const latency = (percent: string): number => {
+    const m = new RegExp(`^\\s+${percent}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(output);
+    return m === null ? 0 : toMs(Number(m[1]), m[2]);
+  };
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  const timeouts = socket === null ? 0 : Number(socket[4]);
+  const errors = socket === null ? 0 : Number(socket[1]) + Number(socket[2]) + Number(socket[3]) + timeouts;
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
+  const transfer = /Transfer\/sec:\s+([\d.]+)(B|KB|MB|GB)/.exec(output);
+  const unit = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 } as const;
+  return {
+    rps: durationSeconds > 0 ? requests / durationSeconds : 0,
+    p50Ms: latency('50'),
+    p99Ms: latency('99'),
+    requests,
+    errors,
+    timeouts,
+    non2xx,
+    bytesPerSecond: transfer === null ? 0 : Number(transfer[1]) * unit[transfer[2] as keyof typeof unit],
+    durationSeconds,
+  };
+}
+
+function toMs(value: number, unit: string): number {
+  switch (unit) {
+    case 'us':
+      return value / 1000;
+    case 's':
+      return value * 1000;
+    case 'm':
+      return value * 60_000;
+    default:
+      return value;
   }
 }
 
@@ -104,5 +165,5 @@ export class LoadStoppedError extends Error {
 // For SIGINT and the deadline: end the current run now and refuse new ones.
 export function stopLoad(): void {
   stopped = true;
-  inFlight?.stop();
+  inFlight?.kill('SIGKILL');
 }

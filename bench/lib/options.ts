@@ -10,6 +10,7 @@ export interface BenchOptions {
   warmupSeconds: number; // per target per body size, before the first round
   rounds: number; // interleaved passes over the targets, alternating direction
   connections: number;
+  backend: 'nginx' | 'node'; // what every proxy forwards to
   targets: TargetName[]; // always starts with 'backend', the reference
   sizes: BodySize[];
   allowInstall: boolean; // apt-get install nginx/haproxy when missing
@@ -22,14 +23,15 @@ export const USAGE = `usage: npm run bench -- [options]
   --duration S      measured seconds per target per body size (default 10, quick 4)
   --warmup S        warm-up seconds per target per body size (default 5, quick 1)
   --rounds N        interleaved rounds the duration is split over (default 4, quick 2)
-  --connections N   autocannon connections (default 50)
+  --connections N   wrk connections (default 50; wrk runs 1 thread)
+  --backend B       nginx (static files, 1 worker; default) or node (a node:http server)
   --targets a,b     subset of: ${TARGET_NAMES.join(', ')} (backend is always measured)
   --sizes a,b       subset of: ${BODY_SIZES.map((s) => s.label).join(', ')}
   --quick           short run for a smoke check
   --no-install      do not apt-get install nginx/haproxy when missing
   --deadline S      hard limit for the whole run (default: planned time + margin)
   --results DIR     where JSON results go (default bench/results)
-env: BENCH_DURATION, BENCH_WARMUP, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_TARGETS,
+env: BENCH_DURATION, BENCH_WARMUP, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_BACKEND, BENCH_TARGETS,
      BENCH_SIZES, BENCH_QUICK=1, BENCH_NO_INSTALL=1, BENCH_DEADLINE`;
 
 export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv, defaultResultsDir: string): BenchOptions | { help: true } {
@@ -41,6 +43,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv, defaul
       warmup: { type: 'string' },
       rounds: { type: 'string' },
       connections: { type: 'string' },
+      backend: { type: 'string' },
       targets: { type: 'string' },
       sizes: { type: 'string' },
       quick: { type: 'boolean' },
@@ -52,6 +55,8 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv, defaul
   });
   if (values.help === true) return { help: true };
   const quick = values.quick === true || isTrue(env.BENCH_QUICK);
+  const backend = values.backend ?? env.BENCH_BACKEND ?? 'nginx';
+  if (backend !== 'nginx' && backend !== 'node') throw new Error(`--backend must be nginx or node, got "${backend}"`);
   const targets = parseList(values.targets ?? env.BENCH_TARGETS, TARGET_NAMES, 'target').map((t) => t as TargetName);
   const sizeLabels = parseList(values.sizes ?? env.BENCH_SIZES, BODY_SIZES.map((s) => s.label), 'size');
   return {
@@ -59,6 +64,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv, defaul
     warmupSeconds: number(values.warmup ?? env.BENCH_WARMUP, quick ? 1 : 5, 'warmup', 0),
     rounds: number(values.rounds ?? env.BENCH_ROUNDS, quick ? 2 : 4, 'rounds', 1),
     connections: number(values.connections ?? env.BENCH_CONNECTIONS, 50, 'connections', 1),
+    backend,
     targets: ['backend', ...targets.filter((t) => t !== 'backend')],
     sizes: BODY_SIZES.filter((s) => sizeLabels.includes(s.label)),
     allowInstall: !(values['no-install'] === true || isTrue(env.BENCH_NO_INSTALL)),

@@ -17,6 +17,7 @@ export interface TargetResult {
   rps: number | null; // median over rounds
   p50Ms: number | null;
   p99Ms: number | null;
+  cpuUsPerRequest: number | null; // median over rounds of the target's own CPU time per request
   requests: number;
   errors: number;
   timeouts: number;
@@ -35,10 +36,8 @@ export type Verdict = 'PASS' | 'FAIL' | 'SKIP';
 
 export interface GoalCheck {
   size: string;
-  target: TargetName;
-  versus: TargetName;
-  minRatio: number;
-  ratio: number | null;
+  goal: string; // what must hold, in words
+  value: number | null; // what was measured (a ratio, or µs of CPU per request)
   verdict: Verdict;
   detail: string;
 }
@@ -55,7 +54,7 @@ export interface MachineInfo {
 }
 
 export interface BenchResult {
-  schema: 1;
+  schema: 2;
   startedAt: string;
   finishedAt: string;
   settings: {
@@ -66,18 +65,27 @@ export interface BenchResult {
     connections: number;
     pipelining: 1;
     quick: boolean;
+    loadGenerator: string;
+    backend: string;
   };
   machine: MachineInfo;
-  versions: Partial<Record<TargetName | 'autocannon', string>>;
+  versions: Partial<Record<TargetName | 'wrk', string>>;
   sizes: SizeResult[];
   goals: GoalCheck[];
 }
 
-// The issue's targets for tcpvs.
-export const GOALS: ReadonlyArray<{ size: string; target: TargetName; versus: TargetName; minRatio: number }> = [
-  { size: '100b', target: 'tcpvs', versus: 'nginx', minRatio: 0.75 },
-  { size: '100b', target: 'tcpvs', versus: 'node-http-proxy', minRatio: 2.5 },
-  { size: '64k', target: 'tcpvs', versus: 'nginx', minRatio: 0.6 },
+// The targets for tcpvs with one worker: rps against nginx with one worker,
+// its own CPU time per request, and what its default access log costs.
+type Goal =
+  | { size: string; kind: 'ratio'; target: TargetName; versus: TargetName; min: number }
+  | { size: string; kind: 'cpu'; target: TargetName; maxUs: number };
+
+export const GOALS: readonly Goal[] = [
+  { size: '100b', kind: 'ratio', target: 'tcpvs', versus: 'nginx', min: 0.8 },
+  { size: '100b', kind: 'cpu', target: 'tcpvs', maxUs: 50 },
+  { size: '64k', kind: 'ratio', target: 'tcpvs', versus: 'nginx', min: 0.8 },
+  { size: '64k', kind: 'cpu', target: 'tcpvs', maxUs: 100 },
+  { size: '100b', kind: 'ratio', target: 'tcpvs-log', versus: 'tcpvs', min: 0.9 },
 ];
 
 // More failed requests than this share and the throughput figure means little.
@@ -86,7 +94,7 @@ const MAX_ERROR_SHARE = 0.001;
 export function emptyTargetResult(name: TargetName, status: TargetStatus, reason: string, version: string): TargetResult {
   return {
     name, status, reason, version, rounds: [],
-    rps: null, p50Ms: null, p99Ms: null, requests: 0, errors: 0, timeouts: 0, non2xx: 0,
+    rps: null, p50Ms: null, p99Ms: null, cpuUsPerRequest: null, requests: 0, errors: 0, timeouts: 0, non2xx: 0,
     ratioToBackend: null, ratioToNginx: null,
   };
 }
@@ -98,6 +106,8 @@ export function summarizeSize(size: SizeResult): void {
     target.rps = median(target.rounds.map((r) => r.rps));
     target.p50Ms = median(target.rounds.map((r) => r.p50Ms));
     target.p99Ms = median(target.rounds.map((r) => r.p99Ms));
+    const cpu = target.rounds.map((r) => r.cpuUsPerRequest).filter((c): c is number => typeof c === 'number');
+    target.cpuUsPerRequest = cpu.length === 0 ? null : median(cpu);
     target.requests = sum(target.rounds.map((r) => r.requests));
     target.errors = sum(target.rounds.map((r) => r.errors));
     target.timeouts = sum(target.rounds.map((r) => r.timeouts));
@@ -112,32 +122,38 @@ export function summarizeSize(size: SizeResult): void {
 }
 
 export function checkGoals(sizes: SizeResult[]): GoalCheck[] {
-  return GOALS.map((goal) => {
+  return GOALS.map((goal): GoalCheck => {
+    const words = goal.kind === 'ratio' ? `${goal.target} rps >= ${goal.min}x ${goal.versus}` : `${goal.target} CPU <= ${goal.maxUs} µs/request`;
+    const base = { size: goal.size, goal: words, value: null };
     const size = sizes.find((s) => s.label === goal.size);
-    const subject = size?.targets.find((t) => t.name === goal.target);
-    const peer = size?.targets.find((t) => t.name === goal.versus);
-    const base = { ...goal, ratio: null };
     if (size === undefined) return { ...base, verdict: 'SKIP', detail: `size ${goal.size} not run` };
-    for (const side of [subject, peer]) {
+    const subject = size.targets.find((t) => t.name === goal.target);
+    const sides = goal.kind === 'ratio' ? [subject, size.targets.find((t) => t.name === goal.versus)] : [subject];
+    for (const side of sides) {
       if (side === undefined) return { ...base, verdict: 'SKIP', detail: 'target not run' };
       if (side.rps === null) return { ...base, verdict: 'SKIP', detail: `${side.name} ${side.status}` };
     }
-    const measured = ratio(subject!.rps, peer!.rps)!;
     const failedShare = (subject!.errors + subject!.non2xx) / Math.max(1, subject!.requests + subject!.errors);
-    if (failedShare > MAX_ERROR_SHARE) {
-      return { ...base, ratio: measured, verdict: 'FAIL', detail: `${goal.target} had ${subject!.errors} errors, ${subject!.non2xx} non-2xx` };
+    if (failedShare > MAX_ERROR_SHARE) return { ...base, verdict: 'FAIL', detail: `${goal.target} had ${subject!.errors} errors, ${subject!.non2xx} non-2xx` };
+    if (goal.kind === 'ratio') {
+      const measured = ratio(subject!.rps, sides[1]!.rps)!;
+      const verdict: Verdict = measured >= goal.min ? 'PASS' : 'FAIL';
+      return { ...base, value: measured, verdict, detail: `${fixed(measured)}x ${verdict === 'PASS' ? '>=' : '<'} ${goal.min}x` };
     }
-    const verdict: Verdict = measured >= goal.minRatio ? 'PASS' : 'FAIL';
-    return { ...base, ratio: measured, verdict, detail: `${fixed(measured)}x ${verdict === 'PASS' ? '>=' : '<'} ${goal.minRatio}x` };
+    const cpu = subject!.cpuUsPerRequest;
+    if (cpu === null) return { ...base, verdict: 'SKIP', detail: 'no CPU figure' };
+    const verdict: Verdict = cpu <= goal.maxUs ? 'PASS' : 'FAIL';
+    return { ...base, value: cpu, verdict, detail: `${cpu.toFixed(1)} µs ${verdict === 'PASS' ? '<=' : '>'} ${goal.maxUs} µs` };
   });
 }
 
 export function formatSizeTable(size: SizeResult, connections: number): string {
-  const header = ['target', 'rps', 'spread', 'p50 ms', 'p99 ms', 'x backend', 'x nginx', 'errors', 'non-2xx', 'note'];
+  const header = ['target', 'rps', 'spread', 'CPU µs/req', 'p50 ms', 'p99 ms', 'x backend', 'x nginx', 'errors', 'non-2xx', 'note'];
   const rows = size.targets.map((t) => [
     t.name,
     t.rps === null ? '-' : Math.round(t.rps).toLocaleString('en-US'),
     t.rps === null || t.rounds.length < 2 ? '-' : `${Math.round(rpsSpread(t) * 100)}%`,
+    t.cpuUsPerRequest === null ? '-' : t.cpuUsPerRequest.toFixed(1),
     t.p50Ms === null ? '-' : trimNumber(t.p50Ms),
     t.p99Ms === null ? '-' : trimNumber(t.p99Ms),
     t.ratioToBackend === null ? '-' : fixed(t.ratioToBackend),
@@ -147,11 +163,11 @@ export function formatSizeTable(size: SizeResult, connections: number): string {
     t.reason,
   ]);
   const title = `${size.label} body (${size.bytes} bytes), ${connections} connections, median of ${maxRounds(size)} round(s)`;
-  return title + '\n' + renderTable(header, rows, [false, true, true, true, true, true, true, true, true, false]);
+  return title + '\n' + renderTable(header, rows, [false, true, true, true, true, true, true, true, true, true, false]);
 }
 
 export function formatGoals(goals: GoalCheck[]): string {
-  const rows = goals.map((g) => [g.verdict, g.size, `${g.target} >= ${g.minRatio}x ${g.versus}`, g.detail]);
+  const rows = goals.map((g) => [g.verdict, g.size, g.goal, g.detail]);
   return 'goals (reported, never fail the run)\n' + renderTable(['verdict', 'size', 'goal', 'measured'], rows, [false, false, false, false]);
 }
 
@@ -168,6 +184,7 @@ export function formatChangeSince(previous: BenchResult, current: BenchResult): 
       rows.push([
         size.label,
         target.name,
+        change(before.cpuUsPerRequest, target.cpuUsPerRequest, 1),
         change(before.ratioToBackend, target.ratioToBackend),
         target.name === 'nginx' ? '' : change(before.ratioToNginx, target.ratioToNginx),
       ]);
@@ -175,15 +192,15 @@ export function formatChangeSince(previous: BenchResult, current: BenchResult): 
   }
   if (rows.length === 0) return '';
   const sameMachine = previous.machine.cpuModel === current.machine.cpuModel && previous.machine.cpuCount === current.machine.cpuCount;
-  const title = `change since the previous run (${previous.startedAt}${sameMachine ? '' : ', on a different machine'}): ratio before -> now (delta)`;
-  return title + '\n' + renderTable(['size', 'target', 'x backend', 'x nginx'], rows, [false, false, true, true]);
+  const title = `change since the previous run (${previous.startedAt}${sameMachine ? '' : ', on a different machine'}): before -> now (delta)`;
+  return title + '\n' + renderTable(['size', 'target', 'CPU µs/req', 'x backend', 'x nginx'], rows, [false, false, true, true, true]);
 }
 
 export function readPreviousResult(file: string): BenchResult | null {
   if (!existsSync(file)) return null;
   try {
     const parsed = JSON.parse(readFileSync(file, 'utf8')) as BenchResult;
-    return parsed.schema === 1 && Array.isArray(parsed.sizes) ? parsed : null;
+    return parsed.schema === 2 && Array.isArray(parsed.sizes) ? parsed : null;
   } catch {
     return null;
   }
@@ -209,10 +226,11 @@ export function renderTable(header: string[], rows: string[][], alignRight: bool
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-function change(before: number | null, now: number | null): string {
-  if (before === null || now === null) return `${before === null ? '-' : fixed(before)} -> ${now === null ? '-' : fixed(now)}`;
+function change(before: number | null | undefined, now: number | null, digits = 2): string {
+  const show = (v: number | null | undefined) => (v == null ? '-' : v.toFixed(digits));
+  if (before == null || now === null) return `${show(before)} -> ${show(now)}`;
   const delta = now - before;
-  return `${fixed(before)} -> ${fixed(now)} (${delta >= 0 ? '+' : ''}${fixed(delta)})`;
+  return `${show(before)} -> ${show(now)} (${delta >= 0 ? '+' : ''}${delta.toFixed(digits)})`;
 }
 
 // (max - min) / median of the rounds' rps: how much the noise moved this target.

@@ -1,22 +1,26 @@
 // The things we measure: the bare backend itself and each proxy in front of it,
 // each in its own process. A target that cannot start is reported with the
 // reason instead of stopping the bench.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { availableParallelism } from 'node:os';
 import { BODY_SIZES, bodyPath, makeBody } from './bodies.ts';
 import { startChild, stopChild, waitUntilAnswering } from './processes.ts';
 import type { ManagedChild } from './processes.ts';
-import { haproxyConfig, nginxConfig, tcpvsConfig } from './proxy-configs.ts';
+import { haproxyConfig, nginxConfig, nginxStaticConfig, tcpvsConfig } from './proxy-configs.ts';
 import type { ProxyConfigInput } from './proxy-configs.ts';
 import { ensureSystemProxy, haproxyVersion, nginxVersion, runCommand } from './system-proxies.ts';
 
-// tcpvs runs one worker (against nginx's one worker process and HAProxy's one
-// thread); tcpvs-workers runs one per core, to show how it scales.
-export const TARGET_NAMES = ['backend', 'tcpvs', 'tcpvs-workers', 'nginx', 'haproxy', 'node-http-proxy', 'fastify-http-proxy'] as const;
+// Every proxy runs one worker: tcpvs --workers 1 against nginx's one worker
+// process and HAProxy's one thread. tcpvs-log is tcpvs with its default
+// access log (to a file); pipe is a bare Node TCP pipe with no parsing, the
+// floor for a Node proxy. What tcpvs's worker threads cost is measured by
+// bench/workers-bench.ts.
+export const TARGET_NAMES = ['backend', 'pipe', 'tcpvs', 'tcpvs-log', 'nginx', 'haproxy', 'node-http-proxy', 'fastify-http-proxy'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface TargetContext {
+  /** The backend: nginx serving static files (default), or the Node server. */
+  backend: 'nginx' | 'node';
   repoRoot: string;
   workDir: string; // private temp dir of this run
   backendPort: number;
@@ -45,16 +49,32 @@ export async function startTarget(name: TargetName, listenPort: number, ctx: Tar
   const configInput: ProxyConfigInput = { listenPort, backendPort: ctx.backendPort, workDir: dir };
   const node = process.execPath;
   switch (name) {
-    case 'backend':
-      return launch(name, listenPort, ctx, node, ['--no-deprecation', path.join(BENCH_LIB, 'backend-server.ts'), String(listenPort)], `node ${process.versions.node}`);
+    case 'backend': {
+      if (ctx.backend === 'node') {
+        return launch(name, listenPort, ctx, node, ['--no-deprecation', path.join(BENCH_LIB, 'backend-server.ts'), String(listenPort)], `node ${process.versions.node}`);
+      }
+      const lookup = await ensureSystemProxy('nginx', ['nginx-light', 'nginx'], ctx.allowInstall, ctx.say);
+      if (!('binary' in lookup)) return { ok: false, reason: `unavailable: ${lookup.reason}` };
+      // nginx's worker may run as another user: the files must be readable to it.
+      const root = path.join(dir, 'www');
+      mkdirSync(root, { recursive: true, mode: 0o755 });
+      for (let d = dir; d.startsWith(ctx.workDir); d = path.dirname(d)) chmodSync(d, 0o755);
+      for (const size of BODY_SIZES) writeFileSync(path.join(root, size.label), makeBody(size.bytes), { mode: 0o644 });
+      const configFile = path.join(dir, 'nginx.conf');
+      writeFileSync(configFile, nginxStaticConfig(listenPort, dir, root));
+      const args = ['-p', dir + '/', '-c', configFile, '-e', path.join(dir, 'nginx-error.log')];
+      return launch(name, listenPort, ctx, lookup.binary, args, `${await nginxVersion(lookup.binary)}, static files`);
+    }
+    case 'pipe':
+      return launch(name, listenPort, ctx, node, ['--no-deprecation', path.join(BENCH_LIB, 'tcp-pipe-server.ts'), String(listenPort), String(ctx.backendPort)], `node ${process.versions.node}`);
     case 'tcpvs':
-    case 'tcpvs-workers': {
+    case 'tcpvs-log': {
       const entry = path.join(ctx.repoRoot, 'index.ts');
       if (!existsSync(entry)) return { ok: false, reason: 'unavailable: index.ts does not exist yet' };
       const configFile = path.join(dir, 'tcpvs.conf');
-      writeFileSync(configFile, tcpvsConfig(configInput));
-      const workers = name === 'tcpvs' ? 1 : availableParallelism();
-      return launch(name, listenPort, ctx, node, [entry, 'start', '--workers', String(workers), '-c', configFile], `${await tcpvsVersion(ctx.repoRoot)}, ${workers} worker(s)`);
+      const accessLog = name === 'tcpvs-log';
+      writeFileSync(configFile, tcpvsConfig(configInput, accessLog));
+      return launch(name, listenPort, ctx, node, [entry, 'start', '--workers', '1', '-c', configFile], `${await tcpvsVersion(ctx.repoRoot)}, 1 worker${accessLog ? ', access log to a file' : ''}`);
     }
     case 'nginx': {
       const lookup = await ensureSystemProxy('nginx', ['nginx-light', 'nginx'], ctx.allowInstall, ctx.say);
