@@ -24,6 +24,7 @@ const USAGE = `usage:
                                               without -c, run the demo
   tcpvs check -c FILE                         validate FILE and print its rule table
   tcpvs agent --listen HOST:PORT              a load agent for agent checks (weight from the load average)
+  tcpvs loadtest URL [-c N] [-d S] ...        load-test a URL (a running tcpvs, or anything) with autocannon
   tcpvs tcpvsadm ARGS...                      tcpvsadm (KTCPVS's tcpvsadm(8) and more) against the running tcpvs
   tcpvs ipvsadm ARGS...                       ipvsadm(8) against the running tcpvs's L4 core
                                               (admin socket: --admin PATH or TCPVS_ADMIN)
@@ -38,6 +39,10 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'agent') {
     const { agentMain } = await import('./lib/health/agent-server.ts');
     return agentMain(argv.slice(1));
+  }
+  if (argv[0] === 'loadtest') {
+    const { runLoadtest } = await import('./lib/loadtest/main.ts');
+    return runLoadtest(argv.slice(1), { stdout: process.stdout, stderr: process.stderr });
   }
   if (argv[0] === 'tcpvsadm') {
     const { runTcpvsadm } = await import('./lib/tcpvsadm/main.ts');
