@@ -45,8 +45,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const options: BenchOptions = parsed;
-  // Fractional seconds are fine for autocannon; below 1 s a round is mostly ramp-up.
-  const secondsPerRound = Math.max(1, options.durationSeconds / options.rounds);
+  // wrk takes whole seconds; below 1 s a round is mostly ramp-up.
+  const secondsPerRound = Math.max(1, Math.round(options.durationSeconds / options.rounds));
   armDeadline(options, secondsPerRound);
 
   const startedAt = new Date().toISOString();

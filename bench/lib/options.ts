@@ -20,7 +20,7 @@ export interface BenchOptions {
 }
 
 export const USAGE = `usage: npm run bench -- [options]
-  --duration S      measured seconds per target per body size (default 10, quick 4)
+  --duration S      measured seconds per target per body size (default 12, quick 4), in whole-second rounds
   --warmup S        warm-up seconds per target per body size (default 5, quick 1)
   --rounds N        interleaved rounds the duration is split over (default 4, quick 2)
   --connections N   wrk connections (default 50; wrk runs 1 thread)
@@ -60,7 +60,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv, defaul
   const targets = parseList(values.targets ?? env.BENCH_TARGETS, TARGET_NAMES, 'target').map((t) => t as TargetName);
   const sizeLabels = parseList(values.sizes ?? env.BENCH_SIZES, BODY_SIZES.map((s) => s.label), 'size');
   return {
-    durationSeconds: number(values.duration ?? env.BENCH_DURATION, quick ? 4 : 10, 'duration', 1),
+    durationSeconds: number(values.duration ?? env.BENCH_DURATION, quick ? 4 : 12, 'duration', 1),
     warmupSeconds: number(values.warmup ?? env.BENCH_WARMUP, quick ? 1 : 5, 'warmup', 0),
     rounds: number(values.rounds ?? env.BENCH_ROUNDS, quick ? 2 : 4, 'rounds', 1),
     connections: number(values.connections ?? env.BENCH_CONNECTIONS, 50, 'connections', 1),
