@@ -25,7 +25,7 @@ import { registryStats, type Stats } from '../stats/collector.ts';
 import { SharedLruTable } from '../state/lru-table.ts';
 import { W_ACTIVE, stripeWord } from '../state/server-share.ts';
 import { Registry, type Plan, type ServiceState } from './registry.ts';
-import type { ControlPlane, GroupView, ServerView, ServiceView } from './control-plane.ts';
+import type { ControlPlane, GroupView, ServiceView } from './control-plane.ts';
 import { LocalDataPath, type BoundAddresses, type DataPathHandle } from './data-path-handle.ts';
 import { WorkerDataPath } from './workers.ts';
 import { probeExclusive, takeListenLock, type ListenLock } from './listen-lock.ts';
@@ -276,9 +276,7 @@ class Switch implements ControlPlane {
   private recoverStripe(stripe: number): void {
     const word = stripeWord(stripe);
     for (const service of this.registry.services()) {
-      const connections = service.connections;
-      const writer = connections.writer(stripe);
-      for (let open = connections.activeOf(stripe); open > 0; open--) writer.closed();
+      service.connections.closeAllOf(stripe);
       for (const group of service.groups) {
         for (const server of group.servers) {
           const held = server.words[word];
@@ -340,10 +338,7 @@ class Switch implements ControlPlane {
   }
 }
 
-function serverView(s: ServiceState['groups'][number]['servers'][number]): ServerView {
-  return s;
-}
-
+/** A registry group as the admin side sees it; its ServerStates are ServerViews already. */
 function groupView(g: ServiceState['groups'][number]): GroupView {
-  return { name: g.name, scheduler: g.spec.scheduler, servers: g.servers.map(serverView) };
+  return { name: g.name, scheduler: g.spec.scheduler, servers: g.servers };
 }

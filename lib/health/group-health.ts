@@ -190,7 +190,7 @@ export class GroupHealth {
     if (agent !== undefined) s.agentTimer = this.timer(() => this.runAgent(s), Math.floor((agent.intervalMs * i) / n));
   }
 
-  /** A server left the group: its timers stop. */
+  /** A server left the group (or the checks stop): its timers stop. */
   private forget(s: ServerHealth): void {
     s.stopTimers();
     if (s.ejectTimer !== null) clearTimeout(s.ejectTimer);
@@ -217,11 +217,7 @@ export class GroupHealth {
 
   stop(): void {
     this.stopped = true;
-    for (const s of this.servers) {
-      s.stopTimers();
-      if (s.ejectTimer !== null) clearTimeout(s.ejectTimer);
-      s.ejectTimer = null;
-    }
+    for (const s of this.servers) this.forget(s);
   }
 
   /** The group's health statements are gone: every server is up at its configured weight. */

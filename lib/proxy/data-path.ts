@@ -8,7 +8,7 @@
 // prepare() opens what must open (new listeners, changed addresses) and
 // builds new services, touching nothing that runs; commit() then applies the
 // plan, abort() undoes prepare().
-import type { Plan, ServicePlan } from '../control/registry.ts';
+import type { Plan } from '../control/registry.ts';
 import type { Logger } from '../log/logger.ts';
 import type { DataPathEvents } from './passive.ts';
 import { ServiceRuntime, type ListenOptions } from './service.ts';
@@ -109,12 +109,6 @@ export class DataPath {
     this.current = next;
   }
 
-  /** prepare() and commit() in one, for a data path that answers to nobody else. */
-  async apply(plan: Plan): Promise<void> {
-    await this.prepare(plan);
-    this.commit();
-  }
-
   /** Connections open now, in every service (retired ones still finishing included). */
   get connections(): number {
     let n = 0;
@@ -145,5 +139,3 @@ async function undo(prepared: Prepared): Promise<void> {
   await Promise.all(prepared.created.map((s) => s.discard()));
   await Promise.all(prepared.updated.map((s) => s.abortUpdate()));
 }
-
-export type { ServicePlan };

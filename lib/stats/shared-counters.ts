@@ -517,6 +517,11 @@ export class ConnectionCounterBlock extends StripedBlock {
     return n > 0 ? n : 0;
   }
 
+  /** The writer of a stripe is gone (its thread died): none of its connections is open any more. */
+  closeAllOf(stripe: number): void {
+    Atomics.store(this.i32, this.stripeOffset(stripe) / 4, 0);
+  }
+
   read(nowMs: number, startedAtMs: number): ConnectionStats {
     const nowSecond = Math.floor(nowMs / 1000);
     let active = 0;
