@@ -12,18 +12,22 @@
 // 5 µs of CPU per request more with 2 workers than with 1. The table is
 // printed and bench/results/workers-latest.json written; the next run
 // compares against it.
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, startChild, stopChild, waitUntilAnswering, type ManagedChild } from './lib/processes.ts';
 import { ensureSystemProxy } from './lib/system-proxies.ts';
 import { runLoad, stopLoad, useWrk, type LoadSample } from './lib/load.ts';
 import { guardRun } from './lib/run-guard.ts';
+import { BODY_SIZES, bodyPath, makeBody } from './lib/bodies.ts';
+import { staticBackendArgs } from './lib/targets.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
 const RESULT = path.join(repoRoot, 'bench', 'results', 'workers-latest.json');
 const TARGET_US = 5;
-const BODY = Buffer.alloc(100, 'x');
+const SIZE = BODY_SIZES[0]; // 100 bytes
+const PATH = bodyPath(SIZE);
+const BODY = makeBody(SIZE.bytes);
 const say = (line: string): void => void process.stdout.write(line + '\n');
 
 interface Options {
@@ -52,7 +56,6 @@ function parseOptions(argv: string[]): Options {
 
 const guard = guardRun('workers-bench', stopLoad);
 
-
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   guard.armDeadline(120 + options.rounds * options.seconds * 2 * 2);
@@ -63,33 +66,11 @@ async function main(): Promise<number> {
     return 1;
   }
   const work = (guard.workDir = mkdtempSync(path.join(os.tmpdir(), 'tcpvs-workers-bench-')));
-  // nginx's worker runs as another user when started as root: the files must be readable to it.
-  chmodSync(work, 0o755);
-  mkdirSync(path.join(work, 'www'), { mode: 0o755 });
-  writeFileSync(path.join(work, 'www', 'b100'), BODY, { mode: 0o644 });
 
-  // nginx: one worker, two ports (two real servers), the static file.
+  // nginx: one worker, two ports (two real servers), the bench's static bodies.
   const backendPorts = [await freePort(), await freePort()];
-  writeFileSync(
-    path.join(work, 'nginx.conf'),
-    [
-      'worker_processes 1;',
-      'daemon off;',
-      `pid ${work}/nginx.pid;`,
-      `error_log ${work}/nginx-error.log warn;`,
-      'events { worker_connections 4096; }',
-      'http {',
-      '  access_log off;',
-      `  client_body_temp_path ${work}/tmp; proxy_temp_path ${work}/tmp; fastcgi_temp_path ${work}/tmp; uwsgi_temp_path ${work}/tmp; scgi_temp_path ${work}/tmp;`,
-      '  keepalive_requests 1000000;',
-      `  server { ${backendPorts.map((p) => `listen 127.0.0.1:${p};`).join(' ')} root ${work}/www; }`,
-      '}',
-      '',
-    ].join('\n'),
-  );
-  mkdirSync(path.join(work, 'tmp'));
-  const backend = startChild('nginx', nginx.binary, ['-c', path.join(work, 'nginx.conf'), '-p', work], work);
-  const backendReady = await waitUntilAnswering(backendPorts[0], '/b100', BODY, backend, 15_000);
+  const backend = startChild('nginx', nginx.binary, staticBackendArgs(backendPorts, path.join(work, 'nginx'), work), work);
+  const backendReady = await waitUntilAnswering(backendPorts[0], PATH, BODY, backend, 15_000);
   if (backendReady !== null) throw new Error(`nginx: ${backendReady}`);
 
   const targets: Array<{ name: string; workers: number; port: number; child?: ManagedChild }> = [];
@@ -111,7 +92,7 @@ async function main(): Promise<number> {
       ].join('\n'),
     );
     const child = startChild(`tcpvs-${workers}`, path.join(repoRoot, 'node_modules', '.bin', 'node'), [path.join(repoRoot, 'index.ts'), 'start', '--workers', String(workers), '-c', file], repoRoot);
-    const ready = await waitUntilAnswering(port, '/b100', BODY, child, 20_000);
+    const ready = await waitUntilAnswering(port, PATH, BODY, child, 20_000);
     if (ready !== null) throw new Error(`tcpvs --workers ${workers}: ${ready}`);
     targets.push({ name: `tcpvs --workers ${workers}`, workers, port, child });
   }
@@ -119,7 +100,7 @@ async function main(): Promise<number> {
   say(`workers bench: wrk -t1 -c${options.connections}, ${options.rounds} alternating rounds of ${options.seconds} s, 100 B from nginx (1 worker)`);
   useWrk(wrk.binary);
   const load = (t: (typeof targets)[number], durationSeconds: number) =>
-    runLoad({ port: t.port, path: '/b100', connections: options.connections, durationSeconds, pid: t.child!.pid });
+    runLoad({ port: t.port, path: PATH, connections: options.connections, durationSeconds, pid: t.child!.pid });
   const rounds = new Map<string, LoadSample[]>(targets.map((t) => [t.name, []]));
   for (const t of targets) await load(t, 2); // warm-up
   for (let round = 0; round < options.rounds; round++) {

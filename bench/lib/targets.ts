@@ -55,14 +55,7 @@ export async function startTarget(name: TargetName, listenPort: number, ctx: Tar
       }
       const lookup = await ensureSystemProxy('nginx', ['nginx-light', 'nginx'], ctx.allowInstall, ctx.say);
       if (!('binary' in lookup)) return { ok: false, reason: `unavailable: ${lookup.reason}` };
-      // nginx's worker may run as another user: the files must be readable to it.
-      const root = path.join(dir, 'www');
-      mkdirSync(root, { recursive: true, mode: 0o755 });
-      for (let d = dir; d.startsWith(ctx.workDir); d = path.dirname(d)) chmodSync(d, 0o755);
-      for (const size of BODY_SIZES) writeFileSync(path.join(root, size.label), makeBody(size.bytes), { mode: 0o644 });
-      const configFile = path.join(dir, 'nginx.conf');
-      writeFileSync(configFile, nginxStaticConfig(listenPort, dir, root));
-      const args = ['-p', dir + '/', '-c', configFile, '-e', path.join(dir, 'nginx-error.log')];
+      const args = staticBackendArgs([listenPort], dir, ctx.workDir);
       return launch(name, listenPort, ctx, lookup.binary, args, `${await nginxVersion(lookup.binary)}, static files`);
     }
     case 'pipe':
@@ -120,6 +113,22 @@ async function launch(
   if (problem === null) return { ok: true, target: { name, port, child, version } };
   await stopChild(child);
   return { ok: false, reason: `${name === 'tcpvs' ? 'unavailable' : 'did not start'}: ${problem}` };
+}
+
+/**
+ * Writes the bench bodies and an nginx config serving them on `listenPorts`
+ * into `dir` (inside `workDir`); returns nginx's arguments.
+ */
+export function staticBackendArgs(listenPorts: readonly number[], dir: string, workDir: string): string[] {
+  // nginx's worker may run as another user: the files must be readable to it.
+  const root = path.join(dir, 'www');
+  mkdirSync(root, { recursive: true, mode: 0o755 });
+  for (let d = dir; d.startsWith(workDir); d = path.dirname(d)) chmodSync(d, 0o755);
+  for (const size of BODY_SIZES) writeFileSync(path.join(root, size.label), makeBody(size.bytes), { mode: 0o644 });
+  const configFile = path.join(dir, 'nginx.conf');
+  writeFileSync(configFile, nginxStaticConfig(listenPorts, dir, root));
+  // -e: nginx opens its default error log before reading the config; point it here too.
+  return ['-p', dir + '/', '-c', configFile, '-e', path.join(dir, 'nginx-error.log')];
 }
 
 export function packageVersion(repoRoot: string, pkg: string): string {
