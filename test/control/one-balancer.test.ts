@@ -45,6 +45,16 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
   }
 }
 
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
 async function backends(t: Test, names: string[], options: Parameters<typeof startIdentityBackend>[1] = {}): Promise<IdentityBackend[]> {
   const started = await Promise.all(names.map((n) => startIdentityBackend(n, options)));
   t.teardown(() => Promise.all(started.map((b) => b.close())));
@@ -274,9 +284,20 @@ for (const workers of [1, 2]) {
   t.test(`--workers ${workers}: tcpvsadm -L --stats counts every worker's requests`, async (t) => {
     const [a, b] = await backends(t, ['A', 'B']);
     const admin = adminPath();
+    const statsPort = await freePort();
     const tcpvs = await start(
       t,
-      ['log level silent', `l4 admin ${admin}`, 'service web', '  listen 127.0.0.1:0', '  group g scheduler rr', `    server 127.0.0.1:${a.port}`, `    server 127.0.0.1:${b.port}`, '  default g'],
+      [
+        'log level silent',
+        `l4 admin ${admin}`,
+        `admin http 127.0.0.1:${statsPort}`,
+        'service web',
+        '  listen 127.0.0.1:0',
+        '  group g scheduler rr',
+        `    server 127.0.0.1:${a.port}`,
+        `    server 127.0.0.1:${b.port}`,
+        '  default g',
+      ],
       workers,
     );
     for (let i = 0; i < 40; i++) await get(tcpvs.port, `/s${i}`);
@@ -287,6 +308,51 @@ for (const workers of [1, 2]) {
     const served = [a, b].map((s) => Number(new RegExp(`-> 127\\.0\\.0\\.1:${s.port} +1 +yes +- +- +(\\d+) +0 `).exec(listed.stdout)?.[1]));
     t.same(served, [a.requests.length, b.requests.length], 'each server: the requests it saw');
     t.equal(served[0] + served[1], 40);
+    // /metrics reads the same shared counters.
+    const metrics = await new Promise<string>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: statsPort, path: '/metrics', agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
+    });
+    const twoXX = (server: number) =>
+      Number(new RegExp(`^tcpvs_requests_total\\{[^}]*server="127\\.0\\.0\\.1:${server}"[^}]*code_class="2xx"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    t.same([twoXX(a.port), twoXX(b.port)], served, '/metrics: the same counts per server');
+  });
+
+  t.test(`--workers ${workers}: passive ejection counts every worker's failures`, async (t) => {
+    const [good] = await backends(t, ['A']);
+    let badConnections = 0;
+    const bad = net.createServer((socket) => {
+      badConnections++;
+      socket.on('error', () => {});
+      socket.once('data', () => socket.resetAndDestroy());
+    });
+    await new Promise<void>((r) => bad.listen(0, '127.0.0.1', r));
+    t.teardown(() => new Promise<void>((r) => bad.close(() => r())));
+    const badPort = (bad.address() as net.AddressInfo).port;
+    const tcpvs = await start(
+      t,
+      [
+        'log level silent',
+        'service web',
+        '  listen 127.0.0.1:0',
+        '  group g scheduler rr',
+        `    server 127.0.0.1:${good.port}`,
+        `    server 127.0.0.1:${badPort}`,
+        '    eject after 3 failures backoff 60s',
+        '  default g',
+      ],
+      workers,
+    );
+    // New connections, so every worker sends some requests to the bad server.
+    const statuses = [];
+    for (let i = 0; i < 24; i++) statuses.push((await get(tcpvs.port, `/e${i}`)).status);
+    t.equal(badConnections, 3, 'the third failure, in whichever worker, ejected it for all');
+    t.equal(statuses.filter((s) => s === 502).length, 3);
+    t.equal(statuses.filter((s) => s === 200).length, 21);
   });
 
   t.test(`--workers ${workers}: tcpvs ipvsadm edits of the L4 core keep L4 and L7 state`, async (t) => {
