@@ -431,6 +431,12 @@ export class ClientSession implements UpstreamOwner {
     } catch (err) {
       this.fail(err);
     }
+    // `chunk` lives in the connection's read buffer. Bytes the client socket
+    // has not taken yet still point into it, so the next read needs another
+    // buffer. (When write() said "wait" the upstream is paused until the
+    // client drains; this is for a partial write that left less than the
+    // high-water mark behind.)
+    if (this.socket.writableLength > 0) conn.keepReadBuffer();
   }
 
   private upstreamData(conn: UpstreamConnection, chunk: Buffer): void {

@@ -135,6 +135,61 @@ t.test('a response dribbled one byte per write arrives intact', async (t) => {
   t.equal((await c.readResponse()).body.toString(), 'next');
 });
 
+// Upstream bytes are read into one buffer per connection, reused read after
+// read: a write to the client that has not gone out must never be overwritten.
+t.test('a client that takes its bytes in bursts gets every byte of a large response in order', async (t) => {
+  const total = 24 * 1024 * 1024;
+  const backend = await startRawBackend((_req, socket) => {
+    socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${total}\r\n\r\n`);
+    let offset = 0;
+    const more = (): void => {
+      while (offset < total && !socket.destroyed) {
+        const b = Buffer.allocUnsafe(Math.min(65536, total - offset));
+        for (let i = 0; i < b.length; i += 4) b.writeUInt32LE((offset + i) / 4, i);
+        offset += b.length;
+        if (!socket.write(b)) return void socket.once('drain', more);
+      }
+    };
+    more();
+  });
+  t.teardown(() => backend.close());
+  const s = await inProcess(t, backend.port);
+  const socket = net.connect(s.port, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  let head = Buffer.alloc(0);
+  let bodyAt = -1;
+  let received = 0;
+  let firstBad = -1;
+  let carry = Buffer.alloc(0);
+  let events = 0;
+  const done = new Promise<void>((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      if (bodyAt === -1) {
+        head = Buffer.concat([head, chunk]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        bodyAt = end + 4;
+        chunk = head.subarray(bodyAt);
+      }
+      let data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      const whole = data.length - (data.length % 4);
+      for (let i = 0; i < whole && firstBad === -1; i += 4) if (data.readUInt32LE(i) !== (received + i) / 4) firstBad = received + i;
+      received += whole;
+      carry = Buffer.from(data.subarray(whole));
+      if (received >= total) return resolve();
+      // Stop reading now and then, so tcpvs's writes to us go out in part.
+      if (++events % 3 === 0) {
+        socket.pause();
+        setTimeout(() => socket.resume(), 1);
+      }
+    });
+  });
+  socket.write('GET /pattern HTTP/1.1\r\nHost: test\r\n\r\n');
+  await withTimeout(done, 60_000, 'the whole response');
+  t.equal(received, total, 'every byte arrived');
+  t.equal(firstBad, -1, 'in order, none overwritten');
+});
+
 // ---- large bodies through the real CLI, watching its memory -----------------
 
 /** Deterministic-but-varied data: a random block with a running counter stamped in. */
