@@ -15,6 +15,7 @@ import {
   type RequestFacts,
 } from '../http/head-rewrite.ts';
 import { localResponse } from '../http/local-response.ts';
+import { readClient } from './client-reads.ts';
 import type { ServerPool, UpstreamConnection, UpstreamOwner } from '../upstream/pool.ts';
 import type { RealServer } from '../sched/scheduler.ts';
 import type { GroupRuntime } from './group.ts';
@@ -46,6 +47,8 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 export class ClientSession implements UpstreamOwner {
   private readonly svc: ServiceRuntime;
   private readonly socket: net.Socket;
+  // Chunks are lent from a buffer shared by all connections (client-reads.ts): copy what is kept.
+  private readonly lent: boolean;
   readonly clientAddress: string;
   private readonly parser: HeadParser;
   private phase = P_IDLE;
@@ -96,9 +99,18 @@ export class ClientSession implements UpstreamOwner {
   private serverForRecord: RealServer | null = null; // kept after releaseServer, for the record
   private readonly record: RequestRecord;
 
-  constructor(svc: ServiceRuntime, socket: net.Socket) {
+  constructor(svc: ServiceRuntime, accepted: net.Socket) {
     this.svc = svc;
+    const reads = readClient(accepted, (chunk: Buffer) => {
+      try {
+        this.onClientData(chunk);
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    const socket = reads.socket;
     this.socket = socket;
+    this.lent = reads.lent;
     const addr = socket.remoteAddress ?? '';
     this.clientAddress = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
     this.parser = svc.takeRequestParser();
@@ -107,13 +119,6 @@ export class ClientSession implements UpstreamOwner {
     this.record = { service: svc.spec.name, group: null, server: null, status: 0, bytesIn: 0, bytesOut: 0, durationMs: 0, outcome: 'ok' };
     for (const o of svc.observers) o.connectionOpened(svc.spec.name);
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        this.onClientData(chunk);
-      } catch (err) {
-        this.fail(err);
-      }
-    });
     socket.on('end', () => this.guard(() => this.onClientEnd()));
     socket.on('drain', () => this.onClientDrain());
     socket.on('error', () => this.destroy());
@@ -156,13 +161,18 @@ export class ClientSession implements UpstreamOwner {
         return;
       case P_TUNNEL:
         this.bytesIn += chunk.length;
-        if (this.conn !== null && !this.conn.socket.write(chunk)) this.pauseClientForUpstream();
+        if (this.conn !== null && !this.conn.socket.write(this.keep(chunk))) this.pauseClientForUpstream();
         return;
     }
   }
 
+  /** `chunk` as a buffer of its own, when it was only lent. */
+  private keep(chunk: Buffer): Buffer {
+    return this.lent ? Buffer.from(chunk) : chunk;
+  }
+
   private enqueue(chunk: Buffer): void {
-    this.queued = this.queued === null ? chunk : Buffer.concat([this.queued, chunk]);
+    this.queued = this.queued === null ? this.keep(chunk) : Buffer.concat([this.queued, chunk]);
     if (!this.pausedForQueue) {
       this.pausedForQueue = true;
       this.socket.pause();
@@ -344,7 +354,7 @@ export class ClientSession implements UpstreamOwner {
     } else {
       s.cork();
       s.write(head, 'latin1');
-      ok = s.write(body);
+      ok = s.write(this.keep(body));
       s.uncork();
     }
     if (!ok) this.pauseClientForUpstream();
@@ -365,7 +375,7 @@ export class ClientSession implements UpstreamOwner {
     const stop = end === -1 ? buf.length : end;
     if (stop > start && this.conn !== null) {
       this.bytesIn += stop - start;
-      if (!this.conn.socket.write(start === 0 && stop === buf.length ? buf : buf.subarray(start, stop)))
+      if (!this.conn.socket.write(this.keep(start === 0 && stop === buf.length ? buf : buf.subarray(start, stop))))
         this.pauseClientForUpstream();
       if (this.deadlineKind === D_RESPONSE) this.deadline = Date.now() + this.svc.spec.timeouts.responseMs;
     }

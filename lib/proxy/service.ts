@@ -81,7 +81,7 @@ export class ServiceRuntime {
   private readonly onListenerError = (err: Error): void => this.log.error({ err, service: this.spec.name }, 'listener error');
 
   private createServer(): net.Server {
-    const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }); // see client-reads.ts
     server.on('connection', this.onConnection);
     server.on('error', this.onListenerError);
     return server;
