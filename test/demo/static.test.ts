@@ -1,4 +1,5 @@
 import t from 'tap';
+import net from 'node:net';
 import type { Test } from 'tap';
 import { Client } from 'undici';
 import { request as httpRequest, Agent } from 'node:http';
@@ -326,11 +327,35 @@ t.test('startDemoBackends: all groups answer, each server names itself', async (
   t.same(names, ['static-1', 'static-2', 'images-1', 'cgi-1']);
 });
 
+/** True when 127.0.0.1:port can be bound right now. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
 t.test('startDemoBackends releases its ports when one is taken', async (t) => {
-  const blocker = await startStaticServer({ root, host: '127.0.0.1', port: 0, name: 'blocker' });
-  t.teardown(() => blocker.close());
+  // Ports below the kernel's ephemeral range (32768 and up here), so no
+  // connection of another test is handed one of them meanwhile; a base whose
+  // static-1 port is free and whose images port we hold ourselves.
+  let blocker: Awaited<ReturnType<typeof startStaticServer>> | null = null;
+  let base = 0;
+  for (let attempt = 0; attempt < 200 && blocker === null; attempt++) {
+    const candidate = 20000 + Math.floor(Math.random() * 12000);
+    if (!(await portFree(candidate + 1))) continue;
+    try {
+      blocker = await startStaticServer({ root, host: '127.0.0.1', port: candidate + 2, name: 'blocker' });
+      base = candidate;
+    } catch {
+      // taken: try another
+    }
+  }
+  if (blocker === null) throw new Error('no free pair of ports found in 200 tries');
+  const held = blocker;
+  t.teardown(() => held.close());
   // basePort + 2 is the images server: static-1 binds, then images fails.
-  const base = blocker.port - 2;
   await t.rejects(startDemoBackends({ basePort: base }), { code: 'EADDRINUSE' });
   // static-1's port (base + 1) must be free again.
   const again = await startStaticServer({ root, host: '127.0.0.1', port: base + 1, name: 'again' });
