@@ -46,6 +46,16 @@ function get(port: number, path: string): Promise<{ status: number; body: string
   });
 }
 
+/** Polls `check` every 10 ms until it holds or `timeoutMs` passes. */
+async function pollUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await sleep(10);
+  }
+  return check();
+}
+
 t.test('a node registers in the director, takes traffic, then drains and leaves on SIGTERM', async (t) => {
   const backendA = await startIdentityBackend('A');
   const backendB = await startIdentityBackend('B');
@@ -72,13 +82,15 @@ t.test('a node registers in the director, takes traffic, then drains and leaves 
   t.same([...served].sort(), ['A', 'B'], 'the vip spreads connections over both tcpvs nodes');
 
   // A slow request held through the node, then SIGTERM: it must finish.
-  const slowPath = '/slow?delay=1500';
+  const slowPath = '/slow?delay=3000'; // long enough for a few ipvsadm -L calls (a process each)
   const slowResults: Array<Promise<{ status: number; body: string }>> = [];
   for (let i = 0; i < 4; i++) slowResults.push(get(vipPort, slowPath));
-  await sleep(300);
+  // All four are at the backends (each holds its answer for 3 s).
+  const slowSeen = (): number => [...backendA.requests, ...backendB.requests].filter((r) => r.url === slowPath).length;
+  t.ok(await pollUntil(() => slowSeen() === 4, 5000), 'the slow requests reached the backends');
   process.kill(node.pid, 'SIGTERM');
-  await sleep(300);
-  t.match(ipvsadm(admin, '-L', '-n'), new RegExp(`-> 127\\.0\\.0\\.1:${node.port} +Masq +0 `), 'while draining the node has weight 0');
+  const draining = new RegExp(`-> 127\\.0\\.0\\.1:${node.port} +Masq +0 `);
+  t.ok(await pollUntil(() => draining.test(ipvsadm(admin, '-L', '-n')), 5000), 'while draining the node has weight 0');
   const after = (await get(vipPort, '/after')).body.split(' ')[0];
   t.equal(after, 'A', 'new connections avoid the draining node');
   const slow = await Promise.all(slowResults);
