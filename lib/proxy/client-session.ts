@@ -776,7 +776,8 @@ export class ClientSession implements UpstreamOwner {
     const group = this.group;
     const server = this.serverForRecord;
     if (group !== null && server !== null && group.passive !== null) group.passive.requestEnded(server, outcome, this.status);
-    this.svc.countRequest(group, server, this.status, this.bytesIn, this.bytesOut, durationMs, outcome, Date.now());
+    const now = Date.now();
+    this.svc.countRequest(group, server, this.status, this.bytesIn, this.bytesOut, durationMs, outcome, now);
     if (this.svc.observers.length > 0) {
       const r = this.record;
       r.group = this.group;
@@ -788,27 +789,23 @@ export class ClientSession implements UpstreamOwner {
       r.outcome = outcome;
       for (const o of this.svc.observers) o.requestEnded(r);
     }
-    if (this.svc.accessLog) this.logAccess(durationMs);
-  }
-
-  private logAccess(durationMs: number): void {
-    const log = this.svc.log;
-    const q = this.url.indexOf('?');
-    log.info(
-      {
-        client: this.clientAddress,
-        method: this.method,
-        path: q === -1 ? this.url : this.url.slice(0, q),
-        rule: this.ruleName,
-        group: this.group?.name ?? '',
-        server: this.serverName,
-        status: this.status,
-        bytesIn: this.bytesIn,
-        bytesOut: this.bytesOut,
-        ms: Math.round(durationMs * 1000) / 1000,
-      },
-      'request',
-    );
+    const accessLog = this.svc.accessLog;
+    if (accessLog !== null) {
+      const q = this.url.indexOf('?');
+      accessLog.write(
+        now,
+        this.clientAddress,
+        this.method,
+        q === -1 ? this.url : this.url.slice(0, q),
+        this.ruleName,
+        this.group?.name ?? '',
+        this.serverName,
+        this.status,
+        this.bytesIn,
+        this.bytesOut,
+        Math.round(durationMs * 1000) / 1000,
+      );
+    }
   }
 
   /** Called by the service's timer sweep when `deadline` has passed. */

@@ -12,6 +12,7 @@ import net from 'node:net';
 import type { ServiceSpec } from '../config/model.ts';
 import type { ServicePlan } from '../control/registry.ts';
 import { HeadParser } from '../http/llhttp.ts';
+import { AccessLog } from '../log/access-log.ts';
 import { RequestView } from '../route/request-view.ts';
 import { Router } from '../route/router.ts';
 import type { PickContext, RealServer } from '../sched/scheduler.ts';
@@ -36,7 +37,7 @@ export interface ListenOptions {
 export class ServiceRuntime {
   spec: ServiceSpec;
   readonly log: Logger;
-  readonly accessLog: boolean;
+  readonly accessLog: AccessLog | null; // null when the level is above info
   router: Router;
   readonly groups = new Map<string, GroupRuntime>();
   // Scratch objects reused by every request: routing and picking run to
@@ -68,7 +69,7 @@ export class ServiceRuntime {
     this.log = log;
     this.stripe = stripe;
     this.events = events;
-    this.accessLog = log.isLevelEnabled('info');
+    this.accessLog = log.isLevelEnabled('info') ? new AccessLog(log) : null;
     this.requestStats = RequestCounterBlock.attach(plan.requests).writer(stripe);
     this.noGroupStats = RequestCounterBlock.attach(plan.noGroup).writer(stripe);
     this.connectionStats = ConnectionCounterBlock.attach(plan.connections).writer(stripe);

@@ -99,3 +99,24 @@ t.test('level warn: no access lines, but refusals are still logged', async (t) =
   t.equal(refused.length, 1);
   t.match(refused[0], { level: 40, status: 400, client: '127.0.0.1', reason: /Content-Length/ });
 });
+
+t.test('a path with a quote and a backslash (llhttp lets both through) is escaped: the line is still one JSON object', async (t) => {
+  const backend = await startIdentityBackend('b');
+  t.teardown(() => backend.close());
+  const log = join(mkdtempSync(join(tmpdir(), 'tcpvs-log-')), 'access.log');
+  const tcpvs = await startTcpvs(
+    serviceConfig({ groups: [{ name: 'g', servers: [backend.port] }], defaultGroup: 'g', logLevel: 'info', logDestination: log }),
+  );
+  t.teardown(() => tcpvs.close());
+  const c = await RawClient.connect(tcpvs.port);
+  t.teardown(() => c.close());
+  const path = '/q"x\\y","status":999';
+  c.write(requestHead('GET', path));
+  t.equal((await c.readResponse()).status, 200);
+  const lines = await readLines(log, (l) => l.some((x) => x.msg === 'request'));
+  const access = lines.filter((x) => x.msg === 'request');
+  t.equal(access.length, 1);
+  t.equal(access[0].path, path, 'the path comes back as sent');
+  t.equal(access[0].status, 200, 'the path cannot add or change a field');
+  t.equal(access[0].pid, process.pid, 'the logger’s bindings are on the line');
+});
