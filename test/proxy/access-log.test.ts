@@ -1,12 +1,12 @@
 // One pino access-log line per request with the fields an operator needs,
 // written to the configured destination at the configured level.
 import t from 'tap';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentityBackend } from '../helpers/backends.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
-import { serviceConfig, sleep, startTcpvs } from '../helpers/tcpvs.ts';
+import { serviceConfig, sleep, spawnTcpvs, startTcpvs } from '../helpers/tcpvs.ts';
 
 interface LogLine {
   level: number;
@@ -119,4 +119,70 @@ t.test('a path with a quote and a backslash (llhttp lets both through) is escape
   t.equal(access[0].path, path, 'the path comes back as sent');
   t.equal(access[0].status, 200, 'the path cannot add or change a field');
   t.equal(access[0].pid, process.pid, 'the logger’s bindings are on the line');
+});
+
+async function pollUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
+t.test('every line of a file log is in the file once tcpvs has stopped (lines are written once per turn of the loop)', async (t) => {
+  const backend = await startIdentityBackend('b');
+  t.teardown(() => backend.close());
+  const log = join(mkdtempSync(join(tmpdir(), 'tcpvs-log-')), 'access.log');
+  const tcpvs = await spawnTcpvs(serviceConfig({ groups: [{ name: 'g', servers: [backend.port] }], defaultGroup: 'g', logLevel: 'info', logDestination: log }));
+  t.teardown(() => tcpvs.stop());
+  const clients = await Promise.all([1, 2, 3, 4].map(() => RawClient.connect(tcpvs.port)));
+  const perClient = 50;
+  await Promise.all(
+    clients.map(async (c, k) => {
+      for (let i = 0; i < perClient; i++) {
+        c.write(requestHead('GET', `/c${k}/${i}`));
+        if ((await c.readResponse()).status !== 200) throw new Error('request failed');
+      }
+      c.close();
+    }),
+  );
+  await tcpvs.stop();
+  const lines = readFileSync(log, 'utf8').split('\n');
+  t.equal(lines.pop(), '', 'the file ends with a whole line');
+  const paths = lines.map((l) => JSON.parse(l) as LogLine).filter((x) => x.msg === 'request').map((x) => x.path as string);
+  t.equal(paths.length, 4 * perClient, 'one line per request');
+  t.equal(new Set(paths).size, 4 * perClient, 'no line twice');
+  for (let k = 0; k < 4; k++) {
+    const mine = paths.filter((p) => p.startsWith(`/c${k}/`));
+    t.same(mine, Array.from({ length: perClient }, (_, i) => `/c${k}/${i}`), `client ${k}'s lines in its order`);
+  }
+});
+
+t.test('a log file that cannot be written (/dev/full): requests are still served, and stderr says so once', async (t) => {
+  const backend = await startIdentityBackend('b');
+  t.teardown(() => backend.close());
+  const tcpvs = await spawnTcpvs(serviceConfig({ groups: [{ name: 'g', servers: [backend.port] }], defaultGroup: 'g', logLevel: 'info', logDestination: '/dev/full' }));
+  t.teardown(() => tcpvs.stop());
+  const c = await RawClient.connect(tcpvs.port);
+  t.teardown(() => c.close());
+  const lost = () => tcpvs.stderr().split('\n').filter((l) => l.includes('log lines lost')).length;
+  for (let i = 0; i < 5; i++) {
+    c.write(requestHead('GET', `/${i}`));
+    t.equal((await c.readResponse()).status, 200, `request ${i} served`);
+    t.ok(await pollUntil(() => lost() >= 1, 5000), 'the loss is reported');
+  }
+  t.equal(lost(), 1, 'once, not once per write');
+  t.match(tcpvs.stderr(), /log lines lost: cannot write the log file \(ENOSPC\)/);
+});
+
+t.test('a log destination that cannot be opened stops the start with a message that names it', async (t) => {
+  const backend = await startIdentityBackend('b');
+  t.teardown(() => backend.close());
+  const file = join(mkdtempSync(join(tmpdir(), 'tcpvs-log-')), 'plain-file');
+  writeFileSync(file, 'not a directory\n');
+  await t.rejects(
+    spawnTcpvs(serviceConfig({ groups: [{ name: 'g', servers: [backend.port] }], defaultGroup: 'g', logLevel: 'info', logDestination: `${file}/access.log` })),
+    { message: new RegExp(`exited \\(1\\).*cannot start: log destination ${file}/access.log: cannot open it`, 's') },
+  );
 });
