@@ -130,7 +130,7 @@ async function pollUntil(check: () => boolean, timeoutMs: number): Promise<boole
   return true;
 }
 
-t.test('every line of a file log is in the file once tcpvs has stopped (lines are written once per turn of the loop)', async (t) => {
+t.test('every line of a file log is in the file once tcpvs has stopped (lines are buffered, then written)', async (t) => {
   const backend = await startIdentityBackend('b');
   t.teardown(() => backend.close());
   const log = join(mkdtempSync(join(tmpdir(), 'tcpvs-log-')), 'access.log');
