@@ -134,7 +134,14 @@ function realServer(v: unknown, what: string): RealServerConfig {
     method,
     upperThreshold: int(o.upperThreshold, `${what}.upperThreshold`),
     lowerThreshold: int(o.lowerThreshold, `${what}.lowerThreshold`),
+    ...proxyProtocol(o.proxyProtocol, `${what}.proxyProtocol`),
   };
+}
+
+function proxyProtocol(v: unknown, what: string): { proxyProtocol?: 1 | 2 } {
+  if (v === undefined) return {};
+  if (v !== 1 && v !== 2) throw invalid(`${what} must be 1 or 2`);
+  return { proxyProtocol: v };
 }
 
 function virtualService(v: unknown, what: string): VirtualServiceConfig {

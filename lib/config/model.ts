@@ -2,6 +2,7 @@
 // what the data path consumes. Nothing here is parsed again per request.
 import type { AffinitySpec } from '../affinity/spec.ts';
 import type { HealthSpec } from '../health/spec.ts';
+import type { Network } from '../net/networks.ts';
 
 export interface Endpoint {
   host: string; // IPv4 literal, IPv6 literal without brackets, or a name
@@ -92,6 +93,12 @@ export interface ServiceSpec {
   defaultGroup: string | null; // null: 404 when nothing matches
   timeouts: Timeouts;
   limits: Limits;
+  // PROXY protocol headers are read from these sources (`accept-proxy from
+  // ...`) and refused from any other; absent: not read at all.
+  acceptProxy?: Network[];
+  // Set by a `real self` of the user-space L4 core: the core sends a PROXY
+  // header, from the service's own listen address, which is then trusted too.
+  acceptProxyFromL4?: boolean;
   file: string;
   line: number;
 }
@@ -116,8 +123,8 @@ export interface VipSpec {
 }
 
 export type VipRealSpec =
-  | { kind: 'self'; service: string; weight: number; line: number } // this tcpvs's service, at its listen address
-  | { kind: 'address'; address: string; port: number; weight: number; method: 'masq' | 'route' | 'tunnel'; line: number };
+  | { kind: 'self'; service: string; weight: number; sendProxy?: 1 | 2; line: number } // this tcpvs's service, at its listen address
+  | { kind: 'address'; address: string; port: number; weight: number; method: 'masq' | 'route' | 'tunnel'; sendProxy?: 1 | 2; line: number };
 
 export interface L4Spec {
   // userspace: this tcpvs embeds the L4 core and serves the VIPs itself;

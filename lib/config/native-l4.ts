@@ -11,6 +11,8 @@
 //     persistent [DURATION] [netmask M]  (ipvsadm -p, default 300 s; -M)
 //     real self SERVICE [weight N]       (this tcpvs's service, at its listen address)
 //     real ADDR:PORT [weight N] [method masq|route|tunnel]
+//     ... [send-proxy|send-proxy-v2]     (a PROXY header first, user-space core only;
+//                                         a real self of the user-space core gets v2 anyway)
 //     weight-follows-load
 import type { ConfigProblem } from './errors.ts';
 import { DEFAULT_DRAIN_TIMEOUT_MS, type L4Spec, type ServiceSpec, type VipRealSpec, type VipSpec } from './model.ts';
@@ -180,7 +182,7 @@ export class L4Draft {
 
   private parseReal(line: number, tokens: Token[], vip: VipSpec): void {
     const target = tokens[1]?.text;
-    if (target === undefined) return this.problem(line, 'vip.real', 'usage: real self SERVICE [weight N] | real ADDR:PORT [weight N] [method M]');
+    if (target === undefined) return this.problem(line, 'vip.real', 'usage: real self SERVICE [weight N] [send-proxy|send-proxy-v2] | real ADDR:PORT [weight N] [method M] [send-proxy|send-proxy-v2]');
     let i: number;
     let real: VipRealSpec;
     if (target === 'self') {
@@ -196,6 +198,12 @@ export class L4Draft {
     }
     for (; i < tokens.length; i += 2) {
       const option = tokens[i].text;
+      if (option === 'send-proxy' || option === 'send-proxy-v2') {
+        if (real.sendProxy !== undefined) return this.problem(line, 'vip.real.send-proxy', 'send-proxy or send-proxy-v2, once');
+        real.sendProxy = option === 'send-proxy' ? 1 : 2;
+        i--; // a flag: no value
+        continue;
+      }
       const value = tokens[i + 1]?.text;
       if (value === undefined) return this.problem(line, `vip.real.${option}`, `'${option}' needs a value`);
       if (option === 'weight') {
@@ -226,6 +234,12 @@ export class L4Draft {
         if (service === undefined) report(real.line, 'vip.real', `no service '${real.service}' in this file`);
         else if (service.listen.host === '0.0.0.0' || service.listen.host === '::')
           report(real.line, 'vip.real', `service '${real.service}' listens on every address; give it a specific listen address to register`);
+        else if (driver === 'userspace' && vip.protocol === 'tcp') service.acceptProxyFromL4 = true;
+      }
+      for (const real of vip.reals) {
+        if (real.sendProxy === undefined) continue;
+        if (vip.protocol !== 'tcp') report(real.line, 'vip.real.send-proxy', 'the PROXY protocol is for tcp vips');
+        else if (driver === 'ipvs') report(real.line, 'vip.real.send-proxy', "the kernel's IPVS cannot send the PROXY protocol: use 'l4 driver userspace'");
       }
       if (driver === 'remote' && vip.reals.some((r) => r.kind === 'address'))
         report(vip.line, 'vip.real', 'with driver remote a node registers only its own services (real self ...)');

@@ -26,6 +26,7 @@ import { ConfigError, type ConfigProblem } from './errors.ts';
 import { L4Draft } from './native-l4.ts';
 import { AdminDraft } from './native-admin.ts';
 import { healthStatement } from './native-health.ts';
+import { parseNetwork, type Network } from '../net/networks.ts';
 import { affinityProblems, withAffinityDefaults, type AffinityInput } from '../affinity/index.ts';
 import {
   captureCount,
@@ -165,6 +166,7 @@ interface ServiceDraft {
   defaultLine: number;
   timeouts: Timeouts;
   limits: Limits;
+  acceptProxy: Network[] | null;
   // `listen`, `timeout connect`, `limit uri`, `default`...: where each was first set.
   settings: Map<string, number>;
 }
@@ -291,6 +293,8 @@ class NativeParser {
         return this.l4.vipStatement(line, tokens);
       case 'listen':
         return this.listenStatement(line, tokens);
+      case 'accept-proxy':
+        return this.acceptProxyStatement(line, tokens);
       case 'timeout':
         return this.timeoutStatement(line, tokens);
       case 'limit':
@@ -318,7 +322,7 @@ class NativeParser {
         this.problem(
           line,
           keyword.text,
-          `unknown keyword '${keyword.text}' (expected log, service, listen, timeout, limit, group, server, key, persist, ` +
+          `unknown keyword '${keyword.text}' (expected log, service, listen, accept-proxy, timeout, limit, group, server, key, persist, ` +
             `${[...TUNING_KNOBS.keys()].join(', ')}, route, default, l4, vip, real, persistent, scheduler or weight-follows-load)`,
         );
       }
@@ -361,6 +365,7 @@ class NativeParser {
       defaultLine: 0,
       timeouts: { ...DEFAULT_TIMEOUTS },
       limits: { ...DEFAULT_LIMITS },
+      acceptProxy: null,
       settings: new Map(),
     };
     this.group = null;
@@ -383,6 +388,25 @@ class NativeParser {
     if (!parsed.ok) return this.problem(line, 'listen', parsed.message);
     service.listen = parsed.value;
     service.listenLine = line;
+  }
+
+  /** `accept-proxy from NET [NET ...]`: PROXY headers from these sources only. */
+  private acceptProxyStatement(line: number, tokens: Token[]): void {
+    const service = this.inService(line, 'accept-proxy');
+    const usage = 'accept-proxy from ADDRESS[/BITS] [ADDRESS[/BITS] ...]';
+    if (service === null || !this.firstSetting(line, service.settings, 'accept-proxy', 'accept-proxy')) return;
+    if (tokens.length < 3 || tokens[1].text !== 'from') return this.problem(line, 'accept-proxy', `usage: ${usage}`);
+    const networks: Network[] = [];
+    for (const token of tokens.slice(2)) {
+      for (const text of token.text.split(',')) {
+        if (text === '') continue;
+        const parsed = parseNetwork(text);
+        if (typeof parsed === 'string') return this.problem(line, 'accept-proxy', parsed);
+        networks.push(parsed);
+      }
+    }
+    if (networks.length === 0) return this.problem(line, 'accept-proxy', `usage: ${usage}`);
+    service.acceptProxy = networks;
   }
 
   private timeoutStatement(line: number, tokens: Token[]): void {
@@ -798,6 +822,7 @@ class NativeParser {
       defaultGroup: s.defaultGroup,
       timeouts: s.timeouts,
       limits: s.limits,
+      ...(s.acceptProxy === null ? {} : { acceptProxy: s.acceptProxy }),
       file: this.file,
       line: s.line,
     };

@@ -84,6 +84,8 @@ function serviceLines(s: ServiceSpec): string[] {
   const out: string[] = [];
   out.push(`service ${s.name}  (line ${s.line})`);
   out.push(`  listen ${formatEndpoint(s.listen)}`);
+  if (s.acceptProxy !== undefined) out.push(`  accept-proxy from ${s.acceptProxy.map((n) => n.text).join(' ')}`);
+  if (s.acceptProxyFromL4 === true) out.push(`  accept-proxy from its own address (the L4 core's real self)`);
 
   const t = s.timeouts;
   const timeouts: [string, number, number][] = [

@@ -51,14 +51,28 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
     const runtime = options.services().find((s) => s.spec.name === real.service);
     const address = runtime?.address;
     if (address === undefined || address === null) throw new Error(`service '${real.service}' is not listening`);
-    return { address: address.address, port: address.port, weight: real.weight, method: 'masq', upperThreshold: 0, lowerThreshold: 0 };
+    // The user-space core tells a service of this tcpvs whom a connection is
+    // from with a PROXY header (the service trusts its own address for it).
+    const proxyProtocol = real.sendProxy ?? (spec.driver === 'userspace' && vip(real)?.protocol === 'tcp' ? 2 : undefined);
+    const server: RealServerConfig = { address: address.address, port: address.port, weight: real.weight, method: 'masq', upperThreshold: 0, lowerThreshold: 0 };
+    if (proxyProtocol !== undefined) server.proxyProtocol = proxyProtocol;
+    return server;
   };
+  const vip = (real: VipRealSpec): VipSpec | undefined => spec.vips.find((v) => v.reals.includes(real));
   const selves: SelfEntry[] = [];
   const desired: VirtualServiceConfig[] = spec.vips.map((vip) => {
     const key = vipKey(vip);
     const realServers = vip.reals.map((r): RealServerConfig => {
       if (r.kind === 'address')
-        return { address: r.address, port: r.port, weight: r.weight, method: r.method, upperThreshold: 0, lowerThreshold: 0 };
+        return {
+          address: r.address,
+          port: r.port,
+          weight: r.weight,
+          method: r.method,
+          upperThreshold: 0,
+          lowerThreshold: 0,
+          ...(r.sendProxy === undefined ? {} : { proxyProtocol: r.sendProxy }),
+        };
       const server = selfServer(r);
       selves.push({ key, server, baseWeight: r.weight, followsLoad: vip.weightFollowsLoad });
       return server;

@@ -26,6 +26,7 @@ export interface RealServerConfig {
   method: ForwardMethod; // -g (route, the default), -i (tunnel), -m (masq)
   upperThreshold: number; // -x, 0 = none
   lowerThreshold: number; // -y, 0 = none
+  proxyProtocol?: 1 | 2; // a PROXY header (v1 text or v2 binary) first on each connection; user-space core only
 }
 
 export interface VirtualServiceConfig {

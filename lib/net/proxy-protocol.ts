@@ -86,7 +86,9 @@ function startsLike(buf: Buffer, prefix: Buffer): boolean {
 }
 
 function parseV1(buf: Buffer): ProxyHeaderParse {
-  const limit = Math.min(buf.length, PROXY_V1_MAX_BYTES);
+  // The CR must leave room for its LF within PROXY_V1_MAX_BYTES.
+  const crLimit = PROXY_V1_MAX_BYTES - 1;
+  const limit = Math.min(buf.length, crLimit);
   let end = -1;
   for (let i = V1_PREFIX.length; i < limit; i++) {
     const c = buf[i];
@@ -97,7 +99,7 @@ function parseV1(buf: Buffer): ProxyHeaderParse {
     }
     if (c < 0x20 || c > 0x7e) return error(`PROXY v1: byte 0x${c.toString(16).padStart(2, '0')} at ${i}`);
   }
-  if (end === -1) return buf.length < PROXY_V1_MAX_BYTES ? { kind: 'incomplete' } : error(`PROXY v1: no CRLF within ${PROXY_V1_MAX_BYTES} bytes`);
+  if (end === -1) return buf.length < crLimit ? { kind: 'incomplete' } : error(`PROXY v1: no CRLF within ${PROXY_V1_MAX_BYTES} bytes`);
   if (end + 1 >= buf.length) return { kind: 'incomplete' };
   if (buf[end + 1] !== 0x0a) return error(`PROXY v1: a carriage return without a line feed at byte ${end}`);
   const length = end + 2;
@@ -142,7 +144,8 @@ function parseV2(buf: Buffer): ProxyHeaderParse {
   }
   if (command === 0) return { kind: 'header', length: total, version: 2, addresses: null };
   if (protocol === 2) return error('PROXY v2: a datagram (UDP) address on a stream connection (byte 13)');
-  if (family !== 1 && family !== 2) return { kind: 'header', length: total, version: 2, addresses: null };
+  // Only TCP (STREAM over AF_INET/AF_INET6) addresses are read; an UNSPEC protocol's are ignored, as the spec asks.
+  if (protocol !== 1 || (family !== 1 && family !== 2)) return { kind: 'header', length: total, version: 2, addresses: null };
   const fam = family === 1 ? 4 : 6;
   const n = fam === 4 ? 4 : 16;
   const at = V2_HEAD_BYTES;

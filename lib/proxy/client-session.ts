@@ -16,6 +16,8 @@ import {
 } from '../http/head-rewrite.ts';
 import { localResponse } from '../http/local-response.ts';
 import { readClient } from './client-reads.ts';
+import { parseProxyHeader } from '../net/proxy-protocol.ts';
+import { inNetworks } from '../net/networks.ts';
 import type { ServerPool, UpstreamConnection, UpstreamOwner } from '../upstream/pool.ts';
 import type { RealServer } from '../sched/scheduler.ts';
 import type { GroupRuntime } from './group.ts';
@@ -28,6 +30,7 @@ const P_HEAD = 1; // part of a request head received
 const P_EXCHANGE = 2; // request dispatched, response not finished
 const P_TUNNEL = 3; // after 101 Switching Protocols
 const P_CLOSED = 4;
+const P_PROXY = 5; // a service that accepts PROXY headers: before the first byte decides
 
 // What the timer sweep does when `deadline` passes.
 const D_NONE = 0;
@@ -49,7 +52,8 @@ export class ClientSession implements UpstreamOwner {
   private readonly socket: net.Socket;
   // Chunks are lent from a buffer shared by all connections (client-reads.ts): copy what is kept.
   private readonly lent: boolean;
-  readonly clientAddress: string;
+  clientAddress: string; // the peer's, or the one its PROXY header gives
+  private proxyBytes: Buffer | null = null; // a PROXY header's first bytes, while incomplete
   private readonly parser: HeadParser;
   private phase = P_IDLE;
   private forgotten = false;
@@ -113,6 +117,7 @@ export class ClientSession implements UpstreamOwner {
     this.lent = reads.lent;
     const addr = socket.remoteAddress ?? '';
     this.clientAddress = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+    if (svc.spec.acceptProxy !== undefined || svc.spec.acceptProxyFromL4 === true) this.phase = P_PROXY;
     this.parser = svc.takeRequestParser();
     this.reqBody = new BodyFramer(svc.spec.limits.maxHeaderBytes);
     this.resBody = new BodyFramer(svc.spec.limits.maxHeaderBytes);
@@ -149,6 +154,9 @@ export class ClientSession implements UpstreamOwner {
 
   private onClientData(chunk: Buffer): void {
     switch (this.phase) {
+      case P_PROXY:
+        this.readProxyHeader(chunk);
+        return;
       case P_IDLE:
       case P_HEAD:
         this.processInput(chunk);
@@ -164,6 +172,50 @@ export class ClientSession implements UpstreamOwner {
         if (this.conn !== null && !this.conn.socket.write(this.keep(chunk))) this.pauseClientForUpstream();
         return;
     }
+  }
+
+  /**
+   * The first bytes of a connection to a service that accepts PROXY headers:
+   * a header from a trusted source sets the client's address; from any other
+   * source, or malformed, it closes the connection. Bytes that cannot begin
+   * a header are the first request.
+   */
+  private readProxyHeader(chunk: Buffer): void {
+    const buf = this.proxyBytes === null ? chunk : Buffer.concat([this.proxyBytes, chunk]);
+    const parsed = parseProxyHeader(buf);
+    if (parsed.kind === 'incomplete') {
+      this.proxyBytes = buf === chunk ? this.keep(chunk) : buf;
+      this.setDeadline(D_HEAD, this.svc.spec.timeouts.clientHeaderMs);
+      return;
+    }
+    this.proxyBytes = null;
+    if (parsed.kind === 'none') {
+      this.phase = P_IDLE;
+      this.processInput(buf);
+      return;
+    }
+    if (parsed.kind === 'error') return this.refuseProxy(parsed.message);
+    if (!this.proxyTrusted()) return this.refuseProxy('a PROXY header from a source that accept-proxy does not name');
+    if (parsed.addresses !== null) {
+      const source = parsed.addresses.sourceAddress;
+      this.clientAddress = source.startsWith('::ffff:') && source.includes('.') ? source.slice(7) : source;
+    }
+    this.phase = P_IDLE;
+    this.setDeadline(D_IDLE, this.svc.spec.timeouts.clientIdleMs);
+    if (parsed.length < buf.length) this.processInput(buf.subarray(parsed.length));
+  }
+
+  /** A source in `accept-proxy from`, or this host's own address for a service that is a real self of the L4 core. */
+  private proxyTrusted(): boolean {
+    const spec = this.svc.spec;
+    const peer = this.socket.remoteAddress ?? '';
+    if (spec.acceptProxy !== undefined && inNetworks(peer, spec.acceptProxy)) return true;
+    return spec.acceptProxyFromL4 === true && peer !== '' && peer === this.socket.localAddress;
+  }
+
+  private refuseProxy(reason: string): void {
+    this.svc.log.warn({ client: this.clientAddress, reason }, 'refused');
+    this.destroy();
   }
 
   /** `chunk` as a buffer of its own, when it was only lent. */
@@ -816,7 +868,8 @@ export class ClientSession implements UpstreamOwner {
           this.endClient();
           return;
         case D_HEAD:
-          this.refuse(408, 'request head not received in time');
+          if (this.phase === P_PROXY) this.refuseProxy('PROXY header not received in time');
+          else this.refuse(408, 'request head not received in time');
           return;
         case D_CONNECT:
         case D_RESPONSE:
@@ -837,7 +890,7 @@ export class ClientSession implements UpstreamOwner {
   /** Closes the connection now if it is between requests, else after the current response. */
   closeWhenDone(): void {
     this.guard(() => {
-      if (this.phase === P_IDLE) this.endClient();
+      if (this.phase === P_IDLE || this.phase === P_PROXY) this.endClient();
       else this.closeAfter = true;
     });
   }

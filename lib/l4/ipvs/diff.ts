@@ -66,6 +66,7 @@ function normalizeServer(
   if (!isWhole(server.weight, 0, 65535)) problems.push(`${where}: weight must be 0..65535, got ${server.weight}`);
   if (!isWhole(server.upperThreshold, 0, MAX_THRESHOLD)) problems.push(`${where}: upper threshold must be 0..${MAX_THRESHOLD}`);
   if (!isWhole(server.lowerThreshold, 0, MAX_THRESHOLD)) problems.push(`${where}: lower threshold must be 0..${MAX_THRESHOLD}`);
+  if (server.proxyProtocol !== undefined) problems.push(`${where}: the kernel's IPVS cannot send the PROXY protocol (the user-space core can)`);
   if (problems.length !== before || canonical === null) return null;
   let port = server.port;
   // ipvsadm forces a routed or tunnelled server's port to the service's (not for fwmark services)

@@ -331,7 +331,8 @@ function syncRealServers(service: VirtualServiceRuntime, desired: RealServerConf
       current.weight !== config.weight ||
       current.method !== config.method ||
       current.upperThreshold !== config.upperThreshold ||
-      current.lowerThreshold !== config.lowerThreshold
+      current.lowerThreshold !== config.lowerThreshold ||
+      current.proxyProtocol !== config.proxyProtocol
     ) {
       service.editServer(existing, config);
     }
@@ -408,6 +409,9 @@ function checkRealServer(server: RealServerConfig): RealServerConfig {
     if (!Number.isInteger(value) || value < 0 || value > MAX_WEIGHT) {
       throw new L4Error('invalid', `Illegal ${name} threshold ${value}`);
     }
+  }
+  if (server.proxyProtocol !== undefined && server.proxyProtocol !== 1 && server.proxyProtocol !== 2) {
+    throw new L4Error('invalid', `Unknown PROXY protocol version ${String(server.proxyProtocol)}: 1 or 2`);
   }
   // As the kernel's check: a lower threshold needs an upper one at least as high.
   if (server.lowerThreshold > server.upperThreshold) {
