@@ -1,7 +1,7 @@
 // The compiled configuration: what the parsers (native and KTCPVS) produce and
 // what the data path consumes. Nothing here is parsed again per request.
 import type { AffinitySpec } from '../affinity/spec.ts';
-import type { HealthSpec } from '../health/spec.ts';
+import type { ActiveCheckSpec, HealthSpec } from '../health/spec.ts';
 import type { Network } from '../net/networks.ts';
 
 export interface Endpoint {
@@ -118,6 +118,7 @@ export interface VipSpec {
   persistence: { timeoutSec: number; netmask: string } | null; // ipvsadm -p / -M
   reals: VipRealSpec[];
   weightFollowsLoad: boolean; // this tcpvs's own weight tracks its load
+  check?: ActiveCheckSpec; // the director checks every real server (registered ones too); a failed one is removed until it rises
   file: string;
   line: number;
 }

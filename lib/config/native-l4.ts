@@ -14,10 +14,13 @@
 //     ... [send-proxy|send-proxy-v2]     (a PROXY header first, user-space core only;
 //                                         a real self of the user-space core gets v2 anyway)
 //     weight-follows-load
+//     check tcp|http ...                 (as in a group; the director removes a
+//                                         failed real server until it rises)
 import type { ConfigProblem } from './errors.ts';
-import { DEFAULT_DRAIN_TIMEOUT_MS, type L4Spec, type ServiceSpec, type VipRealSpec, type VipSpec } from './model.ts';
+import { DEFAULT_DRAIN_TIMEOUT_MS, type GroupSpec, type L4Spec, type ServiceSpec, type VipRealSpec, type VipSpec } from './model.ts';
 import { parseDuration, parseEndpoint, parseInteger, checkName, type Token } from './tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
+import { healthStatement } from './native-health.ts';
 
 type Report = (line: number, field: string, message: string) => void;
 
@@ -153,6 +156,19 @@ export class L4Draft {
     return true;
   }
 
+  /** `check tcp|http ...` in a vip block: the same statement as in a group, run by the director on every real server. */
+  vipCheck(line: number, tokens: Token[]): void {
+    const vip = this.current!;
+    const settings = this.vipSettings.get(vip)!;
+    const first = settings.get('check');
+    if (first !== undefined) return this.problem(line, 'vip.check', `'check' is already set at line ${first}`);
+    settings.set('check', line);
+    if (vip.protocol !== 'tcp') return this.problem(line, 'vip.check', 'checks are for tcp vips');
+    const shim: { spec: GroupSpec } = { spec: { name: vip.name, scheduler: vip.scheduler, servers: [] } };
+    healthStatement(shim, tokens, (field, message) => this.problem(line, `vip.${field}`, message));
+    if (shim.spec.health?.check !== undefined) vip.check = shim.spec.health.check;
+  }
+
   private persistent(line: number, tokens: Token[], vip: VipSpec): void {
     let timeoutSec = 300;
     let netmask = '255.255.255.255';
@@ -241,6 +257,8 @@ export class L4Draft {
         if (vip.protocol !== 'tcp') report(real.line, 'vip.real.send-proxy', 'the PROXY protocol is for tcp vips');
         else if (driver === 'ipvs') report(real.line, 'vip.real.send-proxy', "the kernel's IPVS cannot send the PROXY protocol: use 'l4 driver userspace'");
       }
+      if (driver === 'remote' && vip.check !== undefined)
+        report(this.vipSettings.get(vip)?.get('check') ?? vip.line, 'vip.check', "a node with driver remote does not check its vips: put 'check' in the director's vip block");
       if (driver === 'remote' && vip.reals.some((r) => r.kind === 'address'))
         report(vip.line, 'vip.real', 'with driver remote a node registers only its own services (real self ...)');
     }

@@ -313,7 +313,10 @@ class NativeParser {
         return this.admin.statement(line, tokens);
       case 'persist':
         return this.persistStatement(line, tokens);
-      case 'check': case 'eject': case 'slow-start': case 'agent':
+      case 'check':
+        if (this.l4.current !== null) return this.l4.vipCheck(line, tokens);
+        return healthStatement(this.inGroup(line, keyword.text), tokens, (field, message) => this.problem(line, field, message));
+      case 'eject': case 'slow-start': case 'agent':
         return healthStatement(this.inGroup(line, keyword.text), tokens, (field, message) => this.problem(line, field, message));
       default: {
         if (this.l4.vipMember(line, tokens)) return;

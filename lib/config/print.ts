@@ -6,6 +6,7 @@
 import type { L4Spec, Config, GroupSpec, HashKey, Matcher, SchedulerTuning, ServiceSpec } from './model.ts';
 import { formatDuration, formatEndpoint, formatSize, quoteToken, regexText } from './tokenize.ts';
 import { formatProblem } from './errors.ts';
+import { formatHealth } from '../health/spec.ts';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS } from './model.ts';
 import { KEY_SCHEDULERS } from './native.ts';
 
@@ -146,6 +147,7 @@ function l4Lines(l4: L4Spec): string[] {
     const host = v.address.includes(':') ? `[${v.address}]` : v.address;
     const persist = v.persistence === null ? '' : ` persistent ${v.persistence.timeoutSec}s netmask ${v.persistence.netmask}`;
     out.push(`  vip ${v.name}  ${v.protocol.toUpperCase()} ${host}:${v.port} ${v.scheduler}${persist}${v.weightFollowsLoad ? ', self weight follows load' : ''}  (line ${v.line})`);
+    if (v.check !== undefined) for (const line of formatHealth({ check: v.check })) out.push(`    ${line}`);
     for (const r of v.reals) {
       if (r.kind === 'self') out.push(`    -> self (service ${r.service})  weight ${r.weight}`);
       else out.push(`    -> ${r.address.includes(':') ? `[${r.address}]` : r.address}:${r.port}  ${r.method}  weight ${r.weight}`);

@@ -11,6 +11,7 @@ import { createIpvsCore } from '../l4/ipvs/driver.ts';
 import { openAdminClient } from '../admin/client.ts';
 import { remoteL4Core } from '../admin/l4.ts';
 import type { Logger } from '../log/logger.ts';
+import { L4HealthChecks } from './l4-health.ts';
 /** What L4 control needs of a local service: the control plane's view of it (every worker's connections). */
 export interface L4Node {
   readonly spec: { readonly name: string };
@@ -81,6 +82,7 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
   });
 
   let core: L4Core;
+  let checks: L4HealthChecks | null = null;
   if (spec.driver === 'remote') {
     if (options.remoteAdmin === null) throw new Error('driver remote needs the admin socket of the tcpvs that runs the L4 core');
     core = await remoteL4Core(await openAdminClient(options.remoteAdmin));
@@ -89,6 +91,11 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
   } else {
     core = spec.driver === 'ipvs' ? createIpvsCore() : createUserspaceCore({ log });
     await core.apply(desired);
+    const checked = spec.vips.flatMap((v) => (v.check === undefined ? [] : [{ name: v.name, key: vipKey(v), check: v.check }]));
+    if (checked.length > 0) {
+      checks = new L4HealthChecks(core, checked, log);
+      checks.start();
+    }
   }
   log.info({ driver: core.driver, vips: spec.vips.map((v) => v.name), registered: selves.length }, 'l4 core programmed');
 
@@ -133,6 +140,7 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
     },
     async close() {
       if (loadTimer !== null) clearInterval(loadTimer);
+      checks?.close();
       await core.close();
     },
   };
