@@ -78,6 +78,63 @@ export async function remoteL4Core(client: AdminClient, timeoutMs = 10_000): Pro
   };
 }
 
+/**
+ * The L4 core of another tcpvs through its admin socket, reconnecting: a call
+ * after the connection was lost (the director restarted) opens a new one. An
+ * L4 error (no such service...) is an answer and keeps the connection; any
+ * other failure drops it, and the call fails.
+ */
+export async function reconnectingRemoteL4Core(path: string, open: (path: string) => Promise<AdminClient>): Promise<L4Core> {
+  let current: Promise<L4Core> | null = null;
+  const connect = (): Promise<L4Core> => {
+    current ??= open(path).then((client) =>
+      remoteL4Core(client).catch((err: unknown) => {
+        client.close();
+        throw err;
+      }),
+    );
+    return current;
+  };
+  const run = async <T>(fn: (core: L4Core) => Promise<T>): Promise<T> => {
+    const attempt = connect();
+    let core: L4Core;
+    try {
+      core = await attempt;
+    } catch (err) {
+      if (current === attempt) current = null;
+      throw err;
+    }
+    try {
+      return await fn(core);
+    } catch (err) {
+      if (!(err instanceof L4Error) && current === attempt) {
+        current = null;
+        await core.close();
+      }
+      throw err;
+    }
+  };
+  const first = await connect();
+  return {
+    driver: first.driver,
+    list: () => run((c) => c.list()),
+    addService: (service) => run((c) => c.addService(service)),
+    editService: (service) => run((c) => c.editService(service)),
+    deleteService: (key) => run((c) => c.deleteService(key)),
+    clear: () => run((c) => c.clear()),
+    addRealServer: (key, server) => run((c) => c.addRealServer(key, server)),
+    editRealServer: (key, server) => run((c) => c.editRealServer(key, server)),
+    deleteRealServer: (key, address, port) => run((c) => c.deleteRealServer(key, address, port)),
+    connections: () => run((c) => c.connections()),
+    apply: (desired) => run((c) => c.apply(desired)),
+    close: async () => {
+      const c = current;
+      current = null;
+      if (c !== null) await (await c.catch(() => null))?.close();
+    },
+  };
+}
+
 // ---- params checks: the socket is private, but a malformed call should say what is wrong ----
 
 function invalid(message: string): L4Error {

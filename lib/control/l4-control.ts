@@ -5,11 +5,11 @@
 // the data path never waits on any of it.
 import { performance } from 'node:perf_hooks';
 import type { L4Spec, VipRealSpec, VipSpec } from '../config/model.ts';
-import { L4Error, type L4Core, type RealServerConfig, type ServiceKey, type VirtualServiceConfig } from '../l4/model.ts';
+import { L4Error, serviceId, type L4Core, type RealServerConfig, type ServiceKey, type VirtualServiceConfig } from '../l4/model.ts';
 import { createUserspaceCore } from '../l4/userspace/core.ts';
 import { createIpvsCore } from '../l4/ipvs/driver.ts';
 import { openAdminClient } from '../admin/client.ts';
-import { remoteL4Core } from '../admin/l4.ts';
+import { reconnectingRemoteL4Core } from '../admin/l4.ts';
 import type { Logger } from '../log/logger.ts';
 import { L4HealthChecks } from './l4-health.ts';
 /** What L4 control needs of a local service: the control plane's view of it (every worker's connections). */
@@ -33,6 +33,7 @@ export interface L4ControlOptions {
   log: Logger;
   remoteAdmin: string | null; // driver remote: the admin socket of the tcpvs whose L4 core this node joins
   loadSampleMs?: number; // weight-follows-load period, default 2 s
+  registerCheckMs?: number; // driver remote: how often the node checks that the director still has it, default 2 s
 }
 
 interface SelfEntry {
@@ -85,7 +86,7 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
   let checks: L4HealthChecks | null = null;
   if (spec.driver === 'remote') {
     if (options.remoteAdmin === null) throw new Error('driver remote needs the admin socket of the tcpvs that runs the L4 core');
-    core = await remoteL4Core(await openAdminClient(options.remoteAdmin));
+    core = await reconnectingRemoteL4Core(options.remoteAdmin, (path) => openAdminClient(path));
     // A node registers only itself, in vips the director defines.
     for (const self of selves) await upsertRealServer(core, self.key, self.server);
   } else {
@@ -119,13 +120,38 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
     loadTimer.unref();
   }
 
+  // A director that restarts or reloads forgets the nodes that registered in
+  // it: each node looks for itself in its vips every few seconds and
+  // registers again where it is missing.
   let drained = false;
+  let registerTimer: NodeJS.Timeout | null = null;
+  if (spec.driver === 'remote') {
+    let unreachable = '';
+    let checking = false;
+    registerTimer = setInterval(() => {
+      if (drained || checking) return;
+      checking = true;
+      registerAgain(core, selves, log)
+        .then(() => {
+          if (unreachable !== '') log.info('l4: the director answers again');
+          unreachable = '';
+        })
+        .catch((err: unknown) => {
+          const message = (err as Error).message;
+          if (message !== unreachable) log.warn({ reason: message }, 'l4: cannot reach the director to register; trying again');
+          unreachable = message;
+        })
+        .finally(() => (checking = false));
+    }, options.registerCheckMs ?? 2000);
+    registerTimer.unref();
+  }
   return {
     core,
     async drain() {
       if (drained) return;
       drained = true;
       if (loadTimer !== null) clearInterval(loadTimer);
+      if (registerTimer !== null) clearInterval(registerTimer);
       for (const self of selves) {
         self.server = { ...self.server, weight: 0 };
         await ignoreMissing(core.editRealServer(self.key, self.server));
@@ -140,10 +166,22 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
     },
     async close() {
       if (loadTimer !== null) clearInterval(loadTimer);
+      if (registerTimer !== null) clearInterval(registerTimer);
       checks?.close();
       await core.close();
     },
   };
+}
+
+/** Registers each of this node's entries that its vip in the director no longer has. */
+async function registerAgain(core: L4Core, selves: readonly SelfEntry[], log: Logger): Promise<void> {
+  const listed = await core.list();
+  for (const self of selves) {
+    const vip = listed.find((s) => serviceId(s.key) === serviceId(self.key));
+    if (vip?.realServers.some((r) => r.address === self.server.address && r.port === self.server.port) === true) continue;
+    await upsertRealServer(core, self.key, self.server);
+    log.info({ vip: serviceId(self.key), real: `${self.server.address}:${self.server.port}` }, 'l4: registered again in the director');
+  }
 }
 
 async function upsertRealServer(core: L4Core, key: ServiceKey, server: RealServerConfig): Promise<void> {

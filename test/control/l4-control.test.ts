@@ -144,3 +144,31 @@ t.test('weight follows load: a busy event loop lowers this node\'s weight, idle 
   await sleep(700);
   t.ok((await weight()) >= 9, `idle again: weight restored (now ${await weight()})`);
 });
+
+t.test('a node registered with driver remote registers again when its director restarts', async (t) => {
+  const backendA = await startIdentityBackend('A');
+  const backendB = await startIdentityBackend('B');
+  t.teardown(() => Promise.all([backendA.close(), backendB.close()]));
+  const admin = join(mkdtempSync(join(tmpdir(), 'tcpvs-l4-')), 'admin.sock');
+  const vipPort = await freePort();
+  const web = (backend: number) => ['service web', '  listen 127.0.0.1:0', '  group g', `    server 127.0.0.1:${backend}`, '  default g'];
+  const directorConfig =
+    ['log level warn', 'l4 driver userspace', `l4 admin ${admin}`, ...web(backendA.port), `vip front tcp 127.0.0.1:${vipPort}`, '  scheduler rr', '  real self web'].join('\n') + '\n';
+  let director = await spawnTcpvs(directorConfig);
+  t.teardown(() => director.stop());
+  const node = await spawnTcpvs(
+    ['log level warn', 'l4 driver remote', `l4 admin ${admin}`, ...web(backendB.port), `vip front tcp 127.0.0.1:${vipPort}`, '  real self web weight 2'].join('\n') + '\n',
+  );
+  t.teardown(() => node.stop());
+  const nodeListed = new RegExp(`-> 127\\.0\\.0\\.1:${node.port} +Masq +2 `);
+  t.match(ipvsadm(admin, '-L', '-n'), nodeListed, 'the node registered itself');
+
+  await director.stop();
+  director = await spawnTcpvs(directorConfig);
+  t.match(ipvsadm(admin, '-L', '-n'), new RegExp(`-> 127\\.0\\.0\\.1:${director.port} +Masq +1 `), 'the new director has its own service in the vip');
+  t.ok(await pollUntil(() => nodeListed.test(ipvsadm(admin, '-L', '-n')), 10_000), 'the node is back in the vip of the new director');
+  const served = new Set<string>();
+  for (let i = 0; i < 6; i++) served.add((await get(vipPort, `/r${i}`)).body.split(' ')[0]);
+  t.same([...served].sort(), ['A', 'B'], 'both serve through the vip again');
+  t.equal(node.child.exitCode, null, 'the node kept running all along');
+});
