@@ -4,6 +4,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -271,4 +272,35 @@ t.test('executeCommand: other failures are printed as they are', async (t) => {
   t.equal(err.text(), 'driver went away\n');
   t.equal(refusalMessage('add-service', new L4Error('unavailable', 'IPVS is not loaded')), 'IPVS is not loaded', 'codes without an ipvsadm message keep the driver\'s');
   t.equal(refusalMessage('edit-server', new L4Error('exists', 'odd')), 'odd');
+});
+
+t.test('--proxy-protocol 1|2 on -a and -e: the user-space core sends the header, -S saves it', async (t) => {
+  const { createUserspaceCore } = await import('../../lib/l4/userspace/core.ts');
+  const path = join(dir, 'proxy.sock');
+  const core = createUserspaceCore({});
+  const server = await startAdminServer({ path, handlers: l4Handlers(core) });
+  t.teardown(async () => {
+    await server.close();
+    await core.close();
+  });
+  const vipPort = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+  const vip = `127.0.0.1:${vipPort}`;
+  t.equal((await ipvsadm(path, ['-A', '-t', vip, '-s', 'rr'])).code, 0);
+  t.same(await ipvsadm(path, ['-a', '-t', vip, '-r', '127.0.0.1:9901', '-m', '--proxy-protocol', '2']), { code: 0, stdout: '', stderr: '' });
+  t.equal((await ipvsadm(path, ['-a', '-t', vip, '-r', '127.0.0.1:9902', '-m'])).code, 0);
+  t.equal((await core.list())[0].realServers.find((r) => r.port === 9901)?.proxyProtocol, 2, 'the core has it');
+  t.match((await ipvsadm(path, ['-S', '-n'])).stdout, new RegExp(`-a -t ${vip} -r 127\\.0\\.0\\.1:9901 -m -w 1 --proxy-protocol 2\\n`), '-S writes it out');
+  t.notMatch((await ipvsadm(path, ['-S', '-n'])).stdout, /9902 -m -w 1 --proxy-protocol/, 'only where set');
+  t.equal((await ipvsadm(path, ['-e', '-t', vip, '-r', '127.0.0.1:9901', '-m', '--proxy-protocol', '1'])).code, 0);
+  t.equal((await core.list())[0].realServers.find((r) => r.port === 9901)?.proxyProtocol, 1, '-e changes it');
+  const bad = await ipvsadm(path, ['-a', '-t', vip, '-r', '127.0.0.1:9903', '-m', '--proxy-protocol', '3']);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /illegal PROXY protocol version `3' specified \(1 or 2\)/);
+  const onList = await ipvsadm(path, ['-L', '--proxy-protocol', '2']);
+  t.not(onList.code, 0, 'not an option of -L');
 });

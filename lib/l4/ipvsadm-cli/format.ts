@@ -207,6 +207,7 @@ export function formatSave(services: readonly VirtualServiceStatus[], format: Li
     for (const dest of orderedDests(service, format)) {
       out += `-a ${name} -r ${addrPort(dest.address, dest.port)} ${FORWARD_SWITCH[dest.method]} -w ${uint(dest.weight)}`;
       if (dest.method === 'tunnel') out += ' --tun-type ipip';
+      if (dest.proxyProtocol !== undefined) out += ` --proxy-protocol ${dest.proxyProtocol}`;
       out += '\n';
     }
   }

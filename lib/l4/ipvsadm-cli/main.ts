@@ -175,6 +175,7 @@ Options:
   --weight       -w weight            capacity of real server
   --u-threshold  -x uthreshold        upper threshold of connections
   --l-threshold  -y lthreshold        lower threshold of connections
+  --proxy-protocol 1|2                a PROXY header (v1 or v2) first to this real server (tcpvs's user-space core)
   --connection   -c                   output of current IPVS connections
   --stats                             output of statistics information
   --rate                              output of rate information

@@ -128,6 +128,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { long: 'sync-maxlen', arg: 'required' },
   { long: 'tun-info', arg: 'none' },
   { long: 'tun-type', arg: 'required' },
+  { long: 'proxy-protocol', arg: 'required' }, // tcpvs: a PROXY header (v1 or v2) to this real server
   { long: 'tun-port', arg: 'required' },
   { long: 'tun-nocsum', arg: 'none' },
   { long: 'tun-csum', arg: 'none' },
@@ -202,29 +203,30 @@ export const OPT_NAMES = [
   'exact',
   'tun-info',
   'tun-type',
+  'proxy-protocol',
 ] as const;
 type OptName = (typeof OPT_NAMES)[number];
 
 // Per command, one character per OPT_NAMES column: '+' required, 'x' illegal, '1' at most one of these, ' ' optional.
 // Key: n numeric, c connection, v service-address, s scheduler, p persistent, M netmask, r real-server,
 // f forwarding-method, w weight, x u-threshold, y l-threshold, S stats, R rate, H thresholds,
-// P persistent-conn, N nosort, e exact, i tun-info, T tun-type.
-// columns:                  ncvspMrfwxySRHPNeiT
+// P persistent-conn, N nosort, e exact, i tun-info, T tun-type, X proxy-protocol (tcpvs's).
+// columns:                  ncvspMrfwxySRHPNeiTX
 export const COMMAND_OPTIONS: Readonly<Record<CommandName, string>> = {
-  'add-service': /*      */ 'xx+   xxxxxxxxxxxxx',
-  'edit-service': /*     */ 'xx+   xxxxxxxxxxxxx',
-  'delete-service': /*   */ 'xx+xxxxxxxxxxxxxxxx',
-  flush: /*              */ 'xxxxxxxxxxxxxxxxxxx',
-  list: /*               */ ' 11xxxxxxxx       x',
-  'add-server': /*       */ 'xx+xxx+    xxxxxxx ',
-  'delete-server': /*    */ 'xx+xxx+xxxxxxxxxxxx',
-  'edit-server': /*      */ 'xx+xxx+    xxxxxxx ',
-  restore: /*            */ 'xxxxxxxxxxxxxxxxxxx',
-  save: /*               */ ' xxxxxxxxxxxxxxxxxx',
-  zero: /*               */ 'xx xxxxxxxxxxxxxxxx',
-  set: /*                */ 'xxxxxxxxxxxxxxxxxxx',
-  'start-daemon': /*     */ 'xxxxxxxxxxxxxxxxxxx',
-  'stop-daemon': /*      */ 'xxxxxxxxxxxxxxxxxxx',
+  'add-service': /*      */ 'xx+   xxxxxxxxxxxxxx',
+  'edit-service': /*     */ 'xx+   xxxxxxxxxxxxxx',
+  'delete-service': /*   */ 'xx+xxxxxxxxxxxxxxxxx',
+  flush: /*              */ 'xxxxxxxxxxxxxxxxxxxx',
+  list: /*               */ ' 11xxxxxxxx       xx',
+  'add-server': /*       */ 'xx+xxx+    xxxxxxx  ',
+  'delete-server': /*    */ 'xx+xxx+xxxxxxxxxxxxx',
+  'edit-server': /*      */ 'xx+xxx+    xxxxxxx  ',
+  restore: /*            */ 'xxxxxxxxxxxxxxxxxxxx',
+  save: /*               */ ' xxxxxxxxxxxxxxxxxxx',
+  zero: /*               */ 'xx xxxxxxxxxxxxxxxxx',
+  set: /*                */ 'xxxxxxxxxxxxxxxxxxxx',
+  'start-daemon': /*     */ 'xxxxxxxxxxxxxxxxxxxx',
+  'stop-daemon': /*      */ 'xxxxxxxxxxxxxxxxxxxx',
 };
 
 type Event =
@@ -414,6 +416,7 @@ async function parse(argv: readonly string[], names: NameResolver): Promise<Pars
   let weight = 1;
   let upper = 0;
   let lower = 0;
+  let proxyProtocol: 1 | 2 | undefined;
   const format: ListFormat = { numeric: false, stats: false, rate: false, thresholds: false, persistentConn: false, tunInfo: false, exact: false, noSort: false };
   let connections = false;
   const positionals: string[] = [];
@@ -498,6 +501,11 @@ async function parse(argv: readonly string[], names: NameResolver): Promise<Pars
         lower = y;
         break;
       }
+      case 'proxy-protocol':
+        setOption('proxy-protocol');
+        if (value !== '1' && value !== '2') fail(`illegal PROXY protocol version \`${value}' specified (1 or 2)`);
+        proxyProtocol = value === '1' ? 1 : 2;
+        break;
       case 'numeric':
         setOption('numeric');
         format.numeric = true;
@@ -593,6 +601,7 @@ async function parse(argv: readonly string[], names: NameResolver): Promise<Pars
       fail('Different address family is allowed only for tunneling servers');
     }
     server = { address: parsed.address, port, weight, method, upperThreshold: upper, lowerThreshold: lower };
+    if (proxyProtocol !== undefined) server.proxyProtocol = proxyProtocol;
   }
   if (seen.has('tun-type') && method !== 'tunnel') fail('Tunnel options conflict with forward method');
 
