@@ -23,6 +23,7 @@ const USAGE = `usage:
                                               run the switch (N worker threads, default one per core);
                                               without -c, run the demo
   tcpvs check -c FILE                         validate FILE and print its rule table
+  tcpvs keepalived -c FILE                    print keepalived's VRRP config for FILE's vips (a backup director)
   tcpvs agent --listen HOST:PORT              a load agent for agent checks (weight from the load average)
   tcpvs loadtest URL [-c N] [-d S] ...        load-test a URL (a running tcpvs, or anything) with autocannon
   tcpvs tcpvsadm ARGS...                      tcpvsadm (KTCPVS's tcpvsadm(8) and more) against the running tcpvs
@@ -89,6 +90,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'check':
       return check(values.config);
+    case 'keepalived':
+      return keepalived(values.config);
     case 'start':
     {
       const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
@@ -124,6 +127,22 @@ function check(file: string | undefined): number {
   const config = load(file);
   if (config === null) return 1;
   process.stdout.write(formatRuleTable(config));
+  return 0;
+}
+
+async function keepalived(file: string | undefined): Promise<number> {
+  if (file === undefined) {
+    process.stderr.write('tcpvs keepalived: -c FILE is required\n');
+    return 2;
+  }
+  const config = load(file);
+  if (config === null) return 1;
+  if (config.l4?.vrrp === undefined) {
+    process.stderr.write(`tcpvs keepalived: ${file} has no 'vrrp' statements (vrrp interface IF, vrrp router-id N, vrrp priority N)\n`);
+    return 1;
+  }
+  const { keepalivedConfig } = await import('./lib/l4/keepalived.ts');
+  process.stdout.write(keepalivedConfig(config.l4, file));
   return 0;
 }
 

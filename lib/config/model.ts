@@ -135,6 +135,21 @@ export interface L4Spec {
   admin: string | null; // the admin socket this tcpvs serves (or, for remote, the one it registers through)
   drainTimeoutMs: number; // on a graceful stop, how long to wait for this node's connections to finish
   vips: VipSpec[];
+  vrrp?: VrrpSpec; // a backup director: `tcpvs keepalived` writes keepalived's VRRP config for the vips
+}
+
+/** `vrrp ...` statements: how this director shares its vips' addresses with a backup through keepalived. */
+export interface VrrpSpec {
+  interface: string; // where the vip addresses are added
+  routerId: number; // virtual_router_id, 1..255, the same on every director of the pair
+  priority: number; // 1..254: the live director with the highest holds the addresses
+  advertMs: number; // advert_int
+  auth: string | null; // PASS authentication, at most 8 characters
+  source: string | null; // unicast_src_ip
+  peers: string[]; // unicast peers; none: multicast
+  prefix: number | null; // the vip addresses' prefix length; null: 32 or 128
+  notify: string | null; // command keepalived runs on master, backup and fault
+  line: number;
 }
 
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;

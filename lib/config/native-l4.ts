@@ -16,8 +16,9 @@
 //     weight-follows-load
 //     check tcp|http ...                 (as in a group; the director removes a
 //                                         failed real server until it rises)
+import net from 'node:net';
 import type { ConfigProblem } from './errors.ts';
-import { DEFAULT_DRAIN_TIMEOUT_MS, type GroupSpec, type L4Spec, type ServiceSpec, type VipRealSpec, type VipSpec } from './model.ts';
+import { DEFAULT_DRAIN_TIMEOUT_MS, type GroupSpec, type L4Spec, type ServiceSpec, type VipRealSpec, type VipSpec, type VrrpSpec } from './model.ts';
 import { parseDuration, parseEndpoint, parseInteger, checkName, type Token } from './tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
 import { healthStatement } from './native-health.ts';
@@ -26,6 +27,7 @@ type Report = (line: number, field: string, message: string) => void;
 
 const DRIVERS = ['userspace', 'ipvs', 'remote'] as const;
 const METHODS = ['masq', 'route', 'tunnel'] as const;
+const VRRP_SETTINGS = ['interface', 'router-id', 'priority', 'advert', 'auth', 'source', 'peer', 'prefix', 'notify'];
 const IPV4_MASK = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 export class L4Draft {
@@ -38,6 +40,8 @@ export class L4Draft {
   private readonly vips: VipSpec[] = [];
   private readonly vipSettings = new Map<VipSpec, Map<string, number>>();
   private readonly rejectedReals = new Set<VipSpec>(); // vips with a bad `real` line, already reported
+  private vrrp: VrrpSpec | null = null;
+  private readonly vrrpLines = new Map<string, number>();
   current: VipSpec | null = null;
 
   private reported = 0; // problems reported so far, to tell whether a line was bad
@@ -115,9 +119,13 @@ export class L4Draft {
     };
   }
 
-  /** True when the keyword belongs to a vip block (and was handled). */
+  /** True when the keyword belongs to a vip block or is a `vrrp` statement (and was handled). */
   vipMember(line: number, tokens: Token[]): boolean {
     const keyword = tokens[0].text;
+    if (keyword === 'vrrp') {
+      this.vrrpStatement(line, tokens);
+      return true;
+    }
     if (!['scheduler', 'persistent', 'real', 'weight-follows-load'].includes(keyword)) return false;
     const vip = this.current;
     if (vip === null) {
@@ -154,6 +162,68 @@ export class L4Draft {
         break;
     }
     return true;
+  }
+
+  /**
+   * `vrrp interface|router-id|priority|advert|auth|source|peer|prefix|notify VALUE`:
+   * top-level, each once but `peer`; `tcpvs keepalived` turns them into keepalived's config.
+   */
+  private vrrpStatement(line: number, tokens: Token[]): void {
+    const what = tokens[1]?.text ?? '';
+    const field = `vrrp.${what}`;
+    const usage = 'usage: vrrp interface IF | router-id N | priority N | advert D | auth SECRET | source ADDR | peer ADDR | prefix N | notify COMMAND...';
+    if (!VRRP_SETTINGS.includes(what)) return this.problem(line, 'vrrp', usage);
+    if (what !== 'notify' && tokens.length !== 3) return this.problem(line, field, usage);
+    if (what === 'notify' && tokens.length < 3) return this.problem(line, field, 'usage: vrrp notify COMMAND [ARG...]');
+    if (what !== 'peer') {
+      const first = this.vrrpLines.get(what);
+      if (first !== undefined) return this.problem(line, field, `'vrrp ${what}' is already set at line ${first}`);
+    }
+    this.vrrpLines.set(what, this.vrrpLines.get(what) ?? line);
+    const v = (this.vrrp ??= { interface: '', routerId: 0, priority: 0, advertMs: 1000, auth: null, source: null, peers: [], prefix: null, notify: null, line });
+    const value = tokens[2].text;
+    switch (what) {
+      case 'interface':
+        if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(value)) return this.problem(line, field, `'${value}' is not an interface name`);
+        v.interface = value;
+        return;
+      case 'router-id':
+      case 'priority': {
+        const max = what === 'priority' ? 254 : 255;
+        const n = parseInteger(value, 1, max);
+        if (n === null) return this.problem(line, field, `bad ${what} '${value}': an integer 1..${max}`);
+        if (what === 'priority') v.priority = n;
+        else v.routerId = n;
+        return;
+      }
+      case 'advert': {
+        const d = parseDuration(value);
+        if (!d.ok) return this.problem(line, field, d.message);
+        if (d.value < 10 || d.value > 255_000) return this.problem(line, field, `advert ${value}: 10ms..255s`);
+        v.advertMs = d.value;
+        return;
+      }
+      case 'auth':
+        if (!/^[\x21-\x7e]{1,8}$/.test(value)) return this.problem(line, field, 'the VRRP password is 1 to 8 visible ASCII characters');
+        v.auth = value;
+        return;
+      case 'source':
+      case 'peer':
+        if (net.isIP(value) === 0) return this.problem(line, field, `'${value}' is not an IP address`);
+        if (what === 'source') v.source = value;
+        else if (v.peers.includes(value)) return this.problem(line, field, `peer ${value} is already listed`);
+        else v.peers.push(value);
+        return;
+      case 'prefix': {
+        const n = parseInteger(value, 1, 128);
+        if (n === null) return this.problem(line, field, `bad prefix '${value}': 1..32 (IPv4) or 1..128 (IPv6)`);
+        v.prefix = n;
+        return;
+      }
+      case 'notify':
+        v.notify = tokens.slice(2).map((t) => t.text).join(' ');
+        return;
+    }
   }
 
   /** `check tcp|http ...` in a vip block: the same statement as in a group, run by the director on every real server. */
@@ -238,8 +308,20 @@ export class L4Draft {
   /** Cross-checks against the services; returns the spec, or null when there is no L4 part. */
   finish(services: readonly ServiceSpec[], problems: ConfigProblem[]): L4Spec | null {
     const report = (line: number, field: string, message: string) => problems.push({ file: this.file, line, field, message });
-    if (this.vips.length === 0 && this.driver === null && this.admin === null) return null;
+    if (this.vips.length === 0 && this.driver === null && this.admin === null && this.vrrp === null) return null;
     const driver = this.driver ?? 'userspace';
+    const vrrp = this.vrrp;
+    if (vrrp !== null) {
+      for (const [what, name] of [['interface', 'interface IF'], ['router-id', 'router-id N'], ['priority', 'priority N']] as const) {
+        if (!this.vrrpLines.has(what)) report(vrrp.line, `vrrp.${what}`, `a backup director needs 'vrrp ${name}'`);
+      }
+      if (driver === 'remote') report(vrrp.line, 'vrrp', 'a node with driver remote holds no vip addresses: vrrp belongs in the directors');
+      if (vrrp.auth !== null && vrrp.advertMs % 1000 !== 0)
+        report(this.vrrpLines.get('auth')!, 'vrrp.auth', 'VRRP authentication needs VRRPv2, whose advert is whole seconds; this advert needs VRRPv3');
+      if (this.vips.length === 0) report(vrrp.line, 'vrrp', 'vrrp without a vip: no address to share');
+      const families = new Set(this.vips.map((v) => (v.address.includes(':') ? 6 : 4)));
+      if (vrrp.prefix !== null && vrrp.prefix > 32 && families.has(4)) report(this.vrrpLines.get('prefix')!, 'vrrp.prefix', `prefix ${vrrp.prefix} is longer than an IPv4 address`);
+    }
     if (driver === 'remote' && this.admin === null)
       report(this.settingLines.get('driver') ?? 0, 'l4.admin', "driver remote needs 'l4 admin PATH': the admin socket of the tcpvs that runs the L4 core");
     for (const vip of this.vips) {
@@ -262,7 +344,7 @@ export class L4Draft {
       if (driver === 'remote' && vip.reals.some((r) => r.kind === 'address'))
         report(vip.line, 'vip.real', 'with driver remote a node registers only its own services (real self ...)');
     }
-    return { driver, admin: this.admin, drainTimeoutMs: this.drainTimeoutMs, vips: this.vips };
+    return { driver, admin: this.admin, drainTimeoutMs: this.drainTimeoutMs, vips: this.vips, ...(vrrp === null ? {} : { vrrp }) };
   }
 }
 

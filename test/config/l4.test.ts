@@ -73,3 +73,34 @@ t.test('every error names its line and field', async (t) => {
   ];
   for (const [name, lines, want] of cases) t.same(problems(lines), want, name);
 });
+
+t.test('vrrp statements: a backup director, and keepalived’s config from them', async (t) => {
+  const { keepalivedConfig } = await import('../../lib/l4/keepalived.ts');
+  const vip = ['vip front tcp 10.0.0.100:80', '  real self web', 'vip dns tcp 10.0.0.100:53', '  real 10.0.0.7:53'];
+  const vrrp = ['vrrp interface eth0', 'vrrp router-id 51', 'vrrp priority 150'];
+  const config = parseConfigText(
+    [...BASE, ...vip, ...vrrp, 'vrrp auth s3cret', 'vrrp source 10.0.0.2', 'vrrp peer 10.0.0.3', 'vrrp peer 10.0.0.4', 'vrrp notify /usr/local/bin/notify "a b"'].join('\n'),
+    'l4.tcpvs',
+  );
+  t.match(config.l4!.vrrp, { interface: 'eth0', routerId: 51, priority: 150, advertMs: 1000, auth: 's3cret', source: '10.0.0.2', peers: ['10.0.0.3', '10.0.0.4'], notify: '/usr/local/bin/notify a b' });
+  const text = keepalivedConfig(config.l4!, 'l4.tcpvs');
+  t.match(text, /vrrp_instance tcpvs \{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  advert_int 1\n/);
+  t.match(text, /unicast_src_ip 10\.0\.0\.2\n  unicast_peer \{\n    10\.0\.0\.3\n    10\.0\.0\.4\n  \}/);
+  t.match(text, /auth_type PASS\n    auth_pass s3cret/);
+  t.equal(text.match(/10\.0\.0\.100\/32 dev eth0/g)?.length, 1, 'an address shared by two vips is added once');
+  t.match(text, /notify "\/usr\/local\/bin\/notify a b"/);
+  t.notMatch(text, /version 3/, 'whole-second adverts: VRRPv2');
+  const fast = parseConfigText([...BASE, ...vip, ...vrrp, 'vrrp advert 200ms', 'vrrp prefix 24'].join('\n'), 'l4.tcpvs');
+  const fastText = keepalivedConfig(fast.l4!, 'l4.tcpvs');
+  t.match(fastText, /advert_int 0\.2\n  version 3\n/, 'a shorter advert needs VRRPv3');
+  t.match(fastText, /10\.0\.0\.100\/24 dev eth0/);
+
+  t.same(problems([...BASE, ...vip, 'vrrp interface eth0']), ['10:vrrp.router-id', '10:vrrp.priority'], 'interface, router-id and priority are needed');
+  t.same(problems([...BASE, ...vip, ...vrrp, 'vrrp priority 100']), ['13:vrrp.priority'], 'each once');
+  t.same(problems([...BASE, ...vip, ...vrrp, 'vrrp router-id 256'].filter((l) => l !== 'vrrp router-id 51')), ['12:vrrp.router-id']);
+  t.same(problems([...BASE, ...vip, ...vrrp, 'vrrp auth toolongpassword']), ['13:vrrp.auth']);
+  t.same(problems([...BASE, ...vip, ...vrrp, 'vrrp peer not-an-ip']), ['13:vrrp.peer']);
+  t.same(problems([...BASE, ...vip, ...vrrp, 'vrrp advert 500ms', 'vrrp auth x']), ['14:vrrp.auth'], 'authentication is VRRPv2 only');
+  t.same(problems([...BASE, ...vip, ...vrrp, 'vrrp bogus 1']), ['13:vrrp']);
+  t.same(problems(['l4 driver remote', 'l4 admin /run/x.sock', ...BASE, 'vip front tcp 10.0.0.100:80', '  real self web', ...vrrp]), ['10:vrrp'], 'a remote node holds no vip address');
+});
