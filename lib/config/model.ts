@@ -11,6 +11,9 @@ export interface Endpoint {
 
 export interface ServerSpec extends Endpoint {
   weight: number; // 0 = quiescent: no new requests, running ones finish
+  // `send-proxy` (1) or `send-proxy-v2` (2): every connection to it begins
+  // with a PROXY header naming the client, and serves that client alone.
+  sendProxy?: 1 | 2;
 }
 
 /** What hashing and locality schedulers hash or remember a request by. */
@@ -136,6 +139,15 @@ export interface L4Spec {
   drainTimeoutMs: number; // on a graceful stop, how long to wait for this node's connections to finish
   vips: VipSpec[];
   vrrp?: VrrpSpec; // a backup director: `tcpvs keepalived` writes keepalived's VRRP config for the vips
+  sync?: L4SyncSpec; // persistence templates exchanged with the other director
+}
+
+/** `sync listen|peer|secret`: the user-space core's state sync between two directors. */
+export interface L4SyncSpec {
+  listen: Endpoint; // where the peer connects to send its templates
+  peer: Endpoint; // where this director sends its own
+  secret: string; // shared by both directors; proves each line
+  line: number;
 }
 
 /** `vrrp ...` statements: how this director shares its vips' addresses with a backup through keepalived. */

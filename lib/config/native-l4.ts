@@ -18,7 +18,7 @@
 //                                         failed real server until it rises)
 import net from 'node:net';
 import type { ConfigProblem } from './errors.ts';
-import { DEFAULT_DRAIN_TIMEOUT_MS, type GroupSpec, type L4Spec, type ServiceSpec, type VipRealSpec, type VipSpec, type VrrpSpec } from './model.ts';
+import { DEFAULT_DRAIN_TIMEOUT_MS, type GroupSpec, type L4Spec, type ServiceSpec, type VipRealSpec, type VipSpec, type VrrpSpec, type L4SyncSpec } from './model.ts';
 import { parseDuration, parseEndpoint, parseInteger, checkName, type Token } from './tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
 import { healthStatement } from './native-health.ts';
@@ -41,6 +41,8 @@ export class L4Draft {
   private readonly vipSettings = new Map<VipSpec, Map<string, number>>();
   private readonly rejectedReals = new Set<VipSpec>(); // vips with a bad `real` line, already reported
   private vrrp: VrrpSpec | null = null;
+  private sync: L4SyncSpec | null = null;
+  private readonly syncLines = new Map<string, number>();
   private readonly vrrpLines = new Map<string, number>();
   current: VipSpec | null = null;
 
@@ -124,6 +126,10 @@ export class L4Draft {
     const keyword = tokens[0].text;
     if (keyword === 'vrrp') {
       this.vrrpStatement(line, tokens);
+      return true;
+    }
+    if (keyword === 'sync') {
+      this.syncStatement(line, tokens);
       return true;
     }
     if (!['scheduler', 'persistent', 'real', 'weight-follows-load'].includes(keyword)) return false;
@@ -226,6 +232,29 @@ export class L4Draft {
     }
   }
 
+  /** `sync listen ADDR:PORT | peer ADDR:PORT | secret TEXT`, each once. */
+  private syncStatement(line: number, tokens: Token[]): void {
+    const what = tokens[1]?.text ?? '';
+    const field = `sync.${what}`;
+    if ((what !== 'listen' && what !== 'peer' && what !== 'secret') || tokens.length !== 3)
+      return this.problem(line, 'sync', 'usage: sync listen ADDR:PORT | sync peer ADDR:PORT | sync secret TEXT');
+    const first = this.syncLines.get(what);
+    if (first !== undefined) return this.problem(line, field, `'sync ${what}' is already set at line ${first}`);
+    this.syncLines.set(what, line);
+    const s = (this.sync ??= { listen: { host: '', port: 0 }, peer: { host: '', port: 0 }, secret: '', line });
+    const value = tokens[2].text;
+    if (what === 'secret') {
+      if (value.length < 16) return this.problem(line, field, 'the shared secret must be at least 16 characters');
+      s.secret = value;
+      return;
+    }
+    const ep = parseEndpoint(value);
+    if (!ep.ok) return this.problem(line, field, ep.message);
+    if (net.isIP(ep.value.host) === 0) return this.problem(line, field, `'${ep.value.host}' is not an IP address`);
+    if (what === 'listen') s.listen = ep.value;
+    else s.peer = ep.value;
+  }
+
   /** `check tcp|http ...` in a vip block: the same statement as in a group, run by the director on every real server. */
   vipCheck(line: number, tokens: Token[]): void {
     const vip = this.current!;
@@ -308,7 +337,7 @@ export class L4Draft {
   /** Cross-checks against the services; returns the spec, or null when there is no L4 part. */
   finish(services: readonly ServiceSpec[], problems: ConfigProblem[]): L4Spec | null {
     const report = (line: number, field: string, message: string) => problems.push({ file: this.file, line, field, message });
-    if (this.vips.length === 0 && this.driver === null && this.admin === null && this.vrrp === null) return null;
+    if (this.vips.length === 0 && this.driver === null && this.admin === null && this.vrrp === null && this.sync === null) return null;
     const driver = this.driver ?? 'userspace';
     const vrrp = this.vrrp;
     if (vrrp !== null) {
@@ -344,7 +373,22 @@ export class L4Draft {
       if (driver === 'remote' && vip.reals.some((r) => r.kind === 'address'))
         report(vip.line, 'vip.real', 'with driver remote a node registers only its own services (real self ...)');
     }
-    return { driver, admin: this.admin, drainTimeoutMs: this.drainTimeoutMs, vips: this.vips, ...(vrrp === null ? {} : { vrrp }) };
+    const sync = this.sync;
+    if (sync !== null) {
+      for (const what of ['listen', 'peer', 'secret']) {
+        if (!this.syncLines.has(what)) report(sync.line, `sync.${what}`, `state sync needs 'sync ${what} ...'`);
+      }
+      if (driver !== 'userspace')
+        report(sync.line, 'sync', driver === 'ipvs' ? "with driver ipvs the kernel's sync daemon syncs state; tcpvs's sync is the user-space core's" : 'a node with driver remote holds no L4 state to sync');
+    }
+    return {
+      driver,
+      admin: this.admin,
+      drainTimeoutMs: this.drainTimeoutMs,
+      vips: this.vips,
+      ...(vrrp === null ? {} : { vrrp }),
+      ...(sync === null ? {} : { sync }),
+    };
   }
 }
 

@@ -12,6 +12,7 @@ import { openAdminClient } from '../admin/client.ts';
 import { reconnectingRemoteL4Core } from '../admin/l4.ts';
 import type { Logger } from '../log/logger.ts';
 import { L4HealthChecks } from './l4-health.ts';
+import { TemplateSync } from './l4-sync.ts';
 /** What L4 control needs of a local service: the control plane's view of it (every worker's connections). */
 export interface L4Node {
   readonly spec: { readonly name: string };
@@ -84,14 +85,20 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
 
   let core: L4Core;
   let checks: L4HealthChecks | null = null;
+  let sync: TemplateSync | null = null;
   if (spec.driver === 'remote') {
     if (options.remoteAdmin === null) throw new Error('driver remote needs the admin socket of the tcpvs that runs the L4 core');
     core = await reconnectingRemoteL4Core(options.remoteAdmin, (path) => openAdminClient(path));
     // A node registers only itself, in vips the director defines.
     for (const self of selves) await upsertRealServer(core, self.key, self.server);
   } else {
-    core = spec.driver === 'ipvs' ? createIpvsCore() : createUserspaceCore({ log });
+    const userspace = spec.driver === 'ipvs' ? null : createUserspaceCore({ log });
+    core = userspace ?? createIpvsCore();
     await core.apply(desired);
+    if (userspace !== null && spec.sync !== undefined) {
+      sync = new TemplateSync(userspace, spec.sync, log);
+      await sync.start();
+    }
     const checked = spec.vips.flatMap((v) => (v.check === undefined ? [] : [{ name: v.name, key: vipKey(v), check: v.check }]));
     if (checked.length > 0) {
       checks = new L4HealthChecks(core, checked, log);
@@ -168,6 +175,7 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
       if (loadTimer !== null) clearInterval(loadTimer);
       if (registerTimer !== null) clearInterval(registerTimer);
       checks?.close();
+      sync?.close();
       await core.close();
     },
   };

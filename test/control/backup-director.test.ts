@@ -62,17 +62,20 @@ function waitFor(child: ChildProcess, pattern: RegExp, what: string): Promise<vo
 
 async function run(t: Test): Promise<void> {
   const subnet = 200 + (process.pid % 50);
-  const lan: Lan = createLan(String(process.pid % 100000), subnet, { cli: 2, d1: 11, d2: 12, srv: 50 });
+  const lan: Lan = createLan(String(process.pid % 100000), subnet, { cli: 2, d1: 11, d2: 12, srv: 50, srv2: 51 });
   t.teardown(() => lan.destroy());
   const vip = `10.${subnet}.0.100`;
   const dir = mkdtempSync(join(tmpdir(), 'tcpvs-vrrp-'));
 
-  // The backend answers with the address the request came from: the director that carried it.
-  const backend = lan.start('srv', NODE, [
-    '-e',
-    `require('node:http').createServer((q, s) => s.end(q.socket.remoteAddress + ' ' + (q.headers['x-forwarded-for'] || '-'))).listen(80, '${lan.hosts.srv.address}', () => console.error('backend up'))`,
-  ]);
-  await waitFor(backend, /backend up/, 'backend');
+  // A backend answers with its name and the address the request came from: the director that carried it.
+  const startBackend = (name: 'srv' | 'srv2'): ChildProcess =>
+    lan.start(name, NODE, [
+      '-e',
+      `require('node:http').createServer((q, s) => s.end(q.socket.remoteAddress + ' ' + (q.headers['x-forwarded-for'] || '-') + ' ${name}')).listen(80, '${lan.hosts[name].address}', () => console.error('backend up'))`,
+    ]);
+  const backend = startBackend('srv');
+  const backend2 = startBackend('srv2');
+  await Promise.all([waitFor(backend, /backend up/, 'backend'), waitFor(backend2, /backend up/, 'backend 2')]);
 
   const directorConfig = (name: 'd1' | 'd2', priority: number): string => {
     const file = join(dir, `${name}.tcpvs`);
@@ -88,6 +91,16 @@ async function run(t: Test): Promise<void> {
         '  default g',
         `vip front tcp ${vip}:80`,
         '  real self web',
+        // Straight to two backends, persistent; the backup lists them the other way round, so
+        // without the master's templates its rr would send a client elsewhere.
+        `vip sticky tcp ${vip}:81`,
+        '  scheduler rr',
+        '  persistent 300s',
+        ...(name === 'd1' ? [`  real ${lan.hosts.srv.address}:80`, `  real ${lan.hosts.srv2.address}:80`] : [`  real ${lan.hosts.srv2.address}:80`, `  real ${lan.hosts.srv.address}:80`]),
+        `l4 admin ${join(dir, `${name}.sock`)}`,
+        `sync listen ${lan.hosts[name].address}:8402`,
+        `sync peer ${lan.hosts[name === 'd1' ? 'd2' : 'd1'].address}:8402`,
+        'sync secret this-is-a-test-secret',
         'vrrp interface eth0',
         'vrrp router-id 51',
         `vrrp priority ${priority}`,
@@ -118,6 +131,19 @@ async function run(t: Test): Promise<void> {
   const d2 = await startDirector('d2', 100);
   t.ok(await pollUntil(() => holdsVip('d1'), 15_000), 'the master (priority 150) holds the vip');
   t.notOk(holdsVip('d2'), 'the backup does not');
+
+  // A persistent client, pinned by the master; its template reaches the backup.
+  const sticky = (): string =>
+    lan.run('cli', NODE, ['-e', `require('node:http').get({ host: '${vip}', port: 81, agent: false }, (r) => { let b = ''; r.on('data', (c) => (b += c)); r.on('end', () => console.log(b)); })`]).trim();
+  const pinnedBefore = sticky().split(' ');
+  t.equal(pinnedBefore[0], lan.hosts.d1.address, 'the persistent client goes through the master');
+  const pinnedTo = pinnedBefore[2];
+  const backendAddress = lan.hosts[pinnedTo as 'srv' | 'srv2'].address;
+  const templateOnBackup = (): boolean => {
+    const r = spawnSync(NODE, [INDEX, 'ipvsadm', '--admin', join(dir, 'd2.sock'), '-L', '-c', '-n'], { encoding: 'utf8' });
+    return r.stdout.split('\n').some((l) => l.includes('NONE') && l.includes(lan.hosts.cli.address) && l.includes(`${backendAddress}:80`));
+  };
+  t.ok(await pollUntil(templateOnBackup, 10_000), `the backup has the master's template: ${lan.hosts.cli.address} -> ${pinnedTo}`);
 
   // The client: a request every 50 ms for 10 s, one line per answer or failure.
   const client = lan.start('cli', NODE, [
@@ -167,14 +193,17 @@ async function run(t: Test): Promise<void> {
   t.comment(`vip moved ${movedMs} ms after the master died; first answer via the backup after ${gapMs} ms; ${failed.length} of ${answers.length} requests failed`);
   t.ok(failed.every((a) => a.t < killedAt + gapMs + 100), 'only requests sent before the backup answered failed');
   t.ok(after.filter((a) => a.t > (firstFromD2?.t ?? 0)).every((a) => a.ok), 'every request after that was answered');
-  t.ok(after.some((a) => a.body.endsWith(` ${lan.hosts.cli.address}`)), 'the backend sees the client’s address through the backup too');
+  t.ok(after.some((a) => a.body.includes(` ${lan.hosts.cli.address} `)), 'the backend sees the client’s address through the backup too');
+  const pinnedAfter = sticky().split(' ');
+  t.equal(pinnedAfter[0], lan.hosts.d2.address, 'after the failover the persistent client goes through the backup');
+  t.equal(pinnedAfter[2], pinnedTo, 'and reaches the same real server');
 
   // The master comes back: its link up, its processes started again; it takes the vip back by priority.
   lan.run('d1', 'ip', ['link', 'set', 'eth0', 'up']);
   const back = await startDirector('d1', 150);
   t.ok(await pollUntil(() => holdsVip('d1') && !holdsVip('d2'), 15_000), 'the master takes the vip back');
   t.teardown(() => {
-    for (const p of [back.keepalived, back.tcpvs, d2.keepalived, d2.tcpvs, backend]) if (p.exitCode === null) p.kill('SIGTERM');
+    for (const p of [back.keepalived, back.tcpvs, d2.keepalived, d2.tcpvs, backend, backend2]) if (p.exitCode === null) p.kill('SIGTERM');
   });
   t.ok(existsSync(join(dir, 'd2-keepalived.conf')));
 }

@@ -45,7 +45,7 @@ import type {
 } from '../model.ts';
 import { L4Error, serviceId } from '../model.ts';
 import { ConnectionTable, endpointLabel, secondsLeft } from './conn-table.ts';
-import { DEFAULT_MAX_TEMPLATES, TemplateTable, formatIPv6, parseIPv6, parseNetmask } from './persistence.ts';
+import { DEFAULT_MAX_TEMPLATES, TemplateTable, formatIPv6, parseIPv6, parseNetmask, type PersistenceTemplate } from './persistence.ts';
 import { ESTIMATOR_INTERVAL_MS } from './stats.ts';
 import { TcpForwarder } from './tcp-forwarder.ts';
 import { UdpForwarder } from './udp-forwarder.ts';
@@ -70,10 +70,26 @@ export interface UserspaceCoreOptions {
   expireQuiescentTemplate?: boolean;
 }
 
+/** A persistence template as directors exchange it (state sync). */
+export interface SyncedTemplate {
+  service: string; // serviceId of the vip, e.g. "TCP:10.0.0.1:80"
+  client: string; // the masked client address
+  address: string; // the real server
+  port: number;
+  timeoutMs: number;
+  expiresInMs: number; // from when it was sent
+}
+
 export interface UserspaceCore extends L4Core {
   readonly driver: 'userspace';
   /** Takes a rate sample now instead of at the next 2 s tick (tests). */
   sampleRates(): void;
+  /** Tells `listener` of every template this core makes or refreshes for its own clients; null stops it. */
+  watchTemplates(listener: ((t: SyncedTemplate) => void) | null): void;
+  /** The live templates now, as sync sends them. */
+  templateSnapshot(): SyncedTemplate[];
+  /** Templates from another director; those naming a vip or real server this core lacks are skipped. Returns how many were taken. */
+  adoptTemplates(templates: readonly SyncedTemplate[]): number;
 }
 
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
@@ -85,6 +101,18 @@ export const DEFAULT_TCP_CONNECT_TIMEOUT_MS = 60_000;
 const FORWARD_METHODS: ReadonlySet<string> = new Set(['masq', 'route', 'tunnel']);
 // ipvsadm takes a weight up to INT_MAX.
 const MAX_WEIGHT = 2_147_483_647;
+
+function synced(template: PersistenceTemplate<RealServerRuntime>, nowMs: number): SyncedTemplate {
+  const config = template.target.config;
+  return {
+    service: template.serviceId,
+    client: template.maskedAddress,
+    address: config.address,
+    port: config.port,
+    timeoutMs: template.timeoutMs,
+    expiresInMs: template.controlled > 0 ? template.timeoutMs : Math.max(0, template.expiresAtMs - nowMs),
+  };
+}
 
 export function createUserspaceCore(options: UserspaceCoreOptions = {}): UserspaceCore {
   return new UserspaceL4Core(options);
@@ -113,6 +141,36 @@ class UserspaceL4Core implements UserspaceCore {
     };
     this.estimator = setInterval(() => this.sampleRates(), ESTIMATOR_INTERVAL_MS);
     this.estimator.unref();
+  }
+
+  watchTemplates(listener: ((t: SyncedTemplate) => void) | null): void {
+    this.env.templates.onTouched =
+      listener === null
+        ? null
+        : (template) => {
+            const nowMs = Date.now();
+            listener(synced(template, nowMs));
+          };
+  }
+
+  templateSnapshot(): SyncedTemplate[] {
+    const nowMs = Date.now();
+    const out: SyncedTemplate[] = [];
+    for (const [template] of this.env.templates.live(nowMs)) out.push(synced(template, nowMs));
+    return out;
+  }
+
+  adoptTemplates(templates: readonly SyncedTemplate[]): number {
+    const nowMs = Date.now();
+    let taken = 0;
+    for (const t of templates) {
+      const service = this.services.get(t.service);
+      const server = service?.findServer(t.address, t.port);
+      if (server === undefined || server.removed) continue;
+      this.env.templates.adopt(t.service, t.client, server, t.timeoutMs, t.expiresInMs, nowMs);
+      taken++;
+    }
+    return taken;
   }
 
   sampleRates(): void {

@@ -125,6 +125,8 @@ export interface PersistenceTemplate<Target extends TemplateTarget> {
 
 export class TemplateTable<Target extends TemplateTarget> {
   private readonly templates: LRUCache<string, PersistenceTemplate<Target>>;
+  /** Told of every template this table makes or refreshes for its own traffic (the sync to a backup director). */
+  onTouched: ((template: PersistenceTemplate<Target>) => void) | null = null;
 
   constructor(maxTemplates = DEFAULT_MAX_TEMPLATES) {
     this.templates = new LRUCache<string, PersistenceTemplate<Target>>({
@@ -164,7 +166,21 @@ export class TemplateTable<Target extends TemplateTarget> {
     this.templates.delete(key);
     this.templates.set(key, template);
     target.persistentConns++;
+    this.onTouched?.(template);
     return template;
+  }
+
+  /**
+   * A template another director made (state sync): it pins the client here
+   * too, for the time it has left, unless this table has a live one in use.
+   */
+  adopt(serviceId: string, maskedAddress: string, target: Target, timeoutMs: number, expiresInMs: number, nowMs: number): void {
+    const key = templateKey(serviceId, maskedAddress);
+    const current = this.templates.peek(key);
+    if (current !== undefined && current.controlled > 0) return;
+    if (current !== undefined) this.templates.delete(key);
+    this.templates.set(key, { serviceId, maskedAddress, target, controlled: 0, timeoutMs, expiresAtMs: nowMs + expiresInMs });
+    target.persistentConns++;
   }
 
   /** A connection was scheduled through the template; the service's current timeout applies from now. */
@@ -172,12 +188,16 @@ export class TemplateTable<Target extends TemplateTarget> {
     template.controlled++;
     template.timeoutMs = timeoutMs;
     template.expiresAtMs = nowMs + timeoutMs;
+    this.onTouched?.(template);
   }
 
   /** A connection scheduled through the template ended: the timeout restarts once none is left. */
   release(template: PersistenceTemplate<Target>, nowMs: number): void {
     if (template.controlled > 0) template.controlled--;
-    if (template.controlled === 0) template.expiresAtMs = nowMs + template.timeoutMs;
+    if (template.controlled === 0) {
+      template.expiresAtMs = nowMs + template.timeoutMs;
+      this.onTouched?.(template);
+    }
   }
 
   drop(template: PersistenceTemplate<Target>): void {
