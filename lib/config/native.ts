@@ -19,6 +19,7 @@ import {
   type Matcher,
   type RuleSpec,
   type SchedulerTuning,
+  type ServerSpec,
   type ServiceSpec,
   type Timeouts,
 } from './model.ts';
@@ -698,16 +699,31 @@ class NativeParser {
   }
 
   private serverInto(group: GroupDraft, line: number, tokens: Token[]): void {
-    if (!this.arity(line, tokens, 'server', 1, 3, 'server HOST:PORT [weight N]')) return;
+    const usage = 'server HOST:PORT [weight N] [send-proxy|send-proxy-v2]';
+    if (!this.arity(line, tokens, 'server', 1, Infinity, usage)) return; // the options are checked one by one below
     const parsed = parseEndpoint(tokens[1].text);
     if (!parsed.ok) this.problem(line, 'server', parsed.message);
-    let weight = 1;
-    if (tokens.length > 2) {
-      if (tokens[2].text !== 'weight') {
-        this.problem(line, 'server', `unexpected '${tokens[2].text}': usage: server HOST:PORT [weight N]`);
+    let weight: number | undefined;
+    let sendProxy: 1 | 2 | undefined;
+    for (let i = 2; i < tokens.length; i++) {
+      const option = tokens[i].text;
+      if (option === 'send-proxy' || option === 'send-proxy-v2') {
+        if (sendProxy !== undefined) {
+          this.problem(line, 'server.send-proxy', `'${option}' after '${sendProxy === 1 ? 'send-proxy' : 'send-proxy-v2'}': send-proxy or send-proxy-v2, once`);
+          return;
+        }
+        sendProxy = option === 'send-proxy' ? 1 : 2;
+        continue;
+      }
+      if (option !== 'weight') {
+        this.problem(line, 'server', `unexpected '${option}': usage: ${usage}`);
         return;
       }
-      const value = tokens[3]?.text;
+      if (weight !== undefined) {
+        this.problem(line, 'server.weight', `'weight' given twice: usage: ${usage}`);
+        return;
+      }
+      const value = tokens[++i]?.text;
       const n = value === undefined ? null : parseInteger(value, 0, MAX_WEIGHT);
       if (n === null) {
         this.problem(line, 'server.weight', `bad weight '${value ?? ''}': must be an integer 0..${MAX_WEIGHT} (0 = quiescent)`);
@@ -721,7 +737,9 @@ class NativeParser {
       this.problem(line, 'server', `${formatEndpoint(parsed.value)} is already in group '${group.spec.name}'`);
       return;
     }
-    group.spec.servers.push({ host, port, weight });
+    const server: ServerSpec = { host, port, weight: weight ?? 1 };
+    if (sendProxy !== undefined) server.sendProxy = sendProxy;
+    group.spec.servers.push(server);
   }
 
   private routeStatement(line: number, tokens: Token[]): void {

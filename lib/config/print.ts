@@ -119,7 +119,8 @@ function serviceLines(s: ServiceSpec): string[] {
     if (g.servers.length === 0) groups.push([...head, '(no servers)', '']);
     g.servers.forEach((srv, i) => {
       const weight = srv.weight === 0 ? '0 (quiescent)' : String(srv.weight);
-      groups.push([...(i === 0 ? head : ['', '', '', '']), formatEndpoint(srv), weight]);
+      const sendProxy = srv.sendProxy === undefined ? '' : srv.sendProxy === 1 ? ' send-proxy' : ' send-proxy-v2';
+      groups.push([...(i === 0 ? head : ['', '', '', '']), formatEndpoint(srv) + sendProxy, weight]);
     });
   }
   out.push(...table(groups, '  '));

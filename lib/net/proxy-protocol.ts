@@ -68,6 +68,44 @@ export function encodeProxyV2Local(): Buffer {
 }
 
 /**
+ * The addresses of a connection as a PROXY header gives them: an IPv4-mapped
+ * IPv6 address (a dual-stack socket's) as IPv4; family 4 when both sides are
+ * IPv4, else 6 with an IPv4 side in its mapped form (::ffff:a.b.c.d). null
+ * when either side is no address a header can carry (unknown, zone-scoped):
+ * then send encodeProxyHeader(version, null).
+ */
+export function proxyAddresses(source: string | undefined, sourcePort: number | undefined, destination: string | undefined, destinationPort: number | undefined): ProxyAddresses | null {
+  if (source === undefined || destination === undefined || sourcePort === undefined || destinationPort === undefined) return null;
+  const src = unmapped(source);
+  const dst = unmapped(destination);
+  const src4 = isAddress(src, 4);
+  const dst4 = isAddress(dst, 4);
+  if ((!src4 && !isAddress(src, 6)) || (!dst4 && !isAddress(dst, 6))) return null;
+  if (src4 && dst4) return { family: 4, sourceAddress: src, sourcePort, destinationAddress: dst, destinationPort };
+  return {
+    family: 6,
+    sourceAddress: src4 ? `::ffff:${src}` : src,
+    sourcePort,
+    destinationAddress: dst4 ? `::ffff:${dst}` : dst,
+    destinationPort,
+  };
+}
+
+function unmapped(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/**
+ * A header of `version` for these addresses; for null (addresses it cannot
+ * carry, or a connection of tcpvs's own such as a health check), v1's
+ * `PROXY UNKNOWN` or v2's LOCAL command, as HAProxy sends.
+ */
+export function encodeProxyHeader(version: 1 | 2, addresses: ProxyAddresses | null): Buffer {
+  if (addresses === null) return version === 1 ? Buffer.from('PROXY UNKNOWN\r\n', 'latin1') : encodeProxyV2Local();
+  return version === 1 ? encodeProxyV1(addresses) : encodeProxyV2(addresses);
+}
+
+/**
  * Reads a PROXY header (v1 or v2) at the start of `buf`: none when the bytes
  * cannot begin one, incomplete while they could, else the header or what is
  * wrong with it.

@@ -16,7 +16,7 @@ import {
 } from '../http/head-rewrite.ts';
 import { localResponse } from '../http/local-response.ts';
 import { readClient } from './client-reads.ts';
-import { parseProxyHeader } from '../net/proxy-protocol.ts';
+import { encodeProxyHeader, parseProxyHeader, proxyAddresses, type ProxyAddresses } from '../net/proxy-protocol.ts';
 import { inNetworks } from '../net/networks.ts';
 import type { ServerPool, UpstreamConnection, UpstreamOwner } from '../upstream/pool.ts';
 import type { RealServer } from '../sched/scheduler.ts';
@@ -53,7 +53,14 @@ export class ClientSession implements UpstreamOwner {
   // Chunks are lent from a buffer shared by all connections (client-reads.ts): copy what is kept.
   private readonly lent: boolean;
   clientAddress: string; // the peer's, or the one its PROXY header gives
+  clientPort: number; // likewise
   private proxyBytes: Buffer | null = null; // a PROXY header's first bytes, while incomplete
+  private received: ProxyAddresses | null = null; // the addresses of the PROXY header the client sent, if any
+  // For servers with send-proxy: the headers naming this client (made once),
+  // and the idle connection to such a server that only this session may reuse.
+  private sendProxyV1: Buffer | null = null;
+  private sendProxyV2: Buffer | null = null;
+  private parked: UpstreamConnection | null = null;
   private readonly parser: HeadParser;
   private phase = P_IDLE;
   private forgotten = false;
@@ -117,6 +124,7 @@ export class ClientSession implements UpstreamOwner {
     this.lent = reads.lent;
     const addr = socket.remoteAddress ?? '';
     this.clientAddress = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+    this.clientPort = socket.remotePort ?? 0;
     if (svc.spec.acceptProxy !== undefined || svc.spec.acceptProxyFromL4 === true) this.phase = P_PROXY;
     this.parser = svc.takeRequestParser();
     this.reqBody = new BodyFramer(svc.spec.limits.maxHeaderBytes);
@@ -199,6 +207,8 @@ export class ClientSession implements UpstreamOwner {
     if (parsed.addresses !== null) {
       const source = parsed.addresses.sourceAddress;
       this.clientAddress = source.startsWith('::ffff:') && source.includes('.') ? source.slice(7) : source;
+      this.clientPort = parsed.addresses.sourcePort;
+      this.received = parsed.addresses;
     }
     this.phase = P_IDLE;
     this.setDeadline(D_IDLE, this.svc.spec.timeouts.clientIdleMs);
@@ -389,7 +399,14 @@ export class ClientSession implements UpstreamOwner {
 
   /** Sends the request head (and the body bytes at hand) to a server of the group. */
   private dispatch(fresh: boolean, body: Buffer | null): void {
-    const conn = this.pool!.acquire(this, fresh);
+    const pool = this.pool!;
+    // This session's own idle connection to a send-proxy server, else the pool's.
+    const parked = this.parked;
+    let conn: UpstreamConnection;
+    if (parked !== null && parked.pool === pool && !fresh) {
+      this.parked = null;
+      conn = pool.reclaim(parked, this) ? parked : pool.acquire(this, fresh);
+    } else conn = pool.acquire(this, fresh);
     this.conn = conn;
     this.upstreamConnected = conn.connected;
     if (conn.connected) this.setDeadline(D_RESPONSE, this.svc.spec.timeouts.responseMs);
@@ -397,7 +414,9 @@ export class ClientSession implements UpstreamOwner {
     const s = conn.socket;
     let ok: boolean;
     const head = this.reqHead;
-    if (body === null || body.length === 0) ok = s.write(head, 'latin1');
+    // A new connection to a send-proxy server: the PROXY header first, in the same write.
+    if (conn.sendProxy !== 0 && !conn.reused) ok = this.writeWithProxyHeader(s, conn.sendProxy, head, body);
+    else if (body === null || body.length === 0) ok = s.write(head, 'latin1');
     else if (body.length <= COALESCE_LIMIT) {
       const out = Buffer.allocUnsafe(head.length + body.length);
       out.write(head, 0, "latin1");
@@ -410,6 +429,43 @@ export class ClientSession implements UpstreamOwner {
       s.uncork();
     }
     if (!ok) this.pauseClientForUpstream();
+  }
+
+  /** The PROXY header, the request head and the body bytes at hand (up to COALESCE_LIMIT of them) in one write. */
+  private writeWithProxyHeader(s: net.Socket, version: 1 | 2, head: string, body: Buffer | null): boolean {
+    const header = this.proxyHeader(version);
+    const bodyLength = body === null || body.length > COALESCE_LIMIT ? 0 : body.length;
+    const out = Buffer.allocUnsafe(header.length + head.length + bodyLength);
+    header.copy(out, 0);
+    out.write(head, header.length, 'latin1');
+    if (bodyLength > 0) body!.copy(out, header.length + head.length);
+    if (body === null || bodyLength === body.length) return s.write(out);
+    s.cork();
+    s.write(out);
+    const ok = s.write(this.keep(body));
+    s.uncork();
+    return ok;
+  }
+
+  /**
+   * The header naming this client, for a send-proxy server: its address and
+   * port, and where it connected to (the PROXY header's destination when it
+   * sent one, else this socket's own address).
+   */
+  private proxyHeader(version: 1 | 2): Buffer {
+    const made = version === 1 ? this.sendProxyV1 : this.sendProxyV2;
+    if (made !== null) return made;
+    const r = this.received;
+    const addresses = proxyAddresses(
+      this.clientAddress,
+      this.clientPort,
+      r !== null ? r.destinationAddress : this.socket.localAddress,
+      r !== null ? r.destinationPort : this.socket.localPort,
+    );
+    const header = encodeProxyHeader(version, addresses);
+    if (version === 1) this.sendProxyV1 = header;
+    else this.sendProxyV2 = header;
+    return header;
   }
 
   /** Forwards raw body bytes from `start`; returns the body's end offset or -1. */
@@ -748,7 +804,8 @@ export class ClientSession implements UpstreamOwner {
     this.conn = null;
     const reusable = cleanEnd && this.reqBody.done && this.resBody.mode !== FRAME_CLOSE && conn.parser.keepAlive && !conn.closed;
     if (conn.socket.isPaused()) conn.socket.resume();
-    if (reusable) conn.pool.release(conn);
+    if (reusable && conn.sendProxy !== 0) this.park(conn);
+    else if (reusable) conn.pool.release(conn);
     else {
       conn.owner = null;
       conn.destroy();
@@ -756,6 +813,12 @@ export class ClientSession implements UpstreamOwner {
     this.releaseServer();
     this.endRequest('ok');
     this.nextRequest();
+  }
+
+  /** Keeps a send-proxy connection for this session's next request to its server (one such connection at most). */
+  private park(conn: UpstreamConnection): void {
+    this.parked?.destroy();
+    this.parked = conn.pool.park(conn) ? conn : null;
   }
 
   /** After a response: close, or go back to reading requests (queued ones first). */
@@ -921,6 +984,10 @@ export class ClientSession implements UpstreamOwner {
   private cleanup(): void {
     this.endRequest('aborted');
     this.abortUpstream();
+    if (this.parked !== null) {
+      this.parked.destroy();
+      this.parked = null;
+    }
     this.releaseServer();
     this.queued = null;
     if (!this.forgotten) {

@@ -9,7 +9,7 @@
 // shared records and bumps the group's version, and sync() copies them here
 // at the next request.
 import { isDeepStrictEqual } from 'node:util';
-import type { GroupSpec, ServiceSpec } from '../config/model.ts';
+import type { GroupSpec, ServerSpec, ServiceSpec } from '../config/model.ts';
 import type { GroupPlan } from '../control/registry.ts';
 import { RealServer, type Scheduler } from '../sched/scheduler.ts';
 import { createScheduler } from '../sched/index.ts';
@@ -27,13 +27,14 @@ export function sameScheduling(a: GroupSpec, b: GroupSpec): boolean {
   return a.scheduler === b.scheduler && a.hashSubmatch === b.hashSubmatch && isDeepStrictEqual(a.key, b.key) && isDeepStrictEqual(a.tuning, b.tuning);
 }
 
-function poolOptions(host: string, port: number, service: ServiceSpec): PoolOptions {
+function poolOptions(server: ServerSpec, service: ServiceSpec): PoolOptions {
   return {
-    host,
-    port,
+    host: server.host,
+    port: server.port,
     maxIdle: service.limits.poolMaxIdlePerServer,
     idleTimeoutMs: service.timeouts.upstreamIdleMs,
     maxHeaderBytes: service.limits.maxHeaderBytes,
+    sendProxy: server.sendProxy ?? 0,
   };
 }
 
@@ -86,14 +87,14 @@ export class GroupRuntime {
         servers.push(server);
         pools.push(this.pools[at]);
         serverStats.push(this.serverStats[at]);
-        this.pools[at].configure(poolOptions(server.host, server.port, service));
+        this.pools[at].configure(poolOptions(spec.servers[id], service));
         byUid.delete(p.uid);
         return;
       }
       const s = spec.servers[id];
       const words = new Int32Array(p.share);
       servers.push(new RealServer(id, p.uid, s.host, s.port, words[W_WEIGHT], words, this.stripe));
-      pools.push(new ServerPool(poolOptions(s.host, s.port, service)));
+      pools.push(new ServerPool(poolOptions(s, service)));
       serverStats.push(RequestCounterBlock.attach(p.requests).writer(this.stripe));
     });
     // Servers that left: their pools close once their requests in flight are done.

@@ -1,5 +1,12 @@
 // Keep-alive connections to one real server. The pool knows nothing of rules
 // or schedulers: it hands out connections and takes them back.
+//
+// A server with send-proxy gets a PROXY header first on every connection,
+// naming one client: such a connection is private to the client session that
+// opened it (HAProxy marks them so). The pool never hands one to anyone
+// else: between requests it is parked, and only the session that parked it
+// reclaims it; the session closes it when it ends. The pool still sweeps,
+// counts and closes parked connections like idle ones.
 import net from 'node:net';
 import { HeadParser } from '../http/llhttp.ts';
 
@@ -30,6 +37,8 @@ export class UpstreamConnection {
   /** Response heads on this connection; it lives as long as the connection. */
   readonly parser: HeadParser;
   owner: UpstreamOwner | null = null;
+  /** The PROXY header version its first bytes carry (its pool's send-proxy when it opened); 0: none. */
+  readonly sendProxy: 0 | 1 | 2;
   connected = false;
   /** True once the connection has carried a request before the current one. */
   reused = false;
@@ -42,7 +51,8 @@ export class UpstreamConnection {
   constructor(pool: ServerPool, maxHeaderBytes: number) {
     this.pool = pool;
     this.parser = new HeadParser('response', maxHeaderBytes);
-    const { host, port } = pool.options;
+    const { host, port, sendProxy } = pool.options;
+    this.sendProxy = sendProxy;
     const socket = net.connect({
       host,
       port,
@@ -115,11 +125,14 @@ export interface PoolOptions {
   maxIdle: number;
   idleTimeoutMs: number;
   maxHeaderBytes: number;
+  sendProxy: 0 | 1 | 2; // the PROXY header version new connections begin with; 0: none
 }
 
 export class ServerPool {
   options: PoolOptions;
   private readonly idle: UpstreamConnection[] = [];
+  /** Idle connections of a send-proxy server, each private to the session that parked it. */
+  private readonly parked: UpstreamConnection[] = [];
   /** Connections open now, idle or busy. */
   open = 0;
   /** Its server left the config: connections close when their request ends. */
@@ -131,7 +144,10 @@ export class ServerPool {
 
   /** New limits and timeouts (a config change); connections already open keep their parsers' limit. */
   configure(options: PoolOptions): void {
+    const sendProxyChanged = options.sendProxy !== this.options.sendProxy;
     this.options = options;
+    // Idle connections began with the old header (or none): the server expects the new one.
+    if (sendProxyChanged) this.closeAll();
   }
 
   /** An idle connection (most recently used first) or a new one. */
@@ -144,10 +160,7 @@ export class ServerPool {
           conn.destroy();
           continue;
         }
-        conn.owner = owner;
-        conn.reused = true;
-        conn.parser.setLimit(this.options.maxHeaderBytes);
-        conn.socket.resume();
+        this.handOut(conn, owner);
         return conn;
       }
     }
@@ -157,11 +170,21 @@ export class ServerPool {
     return conn;
   }
 
-  /** Takes a connection back for reuse, or closes it when the pool is full. */
+  private handOut(conn: UpstreamConnection, owner: UpstreamOwner): void {
+    conn.owner = owner;
+    conn.reused = true;
+    conn.parser.setLimit(this.options.maxHeaderBytes);
+    conn.socket.resume();
+  }
+
+  /**
+   * Takes a connection back for anyone's reuse, or closes it when the pool
+   * is full. A send-proxy connection is never shared: park() it instead.
+   */
   release(conn: UpstreamConnection): void {
     conn.owner = null;
     if (conn.closed) return;
-    if (this.retired || this.idle.length >= this.options.maxIdle) {
+    if (this.retired || conn.sendProxy !== 0 || this.options.sendProxy !== 0 || this.idle.length >= this.options.maxIdle) {
       conn.destroy();
       return;
     }
@@ -169,27 +192,63 @@ export class ServerPool {
     this.idle.push(conn);
   }
 
+  /**
+   * Keeps a send-proxy connection idle for the session that used it, which
+   * alone may reclaim() it. False when it was closed instead (the pool is
+   * full or retired, or the server's send-proxy changed since it opened).
+   */
+  park(conn: UpstreamConnection): boolean {
+    conn.owner = null;
+    if (conn.closed) return false;
+    if (this.retired || conn.sendProxy !== this.options.sendProxy || this.parked.length >= this.options.maxIdle) {
+      conn.destroy();
+      return false;
+    }
+    conn.idleSince = Date.now();
+    this.parked.push(conn);
+    return true;
+  }
+
+  /** A connection `owner` parked, back to it; false when it has closed or expired since (then open another). */
+  reclaim(conn: UpstreamConnection, owner: UpstreamOwner): boolean {
+    const i = this.parked.indexOf(conn);
+    if (i === -1) return false; // closed (or swept) meanwhile
+    this.parked.splice(i, 1);
+    if (Date.now() - conn.idleSince >= this.options.idleTimeoutMs || conn.socket.destroyed) {
+      conn.destroy();
+      return false;
+    }
+    this.handOut(conn, owner);
+    return true;
+  }
+
   /** Called when a connection closes, idle or not. */
   forget(conn: UpstreamConnection): void {
     this.open--;
     const i = this.idle.indexOf(conn);
     if (i !== -1) this.idle.splice(i, 1);
+    if (this.parked.length !== 0) {
+      const j = this.parked.indexOf(conn);
+      if (j !== -1) this.parked.splice(j, 1);
+    }
   }
 
   /** Closes idle connections older than the idle timeout. */
   sweep(now: number): void {
-    // The stack is ordered by idleSince, oldest at the bottom.
-    while (this.idle.length > 0 && now - this.idle[0].idleSince >= this.options.idleTimeoutMs) {
-      this.idle[0].destroy();
-    }
+    // Both stacks are ordered by idleSince, oldest at the bottom.
+    const timeout = this.options.idleTimeoutMs;
+    while (this.idle.length > 0 && now - this.idle[0].idleSince >= timeout) this.idle[0].destroy();
+    while (this.parked.length > 0 && now - this.parked[0].idleSince >= timeout) this.parked[0].destroy();
   }
 
+  /** Idle connections, shared or parked. */
   get idleCount(): number {
-    return this.idle.length;
+    return this.idle.length + this.parked.length;
   }
 
   closeAll(): void {
     while (this.idle.length > 0) this.idle[0].destroy();
+    while (this.parked.length > 0) this.parked[0].destroy();
   }
 
   /** Closes the idle connections now and the busy ones as their requests end. */
