@@ -120,14 +120,21 @@ export class L4HealthChecks {
   private newState(config: RealServerConfig, vip: CheckedVip): RealState {
     const check = vip.check;
     const port = check.port ?? targetPort(config, vip.key);
-    return { config, up: true, successes: 0, failures: 0, prober: check.kind === 'http' ? new HttpProber(config.address, port, check) : null };
+    const proxy = proxyFor(config, check, vip.key);
+    return { config, up: true, successes: 0, failures: 0, prober: check.kind === 'http' ? new HttpProber(config.address, port, check, proxy) : null };
   }
 
   private probe(state: RealState, vip: CheckedVip): Promise<ProbeResult> {
     if (state.prober !== null) return state.prober.probe(this.stop.signal);
     const port = vip.check.port ?? targetPort(state.config, vip.key);
-    return probeTcp(state.config.address, port, vip.check.timeoutMs, this.stop.signal);
+    return probeTcp(state.config.address, port, vip.check.timeoutMs, this.stop.signal, proxyFor(state.config, vip.check, vip.key));
   }
+}
+
+/** A real that expects a PROXY header gets one (v1 UNKNOWN or v2 LOCAL) from checks on its own port, as HAProxy's checks do. */
+function proxyFor(config: RealServerConfig, check: ActiveCheckSpec, key: ServiceKey): 0 | 1 | 2 {
+  if (config.proxyProtocol === undefined) return 0;
+  return check.port === null || check.port === targetPort(config, key) ? config.proxyProtocol : 0;
 }
 
 function realId(address: string, port: number): string {

@@ -79,6 +79,7 @@ export class ServerState {
   readonly group: GroupState;
   readonly requests: RequestCounterBlock;
   configuredWeight: number;
+  sendProxy: 0 | 1 | 2 = 0; // the config's send-proxy, for health checks
 
   constructor(uid: number, group: GroupState, host: string, port: number, weight: number, workers: number) {
     this.requests = RequestCounterBlock.create(workers);
@@ -280,9 +281,11 @@ export class Registry {
         const nth = listingCounter();
         for (const s of group.servers) kept.set(serverKey(s.host, s.port, nth(s.host, s.port)), s);
         const nthNext = listingCounter();
-        const servers = groupSpec.servers.map(
-          (s) => kept.get(serverKey(s.host, s.port, nthNext(s.host, s.port))) ?? new ServerState(this.nextUid++, group, s.host, s.port, s.weight, this.workers),
-        );
+        const servers = groupSpec.servers.map((s) => {
+          const state = kept.get(serverKey(s.host, s.port, nthNext(s.host, s.port))) ?? new ServerState(this.nextUid++, group, s.host, s.port, s.weight, this.workers);
+          state.sendProxy = s.sendProxy ?? 0;
+          return state;
+        });
         const affinityTable = tableFor(group.affinityTable, affinityShape(groupSpec), () => {
           const a = groupSpec.affinity!;
           return SharedLruTable.create({ maxEntries: a.kind === 'cookie' ? 1 : a.maxEntries, valueWords: PIN_WORDS }).buffer;

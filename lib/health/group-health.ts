@@ -50,6 +50,11 @@ export interface ServerHealthStatus {
   slowStart: boolean; // ramping up now
 }
 
+function expectedProxy(spec: HealthSpec, server: ServerState): 0 | 1 | 2 {
+  const port = spec.check?.port ?? null;
+  return port === null || port === server.port ? server.sendProxy : 0;
+}
+
 class ServerHealth {
   readonly server: ServerState;
   // Active check: its verdict, and how many results in a row disagreed with it.
@@ -57,6 +62,7 @@ class ServerHealth {
   streak = 0;
   checkTimer: NodeJS.Timeout | null = null;
   prober: HttpProber | null = null;
+  proxy: 0 | 1 | 2 = 0; // the PROXY header its checks send (the server's send-proxy when checked on its own port)
   // Passive ejection.
   failures = 0;
   ejected = false;
@@ -174,7 +180,10 @@ export class GroupHealth {
     const n = next.length;
     for (let i = 0; i < n; i++) {
       const s = next[i];
-      if (!same || !before.has(s.server)) this.startServer(s, i, n);
+      // A server whose send-proxy changed gets checks that speak the new way.
+      const proxyChanged = same && before.has(s.server) && this.spec.check !== undefined && s.proxy !== expectedProxy(this.spec, s.server);
+      if (proxyChanged) s.stopTimers();
+      if (!same || !before.has(s.server) || proxyChanged) this.startServer(s, i, n);
     }
     this.settleAll();
   }
@@ -184,7 +193,9 @@ export class GroupHealth {
     const check = this.spec.check;
     const agent = this.spec.agent;
     if (check !== undefined) {
-      if (check.kind === 'http') s.prober = new HttpProber(s.server.host, check.port ?? s.server.port, check);
+      // HAProxy's default: a check on the server's own port speaks as the server expects; on another port, plainly.
+      s.proxy = check.port === null || check.port === s.server.port ? s.server.sendProxy : 0;
+      if (check.kind === 'http') s.prober = new HttpProber(s.server.host, check.port ?? s.server.port, check, s.proxy);
       s.checkTimer = this.timer(() => this.runCheck(s), Math.floor((check.intervalMs * i) / n));
     }
     if (agent !== undefined) s.agentTimer = this.timer(() => this.runAgent(s), Math.floor((agent.intervalMs * i) / n));
@@ -270,7 +281,7 @@ export class GroupHealth {
     const probe =
       s.prober !== null
         ? s.prober.probe(this.stopSignal)
-        : probeTcp(s.server.host, check.port ?? s.server.port, check.timeoutMs, this.stopSignal);
+        : probeTcp(s.server.host, check.port ?? s.server.port, check.timeoutMs, this.stopSignal, s.proxy);
     // The next check is armed only after this one ends: checks of one server never overlap.
     void probe.then((result) => {
       if (this.stopped) return;

@@ -2,7 +2,8 @@
 // from an agent. Every probe is bounded by its timeout, ends early when the
 // owner aborts, and resolves (never rejects) with what happened.
 import net from 'node:net';
-import { Client } from 'undici';
+import { Client, buildConnector } from 'undici';
+import { encodeProxyHeader } from '../net/proxy-protocol.ts';
 import { BODY_LIMIT, statusAccepted, type HttpCheckSpec } from './spec.ts';
 
 export type ProbeResult = { ok: true; reason: string } | { ok: false; reason: string };
@@ -32,11 +33,22 @@ export class HttpProber {
   private readonly spec: HttpCheckSpec;
   private readonly headers: Record<string, string>;
 
-  constructor(host: string, port: number, spec: HttpCheckSpec) {
+  /** `sendProxy`: the server expects a PROXY header; a check sends v1 UNKNOWN or v2 LOCAL (its own connection), as HAProxy's do. */
+  constructor(host: string, port: number, spec: HttpCheckSpec, sendProxy: 0 | 1 | 2 = 0) {
     this.spec = spec;
     this.headers = { host: authority(host, port), connection: 'close', 'user-agent': 'tcpvs-health-check' };
+    let connect: buildConnector.connector | { timeout: number } = { timeout: spec.timeoutMs };
+    if (sendProxy !== 0) {
+      const base = buildConnector({ timeout: spec.timeoutMs });
+      const header = encodeProxyHeader(sendProxy, null);
+      connect = (options, callback) =>
+        base(options, (...args) => {
+          if (args[0] === null) args[1].write(header);
+          callback(...args);
+        });
+    }
     this.client = new Client(`http://${authority(host, port)}`, {
-      connect: { timeout: spec.timeoutMs },
+      connect,
       headersTimeout: spec.timeoutMs,
       bodyTimeout: spec.timeoutMs,
       pipelining: 1,
@@ -96,7 +108,7 @@ export class HttpProber {
  * A TCP connect. The socket is closed with a reset, as HAProxy closes its
  * TCP checks, so a check every few seconds leaves no TIME_WAIT behind.
  */
-export function probeTcp(host: string, port: number, timeoutMs: number, stop: AbortSignal): Promise<ProbeResult> {
+export function probeTcp(host: string, port: number, timeoutMs: number, stop: AbortSignal, sendProxy: 0 | 1 | 2 = 0): Promise<ProbeResult> {
   return new Promise((resolve) => {
     if (stop.aborted) return resolve({ ok: false, reason: 'stopped' });
     const socket = net.connect({ host, port });
@@ -113,7 +125,11 @@ export function probeTcp(host: string, port: number, timeoutMs: number, stop: Ab
     const onStop = () => finish({ ok: false, reason: 'stopped' });
     const timer = setTimeout(() => finish({ ok: false, reason: `no connection within ${timeoutMs}ms` }), timeoutMs);
     stop.addEventListener('abort', onStop);
-    socket.once('connect', () => finish({ ok: true, reason: 'connected' }));
+    // A server that expects a PROXY header gets one (v1 UNKNOWN or v2 LOCAL) before the reset.
+    socket.once('connect', () => {
+      if (sendProxy === 0) finish({ ok: true, reason: 'connected' });
+      else socket.write(encodeProxyHeader(sendProxy, null), () => finish({ ok: true, reason: 'connected' }));
+    });
     socket.once('error', (err) => finish({ ok: false, reason: describe(err) }));
   });
 }

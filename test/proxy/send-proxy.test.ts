@@ -325,3 +325,24 @@ t.test('config: send-proxy options, their errors, and the rule table', async (t)
   t.match(table, /127\.0\.0\.1:9001 send-proxy +1\n/, 'send-proxy on its server line');
   t.match(table, /127\.0\.0\.1:9002 send-proxy-v2 +2\n/, 'send-proxy-v2 too');
 });
+
+t.test('health checks to a send-proxy server begin with a header too: v2 LOCAL, v1 UNKNOWN', async (t) => {
+  for (const [option, kind] of [
+    ['send-proxy-v2', 'http'],
+    ['send-proxy', 'tcp'],
+  ] as const) {
+    const backend = await recordingBackend(t);
+    const check = kind === 'http' ? 'check http /health interval 100ms timeout 1s rise 1 fall 1' : 'check tcp interval 100ms timeout 1s rise 1 fall 1';
+    const config = serviceConfig({ groups: [], extra: ['group g', `  server 127.0.0.1:${backend.port} ${option}`, `  ${check}`], defaultGroup: 'g' });
+    const s = await startTcpvs(config);
+    t.teardown(() => s.close());
+    await until(() => backend.connections.filter((c) => c.bytes.length > 0).length >= 2, `two ${kind} checks`);
+    for (const conn of backend.connections.filter((c) => c.bytes.length > 0).slice(0, 2)) {
+      const { version, addresses, rest } = split(conn);
+      t.equal(version, option === 'send-proxy' ? 1 : 2, `${kind} check: a v${option === 'send-proxy' ? 1 : 2} header first`);
+      t.equal(addresses, null, 'naming no client (LOCAL / UNKNOWN): the check is the proxy’s own connection');
+      if (kind === 'http') t.match(rest, /^GET \/health HTTP\/1\.1\r\n/, 'then the check request');
+      else t.equal(rest, '', 'and nothing else');
+    }
+  }
+});
