@@ -14,7 +14,7 @@
 import net from 'node:net';
 import type { ConnectionEntry } from '../model.ts';
 import { L4Error } from '../model.ts';
-import { encodeProxyV1, encodeProxyV2 } from '../../net/proxy-protocol.ts';
+import { encodeProxyHeader, proxyAddresses } from '../../net/proxy-protocol.ts';
 import { endpointLabel, secondsLeft } from './conn-table.ts';
 import type { TableConnection } from './conn-table.ts';
 import type { Assignment, Forwarder, VirtualServiceRuntime } from './virtual-service.ts';
@@ -94,28 +94,6 @@ export class TcpForwarder implements Forwarder {
   }
 }
 
-/** The PROXY header for a client of the VIP: its address, and the VIP it reached. */
-function proxyHeader(version: 1 | 2, client: net.Socket, clientAddress: string, clientPort: number): Buffer | null {
-  const local = client.localAddress;
-  const localPort = client.localPort;
-  if (local === undefined || localPort === undefined) return null;
-  const source = unmapped(clientAddress);
-  const destination = unmapped(local);
-  const family = net.isIPv4(source) && net.isIPv4(destination) ? 4 : 6;
-  const addresses = {
-    family,
-    sourceAddress: family === 4 ? source : clientAddress,
-    sourcePort: clientPort,
-    destinationAddress: family === 4 ? destination : local,
-    destinationPort: localPort,
-  } as const;
-  return version === 1 ? encodeProxyV1(addresses) : encodeProxyV2(addresses);
-}
-
-function unmapped(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
-
 function ignoreError(): void {
   // Errors are handled through 'close'; this listener only keeps them from being thrown.
 }
@@ -182,13 +160,8 @@ class TcpConnection implements TableConnection {
     this.setState('ESTABLISHED');
     const version = this.assignment.server.config.proxyProtocol;
     if (version !== undefined) {
-      const header = proxyHeader(version, client, this.clientAddress, this.clientPort);
-      if (header === null) {
-        // A socket without its local address has already gone.
-        this.abort();
-        return;
-      }
-      upstream.write(header);
+      // The client and the VIP it reached (an address a header cannot carry: UNKNOWN / LOCAL).
+      upstream.write(encodeProxyHeader(version, proxyAddresses(this.clientAddress, this.clientPort, client.localAddress, client.localPort)));
     }
     client.on('data', this.onClientData);
     client.on('end', this.onClientEnd);
