@@ -44,6 +44,8 @@ const CLIENT_FIN_TIMEOUT_MS = 5000;
 
 // Heads travel with up to this many body bytes in one buffer.
 const COALESCE_LIMIT = 16384;
+// A client read is at most 64 KiB (client-reads.ts).
+const BODY_COPY_BYTES = 65536;
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -55,6 +57,7 @@ export class ClientSession implements UpstreamOwner {
   clientAddress: string; // the peer's, or the one its PROXY header gives
   clientPort: number; // likewise
   private proxyBytes: Buffer | null = null; // a PROXY header's first bytes, while incomplete
+  private bodyCopy: Buffer | null = null; // request body bytes copied for the server, reused (writeBodyUpstream)
   private received: ProxyAddresses | null = null; // the addresses of the PROXY header the client sent, if any
   // For servers with send-proxy: the headers naming this client (made once),
   // and the idle connection to such a server that only this session may reuse.
@@ -483,11 +486,29 @@ export class ClientSession implements UpstreamOwner {
     const stop = end === -1 ? buf.length : end;
     if (stop > start && this.conn !== null) {
       this.bytesIn += stop - start;
-      if (!this.conn.socket.write(this.keep(start === 0 && stop === buf.length ? buf : buf.subarray(start, stop))))
-        this.pauseClientForUpstream();
+      if (!this.writeBodyUpstream(this.conn.socket, buf, start, stop)) this.pauseClientForUpstream();
       if (this.deadlineKind === D_RESPONSE) this.deadline = Date.now() + this.svc.spec.timeouts.responseMs;
     }
     return end;
+  }
+
+  /**
+   * Request body bytes to the server. Lent bytes must be copied; the copy
+   * goes into a buffer of this session's, reused while the server's socket
+   * takes each write at once (nothing left pending), so a fast upload makes
+   * no garbage: a fresh 64 KiB copy per read made a 100 MB upload's RSS
+   * climb towards V8's 64 MB external-memory GC trigger.
+   */
+  private writeBodyUpstream(s: net.Socket, buf: Buffer, start: number, stop: number): boolean {
+    if (!this.lent) return s.write(start === 0 && stop === buf.length ? buf : buf.subarray(start, stop));
+    const n = stop - start;
+    let copy = this.bodyCopy;
+    // Bytes still pending on the socket may point into the spare buffer: it is only free when none are.
+    if (copy === null || copy.length < n || s.writableLength > 0) copy = Buffer.allocUnsafeSlow(Math.max(n, BODY_COPY_BYTES));
+    buf.copy(copy, 0, start, stop);
+    const ok = s.write(copy.length === n ? copy : copy.subarray(0, n));
+    this.bodyCopy = s.writableLength > 0 ? null : copy;
+    return ok;
   }
 
   private pauseClientForUpstream(): void {
