@@ -27,6 +27,25 @@ async function client(t: Test, port: number): Promise<RawClient> {
   return c;
 }
 
+/**
+ * Polls `read` until its value has not changed for `quietMs`; that value, or
+ * null when it kept changing for `timeoutMs`.
+ */
+async function untilSteady(read: () => number, quietMs: number, timeoutMs: number): Promise<number | null> {
+  const deadline = Date.now() + timeoutMs;
+  let value = read();
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    await sleep(50);
+    const now = read();
+    if (now !== value) {
+      value = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return value;
+  }
+  return null;
+}
+
 t.test('a chunked request with extensions and trailers reaches the backend byte for byte', async (t) => {
   const backend: RawBackend = await startRawBackend((req, socket) => {
     const reply = `got ${req.rawBody.length}`;
@@ -519,10 +538,9 @@ t.test('large bodies through the CLI with bounded memory', async (t) => {
       }
     };
     pump();
-    await sleep(800);
-    const acceptedEarly = accepted;
-    await sleep(700);
-    t.equal(accepted, acceptedEarly, `the client's writes stopped (at ${(accepted / MB).toFixed(1)} MB)`);
+    // Kernel buffers grow as they fill (TCP autotuning): wait until nothing more is accepted for 700 ms.
+    const acceptedSteady = await untilSteady(() => accepted, 700, 20_000);
+    t.ok(acceptedSteady !== null, `the client's writes stopped (at ${(accepted / MB).toFixed(1)} MB)`);
     t.ok(blocked, 'the client is blocked waiting for drain');
     t.ok(accepted < total, `the client got ${(accepted / MB).toFixed(1)} MB of ${total / MB} MB out`);
     const inKernel = kernelQueuedBytes([cli.port, slowReader.port]);
@@ -559,21 +577,20 @@ t.test('large bodies through the CLI with bounded memory', async (t) => {
     t.equal(head.status, 200);
     // Stop reading: the kernel buffers fill, then tcpvs must stop reading the backend.
     socket.pause();
-    await sleep(800);
-    const writtenEarly = backend.download.written;
-    await sleep(700);
-    const writtenLate = backend.download.written;
-    t.equal(writtenLate, writtenEarly, `the backend's writes stopped (at ${(writtenLate / MB).toFixed(1)} MB)`);
+    // Kernel buffers grow as they fill (TCP autotuning): wait until the backend has written nothing for 700 ms.
+    const writtenLate = await untilSteady(() => backend.download.written, 700, 20_000);
+    t.ok(writtenLate !== null, `the backend's writes stopped (at ${((writtenLate ?? backend.download.written) / MB).toFixed(1)} MB)`);
     t.ok(backend.download.waitingForDrain, 'the backend is blocked waiting for drain');
     t.ok(backend.download.blockedWrites >= 1, 'write() returned false');
-    t.ok(writtenLate < total, `the backend stopped at ${(writtenLate / MB).toFixed(1)} MB of ${total / MB} MB`);
+    const written = writtenLate ?? backend.download.written;
+    t.ok(written < total, `the backend stopped at ${(written / MB).toFixed(1)} MB of ${total / MB} MB`);
     // Whatever left the backend and did not reach the client is in kernel
     // socket queues or in tcpvs: the kernel's share is known, so tcpvs's is too.
     const inKernel = kernelQueuedBytes([cli.port, backend.port]);
-    const inTcpvs = writtenLate - received - inKernel;
+    const inTcpvs = written - received - inKernel;
     t.ok(
       inTcpvs < 2 * MB,
-      `tcpvs holds ${(inTcpvs / MB).toFixed(2)} MB (sent ${(writtenLate / MB).toFixed(1)}, received ${(received / MB).toFixed(1)}, kernel queues ${(inKernel / MB).toFixed(1)})`,
+      `tcpvs holds ${(inTcpvs / MB).toFixed(2)} MB (sent ${(written / MB).toFixed(1)}, received ${(received / MB).toFixed(1)}, kernel queues ${(inKernel / MB).toFixed(1)})`,
     );
     const pausedGrowth = Math.max(...rss.stop()) - baseline;
     t.ok(pausedGrowth < RSS_GROWTH_LIMIT, `tcpvs RSS grew by ${(pausedGrowth / MB).toFixed(1)} MB while the client slept`);

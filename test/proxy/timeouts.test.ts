@@ -26,9 +26,9 @@ import {
 const SETTINGS = ['timeout client-header 300ms', 'timeout client-idle 500ms', 'timeout connect 300ms', 'timeout response 300ms'];
 const GET = (path: string, extra: string[] = []) => [`GET ${path} HTTP/1.1`, 'Host: x', ...extra].join('\r\n') + '\r\n\r\n';
 
-async function edge(t: Test, behaviour?: BackendBehaviour): Promise<{ backend: RecordingBackend; tcpvs: Tcpvs }> {
+async function edge(t: Test, behaviour?: BackendBehaviour, settings: string[] = SETTINGS): Promise<{ backend: RecordingBackend; tcpvs: Tcpvs }> {
   const backend = await startRecordingBackend(behaviour);
-  const tcpvs = await startTcpvs({ servers: [{ port: backend.port }], settings: SETTINGS, logToFile: true });
+  const tcpvs = await startTcpvs({ servers: [{ port: backend.port }], settings, logToFile: true });
   t.teardown(async () => {
     await tcpvs.close();
     await backend.close();
@@ -156,13 +156,17 @@ t.test('a long but progressing response is not cut by the response timeout', asy
 
 t.test('a slow-reading client is not cut off while it keeps reading', async (t) => {
   // More than the loopback socket buffers hold, so tcpvs has to wait for the
-  // client; every pause is shorter than the 300 ms response timeout.
+  // client; every pause (200 ms) is well under the response timeout (1 s),
+  // with room for a loaded machine's late timers, and the transfer spans many.
   const SIZE = 24 * 1024 * 1024;
-  const { tcpvs } = await edge(t, (s) =>
-    onRequestHead(s, (s) => {
-      s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${SIZE}\r\n\r\n`);
-      s.write(Buffer.alloc(SIZE, 0x7a));
-    }),
+  const { tcpvs } = await edge(
+    t,
+    (s) =>
+      onRequestHead(s, (s) => {
+        s.write(`HTTP/1.1 200 OK\r\nContent-Length: ${SIZE}\r\n\r\n`);
+        s.write(Buffer.alloc(SIZE, 0x7a));
+      }),
+    SETTINGS.map((x) => (x.startsWith('timeout response ') ? 'timeout response 1s' : x)),
   );
   const client = await connect(tcpvs.port);
   t.teardown(() => client.destroy());
