@@ -24,6 +24,8 @@ const USAGE = `usage:
                                               without -c, run the demo
   tcpvs check -c FILE                         validate FILE and print its rule table
   tcpvs keepalived -c FILE                    print keepalived's VRRP config for FILE's vips (a backup director)
+  tcpvs director-state --admin PATH INSTANCE NAME STATE [PRIORITY]
+                                              keepalived's notify: tell the running tcpvs its director state
   tcpvs agent --listen HOST:PORT              a load agent for agent checks (weight from the load average)
   tcpvs loadtest URL [-c N] [-d S] ...        load-test a URL (a running tcpvs, or anything) with autocannon
   tcpvs tcpvsadm ARGS...                      tcpvsadm (KTCPVS's tcpvsadm(8) and more) against the running tcpvs
@@ -48,6 +50,26 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'tcpvsadm') {
     const { runTcpvsadm } = await import('./lib/tcpvsadm/main.ts');
     return runTcpvsadm(argv.slice(1), { stdout: process.stdout, stderr: process.stderr, env: process.env });
+  }
+  if (argv[0] === 'director-state') {
+    // keepalived's notify: `... INSTANCE NAME MASTER|BACKUP|FAULT|STOP PRIORITY` appended.
+    const rest = argv.slice(1);
+    const at = rest.indexOf('--admin');
+    const admin = at === -1 ? process.env.TCPVS_ADMIN : rest[at + 1];
+    const words = at === -1 ? rest : [...rest.slice(0, at), ...rest.slice(at + 2)];
+    const state = words[2];
+    if (admin === undefined || state === undefined) {
+      process.stderr.write('usage: tcpvs director-state --admin PATH INSTANCE NAME STATE [PRIORITY]\n');
+      return 2;
+    }
+    const { adminCall } = await import('./lib/admin/client.ts');
+    try {
+      await adminCall(admin, 'l4.directorState', { state, ...(words[3] === undefined ? {} : { priority: Number(words[3]) }) });
+      return 0;
+    } catch (err) {
+      process.stderr.write(`tcpvs director-state: ${(err as Error).message}\n`);
+      return 1;
+    }
   }
   if (argv[0] === 'ipvsadm') {
     const { runIpvsadm } = await import('./lib/l4/ipvsadm-cli/main.ts');
@@ -142,7 +164,7 @@ async function keepalived(file: string | undefined): Promise<number> {
     return 1;
   }
   const { keepalivedConfig } = await import('./lib/l4/keepalived.ts');
-  process.stdout.write(keepalivedConfig(config.l4, file));
+  process.stdout.write(keepalivedConfig(config.l4, file, [process.execPath, join(import.meta.dirname, 'index.ts')]));
   return 0;
 }
 
@@ -203,7 +225,18 @@ async function start(
   }
   closers.push(() => l4.close());
   // The same methods on the Unix socket and on the optional TCP listener.
-  const handlers = { ...l4Handlers(l4.core), ...tcpvsadmHandlers(node.control, { stats: () => node.stats.snapshot() }) };
+  const notifier = l4.notifier;
+  const handlers = {
+    ...l4Handlers(l4.core),
+    ...tcpvsadmHandlers(node.control, { stats: () => node.stats.snapshot() }),
+    // keepalived's notify, through `tcpvs director-state`: this director became MASTER, BACKUP, FAULT or STOP.
+    'l4.directorState': async (params: unknown) => {
+      const { state, priority } = (params ?? {}) as { state?: unknown; priority?: unknown };
+      if (state !== 'MASTER' && state !== 'BACKUP' && state !== 'FAULT' && state !== 'STOP') throw new Error(`bad params: state must be MASTER, BACKUP, FAULT or STOP`);
+      notifier.changed({ kind: 'director', state, ...(typeof priority === 'number' ? { priority } : {}) });
+      return null;
+    },
+  };
   try {
     const admin = await startAdminServer({ path: adminPath, handlers, log: node.log });
     closers.push(() => admin.close());
@@ -233,7 +266,7 @@ async function start(
   if (config.adminHttp != null) {
     let adminHttp: AdminHttp;
     try {
-      adminHttp = await startAdminHttp({ ...config.adminHttp, stats: node.stats, log: node.log });
+      adminHttp = await startAdminHttp({ ...config.adminHttp, stats: node.stats, log: node.log, stateChanges: () => l4.notifier.snapshot() });
     } catch (err) {
       return fail('cannot open the admin HTTP listener', err);
     }

@@ -9,7 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
 import type { StatsSource } from '../stats/collector.ts';
 import { PAGE_CSP, renderStatsPage } from '../stats/page.ts';
-import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../stats/prometheus.ts';
+import { PROMETHEUS_CONTENT_TYPE, renderMetrics, type StateChangeSample } from '../stats/prometheus.ts';
 
 export interface AdminHttpOptions {
   host: string;
@@ -17,6 +17,8 @@ export interface AdminHttpOptions {
   token: string | null;
   /** A collector (createStats()), or anything that gives snapshots, e.g. the merge of every worker's. */
   stats: StatsSource;
+  /** The cluster's state changes so far (director, L4 real servers), for /metrics. */
+  stateChanges?: () => readonly StateChangeSample[];
   log?: Pick<Logger, 'info' | 'warn' | 'debug'>;
 }
 
@@ -81,7 +83,7 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
       case '/stats.json':
         return send(res, head, 200, 'application/json; charset=utf-8', JSON.stringify(await stats.snapshot()) + '\n');
       case '/metrics':
-        return send(res, head, 200, PROMETHEUS_CONTENT_TYPE, renderMetrics(await stats.snapshot({ histograms: true })));
+        return send(res, head, 200, PROMETHEUS_CONTENT_TYPE, renderMetrics(await stats.snapshot({ histograms: true }), options.stateChanges?.() ?? []));
       default:
         return send(res, head, 404, 'text/plain; charset=utf-8', 'not found: try /, /stats.json or /metrics\n');
     }

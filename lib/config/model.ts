@@ -140,6 +140,7 @@ export interface L4Spec {
   vips: VipSpec[];
   vrrp?: VrrpSpec; // a backup director: `tcpvs keepalived` writes keepalived's VRRP config for the vips
   sync?: L4SyncSpec; // persistence templates exchanged with the other director
+  notify?: string[]; // `notify COMMAND [ARG...]`: run on director and L4 real-server state changes
 }
 
 /** `sync listen|peer|secret`: the user-space core's state sync between two directors. */

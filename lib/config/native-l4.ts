@@ -42,6 +42,8 @@ export class L4Draft {
   private readonly rejectedReals = new Set<VipSpec>(); // vips with a bad `real` line, already reported
   private vrrp: VrrpSpec | null = null;
   private sync: L4SyncSpec | null = null;
+  private notify: string[] | null = null;
+  private notifyLine = 0;
   private readonly syncLines = new Map<string, number>();
   private readonly vrrpLines = new Map<string, number>();
   current: VipSpec | null = null;
@@ -130,6 +132,16 @@ export class L4Draft {
     }
     if (keyword === 'sync') {
       this.syncStatement(line, tokens);
+      return true;
+    }
+    if (keyword === 'notify') {
+      if (tokens.length < 2) this.problem(line, 'notify', 'usage: notify COMMAND [ARG...]');
+      else if (this.notify !== null) this.problem(line, 'notify', `'notify' is already set at line ${this.notifyLine}`);
+      else if (!tokens[1].text.startsWith('/')) this.problem(line, 'notify', `the command must be an absolute path, not '${tokens[1].text}'`);
+      else {
+        this.notify = tokens.slice(1).map((t) => t.text);
+        this.notifyLine = line;
+      }
       return true;
     }
     if (!['scheduler', 'persistent', 'real', 'weight-follows-load'].includes(keyword)) return false;
@@ -337,7 +349,7 @@ export class L4Draft {
   /** Cross-checks against the services; returns the spec, or null when there is no L4 part. */
   finish(services: readonly ServiceSpec[], problems: ConfigProblem[]): L4Spec | null {
     const report = (line: number, field: string, message: string) => problems.push({ file: this.file, line, field, message });
-    if (this.vips.length === 0 && this.driver === null && this.admin === null && this.vrrp === null && this.sync === null) return null;
+    if (this.vips.length === 0 && this.driver === null && this.admin === null && this.vrrp === null && this.sync === null && this.notify === null) return null;
     const driver = this.driver ?? 'userspace';
     const vrrp = this.vrrp;
     if (vrrp !== null) {
@@ -388,6 +400,7 @@ export class L4Draft {
       vips: this.vips,
       ...(vrrp === null ? {} : { vrrp }),
       ...(sync === null ? {} : { sync }),
+      ...(this.notify === null ? {} : { notify: this.notify }),
     };
   }
 }

@@ -13,6 +13,7 @@ import { reconnectingRemoteL4Core } from '../admin/l4.ts';
 import type { Logger } from '../log/logger.ts';
 import { L4HealthChecks } from './l4-health.ts';
 import { TemplateSync } from './l4-sync.ts';
+import { Notifier } from './notify.ts';
 /** What L4 control needs of a local service: the control plane's view of it (every worker's connections). */
 export interface L4Node {
   readonly spec: { readonly name: string };
@@ -23,6 +24,8 @@ export interface L4Node {
 
 export interface L4Control {
   readonly core: L4Core;
+  /** The cluster's state changes: logged, counted, handed to `notify COMMAND`. */
+  readonly notifier: Notifier;
   /** Quiesce this node, wait for its connections (up to the drain timeout), then deregister it. */
   drain(): Promise<void>;
   close(): Promise<void>;
@@ -85,6 +88,7 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
 
   let core: L4Core;
   let checks: L4HealthChecks | null = null;
+  const notifier = new Notifier(spec.notify ?? null, log);
   let sync: TemplateSync | null = null;
   if (spec.driver === 'remote') {
     if (options.remoteAdmin === null) throw new Error('driver remote needs the admin socket of the tcpvs that runs the L4 core');
@@ -101,7 +105,7 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
     }
     const checked = spec.vips.flatMap((v) => (v.check === undefined ? [] : [{ name: v.name, key: vipKey(v), check: v.check }]));
     if (checked.length > 0) {
-      checks = new L4HealthChecks(core, checked, log);
+      checks = new L4HealthChecks(core, checked, log, (change) => notifier.changed(change));
       checks.start();
     }
   }
@@ -154,6 +158,7 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
   }
   return {
     core,
+    notifier,
     async drain() {
       if (drained) return;
       drained = true;

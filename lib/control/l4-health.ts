@@ -12,6 +12,7 @@ import type { ActiveCheckSpec } from '../health/spec.ts';
 import { HttpProber, probeTcp, type ProbeResult } from '../health/probes.ts';
 import { L4Error, serviceId, type L4Core, type RealServerConfig, type ServiceKey } from '../l4/model.ts';
 import type { Logger } from '../log/logger.ts';
+import type { StateChange } from './notify.ts';
 
 export interface CheckedVip {
   name: string;
@@ -33,9 +34,12 @@ export class L4HealthChecks {
   private readonly vips: { vip: CheckedVip; reals: Map<string, RealState>; timer: NodeJS.Timeout | null; busy: boolean }[];
   private readonly stop = new AbortController();
 
-  constructor(core: L4Core, vips: readonly CheckedVip[], log: Logger) {
+  private readonly onChange: (change: StateChange) => void;
+
+  constructor(core: L4Core, vips: readonly CheckedVip[], log: Logger, onChange: (change: StateChange) => void = () => {}) {
     this.core = core;
     this.log = log;
+    this.onChange = onChange;
     this.vips = vips.map((vip) => ({ vip, reals: new Map(), timer: null, busy: false }));
   }
 
@@ -102,6 +106,7 @@ export class L4HealthChecks {
           await upsert(this.core, vip.key, state.config);
           state.up = true;
           this.log.info({ vip: vip.name, real: k, reason: result.reason }, 'l4 real server up');
+          this.onChange({ kind: 'real', state: 'up', vip: vip.name, real: k, reason: result.reason });
         }
       } else {
         state.failures++;
@@ -109,6 +114,7 @@ export class L4HealthChecks {
         if (state.up && state.failures >= vip.check.fall) {
           state.up = false;
           this.log.warn({ vip: vip.name, real: k, reason: result.reason }, 'l4 real server down; removed from its vip');
+          this.onChange({ kind: 'real', state: 'down', vip: vip.name, real: k, reason: result.reason });
         }
       }
       // A down real that is in the table (just failed, or a node registered

@@ -6,7 +6,13 @@
 // keepalived with this file: `tcpvs keepalived -c FILE > keepalived.conf`.
 import type { L4Spec, VrrpSpec } from '../config/model.ts';
 
-export function keepalivedConfig(l4: L4Spec, source: string): string {
+/**
+ * `tcpvs`: the command that runs tcpvs (node and its entry point); with an
+ * admin socket in the config, keepalived tells the running tcpvs of each
+ * state change through it (`tcpvs director-state`), which logs and counts it
+ * and runs the config's `notify` command.
+ */
+export function keepalivedConfig(l4: L4Spec, source: string, tcpvs: readonly string[] = []): string {
   const vrrp: VrrpSpec | undefined = l4.vrrp;
   if (vrrp === undefined) throw new Error(`${source} has no 'vrrp' statements: nothing for keepalived to do`);
   const addresses = [...new Set(l4.vips.map((v) => v.address))];
@@ -17,7 +23,7 @@ export function keepalivedConfig(l4: L4Spec, source: string): string {
     '# holds them: sysctl net.ipv4.ip_nonlocal_bind=1 (net.ipv6.ip_nonlocal_bind=1).',
     'global_defs {',
     `  router_id tcpvs_${vrrp.routerId}`,
-    ...(vrrp.notify === null ? [] : ['  enable_script_security', '  script_user root']),
+    ...(vrrp.notify === null && (l4.admin === null || tcpvs.length === 0) ? [] : ['  enable_script_security', '  script_user root']),
     '}',
     '',
     'vrrp_instance tcpvs {',
@@ -38,8 +44,19 @@ export function keepalivedConfig(l4: L4Spec, source: string): string {
     lines.push(`    ${address}/${bits} dev ${vrrp.interface}`);
   }
   lines.push('  }');
-  // keepalived runs it with: "INSTANCE" "tcpvs" MASTER|BACKUP|FAULT|STOP PRIORITY
-  if (vrrp.notify !== null) lines.push(`  notify "${vrrp.notify.replace(/["\\]/g, '\\$&')}"`);
+  // keepalived runs these with: "INSTANCE" "tcpvs" MASTER|BACKUP|FAULT|STOP PRIORITY
+  if (l4.admin !== null && tcpvs.length > 0) lines.push(`  notify "${quote([...tcpvs, 'director-state', '--admin', l4.admin].join(' '))}"`);
+  if (vrrp.notify !== null) {
+    const own = quote(vrrp.notify);
+    if (l4.admin !== null && tcpvs.length > 0) {
+      // keepalived has one `notify` per instance: this one goes per state, with keepalived's words.
+      for (const state of ['MASTER', 'BACKUP', 'FAULT']) lines.push(`  notify_${state.toLowerCase()} "${own} INSTANCE tcpvs ${state}"`);
+    } else lines.push(`  notify "${own}"`);
+  }
   lines.push('}', '');
   return lines.join('\n');
+}
+
+function quote(command: string): string {
+  return command.replace(/["\\]/g, '\\$&');
 }

@@ -69,7 +69,16 @@ function leaves(snapshot: StatsSnapshot): Leaf[] {
 }
 
 /** The /metrics body. The snapshot must have been taken with histograms. */
-export function renderMetrics(snapshot: StatsSnapshot): string {
+/** A counted state change of the cluster (lib/control/notify.ts), without importing the control plane. */
+export interface StateChangeSample {
+  kind: string;
+  state: string;
+  vip: string;
+  real: string;
+  count: number;
+}
+
+export function renderMetrics(snapshot: StatsSnapshot, stateChanges: readonly StateChangeSample[] = []): string {
   const x = new Exposition();
   const all = leaves(snapshot);
 
@@ -118,6 +127,14 @@ export function renderMetrics(snapshot: StatsSnapshot): string {
   x.family('tcpvs_connections_total', 'counter', 'Client connections accepted.');
   for (const s of snapshot.services) x.sample('tcpvs_connections_total', [['service', s.name]], s.connections.total);
 
+  if (stateChanges.length > 0) {
+    x.family('tcpvs_state_changes_total', 'counter', 'State changes: the director (MASTER, BACKUP, FAULT, STOP, from keepalived) and L4 real servers (up, down, from their checks).');
+    for (const c of stateChanges) {
+      const labels: [string, string][] = [['kind', c.kind], ['state', c.state]];
+      if (c.kind === 'real') labels.push(['vip', c.vip], ['real', c.real]);
+      x.sample('tcpvs_state_changes_total', labels, c.count);
+    }
+  }
   x.family('tcpvs_stats_start_time_seconds', 'gauge', 'When the counters started, in seconds since the epoch.');
   x.sample('tcpvs_stats_start_time_seconds', [], snapshot.startedAt / 1000);
   return x.text();

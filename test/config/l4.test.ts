@@ -104,3 +104,16 @@ t.test('vrrp statements: a backup director, and keepalived’s config from them'
   t.same(problems([...BASE, ...vip, ...vrrp, 'vrrp bogus 1']), ['13:vrrp']);
   t.same(problems(['l4 driver remote', 'l4 admin /run/x.sock', ...BASE, 'vip front tcp 10.0.0.100:80', '  real self web', ...vrrp]), ['10:vrrp'], 'a remote node holds no vip address');
 });
+
+t.test('notify COMMAND: absolute, once; keepalived tells the running tcpvs through its admin socket', async (t) => {
+  const { keepalivedConfig } = await import('../../lib/l4/keepalived.ts');
+  const vip = ['vip front tcp 10.0.0.100:80', '  real self web'];
+  const vrrp = ['vrrp interface eth0', 'vrrp router-id 51', 'vrrp priority 150'];
+  const config = parseConfigText(['l4 admin /run/tcpvs.sock', 'notify /usr/local/bin/changed --quiet', ...BASE, ...vip, ...vrrp, 'vrrp notify /usr/local/bin/own'].join('\n'), 'l4.tcpvs');
+  t.same(config.l4!.notify, ['/usr/local/bin/changed', '--quiet']);
+  const text = keepalivedConfig(config.l4!, 'l4.tcpvs', ['/usr/bin/node', '/opt/tcpvs/index.ts']);
+  t.match(text, /  notify "\/usr\/bin\/node \/opt\/tcpvs\/index\.ts director-state --admin \/run\/tcpvs\.sock"\n/);
+  t.match(text, /  notify_master "\/usr\/local\/bin\/own INSTANCE tcpvs MASTER"\n  notify_backup "\/usr\/local\/bin\/own INSTANCE tcpvs BACKUP"\n  notify_fault "\/usr\/local\/bin\/own INSTANCE tcpvs FAULT"\n/, 'vrrp notify still runs, per state');
+  t.same(problems(['notify changed', ...BASE]), ['1:notify'], 'an absolute path');
+  t.same(problems(['notify /a', 'notify /b', ...BASE]), ['2:notify'], 'once');
+});

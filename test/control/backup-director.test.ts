@@ -77,6 +77,11 @@ async function run(t: Test): Promise<void> {
   const backend2 = startBackend('srv2');
   await Promise.all([waitFor(backend, /backend up/, 'backend'), waitFor(backend2, /backend up/, 'backend 2')]);
 
+  // The config's notify command: appends its words to a file.
+  const notifyLog = join(dir, 'notify.log');
+  const notifyScript = join(dir, 'notify.sh');
+  writeFileSync(notifyScript, `#!/bin/sh\necho "$*" >> ${notifyLog}\n`, { mode: 0o755 });
+  const notified = (): string => (existsSync(notifyLog) ? readFileSync(notifyLog, 'utf8') : '');
   const directorConfig = (name: 'd1' | 'd2', priority: number): string => {
     const file = join(dir, `${name}.tcpvs`);
     writeFileSync(
@@ -101,6 +106,7 @@ async function run(t: Test): Promise<void> {
         `sync listen ${lan.hosts[name].address}:8402`,
         `sync peer ${lan.hosts[name === 'd1' ? 'd2' : 'd1'].address}:8402`,
         'sync secret this-is-a-test-secret',
+        `notify ${notifyScript} ${name}`,
         'vrrp interface eth0',
         'vrrp router-id 51',
         `vrrp priority ${priority}`,
@@ -131,6 +137,7 @@ async function run(t: Test): Promise<void> {
   const d2 = await startDirector('d2', 100);
   t.ok(await pollUntil(() => holdsVip('d1'), 15_000), 'the master (priority 150) holds the vip');
   t.notOk(holdsVip('d2'), 'the backup does not');
+  t.ok(await pollUntil(() => /^d1 director MASTER$/m.test(notified()) && /^d2 director BACKUP$/m.test(notified()), 10_000), 'keepalived told each tcpvs its state, and tcpvs ran the notify command');
 
   // A persistent client, pinned by the master; its template reaches the backup.
   const sticky = (): string =>
@@ -180,6 +187,7 @@ async function run(t: Test): Promise<void> {
   }
   t.ok(await pollUntil(() => holdsVip('d2'), 10_000), 'the backup takes the vip');
   const movedMs = Date.now() - killedAt;
+  t.ok(await pollUntil(() => /^d2 director MASTER$/m.test(notified()), 10_000), 'the backup’s notify says MASTER');
   await clientDone;
 
   const answers = clientOut.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { t: number; ok: boolean; body: string });

@@ -6,7 +6,7 @@
 import t from 'tap';
 import net from 'node:net';
 import http from 'node:http';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -75,13 +75,20 @@ t.test('a real server that stops answering leaves the vip after fall checks, its
   const bPort = await freePort();
   let b = await nameServer('B', bPort);
   t.teardown(() => (b.listening ? closeServer(b) : undefined));
-  const admin = join(mkdtempSync(join(tmpdir(), 'tcpvs-l4h-')), 'admin.sock');
+  const dir = mkdtempSync(join(tmpdir(), 'tcpvs-l4h-'));
+  const admin = join(dir, 'admin.sock');
+  const notifyLog = join(dir, 'notify.log');
+  const notifyScript = join(dir, 'notify.sh');
+  writeFileSync(notifyScript, `#!/bin/sh\necho "$*" >> ${notifyLog}\n`, { mode: 0o755 });
+  const notified = (): string => (existsSync(notifyLog) ? readFileSync(notifyLog, 'utf8') : '');
   const vipPort = await freePort();
   const director = await spawnTcpvs(
     [
       'log level warn',
       'l4 driver userspace',
       `l4 admin ${admin}`,
+      `notify ${notifyScript} changed:`,
+      'admin http 127.0.0.1:0',
       'service web',
       '  listen 127.0.0.1:0',
       '  group g',
@@ -115,9 +122,15 @@ t.test('a real server that stops answering leaves the vip after fall checks, its
   t.ok(tookMs < 5000, 'within a few check intervals');
   const after = await get(vipPort, pinned);
   t.same(after, { status: 200, who: 'A' }, 'the client persistent to B now reaches A');
+  t.ok(await pollUntil(() => notified().includes(`changed: real front 127.0.0.1:${bPort} down`), 5000), 'the notify command was run: real front B down');
+  const metricsUrl = /metrics (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(director.stderr())?.[1];
+  t.ok(metricsUrl !== undefined, 'the admin http listener is up');
+  const metrics = await (await fetch(metricsUrl!)).text();
+  t.match(metrics, new RegExp(`tcpvs_state_changes_total\\{kind="real",state="down",vip="front",real="127\\.0\\.0\\.1:${bPort}"\\} 1\n`), '/metrics counts it');
 
   b = await nameServer('B', bPort);
   t.ok(await pollUntil(listsB, 10_000), 'B is back after rise successes');
+  t.ok(await pollUntil(() => notified().includes(`changed: real front 127.0.0.1:${bPort} up`), 5000), 'and the notify command says so');
   const listed = ipvsadm(admin, '-L', '-n');
   t.match(listed, new RegExp(`-> 127\\.0\\.0\\.1:${bPort} +Masq +1 `), 'with its weight and method');
 });
