@@ -219,6 +219,7 @@ async function start(
       services: () => node.control.services(),
       log: node.log,
       remoteAdmin: spec.driver === 'remote' ? spec.admin : null,
+      registry: node.registry,
     });
   } catch (err) {
     return fail('cannot program the L4 core', err);
@@ -266,7 +267,7 @@ async function start(
   if (config.adminHttp != null) {
     let adminHttp: AdminHttp;
     try {
-      adminHttp = await startAdminHttp({ ...config.adminHttp, stats: node.stats, log: node.log, stateChanges: () => l4.notifier.snapshot() });
+      adminHttp = await startAdminHttp({ ...config.adminHttp, stats: node.stats, log: node.log, cluster: () => ({ stateChanges: l4.notifier.snapshot(), sync: l4.syncStatus() }) });
     } catch (err) {
       return fail('cannot open the admin HTTP listener', err);
     }

@@ -9,7 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
 import type { StatsSource } from '../stats/collector.ts';
 import { PAGE_CSP, renderStatsPage } from '../stats/page.ts';
-import { PROMETHEUS_CONTENT_TYPE, renderMetrics, type StateChangeSample } from '../stats/prometheus.ts';
+import { PROMETHEUS_CONTENT_TYPE, renderMetrics, type ClusterSample } from '../stats/prometheus.ts';
 
 export interface AdminHttpOptions {
   host: string;
@@ -18,7 +18,7 @@ export interface AdminHttpOptions {
   /** A collector (createStats()), or anything that gives snapshots, e.g. the merge of every worker's. */
   stats: StatsSource;
   /** The cluster's state changes so far (director, L4 real servers), for /metrics. */
-  stateChanges?: () => readonly StateChangeSample[];
+  cluster?: () => ClusterSample; // director state changes and state sync, for /metrics
   log?: Pick<Logger, 'info' | 'warn' | 'debug'>;
 }
 
@@ -83,7 +83,7 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
       case '/stats.json':
         return send(res, head, 200, 'application/json; charset=utf-8', JSON.stringify(await stats.snapshot()) + '\n');
       case '/metrics':
-        return send(res, head, 200, PROMETHEUS_CONTENT_TYPE, renderMetrics(await stats.snapshot({ histograms: true }), options.stateChanges?.() ?? []));
+        return send(res, head, 200, PROMETHEUS_CONTENT_TYPE, renderMetrics(await stats.snapshot({ histograms: true }), options.cluster?.() ?? {}));
       default:
         return send(res, head, 404, 'text/plain; charset=utf-8', 'not found: try /, /stats.json or /metrics\n');
     }

@@ -390,8 +390,6 @@ export class L4Draft {
       for (const what of ['listen', 'peer', 'secret']) {
         if (!this.syncLines.has(what)) report(sync.line, `sync.${what}`, `state sync needs 'sync ${what} ...'`);
       }
-      if (driver !== 'userspace')
-        report(sync.line, 'sync', driver === 'ipvs' ? "with driver ipvs the kernel's sync daemon syncs state; tcpvs's sync is the user-space core's" : 'a node with driver remote holds no L4 state to sync');
     }
     return {
       driver,

@@ -6,13 +6,16 @@
 import { performance } from 'node:perf_hooks';
 import type { L4Spec, VipRealSpec, VipSpec } from '../config/model.ts';
 import { L4Error, serviceId, type L4Core, type RealServerConfig, type ServiceKey, type VirtualServiceConfig } from '../l4/model.ts';
-import { createUserspaceCore } from '../l4/userspace/core.ts';
+import { createUserspaceCore, type UserspaceCore } from '../l4/userspace/core.ts';
 import { createIpvsCore } from '../l4/ipvs/driver.ts';
 import { openAdminClient } from '../admin/client.ts';
 import { reconnectingRemoteL4Core } from '../admin/l4.ts';
 import type { Logger } from '../log/logger.ts';
 import { L4HealthChecks } from './l4-health.ts';
-import { TemplateSync } from './l4-sync.ts';
+import { DirectorSync } from './director-sync.ts';
+import { TableSync } from './table-sync.ts';
+import type { Registry } from './registry.ts';
+import type { SyncSample } from '../stats/prometheus.ts';
 import { Notifier } from './notify.ts';
 /** What L4 control needs of a local service: the control plane's view of it (every worker's connections). */
 export interface L4Node {
@@ -26,6 +29,8 @@ export interface L4Control {
   readonly core: L4Core;
   /** The cluster's state changes: logged, counted, handed to `notify COMMAND`. */
   readonly notifier: Notifier;
+  /** State sync with the other director, null without `sync`. */
+  syncStatus(): SyncSample | null;
   /** Quiesce this node, wait for its connections (up to the drain timeout), then deregister it. */
   drain(): Promise<void>;
   close(): Promise<void>;
@@ -36,6 +41,7 @@ export interface L4ControlOptions {
   services: () => readonly L4Node[]; // as they run now (a change may add or remove some)
   log: Logger;
   remoteAdmin: string | null; // driver remote: the admin socket of the tcpvs whose L4 core this node joins
+  registry?: Registry; // with `sync`: the groups' tables to sync with the peer
   loadSampleMs?: number; // weight-follows-load period, default 2 s
   registerCheckMs?: number; // driver remote: how often the node checks that the director still has it, default 2 s
 }
@@ -89,24 +95,33 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
   let core: L4Core;
   let checks: L4HealthChecks | null = null;
   const notifier = new Notifier(spec.notify ?? null, log);
-  let sync: TemplateSync | null = null;
+  let sync: DirectorSync | null = null;
+  let userspace: UserspaceCore | null = null;
   if (spec.driver === 'remote') {
     if (options.remoteAdmin === null) throw new Error('driver remote needs the admin socket of the tcpvs that runs the L4 core');
     core = await reconnectingRemoteL4Core(options.remoteAdmin, (path) => openAdminClient(path));
     // A node registers only itself, in vips the director defines.
     for (const self of selves) await upsertRealServer(core, self.key, self.server);
   } else {
-    const userspace = spec.driver === 'ipvs' ? null : createUserspaceCore({ log });
+    userspace = spec.driver === 'ipvs' ? null : createUserspaceCore({ log });
     core = userspace ?? createIpvsCore();
     await core.apply(desired);
-    if (userspace !== null && spec.sync !== undefined) {
-      sync = new TemplateSync(userspace, spec.sync, log);
-      await sync.start();
-    }
     const checked = spec.vips.flatMap((v) => (v.check === undefined ? [] : [{ name: v.name, key: vipKey(v), check: v.check }]));
     if (checked.length > 0) {
       checks = new L4HealthChecks(core, checked, log, (change) => notifier.changed(change));
       checks.start();
+    }
+  }
+  // State sync with the other director: the user-space core's templates
+  // (the ipvs driver's are the kernel sync daemon's) and the groups' tables.
+  if (spec.sync !== undefined) {
+    sync = new DirectorSync(userspace, options.registry === undefined ? null : new TableSync(options.registry), spec.sync, log);
+    try {
+      await sync.start();
+    } catch (err) {
+      checks?.close();
+      await core.close();
+      throw err;
     }
   }
   log.info({ driver: core.driver, vips: spec.vips.map((v) => v.name), registered: selves.length }, 'l4 core programmed');
@@ -159,6 +174,7 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
   return {
     core,
     notifier,
+    syncStatus: () => sync?.status() ?? null,
     async drain() {
       if (drained) return;
       drained = true;

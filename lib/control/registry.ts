@@ -17,6 +17,7 @@
 // buffers. It keeps every object whose identity survived and builds only what
 // is new (lib/proxy/data-path.ts). prepare() changes nothing; commit() makes
 // the plan the model.
+import { createHmac } from 'node:crypto';
 import type { Config, GroupSpec, ServiceSpec } from '../config/model.ts';
 import { G_VERSION, createGroupShare } from '../state/group-share.ts';
 import { SharedLruTable } from '../state/lru-table.ts';
@@ -138,7 +139,7 @@ export class ServerState {
 }
 
 /** A shared table and what it was made for: a change that keeps the shape keeps the table. */
-interface TableSlot {
+export interface TableSlot {
   shape: string;
   buffer: SharedArrayBuffer;
 }
@@ -163,6 +164,31 @@ function keyTableShape(spec: GroupSpec): string | null {
 function tableFor(slot: TableSlot | null, shape: string | null, create: () => SharedArrayBuffer): TableSlot | null {
   if (shape === null) return null;
   return slot !== null && slot.shape === shape ? slot : { shape, buffer: create() };
+}
+
+/**
+ * With state sync between two directors (`sync ...`), their tables must
+ * turn a key into the same 64-bit fingerprint: both take the hash seed from
+ * the shared secret, which keeps it as unguessable as a random one. A synced
+ * table also has one more time word, its last: the last use its peer knows
+ * of (director-sync.ts sends an entry when its last use differs).
+ */
+export function syncedTableSeed(secret: string): number {
+  return createHmac('sha256', secret).update('tcpvs table seed', 'latin1').digest().readInt32LE(0);
+}
+
+/** How a group's tables are made: their seed and extra time word when synced. */
+interface TableMaking {
+  seed: number | undefined;
+  syncWords: number; // 1 with sync, else 0
+  shapeSuffix: string; // a change of sync or of its secret starts new tables
+}
+
+function tableMaking(config: Config): TableMaking {
+  const secret = config.l4?.sync?.secret;
+  if (secret === undefined) return { seed: undefined, syncWords: 0, shapeSuffix: '' };
+  const seed = syncedTableSeed(secret);
+  return { seed, syncWords: 1, shapeSuffix: ` synced ${seed}` };
 }
 
 export class GroupState {
@@ -223,12 +249,12 @@ export interface PendingPlan {
 }
 
 /** Identity of the n-th listing of an address in a group. */
-function serverKey(host: string, port: number, nth: number): string {
+export function serverKey(host: string, port: number, nth: number): string {
   return `${host}\u0000${port}\u0000${nth}`;
 }
 
 /** Counts listings of each address: 0 for the first, 1 for a second listing of it... */
-function listingCounter(): (host: string, port: number) => number {
+export function listingCounter(): (host: string, port: number) => number {
   const seen = new Map<string, number>();
   return (host, port) => {
     const key = `${host}\u0000${port}`;
@@ -271,6 +297,8 @@ export class Registry {
       groups: Array<{ state: GroupState; spec: GroupSpec; servers: ServerState[]; affinityTable: TableSlot | null; keyTable: TableSlot | null }>;
     }> = [];
     const plan: Plan = { services: [] };
+    const making = tableMaking(config);
+    const shaped = (shape: string | null): string | null => (shape === null ? null : shape + making.shapeSuffix);
     for (const spec of config.services) {
       const service = old.get(spec.name) ?? new ServiceState(spec, this.workers);
       const groups = [];
@@ -286,14 +314,16 @@ export class Registry {
           state.sendProxy = s.sendProxy ?? 0;
           return state;
         });
-        const affinityTable = tableFor(group.affinityTable, affinityShape(groupSpec), () => {
+        const affinityTable = tableFor(group.affinityTable, shaped(affinityShape(groupSpec)), () => {
           const a = groupSpec.affinity!;
-          return SharedLruTable.create({ maxEntries: a.kind === 'cookie' ? 1 : a.maxEntries, valueWords: PIN_WORDS }).buffer;
+          const maxEntries = a.kind === 'cookie' ? 1 : a.maxEntries;
+          return SharedLruTable.create({ maxEntries, valueWords: PIN_WORDS, timeWords: making.syncWords, seed: making.seed }).buffer;
         });
-        const keyTable = tableFor(group.keyTable, keyTableShape(groupSpec), () => {
+        const keyTable = tableFor(group.keyTable, shaped(keyTableShape(groupSpec)), () => {
           const lblcr = groupSpec.scheduler === 'lblcr';
           const maxEntries = groupSpec.tuning?.maxEntries ?? DEFAULT_MAX_ENTRIES;
-          return SharedLruTable.create({ maxEntries, valueWords: lblcr ? LBLCR_WORDS : LBLC_WORDS, timeWords: lblcr ? 1 : 0 }).buffer;
+          const valueWords = lblcr ? LBLCR_WORDS : LBLC_WORDS;
+          return SharedLruTable.create({ maxEntries, valueWords, timeWords: (lblcr ? 1 : 0) + making.syncWords, seed: making.seed }).buffer;
         });
         groups.push({ state: group, spec: groupSpec, servers, affinityTable, keyTable });
         groupPlans.push({

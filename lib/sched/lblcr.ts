@@ -40,6 +40,8 @@ const V_COUNT = 0;
 const V_LAST_PICKED = 1;
 const V_MEMBERS = 2;
 export const LBLCR_WORDS = V_MEMBERS + MAX_SET_MEMBERS;
+/** Where an entry's member uids are, for state sync (director-sync.ts): ints[v + first .. v + first + ints[v + count]). */
+export const LBLCR_MEMBER_WORDS = { count: V_COUNT, first: V_MEMBERS } as const;
 const T_MODIFIED = 0;
 
 export class LocalityReplicatedScheduler implements Scheduler {

@@ -44,6 +44,8 @@ export interface LruTableOptions {
   valueWords: number;
   /** Float64 words per entry for the caller (0..8), at times[timeBase(e) + k]; default 0. */
   timeWords?: number;
+  /** The key hash seed; default random. Two directors that sync a table share one (see director-sync.ts). */
+  seed?: number;
 }
 
 export const MAX_ENTRIES_LIMIT = 16 * 1024 * 1024;
@@ -161,7 +163,7 @@ export class SharedLruTable {
   private readonly timeStride: number;
   private readonly entriesBase: number;
 
-  /** A new table in a new SharedArrayBuffer, with a random seed. */
+  /** A new table in a new SharedArrayBuffer, with a random seed unless one is given. */
   static create(options: LruTableOptions): SharedLruTable {
     const { maxEntries, valueWords } = options;
     const timeWords = options.timeWords ?? 0;
@@ -171,7 +173,7 @@ export class SharedLruTable {
     ints[H_MAX] = maxEntries;
     ints[H_VALUE_WORDS] = valueWords;
     ints[H_TIME_WORDS] = timeWords;
-    ints[H_SEED] = randomBytes(4).readInt32LE(0);
+    ints[H_SEED] = options.seed === undefined ? randomBytes(4).readInt32LE(0) : options.seed | 0;
     ints[H_BUCKET_MASK] = layout.bucketCount - 1;
     ints.fill(-1, HEADER_WORDS, HEADER_WORDS + layout.bucketCount);
     ints[H_HEAD] = -1;
@@ -403,6 +405,46 @@ export class SharedLruTable {
   /** The last use of a live entry (epoch ms as given by the caller). */
   lastUse(entry: number): number {
     return this.times[entry * this.timeStride + T_LAST_USE];
+  }
+
+  /**
+   * Records [0, highWater()) have been used; isLive() tells which hold an
+   * entry now. A walk by record index, unlike one along the LRU list, may
+   * drop the lock between records (director-sync.ts scans a table in slices).
+   */
+  highWater(): number {
+    return this.ints[H_HWM];
+  }
+
+  isLive(entry: number): boolean {
+    return this.ints[this.entriesBase + entry * this.intStride + E_PREV] !== FREE;
+  }
+
+  keyHi(entry: number): number {
+    return this.ints[this.entriesBase + entry * this.intStride + E_HI];
+  }
+
+  keyLo(entry: number): number {
+    return this.ints[this.entriesBase + entry * this.intStride + E_LO];
+  }
+
+  /**
+   * Takes in an entry another director used at `lastUse`: the entry for the
+   * key, made most recent with that last use (a new one has its value and
+   * time words zeroed), or -1 when the entry here was used at or after
+   * `lastUse` (the newer use wins). No expiry check: an old use reads as
+   * expired at the next find().
+   */
+  adopt(hi: number, lo: number, lastUse: number): number {
+    hi |= 0;
+    lo |= 0;
+    const e = this.lookup(hi, lo);
+    if (e === -1) return this.insert(hi, lo, lastUse);
+    const t = e * this.timeStride + T_LAST_USE;
+    if (this.times[t] >= lastUse) return -1;
+    this.times[t] = lastUse;
+    this.toFront(e, this.entriesBase + e * this.intStride);
+    return e;
   }
 
   /** Drops every entry; the seed and sizes stay. */

@@ -68,7 +68,6 @@ function leaves(snapshot: StatsSnapshot): Leaf[] {
   return out;
 }
 
-/** The /metrics body. The snapshot must have been taken with histograms. */
 /** A counted state change of the cluster (lib/control/notify.ts), without importing the control plane. */
 export interface StateChangeSample {
   kind: string;
@@ -78,7 +77,23 @@ export interface StateChangeSample {
   count: number;
 }
 
-export function renderMetrics(snapshot: StatsSnapshot, stateChanges: readonly StateChangeSample[] = []): string {
+/** State sync with the other director (lib/control/director-sync.ts). */
+export interface SyncSample {
+  connected: boolean; // this director's sending connection to the peer is up
+  templatesAdopted: number;
+  tableEntriesAdopted: number;
+  tableEntriesSent: number;
+}
+
+/** What the control plane adds to the data path's statistics. */
+export interface ClusterSample {
+  stateChanges?: readonly StateChangeSample[];
+  sync?: SyncSample | null;
+}
+
+/** The /metrics body. The snapshot must have been taken with histograms. */
+export function renderMetrics(snapshot: StatsSnapshot, cluster: ClusterSample = {}): string {
+  const stateChanges = cluster.stateChanges ?? [];
   const x = new Exposition();
   const all = leaves(snapshot);
 
@@ -134,6 +149,15 @@ export function renderMetrics(snapshot: StatsSnapshot, stateChanges: readonly St
       if (c.kind === 'real') labels.push(['vip', c.vip], ['real', c.real]);
       x.sample('tcpvs_state_changes_total', labels, c.count);
     }
+  }
+  const sync = cluster.sync;
+  if (sync != null) {
+    x.family('tcpvs_sync_peer_connected', 'gauge', 'State sync: 1 while this director is connected to its peer to send.');
+    x.sample('tcpvs_sync_peer_connected', [], sync.connected ? 1 : 0);
+    x.family('tcpvs_sync_entries_total', 'counter', 'State sync: L4 persistence templates and L7 table entries (persistence pins, lblc/lblcr) sent to and adopted from the peer.');
+    x.sample('tcpvs_sync_entries_total', [['kind', 'l4-template'], ['direction', 'adopted']], sync.templatesAdopted);
+    x.sample('tcpvs_sync_entries_total', [['kind', 'table'], ['direction', 'sent']], sync.tableEntriesSent);
+    x.sample('tcpvs_sync_entries_total', [['kind', 'table'], ['direction', 'adopted']], sync.tableEntriesAdopted);
   }
   x.family('tcpvs_stats_start_time_seconds', 'gauge', 'When the counters started, in seconds since the epoch.');
   x.sample('tcpvs_stats_start_time_seconds', [], snapshot.startedAt / 1000);

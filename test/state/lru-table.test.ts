@@ -675,3 +675,29 @@ t.test('4 threads with evictions, removals and expiry: structure stays consisten
   });
   t.equal(table.holder(), 0);
 });
+
+t.test('adopt(): a peer director’s use wins only when newer; walk by record index; a given seed', async (t) => {
+  const table = SharedLruTable.create({ maxEntries: 4, valueWords: 1, seed: 1234 });
+  t.equal(table.seed, 1234, 'the seed given is the seed used');
+  t.equal(SharedLruTable.attach(table.buffer).seed, 1234);
+  locked(table, () => {
+    const local = table.insert(1, 2, 100);
+    table.ints[table.valueBase(local)] = 7;
+    t.equal(table.adopt(1, 2, 90), -1, 'an older use from the peer loses');
+    t.equal(table.ints[table.valueBase(local)], 7);
+    t.equal(table.lastUse(local), 100);
+    const other = table.insert(3, 4, 110); // now the most recent
+    t.equal(table.adopt(1, 2, 120), local, 'a newer one wins: the same entry');
+    t.equal(table.lastUse(local), 120);
+    const fresh = table.adopt(5, 6, 80);
+    t.not(fresh, -1, 'an unknown key is inserted');
+    t.equal(table.lastUse(fresh), 80);
+    t.equal(table.ints[table.valueBase(fresh)], 0, 'with its value zeroed');
+    t.equal(table.find(5, 6, 100, 10), -1, 'an adopted use that is old reads as expired');
+    table.remove(other);
+    t.equal(table.highWater(), 3, 'three records were used');
+    const live = [0, 1, 2].filter((e) => table.isLive(e));
+    t.same(live.map((e) => [table.keyHi(e), table.keyLo(e)]), [[1, 2]], 'only the first key is live: one removed, one expired');
+    table.check();
+  });
+});

@@ -1,9 +1,11 @@
 // State sync between two directors, as IPVS's sync daemon does for its
-// persistence templates: each director sends the templates its user-space
-// core makes or refreshes to its peer, which adopts them, so that after a
-// failover a persistent client reaches the same real server. Symmetric: the
-// master has traffic and sends; the backup has none and sends nothing, and
-// the roles swap with the address. A (re)connection starts with a snapshot.
+// persistence templates: each director sends its peer the templates its
+// user-space core makes or refreshes and the entries its groups' tables learn
+// (source and header persistence, lblc/lblcr: table-sync.ts); the peer
+// adopts them, so that after a failover a persistent client reaches the same
+// real server. Symmetric: the master has traffic and sends; the backup has
+// none and sends nothing, and the roles swap with the address. A
+// (re)connection starts with a snapshot.
 //
 // The wire: TCP to the peer's `sync listen` address. The listener sends
 // "tcpvs-sync 1 NONCE"; the sender proves the shared secret with
@@ -14,6 +16,8 @@
 import net from 'node:net';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { SyncedTemplate, UserspaceCore } from '../l4/userspace/core.ts';
+import type { SyncSample } from '../stats/prometheus.ts';
+import { checkTableBatches, type TableBatch, type TableSync } from './table-sync.ts';
 import type { Endpoint } from '../config/model.ts';
 import type { Logger } from '../log/logger.ts';
 
@@ -28,8 +32,9 @@ const RETRY_MS = 1000;
 const MAX_LINE = 1 << 20; // a batch of ~5000 templates
 const BATCH = 2000;
 
-export class TemplateSync {
-  private readonly core: UserspaceCore;
+export class DirectorSync {
+  private readonly core: UserspaceCore | null;
+  private readonly tables: TableSync | null;
   private readonly spec: SyncSpec;
   private readonly log: Logger;
   private server: net.Server | null = null;
@@ -40,11 +45,12 @@ export class TemplateSync {
   private retryTimer: NodeJS.Timeout | null = null;
   private closed = false;
   private lastConnectError = '';
-  /** Templates adopted from the peer so far (tests, stats). */
+  /** L4 templates adopted from the peer so far (tests, stats); the tables count their own. */
   adopted = 0;
 
-  constructor(core: UserspaceCore, spec: SyncSpec, log: Logger) {
+  constructor(core: UserspaceCore | null, tables: TableSync | null, spec: SyncSpec, log: Logger) {
     this.core = core;
+    this.tables = tables;
     this.spec = spec;
     this.log = log;
   }
@@ -55,7 +61,7 @@ export class TemplateSync {
       this.server!.once('error', (err) => reject(new Error(`sync listen ${this.spec.listen.host}:${this.spec.listen.port}: ${err.message}`)));
       this.server!.listen(this.spec.listen.port, this.spec.listen.host, () => resolve());
     });
-    this.core.watchTemplates((t) => this.dirty.set(`${t.service} ${t.client}`, t));
+    this.core?.watchTemplates((t) => this.dirty.set(`${t.service} ${t.client}`, t));
     this.flushTimer = setInterval(() => this.flush(), FLUSH_MS);
     this.flushTimer.unref();
     this.connect();
@@ -63,11 +69,20 @@ export class TemplateSync {
 
   close(): void {
     this.closed = true;
-    this.core.watchTemplates(null);
+    this.core?.watchTemplates(null);
     if (this.flushTimer !== null) clearInterval(this.flushTimer);
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.sender?.destroy();
     this.server?.close();
+  }
+
+  status(): SyncSample {
+    return {
+      connected: this.senderReady !== null,
+      templatesAdopted: this.adopted,
+      tableEntriesAdopted: this.tables?.adopted ?? 0,
+      tableEntriesSent: this.tables?.sent ?? 0,
+    };
   }
 
   // ---- sending to the peer ----------------------------------------------
@@ -88,20 +103,21 @@ export class TemplateSync {
       }
       const m = /^tcpvs-sync 1 ([0-9a-f]{32})$/.exec(buffered.slice(0, end));
       if (m === null) {
-        this.log.warn({ peer: this.peerText() }, 'l4 sync: the peer does not speak tcpvs sync');
+        this.log.warn({ peer: this.peerText() }, 'sync: the peer does not speak tcpvs sync');
         socket.destroy();
         return;
       }
       const nonce = m[1];
       socket.write(`${mac(this.spec.secret, `auth:${nonce}`)}\n`);
       this.senderReady = { nonce, seq: 0 };
-      if (this.lastConnectError !== '') this.log.info({ peer: this.peerText() }, 'l4 sync: connected to the peer again');
+      if (this.lastConnectError !== '') this.log.info({ peer: this.peerText() }, 'sync: connected to the peer again');
       this.lastConnectError = '';
       // A (re)connected peer may have missed everything: start with what is live.
-      this.send(this.core.templateSnapshot());
+      if (this.core !== null) this.send(this.core.templateSnapshot());
+      if (this.tables !== null) this.sendTables(this.tables.changes(true));
     });
     socket.on('error', (err) => {
-      if (err.message !== this.lastConnectError) this.log.warn({ peer: this.peerText(), reason: err.message }, 'l4 sync: cannot reach the peer; retrying');
+      if (err.message !== this.lastConnectError) this.log.warn({ peer: this.peerText(), reason: err.message }, 'sync: cannot reach the peer; retrying');
       this.lastConnectError = err.message;
     });
     socket.on('close', () => {
@@ -117,21 +133,28 @@ export class TemplateSync {
   }
 
   private flush(): void {
-    if (this.dirty.size === 0 || this.senderReady === null) return;
+    if (this.senderReady === null) return;
+    if (this.tables !== null) this.sendTables(this.tables.changes(false));
+    if (this.dirty.size === 0) return;
     const batch = [...this.dirty.values()];
     this.dirty.clear();
     this.send(batch);
   }
 
   private send(templates: SyncedTemplate[]): void {
+    for (let i = 0; i < templates.length; i += BATCH) this.sendLine(JSON.stringify({ templates: templates.slice(i, i + BATCH) }));
+  }
+
+  private sendTables(batches: TableBatch[]): void {
+    for (const batch of batches) this.sendLine(JSON.stringify({ tables: [batch] }));
+  }
+
+  private sendLine(json: string): void {
     const ready = this.senderReady;
     const socket = this.sender;
     if (ready === null || socket === null) return;
-    for (let i = 0; i < templates.length; i += BATCH) {
-      const json = JSON.stringify({ templates: templates.slice(i, i + BATCH) });
-      ready.seq++;
-      socket.write(`${json}\t${mac(this.spec.secret, `${ready.nonce}:${ready.seq}:${json}`)}\n`);
-    }
+    ready.seq++;
+    socket.write(`${json}\t${mac(this.spec.secret, `${ready.nonce}:${ready.seq}:${json}`)}\n`);
   }
 
   // ---- receiving from the peer -------------------------------------------
@@ -143,7 +166,7 @@ export class TemplateSync {
     let seq = 0;
     let buffered = '';
     const refuse = (reason: string): void => {
-      this.log.warn({ from, reason }, 'l4 sync: refused');
+      this.log.warn({ from, reason }, 'sync: refused');
       socket.destroy();
     };
     socket.on('error', () => {});
@@ -168,13 +191,18 @@ export class TemplateSync {
         const json = tab === -1 ? '' : line.slice(0, tab);
         seq++;
         if (tab === -1 || !sameMac(line.slice(tab + 1), mac(this.spec.secret, `${nonce}:${seq}:${json}`))) return refuse(`line ${seq}: bad signature`);
-        let templates: SyncedTemplate[];
         try {
-          templates = checkTemplates(JSON.parse(json));
+          const message = JSON.parse(json) as Record<string, unknown>;
+          if ('tables' in message) {
+            const batches = checkTableBatches(message.tables);
+            this.tables?.adopt(batches);
+          } else {
+            const templates = checkTemplates(message);
+            if (this.core !== null) this.adopted += this.core.adoptTemplates(templates);
+          }
         } catch (err) {
           return refuse(`line ${seq}: ${(err as Error).message}`);
         }
-        this.adopted += this.core.adoptTemplates(templates);
       }
     });
   }
