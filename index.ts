@@ -16,6 +16,8 @@ import { resolveAdminPath } from './lib/admin/path.ts';
 import { startAdminServer, startAdminTcpServer } from './lib/admin/server.ts';
 import { l4Handlers } from './lib/admin/l4.ts';
 import { tcpvsadmHandlers } from './lib/tcpvsadm/handlers.ts';
+import { METHODS } from './lib/tcpvsadm/commands.ts';
+import { AdminError } from './lib/admin/protocol.ts';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './lib/config/model.ts';
 
 const USAGE = `usage:
@@ -168,6 +170,10 @@ async function keepalived(file: string | undefined): Promise<number> {
   return 0;
 }
 
+async function refuseLoadOverTcp(): Promise<never> {
+  throw new AdminError('refused', "loading a config over the TCP admin listener is off: add 'allow-load' to its 'admin tcp' line");
+}
+
 async function start(
   file: string | undefined,
   level: LogSpec['level'] | undefined,
@@ -250,7 +256,9 @@ async function start(
   if (config.adminTcp != null) {
     let adminTcp;
     try {
-      adminTcp = await startAdminTcpServer({ ...config.adminTcp, handlers, log: node.log });
+      // Loading a config over the network is off unless the line says allow-load.
+      const tcpHandlers = config.adminTcp.allowLoad ? handlers : { ...handlers, [METHODS.load]: refuseLoadOverTcp };
+      adminTcp = await startAdminTcpServer({ ...config.adminTcp, handlers: tcpHandlers, log: node.log });
     } catch (err) {
       return fail('cannot open the TCP admin listener', err);
     }

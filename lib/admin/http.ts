@@ -9,6 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../log/logger.ts';
 import type { StatsSource } from '../stats/collector.ts';
 import { PAGE_CSP, renderStatsPage } from '../stats/page.ts';
+import { ConnectionGuard } from './guard.ts';
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics, type ClusterSample } from '../stats/prometheus.ts';
 
 export interface AdminHttpOptions {
@@ -17,9 +18,10 @@ export interface AdminHttpOptions {
   token: string | null;
   /** A collector (createStats()), or anything that gives snapshots, e.g. the merge of every worker's. */
   stats: StatsSource;
-  /** The cluster's state changes so far (director, L4 real servers), for /metrics. */
   cluster?: () => ClusterSample; // director state changes and state sync, for /metrics
   log?: Pick<Logger, 'info' | 'warn' | 'debug'>;
+  /** Connections without a request with the token yet: deadline and bounds (guard.ts); tests shorten them. */
+  guard?: ConnectionGuard;
 }
 
 export interface AdminHttp {
@@ -27,7 +29,6 @@ export interface AdminHttp {
   close(): Promise<void>;
 }
 
-const MAX_CONNECTIONS = 64;
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
@@ -54,6 +55,7 @@ const COMMON_HEADERS = {
 export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHttp> {
   const { stats, log } = options;
   const expected = options.token === null ? null : digest(options.token);
+  const guard = options.guard ?? new ConnectionGuard({ onRefused: (address, reason) => log?.debug({ client: address, reason }, 'admin http: connection closed') });
   const host = hostname();
 
   function send(res: http.ServerResponse, head: boolean, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
@@ -71,8 +73,10 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
       log?.debug({ path: url.pathname, client: req.socket.remoteAddress }, 'admin http: refused, no valid token');
       return send(res, head, 401, 'text/plain; charset=utf-8', 'a token is needed: Authorization: Bearer TOKEN, or ?token=TOKEN\n', {
         'www-authenticate': 'Bearer realm="tcpvs"',
+        connection: 'close',
       });
     }
+    if (!guard.admit(req.socket)) return;
     switch (url.pathname) {
       case '/':
       case '/stats': {
@@ -100,7 +104,8 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
       });
     },
   );
-  server.maxConnections = MAX_CONNECTIONS;
+  server.maxConnections = 1024; // a bound on file descriptors; the guard bounds who holds them
+  server.on('connection', (socket: net.Socket) => guard.track(socket));
   server.on('clientError', (_err, socket) => socket.destroy());
 
   await new Promise<void>((resolve, reject) => {

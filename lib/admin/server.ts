@@ -6,6 +6,7 @@ import { chmodSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../log/logger.ts';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { ConnectionGuard } from './guard.ts';
 import {
   ADMIN_ERROR,
   AdminError,
@@ -47,7 +48,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   await removeStaleSocket(path);
 
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => serveAdminConnection(socket, sockets, handlers, options, maxLine, idleTimeoutMs, null));
+  const server = net.createServer((socket) => serveAdminConnection(socket, sockets, handlers, options, maxLine, idleTimeoutMs, null, null));
   server.maxConnections = options.maxConnections ?? 64;
 
   await listenPrivately(server, path);
@@ -151,23 +152,28 @@ function listenPrivately(server: net.Server, path: string): Promise<void> {
 
 /**
  * One admin connection: JSON lines in, answers in request order out. With
- * `tokenDigest`, every request must carry the token (`"token": "..."`).
+ * `tokenDigest`, every request must carry the token (`"token": "..."`), the
+ * guard holds the connection to its deadline until the first one does, and
+ * a request without it is answered and the connection closed.
  */
 function serveAdminConnection(
-socket: net.Socket,
-sockets: Set<net.Socket>,
-handlers: AdminHandlers,
-options: { log?: Pick<Logger, 'debug' | 'warn'> },
-maxLine: number,
-idleTimeoutMs: number,
-tokenDigest: Buffer | null,
+  socket: net.Socket,
+  sockets: Set<net.Socket>,
+  handlers: AdminHandlers,
+  options: { log?: Pick<Logger, 'debug' | 'warn'> },
+  maxLine: number,
+  idleTimeoutMs: number,
+  tokenDigest: Buffer | null,
+  guard: ConnectionGuard | null,
 ): void {
   sockets.add(socket);
+  guard?.track(socket);
   socket.on('close', () => sockets.delete(socket));
   socket.on('error', (err) => options.log?.debug({ err }, 'admin connection error'));
   socket.setTimeout(idleTimeoutMs, () => socket.destroy());
   const splitter = new LineSplitter(maxLine);
   let chain: Promise<void> = Promise.resolve();
+  let hangUp = false;
   let queued = 0;
 
   const send = (response: AdminResponse): void => {
@@ -198,7 +204,12 @@ tokenDigest: Buffer | null,
       queued++;
       if (queued >= MAX_QUEUED_REQUESTS) socket.pause();
       chain = chain.then(async () => {
+        if (hangUp) return;
         send(await answer(line));
+        if (hangUp) {
+          socket.off('data', onData);
+          socket.end();
+        }
         queued--;
         if (queued < MAX_QUEUED_REQUESTS && socket.isPaused() && socket.listenerCount('data') > 0) socket.resume();
       });
@@ -219,8 +230,13 @@ async function answer(line: string): Promise<AdminResponse> {
   const { id, method, params, token } = request as { id?: unknown; method?: unknown; params?: unknown; token?: unknown };
   const replyId: AdminId | null = typeof id === 'number' || typeof id === 'string' ? id : null;
   if (replyId === null) return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request needs an "id" (number or string)' } };
-  if (tokenDigest !== null && (typeof token !== 'string' || !timingSafeEqual(digest(token), tokenDigest))) {
-    return { id: replyId, error: { code: 'unauthorized', message: 'the TCP admin listener needs the right "token"' } };
+  if (tokenDigest !== null) {
+    if (typeof token !== 'string' || !timingSafeEqual(digest(token), tokenDigest)) {
+      // Nothing more from a connection that guessed wrong: answer, then hang up.
+      hangUp = true;
+      return { id: replyId, error: { code: 'unauthorized', message: 'the TCP admin listener needs the right "token"' } };
+    }
+    if (guard !== null && !guard.admit(socket)) return { id: replyId, error: { code: 'busy', message: 'too many admin connections' } };
   }
   if (typeof method !== 'string') return { id: replyId, error: { code: ADMIN_ERROR.badRequest, message: 'request needs a "method" string' } };
   if (!Object.hasOwn(handlers, method)) return { id: replyId, error: { code: ADMIN_ERROR.noMethod, message: `unknown method "${method}"` } };
@@ -244,6 +260,8 @@ export interface AdminTcpOptions {
   token: string;
   handlers: AdminHandlers;
   log?: Pick<Logger, 'debug' | 'warn'>;
+  /** Connections without the token yet: deadline and bounds (guard.ts); tests shorten them. */
+  guard?: ConnectionGuard;
 }
 
 /** The optional TCP admin listener: the same protocol as the Unix socket, every request with the token. */
@@ -251,10 +269,11 @@ export async function startAdminTcpServer(options: AdminTcpOptions): Promise<{ a
   if (options.token === '') throw new AdminError('bad-request', 'the TCP admin listener needs a token');
   const sockets = new Set<net.Socket>();
   const tokenDigest = digest(options.token);
+  const guard = options.guard ?? new ConnectionGuard({ onRefused: (address, reason) => options.log?.debug({ client: address, reason }, 'admin tcp: connection closed') });
   const server = net.createServer((socket) =>
-    serveAdminConnection(socket, sockets, options.handlers, options, MAX_REQUEST_LINE, 600_000, tokenDigest),
+    serveAdminConnection(socket, sockets, options.handlers, options, MAX_REQUEST_LINE, 600_000, tokenDigest, guard),
   );
-  server.maxConnections = 64;
+  server.maxConnections = 1024; // a bound on file descriptors; the guard bounds who holds them
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: options.host, port: options.port }, () => {

@@ -176,7 +176,7 @@ export interface Config {
   warnings: ConfigWarning[];
   // `admin http HOST:PORT [token SECRET]`: the stats page, /stats.json and /metrics; null or absent: none.
   adminHttp?: { host: string; port: number; token: string | null } | null;
-  adminTcp?: { host: string; port: number; token: string } | null; // the admin protocol over TCP, token required
+  adminTcp?: { host: string; port: number; token: string; allowLoad: boolean } | null; // the admin protocol over TCP, token required; allowLoad: tcpvs.load over it
 }
 
 export interface ConfigWarning {

@@ -3,7 +3,7 @@
 // socket's protocol over TCP, for tcpvsadm from another host), with tokens.
 //
 //   admin http HOST:PORT [token SECRET]     (global; port 0: any free port)
-//   admin tcp HOST:PORT token SECRET        (global; the token is required)
+//   admin tcp HOST:PORT token SECRET [allow-load]  (global; the token is required)
 import type { Endpoint, ServiceSpec } from './model.ts';
 import { formatEndpoint, parseEndpoint, type Token } from './tokenize.ts';
 
@@ -16,7 +16,7 @@ export interface AdminHttpSpec {
 }
 
 const USAGE = 'usage: admin http HOST:PORT [token SECRET]';
-const USAGE_ANY = `${USAGE} | admin tcp HOST:PORT token SECRET`;
+const USAGE_ANY = `${USAGE} | admin tcp HOST:PORT token SECRET [allow-load]`;
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -31,7 +31,7 @@ export class AdminDraft {
   private readonly warn: Report;
   private spec: AdminHttpSpec | null = null;
   private specLine = 0;
-  tcp: { host: string; port: number; token: string } | null = null;
+  tcp: { host: string; port: number; token: string; allowLoad: boolean } | null = null;
   private tcpLine = 0;
 
   constructor(problem: Report, warn: Report) {
@@ -62,18 +62,23 @@ export class AdminDraft {
     this.spec = { host: ep.value.host, port: ep.value.port, token };
   }
 
-  /** `admin tcp HOST:PORT token SECRET`: a token is required, anyone on the network could reach it. */
+  /**
+   * `admin tcp HOST:PORT token SECRET [allow-load]`: a token is required,
+   * anyone on the network could reach it; loading a config file over it
+   * (tcpvsadm -f) is off unless asked for.
+   */
   private tcpStatement(line: number, tokens: Token[]): void {
     if (this.tcpLine !== 0) return this.problem(line, 'admin.tcp', `'admin tcp' is already set at line ${this.tcpLine}`);
     this.tcpLine = line;
-    if (tokens.length !== 5 || tokens[3].text !== 'token') return this.problem(line, 'admin.tcp', 'usage: admin tcp HOST:PORT token SECRET');
+    const allowLoad = tokens.length === 6 && tokens[5].text === 'allow-load';
+    if ((tokens.length !== 5 && !allowLoad) || tokens[3].text !== 'token') return this.problem(line, 'admin.tcp', 'usage: admin tcp HOST:PORT token SECRET [allow-load]');
     const ep = parseEndpoint(tokens[2].text, true);
     if (!ep.ok) return this.problem(line, 'admin.tcp', ep.message);
     const token = tokens[4].text;
     if (token === '' || /[\s\x00-\x1f\x7f]/.test(token))
       return this.problem(line, 'admin.tcp.token', 'the token must be non-empty, without spaces or control characters');
     if (token.length < 16) this.warn(line, 'admin.tcp.token', 'a token shorter than 16 characters is easy to guess');
-    this.tcp = { host: ep.value.host, port: ep.value.port, token };
+    this.tcp = { host: ep.value.host, port: ep.value.port, token, allowLoad };
   }
 
   /** Checks the address against the services' and returns the spec (null when there is none). */

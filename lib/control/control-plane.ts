@@ -42,8 +42,8 @@ export interface ControlPlane {
   config(): Config;
   /** Applies `next` as a change. Rejects (with a ConfigError or the listen error) and changes nothing when it cannot. */
   apply(next: Config, reason: string): Promise<void>;
-  /** Re-reads the config file tcpvs was started with (or `path`), then apply()s it. */
-  reload(path?: string): Promise<void>;
+  /** Re-reads the config file tcpvs was started with (or `path`; or takes `text` as that file's), then apply()s it. */
+  reload(path?: string, text?: string): Promise<void>;
   /** The running services. */
   services(): readonly ServiceView[];
   /** Called after every successful apply. */

@@ -16,7 +16,7 @@
 // records), frees any table lock it held, and starts another worker on the
 // same stripe with the running plan.
 import type { Config } from '../config/model.ts';
-import { loadConfig } from '../config/load.ts';
+import { loadConfig, parseConfigText } from '../config/load.ts';
 import { createLogger, flushLogger, type Logger } from '../log/logger.ts';
 import type { ServiceRuntime } from '../proxy/service.ts';
 import { DataPath } from '../proxy/data-path.ts';
@@ -150,11 +150,11 @@ class Switch implements ControlPlane {
     return run;
   }
 
-  async reload(path?: string): Promise<void> {
+  async reload(path?: string, text?: string): Promise<void> {
     const file = path ?? this.running.file;
     let next: Config;
     try {
-      next = loadConfig(file);
+      next = text === undefined ? loadConfig(file) : parseConfigText(text, file);
     } catch (err) {
       this.log.error({ file, err: (err as Error).message }, 'reload refused: the config has errors; the running one stays');
       throw err;

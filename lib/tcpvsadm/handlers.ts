@@ -197,11 +197,15 @@ export function tcpvsadmHandlers(control: ControlPlane, extras: TcpvsadmExtras =
 
   handlers[METHODS.load] = (params) =>
     serialize(async (): Promise<EditAnswer> => {
+      // The client reads the file, with its own rights, and sends its text:
+      // tcpvs reads no path on a caller's behalf, so no file it can read is
+      // echoed back through a config error. `path` names it in messages and
+      // becomes the file a later SIGHUP re-reads.
       const path = requiredString(params, 'path');
-      // The client's working directory is not ours: it sends an absolute path.
+      const text = requiredString(params, 'text');
       if (!isAbsolute(path)) throw new RefusedError(`path: '${path}' is not absolute`, 'bad-params');
       try {
-        await control.reload(path);
+        await control.reload(path, text);
       } catch (err) {
         if (err instanceof ConfigError) throw new RefusedError(err.problems.map(describeProblem).join('\n'));
         throw err;

@@ -3,6 +3,7 @@
 // (--admin PATH, else $TCPVS_ADMIN, else the default of lib/admin/path.ts).
 // Exit codes: 0 done, 1 refused or failed (the reason on stderr), 2 a usage
 // error or no tcpvs to talk to.
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { openAdminClient, type AdminClient } from '../admin/client.ts';
@@ -80,9 +81,19 @@ async function execute(invocation: Invocation, client: AdminClient, io: Tcpvsadm
       const { op, ...params } = invocation.command;
       return changed(await client.call(EDIT_METHODS[op], params, CALL_TIMEOUT_MS));
     }
-    case 'load':
-      // tcpvs runs elsewhere: the path is made absolute here, where the user meant it.
-      return changed(await client.call(METHODS.load, { path: resolve(io.cwd ?? process.cwd(), invocation.path) }, CALL_TIMEOUT_MS));
+    case 'load': {
+      // The file is read here, with the user's rights, and its text sent;
+      // the path, made absolute where the user meant it, names it.
+      const path = resolve(io.cwd ?? process.cwd(), invocation.path);
+      let text: string;
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        throw new Error(`cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.message}`);
+      }
+      return changed(await client.call(METHODS.load, { path, text }, CALL_TIMEOUT_MS));
+    }
     case 'start':
     case 'stop':
       return changed(await client.call(METHODS[invocation.kind], { ident: invocation.ident }, CALL_TIMEOUT_MS));

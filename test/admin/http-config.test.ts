@@ -38,10 +38,12 @@ t.test('warnings: no token off loopback, a short token', async (t) => {
 });
 
 t.test('errors name the line and field', async (t) => {
-  const any = '1: admin: usage: admin http HOST:PORT [token SECRET] | admin tcp HOST:PORT token SECRET';
+  const any = '1: admin: usage: admin http HOST:PORT [token SECRET] | admin tcp HOST:PORT token SECRET [allow-load]';
   t.same(problems(`admin socket /x\n${SERVICE}`), [any]);
   t.same(problems(`admin\n${SERVICE}`), [any]);
-  t.same(problems(`admin tcp 127.0.0.1:1\n${SERVICE}`), ['1: admin.tcp: usage: admin tcp HOST:PORT token SECRET'], 'admin tcp needs a token');
+  t.same(problems(`admin tcp 127.0.0.1:1\n${SERVICE}`), ['1: admin.tcp: usage: admin tcp HOST:PORT token SECRET [allow-load]'], 'admin tcp needs a token');
+  t.same(problems(`admin tcp 127.0.0.1:1 token abcdefghijklmnopq allow-lode\n${SERVICE}`), ['1: admin.tcp: usage: admin tcp HOST:PORT token SECRET [allow-load]'], 'a misspelt allow-load');
+  t.same(parseConfigText(`admin tcp 127.0.0.1:1 token abcdefghijklmnopq allow-load\n${SERVICE}`, 'a.tcpvs').adminTcp, { host: '127.0.0.1', port: 1, token: 'abcdefghijklmnopq', allowLoad: true });
   t.same(problems(`admin http\n${SERVICE}`), ['1: admin.http: usage: admin http HOST:PORT [token SECRET]']);
   t.same(problems(`admin http 127.0.0.1:1 token\n${SERVICE}`), ['1: admin.http: usage: admin http HOST:PORT [token SECRET]']);
   t.match(problems(`admin http 127.0.0.1:99999\n${SERVICE}`), [/^1: admin\.http: bad port '99999'/]);

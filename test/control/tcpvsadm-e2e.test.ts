@@ -4,7 +4,8 @@
 import t from 'tap';
 import http from 'node:http';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentityBackend } from '../helpers/backends.ts';
@@ -95,4 +96,95 @@ t.test('the optional TCP admin listener needs its token', async (t) => {
   t.match(wrong.stderr, /token/);
   const none = run({ TCPVS_ADMIN_TOKEN: '' }, 'server', 'add', 'web', 'g', '127.0.0.1:1');
   t.not(none.status, 0, 'no token, no change');
+});
+
+t.test('the TCP admin and stats listeners: strangers cannot lock out a token holder; no file is read for a caller', async (t) => {
+  const a = await startIdentityBackend('A');
+  t.teardown(() => a.close());
+  const token = 'a-long-enough-admin-token';
+  const dir = mkdtempSync(join(tmpdir(), 'tcpvs-admin-guard-'));
+  const secretFile = join(dir, 'secret.txt');
+  writeFileSync(secretFile, 'root:SECRET-CONTENT-1:0:0\nline two SECRET-CONTENT-2\n', { mode: 0o600 });
+  const lines = (allowLoad: boolean): string =>
+    [
+      'log level silent',
+      `admin tcp 127.0.0.1:0 token ${token}${allowLoad ? ' allow-load' : ''}`,
+      `admin http 127.0.0.1:0 token ${token}`,
+      'service web',
+      '  listen 127.0.0.1:0',
+      '  group g',
+      `    server 127.0.0.1:${a.port}`,
+      '  default g',
+      '',
+    ].join('\n');
+  const tcpvs = await spawnTcpvs(lines(false));
+  t.teardown(() => tcpvs.stop());
+  const port = Number(/TCP admin listener tcp:\/\/127\.0\.0\.1:(\d+)/.exec(tcpvs.stderr())?.[1]);
+  const statsPort = Number(/stats page http:\/\/127\.0\.0\.1:(\d+)/.exec(tcpvs.stderr())?.[1]);
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [TCPVSADM, '--admin', `tcp://127.0.0.1:${port}`, ...args], {
+      encoding: 'utf8',
+      timeout: 15_000,
+      env: { ...process.env, TCPVS_ADMIN_TOKEN: token },
+    });
+
+  // 300 idle connections from 30 addresses to each listener: more than any bound.
+  const strangers: net.Socket[] = [];
+  const closedAt: number[] = [];
+  const openedAt = Date.now();
+  await Promise.all(
+    Array.from({ length: 600 }, (_, i) =>
+      new Promise<void>((resolve) => {
+        const s = net.connect({ host: '127.0.0.1', port: i % 2 === 0 ? port : statsPort, localAddress: `127.0.1.${1 + (i % 30)}` }, () => resolve());
+        s.on('error', () => resolve());
+        s.on('close', () => closedAt.push(Date.now()));
+        strangers.push(s);
+      }),
+    ),
+  );
+  t.teardown(() => strangers.forEach((s) => s.destroy()));
+  const listed = run('-L', '-n');
+  t.equal(listed.status, 0, `a token holder is served while strangers hold connections: ${listed.stderr}`);
+  const stats = await fetch(`http://127.0.0.1:${statsPort}/stats.json`, { headers: { authorization: `Bearer ${token}` } });
+  t.equal(stats.status, 200, 'and so is the stats listener');
+  await stats.arrayBuffer();
+  const deadline = Date.now() + 15_000;
+  while (closedAt.length < strangers.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.equal(closedAt.length, strangers.length, 'every stranger is closed');
+  t.ok(Math.max(...closedAt) - openedAt < 2000 + 3000, `within the 2 s deadline (and a margin): the last after ${Math.max(...closedAt) - openedAt} ms`);
+
+  // -f: the client reads the file; over TCP it is refused unless allow-load.
+  const refused = run('-f', secretFile);
+  t.equal(refused.status, 1);
+  t.match(refused.stderr, /allow-load/, 'loading over TCP is off by default');
+  t.notMatch(refused.stderr, /SECRET-CONTENT/);
+  // The admin listeners are set up at start: a second tcpvs with allow-load.
+  const loading = await spawnTcpvs(lines(true));
+  t.teardown(() => loading.stop());
+  const loadingPort = Number(/TCP admin listener tcp:\/\/127\.0\.0\.1:(\d+)/.exec(loading.stderr())?.[1]);
+  const loaded = spawnSync(process.execPath, [TCPVSADM, '--admin', `tcp://127.0.0.1:${loadingPort}`, '-f', secretFile], {
+    encoding: 'utf8',
+    timeout: 15_000,
+    env: { ...process.env, TCPVS_ADMIN_TOKEN: token },
+  });
+  t.equal(loaded.status, 1, 'with allow-load, a file that is not a config is refused');
+  t.match(loaded.stderr, /secret\.txt:1/, 'by line');
+  const unreadable = run('-f', join(dir, 'missing.conf'));
+  t.match(unreadable.stderr, /cannot read .*missing\.conf: no such file/, 'a file the client cannot read is its own error');
+  // The server reads no path on a caller's behalf: a raw request with a path and no text is refused.
+  const raw = await new Promise<string>((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port: loadingPort }, () =>
+      s.write(`${JSON.stringify({ id: 1, method: 'tcpvs.load', token, params: { path: secretFile } })}\n`),
+    );
+    let text = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      text += d;
+      if (text.includes('\n')) s.end();
+    });
+    s.on('close', () => resolve(text));
+    s.on('error', reject);
+  });
+  t.match(raw, /"code":"bad-params"/);
+  t.notMatch(raw, /SECRET-CONTENT/, 'nothing of the file comes back');
 });

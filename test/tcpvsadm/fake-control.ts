@@ -2,7 +2,7 @@
 // every apply() and reload(), and can be told to refuse the next apply or to
 // take its time (to see that changes do not overlap).
 import type { ControlPlane, ServiceView } from '../../lib/control/control-plane.ts';
-import { loadConfig } from '../../lib/config/load.ts';
+import { loadConfig, parseConfigText } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/model.ts';
 
 export interface FakeControl extends ControlPlane {
@@ -37,10 +37,10 @@ export function fakeControl(initial: Config): FakeControl {
       current = next;
       for (const l of listeners) l();
     },
-    async reload(path) {
+    async reload(path, text) {
       const file = path ?? current.file;
       fake.reloads.push(file);
-      await fake.apply(loadConfig(file), `reload of ${file}`);
+      await fake.apply(text === undefined ? loadConfig(file) : parseConfigText(text, file), `reload of ${file}`);
     },
     services: () => fake.runtimes,
     onApplied(listener) {

@@ -177,20 +177,21 @@ t.test('a reload that brings a stopped service back runs it', async (t) => {
   t.same(names(control.config()), ['web', 'api'], 'and the next edit does not stop it again');
 });
 
-t.test('-f: reload from an absolute path; the stopped set is cleared', async (t) => {
+t.test('-f: the text the client read, named by an absolute path; the stopped set is cleared', async (t) => {
   const control = fakeControl(config());
   const h = tcpvsadmHandlers(control);
   await h['tcpvs.stop']({ ident: 'web' });
   const file = join(dir, 'k.conf');
-  writeFileSync(file, 'virtual k {\n  listen = 127.0.0.1:9000\n  server = 10.0.0.1:80\n  startservers = 8\n}\n');
-  const answer = (await h['tcpvs.load']({ path: file })) as { warnings: string[] };
+  const text = 'virtual k {\n  listen = 127.0.0.1:9000\n  server = 10.0.0.1:80\n  startservers = 8\n}\n';
+  writeFileSync(file, 'not what the client sent\n');
+  const answer = (await h['tcpvs.load']({ path: file, text })) as { warnings: string[] };
   t.same(control.reloads, [file]);
   t.same(names(control.config()), ['k']);
   t.match(answer.warnings, [/k\.conf:4: startservers: ignored/], "the file's warnings");
   t.same(((await h['tcpvs.list']({})) as ListResult).services.map((s) => s.name), ['k'], 'web was stopped; -f replaced everything');
-  t.same(await failure(h['tcpvs.load']({ path: 'k.conf' })), { code: 'bad-params', message: "path: 'k.conf' is not absolute" });
-  writeFileSync(file, 'virtual k {\n  listen = 127.0.0.1:9000\n}\n');
-  const bad = await failure(h['tcpvs.load']({ path: file }));
+  t.same(await failure(h['tcpvs.load']({ path: 'k.conf', text })), { code: 'bad-params', message: "path: 'k.conf' is not absolute" });
+  t.equal((await failure(h['tcpvs.load']({ path: file }))).code, 'bad-params', 'no text: tcpvs does not read the path itself');
+  const bad = await failure(h['tcpvs.load']({ path: file, text: 'virtual k {\n  listen = 127.0.0.1:9000\n}\n' }));
   t.equal(bad.code, 'refused');
   t.match(bad.message, /k\.conf:1: server: virtual 'k' has no 'server = HOST:PORT' lines/);
   t.same(names(control.config()), ['k'], 'the running config stays');
