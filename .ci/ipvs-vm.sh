@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI hook for the ipvs L4 driver's test against real kernel IPVS
 # (test/l4/ipvs-vm.test.ts, which boots Debian's kernel under qemu with
-# ../shared/ipvs-vm/run-ipvs-vm.sh).
+# test/l4/vm/run-ipvs-vm.sh; see test/l4/vm/README.md).
 #   .ci/ipvs-vm.sh                 install the host packages, then run the VM test on its own
 #   .ci/ipvs-vm.sh --install-only  only install them; `npm test` then runs the VM test with the rest
 # Needs root (or sudo) for apt-get, and `npm ci` done before the test runs.

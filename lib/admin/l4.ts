@@ -13,6 +13,9 @@
 //   l4.deleteRealServer  {key, address, port}            -> null
 //   l4.connections       {}                              -> ConnectionEntry[]
 //   l4.apply             {desired}                       -> null
+//   l4.startDaemon       {daemon}                        -> null
+//   l4.stopDaemon        {role}                          -> null
+//   l4.daemons           {}                              -> SyncDaemon[]
 // Errors carry L4Error's code (exists, no-service, no-dest, invalid, ...).
 import {
   L4Error,
@@ -20,6 +23,8 @@ import {
   type L4Core,
   type RealServerConfig,
   type ServiceKey,
+  type SyncDaemon,
+  type SyncDaemonRole,
   type VirtualServiceConfig,
   type VirtualServiceStatus,
 } from '../l4/model.ts';
@@ -48,6 +53,9 @@ export function l4Handlers(core: L4Core): AdminHandlers {
       if (!Array.isArray(desired)) throw invalid('desired must be an array');
       return core.apply(desired.map((d, i) => virtualService(d, `desired[${i}]`)));
     },
+    'l4.startDaemon': async (p) => core.startDaemon(syncDaemon(field(p, 'daemon'), 'daemon')),
+    'l4.stopDaemon': async (p) => core.stopDaemon(daemonRole(field(p, 'role'), 'role')),
+    'l4.daemons': () => core.daemons(),
   };
 }
 
@@ -58,6 +66,10 @@ export async function remoteL4Core(client: AdminClient, timeoutMs = 10_000): Pro
       return await client.call(method, params, timeoutMs);
     } catch (err) {
       if (err instanceof AdminError && L4_CODES.has(err.code)) throw new L4Error(err.code as L4Error['code'], err.message);
+      // a tcpvs started from an older version lacks the newer methods (the sync daemon's)
+      if (err instanceof AdminError && err.code === 'no-method' && method !== 'l4.driver') {
+        throw new L4Error('unavailable', `the running tcpvs cannot do this (${err.message}): it is older than this client; restart it`);
+      }
       throw err;
     }
   };
@@ -74,6 +86,9 @@ export async function remoteL4Core(client: AdminClient, timeoutMs = 10_000): Pro
     deleteRealServer: async (key, address, port) => void (await call('l4.deleteRealServer', { key, address, port })),
     connections: async () => (await call('l4.connections')) as ConnectionEntry[],
     apply: async (desired) => void (await call('l4.apply', { desired })),
+    startDaemon: async (daemon) => void (await call('l4.startDaemon', { daemon })),
+    stopDaemon: async (role) => void (await call('l4.stopDaemon', { role })),
+    daemons: async () => (await call('l4.daemons')) as SyncDaemon[],
     close: async () => client.close(),
   };
 }
@@ -127,6 +142,9 @@ export async function reconnectingRemoteL4Core(path: string, open: (path: string
     deleteRealServer: (key, address, port) => run((c) => c.deleteRealServer(key, address, port)),
     connections: () => run((c) => c.connections()),
     apply: (desired) => run((c) => c.apply(desired)),
+    startDaemon: (daemon) => run((c) => c.startDaemon(daemon)),
+    stopDaemon: (role) => run((c) => c.stopDaemon(role)),
+    daemons: () => run((c) => c.daemons()),
     close: async () => {
       const c = current;
       current = null;
@@ -206,4 +224,27 @@ function virtualService(v: unknown, what: string): VirtualServiceConfig {
   const servers = obj(v, what).realServers;
   if (!Array.isArray(servers)) throw invalid(`${what}.realServers must be an array`);
   return { ...config, realServers: servers.map((s, i) => realServer(s, `${what}.realServers[${i}]`)) };
+}
+
+function daemonRole(v: unknown, what: string): SyncDaemonRole {
+  if (v !== 'master' && v !== 'backup') throw invalid(`${what} must be master or backup`);
+  return v;
+}
+
+function nullableInt(v: unknown, what: string): number | null {
+  return v === null || v === undefined ? null : int(v, what);
+}
+
+function syncDaemon(v: unknown, what: string): SyncDaemon {
+  const o = obj(v, what);
+  const group = o.mcastGroup;
+  return {
+    role: daemonRole(o.role, `${what}.role`),
+    mcastInterface: str(o.mcastInterface, `${what}.mcastInterface`),
+    syncId: int(o.syncId, `${what}.syncId`),
+    syncMaxLen: nullableInt(o.syncMaxLen, `${what}.syncMaxLen`),
+    mcastGroup: group === null || group === undefined ? null : str(group, `${what}.mcastGroup`),
+    mcastPort: nullableInt(o.mcastPort, `${what}.mcastPort`),
+    mcastTtl: nullableInt(o.mcastTtl, `${what}.mcastTtl`),
+  };
 }

@@ -15,6 +15,7 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 const key: ServiceKey = { protocol: 'tcp', address: '10.0.0.1', port: 80, fwmark: 0, family: 4 };
 const server1 = { address: '10.1.1.2', port: 80, weight: 1, method: 'masq' as const, upperThreshold: 0, lowerThreshold: 0 };
+const daemon = { role: 'master' as const, mcastInterface: 'eth0', syncId: 1, syncMaxLen: null, mcastGroup: '224.0.0.81', mcastPort: null, mcastTtl: 1 };
 
 t.test('every L4Core method works through the socket', async (t) => {
   const core = createFakeL4('ipvs');
@@ -50,6 +51,22 @@ t.test('every L4Core method works through the socket', async (t) => {
   );
   await remote.close();
   t.equal(core.closed, false, 'closing the remote core closes only the connection');
+});
+
+t.test('the sync daemon methods through the socket', async (t) => {
+  const core = createFakeL4('ipvs');
+  const path = join(dir, 'daemon.sock');
+  const server = await startAdminServer({ path, handlers: l4Handlers(core) });
+  t.teardown(() => server.close());
+  const remote = await remoteL4Core(await openAdminClient(path));
+  t.teardown(() => remote.close());
+  t.same(await remote.daemons(), []);
+  await remote.startDaemon(daemon);
+  t.same(await remote.daemons(), [daemon], 'null fields survive the trip');
+  await t.rejects(remote.startDaemon(daemon), { code: 'exists', message: 'Daemon has already run' });
+  await remote.stopDaemon('master');
+  await t.rejects(remote.stopDaemon('master'), { code: 'failed', message: 'No daemon is running' });
+  t.same(core.calls.map((c) => c.name), ['daemons', 'startDaemon', 'daemons', 'startDaemon', 'stopDaemon', 'stopDaemon']);
 });
 
 t.test('L4Error codes come back as L4Errors', async (t) => {
@@ -90,6 +107,13 @@ t.test('close is not served, and malformed params are refused', async (t) => {
     ['l4.deleteRealServer', { key, address: 10, port: 80 }, /address must be a string/],
     ['l4.apply', { desired: {} }, /desired must be an array/],
     ['l4.apply', { desired: [{ key, scheduler: 'wlc', persistence: null }] }, /desired\[0\].realServers must be an array/],
+    ['l4.startDaemon', {}, /daemon must be an object/],
+    ['l4.startDaemon', { daemon: { ...daemon, role: 'primary' } }, /daemon.role must be master or backup/],
+    ['l4.startDaemon', { daemon: { ...daemon, mcastInterface: 0 } }, /daemon.mcastInterface must be a string/],
+    ['l4.startDaemon', { daemon: { ...daemon, syncId: '1' } }, /daemon.syncId must be a non-negative integer/],
+    ['l4.startDaemon', { daemon: { ...daemon, mcastPort: -1 } }, /daemon.mcastPort must be a non-negative integer/],
+    ['l4.startDaemon', { daemon: { ...daemon, mcastGroup: 224 } }, /daemon.mcastGroup must be a string/],
+    ['l4.stopDaemon', { role: 'all' }, /role must be master or backup/],
   ];
   for (const [method, params, message] of bad) {
     await t.rejects(adminCall(path, method, params, 5000), { code: 'invalid', message }, `${method} ${JSON.stringify(params)}`);

@@ -1,7 +1,7 @@
 // An in-memory L4Core with IPVS's rules (a service exists once, a real server
-// once per service), so the ipvsadm CLI and the admin socket can be tested
-// without either driver. Tests set counters and connections directly and can
-// read every call made.
+// once per service, one sync daemon per role), so the ipvsadm CLI and the
+// admin socket can be tested without either driver. Tests set counters and
+// connections directly and can read every call made.
 import {
   L4Error,
   serviceId,
@@ -12,6 +12,7 @@ import {
   type RealServerConfig,
   type RealServerStatus,
   type ServiceKey,
+  type SyncDaemon,
   type VirtualServiceConfig,
   type VirtualServiceStatus,
 } from '../../lib/l4/model.ts';
@@ -26,6 +27,8 @@ export interface FakeL4 extends L4Core {
   readonly calls: Array<{ name: string; args: unknown[] }>;
   /** What `connections()` returns. */
   connectionTable: ConnectionEntry[];
+  /** The running sync daemons, as the kernel would report them (tests may add the kernel's defaults). */
+  syncDaemons: SyncDaemon[];
   /** The live status object of one service (mutate its counters); throws if absent. */
   status(key: ServiceKey): VirtualServiceStatus;
   closed: boolean;
@@ -57,6 +60,7 @@ export function createFakeL4(driver: L4Core['driver'] = 'userspace'): FakeL4 {
     driver,
     calls,
     connectionTable: [],
+    syncDaemons: [],
     closed: false,
     status: (key) => find(key),
     async list() {
@@ -129,6 +133,21 @@ export function createFakeL4(driver: L4Core['driver'] = 'userspace'): FakeL4 {
           rates: prev?.rates ?? zeroRates(),
         });
       }
+    },
+    async startDaemon(daemon) {
+      record('startDaemon', daemon);
+      if (fake.syncDaemons.some((d) => d.role === daemon.role)) throw new L4Error('exists', 'Daemon has already run');
+      fake.syncDaemons.push(structuredClone(daemon));
+    },
+    async stopDaemon(role) {
+      record('stopDaemon', role);
+      const i = fake.syncDaemons.findIndex((d) => d.role === role);
+      if (i === -1) throw new L4Error('failed', 'No daemon is running');
+      fake.syncDaemons.splice(i, 1);
+    },
+    async daemons() {
+      record('daemons');
+      return structuredClone(fake.syncDaemons);
     },
     async close() {
       record('close');

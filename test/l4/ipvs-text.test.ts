@@ -11,13 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { L4Error, serviceId } from '../../lib/l4/model.ts';
-import type { RealServerConfig, ServiceKey, VirtualServiceConfig } from '../../lib/l4/model.ts';
+import type { RealServerConfig, ServiceKey, SyncDaemon, VirtualServiceConfig } from '../../lib/l4/model.ts';
 import { canonicalAddress, compareAddresses, splitHostPort } from '../../lib/l4/ipvs/address.ts';
 import {
   formatSave,
   formatServerLine,
   formatServiceLine,
+  formatStartDaemon,
   parseConnections,
+  parseDaemons,
   parseListTable,
   parseRuleLine,
   parseRules,
@@ -642,6 +644,76 @@ t.test('fake ipvsadm: imperative commands, their error codes and ownership', asy
   await core.clear();
   t.same(await readOwners(fake.stateFile), new Map(), '-C empties the table and so every ownership record');
   t.equal((await fake.argv()).at(-1), '-C');
+});
+
+t.test('ipvsadm -L --daemon is read line by line; --start-daemon arguments', async (t) => {
+  // as Debian's ipvsadm 1.31 prints them on Linux 6.1 (every field reported)
+  const text =
+    'master sync daemon (mcast=vsync0, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n' +
+    'backup sync daemon (mcast=eth1, syncid=0, maxlen=1452, group=ff02::81, port=9000, ttl=2)\n';
+  t.same(parseDaemons(text), [
+    { role: 'master', mcastInterface: 'vsync0', syncId: 7, syncMaxLen: 1472, mcastGroup: '224.0.0.81', mcastPort: 8848, mcastTtl: 1 },
+    { role: 'backup', mcastInterface: 'eth1', syncId: 0, syncMaxLen: 1452, mcastGroup: 'ff02::81', mcastPort: 9000, mcastTtl: 2 },
+  ]);
+  t.same(parseDaemons('master sync daemon (mcast=eth0, syncid=3)\n'), [
+    { role: 'master', mcastInterface: 'eth0', syncId: 3, syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null },
+  ], 'an older kernel reports only the interface and syncid');
+  t.same(parseDaemons(''), [], 'no daemon: no output');
+  t.throws(() => parseDaemons('sync daemon is on\n'), { code: 'failed', message: 'cannot read ipvsadm -L --daemon line "sync daemon is on"' });
+
+  const all = { role: 'backup' as const, mcastInterface: 'vsync0', syncId: 9, syncMaxLen: 1400, mcastGroup: '239.1.1.1', mcastPort: 9000, mcastTtl: 4 };
+  t.same(formatStartDaemon(all), [
+    '--start-daemon', 'backup', '--mcast-interface', 'vsync0', '--syncid', '9',
+    '--sync-maxlen', '1400', '--mcast-group', '239.1.1.1', '--mcast-port', '9000', '--mcast-ttl', '4',
+  ]);
+  t.same(
+    formatStartDaemon({ ...all, role: 'master', syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null }),
+    ['--start-daemon', 'master', '--mcast-interface', 'vsync0', '--syncid', '9'],
+    'options not given are left to the kernel',
+  );
+});
+
+t.test('fake ipvsadm: the sync daemon commands, run as given, and their errors', async (t) => {
+  const fake = await fakeIpvsadm(t);
+  const core = fake.core();
+  const master: SyncDaemon = { role: 'master', mcastInterface: 'vsync0', syncId: 7, syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null };
+  t.same(await core.daemons(), [], 'no daemon');
+  await core.startDaemon(master);
+  await core.startDaemon({ ...master, role: 'backup', mcastGroup: 'FF02::81', mcastPort: 9000 });
+  await fake.answer('-L --daemon', { out: 'master sync daemon (mcast=vsync0, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n' });
+  t.same(await core.daemons(), [{ ...master, syncMaxLen: 1472, mcastGroup: '224.0.0.81', mcastPort: 8848, mcastTtl: 1 }], "the kernel's defaults, as it reports them");
+  await core.stopDaemon('master');
+  t.same(await fake.argv(), [
+    '-L --daemon',
+    '--start-daemon master --mcast-interface vsync0 --syncid 7',
+    '--start-daemon backup --mcast-interface vsync0 --syncid 7 --mcast-group FF02::81 --mcast-port 9000',
+    '-L --daemon',
+    '--stop-daemon master',
+  ]);
+  await fake.answer('--start-daemon master --mcast-interface vsync0 --syncid 7', { err: 'Daemon has already run\n', rc: 255 });
+  await t.rejects(core.startDaemon(master), { code: 'exists', message: 'ipvsadm --start-daemon master --mcast-interface vsync0 --syncid 7: Daemon has already run' });
+  await fake.answer('--stop-daemon backup', { err: 'No daemon is running\n', rc: 255 });
+  await t.rejects(core.stopDaemon('backup'), { code: 'failed', message: 'ipvsadm --stop-daemon backup: No daemon is running' });
+  await fake.answer('--start-daemon master --mcast-interface nosuch0 --syncid 7', { err: 'No such device\n', rc: 255 });
+  await t.rejects(core.startDaemon({ ...master, mcastInterface: 'nosuch0' }), { code: 'failed', message: /: No such device$/ }, "the kernel's answer, as ipvsadm gives it");
+
+  // invalid settings never reach ipvsadm
+  const before = (await fake.argv()).length;
+  const invalid: Array<[Record<string, unknown>, RegExp]> = [
+    [{ mcastInterface: 'a234567890123456' }, /^--mcast-interface: `a234567890123456' is longer than 15 characters$/],
+    [{ mcastInterface: '' }, /^--mcast-interface: an interface name cannot be empty$/],
+    [{ syncId: 256 }, /^--syncid must be 0\.\.255, not 256$/],
+    [{ syncMaxLen: 0 }, /^--sync-maxlen must be 1\.\.65507/],
+    [{ mcastGroup: '10.0.0.1' }, /^--mcast-group must be an IPv4 or IPv6 multicast address, not 10\.0\.0\.1$/],
+    [{ mcastPort: 65536 }, /^--mcast-port must be 1\.\.65535/],
+    [{ mcastTtl: 0 }, /^--mcast-ttl must be 1\.\.255/],
+    [{ role: 'primary' }, /role must be master or backup/],
+  ];
+  for (const [change, message] of invalid) {
+    await t.rejects(core.startDaemon({ ...master, ...change } as SyncDaemon), { code: 'invalid', message }, JSON.stringify(change));
+  }
+  await t.rejects(core.stopDaemon('both' as 'master'), { code: 'invalid' });
+  t.equal((await fake.argv()).length, before);
 });
 
 t.test('fake ipvsadm: apply runs one -R batch, then nothing when nothing changed', async (t) => {

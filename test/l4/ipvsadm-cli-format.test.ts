@@ -1,8 +1,8 @@
-// ipvsadm's output formats, as golden strings: -L -n and its variants, -L -c
-// and -S, with persistent, fwmark and IPv6 services. Trailing blanks are part
+// ipvsadm's output formats, as golden strings: -L -n and its variants, -L -c,
+// -L --daemon and -S, with persistent, fwmark and IPv6 services. Trailing blanks are part
 // of ipvsadm's output (printf's %-10u on the last column) and are kept.
 import t from 'tap';
-import { formatConnections, formatList, formatListService, formatSave, largeNumber } from '../../lib/l4/ipvsadm-cli/format.ts';
+import { formatConnections, formatDaemons, formatList, formatListService, formatSave, largeNumber } from '../../lib/l4/ipvsadm-cli/format.ts';
 import type { ListFormat } from '../../lib/l4/ipvsadm-cli/parse.ts';
 import type { RealServerStatus, ServiceKey, VirtualServiceStatus } from '../../lib/l4/model.ts';
 
@@ -282,4 +282,23 @@ t.test('-L -n -c: the connection table', async (t) => {
     ),
   );
   t.equal(formatConnections([], plain), lines('IPVS connection entries', 'pro expire state       source             virtual            destination'));
+});
+
+t.test('-L --daemon: one line per daemon, master first; nothing without one', async (t) => {
+  const backup = { role: 'backup' as const, mcastInterface: 'eth1', syncId: 2, syncMaxLen: 1472, mcastGroup: 'ff02::81', mcastPort: 8848, mcastTtl: 1 };
+  const master = { role: 'master' as const, mcastInterface: 'eth0', syncId: 1, syncMaxLen: 1472, mcastGroup: '224.0.0.81', mcastPort: 8848, mcastTtl: 1 };
+  t.equal(
+    formatDaemons([backup, master]),
+    lines(
+      'master sync daemon (mcast=eth0, syncid=1, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)',
+      'backup sync daemon (mcast=eth1, syncid=2, maxlen=1472, group=ff02::81, port=8848, ttl=1)',
+    ),
+    "ipvsadm 1.31's line, as on a kernel that reports every field",
+  );
+  t.equal(
+    formatDaemons([{ role: 'master', mcastInterface: 'eth0', syncId: 0, syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null }]),
+    'master sync daemon (mcast=eth0, syncid=0)\n',
+    'fields the kernel does not report are left out, as ipvsadm does',
+  );
+  t.equal(formatDaemons([]), '', 'no daemon: no output at all');
 });

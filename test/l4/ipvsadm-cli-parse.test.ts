@@ -44,6 +44,9 @@ t.test('-A: services with ipvsadm defaults', async (t) => {
     persistence: null,
     server: null,
     connections: false,
+    daemons: false,
+    role: null,
+    daemon: null,
     format: noFormat,
   });
   const p = await ok(t, ['-A', '-t', '10.0.0.1:80', '-s', 'rr', '-p']);
@@ -225,15 +228,82 @@ t.test('bad options and combinations, with ipvsadm\'s messages', async (t) => {
     [['-Z'], unsupported('zeroing counters (-Z) is not supported by tcpvs')],
     [['-Z', '-t', '10.0.0.1:80'], unsupported('zeroing counters (-Z) is not supported by tcpvs')],
     [['--set', '900', '120', '300'], unsupported('IPVS connection timeouts (--set) are not kept by tcpvs')],
-    [['--start-daemon', 'master'], unsupported('connection sync daemons are not supported by tcpvs')],
-    [['--stop-daemon', 'backup'], unsupported('connection sync daemons are not supported by tcpvs')],
     [['-A', '-t', '10.0.0.1:80', '-o'], unsupported('one-packet scheduling (--ops) is not supported by tcpvs')],
     [['-A', '-t', '10.0.0.1:80', '--pe', 'sip'], unsupported('persistence engines (--pe) are not supported by tcpvs')],
     [['-A', '-t', '10.0.0.1:80', '-b', 'sh-port'], unsupported('scheduler flags (-b) are not supported by tcpvs')],
     [['-A', '--sctp-service', '10.0.0.1:80'], unsupported('SCTP services are not supported by tcpvs')],
     [['-a', '-t', '10.0.0.1:80', '-r', '10.1.1.2', '-i', '--tun-type', 'gue'], unsupported('only ipip tunnels are supported by tcpvs')],
     [['-L', '--timeout'], unsupported('IPVS connection timeouts (--timeout) are not kept by tcpvs')],
-    [['-L', '--daemon'], unsupported('connection sync daemons are not supported by tcpvs')],
+  ];
+  for (const [argv, expected] of cases) t.same(await err(argv), expected, argv.join(' '));
+});
+
+const DEFAULT_DAEMON = { mcastInterface: 'eth0', syncId: 0, syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null };
+
+t.test('--start-daemon, --stop-daemon, -L --daemon: the kernel\'s sync daemon', async (t) => {
+  const master = await ok(t, ['--start-daemon', 'master']);
+  t.equal(master.command, 'start-daemon');
+  t.equal(master.role, 'master');
+  t.same(master.daemon, { role: 'master', ...DEFAULT_DAEMON }, "ipvsadm's defaults: eth0, syncid 0, the rest left to the kernel");
+  t.same(
+    (await ok(t, ['--start-daemon', 'backup', '--mcast-interface', 'vsync0', '--syncid', '7', '--sync-maxlen', '1400', '--mcast-group', '239.1.2.3', '--mcast-port', '9000', '--mcast-ttl', '2'])).daemon,
+    { role: 'backup', mcastInterface: 'vsync0', syncId: 7, syncMaxLen: 1400, mcastGroup: '239.1.2.3', mcastPort: 9000, mcastTtl: 2 },
+    'every daemon option',
+  );
+  t.same(
+    (await ok(t, ['--start-daemon=master', '--mcast-interface=eth1', '--syncid=255', '--mcast-group=FF02::1:2'])).daemon,
+    { role: 'master', ...DEFAULT_DAEMON, mcastInterface: 'eth1', syncId: 255, mcastGroup: 'ff02::1:2' },
+    '--opt=VALUE, syncid 255, an IPv6 group in canonical form',
+  );
+  t.equal((await ok(t, ['--start-daemon', 'master', '--mcast-interface', 'a23456789012345'])).daemon?.mcastInterface, 'a23456789012345', '15 characters is the most');
+  t.equal((await ok(t, ['--start-daemon', 'master', '--sync-maxlen', '65507', '--mcast-port', '1', '--mcast-ttl', '255'])).daemon?.syncMaxLen, 65507, 'the ends of the ranges');
+  const stop = await ok(t, ['--stop-daemon', 'backup']);
+  t.same({ command: stop.command, role: stop.role, daemon: stop.daemon }, { command: 'stop-daemon', role: 'backup', daemon: null });
+  t.equal((await ok(t, ['--stop-daemon', 'master', '--syncid', '3'])).role, 'master', '--stop-daemon takes --syncid, as ipvsadm (the kernel ignores it)');
+  const list = await ok(t, ['-L', '--daemon']);
+  t.same({ command: list.command, daemons: list.daemons, connections: list.connections }, { command: 'list', daemons: true, connections: false });
+  t.equal((await ok(t, ['-Ln', '--daemon'])).daemons, true, '-n is allowed');
+  t.equal((await ok(t, ['-L', '--daemon', '--syncid', '4'])).daemons, true, '-L takes --syncid and ignores it, as ipvsadm');
+  t.equal((await ok(t, ['-L'])).daemons, false);
+});
+
+t.test('sync daemon errors name the option', async (t) => {
+  const cases: Array<[string[], unknown]> = [
+    [['--start-daemon'], { kind: 'error', message: '--start-daemon: missing argument', exitCode: 2, tryHelp: true }],
+    [['--start-daemon', 'Master'], usage('illegal start-daemon parameter specified')],
+    [['--stop-daemon', 'both'], usage('illegal start_daemon specified')],
+    [['--start-daemon', 'master', '--syncid', '256'], usage('illegal syncid specified (0..255)')],
+    [['--start-daemon', 'master', '--syncid', '-1'], usage('illegal syncid specified (0..255)')],
+    [['--start-daemon', 'master', '--syncid', 'one'], usage('illegal syncid specified (0..255)')],
+    [['--start-daemon', 'master', '--mcast-interface', 'a234567890123456'], usage("illegal mcast-interface specified: `a234567890123456' is longer than 15 characters")],
+    [['--start-daemon', 'master', '--mcast-interface', 'eth0:1'], usage("illegal mcast-interface specified: `eth0:1' is not an interface name (no '/', ':' or blanks)")],
+    [['--start-daemon', 'master', '--mcast-interface', ''], usage('illegal mcast-interface specified: an interface name cannot be empty')],
+    [['--start-daemon', 'master', '--mcast-group', '10.0.0.1'], usage("invalid IPv4 mcast-group `10.0.0.1'")],
+    [['--start-daemon', 'master', '--mcast-group', '240.0.0.1'], usage("invalid IPv4 mcast-group `240.0.0.1'")],
+    [['--start-daemon', 'master', '--mcast-group', '224.0.0'], usage("invalid IPv4 mcast-group `224.0.0'")],
+    [['--start-daemon', 'master', '--mcast-group', 'fe80::1'], usage("invalid IPv6 mcast-group `fe80::1'")],
+    [['--start-daemon', 'master', '--mcast-group', 'ff::1'], usage("invalid IPv6 mcast-group `ff::1'")],
+    [['--start-daemon', 'master', '--mcast-port', '0'], usage('illegal mcast-port specified (1..65535)')],
+    [['--start-daemon', 'master', '--mcast-port', '65536'], usage('illegal mcast-port specified (1..65535)')],
+    [['--start-daemon', 'master', '--mcast-ttl', '0'], usage('illegal mcast-ttl specified (1..255)')],
+    [['--start-daemon', 'master', '--mcast-ttl', '256'], usage('illegal mcast-ttl specified (1..255)')],
+    [['--start-daemon', 'master', '--sync-maxlen', '0'], usage('illegal sync-maxlen specified (1..65507)')],
+    [['--start-daemon', 'master', '--sync-maxlen', '65508'], usage('illegal sync-maxlen specified (1..65507)')],
+    [['--start-daemon', 'master', '--syncid', '1', '--syncid', '2'], usage("multiple 'syncid' options specified")],
+    [['--start-daemon', 'master', '-n'], usage("Illegal 'numeric' option with the 'start-daemon' command")],
+    [['--start-daemon', 'master', '-t', '10.0.0.1:80'], usage("Illegal 'service-address' option with the 'start-daemon' command")],
+    [['--start-daemon', 'master', '--daemon'], usage("Illegal 'daemon' option with the 'start-daemon' command")],
+    [['--stop-daemon', 'master', '--mcast-interface', 'eth0'], usage("Illegal 'mcast-interface' option with the 'stop-daemon' command")],
+    [['--stop-daemon', 'master', '--mcast-group', '224.0.0.81'], usage("Illegal 'mcast-group' option with the 'stop-daemon' command")],
+    [['-L', '--mcast-interface', 'eth0'], usage("Illegal 'mcast-interface' option with the 'list' command")],
+    [['-L', '--daemon', '--sync-maxlen', '100'], usage("Illegal 'sync-maxlen' option with the 'list' command")],
+    [['-A', '-t', '10.0.0.1:80', '--syncid', '1'], usage("Illegal 'syncid' option with the 'add-service' command")],
+    [['-A', '-t', '10.0.0.1:80', '--daemon'], usage("Illegal 'daemon' option with the 'add-service' command")],
+    [['-L', '-c', '--daemon'], usage("The option 'daemon' conflicts with the 'connection' option in the 'list' command")],
+    [['-L', '--daemon', '-t', '10.0.0.1:80'], usage("The option 'daemon' conflicts with the 'service-address' option in the 'list' command")],
+    [['-L', '--daemon', '--stats'], usage('options conflicts in the list command')],
+    [['-L', '--daemon', '--persistent-conn'], usage('options conflicts in the list command')],
+    [['--start-daemon', 'master', 'eth0'], usage('unexpected argument eth0')],
   ];
   for (const [argv, expected] of cases) t.same(await err(argv), expected, argv.join(' '));
 });

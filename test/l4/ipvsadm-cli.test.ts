@@ -1,6 +1,7 @@
 // `tcpvs ipvsadm` end to end: runIpvsadm talks to a real admin socket in a
 // temp dir, served by an in-memory L4 core. -A, -a, -L -n, -e, -d, -D, -C,
-// -S | -R, ipvsadm's refusals, and a clear error when tcpvs is not running.
+// -S | -R, the sync daemon commands, ipvsadm's refusals, and a clear error
+// when tcpvs is not running.
 import t from 'tap';
 import type { Test } from 'tap';
 import { spawn } from 'node:child_process';
@@ -209,6 +210,8 @@ t.test('help and version need no running tcpvs', async (t) => {
   t.equal(help.code, 0);
   t.match(help.stdout, /^ipvsadm v1\.31 .*\nUsage:\n  tcpvs ipvsadm -A\|E -t\|u\|f service-address/);
   t.match(help.stdout, /--admin PATH/);
+  t.match(help.stdout, /--start-daemon \{master\|backup\} \[daemon-options\]/);
+  t.match(help.stdout, /--mcast-interface interface/);
   const version = await ipvsadm(join(dir, 'none.sock'), ['--version']);
   t.same(version, { code: 0, stdout: version.stdout, stderr: '' });
   t.match(version.stdout, /^ipvsadm v1\.31 2019\/12\/24 \(compiled with tcpvs \d+\.\d+\.\d+ and IPVS v1\.2\.1\)\n$/);
@@ -303,4 +306,60 @@ t.test('--proxy-protocol 1|2 on -a and -e: the user-space core sends the header,
   t.match(bad.stderr, /illegal PROXY protocol version `3' specified \(1 or 2\)/);
   const onList = await ipvsadm(path, ['-L', '--proxy-protocol', '2']);
   t.not(onList.code, 0, 'not an option of -L');
+});
+
+t.test('--start-daemon, -L --daemon, --stop-daemon through the socket', async (t) => {
+  const { path, core } = await started(t, 'daemon.sock');
+  t.same(await ipvsadm(path, ['-L', '--daemon']), { code: 0, stdout: '', stderr: '' }, 'no daemon: nothing, as ipvsadm');
+  t.same(await ipvsadm(path, ['--start-daemon', 'master', '--mcast-interface', 'eth1', '--syncid', '7']), { code: 0, stdout: '', stderr: '' });
+  t.same(core.calls.at(-1), {
+    name: 'startDaemon',
+    args: [{ role: 'master', mcastInterface: 'eth1', syncId: 7, syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null }],
+  });
+  t.same(await ipvsadm(path, ['--start-daemon', 'backup', '--mcast-group', '239.0.0.9', '--mcast-port', '9000', '--mcast-ttl', '3', '--sync-maxlen', '1400']), { code: 0, stdout: '', stderr: '' });
+  t.same(
+    await ipvsadm(path, ['-L', '--daemon']),
+    {
+      code: 0,
+      stdout: lines('master sync daemon (mcast=eth1, syncid=7)', 'backup sync daemon (mcast=eth0, syncid=0, maxlen=1400, group=239.0.0.9, port=9000, ttl=3)'),
+      stderr: '',
+    },
+    "-L --daemon: what the core reports, in ipvsadm's words",
+  );
+  t.same(await ipvsadm(path, ['--start-daemon', 'master']), { code: 1, stdout: '', stderr: 'Daemon has already run\n' }, "the kernel's refusal, as ipvsadm says it");
+  t.same(await ipvsadm(path, ['--stop-daemon', 'master']), { code: 0, stdout: '', stderr: '' });
+  t.same(core.calls.at(-1), { name: 'stopDaemon', args: ['master'] });
+  t.same(await ipvsadm(path, ['--stop-daemon', 'master']), { code: 1, stdout: '', stderr: 'No daemon is running\n' });
+  t.equal((await ipvsadm(path, ['-Ln', '--daemon'])).stdout, 'backup sync daemon (mcast=eth0, syncid=0, maxlen=1400, group=239.0.0.9, port=9000, ttl=3)\n');
+  const bad = await ipvsadm(path, ['--start-daemon', 'master', '--syncid', '300']);
+  t.same(bad, { code: 2, stdout: '', stderr: 'illegal syncid specified (0..255)\n' }, 'a usage error never reaches the core');
+  t.notOk(core.calls.some((c) => c.name === 'startDaemon' && (c.args[0] as { syncId: number }).syncId === 300));
+});
+
+t.test('the user-space core has no kernel sync daemon: a pointer to its own sync', async (t) => {
+  const { createUserspaceCore, USERSPACE_SYNC_DAEMON } = await import('../../lib/l4/userspace/core.ts');
+  const path = join(dir, 'userspace-daemon.sock');
+  const core = createUserspaceCore({});
+  const server = await startAdminServer({ path, handlers: l4Handlers(core) });
+  t.teardown(async () => {
+    await server.close();
+    await core.close();
+  });
+  t.same(await ipvsadm(path, ['-L', '--daemon']), { code: 0, stdout: '', stderr: '' }, '-L --daemon lists no daemon');
+  for (const args of [['--start-daemon', 'master'], ['--stop-daemon', 'backup']]) {
+    const r = await ipvsadm(path, args);
+    t.same(r, { code: 1, stdout: '', stderr: `${USERSPACE_SYNC_DAEMON}\n` }, args.join(' '));
+    t.match(r.stderr, /'sync listen ADDR:PORT', 'sync peer ADDR:PORT' and 'sync secret TEXT'/, 'it names the config statements');
+  }
+});
+
+t.test('an older running tcpvs without the daemon methods', async (t) => {
+  const path = join(dir, 'old.sock');
+  const core = createFakeL4('ipvs');
+  const { 'l4.daemons': _daemons, ...older } = l4Handlers(core);
+  const server = await startAdminServer({ path, handlers: older });
+  t.teardown(() => server.close());
+  const r = await ipvsadm(path, ['-L', '--daemon']);
+  t.equal(r.code, 1);
+  t.equal(r.stderr, 'the running tcpvs cannot do this (unknown method "l4.daemons"): it is older than this client; restart it\n');
 });

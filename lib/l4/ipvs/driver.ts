@@ -2,7 +2,7 @@
 // State is read with `ipvsadm -S -n` (plus -L --thresholds, which -S leaves
 // out), diffed against the desired state for the services this owner owns,
 // and changed with ONE `ipvsadm -R` batch. See docs-ipvs.md.
-import { L4Error, serviceId } from '../model.ts';
+import { L4Error, serviceId, syncDaemonProblem } from '../model.ts';
 import type {
   ConnectionEntry,
   Counters,
@@ -10,6 +10,8 @@ import type {
   Rates,
   RealServerConfig,
   ServiceKey,
+  SyncDaemon,
+  SyncDaemonRole,
   VirtualServiceConfig,
   VirtualServiceStatus,
 } from '../model.ts';
@@ -27,7 +29,9 @@ import {
   formatDeleteService,
   formatServerLine,
   formatServiceLine,
+  formatStartDaemon,
   parseConnections,
+  parseDaemons,
   parseListTable,
   parseSave,
 } from './ipvsadm-text.ts';
@@ -314,6 +318,29 @@ class IpvsDriver implements IpvsCore {
       const serverPort = port === 0 && checked.protocol !== 'fwmark' ? checked.port : port;
       await this.runner.check(tokens(formatDeleteServer(checked, canonical.address, serverPort)));
     });
+  }
+
+  // The kernel's connection sync daemon: ipvsadm's own commands, run as given.
+  // The daemons are the kernel's (per network namespace), not owned by anyone:
+  // whatever started one, --stop-daemon stops it.
+
+  startDaemon(daemon: SyncDaemon): Promise<void> {
+    return this.exclusive(async () => {
+      const problem = syncDaemonProblem(daemon);
+      if (problem !== null) throw new L4Error('invalid', problem);
+      await this.runner.check(formatStartDaemon(daemon));
+    });
+  }
+
+  stopDaemon(role: SyncDaemonRole): Promise<void> {
+    return this.exclusive(async () => {
+      if (role !== 'master' && role !== 'backup') throw new L4Error('invalid', `--stop-daemon takes master or backup, not ${String(role)}`);
+      await this.runner.check(['--stop-daemon', role]);
+    });
+  }
+
+  async daemons(): Promise<SyncDaemon[]> {
+    return parseDaemons(await this.runner.check(['-L', '--daemon']));
   }
 
   async close(): Promise<void> {

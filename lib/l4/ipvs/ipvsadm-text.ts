@@ -1,7 +1,9 @@
 // ipvsadm's text forms: the rule lines of `ipvsadm -S -n` / `ipvsadm -R`, the
-// tables of `ipvsadm -L -n` (--stats, --rate, --thresholds, --persistent-conn)
-// and the connection table of `ipvsadm -L -n -c`. Formats follow Debian's
-// ipvsadm 1.31 byte for byte (checked against it in test/l4/ipvs-vm.test.ts).
+// tables of `ipvsadm -L -n` (--stats, --rate, --thresholds, --persistent-conn),
+// the connection table of `ipvsadm -L -n -c`, and the sync daemons of
+// `ipvsadm --start-daemon` / `-L --daemon`. Formats follow Debian's ipvsadm
+// 1.31 byte for byte (checked against it in a VM: test/l4/ipvs-vm.test.ts
+// boots test/l4/vm/run-ipvs-vm.sh).
 import { L4Error, IPVSADM_DEFAULT_SCHEDULER, serviceId } from '../model.ts';
 import type {
   ConnectionEntry,
@@ -9,6 +11,7 @@ import type {
   Persistence,
   RealServerConfig,
   ServiceKey,
+  SyncDaemon,
   VirtualServiceConfig,
 } from '../model.ts';
 import { compareAddresses, formatHostPort, splitHostPort } from './address.ts';
@@ -352,4 +355,42 @@ export function parseConnections(text: string): ConnectionEntry[] {
     });
   }
   return entries;
+}
+
+// ---- sync daemons -----------------------------------------------------------------
+
+/** `ipvsadm --start-daemon ROLE ...` arguments; options left null are left to the kernel. */
+export function formatStartDaemon(daemon: SyncDaemon): string[] {
+  const args = ['--start-daemon', daemon.role, '--mcast-interface', daemon.mcastInterface, '--syncid', String(daemon.syncId)];
+  if (daemon.syncMaxLen !== null) args.push('--sync-maxlen', String(daemon.syncMaxLen));
+  if (daemon.mcastGroup !== null) args.push('--mcast-group', daemon.mcastGroup);
+  if (daemon.mcastPort !== null) args.push('--mcast-port', String(daemon.mcastPort));
+  if (daemon.mcastTtl !== null) args.push('--mcast-ttl', String(daemon.mcastTtl));
+  return args;
+}
+
+// "master sync daemon (mcast=eth0, syncid=1, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)";
+// ipvsadm prints maxlen, group, port and ttl only when the kernel reports them (Linux 4.3 and later do)
+const DAEMON_LINE =
+  /^(master|backup) sync daemon \(mcast=(.*), syncid=(\d+)(?:, maxlen=(\d+))?(?:, group=([0-9A-Fa-f:.]+))?(?:, port=(\d+))?(?:, ttl=(\d+))?\)$/;
+
+/** `ipvsadm -L --daemon`: one line per running daemon, none when none runs. */
+export function parseDaemons(text: string): SyncDaemon[] {
+  const daemons: SyncDaemon[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const m = DAEMON_LINE.exec(line.trimEnd());
+    if (m === null) throw new L4Error('failed', `cannot read ipvsadm -L --daemon line "${line}"`);
+    const number = (text: string | undefined): number | null => (text === undefined ? null : Number(text));
+    daemons.push({
+      role: m[1] as SyncDaemon['role'],
+      mcastInterface: m[2],
+      syncId: Number(m[3]),
+      syncMaxLen: number(m[4]),
+      mcastGroup: m[5] ?? null,
+      mcastPort: number(m[6]),
+      mcastTtl: number(m[7]),
+    });
+  }
+  return daemons;
 }

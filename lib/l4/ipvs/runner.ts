@@ -93,7 +93,7 @@ export class IpvsadmRunner {
     }
     // the first complaint decides (in a -R batch later lines often fail because of it)
     const first = said.split(' / ')[0];
-    if (/Service already exists|Destination already exists/.test(first)) return new L4Error('exists', `${command}: ${said}`);
+    if (/Service already exists|Destination already exists|Daemon has already run/.test(first)) return new L4Error('exists', `${command}: ${said}`);
     if (/No such service|Service not defined/.test(first)) return new L4Error('no-service', `${command}: ${said}`);
     if (/No such destination/.test(first)) return new L4Error('no-dest', `${command}: ${said}`);
     return new L4Error('failed', `${command}: ${said}`);

@@ -3,7 +3,7 @@
 // defined", "Destination already exists", ...) and returns exit code 1.
 import type { Writable } from 'node:stream';
 import { L4Error, serviceId, type L4Core } from '../model.ts';
-import { formatConnections, formatList, formatListService, formatSave } from './format.ts';
+import { formatConnections, formatDaemons, formatList, formatListService, formatSave } from './format.ts';
 import type { CommandName, IpvsadmInvocation } from './parse.ts';
 
 export interface CommandOutput {
@@ -31,6 +31,9 @@ export function refusalMessage(command: CommandName, err: L4Error): string {
       if (err.code === 'no-service') return 'Service not defined';
       if (err.code === 'no-dest') return 'No such destination';
       break;
+    case 'start-daemon':
+      if (err.code === 'exists') return 'Daemon has already run';
+      break;
     default:
       break;
   }
@@ -56,6 +59,10 @@ async function run(inv: IpvsadmInvocation, core: L4Core, out: CommandOutput): Pr
   const service = inv.service;
   switch (inv.command) {
     case 'list': {
+      if (inv.daemons) {
+        out.stdout.write(formatDaemons(await core.daemons()));
+        return;
+      }
       if (inv.connections) {
         out.stdout.write(formatConnections(await core.connections(), inv.format));
         return;
@@ -94,6 +101,12 @@ async function run(inv: IpvsadmInvocation, core: L4Core, out: CommandOutput): Pr
       return;
     case 'delete-server':
       await core.deleteRealServer(service!, inv.server!.address, inv.server!.port);
+      return;
+    case 'start-daemon':
+      await core.startDaemon(inv.daemon!);
+      return;
+    case 'stop-daemon':
+      await core.stopDaemon(inv.role!);
       return;
     default:
       // restore is driven by main.ts; the rest are refused while parsing

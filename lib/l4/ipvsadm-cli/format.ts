@@ -1,9 +1,9 @@
 // ipvsadm 1.31's output, column for column: -L (and its --stats, --rate,
-// --thresholds, --persistent-conn, --tun-info variants), -L -c and -S.
+// --thresholds, --persistent-conn, --tun-info variants), -L -c, -L --daemon and -S.
 // printf's padding is kept as ipvsadm prints it, trailing blanks included.
 // Addresses are always numeric: tcpvs does not reverse-resolve names, so -n
 // changes nothing here.
-import type { ConnectionEntry, RealServerStatus, ServiceKey, VirtualServiceStatus } from '../model.ts';
+import type { ConnectionEntry, RealServerStatus, ServiceKey, SyncDaemon, VirtualServiceStatus } from '../model.ts';
 import type { ListFormat } from './parse.ts';
 
 /** What `ipvsadm -L` reports as the kernel's IPVS version and connection table size. */
@@ -236,6 +236,28 @@ export function formatConnections(entries: readonly ConnectionEntry[], format: L
     : `pro expire ${left('state', 11)} ${left('source', 18)} ${left('virtual', 18)} destination\n`;
   for (const e of entries) {
     out += `${left(e.protocol.toUpperCase(), 3)} ${left(expires(e.expiresInSec), 6)} ${left(e.state, 11)} ${left(endpoint(e.source), 18)} ${left(endpoint(e.virtual), 18)} ${endpoint(e.destination)}\n`;
+  }
+  return out;
+}
+
+// ---- -L --daemon ------------------------------------------------------------------
+
+/**
+ * `ipvsadm -L --daemon`: "master sync daemon (mcast=eth0, syncid=1, maxlen=1472,
+ * group=224.0.0.81, port=8848, ttl=1)", master first; maxlen, group, port and
+ * ttl only when known. Nothing at all when no daemon runs.
+ */
+export function formatDaemons(daemons: readonly SyncDaemon[]): string {
+  let out = '';
+  for (const role of ['master', 'backup'] as const) {
+    for (const d of daemons.filter((x) => x.role === role)) {
+      out += `${role} sync daemon (mcast=${d.mcastInterface}, syncid=${d.syncId}`;
+      if (d.syncMaxLen !== null) out += `, maxlen=${d.syncMaxLen}`;
+      if (d.mcastGroup !== null) out += `, group=${d.mcastGroup}`;
+      if (d.mcastPort !== null) out += `, port=${d.mcastPort}`;
+      if (d.mcastTtl !== null) out += `, ttl=${d.mcastTtl}`;
+      out += ')\n';
+    }
   }
   return out;
 }

@@ -141,6 +141,8 @@ function usage(): string {
   ${p} -a|e -t|u|f service-address -r server-address [options]
   ${p} -d -t|u|f service-address -r server-address
   ${p} -L|l [options]
+  ${p} --start-daemon {master|backup} [daemon-options]
+  ${p} --stop-daemon {master|backup}
   ${p} -h
 
 Commands:
@@ -156,6 +158,8 @@ Either long or short options are allowed.
   --delete-server   -d        delete real server
   --list            -L|-l     list the table
   --zero            -Z        zero counters (not supported by tcpvs)
+  --start-daemon              start connection sync daemon (l4 driver ipvs)
+  --stop-daemon               stop connection sync daemon (l4 driver ipvs)
   --help            -h        display this help message
   --version         -v        display the version
 
@@ -177,6 +181,7 @@ Options:
   --l-threshold  -y lthreshold        lower threshold of connections
   --proxy-protocol 1|2                a PROXY header (v1 or v2) first to this real server (tcpvs's user-space core)
   --connection   -c                   output of current IPVS connections
+  --daemon                            output of daemon information
   --stats                             output of statistics information
   --rate                              output of rate information
   --exact                             expand numbers (display exact values)
@@ -190,5 +195,13 @@ Options:
   --admin PATH                        the running tcpvs's admin socket
                                       (default: $TCPVS_ADMIN, else /run/tcpvs/admin.sock
                                       as root, $XDG_RUNTIME_DIR/tcpvs.sock otherwise)
+Daemon Options (the kernel's sync daemon, l4 driver ipvs; the user-space core
+syncs by the config file's 'sync listen|peer|secret' statements instead):
+  --syncid sid                        syncid for connection sync (0..255, default=0)
+  --sync-maxlen length                Max sync message length (default: from the MTU)
+  --mcast-interface interface         multicast interface for connection sync (default=eth0)
+  --mcast-group address               IPv4/IPv6 group (default=224.0.0.81)
+  --mcast-port port                   UDP port (default=8848)
+  --mcast-ttl ttl                     Multicast TTL (default=1)
 `;
 }

@@ -1,16 +1,23 @@
 // ipvsadm(8)'s command line, with its rules: the first option is the command
-// (-A -E -D -C -a -e -d -L -S -R -Z -h -v); options follow in any order,
+// (-A -E -D -C -a -e -d -L -S -R -Z -h -v --start-daemon --stop-daemon);
+// options follow in any order,
 // short ones may be clustered (-Ln, -At ADDR) and -p takes an optional
 // timeout. Which options each command takes, and the error messages, follow
 // ipvsadm 1.31.
 import { isIPv4, isIPv6 } from 'node:net';
 import {
+  IPVSADM_DEFAULT_MCAST_INTERFACE,
   IPVSADM_DEFAULT_PERSISTENCE_SEC,
   IPVSADM_DEFAULT_SCHEDULER,
+  SYNC_MAX_LEN,
+  interfaceNameProblem,
+  isMulticastAddress,
   type ForwardMethod,
   type Persistence,
   type RealServerConfig,
   type ServiceKey,
+  type SyncDaemon,
+  type SyncDaemonRole,
 } from '../model.ts';
 import { canonicalIPv6, type NameResolver } from './names.ts';
 
@@ -52,6 +59,12 @@ export interface IpvsadmInvocation {
   server: RealServerConfig | null;
   /** -L -c */
   connections: boolean;
+  /** -L --daemon */
+  daemons: boolean;
+  /** --start-daemon ROLE and --stop-daemon ROLE; null for the other commands. */
+  role: SyncDaemonRole | null;
+  /** --start-daemon: the daemon with ipvsadm's defaults (--mcast-interface eth0, --syncid 0); null otherwise. */
+  daemon: SyncDaemon | null;
   format: ListFormat;
 }
 
@@ -158,12 +171,6 @@ const COMMAND_OF: Record<string, CommandName> = {
 /** Options tcpvs recognises but cannot honour, with the reason. */
 const UNSUPPORTED_OPTION: Record<string, string> = {
   'sctp-service': 'SCTP services are not supported by tcpvs',
-  'mcast-interface': 'connection sync daemons are not supported by tcpvs',
-  syncid: 'connection sync daemons are not supported by tcpvs',
-  'mcast-group': 'connection sync daemons are not supported by tcpvs',
-  'mcast-port': 'connection sync daemons are not supported by tcpvs',
-  'mcast-ttl': 'connection sync daemons are not supported by tcpvs',
-  'sync-maxlen': 'connection sync daemons are not supported by tcpvs',
   ops: 'one-packet scheduling (--ops) is not supported by tcpvs',
   pe: 'persistence engines (--pe) are not supported by tcpvs',
   'sched-flags': 'scheduler flags (-b) are not supported by tcpvs',
@@ -172,14 +179,11 @@ const UNSUPPORTED_OPTION: Record<string, string> = {
   'tun-csum': 'only ipip tunnels are supported by tcpvs',
   'tun-remcsum': 'only ipip tunnels are supported by tcpvs',
   timeout: 'IPVS connection timeouts (--timeout) are not kept by tcpvs',
-  daemon: 'connection sync daemons are not supported by tcpvs',
 };
 
 const UNSUPPORTED_COMMAND: Partial<Record<CommandName, string>> = {
   zero: 'zeroing counters (-Z) is not supported by tcpvs',
   set: 'IPVS connection timeouts (--set) are not kept by tcpvs',
-  'start-daemon': 'connection sync daemons are not supported by tcpvs',
-  'stop-daemon': 'connection sync daemons are not supported by tcpvs',
 };
 
 // ipvsadm's option columns (its optnames), in its order, so the first violated rule is the same one.
@@ -195,12 +199,19 @@ export const OPT_NAMES = [
   'weight',
   'u-threshold',
   'l-threshold',
+  'mcast-interface',
+  'daemon',
   'stats',
   'rate',
   'thresholds',
   'persistent-conn',
   'nosort',
+  'syncid',
   'exact',
+  'mcast-group',
+  'mcast-port',
+  'mcast-ttl',
+  'sync-maxlen',
   'tun-info',
   'tun-type',
   'proxy-protocol',
@@ -209,24 +220,26 @@ type OptName = (typeof OPT_NAMES)[number];
 
 // Per command, one character per OPT_NAMES column: '+' required, 'x' illegal, '1' at most one of these, ' ' optional.
 // Key: n numeric, c connection, v service-address, s scheduler, p persistent, M netmask, r real-server,
-// f forwarding-method, w weight, x u-threshold, y l-threshold, S stats, R rate, H thresholds,
-// P persistent-conn, N nosort, e exact, i tun-info, T tun-type, X proxy-protocol (tcpvs's).
-// columns:                  ncvspMrfwxySRHPNeiTX
+// f forwarding-method, w weight, x u-threshold, y l-threshold, I mcast-interface, D daemon, S stats, R rate,
+// H thresholds, P persistent-conn, N nosort, i syncid, e exact, G mcast-group, O mcast-port, L mcast-ttl,
+// z sync-maxlen, t tun-info, T tun-type, X proxy-protocol (tcpvs's). As in ipvsadm, -L takes --syncid and
+// ignores it, and --stop-daemon takes it too (the kernel stops a daemon by its role alone).
+// columns:                  ncvspMrfwxyIDSRHPNieGOLztTX
 export const COMMAND_OPTIONS: Readonly<Record<CommandName, string>> = {
-  'add-service': /*      */ 'xx+   xxxxxxxxxxxxxx',
-  'edit-service': /*     */ 'xx+   xxxxxxxxxxxxxx',
-  'delete-service': /*   */ 'xx+xxxxxxxxxxxxxxxxx',
-  flush: /*              */ 'xxxxxxxxxxxxxxxxxxxx',
-  list: /*               */ ' 11xxxxxxxx       xx',
-  'add-server': /*       */ 'xx+xxx+    xxxxxxx  ',
-  'delete-server': /*    */ 'xx+xxx+xxxxxxxxxxxxx',
-  'edit-server': /*      */ 'xx+xxx+    xxxxxxx  ',
-  restore: /*            */ 'xxxxxxxxxxxxxxxxxxxx',
-  save: /*               */ ' xxxxxxxxxxxxxxxxxxx',
-  zero: /*               */ 'xx xxxxxxxxxxxxxxxxx',
-  set: /*                */ 'xxxxxxxxxxxxxxxxxxxx',
-  'start-daemon': /*     */ 'xxxxxxxxxxxxxxxxxxxx',
-  'stop-daemon': /*      */ 'xxxxxxxxxxxxxxxxxxxx',
+  'add-service': /*      */ 'xx+   xxxxxxxxxxxxxxxxxxxxx',
+  'edit-service': /*     */ 'xx+   xxxxxxxxxxxxxxxxxxxxx',
+  'delete-service': /*   */ 'xx+xxxxxxxxxxxxxxxxxxxxxxxx',
+  flush: /*              */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  list: /*               */ ' 11xxxxxxxxx1       xxxx xx',
+  'add-server': /*       */ 'xx+xxx+    xxxxxxxxxxxxxx  ',
+  'delete-server': /*    */ 'xx+xxx+xxxxxxxxxxxxxxxxxxxx',
+  'edit-server': /*      */ 'xx+xxx+    xxxxxxxxxxxxxx  ',
+  restore: /*            */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  save: /*               */ ' xxxxxxxxxxxxxxxxxxxxxxxxxx',
+  zero: /*               */ 'xx xxxxxxxxxxxxxxxxxxxxxxxx',
+  set: /*                */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  'start-daemon': /*     */ 'xxxxxxxxxxx xxxxxx x    xxx',
+  'stop-daemon': /*      */ 'xxxxxxxxxxxxxxxxxx xxxxxxxx',
 };
 
 type Event =
@@ -392,8 +405,11 @@ async function parse(argv: readonly string[], names: NameResolver): Promise<Pars
   if (head.spec.long === 'version') return { kind: 'version' };
   const command = COMMAND_OF[head.spec.long];
   if (command === undefined) return { kind: 'error', message: '', exitCode: 2, tryHelp: true };
-  if ((command === 'start-daemon' || command === 'stop-daemon') && head.arg !== 'master' && head.arg !== 'backup') {
-    fail(command === 'start-daemon' ? 'illegal start-daemon parameter specified' : 'illegal start_daemon specified');
+  let role: SyncDaemonRole | null = null;
+  if (command === 'start-daemon' || command === 'stop-daemon') {
+    // ipvsadm's messages, its typo in the second included
+    if (head.arg !== 'master' && head.arg !== 'backup') fail(command === 'start-daemon' ? 'illegal start-daemon parameter specified' : 'illegal start_daemon specified');
+    role = head.arg;
   }
   const unsupportedCommand = UNSUPPORTED_COMMAND[command];
   if (unsupportedCommand !== undefined) unsupported(unsupportedCommand);
@@ -419,6 +435,13 @@ async function parse(argv: readonly string[], names: NameResolver): Promise<Pars
   let proxyProtocol: 1 | 2 | undefined;
   const format: ListFormat = { numeric: false, stats: false, rate: false, thresholds: false, persistentConn: false, tunInfo: false, exact: false, noSort: false };
   let connections = false;
+  let daemons = false;
+  let mcastInterface = '';
+  let syncId = 0;
+  let syncMaxLen: number | null = null;
+  let mcastGroup: string | null = null;
+  let mcastPort: number | null = null;
+  let mcastTtl: number | null = null;
   const positionals: string[] = [];
 
   for (const ev of events) {
@@ -545,6 +568,48 @@ async function parse(argv: readonly string[], names: NameResolver): Promise<Pars
         setOption('tun-info');
         format.tunInfo = true;
         break;
+      case 'daemon':
+        setOption('daemon');
+        daemons = true;
+        break;
+      case 'mcast-interface': {
+        setOption('mcast-interface');
+        // ipvsadm cuts a longer name to 15 characters; tcpvs refuses it
+        const problem = interfaceNameProblem(value);
+        if (problem !== null) fail(`illegal mcast-interface specified: ${problem}`);
+        mcastInterface = value;
+        break;
+      }
+      case 'syncid': {
+        setOption('syncid');
+        const id = toNumber(value, 0, 255);
+        if (id === null) fail('illegal syncid specified (0..255)');
+        syncId = id;
+        break;
+      }
+      case 'sync-maxlen':
+        setOption('sync-maxlen');
+        syncMaxLen = toNumber(value, 1, SYNC_MAX_LEN);
+        if (syncMaxLen === null) fail(`illegal sync-maxlen specified (1..${SYNC_MAX_LEN})`);
+        break;
+      case 'mcast-group': {
+        setOption('mcast-group');
+        // as ipvsadm: a ':' means IPv6; either way a multicast address
+        const six = value.includes(':');
+        if (!(six ? isIPv6(value) : isIPv4(value)) || !isMulticastAddress(value)) fail(`invalid IPv${six ? 6 : 4} mcast-group \`${value}'`);
+        mcastGroup = six ? canonicalIPv6(value) : value;
+        break;
+      }
+      case 'mcast-port':
+        setOption('mcast-port');
+        mcastPort = toNumber(value, 1, 65535);
+        if (mcastPort === null) fail('illegal mcast-port specified (1..65535)');
+        break;
+      case 'mcast-ttl':
+        setOption('mcast-ttl');
+        mcastTtl = toNumber(value, 1, 255);
+        if (mcastTtl === null) fail('illegal mcast-ttl specified (1..255)');
+        break;
       case 'tun-type':
         setOption('tun-type');
         if (value === 'gue' || value === 'gre') unsupported('only ipip tunnels are supported by tcpvs');
@@ -605,7 +670,14 @@ async function parse(argv: readonly string[], names: NameResolver): Promise<Pars
   }
   if (seen.has('tun-type') && method !== 'tunnel') fail('Tunnel options conflict with forward method');
 
-  if (command === 'list' && connections && (format.stats || format.rate || format.thresholds)) fail('options conflicts in the list command');
+  if (command === 'list') {
+    const counters = format.stats || format.rate || format.thresholds;
+    if (((connections || daemons) && counters) || (daemons && format.persistentConn)) fail('options conflicts in the list command');
+  }
+  const daemon: SyncDaemon | null =
+    command === 'start-daemon' && role !== null
+      ? { role, mcastInterface: mcastInterface === '' ? IPVSADM_DEFAULT_MCAST_INTERFACE : mcastInterface, syncId, syncMaxLen, mcastGroup, mcastPort, mcastTtl }
+      : null;
 
   return {
     kind: 'run',
@@ -616,6 +688,9 @@ async function parse(argv: readonly string[], names: NameResolver): Promise<Pars
       persistence,
       server,
       connections,
+      daemons,
+      role,
+      daemon,
       format,
     },
   };

@@ -40,6 +40,7 @@ import type {
   Persistence,
   RealServerConfig,
   ServiceKey,
+  SyncDaemon,
   VirtualServiceConfig,
   VirtualServiceStatus,
 } from '../model.ts';
@@ -91,6 +92,12 @@ export interface UserspaceCore extends L4Core {
   /** Templates from another director; those naming a vip or real server this core lacks are skipped. Returns how many were taken. */
   adoptTemplates(templates: readonly SyncedTemplate[]): number;
 }
+
+/** What --start-daemon and --stop-daemon say to the user-space core. */
+export const USERSPACE_SYNC_DAEMON =
+  "the user-space L4 core has no kernel sync daemon (--start-daemon and --stop-daemon are for 'l4 driver ipvs'); " +
+  'it syncs its persistence templates with the other director itself: set that up in the config file with ' +
+  "'sync listen ADDR:PORT', 'sync peer ADDR:PORT' and 'sync secret TEXT'";
 
 export const DEFAULT_MAX_CONNECTIONS = 10_000;
 export const DEFAULT_UDP_IDLE_MS = 300_000;
@@ -320,6 +327,22 @@ class UserspaceL4Core implements UserspaceCore {
       }
       if (failures.length > 0) throw new L4Error('failed', failures.join('; '));
     });
+  }
+
+  // IPVS's sync daemon is a kernel thread. This core syncs its persistence
+  // templates itself, to the peer the config file names (lib/control/director-sync.ts),
+  // which is not a multicast daemon with a syncid: -L --daemon lists none, and
+  // --start-daemon/--stop-daemon say where that sync is set up.
+  async startDaemon(): Promise<void> {
+    throw new L4Error('unavailable', USERSPACE_SYNC_DAEMON);
+  }
+
+  async stopDaemon(): Promise<void> {
+    throw new L4Error('unavailable', USERSPACE_SYNC_DAEMON);
+  }
+
+  async daemons(): Promise<SyncDaemon[]> {
+    return [];
   }
 
   async close(): Promise<void> {

@@ -1,23 +1,31 @@
 // Runs INSIDE the IPVS VM (guest-test.sh starts it; test/l4/ipvs-vm.test.ts
-// boots the VM): tcpvs's ipvs driver against the real kernel IPVS and Debian's
-// ipvsadm. The VM's own script has set up clients c1..c4, real servers
+// boots the VM with test/l4/vm/run-ipvs-vm.sh): tcpvs's ipvs driver against
+// the real kernel IPVS and Debian's ipvsadm. The VM's own script has set up
+// clients c1..c4, real servers
 // 10.1.1.2 (rs1) and 10.1.2.2 (rs2) running httpd, and three services of its
 // own (10.0.0.1:80, 10.0.0.2:80, 10.0.0.3:80): those are "foreign" here and
-// must come through every apply() untouched.
+// must come through every apply() untouched. guest-test.sh has also made the
+// network namespace bk, a backup director for the kernel's connection sync
+// daemon: veth syncm0 (here) to syncb0 (bk), and /tmp/ipvsadm-bk, ipvsadm in bk.
 //   node ipvs-driver-check.ts <out-dir>            the checks; writes <out-dir>/results.json
 //   node ipvs-driver-check.ts --unprivileged-list  list() as whoever runs it; prints the error code
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { L4Error } from '../../../lib/l4/model.ts';
-import type { RealServerConfig, ServiceKey, VirtualServiceConfig } from '../../../lib/l4/model.ts';
+import type { L4Core, RealServerConfig, ServiceKey, VirtualServiceConfig } from '../../../lib/l4/model.ts';
 import { createIpvsCore } from '../../../lib/l4/ipvs/driver.ts';
 import { normalizeDesired } from '../../../lib/l4/ipvs/diff.ts';
 import { formatSave, formatServerLine, formatServiceSpec } from '../../../lib/l4/ipvs/ipvsadm-text.ts';
+import { executeCommand } from '../../../lib/l4/ipvsadm-cli/execute.ts';
+import { systemResolver } from '../../../lib/l4/ipvsadm-cli/names.ts';
+import { parseIpvsadmArgs } from '../../../lib/l4/ipvsadm-cli/parse.ts';
 
 const IPVSADM = '/usr/local/bin/ipvsadm';
 const LOGGED_IPVSADM = '/tmp/ipvsadm-logged'; // guest-test.sh: logs each call, then execs ipvsadm
 const CALLS_LOG = '/tmp/ipvsadm-calls.log';
+const BACKUP_IPVSADM = '/tmp/ipvsadm-bk'; // guest-test.sh: ipvsadm in the network namespace bk
 
 interface Check {
   name: string;
@@ -112,6 +120,23 @@ function fetchVia(client: string, url: string): string {
   } catch (err) {
     return `error(${(err as Error).message.split('\n')[0]})`;
   }
+}
+
+/** `tcpvs ipvsadm ARGS` minus the admin socket: parse, then execute against `core`, as the running tcpvs would. */
+async function tcpvsIpvsadm(core: L4Core, ...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const parsed = await parseIpvsadmArgs(argv, systemResolver);
+  if (parsed.kind !== 'run') return { code: parsed.kind === 'error' ? parsed.exitCode : 0, stdout: '', stderr: parsed.kind === 'error' ? parsed.message : '' };
+  let stdout = '';
+  let stderr = '';
+  const sink = (add: (text: string) => void): Writable =>
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        add(chunk.toString());
+        done();
+      },
+    });
+  const code = await executeCommand(parsed.invocation, core, { stdout: sink((x) => (stdout += x)), stderr: sink((x) => (stderr += x)) });
+  return { code, stdout, stderr };
 }
 
 async function codeOf(work: Promise<unknown>): Promise<string> {
@@ -298,7 +323,72 @@ async function run(check: CheckFn, saved: Record<string, string>): Promise<void>
   });
   check('as nobody: unavailable, root or CAP_NET_ADMIN needed', /^UNPRIVILEGED unavailable .*permission denied: programming IPVS needs root or CAP_NET_ADMIN/m.test(nobody.stdout), nobody.stdout + nobody.stderr);
 
-  // ---- 7. apply([]) removes ours only ------------------------------------------------------------------
+  // ---- 7. the kernel's connection sync daemon, started through tcpvs ipvsadm ---------------------------
+  // master here (the director with the traffic), backup in namespace bk with an IPVS table of its own
+  const backup = createIpvsCore({ ipvsadm: BACKUP_IPVSADM, stateFile: '/tmp/bk-owned.json' });
+  const none = await tcpvsIpvsadm(core, '-L', '--daemon');
+  check('sync: -L --daemon before any daemon prints nothing', none.code === 0 && none.stdout === '' && none.stderr === '', JSON.stringify(none));
+  const startMaster = await tcpvsIpvsadm(core, '--start-daemon', 'master', '--mcast-interface', 'syncm0', '--syncid', '7');
+  check('sync: --start-daemon master --mcast-interface syncm0 --syncid 7', startMaster.code === 0 && startMaster.stderr === '', JSON.stringify(startMaster));
+  const startBackup = await tcpvsIpvsadm(backup, '--start-daemon', 'backup', '--mcast-interface', 'syncb0', '--syncid', '7');
+  check('sync: --start-daemon backup --mcast-interface syncb0 --syncid 7 (in bk)', startBackup.code === 0 && startBackup.stderr === '', JSON.stringify(startBackup));
+  const listedMaster = await tcpvsIpvsadm(core, '-L', '--daemon');
+  const kernelMaster = ipvsadm('-L', '--daemon');
+  saved.daemonMaster = kernelMaster;
+  check(
+    "sync: -L --daemon prints ipvsadm's line byte for byte",
+    listedMaster.code === 0 && listedMaster.stdout === kernelMaster && /^master sync daemon \(mcast=syncm0, syncid=7, maxlen=\d+, group=224\.0\.0\.81, port=8848, ttl=1\)\n$/.test(kernelMaster),
+    `tcpvs: ${JSON.stringify(listedMaster)}\nipvsadm: ${JSON.stringify(kernelMaster)}`,
+  );
+  const listedBackup = await tcpvsIpvsadm(backup, '-L', '--daemon');
+  check('sync: bk lists its backup daemon', /^backup sync daemon \(mcast=syncb0, syncid=7, maxlen=\d+, group=224\.0\.0\.81, port=8848, ttl=1\)\n$/.test(listedBackup.stdout), JSON.stringify(listedBackup));
+  const again = await tcpvsIpvsadm(core, '--start-daemon', 'master', '--mcast-interface', 'syncm0');
+  check("sync: a second master is refused with ipvsadm's message", again.code === 1 && again.stderr === 'Daemon has already run\n', JSON.stringify(again));
+  const noDevice = await codeOf(backup.startDaemon({ role: 'master', mcastInterface: 'nosuch0', syncId: 1, syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null }));
+  check("sync: the kernel's answer for a missing interface is reported", /^failed: ipvsadm --start-daemon master --mcast-interface nosuch0 --syncid 1: No such device$/.test(noDevice), noDevice);
+
+  // a new connection from c2, persistent to the server it saw in section 3: the backup gets it and its template
+  const c2Server = seenBy.c2[0] === 'rs1' ? '10.1.1.2:80' : '10.1.2.2:80';
+  const before = new Set((await core.connections()).filter((e) => e.source.startsWith('192.168.2.2:')).map((e) => e.source));
+  const answer = fetchVia('c2', 'http://10.0.0.10/');
+  check('sync: c2 is still answered by its persistent server', answer === seenBy.c2[0], `${answer} vs ${seenBy.c2[0]}`);
+  const fresh = (await core.connections()).filter((e) => e.source.startsWith('192.168.2.2:') && !e.source.endsWith(':0') && !before.has(e.source));
+  check('sync: the master has the new connection', fresh.length === 1, JSON.stringify(fresh));
+  const syncStarted = Date.now();
+  const syncDeadline = syncStarted + 20_000; // the master flushes its buffer about every 2 s
+  let synced = await backup.connections();
+  const hasAll = (entries: typeof synced): boolean =>
+    entries.some((e) => e.source === '192.168.2.2:0' && e.virtual === '10.0.0.10:80' && e.destination === c2Server) &&
+    fresh.every((f) => entries.some((e) => e.source === f.source && e.virtual === '10.0.0.10:80' && e.destination === c2Server));
+  while (!hasAll(synced) && Date.now() < syncDeadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    synced = await backup.connections();
+  }
+  saved.backupConnections = execFileSync('ip', ['netns', 'exec', 'bk', IPVSADM, '-Lnc'], { encoding: 'utf8' });
+  console.log(`sync: the backup had the connection and its template after ${((Date.now() - syncStarted) / 1000).toFixed(1)} s`);
+  check(
+    "sync: bk's ipvsadm -Lnc has c2's template and connection, to the master's server",
+    hasAll(synced),
+    `backup -Lnc:\n${saved.backupConnections}master's new connection: ${JSON.stringify(fresh)}`,
+  );
+  const template = synced.find((e) => e.source === '192.168.2.2:0');
+  // a template's state is NONE or ASSURED (the backup shows synced ones ASSURED)
+  check(
+    'sync: the synced template keeps its persistence timeout',
+    template !== undefined && (template.state === 'NONE' || template.state === 'ASSURED') && template.expiresInSec > 200,
+    JSON.stringify(template),
+  );
+
+  const stopMaster = await tcpvsIpvsadm(core, '--stop-daemon', 'master');
+  const stopBackup = await tcpvsIpvsadm(backup, '--stop-daemon', 'backup');
+  check('sync: --stop-daemon master and backup', stopMaster.code === 0 && stopBackup.code === 0, JSON.stringify([stopMaster, stopBackup]));
+  const gone = await tcpvsIpvsadm(core, '-L', '--daemon');
+  check('sync: no daemon is listed after --stop-daemon', gone.stdout === '' && ipvsadm('-L', '--daemon') === '' && (await backup.daemons()).length === 0, JSON.stringify(gone));
+  const stopAgain = await tcpvsIpvsadm(core, '--stop-daemon', 'master');
+  check("sync: stopping a stopped daemon reports the kernel's answer", stopAgain.code === 1 && /No daemon is running\n$/.test(stopAgain.stderr), JSON.stringify(stopAgain));
+  await backup.close();
+
+  // ---- 8. apply([]) removes ours only ------------------------------------------------------------------
   await core.apply([]);
   check('apply([]) leaves exactly the foreign services', ipvsadm('-S', '-n') === foreignBefore, ipvsadm('-S', '-n'));
   check('ownership file is empty', readFileSync('/run/tcpvs/ipvs-owned.json', 'utf8') === '{"version":1,"owners":{}}\n');
