@@ -157,7 +157,15 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
     registerTimer = setInterval(() => {
       if (drained || checking) return;
       checking = true;
+      // After a good round the connection kept to the director may be to one
+      // that has restarted since: a failure then gets a second try at once, on
+      // a new connection (else the nodes came back a round later, after a
+      // warning that the director, already back, could not be reached).
       registerAgain(core, selves, log)
+        .catch((err: unknown) => {
+          if (unreachable !== '') throw err;
+          return registerAgain(core, selves, log);
+        })
         .then(() => {
           if (unreachable !== '') log.info('l4: the director answers again');
           unreachable = '';

@@ -206,7 +206,12 @@ export class ClientSession implements UpstreamOwner {
       return;
     }
     if (parsed.kind === 'error') return this.refuseProxy(parsed.message);
-    if (!this.proxyTrusted()) return this.refuseProxy('a PROXY header from a source that accept-proxy does not name');
+    if (!this.proxyTrusted()) {
+      // A connection reset before it was accepted has no peer address left
+      // (the L4 core's checks send a header, then a reset): nobody to refuse.
+      if (this.clientAddress === '') return this.destroy();
+      return this.refuseProxy('a PROXY header from a source that accept-proxy does not name');
+    }
     if (parsed.addresses !== null) {
       const source = parsed.addresses.sourceAddress;
       this.clientAddress = source.startsWith('::ffff:') && source.includes('.') ? source.slice(7) : source;

@@ -12,7 +12,8 @@ import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLan, netnsUnavailable, type Lan } from '../helpers/netns.ts';
+import { createLan, netnsTest, type Lan } from '../helpers/netns.ts';
+import { pollUntil, waitFor } from '../helpers/process.ts';
 import { sleep } from '../helpers/tcpvs.ts';
 
 const INDEX = join(import.meta.dirname, '..', '..', 'index.ts');
@@ -23,42 +24,7 @@ function keepalivedMissing(): string | null {
   return r.error === undefined ? null : 'keepalived is not installed (Debian package keepalived)';
 }
 
-const why = netnsUnavailable() ?? keepalivedMissing();
-if (why !== null) {
-  if (process.env.TCPVS_KEEPALIVED === '1') t.fail(`backup director test cannot run: ${why}`);
-  else t.plan(0, `skipped: ${why}`);
-} else {
-  t.test('the vip moves to the backup when the master dies, and back by priority', { timeout: 120_000 }, run);
-}
-
-async function pollUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await sleep(50);
-  }
-  return check();
-}
-
-/** Resolves once the child has printed `pattern` on stderr; rejects if it exits first or after 15 s. */
-function waitFor(child: ChildProcess, pattern: RegExp, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => reject(new Error(`${what}: no ${pattern} within 15 s; stderr: ${text}`)), 15_000);
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (s: string) => {
-      text += s;
-      if (pattern.test(text)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited (${code ?? signal}); stderr: ${text}`));
-    });
-  });
-}
+netnsTest(t, 'the vip moves to the backup when the master dies, and back by priority', { timeout: 120_000 }, run, keepalivedMissing);
 
 async function run(t: Test): Promise<void> {
   const subnet = 200 + (process.pid % 50);

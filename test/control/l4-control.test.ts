@@ -11,8 +11,13 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startIdentityBackend } from '../helpers/backends.ts';
 import { spawnTcpvs, sleep, startTcpvs } from '../helpers/tcpvs.ts';
+import { pollUntil } from '../helpers/process.ts';
 import { startL4Control } from '../../lib/control/l4-control.ts';
 import type { L4Spec } from '../../lib/config/model.ts';
+import { createUserspaceCore } from '../../lib/l4/userspace/core.ts';
+import { l4Handlers } from '../../lib/admin/l4.ts';
+import { startAdminServer } from '../../lib/admin/server.ts';
+import pino from 'pino';
 
 const INDEX = join(import.meta.dirname, '..', '..', 'index.ts');
 
@@ -44,16 +49,6 @@ function get(port: number, path: string): Promise<{ status: number; body: string
     req.on('error', reject);
     req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
   });
-}
-
-/** Polls `check` every 10 ms until it holds or `timeoutMs` passes. */
-async function pollUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await sleep(10);
-  }
-  return check();
 }
 
 t.test('a node registers in the director, takes traffic, then drains and leaves on SIGTERM', async (t) => {
@@ -171,4 +166,61 @@ t.test('a node registered with driver remote registers again when its director r
   for (let i = 0; i < 6; i++) served.add((await get(vipPort, `/r${i}`)).body.split(' ')[0]);
   t.same([...served].sort(), ['A', 'B'], 'both serve through the vip again');
   t.equal(node.child.exitCode, null, 'the node kept running all along');
+});
+
+t.test('after its director restarts, a node registers again at its next round, without a warning', async (t) => {
+  // An in-process director (a user-space core behind an admin socket) that counts the node's rounds (l4.list).
+  const admin = join(mkdtempSync(join(tmpdir(), 'tcpvs-l4-')), 'admin.sock');
+  const vipPort = await freePort();
+  const key = { protocol: 'tcp' as const, address: '127.0.0.1', port: vipPort, fwmark: 0, family: 4 as const };
+  let rounds = 0;
+  const startDirector = async () => {
+    const core = createUserspaceCore();
+    await core.addService({ key, scheduler: 'rr', persistence: null });
+    const handlers = l4Handlers(core);
+    const list = handlers['l4.list'];
+    const server = await startAdminServer({ path: admin, handlers: { ...handlers, 'l4.list': (p) => (rounds++, list(p)) } });
+    return { core, server, stop: async () => (await server.close(), await core.close()) };
+  };
+  let director = await startDirector();
+  t.teardown(() => director.stop());
+  const lines: string[] = [];
+  const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) });
+  const spec: L4Spec = {
+    driver: 'remote',
+    admin,
+    drainTimeoutMs: 1000,
+    vips: [
+      {
+        name: 'front',
+        protocol: 'tcp',
+        address: '127.0.0.1',
+        port: vipPort,
+        scheduler: 'rr',
+        persistence: null,
+        reals: [{ kind: 'self', service: 'web', weight: 1, line: 1 }],
+        weightFollowsLoad: false,
+        file: 'x',
+        line: 1,
+      },
+    ],
+  };
+  const web = { spec: { name: 'web' }, address: { address: '127.0.0.1', port: 8080 }, connections: 0, drainConnections() {} };
+  const PERIOD_MS = 1000;
+  const node = await startL4Control({ spec, services: () => [web], log, remoteAdmin: admin, registerCheckMs: PERIOD_MS });
+  t.teardown(() => node.close());
+  const registered = async () => (await director.core.list()).some((s) => s.realServers.some((r) => r.address === '127.0.0.1' && r.port === 8080));
+  t.ok(await registered(), 'the node registered itself');
+
+  // Right after one of the node's rounds the director restarts, well before the next round.
+  const before = rounds;
+  t.ok(await pollUntil(() => rounds > before, 3 * PERIOD_MS), 'the node looks for itself every round');
+  await director.stop();
+  director = await startDirector();
+  const restartedAt = Date.now();
+  t.ok(await pollUntil(registered, 3 * PERIOD_MS, 10), 'the node is back in the restarted director');
+  t.comment(`back ${Date.now() - restartedAt} ms after the restart (a round every ${PERIOD_MS} ms)`);
+  // Its connection to the old director was dead: the round's first try failed on it, and a second
+  // one on a new connection registered the node (before, the round failed, warned, and the next one did it).
+  t.notMatch(lines.join(''), /cannot reach the director/, 'without a warning: the director could be reached');
 });

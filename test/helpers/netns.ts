@@ -2,6 +2,7 @@
 // bridge in its own namespace and, per host, a namespace joined to it by a
 // veth pair, with one IPv4 address on 10.X.0.0/24. Needs root (ip netns).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { Test } from 'tap';
 
 export interface Lan {
   readonly hosts: Record<string, { ns: string; address: string }>;
@@ -20,6 +21,25 @@ export function netnsUnavailable(): string | null {
   if (add.status !== 0) return `ip netns add failed: ${(add.stderr || add.error?.message || '').trim()}`;
   spawnSync('ip', ['netns', 'del', probe]);
   return null;
+}
+
+/**
+ * Adds `run` as a subtest of `t` where namespaces can be made (and `alsoNeeds`,
+ * another requirement, returns null); elsewhere the file skips, saying why.
+ * TCPVS_KEEPALIVED=1 (set by .ci/run, which installs what these tests need)
+ * turns that skip into a failure.
+ */
+export function netnsTest(
+  t: Test,
+  name: string,
+  options: { timeout: number },
+  run: (t: Test) => Promise<void>,
+  alsoNeeds: () => string | null = () => null,
+): void {
+  const why = netnsUnavailable() ?? alsoNeeds();
+  if (why === null) t.test(name, options, run);
+  else if (process.env.TCPVS_KEEPALIVED === '1') t.fail(`${name}: cannot run here: ${why}`);
+  else t.plan(0, `skipped: ${why}`);
 }
 
 function ip(args: string[], ns?: string): string {

@@ -13,6 +13,7 @@ import { createUserspaceCore } from '../../lib/l4/userspace/core.ts';
 import { encodeProxyV1, encodeProxyV2, encodeProxyV2Local, parseProxyHeader } from '../../lib/net/proxy-protocol.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { ConfigError } from '../../lib/config/errors.ts';
+import { probeTcp } from '../../lib/health/probes.ts';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -132,6 +133,45 @@ t.test('accept-proxy: a trusted source sets the client address, any other source
   t.ok(reasons.some((x) => /byte 13/.test(x)), 'the malformed v2 header, with the byte at fault');
   const access = readLog(log).filter((l) => l.msg === 'request');
   t.ok(access.some((l) => l.client === '192.0.2.9'), 'the access log has the header’s address');
+});
+
+// The L4 core's checks of a real that wants PROXY headers send one (v2 LOCAL)
+// and reset the connection at once; a busy node accepts it after the reset,
+// when its peer's address can no longer be read. Such a connection has nobody
+// left to refuse: it is closed without a `refused` line (it was logged at each
+// check, as from client "").
+t.test('accept-proxy: a check that resets after its header is closed quietly; a live connection is still refused', async (t) => {
+  const backend = await startIdentityBackend('b');
+  t.teardown(() => backend.close());
+  const log = join(mkdtempSync(join(tmpdir(), 'tcpvs-pp-')), 'tcpvs.log');
+  const config = serviceConfig({
+    groups: [{ name: 'g', servers: [backend.port] }],
+    defaultGroup: 'g',
+    extra: ['accept-proxy from 127.0.0.2'],
+    logLevel: 'warn',
+    logDestination: log,
+  });
+  const tcpvs = await spawnTcpvs(config);
+  t.teardown(() => tcpvs.stop());
+  // Stopped, tcpvs accepts nothing: the kernel completes the checks' connections, queues
+  // their headers, and takes their resets, all before tcpvs sees them.
+  process.kill(tcpvs.pid, 'SIGSTOP');
+  const stop = new AbortController();
+  let results;
+  try {
+    results = await Promise.all([probeTcp('127.0.0.1', tcpvs.port, 5000, stop.signal, 2), probeTcp('127.0.0.1', tcpvs.port, 5000, stop.signal, 1)]);
+  } finally {
+    process.kill(tcpvs.pid, 'SIGCONT');
+  }
+  t.ok(results.every((r) => r.ok), 'the checks connected and sent their headers');
+  // Accepted after them, a live untrusted connection with a header: refused and logged.
+  const v4 = { family: 4 as const, sourceAddress: '192.0.2.9', sourcePort: 5555, destinationAddress: '198.51.100.1', destinationPort: 80 };
+  const r = await exchange(tcpvs.port, '127.0.0.3', [encodeProxyV1(v4), GET]);
+  t.equal(r.reply, '', 'an untrusted source: closed with no answer');
+  t.ok(await pollUntil(() => readLog(log).some((l) => l.msg === 'refused' && l.client === '127.0.0.3'), 5000), 'its refusal is logged');
+  const refused = readLog(log).filter((l) => l.msg === 'refused');
+  t.same(refused.map((l) => l.client), ['127.0.0.3'], 'and is the only one: the reset checks left no line');
+  t.equal(backend.requests.length, 0, 'nothing reached the backend');
 });
 
 t.test('without accept-proxy a PROXY header is a malformed request (400)', async (t) => {
