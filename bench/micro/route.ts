@@ -1,5 +1,7 @@
 // Routing a request by the rule table (lib/route/router.ts): a prefix rule, a
-// host rule and a regex rule, and the default.
+// host rule and a regex rule, and the default; each after the data path's
+// check of target and Host (lib/route/normalise.ts), on a clean path and on
+// one that normalisation rewrites.
 import { RequestView } from '../../lib/route/request-view.ts';
 import { Router } from '../../lib/route/router.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
@@ -34,6 +36,7 @@ measure([
     name: 'route: first rule (prefix)',
     run: () => {
       view.reset('GET', '/images/logo.png', headers, '127.0.0.1');
+      view.check('shop.example');
       return router.route(view);
     },
   },
@@ -41,6 +44,15 @@ measure([
     name: 'route: default after 3 rules (prefix, host, regex)',
     run: () => {
       view.reset('GET', '/index.html', headers, '127.0.0.1');
+      view.check('shop.example');
+      return router.route(view);
+    },
+  },
+  {
+    name: 'route: a path that normalises (/static/../images/%6cogo.png)',
+    run: () => {
+      view.reset('GET', '/static/../images/%6cogo.png', headers, '127.0.0.1');
+      view.check('shop.example');
       return router.route(view);
     },
   },

@@ -18,9 +18,9 @@ export interface ServerSpec extends Endpoint {
 
 /** What hashing and locality schedulers hash or remember a request by. */
 export type HashKey =
-  | { kind: 'path' } // path without query (the default)
-  | { kind: 'path-query' } // the whole request target
-  | { kind: 'host' } // Host without port, lower-case
+  | { kind: 'path' } // normalised path without query (the default; lib/route/normalise.ts)
+  | { kind: 'path-query' } // normalised path and the query as sent
+  | { kind: 'host' } // host without port or trailing dot, lower-case
   | { kind: 'client' } // client address
   | { kind: 'header'; name: string } // first value of this header (name lower-case)
   | { kind: 'cookie'; name: string }
@@ -56,10 +56,10 @@ export type MatchOp =
   | { op: 'regex'; re: RegExp };
 
 export type Matcher =
-  | { kind: 'path'; value: string } // exact path, query excluded
-  | { kind: 'prefix'; value: string } // path prefix
+  | { kind: 'path'; value: string } // exact normalised path, query excluded
+  | { kind: 'prefix'; value: string } // normalised path prefix
   | { kind: 'path-regex'; re: RegExp } // tested against the path (or path+query for KTCPVS, see `target`)
-  | { kind: 'url-regex'; re: RegExp } // tested against the whole request target (KTCPVS patterns)
+  | { kind: 'url-regex'; re: RegExp } // tested against the normalised target: path + '?' + query as sent (KTCPVS patterns)
   | { kind: 'host'; value: string; wildcard: boolean } // lower-case; wildcard: value is the suffix ".example.com"
   | { kind: 'method'; values: string[] } // upper-case
   | ({ kind: 'header'; name: string } & MatchOp) // name lower-case
@@ -102,6 +102,9 @@ export interface ServiceSpec {
   // Set by a `real self` of the user-space L4 core: the core sends a PROXY
   // header, from the service's own listen address, which is then trusted too.
   acceptProxyFromL4?: boolean;
+  // `normalize-path forward`: the upstream request line carries the
+  // normalised path (lib/route/normalise.ts); absent or false, the client's.
+  forwardNormalizedPath?: boolean;
   file: string;
   line: number;
 }

@@ -47,6 +47,7 @@ import {
 } from './tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
 import { keyedRegexIndex } from '../route/router.ts';
+import { normalisePath } from '../route/normalise.ts';
 import { DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE, isPrime } from '../sched/mh.ts';
 
 const LOG_LEVELS: readonly LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -168,6 +169,7 @@ interface ServiceDraft {
   timeouts: Timeouts;
   limits: Limits;
   acceptProxy: Network[] | null;
+  forwardNormalizedPath: boolean; // `normalize-path forward`
   // `listen`, `timeout connect`, `limit uri`, `default`...: where each was first set.
   settings: Map<string, number>;
 }
@@ -296,6 +298,8 @@ class NativeParser {
         return this.listenStatement(line, tokens);
       case 'accept-proxy':
         return this.acceptProxyStatement(line, tokens);
+      case 'normalize-path':
+        return this.normalizePathStatement(line, tokens);
       case 'timeout':
         return this.timeoutStatement(line, tokens);
       case 'limit':
@@ -370,6 +374,7 @@ class NativeParser {
       timeouts: { ...DEFAULT_TIMEOUTS },
       limits: { ...DEFAULT_LIMITS },
       acceptProxy: null,
+      forwardNormalizedPath: false,
       settings: new Map(),
     };
     this.group = null;
@@ -411,6 +416,20 @@ class NativeParser {
     }
     if (networks.length === 0) return this.problem(line, 'accept-proxy', `usage: ${usage}`);
     service.acceptProxy = networks;
+  }
+
+  /**
+   * `normalize-path route|forward`: rules always see the normalised path;
+   * `forward` sends it upstream too, `route` (the default) the client's.
+   */
+  private normalizePathStatement(line: number, tokens: Token[]): void {
+    const service = this.inService(line, 'normalize-path');
+    const usage = 'normalize-path route|forward';
+    if (service === null || !this.arity(line, tokens, 'normalize-path', 1, 1, usage)) return;
+    if (!this.firstSetting(line, service.settings, 'normalize-path', 'normalize-path')) return;
+    const mode = tokens[1].text;
+    if (mode !== 'route' && mode !== 'forward') return this.problem(line, 'normalize-path', `unknown mode '${mode}': usage: ${usage}`);
+    service.forwardNormalizedPath = mode === 'forward';
   }
 
   private timeoutStatement(line: number, tokens: Token[]): void {
@@ -844,6 +863,7 @@ class NativeParser {
       timeouts: s.timeouts,
       limits: s.limits,
       ...(s.acceptProxy === null ? {} : { acceptProxy: s.acceptProxy }),
+      ...(s.forwardNormalizedPath ? { forwardNormalizedPath: true } : {}),
       file: this.file,
       line: s.line,
     };
@@ -929,6 +949,10 @@ export function parseMatcher(tokens: readonly Token[], i: number, end: number): 
     case 'prefix': {
       if (arg === undefined) return fail(kind, `missing value: usage: ${kind} /PATH`, -1);
       if (!arg.startsWith('/')) return fail(kind, `'${arg}' must start with '/'`, i + 2);
+      // Requests are matched on their normalised path: a value in another form could never match.
+      const normal = normalisePath(arg);
+      if (typeof normal !== 'string') return fail(kind, `'${arg}' can never match: ${normal.error}`, i + 2);
+      if (normal !== arg) return fail(kind, `'${arg}' can never match a normalised path (write '${normal}'; see Path normalisation in README.md)`, i + 2);
       return { matcher: { kind, value: arg }, problem: null, next: i + 2 };
     }
     case 'path-regex':

@@ -87,6 +87,7 @@ function serviceLines(s: ServiceSpec): string[] {
   out.push(`  listen ${formatEndpoint(s.listen)}`);
   if (s.acceptProxy !== undefined) out.push(`  accept-proxy from ${s.acceptProxy.map((n) => n.text).join(' ')}`);
   if (s.acceptProxyFromL4 === true) out.push(`  accept-proxy from its own address (the L4 core's real self)`);
+  if (s.forwardNormalizedPath === true) out.push('  normalize-path forward   (the normalised path goes upstream)');
 
   const t = s.timeouts;
   const timeouts: [string, number, number][] = [

@@ -12,6 +12,7 @@
 // net.Socket, `_handle` and `_server` (present from Node 12 to 26); when
 // either is missing, the accepted socket is used as it is, with 'data' events.
 import net from 'node:net';
+import { enterRead, leaveRead } from '../net/loop-turn.ts';
 
 const READ_BUFFER_BYTES = 65536;
 const shared = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
@@ -41,7 +42,12 @@ export function readClient(accepted: net.Socket, onData: (chunk: Buffer) => void
       onread: {
         buffer: shared,
         callback: (n: number): boolean => {
-          onData(shared.subarray(0, n));
+          enterRead(); // the upstream pool's judge of stale bytes needs to know (loop-turn.ts)
+          try {
+            onData(shared.subarray(0, n));
+          } finally {
+            leaveRead();
+          }
           return true;
         },
       },
@@ -53,7 +59,14 @@ export function readClient(accepted: net.Socket, onData: (chunk: Buffer) => void
     inner._server = null;
     return { socket, lent: true };
   }
-  accepted.on('data', onData);
+  accepted.on('data', (chunk: Buffer) => {
+    enterRead();
+    try {
+      onData(chunk);
+    } finally {
+      leaveRead();
+    }
+  });
   accepted.resume();
   return { socket: accepted, lent: false };
 }

@@ -9,6 +9,7 @@ import { BodyFramer, FramingError, FRAME_CLOSE, FRAME_NONE } from '../http/body-
 import {
   buildRequestHead,
   buildResponseHead,
+  judgeResponseTransferEncoding,
   judgeTransferEncoding,
   scanHeaders,
   headerValue,
@@ -101,6 +102,14 @@ export class ClientSession implements UpstreamOwner {
   private http10KeepAlive = false;
   private retryable = false;
   private retried = false;
+  // A failed connect goes to another server (limits.retries): nothing was
+  // sent, and the body bytes sent before the connect are kept to send again.
+  private connectRetries = 0;
+  private pickKey: string | undefined = undefined; // the scheduler's key for this request
+  private resendBody: Buffer | null = null;
+  private resendLost = false; // more body went out before the connect than is kept
+  private bodyDeadline = 0; // epoch ms: the request body must be complete by then (0: no body)
+  private pendingHead: string | null = null; // a de-chunked response's head, until its first data
   private resStarted = false; // any response byte received from upstream
   private resHeadDone = false;
   private resSent = false; // any response byte sent to the client
@@ -342,6 +351,7 @@ export class ClientSession implements UpstreamOwner {
       if (p.versionMinor === 0) return this.refuse(400, 'Transfer-Encoding in an HTTP/1.0 request');
       const verdict = judgeTransferEncoding(f.transferEncoding);
       if (verdict.status !== 0) return this.refuse(verdict.status, verdict.reason);
+      f.transferEncoding = verdict.normalized; // forwarded in the one form judged
       this.reqBody.chunked();
     } else if (f.contentLength > 0) this.reqBody.length(f.contentLength);
     else this.reqBody.none();
@@ -361,6 +371,9 @@ export class ClientSession implements UpstreamOwner {
 
     const view = svc.requestView;
     view.reset(p.method, p.url, p.headers, this.clientAddress);
+    // One host and one path, read one way by rules, keys and upstream (RFC 9112 §3.2; lib/route/normalise.ts).
+    const invalidTarget = view.check(f.host);
+    if (invalidTarget !== null) return this.refuse(400, invalidTarget);
     const route = svc.router.route(view);
     if (route === null) return this.refuse(404, 'no rule matches', bodyEnd !== offset) === -1 ? -1 : bodyEnd;
     this.ruleName = route.rule === null ? 'default' : route.rule.name;
@@ -388,7 +401,8 @@ export class ClientSession implements UpstreamOwner {
 
     this.reqHead = buildRequestHead({
       method: p.method,
-      url: p.url,
+      url: view.forwardTarget(svc.spec.forwardNormalizedPath === true),
+      authority: view.targetAuthority(),
       versionMinor: p.versionMinor,
       headers: affinity !== null && affinity.rewritesRequest ? affinity.rewriteRequestHeaders(p.headers) : p.headers,
       facts: f,
@@ -648,14 +662,24 @@ export class ClientSession implements UpstreamOwner {
       this.badGateway('response Content-Length too large');
       return null;
     }
+    const chunked = rf.transferEncoding !== null;
+    let dechunk = false;
+    if (chunked) {
+      // Chunked last, in one reading only, or 502 (RFC 9112 §6.1, §6.3; head-rewrite.ts).
+      const te = judgeResponseTransferEncoding(rf.transferEncoding!, p.versionMinor, this.clientMinor);
+      if (te.status !== 0) {
+        this.badGateway(te.reason);
+        return null;
+      }
+      rf.transferEncoding = te.normalized; // sent on in this form; none to an HTTP/1.0 client
+      dechunk = te.dechunk;
+    }
     if (noBody) this.resBody.none();
-    else if (rf.transferEncoding !== null) {
-      const codings = rf.transferEncoding.toLowerCase().split(',');
-      if (codings[codings.length - 1].trim() === 'chunked') this.resBody.chunked();
-      else this.resBody.untilClose();
-    } else if (rf.contentLength >= 0) this.resBody.length(rf.contentLength);
+    else if (chunked) this.resBody.chunked(dechunk ? this.dechunkSink : null);
+    else if (rf.contentLength >= 0) this.resBody.length(rf.contentLength);
     else this.resBody.untilClose();
-    if (this.resBody.mode === FRAME_CLOSE || !this.reqBody.done) this.closeAfter = true;
+    // A de-chunked body has no length: the close delimits it.
+    if (this.resBody.mode === FRAME_CLOSE || this.resBody.dechunking || !this.reqBody.done) this.closeAfter = true;
     // The client has half-closed and sent nothing more: this is the last answer.
     if (this.clientEnded && this.queued === null) this.closeAfter = true;
     const connection = this.closeAfter ? 'close' : this.http10KeepAlive ? 'keep-alive' : null;
@@ -667,13 +691,15 @@ export class ClientSession implements UpstreamOwner {
 
   /** Sends `head` (when the response starts in this chunk) and the body bytes of `buf` from `start`. */
   private relayResponseBody(buf: Buffer, start: number, head: string | null): void {
+    if (this.resBody.dechunking) {
+      this.relayDechunked(buf, start, head);
+      return;
+    }
     let end: number;
     try {
       end = this.resBody.advance(buf, start);
     } catch (err) {
-      // The response has begun: cut the client off rather than let a broken body look complete.
-      this.svc.log.warn({ client: this.clientAddress, server: this.server?.name, reason: (err as Error).message }, 'bad upstream framing');
-      this.destroy();
+      this.badUpstreamFraming(head !== null, (err as Error).message);
       return;
     }
     const stop = end === -1 ? buf.length : end;
@@ -866,6 +892,46 @@ export class ClientSession implements UpstreamOwner {
     // The client half-closed: nothing more can arrive for a partial head.
     if (this.phase === P_HEAD) this.refuse(400, 'connection closed inside a request head');
     else this.endClient();
+  }
+
+  /** A chunked response to an HTTP/1.0 client: the data only, the head before the first of it. */
+  private relayDechunked(buf: Buffer, start: number, head: string | null): void {
+    this.pendingHead = head;
+    let end: number;
+    try {
+      end = this.resBody.advance(buf, start); // data goes out through dechunkSink
+    } catch (err) {
+      const unsent = this.pendingHead !== null;
+      this.pendingHead = null;
+      this.badUpstreamFraming(unsent, (err as Error).message);
+      return;
+    }
+    if (this.pendingHead !== null) {
+      this.writeClient(this.pendingHead);
+      this.pendingHead = null;
+    }
+    if (end === -1) return;
+    this.finishExchange(end === buf.length);
+  }
+
+  private readonly dechunkSink = (buf: Buffer, start: number, end: number): void => {
+    const head = this.pendingHead;
+    if (head === null) this.writeClient(buf.subarray(start, end));
+    else {
+      this.pendingHead = null;
+      this.writeHeadAndBody(head, buf, start, end);
+    }
+  };
+
+  /** A response body that breaks its framing: 502 while its head is unsent, else the client is cut off. */
+  private badUpstreamFraming(headUnsent: boolean, reason: string): void {
+    if (headUnsent) {
+      this.badGateway(`bad upstream framing: ${reason}`);
+      return;
+    }
+    // The response has begun: cut the client off rather than let a broken body look complete.
+    this.svc.log.warn({ client: this.clientAddress, server: this.server?.name, reason }, 'bad upstream framing');
+    this.destroy();
   }
 
   /**

@@ -12,7 +12,7 @@ export function compileKey(key: HashKey | undefined, hashSubmatch: number | unde
     case 'path':
       return fromPath;
     case 'path-query':
-      return (req) => req.url;
+      return (req) => req.target();
     case 'host':
       return (req) => req.host() ?? undefined;
     case 'client':

@@ -23,7 +23,7 @@ export function compileMatcher(m: Matcher): RequestTest {
     }
     case 'url-regex': {
       const re = m.re;
-      return (req) => re.test(req.url);
+      return (req) => re.test(req.target());
     }
     case 'host': {
       const value = m.value;

@@ -2,7 +2,8 @@
 // matchers all hold wins; with none, the default group (or null: 404). For a
 // rule whose group keys on a submatch (KTCPVS hhttp, `key submatch N`), the
 // chosen submatch of the rule's keyed regex is the scheduler's key: a url-regex
-// captures from the request target, a path-regex from the path.
+// captures from the request target, a path-regex from the path (both
+// normalised: request-view.ts).
 
 import type { GroupSpec, Matcher, RuleSpec, ServiceSpec } from '../config/model.ts';
 import type { RequestView } from './request-view.ts';
@@ -73,7 +74,7 @@ export class Router {
       const c = compiled[i];
       if (!c.test(req)) continue;
       if (c.keyRe === null) return this.hit(c.rule, c.rule.group, undefined);
-      const m = c.keyRe.exec(c.keyOnPath ? req.path() : req.url);
+      const m = c.keyRe.exec(c.keyOnPath ? req.path() : req.target());
       if (m === null) continue;
       // A submatch that took no part in the match is undefined: no key.
       return this.hit(c.rule, c.rule.group, m[c.keySubmatch]);

@@ -9,6 +9,7 @@
 // counts and closes parked connections like idle ones.
 import net from 'node:net';
 import { HeadParser } from '../http/llhttp.ts';
+import { currentTurn, enterRead, leaveRead, readingNow, thisTurn } from '../net/loop-turn.ts';
 
 /** Whoever is using a connection right now receives its events. */
 export interface UpstreamOwner {
@@ -31,6 +32,26 @@ export interface UpstreamOwner {
 export const READ_BUFFER_BYTES = 128 * 1024;
 let sharedReadBuffer: Buffer | null = null;
 
+// A server may write bytes after a complete response (a body after a 204 or
+// a HEAD response, a second response nobody asked for). Read while the
+// connection idles, they close it (onRead). What they must never become is
+// the response to the next request sent on that connection, and two races
+// allow it, both within one turn of the event loop (lib/net/loop-turn.ts):
+//  - a connection released and handed out again in the same turn (the
+//    client's next request was already waiting: pipelined) was never read
+//    in between: bytes the server sent since are still in the kernel. So a
+//    connection is not handed out in the turn it was released (acquire).
+//  - a connection handed out from a socket read in a later turn may have
+//    had bytes waiting when this turn's epoll_wait returned, listed after
+//    the client's request. A read on it in that same turn is of bytes the
+//    server sent before it could have seen our request: the connection is
+//    closed and the request fails as on a connection the server had closed
+//    (retried once on a fresh one when safe, else 502). A connection handed
+//    out elsewhere (from a timer) is not judged so: the poll phase that
+//    follows in the same turn could read a genuine answer.
+// Bytes that arrive after epoll_wait returned and before our request went
+// out cannot be told from an answer by anyone (HAProxy and nginx neither).
+
 export class UpstreamConnection {
   readonly socket: net.Socket;
   readonly pool: ServerPool;
@@ -44,6 +65,10 @@ export class UpstreamConnection {
   reused = false;
   idleSince = 0;
   closed = false;
+  /** The event loop turn it went idle in (a released one waits for the next turn). */
+  idleTurn = -1;
+  /** The turn it was last handed out in from a socket read (-1: fresh, elsewhere, or read from since). */
+  handedOutTurn = -1;
 
   /** The buffer of this connection's read in progress. */
   private readBuffer: Buffer | null = null;
@@ -85,8 +110,26 @@ export class UpstreamConnection {
 
   // Bytes land in the buffer nextReadBuffer handed out last.
   private onRead(n: number): boolean {
-    if (this.owner !== null) this.owner.onUpstreamData(this, this.readBuffer!.subarray(0, n));
-    else this.destroy(); // bytes on an idle connection: the server is confused
+    const owner = this.owner;
+    if (owner === null) {
+      this.destroy(); // bytes on an idle connection: never a response to anything we will send
+      return true;
+    }
+    if (this.handedOutTurn !== -1) {
+      if (this.handedOutTurn === currentTurn()) {
+        // Handed out in this turn's poll phase: these bytes were sent before our request.
+        this.destroy();
+        owner.onUpstreamError(this, new Error('upstream sent bytes on an idle connection'));
+        return true;
+      }
+      this.handedOutTurn = -1;
+    }
+    enterRead();
+    try {
+      owner.onUpstreamData(this, this.readBuffer!.subarray(0, n));
+    } finally {
+      leaveRead();
+    }
     return true;
   }
 
@@ -154,8 +197,12 @@ export class ServerPool {
   acquire(owner: UpstreamOwner, fresh = false): UpstreamConnection {
     if (!fresh) {
       const now = Date.now();
-      while (this.idle.length > 0) {
-        const conn = this.idle.pop()!;
+      const current = currentTurn();
+      // Most recently used first, skipping those released in this turn (see the top).
+      for (let i = this.idle.length - 1; i >= 0; i--) {
+        const conn = this.idle[i];
+        if (conn.idleTurn === current) continue;
+        this.idle.splice(i, 1);
         if (now - conn.idleSince >= this.options.idleTimeoutMs || conn.socket.destroyed) {
           conn.destroy();
           continue;
@@ -173,6 +220,7 @@ export class ServerPool {
   private handOut(conn: UpstreamConnection, owner: UpstreamOwner): void {
     conn.owner = owner;
     conn.reused = true;
+    conn.handedOutTurn = readingNow() ? thisTurn() : -1;
     conn.parser.setLimit(this.options.maxHeaderBytes);
     conn.socket.resume();
   }
@@ -189,6 +237,7 @@ export class ServerPool {
       return;
     }
     conn.idleSince = Date.now();
+    conn.idleTurn = thisTurn();
     this.idle.push(conn);
   }
 
@@ -205,6 +254,7 @@ export class ServerPool {
       return false;
     }
     conn.idleSince = Date.now();
+    conn.idleTurn = thisTurn();
     this.parked.push(conn);
     return true;
   }
@@ -214,7 +264,8 @@ export class ServerPool {
     const i = this.parked.indexOf(conn);
     if (i === -1) return false; // closed (or swept) meanwhile
     this.parked.splice(i, 1);
-    if (Date.now() - conn.idleSince >= this.options.idleTimeoutMs || conn.socket.destroyed) {
+    // Parked in this very turn: it has not been read since (see the top), and there is no other to skip to.
+    if (conn.idleTurn === currentTurn() || Date.now() - conn.idleSince >= this.options.idleTimeoutMs || conn.socket.destroyed) {
       conn.destroy();
       return false;
     }

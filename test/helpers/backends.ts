@@ -113,6 +113,8 @@ export interface RawBackend {
   readonly port: number;
   readonly requests: RawRequest[];
   connections(): number;
+  /** Connections open now (the peer has not ended them). */
+  open(): number;
   close(): Promise<void>;
 }
 
@@ -173,7 +175,7 @@ export async function startRawBackend(
     });
   });
   const port = await listen(server);
-  return { port, requests, connections: () => connectionCount, close: () => closeServer(server, sockets) };
+  return { port, requests, connections: () => connectionCount, open: () => [...sockets].filter((s) => !s.readableEnded).length, close: () => closeServer(server, sockets) };
 }
 
 export function listen(server: net.Server | http.Server): Promise<number> {

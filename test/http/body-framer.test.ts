@@ -5,7 +5,7 @@
 // invalid message must throw at the same byte however it is split.
 import t from 'tap';
 import { seededRandom as prng } from '../helpers/seeded-random.ts';
-import { BodyFramer, FramingError, FRAME_CHUNKED, FRAME_CLOSE, FRAME_LENGTH, FRAME_NONE } from '../../lib/http/body-framer.ts';
+import { BodyFramer, FORBIDDEN_TRAILERS, FramingError, FRAME_CHUNKED, FRAME_CLOSE, FRAME_LENGTH, FRAME_NONE } from '../../lib/http/body-framer.ts';
 
 const NEXT = Buffer.from('GET /next HTTP/1.1\r\nHost: x\r\n\r\n', 'latin1');
 const TRAILER_LIMIT = 16384;
@@ -76,6 +76,13 @@ const validChunked: Array<[string, string]> = [
   ['chunk data that looks like framing', '10\r\n0\r\n\r\nGET / HTTP/\r\n0\r\n\r\n'],
   ['a large chunk', '1000\r\n' + 'L'.repeat(0x1000) + '\r\n0\r\n\r\n'],
   ['obs-text in a trailer', '0\r\nX: caf\xe9\r\n\r\n'],
+  // RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+  ['BWS around ";" and "="', '5 ;\ta = b ; c\r\nhello\r\n0\t; d="x y"\r\n\r\n'],
+  ['an extension without a value, then one with', '1;a;b=c\r\nx\r\n0\r\n\r\n'],
+  ['quoted-string with escapes and obs-text', '1;a="\\"\\\\\xe9\t"\r\nx\r\n0\r\n\r\n'],
+  ['empty quoted-string', '1;a=""\r\nx\r\n0\r\n\r\n'],
+  ['trailer with an empty value', '0\r\nX-Empty:\r\n\r\n'],
+  ['trailer names that only start like forbidden ones', '0\r\nHostname: a\r\nContent-Length-X: 1\r\nX-Host: b\r\nTEX: c\r\n\r\n'],
 ];
 
 t.test('chunked: the end offset is exact and pipelined bytes are left alone', async (t) => {
@@ -141,7 +148,32 @@ const invalidChunked: Array<[string, string, number, number?]> = [
   ['empty size line', '\r\nhello\r\n0\r\n\r\n', 0],
   ['size overflow (18 hex digits)', 'ffffffffffffffffff\r\nhello\r\n0\r\n\r\n', 13],
   ['size overflow (2^52 + 1)', '10000000000001\r\n', 13],
-  ['space after the size', '5 \r\nhello\r\n0\r\n\r\n', 1],
+  ['space after the size', '5 \r\nhello\r\n0\r\n\r\n', 2], // BWS is only allowed before ";"
+  // chunk-ext grammar (RFC 9112 §7.1.1)
+  ['empty extension', '5;\r\nhello\r\n0\r\n\r\n', 2],
+  ['extension without a name', '5;=b\r\nhello\r\n0\r\n\r\n', 2],
+  ['extension with "=" and no value', '5;a=\r\nhello\r\n0\r\n\r\n', 4],
+  ['space inside an extension value', '5;a=b c\r\nhello\r\n0\r\n\r\n', 6],
+  ['whitespace before CRLF', '5;a=b \r\nhello\r\n0\r\n\r\n', 6],
+  ['obs-text in a token extension value', '5;a=\xe9\r\nhello\r\n0\r\n\r\n', 4],
+  ['U+00A0 after the size', '5\xa0\r\nhello\r\n0\r\n\r\n', 1],
+  ['unterminated quoted-string', '5;a="b\r\nhello\r\n0\r\n\r\n', 6],
+  ['"@" in an extension name', '5;a@b\r\nhello\r\n0\r\n\r\n', 3],
+  ['junk after a quoted value', '5;a="b"c\r\nhello\r\n0\r\n\r\n', 7],
+  ['extensions over the limit', '5;' + 'e'.repeat(40) + '\r\nhello\r\n0\r\n\r\n', 2 + 16, 16],
+  // trailer fields are header fields (RFC 9112 §7.1.2, §5)
+  ['a request line as a trailer', '0\r\nGET /admin HTTP/1.1\r\n\r\n', 6],
+  ['space before the colon of a trailer', '0\r\nX : a\r\n\r\n', 4],
+  ['trailer obs-fold', '0\r\nX: a\r\n b\r\n\r\n', 9],
+  ['trailer without a colon', '0\r\nXYZ\r\n\r\n', 6],
+  ['empty trailer name', '0\r\n: a\r\n\r\n', 3],
+  ['non-token trailer name', '0\r\nX{Y}: a\r\n\r\n', 4],
+  // fields that may not be trailers (RFC 9110 §6.5.1)
+  ['Content-Length as a trailer', '0\r\nContent-Length: 5\r\n\r\n', 17],
+  ['Transfer-Encoding as a trailer', '0\r\nTRANSFER-ENCODING: chunked\r\n\r\n', 20],
+  ['Host as a trailer', '0\r\nX-Ok: 1\r\nhost: evil\r\n\r\n', 16],
+  ['Content-Type as a trailer', '0\r\nContent-Type: text/html\r\n\r\n', 15],
+  ['X-Forwarded-For as a trailer', '0\r\nX-Forwarded-For: 127.0.0.1\r\n\r\n', 18],
   ['bare LF after the size', '5\nhello\r\n0\r\n\r\n', 1],
   ['CR not followed by LF after the size', '5\rhello\r\n0\r\n\r\n', 2],
   ['control byte in an extension', '5;a\x01b\r\nhello\r\n0\r\n\r\n', 3],
@@ -190,6 +222,42 @@ t.test('chunked: the largest allowed size parses, and the trailer limit is per m
     g.chunked();
     t.equal(g.advance(msg, 0), msg.length, `message ${i}: trailers under the limit pass`);
   }
+});
+
+t.test('chunked: every forbidden trailer name is refused, in any case', async (t) => {
+  for (const name of FORBIDDEN_TRAILERS) {
+    for (const spelled of [name, name.toUpperCase()]) {
+      const msg = Buffer.from(`0\r\n${spelled}: x\r\n\r\n`, 'latin1');
+      const got = feed(chunkedFramer(), [msg]);
+      t.ok('error' in got && got.at === 3 + name.length, `${spelled}: refused at its colon`);
+    }
+  }
+});
+
+t.test('chunked with a sink: the data without the framing, however it is split', async (t) => {
+  const text = '5;ext=1\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n';
+  const msg = Buffer.from(text, 'latin1');
+  const stream = Buffer.concat([msg, NEXT]);
+  const rand = prng(0x5eed);
+  for (let round = 0; round < 200; round++) {
+    const parts: Buffer[] = [];
+    const f = new BodyFramer(TRAILER_LIMIT);
+    f.chunked((buf, start, end) => parts.push(Buffer.from(buf.subarray(start, end))));
+    t.ok(f.dechunking || round > 0, 'dechunking');
+    const got = feed(f, cut(stream, round === 0 ? [] : randomCuts(stream.length, rand)));
+    if (!('end' in got) || got.end !== msg.length || Buffer.concat(parts).toString('latin1') !== 'hello 0123456789') {
+      t.fail(`round ${round}: ${JSON.stringify(got)} ${JSON.stringify(Buffer.concat(parts).toString('latin1'))}`);
+      return;
+    }
+    if (parts.some((p) => p.length === 0)) {
+      t.fail('an empty piece');
+      return;
+    }
+  }
+  const f = new BodyFramer(TRAILER_LIMIT);
+  f.chunked(() => {});
+  f.chunked();
+  t.notOk(f.dechunking, 'a new body forgets the sink');
 });
 
 t.test('chunked: remaining counts down through a chunk split across reads', async (t) => {

@@ -6,6 +6,7 @@ import {
   buildResponseHead,
   classify,
   headerValue,
+  judgeResponseTransferEncoding,
   judgeTransferEncoding,
   scanHeaders,
   type RequestFacts,
@@ -112,7 +113,25 @@ t.test('judgeTransferEncoding: the verdict table', async (t) => {
     ['identity', 501],
     ['identity, chunked', 501],
     ['chunkedx', 501],
-    ['gzip chunked', 501], // one token with a space in it, not two codings
+    ['gzip chunked', 400], // two tokens without a comma: not a list (RFC 9110 §5.6.1)
+    // OWS is SP and HTAB only (RFC 9110 §5.6.3); U+00A0 is not whitespace, whatever trim() says
+    ['chunked\xa0', 400],
+    ['\xa0chunked', 400],
+    ['chunked\t', 0],
+    ['\tgzip\t,\tchunked', 0],
+    // chunked defines no parameters (RFC 9112 §7.1), nor do gzip, deflate, compress
+    ['chunked;q=1', 400],
+    ['chunked ; q=1', 400],
+    ['gzip;level=9, chunked', 400],
+    ['chunked;', 400], // and a lone ";" is no parameter at all
+    ['chunked;q', 400],
+    ['chunked;q=', 400],
+    ['chunked;q="1', 400],
+    ['"chunked"', 400],
+    ['chunked\x80', 400],
+    ['chunked, chunked;q=1', 400],
+    ['foo;a=b, chunked', 501], // syntactically fine, unknown coding
+    ['foo;a=b c, chunked', 400],
   ];
   for (const [value, status] of table) {
     const verdict = judgeTransferEncoding(value);
@@ -120,7 +139,60 @@ t.test('judgeTransferEncoding: the verdict table', async (t) => {
     if (status === 0) t.equal(verdict.reason, '', 'no reason when sound');
     else t.ok(verdict.reason.length > 0, 'a reason for the log');
   }
+  const normalized: Array<[string, string]> = [
+    ['chunked', 'chunked'],
+    ['Chunked', 'chunked'],
+    [' CHUNKED\t', 'chunked'],
+    ['chunked,', 'chunked'],
+    [', ,chunked', 'chunked'],
+    ['GZip ,\tchunked', 'gzip, chunked'],
+    ['x-gzip, deflate,compress, x-compress, chunked', 'x-gzip, deflate, compress, x-compress, chunked'],
+  ];
+  for (const [value, out] of normalized) {
+    t.equal(judgeTransferEncoding(value).normalized, out, `${JSON.stringify(value)} goes on as ${JSON.stringify(out)}`);
+  }
+  t.equal(judgeTransferEncoding('chunked;q=1').normalized, null, 'nothing to forward when refused');
   t.match(judgeTransferEncoding('x-custom, chunked').reason, /x-custom/, 'the unknown coding is named');
+});
+
+t.test('judgeResponseTransferEncoding: the verdict table', async (t) => {
+  // [value, upstream minor, client minor, status, normalized, dechunk]
+  const table: Array<[string, number, number, 0 | 502, string | null, boolean]> = [
+    ['chunked', 1, 1, 0, 'chunked', false],
+    ['Chunked ', 1, 1, 0, 'chunked', false],
+    ['gzip, chunked', 1, 1, 0, 'gzip, chunked', false],
+    ['x-custom;a="b c", chunked', 1, 1, 0, 'x-custom;a="b c", chunked', false], // a server may use codings tcpvs does not know
+    ['chunked', 1, 0, 0, null, true], // HTTP/1.0 client: de-chunked, no Transfer-Encoding (RFC 9112 §6.1)
+    ['gzip, chunked', 1, 0, 502, null, false], // an HTTP/1.0 client cannot take gzip as a transfer-coding
+    ['chunked', 0, 1, 502, null, false], // HTTP/1.0 response with Transfer-Encoding: faulty framing (RFC 9112 §6.1)
+    ['chunked\xa0', 1, 1, 502, null, false],
+    ['chunked;q=1', 1, 1, 502, null, false],
+    ['chunked, chunked', 1, 1, 502, null, false],
+    ['chunked, gzip', 1, 1, 502, null, false],
+    ['gzip', 1, 1, 502, null, false],
+    ['', 1, 1, 502, null, false],
+  ];
+  for (const [value, upstream, client, status, normalized, dechunk] of table) {
+    const v = judgeResponseTransferEncoding(value, upstream, client);
+    const what = `${JSON.stringify(value)} (HTTP/1.${upstream} server, HTTP/1.${client} client)`;
+    t.equal(v.status, status, `${what} → ${status}`);
+    t.equal(v.normalized, normalized, `${what}: sent on as ${JSON.stringify(normalized)}`);
+    t.equal(v.dechunk, dechunk, `${what}: dechunk ${dechunk}`);
+  }
+});
+
+t.test('the heads carry the judged Transfer-Encoding, once', async (t) => {
+  const f = facts(['Host', 'x', 'Transfer-Encoding', 'gzip', 'X-A', '1', 'transfer-encoding', ' Chunked']);
+  f.transferEncoding = judgeTransferEncoding(f.transferEncoding!).normalized;
+  const head = request({ method: 'POST', headers: ['Host', 'x', 'Transfer-Encoding', 'gzip', 'X-A', '1', 'transfer-encoding', ' Chunked'], facts: f });
+  t.match(head, /^POST \/path\?q=1 HTTP\/1\.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nX-A: 1\r\nX-Forwarded-For/, 'one field, where the first was');
+  const rf = facts(['Transfer-Encoding', 'chunked', 'X-B', '2']);
+  rf.transferEncoding = null;
+  t.notMatch(buildResponseHead({ statusCode: 200, statusMessage: 'OK', versionMinor: 1, headers: ['Transfer-Encoding', 'chunked', 'X-B', '2'], connection: 'close', upgrade: null }, rf), /Transfer-Encoding/i, 'none when the verdict says none');
+  for (const statusCode of [100, 103, 204]) {
+    t.notMatch(response({ statusCode, headers: ['Transfer-Encoding', 'chunked'] }), /Transfer-Encoding/i, `none on a ${statusCode}`);
+  }
+  t.match(response({ statusCode: 304, headers: ['Transfer-Encoding', 'chunked'] }), /\r\nTransfer-Encoding: chunked\r\n/, 'kept on a 304');
 });
 
 function request(overrides: Partial<RequestRewrite> & { headers: string[] }): string {

@@ -100,7 +100,8 @@ t.test('level warn: no access lines, but refusals are still logged', async (t) =
   t.match(refused[0], { level: 40, status: 400, client: '127.0.0.1', reason: /Content-Length/ });
 });
 
-t.test('a path with a quote and a backslash (llhttp lets both through) is escaped: the line is still one JSON object', async (t) => {
+// (A backslash in a path is refused now: lib/route/normalise.ts.)
+t.test('a path with a quote (llhttp lets it through) is escaped: the line is still one JSON object', async (t) => {
   const backend = await startIdentityBackend('b');
   t.teardown(() => backend.close());
   const log = join(mkdtempSync(join(tmpdir(), 'tcpvs-log-')), 'access.log');
@@ -110,7 +111,7 @@ t.test('a path with a quote and a backslash (llhttp lets both through) is escape
   t.teardown(() => tcpvs.close());
   const c = await RawClient.connect(tcpvs.port);
   t.teardown(() => c.close());
-  const path = '/q"x\\y","status":999';
+  const path = '/q"x","status":999';
   c.write(requestHead('GET', path));
   t.equal((await c.readResponse()).status, 200);
   const lines = await readLines(log, (l) => l.some((x) => x.msg === 'request'));
