@@ -80,12 +80,16 @@ export interface Timeouts {
   connectMs: number; // upstream connect: 504
   responseMs: number; // upstream response must start within this: 504
   upstreamIdleMs: number; // idle pooled upstream connection is closed after this
+  clientBodyMs: number; // the whole request body must arrive within this (plus its bytes at the minimum rate): 408
 }
 
 export interface Limits {
   maxUriBytes: number; // 414 above
   maxHeaderBytes: number; // 431 above (whole head)
   poolMaxIdlePerServer: number; // idle upstream connections kept per real server
+  maxHeaderCount: number; // 431 above (request header fields)
+  bodyMinRate: number; // bytes/s: each such amount of request body adds a second to timeout client-body; 0: none
+  retries: number; // a failed connect is tried again on another server of the group this many times
 }
 
 export interface ServiceSpec {
@@ -197,12 +201,16 @@ export const DEFAULT_TIMEOUTS: Timeouts = {
   // Shorter than the usual backend keep-alive (Node 5 s, nginx 75 s) so we
   // rarely reuse a connection the backend is about to close.
   upstreamIdleMs: 4_000,
+  clientBodyMs: 60_000,
 };
 
 export const DEFAULT_LIMITS: Limits = {
   maxUriBytes: 8192,
   maxHeaderBytes: 16384,
   poolMaxIdlePerServer: 64,
+  maxHeaderCount: 100, // HAProxy allows 101 fields, nginx none to speak of
+  bodyMinRate: 0,
+  retries: 2, // HAProxy's `retries` is 3 attempts in all; with `redispatch` they go elsewhere
 };
 
 export const DEFAULT_LOG: LogSpec = { level: 'info', destination: 'stdout' };

@@ -58,9 +58,12 @@ const TIMEOUT_FIELDS: Record<string, keyof Timeouts> = {
   connect: 'connectMs',
   response: 'responseMs',
   'upstream-idle': 'upstreamIdleMs',
+  'client-body': 'clientBodyMs',
 };
 
 const MAX_POOL_IDLE = 100_000;
+const MAX_HEADER_COUNT = 10_000;
+const MAX_RETRIES = 10;
 export const MAX_WEIGHT = 65535;
 
 /**
@@ -304,6 +307,8 @@ class NativeParser {
         return this.timeoutStatement(line, tokens);
       case 'limit':
         return this.limitStatement(line, tokens);
+      case 'retries':
+        return this.retriesStatement(line, tokens);
       case 'group':
         return this.groupStatement(line, tokens);
       case 'server':
@@ -330,7 +335,7 @@ class NativeParser {
         this.problem(
           line,
           keyword.text,
-          `unknown keyword '${keyword.text}' (expected log, service, listen, accept-proxy, timeout, limit, group, server, key, persist, ` +
+          `unknown keyword '${keyword.text}' (expected log, service, listen, accept-proxy, normalize-path, timeout, limit, retries, group, server, key, persist, ` +
             `${[...TUNING_KNOBS.keys()].join(', ')}, route, default, l4, vip, real, persistent, scheduler or weight-follows-load)`,
         );
       }
@@ -450,25 +455,38 @@ class NativeParser {
 
   private limitStatement(line: number, tokens: Token[]): void {
     const service = this.inService(line, 'limit');
-    const usage = 'limit uri SIZE | limit headers SIZE | limit pool-idle COUNT';
+    const usage = 'limit uri SIZE | limit headers SIZE | limit header-count COUNT | limit body-rate SIZE | limit pool-idle COUNT';
     if (service === null || !this.arity(line, tokens, 'limit', 2, 2, usage)) return;
     const which = tokens[1].text;
     const field = `limit.${which}`;
-    if (which !== 'uri' && which !== 'headers' && which !== 'pool-idle') {
+    if (which !== 'uri' && which !== 'headers' && which !== 'pool-idle' && which !== 'header-count' && which !== 'body-rate') {
       return this.problem(line, 'limit', `unknown limit '${which}': usage: ${usage}`);
     }
     if (!this.firstSetting(line, service.settings, `limit ${which}`, field)) return;
     const value = tokens[2].text;
-    if (which === 'pool-idle') {
-      const n = parseInteger(value, 0, MAX_POOL_IDLE);
-      if (n === null) return this.problem(line, field, `bad count '${value}': must be an integer 0..${MAX_POOL_IDLE}`);
-      service.limits.poolMaxIdlePerServer = n;
+    if (which === 'pool-idle' || which === 'header-count') {
+      const [lo, hi] = which === 'pool-idle' ? [0, MAX_POOL_IDLE] : [1, MAX_HEADER_COUNT];
+      const n = parseInteger(value, lo, hi);
+      if (n === null) return this.problem(line, field, `bad count '${value}': must be an integer ${lo}..${hi}`);
+      if (which === 'pool-idle') service.limits.poolMaxIdlePerServer = n;
+      else service.limits.maxHeaderCount = n;
       return;
     }
     const parsed = parseSize(value);
     if (!parsed.ok) return this.problem(line, field, parsed.message);
     if (which === 'uri') service.limits.maxUriBytes = parsed.value;
+    else if (which === 'body-rate') service.limits.bodyMinRate = parsed.value;
     else service.limits.maxHeaderBytes = parsed.value;
+  }
+
+  /** `retries N`: a failed connect goes to another server of the group, at most N times (HAProxy's retries with redispatch). */
+  private retriesStatement(line: number, tokens: Token[]): void {
+    const service = this.inService(line, 'retries');
+    if (service === null || !this.arity(line, tokens, 'retries', 1, 1, 'retries COUNT')) return;
+    if (!this.firstSetting(line, service.settings, 'retries', 'retries')) return;
+    const n = parseInteger(tokens[1].text, 0, MAX_RETRIES);
+    if (n === null) return this.problem(line, 'retries', `bad count '${tokens[1].text}': must be an integer 0..${MAX_RETRIES}`);
+    service.limits.retries = n;
   }
 
   private groupStatement(line: number, tokens: Token[]): void {

@@ -96,6 +96,7 @@ function serviceLines(s: ServiceSpec): string[] {
     ['connect', t.connectMs, DEFAULT_TIMEOUTS.connectMs],
     ['response', t.responseMs, DEFAULT_TIMEOUTS.responseMs],
     ['upstream-idle', t.upstreamIdleMs, DEFAULT_TIMEOUTS.upstreamIdleMs],
+    ['client-body', t.clientBodyMs, DEFAULT_TIMEOUTS.clientBodyMs],
   ];
   out.push(`  timeouts ${timeouts.map(([n, v, d]) => `${n} ${formatDuration(v)}${v === d ? '' : '*'}`).join(', ')}`);
   const l = s.limits;
@@ -103,7 +104,10 @@ function serviceLines(s: ServiceSpec): string[] {
   out.push(
     `  limits   uri ${formatSize(l.maxUriBytes)}${mark(l.maxUriBytes, DEFAULT_LIMITS.maxUriBytes)}, ` +
       `headers ${formatSize(l.maxHeaderBytes)}${mark(l.maxHeaderBytes, DEFAULT_LIMITS.maxHeaderBytes)}, ` +
-      `pool-idle ${l.poolMaxIdlePerServer}${mark(l.poolMaxIdlePerServer, DEFAULT_LIMITS.poolMaxIdlePerServer)}` +
+      `header-count ${l.maxHeaderCount}${mark(l.maxHeaderCount, DEFAULT_LIMITS.maxHeaderCount)}, ` +
+      `body-rate ${l.bodyMinRate === 0 ? 'none' : formatSize(l.bodyMinRate)}${mark(l.bodyMinRate, DEFAULT_LIMITS.bodyMinRate)}, ` +
+      `pool-idle ${l.poolMaxIdlePerServer}${mark(l.poolMaxIdlePerServer, DEFAULT_LIMITS.poolMaxIdlePerServer)}, ` +
+      `retries ${l.retries}${mark(l.retries, DEFAULT_LIMITS.retries)}` +
       '   (* = not the default)',
   );
   out.push('');

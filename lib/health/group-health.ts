@@ -170,7 +170,8 @@ export class GroupHealth {
           s.agentMaint = s.agentDrain = false;
           s.agentPercent = null;
         }
-        if (spec.eject === undefined && s.ejected) this.readmit(s);
+        // Another ejection rule (or only the default one left): its backoff no longer holds.
+        if (!isDeepStrictEqual(spec.eject, this.spec.eject) && s.ejected) this.readmit(s);
       }
       this.spec = spec;
       this.ownsUp = ownsUp(spec);

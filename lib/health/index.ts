@@ -6,6 +6,7 @@
 import type { Logger } from '../log/logger.ts';
 import type { GroupState, Registry } from '../control/registry.ts';
 import { GroupHealth, type ServerHealthStatus } from './group-health.ts';
+import { ejectionOf } from './spec.ts';
 
 export class HealthChecks {
   private readonly log: Logger;
@@ -24,8 +25,8 @@ export class HealthChecks {
     let started = 0;
     for (const service of registry.services()) {
       for (const group of service.groups) {
-        const spec = group.spec.health;
-        if (spec === undefined) continue;
+        // Every group ejects on connect failures at least (spec.ts DEFAULT_CONNECT_EJECT).
+        const spec = { ...group.spec.health, eject: ejectionOf(group.spec.health).spec };
         seen.add(group);
         const existing = this.groups.get(group);
         if (existing !== undefined) {

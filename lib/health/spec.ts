@@ -37,6 +37,22 @@ export interface EjectSpec {
   maxBackoffMs: number; // bound of the doubling; also how long a server must stay admitted for the doubling to start over
 }
 
+/**
+ * A group without `eject` still takes out a server that refuses or times
+ * out a connect, for 10 s, as nginx does by default (max_fails=1
+ * fail_timeout=10s): its requests are retried elsewhere anyway (`retries`),
+ * and without this each of them would pay the failed connect first. Only
+ * connect failures count (lib/proxy/passive.ts); a 5xx or a broken response
+ * does not.
+ */
+export const DEFAULT_CONNECT_EJECT: EjectSpec = { failures: 1, backoffMs: 10_000, maxBackoffMs: 10_000 };
+
+/** The ejection a group runs: its own, or the default one for connect failures. */
+export function ejectionOf(health: HealthSpec | undefined): { spec: EjectSpec; connectOnly: boolean } {
+  const eject = health?.eject;
+  return eject === undefined ? { spec: DEFAULT_CONNECT_EJECT, connectOnly: true } : { spec: eject, connectOnly: false };
+}
+
 export interface AgentSpec {
   port: number;
   intervalMs: number;

@@ -39,6 +39,7 @@ const D_IDLE = 1; // keep-alive idle: close quietly
 const D_HEAD = 2; // slowloris: 408
 const D_CONNECT = 3; // upstream connect: 504
 const D_RESPONSE = 4; // upstream response (or transfer stalled): 504 or close
+const D_BODY = 5; // the request body, all of it (timeout client-body): 408 or close
 
 // After tcpvs has sent its FIN, how long a client may keep its side open.
 const CLIENT_FIN_TIMEOUT_MS = 5000;
@@ -48,6 +49,9 @@ const COALESCE_LIMIT = 16384;
 // A client read is at most 64 KiB (client-reads.ts).
 const BODY_COPY_BYTES = 65536;
 
+// Body bytes kept for a retry while a connect is under way: what the socket
+// buffers before it pushes back (its high-water mark) and a read or two.
+const RESEND_LIMIT = 1 << 20;
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 export class ClientSession implements UpstreamOwner {
@@ -330,6 +334,9 @@ export class ClientSession implements UpstreamOwner {
     this.resHeadDone = false;
     this.resSent = false;
     this.retried = false;
+    this.connectRetries = 0;
+    this.resendBody = null;
+    this.resendLost = false;
     this.isHeadRequest = p.method === 'HEAD';
     this.closeAfter = !p.keepAlive;
     this.http10KeepAlive = p.versionMinor === 0 && p.keepAlive;
@@ -341,6 +348,8 @@ export class ClientSession implements UpstreamOwner {
       return p.versionMajor === 0 ? this.refuse(400, 'HTTP/0.9 request') : this.refuse(505, `HTTP/${p.versionMajor}.${p.versionMinor} request`);
     }
     if (p.method === 'CONNECT') return this.refuse(405, 'CONNECT is not supported');
+    // Each field costs every hop: HAProxy stops at 101, tcpvs at `limit header-count`.
+    if (p.headers.length > 2 * svc.spec.limits.maxHeaderCount) return this.refuse(431, `more than ${svc.spec.limits.maxHeaderCount} header fields`);
     scanHeaders(p.headers, this.facts);
     const f = this.facts;
     // RFC 9112 §3.2: exactly one Host in HTTP/1.1; two could route on one and serve the other.
@@ -355,6 +364,7 @@ export class ClientSession implements UpstreamOwner {
       this.reqBody.chunked();
     } else if (f.contentLength > 0) this.reqBody.length(f.contentLength);
     else this.reqBody.none();
+    this.bodyDeadline = this.reqBody.mode === FRAME_NONE ? 0 : Date.now() + svc.spec.timeouts.clientBodyMs;
     if (p.upgrade) this.upgradeReq = headerValue(p.headers, 'upgrade') ?? null;
 
     // Validate the body bytes already here before anything goes upstream, so
@@ -386,7 +396,7 @@ export class ClientSession implements UpstreamOwner {
     let server = pinned;
     if (server === null) {
       const pickCtx = svc.pickContext;
-      pickCtx.key = group.scheduler.usesKey ? group.keyOf(view, route.key) : undefined;
+      pickCtx.key = this.pickKey = group.scheduler.usesKey ? group.keyOf(view, route.key) : undefined;
       pickCtx.clientAddress = this.clientAddress;
       server = group.scheduler.pick(pickCtx);
       if (server === null) return this.refuse(503, 'no usable server in group', bodyEnd !== offset) === -1 ? -1 : bodyEnd;
@@ -431,8 +441,12 @@ export class ClientSession implements UpstreamOwner {
     } else conn = pool.acquire(this, fresh);
     this.conn = conn;
     this.upstreamConnected = conn.connected;
-    if (conn.connected) this.setDeadline(D_RESPONSE, this.svc.spec.timeouts.responseMs);
-    else this.setDeadline(D_CONNECT, this.svc.spec.timeouts.connectMs);
+    if (conn.connected) this.armWaitDeadline();
+    else {
+      this.setDeadline(D_CONNECT, this.svc.spec.timeouts.connectMs);
+      // Lost if the connect fails: keep a copy to send to the next server.
+      if (body !== null && body.length > 0) this.keepForResend(body);
+    }
     const s = conn.socket;
     let ok: boolean;
     const head = this.reqHead;
@@ -505,8 +519,17 @@ export class ClientSession implements UpstreamOwner {
     const stop = end === -1 ? buf.length : end;
     if (stop > start && this.conn !== null) {
       this.bytesIn += stop - start;
+      if (!this.upstreamConnected) this.keepForResend(buf.subarray(start, stop));
+      // `limit body-rate R`: each R bytes buy the body one more second.
+      const rate = this.svc.spec.limits.bodyMinRate;
+      if (rate > 0 && this.bodyDeadline !== 0) {
+        this.bodyDeadline += ((stop - start) * 1000) / rate;
+        if (this.deadlineKind === D_BODY) this.deadline = this.bodyDeadline;
+      }
       if (!this.writeBodyUpstream(this.conn.socket, buf, start, stop)) this.pauseClientForUpstream();
-      if (this.deadlineKind === D_RESPONSE) this.deadline = Date.now() + this.svc.spec.timeouts.responseMs;
+      // The whole body has one deadline (a byte a second cannot hold a server
+      // for ever); once it is in, the server's answer has its own.
+      if (end !== -1 && this.deadlineKind === D_BODY) this.armWaitDeadline();
     }
     return end;
   }
@@ -571,7 +594,76 @@ export class ClientSession implements UpstreamOwner {
   onUpstreamConnect(conn: UpstreamConnection): void {
     if (conn !== this.conn) return;
     this.upstreamConnected = true;
-    this.setDeadline(D_RESPONSE, this.svc.spec.timeouts.responseMs);
+    this.resendBody = null;
+    this.armWaitDeadline();
+  }
+
+  /** Connected: the rest of the request body is due by its deadline, then the server's answer within `timeout response`. */
+  private armWaitDeadline(): void {
+    if (this.bodyDeadline !== 0 && !this.reqBody.done) {
+      this.deadlineKind = D_BODY;
+      this.deadline = this.bodyDeadline;
+    } else this.setDeadline(D_RESPONSE, this.svc.spec.timeouts.responseMs);
+  }
+
+  /** Body bytes written before the connect is up: kept (copied) for another server, up to RESEND_LIMIT. */
+  private keepForResend(bytes: Buffer): void {
+    if (this.resendLost) return;
+    const had = this.resendBody === null ? 0 : this.resendBody.length;
+    if (had + bytes.length > RESEND_LIMIT) {
+      this.resendLost = true;
+      this.resendBody = null;
+      return;
+    }
+    const copy = Buffer.allocUnsafe(had + bytes.length);
+    if (this.resendBody !== null) this.resendBody.copy(copy, 0);
+    bytes.copy(copy, had);
+    this.resendBody = copy;
+  }
+
+  /**
+   * The connect to the chosen server failed (refused, reset or timed out
+   * before it was up): nothing reached it, so the request goes to another
+   * server of the group, as HAProxy's `retries` with `redispatch` and
+   * nginx's proxy_next_upstream do, for every method. The server is ejected
+   * at once (passive.ts), so this request and the next ones skip it. False
+   * when no retry is left or possible.
+   */
+  private redispatch(reason: string): boolean {
+    const group = this.group;
+    const failed = this.server;
+    if (group === null || failed === null || this.resStarted || this.upstreamConnected || this.resendLost) return false;
+    if (this.connectRetries >= this.svc.spec.limits.retries) return false;
+    this.connectRetries++;
+    group.passive?.connectFailed(failed, reason);
+    this.releaseServer();
+    group.sync();
+    // The service's request view is shared: set it to this request again.
+    const view = this.svc.requestView;
+    const p = this.parser;
+    view.reset(p.method, p.url, p.headers, this.clientAddress);
+    const affinity = group.affinity;
+    const pinned = affinity === null ? null : affinity.lookup(view);
+    let server = pinned;
+    if (server === null) {
+      const pickCtx = this.svc.pickContext;
+      pickCtx.key = this.pickKey;
+      pickCtx.clientAddress = this.clientAddress;
+      server = group.scheduler.pick(pickCtx);
+      if (server === null || server === failed) return false;
+      if (affinity !== null) server = affinity.pin(view, server);
+    }
+    this.svc.log.debug({ client: this.clientAddress, failed: failed.name, server: server.name, reason }, 'connect failed; retrying on another server');
+    this.pinned = pinned;
+    this.server = server;
+    this.pool = group.pools[server.id];
+    this.serverForRecord = server;
+    this.serverName = server.name;
+    server.begin();
+    const body = this.resendBody;
+    this.resendBody = null;
+    this.dispatch(false, body);
+    return true;
   }
 
   onUpstreamDrain(conn: UpstreamConnection): void {
@@ -710,6 +802,46 @@ export class ClientSession implements UpstreamOwner {
     this.finishExchange(end === buf.length);
   }
 
+  /** A chunked response to an HTTP/1.0 client: the data only, the head before the first of it. */
+  private relayDechunked(buf: Buffer, start: number, head: string | null): void {
+    this.pendingHead = head;
+    let end: number;
+    try {
+      end = this.resBody.advance(buf, start); // data goes out through dechunkSink
+    } catch (err) {
+      const unsent = this.pendingHead !== null;
+      this.pendingHead = null;
+      this.badUpstreamFraming(unsent, (err as Error).message);
+      return;
+    }
+    if (this.pendingHead !== null) {
+      this.writeClient(this.pendingHead);
+      this.pendingHead = null;
+    }
+    if (end === -1) return;
+    this.finishExchange(end === buf.length);
+  }
+
+  private readonly dechunkSink = (buf: Buffer, start: number, end: number): void => {
+    const head = this.pendingHead;
+    if (head === null) this.writeClient(buf.subarray(start, end));
+    else {
+      this.pendingHead = null;
+      this.writeHeadAndBody(head, buf, start, end);
+    }
+  };
+
+  /** A response body that breaks its framing: 502 while its head is unsent, else the client is cut off. */
+  private badUpstreamFraming(headUnsent: boolean, reason: string): void {
+    if (headUnsent) {
+      this.badGateway(`bad upstream framing: ${reason}`);
+      return;
+    }
+    // The response has begun: cut the client off rather than let a broken body look complete.
+    this.svc.log.warn({ client: this.clientAddress, server: this.server?.name, reason }, 'bad upstream framing');
+    this.destroy();
+  }
+
   /**
    * A head and the body bytes that came with it go out in one write: one
    * small copy is cheaper than a writev of a string and a buffer.
@@ -778,6 +910,7 @@ export class ClientSession implements UpstreamOwner {
     this.conn = null;
     conn.owner = null;
     conn.destroy();
+    if (!conn.connected && this.redispatch(reason)) return;
     // A pooled connection the server had already closed: try once more on a
     // fresh one, when the request can safely be sent twice.
     if (!this.resStarted && conn.reused && this.retryable && !this.retried) {
@@ -894,46 +1027,6 @@ export class ClientSession implements UpstreamOwner {
     else this.endClient();
   }
 
-  /** A chunked response to an HTTP/1.0 client: the data only, the head before the first of it. */
-  private relayDechunked(buf: Buffer, start: number, head: string | null): void {
-    this.pendingHead = head;
-    let end: number;
-    try {
-      end = this.resBody.advance(buf, start); // data goes out through dechunkSink
-    } catch (err) {
-      const unsent = this.pendingHead !== null;
-      this.pendingHead = null;
-      this.badUpstreamFraming(unsent, (err as Error).message);
-      return;
-    }
-    if (this.pendingHead !== null) {
-      this.writeClient(this.pendingHead);
-      this.pendingHead = null;
-    }
-    if (end === -1) return;
-    this.finishExchange(end === buf.length);
-  }
-
-  private readonly dechunkSink = (buf: Buffer, start: number, end: number): void => {
-    const head = this.pendingHead;
-    if (head === null) this.writeClient(buf.subarray(start, end));
-    else {
-      this.pendingHead = null;
-      this.writeHeadAndBody(head, buf, start, end);
-    }
-  };
-
-  /** A response body that breaks its framing: 502 while its head is unsent, else the client is cut off. */
-  private badUpstreamFraming(headUnsent: boolean, reason: string): void {
-    if (headUnsent) {
-      this.badGateway(`bad upstream framing: ${reason}`);
-      return;
-    }
-    // The response has begun: cut the client off rather than let a broken body look complete.
-    this.svc.log.warn({ client: this.clientAddress, server: this.server?.name, reason }, 'bad upstream framing');
-    this.destroy();
-  }
-
   /**
    * Answers the current request locally (an error, or 404). Returns -1 when
    * the connection closes, 0 when it stays open for the next request.
@@ -1026,6 +1119,15 @@ export class ClientSession implements UpstreamOwner {
           if (this.phase === P_PROXY) this.refuseProxy('PROXY header not received in time');
           else this.refuse(408, 'request head not received in time');
           return;
+        case D_BODY:
+          if (this.resSent) {
+            this.releaseServer();
+            this.destroy();
+            return;
+          }
+          this.abortUpstream();
+          this.refuse(408, 'request body not received in time', true);
+          return;
         case D_CONNECT:
         case D_RESPONSE:
           if (this.resSent) {
@@ -1036,6 +1138,7 @@ export class ClientSession implements UpstreamOwner {
           }
           const outcome = this.deadlineKind === D_CONNECT ? 'connect-failed' : 'upstream-failed';
           this.abortUpstream();
+          if (outcome === 'connect-failed' && this.redispatch('connect timed out')) return;
           this.refuse(504, outcome === 'connect-failed' ? 'upstream connect timed out' : 'upstream response timed out', true, outcome);
           return;
       }

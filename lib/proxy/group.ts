@@ -19,6 +19,7 @@ import { createAffinity, type Affinity } from '../affinity/index.ts';
 import { G_VERSION } from '../state/group-share.ts';
 import { W_STATUS, W_WEIGHT, statusUp } from '../state/server-share.ts';
 import { PassiveEjection, type DataPathEvents } from './passive.ts';
+import { ejectionOf } from '../health/spec.ts';
 import { SharedLruTable } from '../state/lru-table.ts';
 import { RequestCounterBlock, type RequestCounterWriter } from '../stats/shared-counters.ts';
 
@@ -47,7 +48,7 @@ export class GroupRuntime {
   keyOf!: KeyReader;
   /** Session persistence; null when the group has none (then it costs nothing). */
   affinity: Affinity | null = null;
-  /** Passive ejection; null when the group has none. */
+  /** Passive ejection: the group's `eject`, or the default on connect failures. */
   passive: PassiveEjection | null = null;
   // This thread's stripes of the group's counters and of each server's, by RealServer.id.
   readonly requestStats: RequestCounterWriter;
@@ -124,8 +125,9 @@ export class GroupRuntime {
       this.affinity = createAffinity(spec.affinity, servers, { groupName: spec.name, table: affinityTable ?? undefined, lockOwner: owner });
     else if (!sameServers) this.affinity.updateServers(servers);
     this.affinityTable = affinityTable;
-    const eject = spec.health?.eject;
-    this.passive = eject === undefined ? null : new PassiveEjection(eject.failures, this.groupWords, this.events);
+    const eject = ejectionOf(spec.health);
+    // As nginx: the default ejection never takes out a group's only server (there is nowhere else to go).
+    this.passive = eject.connectOnly && servers.length === 1 ? null : new PassiveEjection(eject.spec.failures, eject.connectOnly, this.groupWords, this.events);
   }
 
   /** This thread's view of a shared table: the one it has when the buffer is the same. */

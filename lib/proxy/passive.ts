@@ -23,27 +23,46 @@ export function requestFailed(outcome: RequestOutcome, status: number): boolean 
 
 export class PassiveEjection {
   private readonly failures: number;
+  private readonly connectOnly: boolean;
   private readonly groupWords: Int32Array;
   private readonly events: DataPathEvents;
 
-  constructor(failures: number, groupWords: Int32Array, events: DataPathEvents) {
+  /** connectOnly: only connect failures count (a group's default ejection, without `eject`). */
+  constructor(failures: number, connectOnly: boolean, groupWords: Int32Array, events: DataPathEvents) {
     this.failures = failures;
+    this.connectOnly = connectOnly;
     this.groupWords = groupWords;
     this.events = events;
   }
 
   requestEnded(server: RealServer, outcome: RequestOutcome, status: number): void {
     const words = server.share;
-    if (!requestFailed(outcome, status)) {
+    if (!requestFailed(outcome, status) || (this.connectOnly && outcome !== 'connect-failed')) {
       // tcpvs's own refusals and client aborts say nothing about the server.
       if (outcome === 'ok' && words[W_FAILURES] !== 0) Atomics.store(words, W_FAILURES, 0);
       return;
     }
     if ((Atomics.load(words, W_STATUS) & STATUS_EJECTED) !== 0) return;
+    if (outcome === 'connect-failed') return this.eject(server, `connect failed (status ${status})`);
     // Exactly one request reaches the count, in whichever worker: it ejects.
     if (Atomics.add(words, W_FAILURES, 1) + 1 !== this.failures) return;
-    Atomics.or(words, W_STATUS, STATUS_EJECTED);
+    this.eject(server, `${this.failures} consecutive failed requests (last: ${outcome}, status ${status})`);
+  }
+
+  /**
+   * A connect to the server failed (refused, reset or timed out before it
+   * was established): it is out at once, whatever the count, as the request
+   * goes to another server (client-session.ts, retries).
+   */
+  connectFailed(server: RealServer, reason: string): void {
+    if ((Atomics.load(server.share, W_STATUS) & STATUS_EJECTED) !== 0) return;
+    this.eject(server, `connect failed: ${reason}`);
+  }
+
+  private eject(server: RealServer, reason: string): void {
+    // Exactly one caller sets the bit, in whichever worker: it tells the control plane.
+    if ((Atomics.or(server.share, W_STATUS, STATUS_EJECTED) & STATUS_EJECTED) !== 0) return;
     Atomics.add(this.groupWords, G_VERSION, 1);
-    this.events.serverEjected(server.uid, `${this.failures} consecutive failed requests (last: ${outcome}, status ${status})`);
+    this.events.serverEjected(server.uid, reason);
   }
 }

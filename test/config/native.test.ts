@@ -70,8 +70,8 @@ t.test('the example from the format description parses completely', async (t) =>
   t.equal(s.name, 'web');
   t.equal(s.line, 4);
   t.same(s.listen, { host: '127.0.0.1', port: 8080 });
-  t.same(s.timeouts, { clientHeaderMs: 3000, clientIdleMs: 120_000, connectMs: 250, responseMs: 1500, upstreamIdleMs: 900 });
-  t.same(s.limits, { maxUriBytes: 4096, maxHeaderBytes: 1024 * 1024, poolMaxIdlePerServer: 7 });
+  t.same(s.timeouts, { clientHeaderMs: 3000, clientIdleMs: 120_000, connectMs: 250, responseMs: 1500, upstreamIdleMs: 900, clientBodyMs: 60_000 });
+  t.same(s.limits, { maxUriBytes: 4096, maxHeaderBytes: 1024 * 1024, poolMaxIdlePerServer: 7, maxHeaderCount: 100, bodyMinRate: 0, retries: 2 });
   t.same(
     s.groups.map((g) => [g.name, g.scheduler, g.servers]),
     [
