@@ -22,11 +22,11 @@ interface Pending {
  * ECONNREFUSED, EACCES, ...). `tcp://HOST:PORT` reaches the optional TCP
  * admin listener instead; its token comes from TCPVS_ADMIN_TOKEN.
  */
-export function openAdminClient(path: string, connectTimeoutMs = 5000): Promise<AdminClient> {
+export function openAdminClient(path: string, connectTimeoutMs = 5000, tcpToken?: string): Promise<AdminClient> {
   return new Promise((resolve, reject) => {
     const tcp = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(path);
     const socket = tcp === null ? net.connect(path) : net.connect({ host: tcp[1].replace(/^\[|\]$/g, ''), port: Number(tcp[2]) });
-    const token = tcp === null ? undefined : process.env.TCPVS_ADMIN_TOKEN;
+    const token = tcp === null ? undefined : (tcpToken ?? process.env.TCPVS_ADMIN_TOKEN);
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new AdminError('timeout', `no connection to admin socket ${path} within ${connectTimeoutMs} ms`));

@@ -142,7 +142,8 @@ export interface L4Spec {
   // ipvs: it programs kernel IPVS through ipvsadm;
   // remote: it registers its own services in the L4 core of another tcpvs, through that one's admin socket.
   driver: 'userspace' | 'ipvs' | 'remote';
-  admin: string | null; // the admin socket this tcpvs serves (or, for remote, the one it registers through)
+  admin: string | null; // the admin socket this tcpvs serves (or, for remote, the one it registers through: a path or tcp://HOST:PORT)
+  adminToken?: string; // remote through tcp://: the director's admin token (else TCPVS_ADMIN_TOKEN)
   drainTimeoutMs: number; // on a graceful stop, how long to wait for this node's connections to finish
   vips: VipSpec[];
   vrrp?: VrrpSpec; // a backup director: `tcpvs keepalived` writes keepalived's VRRP config for the vips

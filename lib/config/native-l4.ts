@@ -4,6 +4,7 @@
 //
 //   l4 driver userspace|ipvs|remote
 //   l4 admin PATH
+//   l4 admin tcp://HOST:PORT [token T]  (driver remote: the director's `admin tcp` listener)
 //   l4 drain-timeout DURATION
 //
 //   vip NAME tcp|udp ADDR:PORT
@@ -35,6 +36,8 @@ export class L4Draft {
   private readonly problem: Report;
   private driver: L4Spec['driver'] | null = null;
   private admin: string | null = null;
+  private adminToken: string | null = null;
+  private adminTcpLine = 0; // the line of an `l4 admin tcp://...`
   private drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS;
   private readonly settingLines = new Map<string, number>();
   private readonly vips: VipSpec[] = [];
@@ -62,8 +65,10 @@ export class L4Draft {
   l4Statement(line: number, tokens: Token[]): void {
     const what = tokens[1]?.text;
     const field = `l4.${what ?? ''}`;
-    if (tokens.length !== 3 || (what !== 'driver' && what !== 'admin' && what !== 'drain-timeout')) {
-      return this.problem(line, 'l4', 'usage: l4 driver userspace|ipvs|remote | l4 admin PATH | l4 drain-timeout DURATION');
+    const tcpAdmin = what === 'admin' && /^tcp:\/\//.test(tokens[2]?.text ?? '');
+    const withToken = tcpAdmin && tokens.length === 5 && tokens[3].text === 'token';
+    if ((tokens.length !== 3 && !withToken) || (what !== 'driver' && what !== 'admin' && what !== 'drain-timeout')) {
+      return this.problem(line, 'l4', 'usage: l4 driver userspace|ipvs|remote | l4 admin PATH | l4 admin tcp://HOST:PORT [token T] | l4 drain-timeout DURATION');
     }
     const first = this.settingLines.get(what);
     if (first !== undefined) return this.problem(line, field, `'l4 ${what}' is already set at line ${first}`);
@@ -74,7 +79,18 @@ export class L4Draft {
         return this.problem(line, field, `unknown driver '${value}': userspace, ipvs or remote`);
       this.driver = value as L4Spec['driver'];
     } else if (what === 'admin') {
-      if (!value.startsWith('/')) return this.problem(line, field, `the admin socket path must be absolute, not '${value}'`);
+      if (tcpAdmin) {
+        // Another host's admin listener: only a remote node registers through one (checked in finish()).
+        const ep = parseEndpoint(value.slice('tcp://'.length).replace(/\/$/, ''));
+        if (!ep.ok) return this.problem(line, field, ep.message);
+        if (ep.value.port === 0) return this.problem(line, field, `${value}: a port is needed`);
+        this.adminTcpLine = line;
+        if (withToken) {
+          const token = tokens[4].text;
+          if (token === '' || /[\s\x00-\x1f\x7f]/.test(token)) return this.problem(line, 'l4.admin.token', 'the token must be non-empty, without spaces or control characters');
+          this.adminToken = token;
+        }
+      } else if (!value.startsWith('/')) return this.problem(line, field, `the admin socket path must be absolute, not '${value}'`);
       this.admin = value;
     } else {
       const d = parseDuration(value);
@@ -364,7 +380,9 @@ export class L4Draft {
       if (vrrp.prefix !== null && vrrp.prefix > 32 && families.has(4)) report(this.vrrpLines.get('prefix')!, 'vrrp.prefix', `prefix ${vrrp.prefix} is longer than an IPv4 address`);
     }
     if (driver === 'remote' && this.admin === null)
-      report(this.settingLines.get('driver') ?? 0, 'l4.admin', "driver remote needs 'l4 admin PATH': the admin socket of the tcpvs that runs the L4 core");
+      report(this.settingLines.get('driver') ?? 0, 'l4.admin', "driver remote needs 'l4 admin PATH' or 'l4 admin tcp://HOST:PORT': the admin socket of the tcpvs that runs the L4 core");
+    if (driver !== 'remote' && this.adminTcpLine !== 0)
+      report(this.adminTcpLine, 'l4.admin', "'l4 admin tcp://...' is where a node with 'l4 driver remote' registers; this tcpvs serves its own admin socket at a PATH (and 'admin tcp HOST:PORT token T' over TCP)");
     for (const vip of this.vips) {
       if (vip.reals.length === 0 && !this.rejectedReals.has(vip)) report(vip.line, 'vip.real', `vip '${vip.name}' has no real servers`);
       for (const real of vip.reals) {
@@ -394,6 +412,7 @@ export class L4Draft {
     return {
       driver,
       admin: this.admin,
+      ...(this.adminToken === null ? {} : { adminToken: this.adminToken }),
       drainTimeoutMs: this.drainTimeoutMs,
       vips: this.vips,
       ...(vrrp === null ? {} : { vrrp }),

@@ -212,9 +212,8 @@ class NativeParser {
     }
 
     const specs = this.services.map((s) => this.finishService(s));
-    if (this.services.length === 0 && this.problems.length === 0) {
-      this.problem(0, 'service', 'no service defined (a rule set needs at least one `service NAME` block)');
-    }
+    // No service is fine: KTCPVS and IPVS start empty and are built up with
+    // tcpvsadm / ipvsadm, and a director may run only an L4 core.
     checkListenConflicts(
       this.services.filter((s) => s.listen !== null).map((s): ListenSite => ({
         service: s.name,

@@ -99,7 +99,7 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
   let userspace: UserspaceCore | null = null;
   if (spec.driver === 'remote') {
     if (options.remoteAdmin === null) throw new Error('driver remote needs the admin socket of the tcpvs that runs the L4 core');
-    core = await reconnectingRemoteL4Core(options.remoteAdmin, (path) => openAdminClient(path));
+    core = await reconnectingRemoteL4Core(options.remoteAdmin, (path) => openAdminClient(path, undefined, spec.adminToken));
     // A node registers only itself, in vips the director defines.
     for (const self of selves) await upsertRealServer(core, self.key, self.server);
   } else {

@@ -63,6 +63,9 @@ t.test('every error names its line and field', async (t) => {
     ['driver twice', ['l4 driver ipvs', 'l4 driver userspace', ...BASE], ['2:l4.driver']],
     ['remote without admin', ['l4 driver remote', ...BASE, 'vip v tcp 127.0.0.1:80', 'real self web'], ['1:l4.admin']],
     ['remote with other nodes', ['l4 driver remote', 'l4 admin /run/a.sock', ...BASE, 'vip v tcp 127.0.0.1:80', 'real 127.0.0.1:9 weight 1'], ['8:vip.real']],
+    ['tcp admin without driver remote', ['l4 admin tcp://10.0.0.1:9000', ...BASE], ['1:l4.admin']],
+    ['tcp admin without a port', ['l4 driver remote', 'l4 admin tcp://10.0.0.1', ...BASE, 'vip v tcp 127.0.0.1:80', 'real self web'], ['1:l4.admin', '2:l4.admin']],
+    ['tcp admin with a word not token', ['l4 driver remote', 'l4 admin tcp://10.0.0.1:9000 secret x', ...BASE, 'vip v tcp 127.0.0.1:80', 'real self web'], ['1:l4.admin', '2:l4']],
     ['bad protocol', [...BASE, 'vip v sctp 127.0.0.1:80'], ['6:vip.protocol']],
     ['vip without reals', [...BASE, 'vip v tcp 127.0.0.1:80'], ['6:vip.real']],
     ['unknown self service', [...BASE, 'vip v tcp 127.0.0.1:80', 'real self api'], ['7:vip.real']],
@@ -116,4 +119,12 @@ t.test('notify COMMAND: absolute, once; keepalived tells the running tcpvs throu
   t.match(text, /  notify_master "\/usr\/local\/bin\/own INSTANCE tcpvs MASTER"\n  notify_backup "\/usr\/local\/bin\/own INSTANCE tcpvs BACKUP"\n  notify_fault "\/usr\/local\/bin\/own INSTANCE tcpvs FAULT"\n/, 'vrrp notify still runs, per state');
   t.same(problems(['notify changed', ...BASE]), ['1:notify'], 'an absolute path');
   t.same(problems(['notify /a', 'notify /b', ...BASE]), ['2:notify'], 'once');
+});
+
+t.test('l4 admin tcp://HOST:PORT token T: a remote node registers over the director’s TCP admin listener', async (t) => {
+  const l4 = parseConfigText(['l4 driver remote', 'l4 admin tcp://10.0.0.1:9000 token abcdefghijklmnop', ...BASE, 'vip v tcp 10.0.0.100:80', '  real self web'].join('\n'), 'n.tcpvs').l4!;
+  t.equal(l4.admin, 'tcp://10.0.0.1:9000');
+  t.equal(l4.adminToken, 'abcdefghijklmnop');
+  const noToken = parseConfigText(['l4 driver remote', 'l4 admin tcp://[::1]:9000', ...BASE, 'vip v tcp 10.0.0.100:80', '  real self web'].join('\n'), 'n.tcpvs').l4!;
+  t.equal(noToken.adminToken, undefined, 'without a token: TCPVS_ADMIN_TOKEN');
 });

@@ -239,12 +239,15 @@ t.test('each kind of error names file, line and field', async (t) => {
     ['quoted keyword', [...BASE, '"route" r prefix / to g'], ['test.tcpvs:6:syntax'], /must start with a keyword/],
     ['hash-submatch without hhttp', ['service a', 'listen 127.0.0.1:8080', 'group g hash-submatch 1', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:3:group.hash-submatch'], /only meaningful with 'scheduler hhttp'/],
     ['hash submatch beyond the regex', ['service a', 'listen 127.0.0.1:8080', 'group g scheduler hhttp hash-submatch 2', 'server 127.0.0.1:1', 'route r url-regex "^/u/([^/]+)" to g'], ['test.tcpvs:5:url-regex'], /keys on submatch 2 but this regex has only 1/],
-    ['no service at all', ['# nothing', 'log level info'], ['test.tcpvs:0:service'], /no service defined/],
   ];
   for (const [name, lines, expected, message] of cases) {
     t.same(problems(lines), expected, name);
     t.match(messages(lines)[0] ?? '', message, `${name}: message`);
   }
+});
+
+t.test('a file with no service loads: tcpvs starts empty, as KTCPVS and IPVS do', async (t) => {
+  for (const text of ['', '# nothing\n', 'log level info\n', 'l4 driver userspace\n']) t.same(parseNativeConfig(text, 'e.tcpvs').services, [], JSON.stringify(text));
 });
 
 t.test('all problems of a file are collected, in file order', async (t) => {

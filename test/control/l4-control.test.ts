@@ -224,3 +224,29 @@ t.test('after its director restarts, a node registers again at its next round, w
   // one on a new connection registered the node (before, the round failed, warned, and the next one did it).
   t.notMatch(lines.join(''), /cannot reach the director/, 'without a warning: the director could be reached');
 });
+
+t.test('a node on another host registers through the director’s TCP admin listener (l4 admin tcp://… token T)', async (t) => {
+  const backendA = await startIdentityBackend('A');
+  const backendB = await startIdentityBackend('B');
+  t.teardown(() => Promise.all([backendA.close(), backendB.close()]));
+  const admin = join(mkdtempSync(join(tmpdir(), 'tcpvs-l4-')), 'admin.sock');
+  const vipPort = await freePort();
+  const token = 'the-directors-admin-token';
+  const web = (backend: number) => ['service web', '  listen 127.0.0.1:0', '  group g', `    server 127.0.0.1:${backend}`, '  default g'];
+  const director = await spawnTcpvs(
+    ['log level warn', `admin tcp 127.0.0.1:0 token ${token}`, `l4 admin ${admin}`, ...web(backendA.port), `vip front tcp 127.0.0.1:${vipPort}`, '  scheduler rr', '  real self web'].join('\n') + '\n',
+  );
+  t.teardown(() => director.stop());
+  const tcpPort = Number(/TCP admin listener tcp:\/\/127\.0\.0\.1:(\d+)/.exec(director.stderr())?.[1]);
+  const nodeConfig = (given: string) =>
+    ['log level warn', 'l4 driver remote', `l4 admin tcp://127.0.0.1:${tcpPort} token ${given}`, ...web(backendB.port), `vip front tcp 127.0.0.1:${vipPort}`, '  real self web weight 2'].join('\n') + '\n';
+  const node = await spawnTcpvs(nodeConfig(token));
+  t.teardown(() => node.stop());
+  t.match(ipvsadm(admin, '-L', '-n'), new RegExp(`-> 127\\.0\\.0\\.1:${node.port} +Masq +2 `), 'the node registered itself over TCP');
+  const wrong = await spawnTcpvs(nodeConfig('not-the-token-at-all')).then(
+    (x) => x,
+    (err: Error) => err,
+  );
+  if (!(wrong instanceof Error)) await wrong.stop();
+  t.ok(wrong instanceof Error && /token/.test(wrong.message), 'a wrong token: the node does not start, and says why');
+});
