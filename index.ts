@@ -181,6 +181,13 @@ async function start(
   workers: number,
 ): Promise<number> {
   const demo = file === undefined;
+  // A SIGHUP while starting (systemd's ExecReload, a script) must not kill
+  // tcpvs: remember it, and reload once running.
+  let hupWhileStarting = false;
+  const hupEarly = (): void => {
+    hupWhileStarting = true;
+  };
+  process.on('SIGHUP', hupEarly);
   const config = load(file ?? join(import.meta.dirname, 'rules', 'web-cluster.tcpvs'));
   if (config === null) return 1;
   for (const w of config.warnings) process.stderr.write(`tcpvs: warning: ${w.file}:${w.line}: ${w.field}: ${w.message}\n`);
@@ -317,7 +324,9 @@ async function start(
           process.stderr.write(`tcpvs: reload refused, the running config stays:\n${(err as Error).message}\n`),
       );
     });
-  }
+    process.off('SIGHUP', hupEarly);
+    if (hupWhileStarting) process.emit('SIGHUP', 'SIGHUP');
+  } else process.off('SIGHUP', hupEarly); // the demo has no file: a hangup ends it, as before
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

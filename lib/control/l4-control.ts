@@ -124,7 +124,8 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
       throw err;
     }
   }
-  log.info({ driver: core.driver, vips: spec.vips.map((v) => v.name), registered: selves.length }, 'l4 core programmed');
+  // Nothing to say where the config has no L4 part (the core is there, empty, for tcpvs ipvsadm).
+  if (spec.vips.length > 0 || spec.driver !== 'userspace') log.info({ driver: core.driver, vips: spec.vips.map((v) => v.name), registered: selves.length }, 'l4 core programmed');
 
   // Weight follows load: the event loop's utilisation over the last period
   // scales this node's configured weight (never below 1 while it runs).
@@ -188,6 +189,8 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
       drained = true;
       if (loadTimer !== null) clearInterval(loadTimer);
       if (registerTimer !== null) clearInterval(registerTimer);
+      // Not in any vip: nothing to leave (the data path's own drain follows).
+      if (selves.length === 0) return;
       for (const self of selves) {
         self.server = { ...self.server, weight: 0 };
         await ignoreMissing(core.editRealServer(self.key, self.server));
