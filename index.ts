@@ -15,7 +15,7 @@ import { startAdminHttp, type AdminHttp } from './lib/admin/http.ts';
 import { resolveAdminPath } from './lib/admin/path.ts';
 import { startAdminServer, startAdminTcpServer } from './lib/admin/server.ts';
 import { l4Handlers } from './lib/admin/l4.ts';
-import { tcpvsadmHandlers } from './lib/tcpvsadm/handlers.ts';
+import { tcpvsadmHandlers, tcpvsVersion } from './lib/tcpvsadm/handlers.ts';
 import { METHODS } from './lib/tcpvsadm/commands.ts';
 import { AdminError } from './lib/admin/protocol.ts';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './lib/config/model.ts';
@@ -166,7 +166,7 @@ async function keepalived(file: string | undefined): Promise<number> {
     return 1;
   }
   const { keepalivedConfig } = await import('./lib/l4/keepalived.ts');
-  process.stdout.write(keepalivedConfig(config.l4, file, [process.execPath, join(import.meta.dirname, 'index.ts')]));
+  process.stdout.write(keepalivedConfig(config.l4, file, [process.execPath, import.meta.filename]));
   return 0;
 }
 
@@ -209,6 +209,7 @@ async function start(
     return 1;
   };
   let node: RunningSwitch;
+  let stopping = false; // /ready says 503 from the stop signal on
   try {
     node = await startSwitch(config, undefined, { workers });
   } catch (err) {
@@ -282,7 +283,14 @@ async function start(
   if (config.adminHttp != null) {
     let adminHttp: AdminHttp;
     try {
-      adminHttp = await startAdminHttp({ ...config.adminHttp, stats: node.stats, log: node.log, cluster: () => ({ stateChanges: l4.notifier.snapshot(), sync: l4.syncStatus() }) });
+      adminHttp = await startAdminHttp({
+        ...config.adminHttp,
+        stats: node.stats,
+        log: node.log,
+        cluster: () => ({ stateChanges: l4.notifier.snapshot(), sync: l4.syncStatus() }),
+        notReady: () => (stopping ? 'draining' : null),
+        version: tcpvsVersion(),
+      });
     } catch (err) {
       return fail('cannot open the admin HTTP listener', err);
     }
@@ -334,6 +342,7 @@ async function start(
   });
   // Graceful stop: leave the L4 core's rotation, stop accepting, let what is
   // in flight finish (up to the drain timeout), then close.
+  stopping = true;
   try {
     await l4.drain();
   } catch (err) {

@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger.ts';
 import type { StatsSource } from '../stats/collector.ts';
 import { PAGE_CSP, renderStatsPage } from '../stats/page.ts';
 import { ConnectionGuard } from './guard.ts';
+import { ProcessSampler } from '../stats/process.ts';
 import { PROMETHEUS_CONTENT_TYPE, renderMetrics, type ClusterSample } from '../stats/prometheus.ts';
 
 export interface AdminHttpOptions {
@@ -22,6 +23,10 @@ export interface AdminHttpOptions {
   log?: Pick<Logger, 'info' | 'warn' | 'debug'>;
   /** Connections without a request with the token yet: deadline and bounds (guard.ts); tests shorten them. */
   guard?: ConnectionGuard;
+  /** /ready: null when tcpvs takes traffic, else why not (draining, say); absent: always ready. */
+  notReady?: () => string | null;
+  /** The version /metrics reports in tcpvs_build_info. */
+  version?: string;
 }
 
 export interface AdminHttp {
@@ -55,6 +60,7 @@ const COMMON_HEADERS = {
 export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHttp> {
   const { stats, log } = options;
   const expected = options.token === null ? null : digest(options.token);
+  const processes = new ProcessSampler(options.version ?? '?');
   const guard = options.guard ?? new ConnectionGuard({ onRefused: (address, reason) => log?.debug({ client: address, reason }, 'admin http: connection closed') });
   const host = hostname();
 
@@ -87,9 +93,14 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
       case '/stats.json':
         return send(res, head, 200, 'application/json; charset=utf-8', JSON.stringify(await stats.snapshot()) + '\n');
       case '/metrics':
-        return send(res, head, 200, PROMETHEUS_CONTENT_TYPE, renderMetrics(await stats.snapshot({ histograms: true }), options.cluster?.() ?? {}));
+        return send(res, head, 200, PROMETHEUS_CONTENT_TYPE, renderMetrics(await stats.snapshot({ histograms: true }), { ...options.cluster?.(), process: processes.sample() }));
+      case '/ready': {
+        // For a load balancer or an orchestrator: 200 while tcpvs takes traffic, 503 once it drains.
+        const why = options.notReady?.() ?? null;
+        return why === null ? send(res, head, 200, 'text/plain; charset=utf-8', 'ready\n') : send(res, head, 503, 'text/plain; charset=utf-8', `not ready: ${why}\n`);
+      }
       default:
-        return send(res, head, 404, 'text/plain; charset=utf-8', 'not found: try /, /stats.json or /metrics\n');
+        return send(res, head, 404, 'text/plain; charset=utf-8', 'not found: try /, /stats.json, /metrics or /ready\n');
     }
   }
 
@@ -123,6 +134,7 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
     address,
     close: () =>
       new Promise<void>((resolve) => {
+        processes.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

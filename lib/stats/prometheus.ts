@@ -4,6 +4,7 @@
 // any label gives the group or service total.
 import { BUCKET_COUNT, BUCKET_UPPER_MS } from './histogram.ts';
 import { OUTCOMES, STATUS_CLASSES, type RequestStats, type StatsSnapshot } from './collector.ts';
+import type { ProcessSample } from './process.ts';
 
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -89,6 +90,7 @@ export interface SyncSample {
 export interface ClusterSample {
   stateChanges?: readonly StateChangeSample[];
   sync?: SyncSample | null;
+  process?: ProcessSample;
 }
 
 /** The /metrics body. The snapshot must have been taken with histograms. */
@@ -158,6 +160,31 @@ export function renderMetrics(snapshot: StatsSnapshot, cluster: ClusterSample = 
     x.sample('tcpvs_sync_entries_total', [['kind', 'l4-template'], ['direction', 'adopted']], sync.templatesAdopted);
     x.sample('tcpvs_sync_entries_total', [['kind', 'table'], ['direction', 'sent']], sync.tableEntriesSent);
     x.sample('tcpvs_sync_entries_total', [['kind', 'table'], ['direction', 'adopted']], sync.tableEntriesAdopted);
+  }
+  const p = cluster.process;
+  if (p !== undefined) {
+    x.family('tcpvs_build_info', 'gauge', 'The running tcpvs: its version and the Node.js that runs it.');
+    x.sample('tcpvs_build_info', [['version', p.version], ['node', p.nodeVersion]], 1);
+    x.family('process_cpu_user_seconds_total', 'counter', 'User CPU time of the process (every thread), in seconds.');
+    x.sample('process_cpu_user_seconds_total', [], p.cpuUserSeconds);
+    x.family('process_cpu_system_seconds_total', 'counter', 'System CPU time of the process (every thread), in seconds.');
+    x.sample('process_cpu_system_seconds_total', [], p.cpuSystemSeconds);
+    x.family('process_cpu_seconds_total', 'counter', 'User and system CPU time of the process, in seconds.');
+    x.sample('process_cpu_seconds_total', [], p.cpuUserSeconds + p.cpuSystemSeconds);
+    x.family('process_resident_memory_bytes', 'gauge', 'Resident memory of the process, in bytes.');
+    x.sample('process_resident_memory_bytes', [], p.residentBytes);
+    x.family('nodejs_heap_used_bytes', 'gauge', "The control thread's V8 heap in use, in bytes.");
+    x.sample('nodejs_heap_used_bytes', [], p.heapUsedBytes);
+    if (p.openFds !== null) {
+      x.family('process_open_fds', 'gauge', 'Open file descriptors.');
+      x.sample('process_open_fds', [], p.openFds);
+    }
+    x.family('process_start_time_seconds', 'gauge', 'When the process started, in seconds since the epoch.');
+    x.sample('process_start_time_seconds', [], p.startTimeSeconds);
+    x.family('nodejs_eventloop_delay_seconds', 'gauge', "The control thread's event-loop delay since the previous scrape (p50, p99, max), in seconds.");
+    x.sample('nodejs_eventloop_delay_seconds', [['quantile', '0.5']], p.loopDelayP50Seconds);
+    x.sample('nodejs_eventloop_delay_seconds', [['quantile', '0.99']], p.loopDelayP99Seconds);
+    x.sample('nodejs_eventloop_delay_seconds', [['quantile', '1']], p.loopDelayMaxSeconds);
   }
   x.family('tcpvs_stats_start_time_seconds', 'gauge', 'When the counters started, in seconds since the epoch.');
   x.sample('tcpvs_stats_start_time_seconds', [], snapshot.startedAt / 1000);

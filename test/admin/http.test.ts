@@ -299,3 +299,28 @@ t.test('an asynchronous source, and one that fails: 503', async (t) => {
   t.match(reply.body, /worker 2 did not answer/);
   t.equal((await get(failing.address.port, '/stats.json')).status, 503, 'and the listener keeps serving');
 });
+
+t.test('/ready says whether tcpvs takes traffic; /metrics has the process and the build', async (t) => {
+  const stats: Stats = createStats();
+  let why: string | null = null;
+  const admin = await startAdminHttp({ host: '127.0.0.1', port: 0, token: null, stats, notReady: () => why, version: '9.9.9' });
+  t.teardown(() => admin.close());
+  const port = admin.address.port;
+  const ready = await get(port, '/ready');
+  t.same([ready.status, ready.body], [200, 'ready\n']);
+  why = 'draining';
+  const draining = await get(port, '/ready');
+  t.same([draining.status, draining.body], [503, 'not ready: draining\n']);
+  // Some event-loop delay to measure: a busy stretch of the control thread.
+  const until = Date.now() + 30;
+  while (Date.now() < until);
+  const metrics = parsePrometheus((await get(port, '/metrics')).body);
+  const value = (name: string, labels: Record<string, string> = {}): number | undefined =>
+    metrics.samples.find((m) => m.name === name && Object.entries(labels).every(([k, v]) => m.labels[k] === v))?.value;
+  t.equal(value('tcpvs_build_info', { version: '9.9.9', node: process.version }), 1);
+  t.ok((value('process_cpu_seconds_total') ?? 0) > 0, 'CPU time');
+  t.ok((value('process_resident_memory_bytes') ?? 0) > 10 * 1024 * 1024, 'resident memory');
+  t.ok((value('process_open_fds') ?? 0) > 3, 'open file descriptors');
+  t.ok(Math.abs((value('process_start_time_seconds') ?? 0) - Date.now() / 1000) < 3600, 'start time');
+  t.ok((value('nodejs_eventloop_delay_seconds', { quantile: '1' }) ?? 0) >= 0.02, 'the busy stretch shows as event-loop delay');
+});
