@@ -23,8 +23,8 @@ import { DEFAULT_DRAIN_TIMEOUT_MS } from './lib/config/model.ts';
 const USAGE = `usage:
   tcpvs start [-c FILE] [--workers N] [--log-level LEVEL] [--admin PATH]
                                               run the switch (N worker threads, default one per core);
-                                              without -c, run the demo
-  tcpvs check -c FILE                         validate FILE and print its rule table
+                                              without -c, run the demo (--port N for its front)
+  tcpvs check -c FILE [--strict]              validate FILE and print its rule table (--strict: warnings fail)
   tcpvs keepalived -c FILE                    print keepalived's VRRP config for FILE's vips (a backup director)
   tcpvs director-state --admin PATH INSTANCE NAME STATE [PRIORITY]
                                               keepalived's notify: tell the running tcpvs its director state
@@ -33,9 +33,27 @@ const USAGE = `usage:
   tcpvs tcpvsadm ARGS...                      tcpvsadm (KTCPVS's tcpvsadm(8) and more) against the running tcpvs
   tcpvs ipvsadm ARGS...                       ipvsadm(8) against the running tcpvs's L4 core
                                               (admin socket: --admin PATH or TCPVS_ADMIN)
-  tcpvs --version | --help
+  tcpvs --version (-v) | --help | COMMAND --help
 
 FILE is a native rule set (see rules/*.tcpvs) or a KTCPVS config (rules/ktcpvs.conf).`;
+
+// `tcpvs COMMAND --help`: the lines of USAGE about that command.
+const COMMAND_HELP: Record<string, string> = {
+  start: `usage: tcpvs start [-c FILE] [--workers N] [--log-level LEVEL] [--admin PATH] [--port N]
+  Runs the switch with the config in FILE (native or KTCPVS format), with N
+  worker threads (default: one per core). Without -c it runs the demo: its
+  backends on free ports, its front on 127.0.0.1:8080 (--port N: on N; 0:
+  any free port). --log-level overrides the file's 'log level' (${'trace, debug, info, warn, error, fatal, silent'}).
+  --admin PATH: the admin socket (also TCPVS_ADMIN, or 'l4 admin' in FILE).
+  SIGHUP re-reads FILE; SIGTERM and SIGINT drain, then stop.`,
+  check: `usage: tcpvs check -c FILE [--strict]
+  Loads FILE as tcpvs would and prints its rule table; exits 1 on any error
+  (each as FILE:LINE: FIELD: MESSAGE). Warnings are printed and let it pass,
+  unless --strict, which makes them errors.`,
+  keepalived: `usage: tcpvs keepalived -c FILE
+  Prints keepalived's configuration for FILE's 'vrrp' statements and vips
+  (a backup director; see docs/cluster.md).`,
+};
 
 const LEVELS: LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -80,19 +98,22 @@ async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
-      args: argv,
+      // -v is --version, as most tools have it (and -V, as before).
+      args: argv.map((a) => (a === '-v' ? '--version' : a)),
       allowPositionals: true,
       options: {
         config: { type: 'string', short: 'c' },
         'log-level': { type: 'string' },
         admin: { type: 'string' },
         workers: { type: 'string', short: 'w' },
+        port: { type: 'string' },
+        strict: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
       },
     });
   } catch (err) {
-    process.stderr.write(`tcpvs: ${(err as Error).message}\n${USAGE}\n`);
+    process.stderr.write(`tcpvs: ${argumentError(err as Error)}\n(tcpvs --help lists the commands and options)\n`);
     return 2;
   }
   const { values, positionals } = parsed;
@@ -103,8 +124,17 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = positionals[0] ?? (values.help ? 'help' : 'start');
   if (values.help || command === 'help') {
-    process.stdout.write(USAGE + '\n');
+    const about = command === 'help' ? positionals[1] : command;
+    process.stdout.write((about !== undefined && Object.hasOwn(COMMAND_HELP, about) ? COMMAND_HELP[about] : USAGE) + '\n');
     return 0;
+  }
+  if (values.strict && command !== 'check') {
+    process.stderr.write('tcpvs: --strict is an option of tcpvs check\n');
+    return 2;
+  }
+  if (values.port !== undefined && (command !== 'start' || values.config !== undefined)) {
+    process.stderr.write('tcpvs: --port is for the demo (tcpvs start without -c); a config file says where its services listen\n');
+    return 2;
   }
   const level = values['log-level'];
   if (level !== undefined && !LEVELS.includes(level as LogSpec['level'])) {
@@ -113,7 +143,7 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'check':
-      return check(values.config);
+      return check(values.config, values.strict === true);
     case 'keepalived':
       return keepalived(values.config);
     case 'start':
@@ -123,12 +153,28 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`tcpvs: --workers: "${values.workers}" is not a number of worker threads (1..256)\n`);
         return 2;
       }
-      return start(values.config, level as LogSpec['level'] | undefined, values.admin, workers);
+      const port = values.port === undefined ? undefined : Number(values.port);
+      if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+        process.stderr.write(`tcpvs: --port: "${values.port}" is not a port (0..65535; 0: any free port)\n`);
+        return 2;
+      }
+      return start(values.config, level as LogSpec['level'] | undefined, values.admin, workers, port);
     }
     default:
       process.stderr.write(`tcpvs: unknown command "${command}"\n${USAGE}\n`);
       return 2;
   }
+}
+
+/** Node's argument parser speaks of itself; say what was wrong in tcpvs's words. */
+function argumentError(err: Error): string {
+  const unknown = /Unknown option '([^']+)'/.exec(err.message);
+  if (unknown !== null) return `unknown option '${unknown[1]}'`;
+  const missing = /Option '(?:-(\w), )?--([\w-]+) <value>' argument missing/.exec(err.message);
+  if (missing !== null) return `--${missing[2]}${missing[1] === undefined ? '' : ` (-${missing[1]})`} needs a value`;
+  const boolean = /Option '(?:-(\w), )?--([\w-]+)' does not take an argument/.exec(err.message);
+  if (boolean !== null) return `--${boolean[2]} takes no value`;
+  return err.message;
 }
 
 function load(file: string): Config | null {
@@ -143,7 +189,7 @@ function load(file: string): Config | null {
   }
 }
 
-function check(file: string | undefined): number {
+function check(file: string | undefined, strict: boolean): number {
   if (file === undefined) {
     process.stderr.write('tcpvs check: -c FILE is required\n');
     return 2;
@@ -151,6 +197,12 @@ function check(file: string | undefined): number {
   const config = load(file);
   if (config === null) return 1;
   process.stdout.write(formatRuleTable(config));
+  if (strict && config.warnings.length > 0) {
+    // A warning is something tcpvs ignores or guesses at; --strict (CI, a deploy) wants none.
+    for (const w of config.warnings) process.stderr.write(`${w.file}:${w.line}: ${w.field}: ${w.message}\n`);
+    process.stderr.write(`tcpvs check --strict: ${config.warnings.length} warning(s) in ${file}\n`);
+    return 1;
+  }
   return 0;
 }
 
@@ -179,6 +231,7 @@ async function start(
   level: LogSpec['level'] | undefined,
   adminFlag: string | undefined,
   workers: number,
+  demoPort?: number,
 ): Promise<number> {
   const demo = file === undefined;
   // A SIGHUP while starting (systemd's ExecReload, a script) must not kill
@@ -194,8 +247,22 @@ async function start(
   if (level !== undefined) config.log.level = level;
   let backends: { close(): Promise<void> } | null = null;
   if (demo) {
+    // The demo's backends take free ports, and its groups point at them; the
+    // front keeps 8080 (the README's commands use it) unless --port says.
     const { startDemoBackends } = await import('./lib/demo/backends.ts');
-    backends = await startDemoBackends();
+    const started = await startDemoBackends({ basePort: 0 });
+    backends = started;
+    const service = config.services[0];
+    for (const group of service.groups) {
+      const addresses = started.groups[group.name as keyof typeof started.groups] ?? [];
+      group.servers = group.servers.map((server, i) => {
+        const at = addresses[i];
+        if (at === undefined) return server;
+        const colon = at.lastIndexOf(':');
+        return { ...server, host: at.slice(0, colon), port: Number(at.slice(colon + 1)) };
+      });
+    }
+    if (demoPort !== undefined) service.listen = { ...service.listen, port: demoPort };
   }
   // What has started, closed in reverse order on a failed start and at the end.
   const closers: Array<() => Promise<void>> = [];
@@ -213,6 +280,9 @@ async function start(
   try {
     node = await startSwitch(config, undefined, { workers });
   } catch (err) {
+    const listen = config.services[0]?.listen;
+    if (demo && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && listen !== undefined)
+      return fail('cannot start the demo', new Error(`port ${listen.port} on ${listen.host} is taken by another program: run it on another one, e.g. npm start -- --port 8081 (0: any free port)`));
     return fail('cannot start', err);
   }
   if (workers > 1) process.stderr.write(`tcpvs: ${workers} worker threads\n`);

@@ -237,3 +237,33 @@ t.test('tcpvs tcpvsadm and tcpvs ipvsadm reach their tools and say when tcpvs is
   const help = runSync(['--help']);
   t.match(help.stdout, /tcpvs tcpvsadm ARGS/);
 });
+
+t.test('operator details: -v, per-command --help, clear argument errors, check --strict', async (t) => {
+  const run = (...args: string[]) => spawnSync(process.execPath, [INDEX, ...args], { encoding: 'utf8', timeout: 20_000 });
+  t.match(run('-v').stdout, /^tcpvs \d+\.\d+\.\d+\n$/, '-v is --version');
+  t.match(run('check', '--help').stdout, /^usage: tcpvs check -c FILE \[--strict\]/, 'check --help is about check');
+  t.match(run('start', '--help').stdout, /^usage: tcpvs start .*--port N/, 'start --help is about start');
+  t.match(run('help', 'keepalived').stdout, /^usage: tcpvs keepalived -c FILE/);
+  const bogus = run('start', '--bogus');
+  t.equal(bogus.status, 2);
+  t.equal(bogus.stderr.split('\n')[0], "tcpvs: unknown option '--bogus'", "no raw message from Node's argument parser");
+  t.equal(run('check', '-c').stderr.split('\n')[0], 'tcpvs: --config (-c) needs a value');
+  t.match(run('start', '--port', '8081', '-c', 'x.tcpvs').stderr, /--port is for the demo/);
+  const dir = mkdtempSync(join(tmpdir(), 'tcpvs-strict-'));
+  const file = join(dir, 'w.tcpvs');
+  writeFileSync(file, ['service web', '  listen 127.0.0.1:0', '  group g', '    server 127.0.0.1:1', '  group unused', '    server 127.0.0.1:2', '  default g', ''].join('\n'));
+  t.equal(run('check', '-c', file).status, 0, 'a warning alone passes');
+  const strict = run('check', '--strict', '-c', file);
+  t.equal(strict.status, 1, '--strict: it fails');
+  t.match(strict.stderr, /w\.tcpvs:5: group: group 'unused' is not used/);
+});
+
+t.test('the demo: backends on free ports, a clear word when its port is taken, --port', async (t) => {
+  const holder = net.createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', () => resolve()));
+  const taken = (holder.address() as net.AddressInfo).port;
+  t.teardown(() => holder.close());
+  const r = spawnSync(process.execPath, [INDEX, 'start', '--workers', '1', '--port', String(taken)], { encoding: 'utf8', timeout: 20_000 });
+  t.equal(r.status, 1);
+  t.match(r.stderr, new RegExp(`cannot start the demo: port ${taken} on 127\\.0\\.0\\.1 is taken by another program: .*--port`));
+});
