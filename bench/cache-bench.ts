@@ -6,6 +6,7 @@
 // one LRU of C (no locality) and one LRU of N x C (perfect partitioning).
 // See bench/README-cache.md.
 import { mkdtempSync, mkdirSync, readFileSync } from 'node:fs';
+import { LOCAL_RESULTS_DIR } from './lib/results-dir.ts';
 import os from 'node:os';
 import path from 'node:path';
 import { LoadStoppedError } from './lib/load.ts';
@@ -53,7 +54,7 @@ interface Cluster {
 async function main(): Promise<number> {
   let parsed: ReturnType<typeof parseCacheBenchOptions>;
   try {
-    parsed = parseCacheBenchOptions(process.argv.slice(2), path.join(repoRoot, 'bench', 'results'));
+    parsed = parseCacheBenchOptions(process.argv.slice(2), LOCAL_RESULTS_DIR);
   } catch (err) {
     process.stderr.write(`cache-bench: ${(err as Error).message}\n${USAGE}\n`);
     return 2;

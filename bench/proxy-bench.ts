@@ -8,6 +8,7 @@
 // own CPU time per request (utime + stime from /proc), the figure that holds
 // when the neighbours move. See bench/README-bench.md.
 import { mkdtempSync, mkdirSync } from 'node:fs';
+import { LOCAL_RESULTS_DIR, previousResultFile } from './lib/results-dir.ts';
 import os from 'node:os';
 import path from 'node:path';
 import { bodyPath, makeBody } from './lib/bodies.ts';
@@ -35,7 +36,7 @@ const guard = guardRun('proxy-bench', stopLoad);
 async function main(): Promise<number> {
   let parsed: ReturnType<typeof parseBenchOptions>;
   try {
-    parsed = parseBenchOptions(process.argv.slice(2), process.env, path.join(repoRoot, 'bench', 'results'));
+    parsed = parseBenchOptions(process.argv.slice(2), process.env, LOCAL_RESULTS_DIR);
   } catch (err) {
     process.stderr.write(`proxy-bench: ${(err as Error).message}\n${USAGE}\n`);
     return 2;
@@ -167,7 +168,8 @@ async function main(): Promise<number> {
   say('\n' + formatGoals(result.goals));
 
   mkdirSync(options.resultsDir, { recursive: true });
-  const previous = readPreviousResult(path.join(options.resultsDir, 'proxy-latest.json'));
+  const previousFile = previousResultFile('proxy', options.resultsDir);
+  const previous = previousFile === null ? null : readPreviousResult(previousFile);
   if (previous !== null) {
     const change = formatChangeSince(previous, result);
     if (change !== '') say('\n' + change);

@@ -13,6 +13,7 @@
 // printed and bench/results/workers-latest.json written; the next run
 // compares against it.
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { LOCAL_RESULTS_DIR, previousResultFile } from './lib/results-dir.ts';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort, startChild, stopChild, waitUntilAnswering, type ManagedChild } from './lib/processes.ts';
@@ -23,7 +24,7 @@ import { BODY_SIZES, bodyPath, makeBody } from './lib/bodies.ts';
 import { staticBackendArgs } from './lib/targets.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
-const RESULT = path.join(repoRoot, 'bench', 'results', 'workers-latest.json');
+const RESULT = path.join(LOCAL_RESULTS_DIR, 'workers-latest.json');
 const TARGET_US = 5;
 const SIZE = BODY_SIZES[0]; // 100 bytes
 const PATH = bodyPath(SIZE);
@@ -121,7 +122,8 @@ async function main(): Promise<number> {
       rounds: rs,
     };
   });
-  const previous = existsSync(RESULT) ? (JSON.parse(readFileSync(RESULT, 'utf8')) as { summary: typeof summary }) : null;
+  const previousFile = previousResultFile('workers', LOCAL_RESULTS_DIR);
+  const previous = previousFile === null ? null : (JSON.parse(readFileSync(previousFile, 'utf8')) as { summary: typeof summary });
   say('');
   say('| target | rps (median) | CPU µs/request (median) | errors | previous run µs/request |');
   say('|---|---|---|---|---|');

@@ -38,7 +38,7 @@ export const USAGE = `usage: npm run bench:cache -- [options]
   --balance-factor F   chbl balance factor (default 1.25)
   --quick              short run for a smoke check
   --deadline S         hard limit for the whole run (default: planned time + margin)
-  --results DIR        where JSON and SVG go (default bench/results)`;
+  --results DIR        where JSON and SVG go (default bench/results-local, git-ignored)`;
 
 export function parseCacheBenchOptions(argv: string[], defaultResultsDir: string): CacheBenchOptions | { help: true } {
   const { values } = parseArgs({

@@ -30,7 +30,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --quick           short run for a smoke check
   --no-install      do not apt-get install nginx/haproxy when missing
   --deadline S      hard limit for the whole run (default: planned time + margin)
-  --results DIR     where JSON results go (default bench/results)
+  --results DIR     where JSON results go (default bench/results-local, git-ignored)
 env: BENCH_DURATION, BENCH_WARMUP, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_BACKEND, BENCH_TARGETS,
      BENCH_SIZES, BENCH_QUICK=1, BENCH_NO_INSTALL=1, BENCH_DEADLINE`;
 
