@@ -29,6 +29,7 @@ import {
   STATUS_EJECTED,
   STATUS_UP,
   W_ACTIVE,
+  W_PEAK,
   W_STATUS,
   W_WEIGHT,
   createServerShare,
@@ -81,6 +82,10 @@ export class ServerState {
   readonly requests: RequestCounterBlock;
   configuredWeight: number;
   sendProxy: 0 | 1 | 2 = 0; // the config's send-proxy, for health checks
+  /** The last active check's result, for the stats page; null before the first (or without checks). */
+  lastCheck: { ok: boolean; reason: string; at: number } | null = null;
+  /** When it last went up or down (epoch ms); when it joined, until then. */
+  changedAt = Date.now();
 
   constructor(uid: number, group: GroupState, host: string, port: number, weight: number, workers: number) {
     this.requests = RequestCounterBlock.create(workers);
@@ -130,6 +135,11 @@ export class ServerState {
   /** Requests in flight, every worker's. */
   get active(): number {
     return Atomics.load(this.words, W_ACTIVE);
+  }
+
+  /** The most requests in flight at once since it joined. */
+  get peak(): number {
+    return Atomics.load(this.words, W_PEAK);
   }
 
   /** Requests ever sent, every worker's. */

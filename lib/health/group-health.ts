@@ -221,6 +221,7 @@ export class GroupHealth {
     const upByChecks = this.ownsUp ? s.activeUp && s.agentUp && !s.agentMaint : true;
     s.publishedUp = upByChecks && !s.ejected;
     if (server.upByChecks === upByChecks && server.ejected === s.ejected && server.weight === weight) return;
+    if (server.upByChecks !== upByChecks || server.ejected !== s.ejected) server.changedAt = Date.now();
     server.upByChecks = upByChecks;
     server.ejected = s.ejected;
     server.weight = weight;
@@ -293,6 +294,7 @@ export class GroupHealth {
 
   private checkResult(s: ServerHealth, result: ProbeResult): void {
     const check = this.spec.check!;
+    s.server.lastCheck = { ok: result.ok, reason: result.reason, at: Date.now() };
     if (result.ok === s.activeUp) {
       s.streak = 0;
       return;

@@ -3,7 +3,7 @@
 // never sees sockets or rules. Each scheduler lives in its own file.
 import type { SchedulerTuning } from '../config/model.ts';
 import type { SharedLruTable } from '../state/lru-table.ts';
-import { W_ACTIVE, createServerShare, stripeTotalIndex, stripeWord } from '../state/server-share.ts';
+import { W_ACTIVE, W_PEAK, createServerShare, raisePeak, stripeTotalIndex, stripeWord } from '../state/server-share.ts';
 
 let localUids = 0;
 
@@ -65,7 +65,9 @@ export class RealServer {
 
   /** A request was sent to this server. */
   begin(): void {
-    Atomics.add(this.share, W_ACTIVE, 1);
+    const active = Atomics.add(this.share, W_ACTIVE, 1) + 1;
+    // A plain read per request; the store only when a peak is passed (rare).
+    if (active > this.share[W_PEAK]) raisePeak(this.share, active);
     this.share[this.stripe]++;
     this.sent[this.sentIndex]++;
   }

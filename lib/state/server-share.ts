@@ -19,6 +19,7 @@ export const W_STATUS = 1; // STATUS_* bits
 export const W_WEIGHT = 2; // effective weight, as the control plane computed it
 export const W_FAILURES = 3; // consecutive failed requests (passive ejection)
 export const W_RECENT = 4; // chbl: decayed count of requests recently sent
+export const W_PEAK = 5; // the most requests in flight at once, since the server joined (the stats page's max)
 const HEADER_WORDS = 16; // one cache line
 const STRIPE_WORDS = 16; // one cache line per worker
 
@@ -34,6 +35,14 @@ export function createServerShare(workers: number, weight: number): SharedArrayB
   words[W_STATUS] = STATUS_UP;
   words[W_WEIGHT] = weight;
   return buffer;
+}
+
+/** Records `active` as the peak if it is higher, against other threads doing the same. */
+export function raisePeak(words: Int32Array, active: number): void {
+  for (;;) {
+    const peak = Atomics.load(words, W_PEAK);
+    if (active <= peak || Atomics.compareExchange(words, W_PEAK, peak, active) === peak) return;
+  }
 }
 
 /** Usable status: up and not ejected. */

@@ -53,6 +53,12 @@ export interface ServerSnapshot {
   up: boolean;
   weight: number;
   activeRequests: number;
+  /** The most requests in flight at once since the server joined. */
+  peakRequests: number;
+  /** When it last went up or down (epoch ms), or joined. */
+  changedAt: number;
+  /** The last active check: passed or not, and what it saw; null without checks or before the first. */
+  lastCheck: { ok: boolean; reason: string; at: number } | null;
   requests: RequestStats;
 }
 
@@ -134,6 +140,9 @@ export function registryStats(registry: Registry, options: StatsOptions = {}): S
             up: serverUp,
             weight: server.weight,
             activeRequests: active,
+            peakRequests: server.peak,
+            changedAt: server.changedAt,
+            lastCheck: server.lastCheck,
             requests: server.requests.read(nowMs, startedAt, histograms),
           });
         }

@@ -179,7 +179,7 @@ function countCell(stat: string, n: number, cls = ''): string {
 }
 
 /** The columns every row shares: requests, bytes, responses, latency, failures. */
-function requestCells(r: RequestStats, active: number | null): string {
+function requestCells(r: RequestStats, active: number | null, peak: number | null = null): string {
   const status = r.status;
   const failed = r.outcomes['connect-failed'] + r.outcomes['upstream-failed'];
   const lifetime = r.latency;
@@ -189,6 +189,7 @@ function requestCells(r: RequestStats, active: number | null): string {
       : 'no requests yet';
   return [
     active === null ? td('active', NONE, 'first') : countCell('active', active, 'first'),
+    peak === null ? td('max', NONE) : td('max', formatCount(peak), '', 'the most requests in flight at once since the server joined'),
     td('total', formatCount(r.total)),
     td('rate', formatRate(r.perSecond)),
     td('bytes-in', formatBytes(r.bytesIn), 'first', `${formatCount(r.bytesIn)} bytes`),
@@ -221,19 +222,41 @@ function serverState(s: ServerSnapshot): { label: string; cls: string } {
   return { label: 'UP', cls: 'up' };
 }
 
-function serverRow(group: GroupSnapshot, s: ServerSnapshot): string {
+/** 45s, 12m, 3h5m, 2d4h: how long ago, as HAProxy's LastChk / status columns say it. */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return m % 60 === 0 ? `${h}h` : `${h}h${m % 60}m`;
+  const d = Math.floor(h / 24);
+  return h % 24 === 0 ? `${d}d` : `${d}d${h % 24}h`;
+}
+
+function checkCell(s: ServerSnapshot, now: number): string {
+  const c = s.lastCheck;
+  if (c === null) return td('check', NONE, '', 'no active check');
+  // The reason is the check's own words (status, connect error): in full in the title, shortened in the cell.
+  const text = c.reason.length > 24 ? `${c.reason.slice(0, 23)}…` : c.reason;
+  return td('check', `${c.ok ? 'OK' : 'FAIL'} ${escapeHtml(text)}`, c.ok ? '' : 'bad', `${c.ok ? 'passed' : 'failed'} ${formatAge(now - c.at)} ago: ${c.reason}`);
+}
+
+function serverRow(group: GroupSnapshot, s: ServerSnapshot, now: number): string {
   const state = serverState(s);
   return (
     `<tr class="server${s.up ? '' : ' down'}" data-group="${escapeHtml(group.name)}" data-server="${escapeHtml(s.name)}">` +
     `<td class="name" data-stat="name">${escapeHtml(s.name)}</td>` +
     `<td class="state first" data-stat="state"><span class="badge ${state.cls}">${state.label}</span></td>` +
+    td('since', formatAge(now - s.changedAt), '', `${s.up ? 'up' : 'down'} since ${new Date(s.changedAt).toISOString()}`) +
+    checkCell(s, now) +
     td('weight', formatCount(s.weight)) +
-    requestCells(s.requests, s.activeRequests) +
+    requestCells(s.requests, s.activeRequests, s.peakRequests) +
     '</tr>'
   );
 }
 
-function groupRows(g: GroupSnapshot): string {
+function groupRows(g: GroupSnapshot, now: number): string {
   // As HAProxy: the weight the group can serve with now, of the servers that are up.
   const weight = g.servers.reduce((sum, s) => sum + (s.up ? s.weight : 0), 0);
   const allUp = g.serversUp === g.servers.length;
@@ -242,26 +265,27 @@ function groupRows(g: GroupSnapshot): string {
     `<tr class="group" data-group="${escapeHtml(g.name)}">` +
       `<td class="name" data-stat="name">${escapeHtml(g.name)}<span class="sched">${escapeHtml(g.scheduler)}</span></td>` +
       `<td class="state first" data-stat="state"><span class="badge ${state}">${g.serversUp}/${g.servers.length} up</span></td>` +
+      '<td></td><td></td>' +
       td('weight', formatCount(weight)) +
       requestCells(g.requests, g.activeRequests) +
       '</tr>',
-    ...g.servers.map((s) => serverRow(g, s)),
+    ...g.servers.map((s) => serverRow(g, s, now)),
   ];
   if (g.noServer !== null)
     rows.push(
       `<tr class="server extra" data-group="${escapeHtml(g.name)}" data-server="">` +
         `<td class="name" data-stat="name" title="routed here, but no server was up: answered 503">no server available</td>` +
-        `<td class="state first"></td><td></td>${requestCells(g.noServer, null)}</tr>`,
+        `<td class="state first"></td><td></td><td></td><td></td>${requestCells(g.noServer, null)}</tr>`,
     );
   return `<tbody>${rows.join('')}</tbody>`;
 }
 
 const HEAD = `<thead>
-<tr class="bands"><th class="name"></th><th colspan="2">Server</th><th colspan="3">Requests</th><th colspan="2">Bytes</th><th colspan="6">Responses</th><th colspan="2">Latency (10 s)</th><th>Errors</th></tr>
-<tr><th class="name">Group / server</th><th class="state">State</th><th>Weight</th><th>Active</th><th>Total</th><th>Req/s</th><th>In</th><th>Out</th><th>1xx</th><th>2xx</th><th>3xx</th><th>4xx</th><th>5xx</th><th title="no status: aborted or failed before a response">Other</th><th>p50</th><th>p99</th><th title="connect failed + upstream failed">Failed</th></tr>
+<tr class="bands"><th class="name"></th><th colspan="4">Server</th><th colspan="4">Requests</th><th colspan="2">Bytes</th><th colspan="6">Responses</th><th colspan="2">Latency (10 s)</th><th>Errors</th></tr>
+<tr><th class="name">Group / server</th><th class="state">State</th><th title="since the last change of state">Since</th><th title="the last active check">Check</th><th>Weight</th><th>Active</th><th title="most requests in flight at once">Max</th><th>Total</th><th>Req/s</th><th>In</th><th>Out</th><th>1xx</th><th>2xx</th><th>3xx</th><th>4xx</th><th>5xx</th><th title="no status: aborted or failed before a response">Other</th><th>p50</th><th>p99</th><th title="connect failed + upstream failed">Failed</th></tr>
 </thead>`;
 
-function serviceSection(s: ServiceSnapshot): string {
+function serviceSection(s: ServiceSnapshot, now: number): string {
   const summary: Array<[string, string, string]> = [
     ['conn-active', 'Connections', formatCount(s.connections.active)],
     ['conn-total', 'Conn. total', formatCount(s.connections.total)],
@@ -276,15 +300,15 @@ function serviceSection(s: ServiceSnapshot): string {
     s.noGroup === null
       ? ''
       : `<tbody><tr class="extra" data-group="" data-server=""><td class="name" data-stat="name" title="answered by tcpvs before a group was chosen: no route (404), bad request (400) and the like">no route / refused</td>` +
-        `<td class="state first"></td><td></td>${requestCells(s.noGroup, null)}</tr></tbody>`;
+        `<td class="state first"></td><td></td><td></td><td></td>${requestCells(s.noGroup, null)}</tr></tbody>`;
   const total =
-    `<tfoot><tr class="total"><td class="name" data-stat="name">Total</td><td class="state first"></td><td></td>` +
+    `<tfoot><tr class="total"><td class="name" data-stat="name">Total</td><td class="state first"></td><td></td><td></td><td></td>` +
     `${requestCells(s.requests, s.activeRequests)}</tr></tfoot>`;
   return (
     `<section data-service="${escapeHtml(s.name)}">` +
     `<h2>${escapeHtml(s.name)}<small>${escapeHtml(s.listen)}</small></h2>` +
     `<dl class="summary">${summary.map(([k, dt, dd]) => `<div><dt>${dt}</dt><dd data-stat="${k}">${dd}</dd></div>`).join('')}</dl>` +
-    `<div class="scroll"><table>${HEAD}${s.groups.map(groupRows).join('')}${noGroup}${total}</table></div>` +
+    `<div class="scroll"><table>${HEAD}${s.groups.map((g) => groupRows(g, now)).join('')}${noGroup}${total}</table></div>` +
     '</section>'
   );
 }
@@ -293,7 +317,9 @@ export function renderStatsPage(snapshot: StatsSnapshot, opts: PageOptions): str
   const host = escapeHtml(opts.hostname);
   const q = escapeHtml(opts.linkQuery ?? '');
   const body =
-    snapshot.services.length === 0 ? '<section><p class="empty">No services are running.</p></section>' : snapshot.services.map(serviceSection).join('');
+    snapshot.services.length === 0
+      ? '<section><p class="empty">No services are running.</p></section>'
+      : snapshot.services.map((s) => serviceSection(s, snapshot.generatedAt)).join('');
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -31,6 +31,7 @@ for (const workers of [1, 2]) {
         '  listen 127.0.0.1:0',
         '  group g',
         `    server 127.0.0.1:${backend.port}`,
+        '    check tcp interval 200ms',
         '  default g',
         '',
       ].join('\n'),
@@ -55,5 +56,15 @@ for (const workers of [1, 2]) {
     t.equal(page.status, 200);
     t.match(page.body, /<html/i);
     t.match(page.body, `127.0.0.1:${backend.port}`);
+    // Each server's last check, time since its last change and peak, from every worker's requests.
+    const deadline = Date.now() + 10_000;
+    let json: { services: Array<{ groups: Array<{ servers: Array<{ peakRequests: number; changedAt: number; lastCheck: { ok: boolean } | null }> }> }> };
+    do json = JSON.parse((await fetchText(adminPort, '/stats.json', 's3cret')).body);
+    while (json.services[0].groups[0].servers[0].lastCheck === null && Date.now() < deadline && (await new Promise((r) => setTimeout(r, 50)), true));
+    const server = json.services[0].groups[0].servers[0];
+    t.match(server.lastCheck, { ok: true }, 'the last check passed');
+    t.ok(server.peakRequests >= 1, `a peak of requests in flight (${server.peakRequests})`);
+    t.ok(server.changedAt <= Date.now() && server.changedAt > Date.now() - 60_000, 'up since it joined');
+    t.match(page.body, /data-stat="max"/);
   });
 }

@@ -10,7 +10,7 @@ import type { GroupRuntime } from '../../lib/proxy/group.ts';
 import type { RequestOutcome, RequestRecord, ServiceObserver } from '../../lib/proxy/observer.ts';
 import type { ServiceRuntime } from '../../lib/proxy/service.ts';
 import type { RealServer } from '../../lib/sched/scheduler.ts';
-import { W_ACTIVE, W_STATUS, W_WEIGHT, statusUp } from '../../lib/state/server-share.ts';
+import { W_ACTIVE, W_PEAK, W_STATUS, W_WEIGHT, statusUp } from '../../lib/state/server-share.ts';
 import { BUCKET_COUNT, BUCKET_UPPER_MS, Histogram, RecentWindow, WINDOW_SECONDS, bucketOf, quantileOf } from '../../lib/stats/histogram.ts';
 import {
   OUTCOMES,
@@ -227,6 +227,9 @@ export function createStats(options: StatsOptions = {}): ReferenceStats {
             up: serverUp,
             weight: Atomics.load(words, W_WEIGHT),
             activeRequests: active,
+            peakRequests: Atomics.load(words, W_PEAK),
+            changedAt: 0,
+            lastCheck: null,
             requests: requestStats(gc.server(server.name).requests, nowMs, histograms),
           });
         }

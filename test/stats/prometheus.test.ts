@@ -62,7 +62,7 @@ t.test('odd names survive the round trip', async (t) => {
         connections: { active: 1, total: 2, perSecond: 0 },
         activeRequests: 0,
         requests: emptyRequests(5, 0.005),
-        groups: [{ name: 'g', scheduler: 'rr', activeRequests: 0, serversUp: 1, requests: emptyRequests(5, 0.005), servers: [{ name: '[::1]:80', up: true, weight: 2, activeRequests: 0, requests: emptyRequests(5, 0.005) }], noServer: null }],
+        groups: [{ name: 'g', scheduler: 'rr', activeRequests: 0, serversUp: 1, requests: emptyRequests(5, 0.005), servers: [{ name: '[::1]:80', up: true, weight: 2, activeRequests: 0, peakRequests: 0, changedAt: 0, lastCheck: null, requests: emptyRequests(5, 0.005) }], noServer: null }],
         noGroup: null,
       },
     ],
