@@ -7,15 +7,24 @@
 //       rule = pattern "^/cgi-bin/" use server 127.0.0.1:9001
 //   }
 //
-// Each `virtual` block becomes one service. Under the content schedulers
-// (http, hhttp) every distinct rule pattern becomes a route plus a group made
-// of the servers its rules name, in order of first appearance; http spreads a
-// pattern's servers by weighted least-connection, hhttp hashes a submatch.
-// Under any other scheduler tcpvs knows (rr, wlc, lblc, mh, ...) rules are
-// ignored and one group holds every server, keyed by the default key (the path)
-// with the scheduler's default tuning; the native format sets key and tuning.
-// Keys for KTCPVS's kernel threads are accepted with a warning.
+// Each `virtual` block becomes one service; its real servers form group
+// `servers`. Under the content schedulers (http, hhttp, chttp, phttp) every
+// distinct rule pattern becomes a route plus a group made of the servers its
+// rules name, in order of first appearance, and `servers` takes no requests:
+// http and phttp spread a pattern's servers by weighted least-connection,
+// hhttp hashes a submatch, chttp is http plus KTCPVS's session cookie
+// (KTCPVS_SID, `persist cookie KTCPVS_SID insert`). Under any other scheduler
+// tcpvs knows (rr, wlc, lblc, mh, ...) rules are ignored and `servers` takes
+// every request, keyed by the default key (the path) with the scheduler's
+// default tuning; the native format sets key and tuning.
+//
+// Keys are matched without regard to case, as KTCPVS's parser did. KTCPVS's
+// own keys that mean nothing here (its kernel thread pool, `redirect`) are
+// accepted with a warning; any other key is an error, with the nearest known
+// key suggested.
 
+import { isDeepStrictEqual } from 'node:util';
+import type { CookieAffinitySpec } from '../affinity/spec.ts';
 import {
   DEFAULT_LIMITS,
   DEFAULT_LOG,
@@ -40,6 +49,7 @@ import {
   parseInteger,
   parsePort,
   quoteToken,
+  regexText,
   sortProblems,
   tokenizeLine,
   type ListenSite,
@@ -47,20 +57,111 @@ import {
 } from './tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
 import { MAX_WEIGHT } from './native.ts';
+import { didYouMean } from './suggest.ts';
 
-/** Keys KTCPVS used to size its kernel thread pool; meaningless here. */
-const THREAD_KEYS = new Set(['startservers', 'maxclients', 'minspareservers', 'maxspareservers']);
+/** The keys tcpvs reads in a virtual block. */
+const KEYS = ['listen', 'port', 'scheduler', 'server', 'rule', 'timeout'] as const;
 
-// Exported with the two mapping helpers below for tcpvsadm, which builds the same services command by command.
-export const CONTENT_SCHEDULERS: ReadonlySet<string> = new Set(['http', 'hhttp']);
+const THREADS = 'ignored: tcpvs has no kernel threads to size (Node handles connections in one event loop)';
+/**
+ * KTCPVS's own keys that mean nothing to tcpvs, with why: accepted with a
+ * warning. KTCPVS 0.0.18's parser (userspace/tcpvs_config.c) knew listen,
+ * scheduler, startservers, maxclients, minspareservers, maxspareservers,
+ * redirect, server and rule (and refused anything else); `port` and `timeout`
+ * are tcpvs's, and `documentroot`, which tcpvs has always let pass, stays
+ * accepted.
+ */
+const IGNORED_KEYS: ReadonlyMap<string, string> = new Map([
+  ['startservers', THREADS],
+  ['maxclients', THREADS],
+  ['minspareservers', THREADS],
+  ['maxspareservers', THREADS],
+  [
+    'redirect',
+    'ignored: KTCPVS passed what no rule matched to this local server; tcpvs answers 404 (add a rule with pattern ".*" to send it to a server)',
+  ],
+  ['documentroot', 'ignored: tcpvs serves no local files; every request goes to a real server'],
+]);
+
+/** Every key a virtual block may hold: what a misspelt key is compared with. */
+export const KTCPVS_KEYS: readonly string[] = [...KEYS, ...IGNORED_KEYS.keys()];
+
+// Exported with the mapping helpers below for tcpvsadm, which builds the same services command by command.
+/** KTCPVS's content-based schedulers: requests go by the rules. */
+export const CONTENT_SCHEDULERS: ReadonlySet<string> = new Set(['http', 'hhttp', 'chttp', 'phttp']);
 export const DEFAULT_SCHEDULER = 'wlc';
-/** The group a virtual's servers form; under any scheduler but http and hhttp it takes every request. */
+/** The group a virtual's servers form; under a balancing scheduler it takes every request, under a content one none. */
 export const SERVERS_GROUP = 'servers';
+/** The cookie KTCPVS's chttp injected to pin a session to its server. */
+export const KTCPVS_SESSION_COOKIE = 'KTCPVS_SID';
+
+/**
+ * The scheduler names tcpvs takes in KTCPVS terms (config files, tcpvsadm -s):
+ * the content schedulers, then every scheduler of its own.
+ */
+export function ktcpvsSchedulers(): string[] {
+  return [...new Set([...CONTENT_SCHEDULERS, ...knownSchedulers()])];
+}
+
+/**
+ * chttp's session affinity: KTCPVS set `KTCPVS_SID=<session>; Path=/` (a
+ * browser-session cookie) and sent a request carrying it to the server of
+ * that session. Here the cookie carries an opaque id of the server; every
+ * group of one virtual shares the secret, so the id is the same in each
+ * pattern's server set.
+ */
+export function chttpAffinity(virtual: string): CookieAffinitySpec {
+  return { kind: 'cookie', mode: 'insert', name: KTCPVS_SESSION_COOKIE, path: '/', secret: `ktcpvs chttp, virtual ${virtual}` };
+}
+
+/**
+ * The group a KTCPVS content scheduler makes of a set of servers: wlc for
+ * http and phttp, wlc with chttp's cookie for chttp, hhttp hashing submatch 0
+ * for hhttp (the caller sets another). A balancing scheduler is used as is.
+ */
+export function ktcpvsGroup(name: string, scheduler: string, virtual: string, servers: ServerSpec[] = []): GroupSpec {
+  switch (scheduler) {
+    case 'hhttp':
+      return { name, scheduler: 'hhttp', servers, hashSubmatch: 0 };
+    case 'chttp':
+      return { name, scheduler: 'wlc', servers, affinity: chttpAffinity(virtual) };
+    case 'http':
+    case 'phttp':
+      return { name, scheduler: 'wlc', servers };
+    default:
+      return { name, scheduler, servers };
+  }
+}
+
+/**
+ * Which content scheduler made group `g` of virtual `virtual` (phttp reads as
+ * http: they make the same groups); null when it is no such group.
+ */
+export function ktcpvsGroupScheduler(g: GroupSpec, virtual: string): 'http' | 'hhttp' | 'chttp' | null {
+  if (g.key !== undefined || g.tuning !== undefined) return null;
+  if (g.scheduler === 'hhttp') return g.affinity === undefined ? 'hhttp' : null;
+  if (g.scheduler !== 'wlc' || g.hashSubmatch !== undefined) return null;
+  if (g.affinity === undefined) return 'http';
+  return isDeepStrictEqual(g.affinity, chttpAffinity(virtual)) ? 'chttp' : null;
+}
 
 /** The group and route one rule pattern becomes under a content scheduler; `name` is ruleN. */
-export function patternRoute(name: string, re: RegExp, scheduler: string, file: string, line: number): { group: GroupSpec; rule: RuleSpec } {
-  const group: GroupSpec = scheduler === 'hhttp' ? { name, scheduler: 'hhttp', servers: [], hashSubmatch: 0 } : { name, scheduler: 'wlc', servers: [] };
-  return { group, rule: { name, matchers: [{ kind: 'url-regex', re }], group: name, file, line } };
+export function patternRoute(
+  name: string,
+  pattern: string,
+  re: RegExp,
+  scheduler: string,
+  virtual: string,
+  file: string,
+  line: number,
+): { group: GroupSpec; rule: RuleSpec } {
+  const group = ktcpvsGroup(name, scheduler, virtual);
+  return { group, rule: { name, matchers: [{ kind: 'url-regex', re, text: pattern }], group: name, file, line } };
+}
+
+/** A KTCPVS rule's pattern as it was written (RegExp#source would escape '/'). */
+export function patternText(m: { re: RegExp; text?: string }): string {
+  return m.text ?? regexText(m.re);
 }
 
 // `timeout = N` is in seconds; keep it within what a timer can hold.
@@ -151,7 +252,8 @@ class KtcpvsParser {
 
   private statement(line: number, tokens: Token[]): void {
     const first = tokens[0];
-    const word = first.quoted ? '' : first.text;
+    // KTCPVS compared keys and keywords without regard to case (its own -L printed `Virtual NAME {`).
+    const word = first.quoted ? '' : first.text.toLowerCase();
     if (word === 'virtual') {
       if (this.open !== null) {
         this.problem(line, 'virtual', `virtual '${this.open.name}' (line ${this.open.line}) is not closed with '}' before this line`);
@@ -168,9 +270,13 @@ class KtcpvsParser {
       return this.problem(line, word || 'syntax', `unexpected '${first.text}' outside a virtual block (expected 'virtual NAME {')`);
     }
     if (word === '' || word === '{' || word === '=' || tokens[1]?.text !== '=' || tokens[1].quoted) {
-      return this.problem(line, word || 'syntax', `expected 'KEY = VALUE'`);
+      return this.problem(line, word || 'syntax', `expected 'KEY = VALUE'${this.known(word) ? '' : didYouMean(word, KTCPVS_KEYS)}`);
     }
-    this.setting(this.open, line, word, tokens.slice(2));
+    this.setting(this.open, line, word, tokens.slice(2), first.text);
+  }
+
+  private known(key: string): boolean {
+    return (KEYS as readonly string[]).includes(key) || IGNORED_KEYS.has(key) || key === '';
   }
 
   private openVirtual(line: number, tokens: Token[]): void {
@@ -206,7 +312,8 @@ class KtcpvsParser {
     return true;
   }
 
-  private setting(v: VirtualDraft, line: number, key: string, values: Token[]): void {
+  /** `key` is lower-case; `written` is the key as the file has it. */
+  private setting(v: VirtualDraft, line: number, key: string, values: Token[], written: string): void {
     const one = (usage: string): string | null => {
       if (values.length !== 1) {
         this.problem(line, key, `${values.length === 0 ? 'missing value' : `unexpected '${values[1].text}'`}: usage: ${usage}`);
@@ -235,11 +342,11 @@ class KtcpvsParser {
         return;
       }
       case 'scheduler': {
-        const value = one(`scheduler = ${[...new Set(['http', 'hhttp', ...knownSchedulers()])].join('|')}`);
+        const value = one(`scheduler = ${ktcpvsSchedulers().join('|')}`);
         if (value === null || !this.firstSetting(v, line, 'scheduler')) return;
-        if (!CONTENT_SCHEDULERS.has(value) && !knownSchedulers().includes(value)) {
-          const names = [...new Set(['http', 'hhttp', ...knownSchedulers()])].join(', ');
-          return this.problem(line, 'scheduler', `unknown scheduler '${value}' (known: ${names})`);
+        const names = ktcpvsSchedulers();
+        if (!names.includes(value)) {
+          return this.problem(line, 'scheduler', `unknown scheduler '${value}' (known: ${names.join(', ')})${didYouMean(value, names)}`);
         }
         v.scheduler = value;
         return;
@@ -256,10 +363,12 @@ class KtcpvsParser {
         v.timeouts.clientIdleMs = seconds * 1000;
         return;
       }
-      default:
-        if (THREAD_KEYS.has(key)) this.warn(line, key, 'ignored: tcpvs has no kernel threads to size (Node handles connections in one event loop)');
-        else if (key === 'documentroot') this.warn(line, key, 'ignored: tcpvs serves no local files; every request goes to a real server');
-        else this.warn(line, key, `ignored: unknown KTCPVS key '${key}'`);
+      default: {
+        const why = IGNORED_KEYS.get(key);
+        if (why !== undefined) return this.warn(line, key, why);
+        // A typo (`sheduler = http`) must not quietly leave the virtual on the default scheduler.
+        this.problem(line, written, `unknown key '${written}' (keys: ${KEYS.join(', ')})${didYouMean(key, KTCPVS_KEYS)}`);
+      }
     }
   }
 
@@ -289,7 +398,7 @@ class KtcpvsParser {
   /** `rule = pattern REGEX [match N] use server HOST:PORT` */
   private ruleSetting(v: VirtualDraft, line: number, values: Token[]): void {
     const usage = 'usage: rule = pattern REGEX [match N] use server HOST:PORT';
-    const word = (i: number, text: string): boolean => values[i] !== undefined && !values[i].quoted && values[i].text === text;
+    const word = (i: number, text: string): boolean => values[i] !== undefined && !values[i].quoted && values[i].text.toLowerCase() === text;
     if (!word(0, 'pattern') || values[1] === undefined) return this.problem(line, 'rule', `expected 'pattern REGEX': ${usage}`);
     let i = 2;
     let submatch: number | null = null;
@@ -355,7 +464,7 @@ class KtcpvsParser {
       this.warn(
         v.rules[0].line,
         'rule',
-        `ignored: ${why}, which balances over every server; ${v.rules.length} rule(s) only apply with scheduler http or hhttp`,
+        `ignored: ${why}, which balances over every server; ${v.rules.length} rule(s) only apply with scheduler http, hhttp, chttp or phttp`,
       );
     }
     return {
@@ -386,7 +495,7 @@ class KtcpvsParser {
       }
       let set = sets.get(r.pattern);
       if (set === undefined) {
-        set = { ...patternRoute(`rule${sets.size + 1}`, r.re as RegExp, scheduler, this.file, r.line), matchLine: 0 };
+        set = { ...patternRoute(`rule${sets.size + 1}`, r.pattern, r.re as RegExp, scheduler, v.name, this.file, r.line), matchLine: 0 };
         sets.set(r.pattern, set);
       }
       if (hashing && r.submatch !== null) {
@@ -417,7 +526,10 @@ class KtcpvsParser {
         this.warn(s.line, 'server', `${formatEndpoint(s.spec)} is named by no rule and gets no requests`);
       }
     }
-    const groups: GroupSpec[] = [];
+    // Group `servers` holds every real server, as tcpvsadm's -a makes it: it
+    // takes no requests, but keeps a server no rule names (yet) a real server
+    // of the virtual, for -L and --add-rule.
+    const groups: GroupSpec[] = [ktcpvsGroup(SERVERS_GROUP, scheduler, v.name, v.servers.map((s) => ({ ...s.spec })))];
     const rules: RuleSpec[] = [];
     for (const set of sets.values()) {
       groups.push(set.group);

@@ -58,8 +58,11 @@ export type MatchOp =
 export type Matcher =
   | { kind: 'path'; value: string } // exact normalised path, query excluded
   | { kind: 'prefix'; value: string } // normalised path prefix
-  | { kind: 'path-regex'; re: RegExp } // tested against the path (or path+query for KTCPVS, see `target`)
-  | { kind: 'url-regex'; re: RegExp } // tested against the normalised target: path + '?' + query as sent (KTCPVS patterns)
+  // `text` is the regex as written, for printing and for finding a rule by its
+  // pattern (tcpvsadm --del-rule): RegExp#source escapes '/' and newlines.
+  // Absent: regexText(re) (lib/config/tokenize.ts).
+  | { kind: 'path-regex'; re: RegExp; text?: string } // tested against the path (or path+query for KTCPVS, see `target`)
+  | { kind: 'url-regex'; re: RegExp; text?: string } // tested against the normalised target: path + '?' + query as sent (KTCPVS patterns)
   | { kind: 'host'; value: string; wildcard: boolean } // lower-case; wildcard: value is the suffix ".example.com"
   | { kind: 'method'; values: string[] } // upper-case
   | ({ kind: 'header'; name: string } & MatchOp) // name lower-case

@@ -977,7 +977,7 @@ export function parseMatcher(tokens: readonly Token[], i: number, end: number): 
       if (arg === undefined) return fail(kind, `missing value: usage: ${kind} REGEX`, -1);
       const re = compileRegex(arg);
       if (!re.ok) return fail(kind, re.message, i + 2);
-      return { matcher: { kind, re: re.value }, problem: null, next: i + 2 };
+      return { matcher: { kind, re: re.value, text: arg }, problem: null, next: i + 2 };
     }
     case 'host': {
       if (arg === undefined) return fail(kind, 'missing value: usage: host NAME | host *.DOMAIN', -1);

@@ -58,7 +58,7 @@ export function formatMatcher(m: Matcher): string {
       return `${m.kind} ${quoteToken(m.value)}`;
     case 'path-regex':
     case 'url-regex':
-      return `${m.kind} ${quoteToken(regexText(m.re), true)}`;
+      return `${m.kind} ${quoteToken(m.text ?? regexText(m.re), true)}`;
     case 'host':
       return `host ${m.wildcard ? `*${m.value}` : m.value}`;
     case 'method':

@@ -7,23 +7,36 @@
 //
 // KTCPVS virtuals map onto services as lib/config/ktcpvs.ts maps them: group
 // `servers` holds the virtual's real servers; under a balancing scheduler (wlc,
-// rr, ...) it takes every request, under http or hhttp each rule pattern is a
-// route (one url-regex) to its own group ruleN holding the servers its rules
-// name, and `servers` takes none (a request no rule matches gets 404).
+// rr, ...) it takes every request, under a content scheduler (http, hhttp,
+// chttp, phttp) each rule pattern is a route (one url-regex) to its own group
+// ruleN holding the servers its rules name, and `servers` takes none (a
+// request no rule matches gets 404).
 import {
   DEFAULT_LIMITS,
   DEFAULT_TIMEOUTS,
   type Config,
   type Endpoint,
   type GroupSpec,
+  type Limits,
   type Matcher,
   type RuleSpec,
   type ServerSpec,
   type ServiceSpec,
+  type Timeouts,
 } from '../config/model.ts';
-import { CONTENT_SCHEDULERS, DEFAULT_SCHEDULER, SERVERS_GROUP, patternRoute } from '../config/ktcpvs.ts';
+import {
+  CONTENT_SCHEDULERS,
+  DEFAULT_SCHEDULER,
+  SERVERS_GROUP,
+  ktcpvsGroup,
+  ktcpvsGroupScheduler,
+  ktcpvsSchedulers,
+  patternRoute,
+  patternText,
+} from '../config/ktcpvs.ts';
 import { MAX_WEIGHT, parseMatcher } from '../config/native.ts';
-import { captureCount, checkName, compileRegex, formatEndpoint, parseEndpoint, regexText, type Token } from '../config/tokenize.ts';
+import { didYouMean } from '../config/suggest.ts';
+import { captureCount, checkName, compileRegex, formatEndpoint, parseEndpoint, type Token } from '../config/tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
 import type { EditCommand } from './commands.ts';
 
@@ -48,10 +61,13 @@ export interface EditResult {
   warnings: string[];
 }
 
+/** The content schedulers as a service shows them: phttp makes what http makes, and reads as http. */
+export type ContentScheduler = 'http' | 'hhttp' | 'chttp';
+
 /** The KTCPVS view of a service: how its scheduler reads, or why it is no KTCPVS virtual. */
 export type KtcpvsShape =
   | { kind: 'balanced'; scheduler: string } // group servers takes every request
-  | { kind: 'content'; scheduler: 'http' | 'hhttp' } // url-regex routes to per-pattern groups
+  | { kind: 'content'; scheduler: ContentScheduler } // url-regex routes to per-pattern groups
   | { kind: 'native'; reason: string };
 
 export interface KtcpvsRule {
@@ -80,12 +96,69 @@ export function ktcpvsShape(s: ServiceSpec): KtcpvsShape {
   const others = s.groups.filter((g) => g.name !== SERVERS_GROUP);
   const extra = others.find((g) => !targets.has(g.name));
   if (extra !== undefined) return { kind: 'native', reason: `group '${extra.name}' is not a rule pattern's group` };
-  if (others.length === 0 && servers === undefined) return { kind: 'native', reason: 'it has no groups' };
-  const hashing = servers !== undefined ? servers.scheduler === 'hhttp' : others.some((g) => g.scheduler === 'hhttp');
-  const want = hashing ? 'hhttp' : 'wlc';
-  const odd = [servers, ...others].find((g) => g !== undefined && g.scheduler !== want);
-  if (odd !== undefined) return { kind: 'native', reason: `group '${odd.name}' uses ${odd.scheduler}, not the ${want} of KTCPVS's ${hashing ? 'hhttp' : 'http'}` };
-  return { kind: 'content', scheduler: hashing ? 'hhttp' : 'http' };
+  const all = servers === undefined ? others : [servers, ...others];
+  if (all.length === 0) return { kind: 'native', reason: 'it has no groups' };
+  // Group `servers` says which content scheduler the virtual has (a file-made one may lack it: then its first group).
+  const want = ktcpvsGroupScheduler(all[0], s.name);
+  if (want === null) return { kind: 'native', reason: `group '${all[0].name}' (${groupSummary(all[0])}) is not what a KTCPVS content scheduler makes` };
+  const odd = all.find((g) => ktcpvsGroupScheduler(g, s.name) !== want);
+  if (odd !== undefined) return { kind: 'native', reason: `group '${odd.name}' (${groupSummary(odd)}) is not what KTCPVS's ${want} makes` };
+  return { kind: 'content', scheduler: want };
+}
+
+/** A group's scheduler and what else sets it apart, for reasons. */
+function groupSummary(g: GroupSpec): string {
+  const parts = [g.scheduler];
+  if (g.hashSubmatch !== undefined) parts.push(`submatch ${g.hashSubmatch}`);
+  if (g.key !== undefined) parts.push(`key ${g.key.kind}`);
+  if (g.tuning !== undefined) parts.push('tuning');
+  if (g.affinity !== undefined) parts.push(`persist ${g.affinity.kind}${g.affinity.kind === 'cookie' ? ` ${g.affinity.name} ${g.affinity.mode}` : ''}`);
+  return parts.join(', ');
+}
+
+// The native statements of the timeouts and limits a KTCPVS block has no key for (its `timeout` is client-idle).
+const DROPPED_TIMEOUTS: [keyof Timeouts, string][] = [
+  ['clientHeaderMs', 'timeout client-header'],
+  ['connectMs', 'timeout connect'],
+  ['responseMs', 'timeout response'],
+  ['upstreamIdleMs', 'timeout upstream-idle'],
+  ['clientBodyMs', 'timeout client-body'],
+];
+const DROPPED_LIMITS: [keyof Limits, string][] = [
+  ['maxUriBytes', 'limit uri'],
+  ['maxHeaderBytes', 'limit headers'],
+  ['maxHeaderCount', 'limit header-count'],
+  ['bodyMinRate', 'limit body-rate'],
+  ['poolMaxIdlePerServer', 'limit pool-idle'],
+  ['retries', 'retries'],
+];
+
+/**
+ * What a service has that its KTCPVS block (as -L prints it) does not say, so
+ * `tcpvsadm -L > FILE` would not bring it back: settings of the native format
+ * on a service KTCPVS commands otherwise treat as a virtual. Empty for
+ * everything KTCPVS commands and files make.
+ */
+export function ktcpvsDropped(s: ServiceSpec, shape: KtcpvsShape): string[] {
+  if (shape.kind === 'native') return [];
+  const out: string[] = [];
+  for (const [field, statement] of DROPPED_TIMEOUTS) if (s.timeouts[field] !== DEFAULT_TIMEOUTS[field]) out.push(statement);
+  if (s.timeouts.clientIdleMs % 1000 !== 0) out.push('timeout client-idle (KTCPVS\'s timeout is whole seconds)');
+  for (const [field, statement] of DROPPED_LIMITS) if (s.limits[field] !== DEFAULT_LIMITS[field]) out.push(statement);
+  if (s.acceptProxy !== undefined || s.acceptProxyFromL4 === true) out.push('accept-proxy');
+  if (s.forwardNormalizedPath === true) out.push('normalize-path forward');
+  for (const g of s.groups) {
+    const parts: string[] = [];
+    if (shape.kind === 'balanced') {
+      if (g.key !== undefined) parts.push(`key ${g.key.kind}`);
+      if (g.tuning !== undefined) parts.push('tuning');
+      if (g.affinity !== undefined) parts.push(`persist ${g.affinity.kind}`);
+    }
+    if (g.health !== undefined) parts.push('health checks');
+    if (g.servers.some((x) => x.sendProxy !== undefined)) parts.push('send-proxy');
+    if (parts.length > 0) out.push(`group ${g.name}: ${parts.join(', ')}`);
+  }
+  return out;
 }
 
 /** The virtual's real servers: group `servers`, else every group's, in order of first appearance. */
@@ -113,7 +186,7 @@ export function ktcpvsRules(s: ServiceSpec, hashing: boolean): KtcpvsRule[] {
     const group = s.groups.find((g) => g.name === r.group);
     if (m?.kind !== 'url-regex' || group === undefined) continue;
     for (const server of group.servers) {
-      out.push({ pattern: regexText(m.re), submatch: hashing ? (group.hashSubmatch ?? 0) : null, server, route: r.name });
+      out.push({ pattern: patternText(m), submatch: hashing ? (group.hashSubmatch ?? 0) : null, server, route: r.name });
     }
   }
   return out;
@@ -175,10 +248,9 @@ function weight(value: number | undefined): number {
 }
 
 function scheduler(text: string, allowContent: boolean): string {
-  if (allowContent && CONTENT_SCHEDULERS.has(text)) return text;
-  if (knownSchedulers().includes(text)) return text;
-  const names = allowContent ? [...CONTENT_SCHEDULERS, ...knownSchedulers()] : knownSchedulers();
-  throw new EditError('scheduler', `unknown scheduler '${text}' (known: ${[...new Set(names)].join(', ')})`);
+  const names = allowContent ? ktcpvsSchedulers() : knownSchedulers();
+  if (names.includes(text)) return text;
+  throw new EditError('scheduler', `unknown scheduler '${text}' (known: ${names.join(', ')})${didYouMean(text, names)}`);
 }
 
 function same(a: Endpoint, b: Endpoint): boolean {
@@ -191,11 +263,6 @@ function group(s: ServiceSpec, groupName: string, field = 'group'): GroupSpec {
   return g;
 }
 
-/** A KTCPVS virtual's `servers` group under scheduler `sched` (http and hhttp: the one their rule groups use). */
-function serversGroup(sched: string, servers: ServerSpec[]): GroupSpec {
-  if (sched === 'hhttp') return { name: SERVERS_GROUP, scheduler: 'hhttp', servers, hashSubmatch: 0 };
-  return { name: SERVERS_GROUP, scheduler: sched === 'http' ? 'wlc' : sched, servers };
-}
 
 /** Group `servers` of a KTCPVS virtual, made from every group's servers when a KTCPVS file left it out. */
 function ensureServersGroup(s: ServiceSpec): GroupSpec {
@@ -206,7 +273,7 @@ function ensureServersGroup(s: ServiceSpec): GroupSpec {
     const why = shape.kind === 'native' ? ` (${shape.reason})` : '';
     throw new EditError('ident', `service '${s.name}' has no group '${SERVERS_GROUP}': it is not a KTCPVS virtual${why}; use 'tcpvsadm server add ${s.name} GROUP HOST:PORT'`);
   }
-  const made = serversGroup(shape.scheduler, ktcpvsServers(s).map((x) => ({ ...x })));
+  const made = ktcpvsGroup(SERVERS_GROUP, shape.scheduler, s.name, ktcpvsServers(s).map((x) => ({ ...x })));
   s.groups.unshift(made);
   return made;
 }
@@ -318,7 +385,7 @@ function addService(config: Config, command: Extract<EditCommand, { op: 'add-ser
   const service: ServiceSpec = {
     name: ident,
     listen,
-    groups: [serversGroup(sched, [])],
+    groups: [ktcpvsGroup(SERVERS_GROUP, sched, ident)],
     rules: [],
     defaultGroup: content ? null : SERVERS_GROUP,
     timeouts: { ...DEFAULT_TIMEOUTS },
@@ -344,19 +411,21 @@ function editVirtual(s: ServiceSpec, command: Extract<EditCommand, { op: 'edit-s
   if (shape.kind === 'native') {
     throw new EditError('scheduler', `service '${s.name}' is not a KTCPVS virtual (${shape.reason}); set a group's scheduler with the native commands`);
   }
-  if (shape.scheduler === next) return;
+  // phttp makes what http makes.
+  if (shape.scheduler === (next === 'phttp' ? 'http' : next)) return;
   const servers = ensureGroupFor(s, shape);
   const toContent = CONTENT_SCHEDULERS.has(next);
   if (!toContent && s.rules.length > 0) {
-    throw new EditError('scheduler', `virtual '${s.name}' has ${s.rules.length} rule pattern(s), which only apply with http or hhttp: delete them first (--del-rule)`);
+    throw new EditError('scheduler', `virtual '${s.name}' has ${s.rules.length} rule pattern(s), which only apply with ${CONTENT_LIST}: delete them first (--del-rule)`);
   }
   // A new scheduler starts from its own defaults: knobs and keys of the old one may not apply.
-  const fresh = serversGroup(next, servers.servers);
-  // Only http <-> hhttp has rule groups to convert: what patternRoute makes under `next`, with their servers.
+  const fresh = ktcpvsGroup(SERVERS_GROUP, next, s.name, servers.servers);
+  // Only rule groups between content schedulers to convert: what patternRoute makes under `next`, with their servers.
   s.groups = s.groups.map((g): GroupSpec => {
     if (g.name === SERVERS_GROUP) return fresh;
-    if (next === 'hhttp') return { name: g.name, scheduler: 'hhttp', servers: g.servers, hashSubmatch: g.hashSubmatch ?? 0 };
-    return { name: g.name, scheduler: 'wlc', servers: g.servers };
+    const made = ktcpvsGroup(g.name, next, s.name, g.servers);
+    if (next === 'hhttp') made.hashSubmatch = g.hashSubmatch ?? 0;
+    return made;
   });
   s.defaultGroup = toContent ? null : SERVERS_GROUP;
   if (toContent && s.rules.length === 0) warnings.push(contentWarning(s, next));
@@ -371,7 +440,7 @@ function deleteServer(s: ServiceSpec, address: Endpoint): void {
   if (users.length > 0) {
     const rules = users.map((g) => {
       const r = s.rules.find((x) => x.group === g.name && x.matchers.length === 1 && x.matchers[0].kind === 'url-regex');
-      return r === undefined ? `group '${g.name}'` : `rule pattern ${JSON.stringify(regexText((r.matchers[0] as { re: RegExp }).re))}`;
+      return r === undefined ? `group '${g.name}'` : `rule pattern ${JSON.stringify(patternText(r.matchers[0] as { re: RegExp; text?: string }))}`;
     });
     throw new EditError('server', `${formatEndpoint(address)} is used by ${rules.join(', ')}: delete ${users.length === 1 ? 'it' : 'them'} first (--del-rule)`);
   }
@@ -381,17 +450,19 @@ function deleteServer(s: ServiceSpec, address: Endpoint): void {
   servers.servers.splice(at, 1);
 }
 
-function contentShape(s: ServiceSpec): 'http' | 'hhttp' {
+const CONTENT_LIST = 'http, hhttp, chttp or phttp';
+
+function contentShape(s: ServiceSpec): ContentScheduler {
   const shape = ktcpvsShape(s);
   if (shape.kind === 'content') return shape.scheduler;
   if (shape.kind === 'balanced') {
-    throw new EditError('ident', `rules apply only with scheduler http or hhttp; virtual '${s.name}' uses ${shape.scheduler} (change it with -E -i ${s.name} -s http)`);
+    throw new EditError('ident', `rules apply only with scheduler ${CONTENT_LIST}; virtual '${s.name}' uses ${shape.scheduler} (change it with -E -i ${s.name} -s http)`);
   }
   throw new EditError('ident', `service '${s.name}' is not a KTCPVS virtual (${shape.reason}); add routes with 'tcpvsadm route add'`);
 }
 
 function patternRule(s: ServiceSpec, pattern: string): RuleSpec | undefined {
-  return s.rules.find((r) => r.matchers.length === 1 && r.matchers[0].kind === 'url-regex' && regexText(r.matchers[0].re) === pattern);
+  return s.rules.find((r) => r.matchers.length === 1 && r.matchers[0].kind === 'url-regex' && patternText(r.matchers[0]) === pattern);
 }
 
 /** --add-rule: the server joins the pattern's server set; a new pattern becomes route and group ruleN, tried last. */
@@ -425,7 +496,7 @@ function addRule(s: ServiceSpec, command: Extract<EditCommand, { op: 'add-rule' 
   }
   let n = 1;
   while (s.groups.some((g) => g.name === `rule${n}`) || s.rules.some((r) => r.name === `rule${n}`)) n++;
-  const made = patternRoute(`rule${n}`, re.value, sched, TCPVSADM_FILE, 0);
+  const made = patternRoute(`rule${n}`, command.pattern, re.value, sched, s.name, TCPVSADM_FILE, 0);
   if (sched === 'hhttp') made.group.hashSubmatch = match ?? 0;
   made.group.servers.push({ ...server });
   s.groups.push(made.group);

@@ -1,8 +1,11 @@
 // What tcpvsadm prints. -L lists the table the way KTCPVS's tcpvsadm did: each
-// virtual as the config block that would make it (`virtual NAME { ... }`), so
-// `tcpvsadm -L > saved.conf` can be loaded again with -f. Services a KTCPVS
-// config cannot express (native routes on host, headers, several groups) are
-// shown as comments; `tcpvsadm show` prints their full rule table.
+// virtual as the config block that would make it (`virtual NAME { ... }`), with
+// rule patterns as they were given, so `tcpvsadm -L > saved.conf` can be
+// loaded again with -f (or tcpvs start -c) and gives back the same virtuals.
+// Services a KTCPVS config cannot express (native routes on host, headers,
+// several groups) are shown as comments, and native settings of a virtual that
+// its block cannot carry are named in a comment line; `tcpvsadm show` prints
+// the full rule table.
 //
 // -L --stats and -L --rate print one row per service, group and real server.
 // The numbers come from the stats collector's snapshot when tcpvs runs one,
@@ -24,6 +27,9 @@ function virtualLines(s: ListedService): string[] {
   out.push(`    listen = ${s.listen}${boundNote(s)}`, `    scheduler = ${scheduler}`);
   const idle = s.idleTimeoutSec;
   if (idle * 1000 !== DEFAULT_TIMEOUTS.clientIdleMs && Number.isInteger(idle)) out.push(`    timeout = ${idle}`);
+  if (s.dropped !== undefined && s.dropped.length > 0) {
+    out.push(`    # not in KTCPVS terms, so not in this block ('tcpvsadm show ${s.name}' has them): ${s.dropped.join('; ')}`);
+  }
   for (const server of s.servers) out.push(`    server = ${server.address} ${server.weight}`);
   for (const r of s.rules) {
     const match = scheduler === 'hhttp' ? `match ${r.match ?? 0} ` : '';

@@ -17,7 +17,7 @@ import type { Config, ServiceSpec } from '../config/model.ts';
 import { formatMatcher, formatRuleTable } from '../config/print.ts';
 import { formatEndpoint } from '../config/tokenize.ts';
 import { EDIT_METHODS, METHODS, type EditAnswer, type EditCommand, type EditOp } from './commands.ts';
-import { EditError, TCPVSADM_FILE, applyEdit, ktcpvsRules, ktcpvsServers, ktcpvsShape, type KtcpvsShape } from './edit.ts';
+import { EditError, TCPVSADM_FILE, applyEdit, ktcpvsDropped, ktcpvsRules, ktcpvsServers, ktcpvsShape, type KtcpvsShape } from './edit.ts';
 import { validateConfig } from './validate.ts';
 
 export interface TcpvsadmExtras {
@@ -58,6 +58,8 @@ export interface ListedService {
   defaultGroup: string | null;
   /** KTCPVS's `timeout` (client idle) in seconds. */
   idleTimeoutSec: number;
+  /** What the service has that its KTCPVS block does not say (native settings): -L notes them. */
+  dropped?: string[];
 }
 
 export interface ListResult {
@@ -315,6 +317,7 @@ function sum(values: number[]): number {
 
 function listService(s: ServiceSpec, isStopped: boolean, bound: string | undefined): ListedService {
   const shape = ktcpvsShape(s);
+  const dropped = ktcpvsDropped(s, shape);
   const server = (x: { host: string; port: number; weight: number }): ListedServer => ({ address: formatEndpoint(x), weight: x.weight });
   return {
     name: s.name,
@@ -331,6 +334,7 @@ function listService(s: ServiceSpec, isStopped: boolean, bound: string | undefin
     routes: s.rules.map((r) => ({ name: r.name, matchers: r.matchers.map(formatMatcher).join('  '), group: r.group })),
     defaultGroup: s.defaultGroup,
     idleTimeoutSec: s.timeouts.clientIdleMs / 1000,
+    ...(dropped.length > 0 ? { dropped } : {}),
   };
 }
 

@@ -456,8 +456,8 @@ Either long or short options are allowed.
 
 Options:
   --ident        -i identity          service identity (a tcpvs service name)
-  --scheduler    -s scheduler         http, hhttp, or any tcpvs scheduler (rr, wlc, mh, ...)
-                                      the default scheduler is wlc.
+  --scheduler    -s scheduler         http, hhttp, chttp, phttp, or any tcpvs scheduler
+                                      (rr, wlc, mh, ...); the default scheduler is wlc.
   --port         -P port              service port number (on 0.0.0.0; default 8080)
   --listen       -l address[:port]    listen address
   --real-server  -r server-address    server-address is host:port

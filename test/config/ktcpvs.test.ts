@@ -1,5 +1,6 @@
 import t from 'tap';
-import { parseKtcpvsConfig } from '../../lib/config/ktcpvs.ts';
+import { affinityProblems, type AffinitySpec } from '../../lib/affinity/spec.ts';
+import { chttpAffinity, parseKtcpvsConfig, patternText } from '../../lib/config/ktcpvs.ts';
 import { ConfigError } from '../../lib/config/errors.ts';
 import { DEFAULT_TIMEOUTS, type Config, type ServiceSpec } from '../../lib/config/model.ts';
 import { knownSchedulers } from '../../lib/sched/index.ts';
@@ -66,13 +67,16 @@ t.test('scheduler http: one route and one wlc group per distinct pattern', async
   t.equal(s.defaultGroup, null, 'nothing matched: 404');
   t.same(patterns(s), ['rule1:url-regex:true->rule1@8', 'rule2:url-regex:false->rule2@9', 'rule3:url-regex:true->rule3@10']);
   t.same(s.groups.map((g) => [g.name, g.scheduler, g.hashSubmatch]), [
+    ['servers', 'wlc', undefined],
     ['rule1', 'wlc', undefined],
     ['rule2', 'wlc', undefined],
     ['rule3', 'wlc', undefined],
   ]);
   t.same(servers(s, 'rule1'), ['127.0.0.1:9001/1']);
   t.same(servers(s, 'rule3'), ['127.0.0.1:9002/3', '127.0.0.1:9001/1'], 'same pattern: one server set, weights from server lines');
-  t.not(s.groups[1].servers[0], s.groups[2].servers[0], 'groups do not share server records');
+  t.same(servers(s, 'servers'), ['127.0.0.1:9001/1', '127.0.0.1:9002/3'], 'group servers: every real server, taking no requests');
+  t.not(s.groups[2].servers[0], s.groups[3].servers[0], 'groups do not share server records');
+  t.not(s.groups[0].servers[0], s.groups[1].servers[0]);
   t.same(s.timeouts, DEFAULT_TIMEOUTS);
   t.same(config.warnings.map((w) => `${w.line}:${w.field}`), ['4:startservers', '5:maxclients', '9:rule.match']);
   t.match(config.warnings[0].message, /^ignored: tcpvs has no kernel threads/);
@@ -94,6 +98,7 @@ t.test('scheduler hhttp: groups hash the submatch named by match, 0 without it',
   ]);
   const s = config.services[0];
   t.same(s.groups.map((g) => [g.name, g.scheduler, g.hashSubmatch, g.servers.length]), [
+    ['servers', 'hhttp', 0, 2],
     ['rule1', 'hhttp', 1, 2],
     ['rule2', 'hhttp', 2, 1],
     ['rule3', 'hhttp', 0, 1],
@@ -130,7 +135,7 @@ t.test('no scheduler line: wlc, and rules are reported as ignored', async (t) =>
   t.match(config.warnings[0].message, /no 'scheduler =' line/);
 });
 
-t.test('kernel-thread and unknown keys are accepted with warnings', async (t) => {
+t.test("KTCPVS's own keys that mean nothing here are accepted with warnings", async (t) => {
   const config = parse([
     'virtual a {',
     'listen = 127.0.0.1:8080',
@@ -139,7 +144,7 @@ t.test('kernel-thread and unknown keys are accepted with warnings', async (t) =>
     'minspareservers = 6',
     'maxspareservers = 18',
     'documentroot = /var/www',
-    'persistent = yes please',
+    'redirect = 127.0.0.1:8000',
     'timeout = 30',
     'server = 127.0.0.1:1',
     '}',
@@ -150,10 +155,52 @@ t.test('kernel-thread and unknown keys are accepted with warnings', async (t) =>
     'tcpvs.conf:5:minspareservers',
     'tcpvs.conf:6:maxspareservers',
     'tcpvs.conf:7:documentroot',
-    'tcpvs.conf:8:persistent',
+    'tcpvs.conf:8:redirect',
   ]);
-  t.match(config.warnings[5].message, /ignored: unknown KTCPVS key 'persistent'/);
+  t.match(config.warnings[0].message, /^ignored: tcpvs has no kernel threads/);
+  t.match(config.warnings[5].message, /^ignored: KTCPVS passed what no rule matched to this local server; tcpvs answers 404/);
   t.equal(config.services[0].timeouts.clientIdleMs, 30_000, 'timeout = N seconds is the client idle timeout');
+});
+
+t.test('an unknown key is an error, with the nearest known key suggested', async (t) => {
+  const open = ['virtual a {', 'listen = 127.0.0.1:8080', 'server = 127.0.0.1:1'];
+  // The typo of the issue: it used to be a warning, and the virtual quietly ran wlc.
+  t.same(problems([...open, 'sheduler = http', '}']), ['tcpvs.conf:4:sheduler']);
+  t.equal(firstMessage([...open, 'sheduler = http', '}']), "unknown key 'sheduler' (keys: listen, port, scheduler, server, rule, timeout); did you mean 'scheduler'?");
+  const cases: [string, string][] = [
+    ['sever = 127.0.0.1:2', 'server'],
+    ['rul = pattern "x" use server 127.0.0.1:1', 'rule'],
+    ['lisen = 127.0.0.1:8081', 'listen'],
+    ['timout = 30', 'timeout'],
+    ['maxclient = 10', 'maxclients'],
+    ['startserver = 8', 'startservers'],
+    ['redirct = 127.0.0.1:1', 'redirect'],
+    ['Shceduler = http', 'scheduler'],
+  ];
+  for (const [line, suggestion] of cases) {
+    t.match(firstMessage([...open, line, '}']), new RegExp(`^unknown key '\\w+' .*; did you mean '${suggestion}'\\?$`), line);
+  }
+  t.equal(firstMessage([...open, 'persistent = yes', '}']), "unknown key 'persistent' (keys: listen, port, scheduler, server, rule, timeout)", 'nothing near: no guess');
+  t.equal(firstMessage([...open, 'sheduler http', '}']), "expected 'KEY = VALUE'; did you mean 'scheduler'?", 'a misspelt key without = is guessed at too');
+  t.match(firstMessage([...open, 'scheduler = htpp', '}']), /^unknown scheduler 'htpp' \(known: http, hhttp, chttp, phttp, .*\); did you mean 'http'\?$/);
+});
+
+t.test('keys and keywords are read without regard to case, as KTCPVS did', async (t) => {
+  const config = parse([
+    'Virtual web {',
+    '  LISTEN = 127.0.0.1:8080',
+    '  Scheduler = http',
+    '  StartServers = 8',
+    '  Server = 127.0.0.1:9001 2',
+    '  Rule = PATTERN "^/a" USE Server 127.0.0.1:9001',
+    '}',
+  ]);
+  const s = config.services[0];
+  t.equal(s.name, 'web');
+  t.same(s.listen, { host: '127.0.0.1', port: 8080 });
+  t.same(s.groups.map((g) => g.name), ['servers', 'rule1']);
+  t.same(config.warnings.map((w) => `${w.line}:${w.field}`), ['4:startservers']);
+  t.match(firstMessage(['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = HTTP', 'server = 127.0.0.1:1', '}']), /unknown scheduler 'HTTP'.*did you mean 'http'\?/, 'scheduler names are as KTCPVS spelt them');
 });
 
 t.test('several virtual blocks are several services; port = N listens everywhere', async (t) => {
@@ -286,5 +333,70 @@ t.test('scheduler = any other known scheduler: one group of every server, rules 
     t.same(config.warnings.map((w) => `${w.line}:${w.field}`), ['6:rule'], `${name}: the rule is reported as ignored`);
     t.match(config.warnings[0].message, new RegExp(`^ignored: scheduler ${name}, which balances over every server`));
   }
-  t.match(firstMessage(['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = lblc lblcr', 'server = 127.0.0.1:1', '}']), /usage: scheduler = http\|hhttp\|rr\|.*\|lblc\|/);
+  t.match(firstMessage(['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = lblc lblcr', 'server = 127.0.0.1:1', '}']), /usage: scheduler = http\|hhttp\|chttp\|phttp\|rr\|.*\|lblc\|/);
+});
+
+t.test('scheduler chttp: http plus the KTCPVS_SID session cookie on every group', async (t) => {
+  const config = parse([
+    'virtual shop {', // 1
+    '  listen = 127.0.0.1:8080', // 2
+    '  scheduler = chttp', // 3
+    '  server = 127.0.0.1:9001 1', // 4
+    '  server = 127.0.0.1:9002 2', // 5
+    '  rule = pattern "^/cart/" use server 127.0.0.1:9001', // 6
+    '  rule = pattern "^/cart/" use server 127.0.0.1:9002', // 7
+    '  rule = pattern "(.*)" match 1 use server 127.0.0.1:9002', // 8
+    '}',
+  ]);
+  const s = config.services[0];
+  const cookie = { kind: 'cookie', mode: 'insert', name: 'KTCPVS_SID', path: '/', secret: 'ktcpvs chttp, virtual shop' };
+  t.same(s.groups.map((g) => [g.name, g.scheduler, g.hashSubmatch, g.affinity]), [
+    ['servers', 'wlc', undefined, cookie],
+    ['rule1', 'wlc', undefined, cookie],
+    ['rule2', 'wlc', undefined, cookie],
+  ], 'wlc picks first, as chttp did; then the cookie pins; one secret for the virtual, so one id per server in every set');
+  t.same(servers(s, 'rule1'), ['127.0.0.1:9001/1', '127.0.0.1:9002/2']);
+  t.same(s.rules.map((r) => [r.name, r.group]), [['rule1', 'rule1'], ['rule2', 'rule2']]);
+  t.equal(s.defaultGroup, null, 'no rule matched: 404, as with http');
+  t.same(affinityProblems(s.groups[1].affinity as AffinitySpec), [], 'a valid persist cookie spec');
+  t.same(config.warnings.map((w) => `${w.line}:${w.field}`), ['8:rule.match'], 'match only matters with hhttp');
+  t.same(chttpAffinity('shop'), cookie);
+});
+
+t.test('scheduler phttp: what http makes (tcpvs routes every request of a keep-alive connection, as phttp did)', async (t) => {
+  const lines = (scheduler: string) => [
+    'virtual web {',
+    '  listen = 127.0.0.1:8080',
+    `  scheduler = ${scheduler}`,
+    '  server = 127.0.0.1:9001 1',
+    '  server = 127.0.0.1:9002 3',
+    '  rule = pattern "^/cgi-bin/" use server 127.0.0.1:9001',
+    '  rule = pattern ".*" use server 127.0.0.1:9002',
+    '}',
+  ];
+  const picture = (c: Config) => JSON.stringify(c.services, (_k, v: unknown) => (v instanceof RegExp ? v.source : v));
+  t.equal(picture(parse(lines('phttp'))), picture(parse(lines('http'))));
+  t.same(parse(lines('phttp')).warnings, []);
+});
+
+t.test('a rule keeps its pattern as written: RegExp#source escapes the slashes', async (t) => {
+  const config = parse([
+    'virtual web {',
+    '  listen = 127.0.0.1:8080',
+    '  scheduler = http',
+    '  server = 127.0.0.1:9001',
+    '  rule = pattern "^/images/" use server 127.0.0.1:9001',
+    '}',
+  ]);
+  const m = config.services[0].rules[0].matchers[0];
+  t.equal(m.kind === 'url-regex' && m.re.source, '^\\/images\\/', 'what JavaScript makes of it');
+  t.equal(m.kind === 'url-regex' && m.text, '^/images/', 'what the rule model keeps');
+  t.equal(m.kind === 'url-regex' && patternText(m), '^/images/');
+});
+
+t.test('http without rules, or with servers no rule names: every server stays a real server of the virtual', async (t) => {
+  const s = parse(['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = http', 'server = 127.0.0.1:1', 'server = 127.0.0.1:2 5', '}']).services[0];
+  t.same(s.groups.map((g) => g.name), ['servers']);
+  t.same(servers(s, 'servers'), ['127.0.0.1:1/1', '127.0.0.1:2/5']);
+  t.same(s.rules, []);
 });

@@ -309,3 +309,120 @@ t.test('against a running tcpvs: requests follow every change', async (t) => {
   await ok('-D', '-i', 'k');
   t.same(running.control.config().services.map((s) => s.name), ['web']);
 });
+
+/** `node index.ts start -c FILE --admin SOCK --workers N`, once every service printed its listening line. */
+async function spawnTcpvs(t: Test, conf: string, sock: string, services: number, workers = 2): Promise<number[]> {
+  const child = spawn(join(REPO_ROOT, 'node_modules', '.bin', 'node'), [join(REPO_ROOT, 'index.ts'), 'start', '-c', conf, '--admin', sock, '--workers', String(workers), '--log-level', 'warn'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  );
+  return new Promise((resolve, reject) => {
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`tcpvs did not start: ${err}`)), 20_000);
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => {
+      err += d;
+      const ports = [...err.matchAll(/listening on http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+      if (ports.length >= services) {
+        clearTimeout(timer);
+        resolve(ports);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`tcpvs exited ${code}: ${err}`));
+    });
+  });
+}
+
+/** GET with an optional Cookie: status, the backend that answered, and the Set-Cookie fields. */
+function fetchWith(port: number, path: string, cookie?: string): Promise<{ status: number; backend: string; setCookie: string[] }> {
+  return new Promise((resolve, reject) => {
+    const headers = cookie === undefined ? {} : { cookie };
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, headers, timeout: 5000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, backend: String(res.headers['x-backend'] ?? '-'), setCookie: res.headers['set-cookie'] ?? [] }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+t.test('a running tcpvs (its own process, worker threads): patterns as written, chttp, and -L loading back', async (t) => {
+  const a = await startIdentityBackend('A');
+  const b = await startIdentityBackend('B');
+  t.teardown(() => Promise.all([a.close(), b.close()]));
+  const conf = join(dir, 'proc.conf');
+  writeFileSync(
+    conf,
+    ['virtual web {', '    listen = 127.0.0.1:0', '    scheduler = http', `    server = 127.0.0.1:${a.port} 1`, `    server = 127.0.0.1:${b.port} 1`, '}', ''].join('\n'),
+  );
+  const sock = join(dir, 'proc.sock');
+  const [webPort] = await spawnTcpvs(t, conf, sock, 1);
+  const env = { TCPVS_ADMIN: sock };
+  const ok = async (...args: string[]) => {
+    const r = await tcpvsadm(env, args);
+    t.equal(r.code, 0, `${args.join(' ')}: exit 0 (${r.stderr.trim()})`);
+    return r;
+  };
+  const A = `127.0.0.1:${a.port}`;
+  const B = `127.0.0.1:${b.port}`;
+  t.equal(await get(webPort, '/images/x.png'), '404 -', 'a virtual from the file with no rules: 404');
+
+  // Issue 12: add a rule, list it, delete it by the same text, list again.
+  await ok('--add-rule', '-i', 'web', '-p', '^/images/', '-r', A);
+  await ok('--add-rule', '-i', 'web', '-p', '.*', '-r', B);
+  t.equal(await get(webPort, '/images/x.png'), '200 A');
+  t.equal(await get(webPort, '/index.html'), '200 B');
+  const listed = (await ok('-L', '-i', 'web')).stdout;
+  t.match(listed, new RegExp(`^ {4}rule = pattern "\\^/images/" use server 127\\.0\\.0\\.1:${a.port}$`, 'm'), '-L prints the pattern as it was given');
+  t.notMatch(listed, /\\\//, 'no escaped slash anywhere');
+  t.match(listed, new RegExp(`^ {4}server = 127\\.0\\.0\\.1:${a.port} 1\\n {4}server = 127\\.0\\.0\\.1:${b.port} 1$`, 'm'), 'both real servers, from the file');
+  await ok('--del-rule', '-i', 'web', '-p', '^/images/', '-r', A);
+  const after = (await ok('-L', '-i', 'web')).stdout;
+  t.notMatch(after, /images/, 'gone from the table');
+  t.match(after, /^ {4}rule = pattern "\.\*" use server /m);
+  t.equal(await get(webPort, '/images/x.png'), '200 B', 'and from the routing');
+
+  // chttp: the first answer sets KTCPVS_SID; a request that carries it goes to that server even when the scheduler would not.
+  await ok('-A', '-i', 'shop', '-s', 'chttp', '-l', '127.0.0.1:0');
+  await ok('-a', '-i', 'shop', '-r', A);
+  await ok('-a', '-i', 'shop', '-r', B);
+  await ok('--add-rule', '-i', 'shop', '-p', '^/', '-r', A);
+  await ok('--add-rule', '-i', 'shop', '-p', '^/', '-r', B);
+  const shopListed = (await ok('-L', '-i', 'shop')).stdout;
+  const shopPort = Number(/# bound to 127\.0\.0\.1:(\d+)/.exec(shopListed)?.[1]);
+  t.match(shopListed, /^ {4}scheduler = chttp$/m);
+  const first = await fetchWith(shopPort, '/cart');
+  t.equal(first.status, 200);
+  t.equal(first.setCookie.length, 1, 'one Set-Cookie');
+  t.match(first.setCookie[0], /^KTCPVS_SID=[A-Za-z0-9_-]{10}; Path=\/$/, "KTCPVS's cookie name and path, a browser-session cookie");
+  const cookie = first.setCookie[0].split(';')[0];
+  const pinned = first.backend;
+  const other = pinned === 'A' ? B : A;
+  // Quiesce the pinned server: new sessions go elsewhere, the session keeps its server.
+  await ok('-e', '-i', 'shop', '-r', pinned === 'A' ? A : B, '-w', '0');
+  for (let i = 0; i < 4; i++) {
+    const r = await fetchWith(shopPort, `/cart/${i}`, `${cookie}; theme=dark`);
+    t.same([r.backend, r.setCookie], [pinned, []], `request ${i} with the cookie: the session's server, no new cookie`);
+  }
+  const fresh = await fetchWith(shopPort, '/cart');
+  t.equal(fresh.backend, other === A ? 'A' : 'B', 'without the cookie: the scheduler chooses');
+  t.match(fresh.setCookie[0], /^KTCPVS_SID=/);
+  const seen = (pinned === 'A' ? a : b).requests.at(-1);
+  t.equal(seen === undefined ? 'none' : (pinned === 'A' ? a : b).header(seen, 'cookie'), 'theme=dark', "the server never sees tcpvs's cookie");
+
+  // -L > FILE, then loading FILE (what tcpvs start -c FILE reads): the same table.
+  const all = (await ok('-L')).stdout;
+  const saved = join(dir, 'proc-saved.conf');
+  writeFileSync(saved, all.replace(/ {4}# bound to [^\n]*/g, ''));
+  await ok('-f', saved);
+  t.equal((await ok('-L')).stdout.replace(/ {4}# bound to [^\n]*/g, ''), all.replace(/ {4}# bound to [^\n]*/g, ''), 'the same table after loading what -L printed');
+});

@@ -4,11 +4,12 @@
 // validateConfig finds what an edit can break.
 import t from 'tap';
 import type { Test } from 'tap';
+import { chttpAffinity } from '../../lib/config/ktcpvs.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
-import { DEFAULT_LOG, type Config, type ServiceSpec } from '../../lib/config/model.ts';
+import { DEFAULT_LOG, type Config, type GroupSpec, type ServiceSpec } from '../../lib/config/model.ts';
 import { regexText } from '../../lib/config/tokenize.ts';
 import type { EditCommand } from '../../lib/tcpvsadm/commands.ts';
-import { EditError, applyEdit, ktcpvsShape, type EditResult } from '../../lib/tcpvsadm/edit.ts';
+import { EditError, applyEdit, ktcpvsRules, ktcpvsShape, type EditResult } from '../../lib/tcpvsadm/edit.ts';
 import { validateConfig } from '../../lib/tcpvsadm/validate.ts';
 
 const EMPTY: Config = { format: 'native', file: 'none', services: [], log: { ...DEFAULT_LOG }, l4: null, warnings: [] };
@@ -62,19 +63,22 @@ interface Picture {
   defaultGroup: string | null;
 }
 
+/** A group's persistence in a picture. */
+function persist(g: GroupSpec): string {
+  return g.affinity === undefined ? '' : ` persist ${JSON.stringify(g.affinity)}`;
+}
+
 /** Groups and routes in one comparable picture. */
 function shape(s: ServiceSpec): Picture {
   return {
     listen: `${s.listen.host}:${s.listen.port}`,
-    groups: s.groups.map((g) => `${g.name} ${g.scheduler}${g.hashSubmatch === undefined ? '' : ` submatch ${g.hashSubmatch}`}: ${g.servers.map((x) => `${x.host}:${x.port}/${x.weight}`).join(' ')}`),
+    groups: s.groups.map(
+      (g) =>
+        `${g.name} ${g.scheduler}${g.hashSubmatch === undefined ? '' : ` submatch ${g.hashSubmatch}`}${persist(g)}: ${g.servers.map((x) => `${x.host}:${x.port}/${x.weight}`).join(' ')}`,
+    ),
     rules: s.rules.map((r) => `${r.name}: ${r.matchers.map((m) => (m.kind === 'url-regex' ? `url-regex ${regexText(m.re)}` : m.kind)).join(' ')} -> ${r.group}`),
     defaultGroup: s.defaultGroup,
   };
-}
-
-/** The same picture without group `servers`, which a KTCPVS file does not make under http and hhttp. */
-function routedShape(s: ServiceSpec): Picture {
-  return shape({ ...s, groups: s.groups.filter((g) => g.name !== 'servers') });
 }
 
 const ktcpvs = (lines: string[]): Config => parseConfigText(lines.join('\n') + '\n', 'k.conf');
@@ -107,7 +111,7 @@ t.test("KTCPVS's http example builds what the same config file builds", async (t
     '}',
   ]);
   const made = service(config, 'http');
-  t.same(routedShape(made), shape(file.services[0]), 'routes per pattern, servers per pattern, no default');
+  t.same(shape(made), shape(file.services[0]), 'routes per pattern, servers per pattern, no default');
   t.same(shape(made).groups[0], 'servers wlc: web1:80/1 web2:80/2 web3:80/1', 'group servers keeps every real server (it takes no requests)');
   t.same(ktcpvsShape(made), { kind: 'content', scheduler: 'http' });
   t.same(ktcpvsShape(file.services[0]), { kind: 'content', scheduler: 'http' }, 'a file-made virtual reads the same');
@@ -136,7 +140,7 @@ t.test("KTCPVS's hhttp example: one pattern hashed on submatch 1", async (t) => 
     '  rule = pattern ".*" use server 192.168.0.11:80',
     '}',
   ]);
-  t.same(routedShape(service(config, 'web')), shape(file.services[0]));
+  t.same(shape(service(config, 'web')), shape(file.services[0]));
   t.same(ktcpvsShape(service(config, 'web')), { kind: 'content', scheduler: 'hhttp' });
   t.same(validateConfig(config), []);
 });
@@ -194,7 +198,7 @@ t.test('-e, -d, --del-rule and -E on a content virtual', async (t) => {
 
   t.same(refused(base, { op: 'edit-service', ident: 'v', scheduler: 'rr' }), {
     field: 'scheduler',
-    message: "virtual 'v' has 2 rule pattern(s), which only apply with http or hhttp: delete them first (--del-rule)",
+    message: "virtual 'v' has 2 rule pattern(s), which only apply with http, hhttp, chttp or phttp: delete them first (--del-rule)",
   });
   const moved = run(t, base, { op: 'edit-service', ident: 'v', listen: '127.0.0.1:9090' }).config;
   t.same(service(moved, 'v').listen, { host: '127.0.0.1', port: 9090 }, '-E -l moves the listener');
@@ -210,17 +214,22 @@ t.test('-E between balancing and content schedulers', async (t) => {
   t.same(shape(run(t, lb, { op: 'edit-service', ident: 'v', scheduler: 'mh' }).config.services[0]), shape(lb.services[0]), 'the same scheduler changes nothing');
 });
 
-t.test('a KTCPVS file-made virtual (no group servers) gains one on -a', async (t) => {
-  const file = ktcpvs([
-    'virtual v {',
-    '  listen = 127.0.0.1:8080',
-    '  scheduler = http',
-    '  server = 10.0.0.1:80 2',
-    '  server = 10.0.0.2:80 1',
-    '  rule = pattern "^/a" use server 10.0.0.1:80',
-    '  rule = pattern "^/b" use server 10.0.0.2:80',
-    '}',
-  ]);
+t.test('a native service shaped as a KTCPVS virtual without group servers gains one on -a', async (t) => {
+  const file = parseConfigText(
+    [
+      'service v',
+      '  listen 127.0.0.1:8080',
+      '  group rule1',
+      '    server 10.0.0.1:80 weight 2',
+      '  group rule2',
+      '    server 10.0.0.2:80',
+      '  route rule1 url-regex "^/a" to rule1',
+      '  route rule2 url-regex "^/b" to rule2',
+      '',
+    ].join('\n'),
+    'n.tcpvs',
+  );
+  t.same(ktcpvsShape(file.services[0]), { kind: 'content', scheduler: 'http' });
   const { config } = run(t, file, { op: 'add-server', ident: 'v', server: '10.0.0.3:80' });
   t.same(shape(service(config, 'v')).groups, ['servers wlc: 10.0.0.1:80/2 10.0.0.2:80/1 10.0.0.3:80/1', 'rule1 wlc: 10.0.0.1:80/2', 'rule2 wlc: 10.0.0.2:80/1']);
   const ruled = run(t, file, { op: 'add-rule', ident: 'v', pattern: '^/a', server: '10.0.0.2:80' }).config;
@@ -242,7 +251,7 @@ t.test('KTCPVS commands refused, each naming its field', async (t) => {
   const cases: [EditCommand, string, RegExp][] = [
     [{ op: 'add-service', ident: 'h' }, 'ident', /^virtual service 'h' already exists$/],
     [{ op: 'add-service', ident: 'x y' }, 'ident', /^bad name 'x y'/],
-    [{ op: 'add-service', ident: 'x', scheduler: 'fifo' }, 'scheduler', /^unknown scheduler 'fifo' \(known: http, hhttp, rr/],
+    [{ op: 'add-service', ident: 'x', scheduler: 'fifo' }, 'scheduler', /^unknown scheduler 'fifo' \(known: http, hhttp, chttp, phttp, rr/],
     [{ op: 'add-service', ident: 'x', listen: '1.2.3.4' }, 'listen', /expected HOST:PORT/],
     [{ op: 'edit-service', ident: 'nope', scheduler: 'rr' }, 'ident', /^no service 'nope' \(services: h, lb, n\)$/],
     [{ op: 'edit-service', ident: 'n', scheduler: 'rr' }, 'scheduler', /^service 'n' is not a KTCPVS virtual/],
@@ -253,14 +262,14 @@ t.test('KTCPVS commands refused, each naming its field', async (t) => {
     [{ op: 'add-server', ident: 'n', server: 'b:80' }, 'ident', /^service 'n' has no group 'servers': it is not a KTCPVS virtual .*tcpvsadm server add n GROUP HOST:PORT/],
     [{ op: 'edit-server', ident: 'lb', server: 'z:80', weight: 2 }, 'server', /^z:80 is not a real server of virtual 'lb'$/],
     [{ op: 'delete-server', ident: 'lb', server: 'z:80' }, 'server', /^z:80 is not a real server of virtual 'lb'$/],
-    [{ op: 'add-rule', ident: 'lb', pattern: '.*', server: 'a:80' }, 'ident', /^rules apply only with scheduler http or hhttp; virtual 'lb' uses wlc \(change it with -E -i lb -s http\)$/],
+    [{ op: 'add-rule', ident: 'lb', pattern: '.*', server: 'a:80' }, 'ident', /^rules apply only with scheduler http, hhttp, chttp or phttp; virtual 'lb' uses wlc \(change it with -E -i lb -s http\)$/],
     [{ op: 'add-rule', ident: 'n', pattern: '.*', server: '10.0.0.1:80' }, 'ident', /^service 'n' is not a KTCPVS virtual .*tcpvsadm route add/],
     [{ op: 'add-rule', ident: 'h', pattern: '.*', server: 'b:80' }, 'server', /^b:80 is not a real server of virtual 'h' \(add it first: -a -i h -r b:80\)$/],
     [{ op: 'add-rule', ident: 'h', pattern: '(', server: 'a:80' }, 'pattern', /^bad regular expression/],
     [{ op: 'add-rule', ident: 'h', pattern: '^/(x)', match: 2, server: 'a:80' }, 'match', /^submatch 2 does not exist: the pattern has 1 capture group\(s\)$/],
     [{ op: 'add-rule', ident: 'h', pattern: '^/u/(\\w+)', server: 'a:80' }, 'server', /^rule pattern "\^\/u\/\(\\\\w\+\)" use server a:80 already exists$/],
     [{ op: 'del-rule', ident: 'h', pattern: '^/v', server: 'a:80' }, 'pattern', /^no rule pattern "\^\/v" use server a:80 in virtual 'h'$/],
-    [{ op: 'del-rule', ident: 'lb', pattern: '.*', server: 'a:80' }, 'ident', /^rules apply only with scheduler http or hhttp/],
+    [{ op: 'del-rule', ident: 'lb', pattern: '.*', server: 'a:80' }, 'ident', /^rules apply only with scheduler http, hhttp, chttp or phttp/],
   ];
   for (const [command, field, message] of cases) {
     const r = refused(mixed, command);
@@ -428,4 +437,101 @@ t.test('validateConfig: what an edit can break', async (t) => {
     l4: { driver: 'userspace', admin: null, drainTimeoutMs: 1, vips: [{ name: 'v', protocol: 'tcp', address: '10.0.0.9', port: 80, scheduler: 'wlc', persistence: null, reals: [{ kind: 'self', service: 'gone', weight: 1, line: 7 }], weightFollowsLoad: false, file: 'v.tcpvs', line: 6 }] },
   });
   t.same(vip.map((p) => `${p.line}: ${p.field}: ${p.message}`), ["7: vip.real: vip 'v' registers service 'gone', which does not exist"]);
+});
+
+t.test("chttp: http's groups, each with KTCPVS's session cookie, as the same config file makes them", async (t) => {
+  const { config, warnings } = run(
+    t,
+    EMPTY,
+    { op: 'add-service', ident: 'shop', scheduler: 'chttp', listen: '127.0.0.1:8080' },
+    { op: 'add-server', ident: 'shop', server: 'web1:80' },
+    { op: 'add-server', ident: 'shop', server: 'web2:80', weight: 2 },
+    { op: 'add-rule', ident: 'shop', pattern: '^/cart/', server: 'web1:80' },
+    { op: 'add-rule', ident: 'shop', pattern: '^/cart/', server: 'web2:80' },
+    { op: 'add-rule', ident: 'shop', pattern: '.*', server: 'web2:80' },
+  );
+  t.same(warnings, []);
+  const file = ktcpvs([
+    'virtual shop {',
+    '  listen = 127.0.0.1:8080',
+    '  scheduler = chttp',
+    '  server = web1:80 1',
+    '  server = web2:80 2',
+    '  rule = pattern "^/cart/" use server web1:80',
+    '  rule = pattern "^/cart/" use server web2:80',
+    '  rule = pattern ".*" use server web2:80',
+    '}',
+  ]);
+  const made = service(config, 'shop');
+  const cookie = ' persist {"kind":"cookie","mode":"insert","name":"KTCPVS_SID","path":"/","secret":"ktcpvs chttp, virtual shop"}';
+  t.same(shape(made), {
+    listen: '127.0.0.1:8080',
+    groups: [`servers wlc${cookie}: web1:80/1 web2:80/2`, `rule1 wlc${cookie}: web1:80/1 web2:80/2`, `rule2 wlc${cookie}: web2:80/2`],
+    rules: ['rule1: url-regex ^/cart/ -> rule1', 'rule2: url-regex .* -> rule2'],
+    defaultGroup: null,
+  });
+  t.same(shape(made), shape(file.services[0]), 'commands and file agree');
+  t.same(ktcpvsShape(made), { kind: 'content', scheduler: 'chttp' });
+  t.same(ktcpvsShape(file.services[0]), { kind: 'content', scheduler: 'chttp' });
+  t.same(validateConfig(config), []);
+
+  // -E between the content schedulers converts every group.
+  const plain = run(t, config, { op: 'edit-service', ident: 'shop', scheduler: 'http' }).config;
+  t.same(shape(service(plain, 'shop')).groups, ['servers wlc: web1:80/1 web2:80/2', 'rule1 wlc: web1:80/1 web2:80/2', 'rule2 wlc: web2:80/2'], 'chttp -> http drops the cookie');
+  t.same(ktcpvsShape(service(plain, 'shop')), { kind: 'content', scheduler: 'http' });
+  t.same(shape(service(run(t, plain, { op: 'edit-service', ident: 'shop', scheduler: 'chttp' }).config, 'shop')), shape(made), 'and back');
+  const hashed = run(t, config, { op: 'edit-service', ident: 'shop', scheduler: 'hhttp' }).config;
+  t.same(shape(service(hashed, 'shop')).groups[1], 'rule1 hhttp submatch 0: web1:80/1 web2:80/2', 'chttp -> hhttp');
+
+  // A group whose cookie is not chttp's: no KTCPVS virtual.
+  const other = { ...made, groups: made.groups.map((g) => (g.name === 'rule2' ? { ...g, affinity: { ...chttpAffinity('shop'), name: 'SRV' } } : g)) };
+  t.match(ktcpvsShape(other), { kind: 'native', reason: /^group 'rule2' \(wlc, persist cookie SRV insert\) is not what KTCPVS's chttp makes$/ });
+});
+
+t.test('phttp makes what http makes, and reads as http', async (t) => {
+  const byPhttp = run(
+    t,
+    EMPTY,
+    { op: 'add-service', ident: 'p', scheduler: 'phttp', listen: '127.0.0.1:8080' },
+    { op: 'add-server', ident: 'p', server: 'a:80' },
+    { op: 'add-rule', ident: 'p', pattern: '^/x', server: 'a:80' },
+  );
+  t.match(byPhttp.warnings, []);
+  const byHttp = run(
+    t,
+    EMPTY,
+    { op: 'add-service', ident: 'p', scheduler: 'http', listen: '127.0.0.1:8080' },
+    { op: 'add-server', ident: 'p', server: 'a:80' },
+    { op: 'add-rule', ident: 'p', pattern: '^/x', server: 'a:80' },
+  );
+  t.same(shape(service(byPhttp.config, 'p')), shape(service(byHttp.config, 'p')));
+  t.same(ktcpvsShape(service(byPhttp.config, 'p')), { kind: 'content', scheduler: 'http' });
+  const same = run(t, byHttp.config, { op: 'edit-service', ident: 'p', scheduler: 'phttp' });
+  t.same(same.config.services[0].groups, byHttp.config.services[0].groups, '-E -s phttp on an http virtual changes nothing');
+  t.same(same.warnings, []);
+});
+
+t.test('--del-rule finds a rule by its pattern as written, slashes and all', async (t) => {
+  const { config } = run(
+    t,
+    EMPTY,
+    { op: 'add-service', ident: 'k', scheduler: 'http', listen: '127.0.0.1:8080' },
+    { op: 'add-server', ident: 'k', server: 'a:80' },
+    { op: 'add-rule', ident: 'k', pattern: '^/images/', server: 'a:80' },
+    { op: 'add-rule', ident: 'k', pattern: '^/a\\/b/', server: 'a:80' },
+  );
+  const k = service(config, 'k');
+  t.same(
+    ktcpvsRules(k, false).map((r) => r.pattern),
+    ['^/images/', '^/a\\/b/'],
+    'listed as given, not as RegExp#source (^\\/images\\/)',
+  );
+  t.same(refused(config, { op: 'del-rule', ident: 'k', pattern: '^\\/images\\/', server: 'a:80' }).field, 'pattern', 'the escaped source is another pattern');
+  const left = run(t, config, { op: 'del-rule', ident: 'k', pattern: '^/images/', server: 'a:80' }).config;
+  t.same(ktcpvsRules(service(left, 'k'), false).map((r) => r.pattern), ['^/a\\/b/']);
+  const none = run(t, left, { op: 'del-rule', ident: 'k', pattern: '^/a\\/b/', server: 'a:80' }).config;
+  t.same(service(none, 'k').rules, []);
+  // A pattern from a file is found the same way.
+  const file = ktcpvs(['virtual f {', '  listen = 127.0.0.1:8081', '  scheduler = http', '  server = a:80 1', '  rule = pattern "^/images/" use server a:80', '}']);
+  t.same(service(run(t, file, { op: 'del-rule', ident: 'f', pattern: '^/images/', server: 'a:80' }).config, 'f').rules, []);
 });

@@ -11,6 +11,7 @@ import { parseConfigText } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/model.ts';
 import type { ServiceView } from '../../lib/control/control-plane.ts';
 import { makeRealServers, type RealServer } from '../../lib/sched/index.ts';
+import { formatList } from '../../lib/tcpvsadm/format.ts';
 import { tcpvsadmHandlers, type ListResult, type StatsResult } from '../../lib/tcpvsadm/handlers.ts';
 import { fakeControl } from './fake-control.ts';
 
@@ -306,4 +307,73 @@ t.test('tcpvs.stats: the stats snapshot when there is one, else the runtimes wit
   const reset = (await later) as typeof rated;
   t.equal(reset.snapshot.services[0].groups[0].servers[0].requests.perSecond, null);
   t.equal(reset.snapshot.services[0].requests.perSecond, null, 'and no sum over it');
+});
+
+t.test('a rule pattern lists and deletes as it was given (issue 12: ^/images/ was listed as ^\\/images\\/)', async (t) => {
+  const control = fakeControl(config());
+  const h = tcpvsadmHandlers(control);
+  await h['tcpvs.addService']({ ident: 'k', scheduler: 'http', listen: '127.0.0.1:8090' });
+  await h['tcpvs.addServer']({ ident: 'k', server: '10.0.0.1:80' });
+  await h['tcpvs.addRule']({ ident: 'k', pattern: '^/images/', server: '10.0.0.1:80' });
+  await h['tcpvs.addRule']({ ident: 'k', pattern: '/a"b\\\\c/', server: '10.0.0.1:80' });
+  const rules = async () => ((await h['tcpvs.list']({ ident: 'k' })) as ListResult).services[0].rules.map((r) => r.pattern);
+  t.same(await rules(), ['^/images/', '/a"b\\\\c/'], 'listed as given');
+  const text = formatList((await h['tcpvs.list']({ ident: 'k' })) as ListResult);
+  t.match(text, /^ {4}rule = pattern "\^\/images\/" use server 10\.0\.0\.1:80$/m, '-L prints it as given');
+  t.same(await failure(h['tcpvs.delRule']({ ident: 'k', pattern: '^\\/images\\/', server: '10.0.0.1:80' })), {
+    code: 'refused',
+    message: "pattern: no rule pattern \"^\\\\/images\\\\/\" use server 10.0.0.1:80 in virtual 'k'",
+  }, 'the escaped RegExp#source is not the pattern');
+  t.same(await h['tcpvs.delRule']({ ident: 'k', pattern: '^/images/', server: '10.0.0.1:80' }), { warnings: [] }, 'deleted by the text it was added with');
+  t.same(await rules(), ['/a"b\\\\c/']);
+  await h['tcpvs.delRule']({ ident: 'k', pattern: '/a"b\\\\c/', server: '10.0.0.1:80' });
+  t.same(await rules(), []);
+  // -L's block loads back with the pattern as given, and --del-rule finds it there too.
+  await h['tcpvs.addRule']({ ident: 'k', pattern: '^/images/', server: '10.0.0.1:80' });
+  const saved = formatList((await h['tcpvs.list']({ ident: 'k' })) as ListResult);
+  const again = fakeControl(parseConfigText(saved, 'saved.conf'));
+  const h2 = tcpvsadmHandlers(again);
+  t.same(await h2['tcpvs.delRule']({ ident: 'k', pattern: '^/images/', server: '10.0.0.1:80' }), { warnings: [] });
+});
+
+t.test('chttp and phttp through the handlers', async (t) => {
+  const control = fakeControl(config());
+  const h = tcpvsadmHandlers(control);
+  await h['tcpvs.addService']({ ident: 'c', scheduler: 'chttp', listen: '127.0.0.1:8090' });
+  await h['tcpvs.addServer']({ ident: 'c', server: '10.0.0.1:80' });
+  await h['tcpvs.addRule']({ ident: 'c', pattern: '.*', server: '10.0.0.1:80' });
+  await h['tcpvs.addService']({ ident: 'p', scheduler: 'phttp', listen: '127.0.0.1:8091' });
+  const listed = (await h['tcpvs.list']({})) as ListResult;
+  t.same(listed.services.filter((s) => s.name === 'c' || s.name === 'p').map((s) => s.shape), [
+    { kind: 'content', scheduler: 'chttp' },
+    { kind: 'content', scheduler: 'http' },
+  ]);
+  const c = control.config().services.find((s) => s.name === 'c');
+  t.same(c?.groups.map((g) => g.affinity?.kind === 'cookie' && g.affinity.name), ['KTCPVS_SID', 'KTCPVS_SID']);
+  t.same(await failure(h['tcpvs.addService']({ ident: 'x', scheduler: 'chtp' })), {
+    code: 'refused',
+    message: "scheduler: unknown scheduler 'chtp' (known: http, hhttp, chttp, phttp, rr, wrr, lc, wlc, sed, nq, dh, sh, p2c, lblc, lblcr, mh, chbl); did you mean 'chttp'?",
+  });
+});
+
+t.test('-L notes what a KTCPVS block cannot carry', async (t) => {
+  const h = tcpvsadmHandlers(
+    fakeControl(
+      config(
+        [
+          'service api',
+          '  listen 127.0.0.1:8081',
+          '  timeout connect 1s',
+          '  group servers',
+          '    persist source timeout 5m',
+          '    server 10.0.0.2:80',
+          '  default servers',
+          '',
+        ].join('\n'),
+      ),
+    ),
+  );
+  const listed = (await h['tcpvs.list']({})) as ListResult;
+  t.same(listed.services[0].dropped, ['timeout connect', 'group servers: persist source']);
+  t.match(formatList(listed), /^ {4}# not in KTCPVS terms, so not in this block \('tcpvsadm show api' has them\): timeout connect; group servers: persist source$/m);
 });
