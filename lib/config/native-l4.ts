@@ -18,6 +18,11 @@
 //     check tcp|http ...                 (as in a group; the director removes a
 //                                         failed real server until it rises)
 import net from 'node:net';
+
+/** The keywords inside a vip block. */
+const VIP_KEYWORDS = ['scheduler', 'persistent', 'real', 'weight-follows-load'] as const;
+/** Every keyword of the L4 part, for the native parser's table of words (suggestions, its error text). */
+export const L4_KEYWORDS: readonly string[] = ['l4', 'vip', ...VIP_KEYWORDS, 'vrrp', 'sync', 'notify'];
 import type { ConfigProblem } from './errors.ts';
 import { DEFAULT_DRAIN_TIMEOUT_MS, type GroupSpec, type L4Spec, type ServiceSpec, type VipRealSpec, type VipSpec, type VrrpSpec, type L4SyncSpec } from './model.ts';
 import { parseDuration, parseEndpoint, parseInteger, checkName, type Token } from './tokenize.ts';
@@ -140,6 +145,7 @@ export class L4Draft {
   }
 
   /** True when the keyword belongs to a vip block or is a `vrrp` statement (and was handled). */
+  /** The statements of the L4 part that are not `l4` or `vip` lines; false when `tokens` is none of them (L4_KEYWORDS). */
   vipMember(line: number, tokens: Token[]): boolean {
     const keyword = tokens[0].text;
     if (keyword === 'vrrp') {
@@ -160,7 +166,7 @@ export class L4Draft {
       }
       return true;
     }
-    if (!['scheduler', 'persistent', 'real', 'weight-follows-load'].includes(keyword)) return false;
+    if (!(VIP_KEYWORDS as readonly string[]).includes(keyword)) return false;
     const vip = this.current;
     if (vip === null) {
       this.problem(line, `vip.${keyword}`, `'${keyword}' must follow a 'vip NAME tcp|udp ADDR:PORT' line`);

@@ -24,7 +24,7 @@ import {
   type Timeouts,
 } from './model.ts';
 import { ConfigError, type ConfigProblem } from './errors.ts';
-import { L4Draft } from './native-l4.ts';
+import { L4Draft, L4_KEYWORDS } from './native-l4.ts';
 import { AdminDraft } from './native-admin.ts';
 import { healthStatement } from './native-health.ts';
 import { parseNetwork, type Network } from '../net/networks.ts';
@@ -48,6 +48,7 @@ import {
 import { knownSchedulers } from '../sched/index.ts';
 import { keyedRegexIndex } from '../route/router.ts';
 import { normalisePath } from '../route/normalise.ts';
+import { nearest } from './suggest.ts';
 import { DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE, isPrime } from '../sched/mh.ts';
 
 const LOG_LEVELS: readonly LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -283,62 +284,73 @@ class NativeParser {
       this.problem(line, 'syntax', `a line must start with a keyword, not the quoted string "${keyword.text}"`);
       return;
     }
-    switch (keyword.text) {
-      case 'log':
-        return this.logStatement(line, tokens);
-      case 'service':
+    const handler = this.statements.get(keyword.text);
+    if (handler !== undefined) return handler(line, tokens);
+    if (this.l4.vipMember(line, tokens)) return;
+    const knob = TUNING_KNOBS.get(keyword.text);
+    if (knob !== undefined) return this.tuningStatement(line, tokens, knob);
+    const keywords = this.keywords();
+    const guess = nearest(keyword.text, keywords);
+    this.problem(
+      line,
+      keyword.text,
+      guess !== null ? `unknown keyword '${keyword.text}': did you mean '${guess}'?` : `unknown keyword '${keyword.text}' (expected one of: ${keywords.join(', ')})`,
+    );
+  }
+
+  /** Every keyword a line may start with: the statement table's, the L4 part's and the tuning knobs. */
+  keywords(): string[] {
+    return [...new Set([...this.statements.keys(), ...L4_KEYWORDS, ...TUNING_KNOBS.keys()])];
+  }
+
+  // The statements a line may start with, one entry each (the L4 part's
+  // other keywords and the tuning knobs are looked up after).
+  private readonly statements: ReadonlyMap<string, (line: number, tokens: Token[]) => void> = new Map<string, (line: number, tokens: Token[]) => void>([
+    ['log', (line, tokens) => this.logStatement(line, tokens)],
+    [
+      'service',
+      (line, tokens) => {
         this.l4.current = null;
-        return this.serviceStatement(line, tokens);
-      case 'l4':
-        return this.l4.l4Statement(line, tokens);
-      case 'vip':
+        this.serviceStatement(line, tokens);
+      },
+    ],
+    ['l4', (line, tokens) => this.l4.l4Statement(line, tokens)],
+    [
+      'vip',
+      (line, tokens) => {
         // A vip block ends the service block before it.
         this.service = null;
         this.group = null;
-        return this.l4.vipStatement(line, tokens);
-      case 'listen':
-        return this.listenStatement(line, tokens);
-      case 'accept-proxy':
-        return this.acceptProxyStatement(line, tokens);
-      case 'normalize-path':
-        return this.normalizePathStatement(line, tokens);
-      case 'timeout':
-        return this.timeoutStatement(line, tokens);
-      case 'limit':
-        return this.limitStatement(line, tokens);
-      case 'retries':
-        return this.retriesStatement(line, tokens);
-      case 'group':
-        return this.groupStatement(line, tokens);
-      case 'server':
-        return this.serverStatement(line, tokens);
-      case 'route':
-        return this.routeStatement(line, tokens);
-      case 'default':
-        return this.defaultStatement(line, tokens);
-      case 'key':
-        return this.keyStatement(line, tokens);
-      case 'admin':
-        return this.admin.statement(line, tokens);
-      case 'persist':
-        return this.persistStatement(line, tokens);
-      case 'check':
+        this.l4.vipStatement(line, tokens);
+      },
+    ],
+    ['listen', (line, tokens) => this.listenStatement(line, tokens)],
+    ['accept-proxy', (line, tokens) => this.acceptProxyStatement(line, tokens)],
+    ['normalize-path', (line, tokens) => this.normalizePathStatement(line, tokens)],
+    ['timeout', (line, tokens) => this.timeoutStatement(line, tokens)],
+    ['limit', (line, tokens) => this.limitStatement(line, tokens)],
+    ['retries', (line, tokens) => this.retriesStatement(line, tokens)],
+    ['group', (line, tokens) => this.groupStatement(line, tokens)],
+    ['server', (line, tokens) => this.serverStatement(line, tokens)],
+    ['route', (line, tokens) => this.routeStatement(line, tokens)],
+    ['default', (line, tokens) => this.defaultStatement(line, tokens)],
+    ['key', (line, tokens) => this.keyStatement(line, tokens)],
+    ['admin', (line, tokens) => this.admin.statement(line, tokens)],
+    ['persist', (line, tokens) => this.persistStatement(line, tokens)],
+    [
+      'check',
+      (line, tokens) => {
         if (this.l4.current !== null) return this.l4.vipCheck(line, tokens);
-        return healthStatement(this.inGroup(line, keyword.text), tokens, (field, message) => this.problem(line, field, message));
-      case 'eject': case 'slow-start': case 'agent':
-        return healthStatement(this.inGroup(line, keyword.text), tokens, (field, message) => this.problem(line, field, message));
-      default: {
-        if (this.l4.vipMember(line, tokens)) return;
-        const knob = TUNING_KNOBS.get(keyword.text);
-        if (knob !== undefined) return this.tuningStatement(line, tokens, knob);
-        this.problem(
-          line,
-          keyword.text,
-          `unknown keyword '${keyword.text}' (expected log, service, listen, accept-proxy, normalize-path, timeout, limit, retries, group, server, key, persist, ` +
-            `${[...TUNING_KNOBS.keys()].join(', ')}, route, default, l4, vip, real, persistent, scheduler or weight-follows-load)`,
-        );
-      }
-    }
+        this.health(line, tokens);
+      },
+    ],
+    ['eject', (line, tokens) => this.health(line, tokens)],
+    ['slow-start', (line, tokens) => this.health(line, tokens)],
+    ['agent', (line, tokens) => this.health(line, tokens)],
+  ]);
+
+  private health(line: number, tokens: Token[]): void {
+    healthStatement(this.inGroup(line, tokens[0].text), tokens, (field, message) => this.problem(line, field, message));
   }
 
   private logStatement(line: number, tokens: Token[]): void {

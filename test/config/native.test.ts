@@ -173,7 +173,9 @@ t.test('several services, each with its own names', async (t) => {
 
 t.test('each kind of error names file, line and field', async (t) => {
   const cases: [string, string[], string[], RegExp][] = [
-    ['unknown keyword', [...BASE, '  lisen 127.0.0.1:1'], ['test.tcpvs:6:lisen'], /unknown keyword 'lisen'/],
+    ['unknown keyword', [...BASE, '  lisen 127.0.0.1:1'], ['test.tcpvs:6:lisen'], /unknown keyword 'lisen': did you mean 'listen'\?/],
+    ['misspelt health keyword', [...BASE, '  ejcet after 3 failures'], ['test.tcpvs:6:ejcet'], /did you mean 'eject'\?/],
+    ['nothing near', [...BASE, '  frobnicate 7'], ['test.tcpvs:6:frobnicate'], /unknown keyword 'frobnicate' \(expected one of: log, service, l4, vip, listen, .*admin.*check, eject, slow-start, agent.*vrrp, sync, notify/],
     ['missing argument', [...BASE, '  default'], ['test.tcpvs:6:default'], /missing argument/],
     ['extra argument', ['service a', '  listen 127.0.0.1:8080 now', 'group g', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:2:listen'], /unexpected 'now'/],
     ['listen port out of range', ['service a', 'listen 127.0.0.1:65536', 'group g', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:2:listen'], /bad port '65536'.*or 0 for any free port/],
@@ -313,4 +315,11 @@ t.test('hhttp group with an explicit submatch', async (t) => {
   ]);
   t.equal(config.services[0].groups[0].hashSubmatch, 2);
   t.same(config.warnings, []);
+});
+
+t.test('every keyword in the parser’s table starts a statement it knows', async (t) => {
+  // The suggestions and the "expected one of" list come from the parser's own table: each word there must be a statement.
+  const keywords = [...new Set(messages([...BASE, '  frobnicate 7'])[0].replace(/^.*expected one of: /, '').replace(/\)$/, '').split(', '))];
+  t.ok(keywords.length > 30, `${keywords.length} keywords`);
+  for (const k of keywords) t.notMatch(messages([...BASE, `  ${k}`]).join('\n'), /unknown keyword/, k);
 });
