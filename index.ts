@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from './lib/config/load.ts';
+import { loadConfig, parseConfigText } from './lib/config/load.ts';
 import { ConfigError } from './lib/config/errors.ts';
 import { formatRuleTable } from './lib/config/print.ts';
 import type { Config, LogSpec } from './lib/config/model.ts';
@@ -21,9 +21,10 @@ import { AdminError } from './lib/admin/protocol.ts';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './lib/config/model.ts';
 
 const USAGE = `usage:
-  tcpvs start [-c FILE] [--workers N] [--log-level LEVEL] [--admin PATH]
+  tcpvs start [-c FILE | --empty] [--workers N] [--log-level LEVEL] [--admin PATH]
                                               run the switch (N worker threads, default one per core);
-                                              without -c, run the demo (--port N for its front)
+                                              without -c, run the demo (--port N for its front);
+                                              --empty: no service, built up with tcpvsadm / tcpvs ipvsadm
   tcpvs check -c FILE [--strict]              validate FILE and print its rule table (--strict: warnings fail)
   tcpvs keepalived -c FILE                    print keepalived's VRRP config for FILE's vips (a backup director)
   tcpvs director-state --admin PATH INSTANCE NAME STATE [PRIORITY]
@@ -39,12 +40,14 @@ FILE is a native rule set (see rules/*.tcpvs) or a KTCPVS config (rules/ktcpvs.c
 
 // `tcpvs COMMAND --help`: the lines of USAGE about that command.
 const COMMAND_HELP: Record<string, string> = {
-  start: `usage: tcpvs start [-c FILE] [--workers N] [--log-level LEVEL] [--admin PATH] [--port N]
+  start: `usage: tcpvs start [-c FILE | --empty] [--workers N] [--log-level LEVEL] [--admin PATH] [--port N]
   Runs the switch with the config in FILE (native or KTCPVS format), with N
   worker threads (default: one per core). Without -c it runs the demo: its
   backends on free ports, its front on 127.0.0.1:8080 (--port N: on N; 0:
   any free port). --log-level overrides the file's 'log level' (${'trace, debug, info, warn, error, fatal, silent'}).
   --admin PATH: the admin socket (also TCPVS_ADMIN, or 'l4 admin' in FILE).
+  --empty: start with no service at all, as KTCPVS and IPVS do, and build
+  it up with tcpvsadm and tcpvs ipvsadm.
   SIGHUP re-reads FILE; SIGTERM and SIGINT drain, then stop.`,
   check: `usage: tcpvs check -c FILE [--strict]
   Loads FILE as tcpvs would and prints its rule table; exits 1 on any error
@@ -54,6 +57,9 @@ const COMMAND_HELP: Record<string, string> = {
   Prints keepalived's configuration for FILE's 'vrrp' statements and vips
   (a backup director; see docs/cluster.md).`,
 };
+
+// `tcpvs start --empty`: no file; everything comes from tcpvsadm and tcpvs ipvsadm.
+const EMPTY = '\0empty';
 
 const LEVELS: LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -107,6 +113,7 @@ async function main(argv: string[]): Promise<number> {
         admin: { type: 'string' },
         workers: { type: 'string', short: 'w' },
         port: { type: 'string' },
+        empty: { type: 'boolean' },
         strict: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
@@ -158,7 +165,11 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`tcpvs: --port: "${values.port}" is not a port (0..65535; 0: any free port)\n`);
         return 2;
       }
-      return start(values.config, level as LogSpec['level'] | undefined, values.admin, workers, port);
+      if (values.empty === true && (values.config !== undefined || port !== undefined)) {
+        process.stderr.write('tcpvs: --empty starts with no config: it takes neither -c nor --port\n');
+        return 2;
+      }
+      return start(values.empty === true ? EMPTY : values.config, level as LogSpec['level'] | undefined, values.admin, workers, port);
     }
     default:
       process.stderr.write(`tcpvs: unknown command "${command}"\n${USAGE}\n`);
@@ -234,6 +245,7 @@ async function start(
   demoPort?: number,
 ): Promise<number> {
   const demo = file === undefined;
+  const empty = file === EMPTY;
   // A SIGHUP while starting (systemd's ExecReload, a script) must not kill
   // tcpvs: remember it, and reload once running.
   let hupWhileStarting = false;
@@ -241,7 +253,7 @@ async function start(
     hupWhileStarting = true;
   };
   process.on('SIGHUP', hupEarly);
-  const config = load(file ?? join(import.meta.dirname, 'rules', 'web-cluster.tcpvs'));
+  const config = empty ? parseConfigText('', 'no config (--empty)') : load(file ?? join(import.meta.dirname, 'rules', 'web-cluster.tcpvs'));
   if (config === null) return 1;
   for (const w of config.warnings) process.stderr.write(`tcpvs: warning: ${w.file}:${w.line}: ${w.field}: ${w.message}\n`);
   if (level !== undefined) config.log.level = level;
@@ -394,7 +406,7 @@ async function start(
   }
   // SIGHUP re-reads the config file: requests in flight finish on the old
   // config, new ones use the new one; a bad file is refused and logged.
-  if (!demo) {
+  if (!demo && !empty) {
     process.on('SIGHUP', () => {
       node.control.reload().then(
         () => process.stderr.write(`tcpvs: reloaded ${config.file}\n`),
@@ -404,7 +416,7 @@ async function start(
     });
     process.off('SIGHUP', hupEarly);
     if (hupWhileStarting) process.emit('SIGHUP', 'SIGHUP');
-  } else process.off('SIGHUP', hupEarly); // the demo has no file: a hangup ends it, as before
+  } else process.off('SIGHUP', hupEarly); // the demo and --empty have no file: a hangup ends it, as before
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

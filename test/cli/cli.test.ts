@@ -267,3 +267,38 @@ t.test('the demo: backends on free ports, a clear word when its port is taken, -
   t.equal(r.status, 1);
   t.match(r.stderr, new RegExp(`cannot start the demo: port ${taken} on 127\\.0\\.0\\.1 is taken by another program: .*--port`));
 });
+
+t.test('tcpvs start --empty, then built up with tcpvsadm as KTCPVS is', async (t) => {
+  const backend = http.createServer((_req, res) => res.end('built'));
+  await new Promise<void>((resolve) => backend.listen(0, '127.0.0.1', () => resolve()));
+  t.teardown(() => backend.close());
+  const backendPort = (backend.address() as net.AddressInfo).port;
+  const free = net.createServer();
+  await new Promise<void>((resolve) => free.listen(0, '127.0.0.1', () => resolve()));
+  const port = (free.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => free.close(() => resolve()));
+  const admin = join(mkdtempSync(join(tmpdir(), 'tcpvs-empty-')), 'admin.sock');
+  const child = spawn(process.execPath, [INDEX, 'start', '--empty', '--workers', '1', '--admin', admin], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const deadline = Date.now() + 20_000;
+  while (!stderr.includes('admin socket') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.match(stderr, /admin socket/, 'it runs with nothing to serve');
+  const adm = (...args: string[]) => spawnSync(process.execPath, [INDEX, 'tcpvsadm', '--admin', admin, ...args], { encoding: 'utf8', timeout: 20_000 });
+  t.equal(adm('-A', '-i', 'web', '-s', 'wlc', '-l', `127.0.0.1:${port}`).status, 0, 'tcpvsadm -A adds a service');
+  const added = adm('-a', '-i', 'web', '-r', `127.0.0.1:${backendPort}`);
+  t.equal(added.status, 0, `tcpvsadm -a adds a server: ${added.stderr}`);
+  const body = await new Promise<string>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      let b = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (b += c));
+      res.on('end', () => resolve(b));
+    }).on('error', reject);
+  });
+  t.equal(body, 'built', 'and it serves');
+  t.match(spawnSync(process.execPath, [INDEX, 'start', '--empty', '-c', 'x.tcpvs'], { encoding: 'utf8' }).stderr, /--empty starts with no config/);
+});
