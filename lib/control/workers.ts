@@ -45,6 +45,10 @@ export class WorkerError extends Error {
   }
 }
 
+// The worker's entry file beside this one: worker-main.ts when run from source,
+// worker-main.js in the built package (dist/), whose imports were rewritten.
+const WORKER_MAIN = new URL(import.meta.url.endsWith('.ts') ? './worker-main.ts' : './worker-main.js', import.meta.url);
+
 export class WorkerDataPath implements DataPathHandle {
   readonly stripe: number;
   private readonly worker: Worker;
@@ -59,7 +63,7 @@ export class WorkerDataPath implements DataPathHandle {
     this.stripe = stripe;
     this.events = events;
     const data: WorkerData = { stripe, log };
-    this.worker = new Worker(new URL('./worker-main.ts', import.meta.url), { workerData: data });
+    this.worker = new Worker(WORKER_MAIN, { workerData: data });
     this.exitedPromise = new Promise((resolve) => {
       this.worker.once('exit', (code) => {
         this.exited = true;

@@ -94,6 +94,9 @@ export const LAYOUT_FOR_TESTS = {
 } as const;
 
 const SPIN_LIMIT = 64;
+// Atomics.pause (the CPU's spin-wait hint) came with Node 24; on Node 22 the
+// spin just loops.
+const spinPause: () => void = (Atomics as { pause?: () => void }).pause ?? ((): void => {});
 const WAIT_MS = 1;
 
 interface Layout {
@@ -232,7 +235,7 @@ export class SharedLruTable {
       } else if (held === owner) {
         throw selfDeadlock(owner);
       } else {
-        Atomics.pause();
+        spinPause();
       }
     }
     // Registered before the compareExchange that precedes each wait, so an
