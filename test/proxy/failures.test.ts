@@ -23,6 +23,7 @@ import {
   type ServerLine,
   type Tcpvs,
 } from '../helpers/refuse-helpers.ts';
+import { malformedResponseHeads } from '../corpus/responses.ts';
 
 const GET = (path: string, extra: string[] = []) => [`GET ${path} HTTP/1.1`, 'Host: x', ...extra].join('\r\n') + '\r\n\r\n';
 
@@ -126,16 +127,10 @@ t.test('a backend that ends a chunked body early: the client never sees the last
   await assertSettled(t, tcpvs);
 });
 
-const malformedHeads: Array<[string, string]> = [
-  ['not HTTP at all', 'garbage\r\n\r\n'],
-  ['a non-numeric status', 'HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n'],
-  ['a space in a header name', 'HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 0\r\n\r\n'],
-  ['Content-Length and Transfer-Encoding', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
-  ['duplicate Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'],
-  ['bare LF line endings', 'HTTP/1.1 200 OK\nContent-Length: 0\n\n'],
-];
-for (const [name, response] of malformedHeads) {
+// The heads, each with the rule it breaks, are data in test/corpus/responses.ts.
+for (const { name, rule, response } of malformedResponseHeads) {
   t.test(`a malformed response head (${name}) → 502`, async (t) => {
+    t.comment(rule);
     const { tcpvs } = await edge(t, (s) => onRequestHead(s, (s) => s.write(response)));
     await expectLocalError(t, tcpvs, GET('/'), 502);
     await assertSettled(t, tcpvs);

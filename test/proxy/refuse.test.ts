@@ -14,6 +14,7 @@ import {
   waitForLogLines,
   type LogLine,
 } from '../helpers/refuse-helpers.ts';
+import { formerlyForwardedVectors, refuseVectors } from '../corpus/requests.ts';
 
 const backend = await startRecordingBackend();
 const tcpvs = await startTcpvs({
@@ -59,110 +60,20 @@ async function expectRefused(t: Test, request: string | Buffer, status: number |
 
 const head = (lines: string[]) => lines.join('\r\n') + '\r\n\r\n';
 
-const vectors: Array<[string, string | Buffer, number]> = [
-  [
-    'Content-Length + Transfer-Encoding',
-    head(['POST / HTTP/1.1', 'Host: x', 'Content-Length: 5', 'Transfer-Encoding: chunked']) + '0\r\n\r\n',
-    400,
-  ],
-  [
-    'Transfer-Encoding + Content-Length',
-    head(['POST / HTTP/1.1', 'Host: x', 'Transfer-Encoding: chunked', 'Content-Length: 5']) + '0\r\n\r\n',
-    400,
-  ],
-  ['duplicate Content-Length, different values', head(['POST / HTTP/1.1', 'Host: x', 'Content-Length: 5', 'Content-Length: 6']) + 'hello!', 400],
-  ['empty Content-Length', head(['POST / HTTP/1.1', 'Host: x', 'Content-Length: ']), 400],
-  ['Content-Length +5', head(['POST / HTTP/1.1', 'Host: x', 'Content-Length: +5']) + 'hello', 400],
-  ['Content-Length -5', head(['POST / HTTP/1.1', 'Host: x', 'Content-Length: -5']) + 'hello', 400],
-  ['chunk size zz', head(['POST / HTTP/1.1', 'Host: x', 'Transfer-Encoding: chunked']) + 'zz\r\nhello\r\n0\r\n\r\n', 400],
-  ['chunk size -1', head(['POST / HTTP/1.1', 'Host: x', 'Transfer-Encoding: chunked']) + '-1\r\nhello\r\n0\r\n\r\n', 400],
-  [
-    'chunk size overflow',
-    head(['POST / HTTP/1.1', 'Host: x', 'Transfer-Encoding: chunked']) + 'ffffffffffffffffff\r\nhello\r\n0\r\n\r\n',
-    400,
-  ],
-  ['obs-fold', 'GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n', 400],
-  ['space in a header name', head(['GET / HTTP/1.1', 'Host: x', 'X Y: a']), 400],
-  ['( in a header name', head(['GET / HTTP/1.1', 'Host: x', 'X(Y: a']), 400],
-  ['0x01 in a header value', head(['GET / HTTP/1.1', 'Host: x', 'X: a\x01b']), 400],
-  ['0x7f in a header value', head(['GET / HTTP/1.1', 'Host: x', 'X: a\x7fb']), 400],
-  ['bare CR inside a header value', head(['GET / HTTP/1.1', 'Host: x', 'X: a\rb']), 400],
-  ['bare CR ending a header line', 'GET / HTTP/1.1\r\nHost: x\rX: a\r\n\r\n', 400],
-  ['bare LF line endings', 'GET / HTTP/1.1\nHost: x\n\n', 400],
-  ['bare LF ending one header line', 'GET / HTTP/1.1\r\nHost: x\nX: a\r\n\r\n', 400],
-  ['Transfer-Encoding: chunked, gzip', head(['POST / HTTP/1.1', 'Host: x', 'Transfer-Encoding: chunked, gzip']) + '0\r\n\r\n', 400],
-  ['Transfer-Encoding: foo', head(['POST / HTTP/1.1', 'Host: x', 'Transfer-Encoding: foo']), 501],
-  ['Transfer-Encoding: x-custom, chunked', head(['POST / HTTP/1.1', 'Host: x', 'Transfer-Encoding: x-custom, chunked']) + '0\r\n\r\n', 501],
-  ['Transfer-Encoding in HTTP/1.0', head(['POST / HTTP/1.0', 'Host: x', 'Transfer-Encoding: chunked']) + '0\r\n\r\n', 400],
-  ['2000-byte URI over `limit uri 1k`', head([`GET /${'a'.repeat(2000)} HTTP/1.1`, 'Host: x']), 414],
-  ['40 KB URI', head([`GET /${'b'.repeat(40 * 1024)} HTTP/1.1`, 'Host: x']), 414],
-  [
-    '6 KB of headers over `limit headers 4k`',
-    head(['GET / HTTP/1.1', 'Host: x', ...Array.from({ length: 60 }, (_, i) => `X-Filler-${i}: ${'v'.repeat(90)}`)]),
-    431,
-  ],
-  ['whitespace before the colon (Content-Length)', head(['POST / HTTP/1.1', 'Host: x', 'Content-Length : 5']) + 'hello', 400],
-  ['whitespace before the colon (Transfer-Encoding)', head(['POST / HTTP/1.1', 'Host: x', 'Transfer-Encoding : chunked']) + '0\r\n\r\n', 400],
-  ['vertical tab before chunked', head(['POST / HTTP/1.1', 'Host: x', 'Transfer-Encoding: \x0bchunked']) + '0\r\n\r\n', 400],
-  ['Transfer-Encoding: chunked twice', head(['POST / HTTP/1.1', 'Host: x', 'Transfer-Encoding: chunked', 'Transfer-Encoding: chunked']) + '0\r\n\r\n', 400],
-  ['Content-Length as a list', head(['POST / HTTP/1.1', 'Host: x', 'Content-Length: 5, 5']) + 'hello', 400],
-  ['Content-Length in hex', head(['POST / HTTP/1.1', 'Host: x', 'Content-Length: 0x5']) + 'hello', 400],
-  ['Content-Length overflow', head(['POST / HTTP/1.1', 'Host: x', 'Content-Length: 99999999999999999999999']) + 'hello', 400],
-  ['control byte in the URI', head(['GET /a\x01b HTTP/1.1', 'Host: x']), 400],
-  ['space inside the URI', head(['GET /a b HTTP/1.1', 'Host: x']), 400],
-  ['HTTP/2 connection preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 400],
-  ['invalid method token', head(['G@T / HTTP/1.1', 'Host: x']), 400],
-  ['unknown method', head(['BREW / HTTP/1.1', 'Host: x']), 400],
-];
-
-for (const [name, request, status] of vectors) {
-  t.test(`${name} → ${status}`, (t) => expectRefused(t, request, status));
+// The vectors, each with the rule it checks, are data in test/corpus/requests.ts.
+for (const { name, rule, request, status } of refuseVectors) {
+  t.test(`${name} → ${status}`, (t) => {
+    t.comment(rule);
+    return expectRefused(t, request, status);
+  });
 }
 
-// Once forwarded; each is now refused. The text says why it must be.
-const formerlyForwarded: Array<[string, string, number[], string]> = [
-  [
-    'two Host fields',
-    head(['GET / HTTP/1.1', 'Host: a.example', 'Host: b.example']),
-    [400],
-    'fixed bug: RFC 9112 §3.2 requires 400; tcpvs routes on the first Host (head-rewrite.ts scanHeaders) and forwards both, ' +
-      'so a backend that reads the last one serves a host the rules never saw',
-  ],
-  [
-    'HTTP/1.1 without Host',
-    'GET / HTTP/1.1\r\n\r\n',
-    [400],
-    'fixed bug: RFC 9112 §3.2 requires 400 for an HTTP/1.1 request without Host; tcpvs forwards it',
-  ],
-  [
-    'HTTP/2.0 request line',
-    head(['GET / HTTP/2.0', 'Host: x']),
-    [400, 505],
-    'fixed bug: llhttp accepts version 2.0 and buildRequestHead (head-rewrite.ts:139) looks only at versionMinor, ' +
-      'so it goes upstream as "GET / HTTP/1.0"; startExchange never checks versionMajor',
-  ],
-  [
-    'HTTP/0.9 request line',
-    head(['GET / HTTP/0.9', 'Host: x']),
-    [400, 505],
-    'fixed bug: llhttp accepts version 0.9; it goes upstream as HTTP/1.1 (versionMinor 9 is not 0)',
-  ],
-  [
-    'HTTP/0.9 simple request (no version)',
-    'GET /\r\n\r\n',
-    [400, 505],
-    'fixed bug: llhttp parses "GET /" as HTTP/0.9; it goes upstream as an HTTP/1.1 request without Host',
-  ],
-  [
-    'Content-Length above 2^53',
-    head(['POST / HTTP/1.1', 'Host: x', 'Content-Length: 9007199254740993']) + 'hello',
-    [400, 413],
-    'fixed bug: scanHeaders (head-rewrite.ts:68) turns the value into a double (9007199254740992), so tcpvs frames a ' +
-      'different body length than the one it forwards; values above Number.MAX_SAFE_INTEGER must be refused',
-  ],
-];
-for (const [name, request, statuses] of formerlyForwarded) {
-  t.test(`${name} → ${statuses.join(' or ')}`, (t) => expectRefused(t, request, statuses));
+// Once forwarded; each is now refused. The rule says why it must be.
+for (const { name, rule, request, statuses } of formerlyForwardedVectors) {
+  t.test(`${name} → ${statuses.join(' or ')}`, (t) => {
+    t.comment(rule);
+    return expectRefused(t, request, statuses);
+  });
 }
 
 // CONNECT runs against tcpvs in a child process: a refusal that loops would
