@@ -711,6 +711,11 @@ export class ClientSession implements UpstreamOwner {
       if (n === -1) return;
       offset += n;
       const p = conn.parser;
+      // llhttp reads any major version; HTTP/1.1 syntax carries only 1 (RFC 9112 §2.3).
+      if (p.versionMajor !== 1) {
+        this.badGateway(`response in HTTP/${p.versionMajor}.${p.versionMinor}`);
+        return;
+      }
       if (p.statusCode === 101) {
         this.startTunnel(conn, chunk, offset);
         return;
