@@ -4,7 +4,7 @@
 // one big one; round robin leaves N copies of the same small cache. Measured
 // hit rates are set against two bounds simulated on the very requests sent:
 // one LRU of C (no locality) and one LRU of N x C (perfect partitioning).
-// See bench/README-cache.md.
+// See docs/benchmarks.md#benchmark-tcpvs-in-front-of-a-cache-cluster-once-per-scheduler.
 import { mkdtempSync, mkdirSync, readFileSync } from 'node:fs';
 import { LOCAL_RESULTS_DIR } from './lib/results-dir.ts';
 import os from 'node:os';

@@ -6,7 +6,8 @@
 // the same run mean much: targets are interleaved round by round, every rps is
 // reported relative to the backend and to nginx, and beside it each target's
 // own CPU time per request (utime + stime from /proc), the figure that holds
-// when the neighbours move. See bench/README-bench.md.
+// when the neighbours move. See
+// docs/benchmarks.md#benchmark-tcpvs-next-to-nginx-haproxy-and-the-node-proxies.
 import { mkdtempSync, mkdirSync } from 'node:fs';
 import { LOCAL_RESULTS_DIR, previousResultFile } from './lib/results-dir.ts';
 import os from 'node:os';

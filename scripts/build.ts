@@ -12,10 +12,12 @@
 //   ipvsadm read from the top of the tree, and "type": "module" for the .js
 //   files under dist/ (the nearest package.json decides that).
 // bin/tcpvs.js and bin/tcpvsadm.js, the package's commands, run dist/ where
-// there are no sources beside them.
+// there are no sources beside them. It also writes the man pages (man/, from
+// docs/ by scripts/man.ts), which npm installs from the "man" field.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeManPages } from './man.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const DIST = join(ROOT, 'dist');
@@ -60,4 +62,7 @@ writeFileSync(
     2,
   ) + '\n',
 );
-process.stderr.write(`build: dist/ for ${pkg.name} ${pkg.version}\n`);
+// The man pages (package.json "man"), from the docs as they are now; they
+// are checked in, and test/docs/man.test.ts fails when they are stale.
+writeManPages();
+process.stderr.write(`build: dist/ and man/ for ${pkg.name} ${pkg.version}\n`);

@@ -1,6 +1,6 @@
 // Where bench runs write: bench/results-local/, which git ignores, so a run
 // never rewrites tracked files. The tracked bench/results/ holds named runs,
-// the ones the README's tables were copied from by hand; a bench compares
+// the ones the tables of docs/benchmarks.md were copied from by hand; a bench compares
 // with its own previous local run, or, on a fresh clone, with the newest
 // named run of its kind.
 import { existsSync, readdirSync } from 'node:fs';

@@ -32,7 +32,7 @@ export interface CookieAffinitySpec {
   secure?: boolean;
   sameSite?: 'Strict' | 'Lax' | 'None';
   // Key of the HMAC that turns a server name into its opaque cookie id.
-  // Default: derived from the group name (see docs-affinity.md).
+  // Default: derived from the group name (see docs/affinity.md#cookie-modes, "The secret").
   secret?: string;
 }
 

@@ -981,7 +981,7 @@ export function parseMatcher(tokens: readonly Token[], i: number, end: number): 
       // Requests are matched on their normalised path: a value in another form could never match.
       const normal = normalisePath(arg);
       if (typeof normal !== 'string') return fail(kind, `'${arg}' can never match: ${normal.error}`, i + 2);
-      if (normal !== arg) return fail(kind, `'${arg}' can never match a normalised path (write '${normal}'; see Path normalisation in README.md)`, i + 2);
+      if (normal !== arg) return fail(kind, `'${arg}' can never match a normalised path (write '${normal}'; see Path and host normalisation in docs/configuration.md)`, i + 2);
       return { matcher: { kind, value: arg }, problem: null, next: i + 2 };
     }
     case 'path-regex':

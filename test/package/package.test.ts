@@ -152,7 +152,7 @@ t.test('npm pack builds dist/ and packs the program, not the repo', async (t) =>
   const list = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' });
   t.equal(list.status, 0, 'tar lists it');
   const files = list.stdout.split('\n').filter((f) => f !== '').map((f) => f.replace(/^package\//, ''));
-  for (const f of ['package.json', 'LICENSE', 'README.md', 'bin/tcpvs.js', 'bin/tcpvsadm.js', 'dist/index.js', 'dist/tcpvsadm.js', 'dist/package.json', 'dist/lib/control/worker-main.js', 'dist/rules/web-cluster.tcpvs', 'dist/lib/demo/site/index.html', 'dist/lib/demo/cgi-bin/echo.sh', 'contrib/tcpvs.service']) {
+  for (const f of ['package.json', 'LICENSE', 'README.md', 'bin/tcpvs.js', 'bin/tcpvsadm.js', 'dist/index.js', 'dist/tcpvsadm.js', 'dist/package.json', 'dist/lib/control/worker-main.js', 'dist/rules/web-cluster.tcpvs', 'dist/lib/demo/site/index.html', 'dist/lib/demo/cgi-bin/echo.sh', 'contrib/tcpvs.service', 'docs/configuration.md', 'man/tcpvs.8', 'man/tcpvsadm.8', 'man/tcpvs.conf.5']) {
     t.ok(files.includes(f), `ships ${f}`);
   }
   t.same(files.filter((f) => /^(test|bench|\.ci|lib|scripts|node_modules)\//.test(f) || f.endsWith('.ts') || f.startsWith('tsconfig')), [], 'no sources, tests, benches or CI files');
@@ -176,6 +176,7 @@ t.test('a global install of the tarball with npm on Node 22', async (t) => {
   });
   t.equal(r.status, 0, 'npm install -g', { output: explain(r) });
   for (const bin of ['tcpvs', 'tcpvsadm']) t.ok(existsSync(join(prefix, 'bin', bin)), `${bin} is on the prefix's PATH`);
+  for (const page of ['man8/tcpvs.8', 'man8/tcpvsadm.8', 'man5/tcpvs.conf.5']) t.ok(existsSync(join(prefix, 'share', 'man', page)), `man ${page} is in the prefix's man path`);
   t.ok(statSync(join(installed, 'dist', 'lib', 'demo', 'cgi-bin', 'echo.sh')).mode & 0o100, 'the CGI scripts are still executable');
   t.notOk(existsSync(join(installed, 'node_modules', 'node')), 'no Node binary installed with it');
 });

@@ -1,7 +1,7 @@
 // The 'ipvs' L4 driver: kernel IPVS programmed through Debian's ipvsadm.
 // State is read with `ipvsadm -S -n` (plus -L --thresholds, which -S leaves
 // out), diffed against the desired state for the services this owner owns,
-// and changed with ONE `ipvsadm -R` batch. See docs-ipvs.md.
+// and changed with ONE `ipvsadm -R` batch. See docs/l4.md#the-ipvs-l4-driver.
 import { L4Error, serviceId, syncDaemonProblem } from '../model.ts';
 import type {
   ConnectionEntry,
