@@ -8,28 +8,12 @@ import { DirectorSync } from '../../lib/control/director-sync.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { ConfigError } from '../../lib/config/errors.ts';
 import { startIdentityBackend } from '../helpers/backends.ts';
-import { sleep, spawnTcpvs } from '../helpers/tcpvs.ts';
+import { spawnTcpvs } from '../helpers/tcpvs.ts';
+import { pollUntil } from '../helpers/process.ts';
+import { deadPort } from '../helpers/refuse-helpers.ts';
 import pino from 'pino';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-async function pollUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
-}
 
 const SECRET = 'a-shared-secret-of-some-length';
 
@@ -62,7 +46,7 @@ t.test('templates from the peer are adopted and used; a wrong secret and a forge
   t.teardown(() => Promise.all(backends.map((b) => b.close())));
   const lines: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
-  const [vip, syncPort, nobody] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [vip, syncPort, nobody] = await Promise.all([deadPort(), deadPort(), deadPort()]);
   const core: UserspaceCore = createUserspaceCore();
   t.teardown(() => core.close());
   // rr would send a new client to y first: only an adopted template sends it to x.
@@ -129,7 +113,7 @@ t.test('config: sync statements', async (t) => {
 t.test('source and header pins and lblc/lblcr entries learned on one director are used on the other', { timeout: 60_000 }, async (t) => {
   const backends = await Promise.all([startIdentityBackend('x'), startIdentityBackend('y')]);
   t.teardown(() => Promise.all(backends.map((b) => b.close())));
-  const [syncA, syncB, httpA, httpB] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [syncA, syncB, httpA, httpB] = await Promise.all([deadPort(), deadPort(), deadPort(), deadPort()]);
   const config = (syncListen: number, syncPeer: number, http: number, order: number[]): string => {
     const servers = order.map((i) => `    server 127.0.0.1:${backends[i].port}`);
     return [
@@ -169,16 +153,9 @@ t.test('source and header pins and lblc/lblcr entries learned on one director ar
   };
   const adopted = (port: number): Promise<number> => metric(port, 'tcpvs_sync_entries_total{kind="table",direction="adopted"}');
   const sent = (port: number): Promise<number> => metric(port, 'tcpvs_sync_entries_total{kind="table",direction="sent"}');
-  const pollMetric = async (check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> => {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (await check()) return true;
-      await sleep(50);
-    }
-    return check();
-  };
+
   t.ok(
-    await pollMetric(async () => (await metric(httpA, 'tcpvs_sync_peer_connected')) === 1 && (await metric(httpB, 'tcpvs_sync_peer_connected')) === 1, 15_000),
+    await pollUntil(async () => (await metric(httpA, 'tcpvs_sync_peer_connected')) === 1 && (await metric(httpB, 'tcpvs_sync_peer_connected')) === 1, 15_000),
     'each director connects to the other',
   );
 
@@ -207,7 +184,7 @@ t.test('source and header pins and lblc/lblcr entries learned on one director ar
       learned.push({ client, path, user, server: await ask(a.port, client, path, user) });
     }
   }
-  t.ok(await pollMetric(async () => (await adopted(httpB)) >= 4 * KEYS, 15_000), 'the second director adopts the first one’s entries');
+  t.ok(await pollUntil(async () => (await adopted(httpB)) >= 4 * KEYS, 15_000), 'the second director adopts the first one’s entries');
   t.equal(await adopted(httpB), 4 * KEYS, 'one per key: source pins, header pins, lblc and lblcr entries');
   t.equal(await sent(httpA), 4 * KEYS, 'the first director sent each once');
   t.equal(await sent(httpB), 0, 'and the second sent nothing back: adopted entries do not echo');
@@ -220,6 +197,6 @@ t.test('source and header pins and lblc/lblcr entries learned on one director ar
     'every key reaches the same server through the second director',
   );
   // The second director's own uses now go back, and are newer than the first's.
-  t.ok(await pollMetric(async () => (await adopted(httpA)) >= 4 * KEYS, 15_000), 'the first director adopts the uses on the second');
+  t.ok(await pollUntil(async () => (await adopted(httpA)) >= 4 * KEYS, 15_000), 'the first director adopts the uses on the second');
   t.equal(await sent(httpB), 4 * KEYS, 'each used key went back once');
 });

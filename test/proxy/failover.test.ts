@@ -10,31 +10,15 @@ import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startRawBackend } from '../helpers/backends.ts';
 import { sleep, spawnTcpvs } from '../helpers/tcpvs.ts';
+import { pollUntil } from '../helpers/process.ts';
+import { deadPort } from '../helpers/refuse-helpers.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
 
 const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 const answering = () => startRawBackend((_req, socket) => socket.write(OK));
 const silent = () => startRawBackend(() => {});
 
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
-}
 
-function deadPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A node http backend in its own process (so it can be SIGKILLed); answers its name. */
 async function backendProcess(name: string): Promise<{ child: ChildProcess; port: number }> {
@@ -103,7 +87,7 @@ t.test('a refused connect goes to another server, for a POST with its body too, 
     c.write(requestHead('GET', `/${i}`, [['Host', 'x']]));
     t.equal((await c.readResponse()).status, 200);
   }
-  t.ok(await until(() => /"server down"/.test(tcpvs.stderr()), 5000), 'the dead server was ejected');
+  t.ok(await pollUntil(() => /"server down"/.test(tcpvs.stderr()), 5000), 'the dead server was ejected');
   t.match(tcpvs.stderr(), /connect failed: connect ECONNREFUSED/, 'on its first refusal');
 });
 
@@ -220,7 +204,7 @@ t.test('timeout client-body: a body trickling in cannot hold a server', async (t
   const took = Date.now() - started;
   t.equal(r.status, 408, 'refused when the body is not in within client-body');
   t.ok(took >= 550 && took < 5000, `after about 600 ms (${took} ms)`);
-  t.ok(await until(() => backend.open() === 0, 5000), 'the upstream connection is closed');
+  t.ok(await pollUntil(() => backend.open() === 0, 5000), 'the upstream connection is closed');
   t.equal(backend.requests.length, 0, 'the server never had a whole request');
 });
 
