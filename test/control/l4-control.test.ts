@@ -4,13 +4,12 @@
 // removes itself. Real processes, real sockets, ipvsadm's own output.
 import t from 'tap';
 import net from 'node:net';
-import http from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startIdentityBackend } from '../helpers/backends.ts';
-import { spawnTcpvs, sleep, startTcpvs } from '../helpers/tcpvs.ts';
+import { httpGet, spawnTcpvs, sleep, startTcpvs } from '../helpers/tcpvs.ts';
 import { pollUntil } from '../helpers/process.ts';
 import { startL4Control } from '../../lib/control/l4-control.ts';
 import type { L4Spec } from '../../lib/config/model.ts';
@@ -38,19 +37,6 @@ function ipvsadm(admin: string, ...args: string[]): string {
   return r.stdout;
 }
 
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
-    req.on('error', reject);
-    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-  });
-}
-
 t.test('a node registers in the director, takes traffic, then drains and leaves on SIGTERM', async (t) => {
   const backendA = await startIdentityBackend('A');
   const backendB = await startIdentityBackend('B');
@@ -73,20 +59,20 @@ t.test('a node registers in the director, takes traffic, then drains and leaves 
   t.match(listed, new RegExp(`-> 127\\.0\\.0\\.1:${node.port} +Masq +3 `), 'the node registered itself with its weight');
 
   const served = new Set<string>();
-  for (let i = 0; i < 6; i++) served.add((await get(vipPort, `/x${i}`)).body.split(' ')[0]);
+  for (let i = 0; i < 6; i++) served.add((await httpGet(vipPort, `/x${i}`)).body.split(' ')[0]);
   t.same([...served].sort(), ['A', 'B'], 'the vip spreads connections over both tcpvs nodes');
 
   // A slow request held through the node, then SIGTERM: it must finish.
   const slowPath = '/slow?delay=3000'; // long enough for a few ipvsadm -L calls (a process each)
   const slowResults: Array<Promise<{ status: number; body: string }>> = [];
-  for (let i = 0; i < 4; i++) slowResults.push(get(vipPort, slowPath));
+  for (let i = 0; i < 4; i++) slowResults.push(httpGet(vipPort, slowPath));
   // All four are at the backends (each holds its answer for 3 s).
   const slowSeen = (): number => [...backendA.requests, ...backendB.requests].filter((r) => r.url === slowPath).length;
   t.ok(await pollUntil(() => slowSeen() === 4, 5000), 'the slow requests reached the backends');
   process.kill(node.pid, 'SIGTERM');
   const draining = new RegExp(`-> 127\\.0\\.0\\.1:${node.port} +Masq +0 `);
   t.ok(await pollUntil(() => draining.test(ipvsadm(admin, '-L', '-n')), 5000), 'while draining the node has weight 0');
-  const after = (await get(vipPort, '/after')).body.split(' ')[0];
+  const after = (await httpGet(vipPort, '/after')).body.split(' ')[0];
   t.equal(after, 'A', 'new connections avoid the draining node');
   const slow = await Promise.all(slowResults);
   t.ok(slow.every((r) => r.status === 200), 'every request in flight finished');
@@ -163,7 +149,7 @@ t.test('a node registered with driver remote registers again when its director r
   t.match(ipvsadm(admin, '-L', '-n'), new RegExp(`-> 127\\.0\\.0\\.1:${director.port} +Masq +1 `), 'the new director has its own service in the vip');
   t.ok(await pollUntil(() => nodeListed.test(ipvsadm(admin, '-L', '-n')), 10_000), 'the node is back in the vip of the new director');
   const served = new Set<string>();
-  for (let i = 0; i < 6; i++) served.add((await get(vipPort, `/r${i}`)).body.split(' ')[0]);
+  for (let i = 0; i < 6; i++) served.add((await httpGet(vipPort, `/r${i}`)).body.split(' ')[0]);
   t.same([...served].sort(), ['A', 'B'], 'both serve through the vip again');
   t.equal(node.child.exitCode, null, 'the node kept running all along');
 });

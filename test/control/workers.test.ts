@@ -3,25 +3,11 @@
 // agree across them, SIGHUP reloads every worker, and SIGTERM lets requests
 // in flight finish before the workers exit.
 import t from 'tap';
-import http from 'node:http';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentityBackend } from '../helpers/backends.ts';
-import { sleep, spawnTcpvs } from '../helpers/tcpvs.ts';
-
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
-    req.on('error', reject);
-    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-  });
-}
+import { httpGet, sleep, spawnTcpvs } from '../helpers/tcpvs.ts';
 
 t.test('two workers share the port, agree on hashing, reload together and drain on SIGTERM', async (t) => {
   const backends = await Promise.all(['A', 'B', 'C'].map((n) => startIdentityBackend(n)));
@@ -48,7 +34,7 @@ t.test('two workers share the port, agree on hashing, reload together and drain 
   let disagreements = 0;
   for (let round = 0; round < 3; round++) {
     for (let k = 0; k < 40; k++) {
-      const who = (await get(tcpvs.port, `/obj/${k}`)).body.split(' ')[0];
+      const who = (await httpGet(tcpvs.port, `/obj/${k}`)).body.split(' ')[0];
       const before = byKey.get(`/obj/${k}`);
       if (before !== undefined && before !== who) disagreements++;
       byKey.set(`/obj/${k}`, who);
@@ -70,7 +56,7 @@ t.test('two workers share the port, agree on hashing, reload together and drain 
   for (let i = 0; i < 100 && !/reloaded/.test(tcpvs.stderr()); i++) await sleep(50);
   t.match(tcpvs.stderr(), /reloaded/);
   const spread = new Set<string>();
-  for (let i = 0; i < 12; i++) spread.add((await get(tcpvs.port, '/obj/1')).body.split(' ')[0]);
+  for (let i = 0; i < 12; i++) spread.add((await httpGet(tcpvs.port, '/obj/1')).body.split(' ')[0]);
   t.ok(spread.size >= 2, `after the reload one key spreads over servers (${[...spread].join(',')})`);
 
   // A bad config is refused and the workers keep serving.
@@ -78,10 +64,10 @@ t.test('two workers share the port, agree on hashing, reload together and drain 
   process.kill(tcpvs.pid, 'SIGHUP');
   for (let i = 0; i < 100 && !/reload refused/.test(tcpvs.stderr()); i++) await sleep(50);
   t.match(tcpvs.stderr(), /reload refused/);
-  t.equal((await get(tcpvs.port, '/still')).status, 200);
+  t.equal((await httpGet(tcpvs.port, '/still')).status, 200);
 
   // SIGTERM with requests in flight: they finish, then everything exits 0.
-  const slow = [0, 1, 2, 3].map(() => get(tcpvs.port, '/slow?delay=800'));
+  const slow = [0, 1, 2, 3].map(() => httpGet(tcpvs.port, '/slow?delay=800'));
   await sleep(200);
   process.kill(tcpvs.pid, 'SIGTERM');
   const results = await Promise.all(slow);

@@ -1,6 +1,7 @@
 // Starting tcpvs for tests: in-process from a native config text (fast, and
 // the runtime groups are reachable), or as the real CLI in a child process
 // (for memory measurements and the end-to-end path through index.ts).
+import http from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -216,4 +217,18 @@ export function kernelQueuedBytes(ports: number[]): number {
     total += parseInt(tx, 16) + parseInt(rx, 16);
   }
   return total;
+}
+
+/** GET http://127.0.0.1:PORT/PATH on a fresh connection: its status and body as text (10 s at most). */
+export function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+  });
 }

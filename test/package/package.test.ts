@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { collect, exited, waitFor } from '../helpers/process.ts';
+import { httpGet } from '../helpers/tcpvs.ts';
 
 t.setTimeout(240_000);
 
@@ -125,19 +126,6 @@ function registryNode(major: number): string {
     rmSync(stage, { recursive: true, force: true });
   }
   return bin;
-}
-
-function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
-    req.on('error', reject);
-    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
-  });
 }
 
 // ---- pack and install ----
@@ -268,7 +256,7 @@ function checkInstalled(name: string, nodeBin: () => string): void {
     const port = Number(/listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr())?.[1]);
     t.ok(port > 0, `listening, on ${port}`);
     for (const target of ['/a', '/b?c=d']) {
-      const res = await get(port, target);
+      const res = await httpGet(port, target);
       t.same(res, { status: 200, body: `backend saw GET ${target}\n` }, `GET ${target} through tcpvs`);
     }
     const list = run(tcpvsadm, ['--admin', admin, '-L'], { path });
