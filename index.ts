@@ -153,8 +153,7 @@ async function main(argv: string[]): Promise<number> {
       return check(values.config, values.strict === true);
     case 'keepalived':
       return keepalived(values.config);
-    case 'start':
-    {
+    case 'start': {
       const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
       if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
         process.stderr.write(`tcpvs: --workers: "${values.workers}" is not a number of worker threads (1..256)\n`);
@@ -294,7 +293,12 @@ async function start(
   } catch (err) {
     const listen = config.services[0]?.listen;
     if (demo && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && listen !== undefined)
-      return fail('cannot start the demo', new Error(`port ${listen.port} on ${listen.host} is taken by another program: run it on another one, e.g. npm start -- --port 8081 (0: any free port)`));
+      return fail(
+        'cannot start the demo',
+        new Error(
+          `port ${listen.port} on ${listen.host} is taken by another program: run it on another one, e.g. npm start -- --port 8081 (0: any free port)`,
+        ),
+      );
     return fail('cannot start', err);
   }
   if (workers > 1) process.stderr.write(`tcpvs: ${workers} worker threads\n`);
@@ -329,7 +333,8 @@ async function start(
     // keepalived's notify, through `tcpvs director-state`: this director became MASTER, BACKUP, FAULT or STOP.
     'l4.directorState': async (params: unknown) => {
       const { state, priority } = (params ?? {}) as { state?: unknown; priority?: unknown };
-      if (state !== 'MASTER' && state !== 'BACKUP' && state !== 'FAULT' && state !== 'STOP') throw new Error(`bad params: state must be MASTER, BACKUP, FAULT or STOP`);
+      if (state !== 'MASTER' && state !== 'BACKUP' && state !== 'FAULT' && state !== 'STOP')
+        throw new Error(`bad params: state must be MASTER, BACKUP, FAULT or STOP`);
       notifier.changed({ kind: 'director', state, ...(typeof priority === 'number' ? { priority } : {}) });
       return null;
     },
@@ -354,13 +359,13 @@ async function start(
     }
     closers.push(() => adminTcp.close());
     const a = adminTcp.address;
-    process.stderr.write(`tcpvs: TCP admin listener tcp://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port} (TCPVS_ADMIN_TOKEN=... tcpvs tcpvsadm --admin tcp://...)\n`);
+    process.stderr.write(
+      `tcpvs: TCP admin listener tcp://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port} (TCPVS_ADMIN_TOKEN=... tcpvs tcpvsadm --admin tcp://...)\n`,
+    );
   }
-  {
-    for (const v of spec.vips) {
-      const host = v.address.includes(':') ? `[${v.address}]` : v.address;
-      process.stderr.write(`tcpvs: L4 ${l4.core.driver} vip ${v.name} ${v.protocol} ${host}:${v.port}\n`);
-    }
+  for (const v of spec.vips) {
+    const host = v.address.includes(':') ? `[${v.address}]` : v.address;
+    process.stderr.write(`tcpvs: L4 ${l4.core.driver} vip ${v.name} ${v.protocol} ${host}:${v.port}\n`);
   }
   if (config.adminHttp != null) {
     let adminHttp: AdminHttp;
@@ -410,8 +415,7 @@ async function start(
     process.on('SIGHUP', () => {
       node.control.reload().then(
         () => process.stderr.write(`tcpvs: reloaded ${config.file}\n`),
-        (err: unknown) =>
-          process.stderr.write(`tcpvs: reload refused, the running config stays:\n${(err as Error).message}\n`),
+        (err: unknown) => process.stderr.write(`tcpvs: reload refused, the running config stays:\n${(err as Error).message}\n`),
       );
     });
     process.off('SIGHUP', hupEarly);

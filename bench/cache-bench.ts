@@ -22,7 +22,12 @@ import { USAGE, parseCacheBenchOptions } from './cache/options.ts';
 import type { CacheBenchOptions } from './cache/options.ts';
 import { ProgressLine } from './cache/progress.ts';
 import {
-  checkTargets, emptySchedulerResult, formatSchedulerTable, formatTargets, loadImbalance, relateSchedulers,
+  checkTargets,
+  emptySchedulerResult,
+  formatSchedulerTable,
+  formatTargets,
+  loadImbalance,
+  relateSchedulers,
   writeCacheResultFiles,
 } from './cache/report.ts';
 import type { CacheBenchResult, CacheBenchSettings, SchedulerResult } from './cache/report.ts';
@@ -68,9 +73,11 @@ async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
   const loadAverageAtStart = os.loadavg();
   guard.workDir = mkdtempSync(path.join(os.tmpdir(), 'tcpvs-cache-bench-'));
-  say(`tcpvs cache bench: ${options.nodes} cache nodes x ${options.capacity} objects, Zipf alpha ${options.alpha} over ` +
-    `${options.objects} objects, origin delay ${options.originDelayMs} ms, ${options.connections} connections; per scheduler ` +
-    `${options.warmupRequests} warm-up requests then ${options.durationSeconds} s; schedulers ${options.schedulers.join(', ')}`);
+  say(
+    `tcpvs cache bench: ${options.nodes} cache nodes x ${options.capacity} objects, Zipf alpha ${options.alpha} over ` +
+      `${options.objects} objects, origin delay ${options.originDelayMs} ms, ${options.connections} connections; per scheduler ` +
+      `${options.warmupRequests} warm-up requests then ${options.durationSeconds} s; schedulers ${options.schedulers.join(', ')}`,
+  );
 
   // Long enough that no run wraps around in practice; if one does, the bounds wrap with it.
   const streamLength = Math.max(1 << 21, options.warmupRequests * 2);
@@ -97,10 +104,20 @@ async function main(): Promise<number> {
   relateSchedulers(results);
 
   const settings: CacheBenchSettings = {
-    nodes: options.nodes, objects: options.objects, capacity: options.capacity, alpha: options.alpha,
-    originDelayMs: options.originDelayMs, durationSeconds: options.durationSeconds, warmupRequests: options.warmupRequests,
-    warmupMaxSeconds: options.warmupMaxSeconds, connections: options.connections, seed: options.seed,
-    bodyBytes: options.bodyBytes, balanceFactor: options.balanceFactor, streamLength, quick: options.quick,
+    nodes: options.nodes,
+    objects: options.objects,
+    capacity: options.capacity,
+    alpha: options.alpha,
+    originDelayMs: options.originDelayMs,
+    durationSeconds: options.durationSeconds,
+    warmupRequests: options.warmupRequests,
+    warmupMaxSeconds: options.warmupMaxSeconds,
+    connections: options.connections,
+    seed: options.seed,
+    bodyBytes: options.bodyBytes,
+    balanceFactor: options.balanceFactor,
+    streamLength,
+    quick: options.quick,
   };
   const machine: MachineInfo = {
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
@@ -129,8 +146,10 @@ async function main(): Promise<number> {
   };
 
   say('');
-  say(`machine: ${machine.cpuCount} x ${machine.cpuModel}, node ${machine.node}, load average ` +
-    `${loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')} at start, ${machine.loadAverageAtEnd.map((l) => l.toFixed(2)).join(' ')} at end`);
+  say(
+    `machine: ${machine.cpuCount} x ${machine.cpuModel}, node ${machine.node}, load average ` +
+      `${loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')} at start, ${machine.loadAverageAtEnd.map((l) => l.toFixed(2)).join(' ')} at end`,
+  );
   say('\n' + formatSchedulerTable(results, settings));
   say('\n' + formatTargets(result.targets));
   mkdirSync(options.resultsDir, { recursive: true });
@@ -142,9 +161,18 @@ async function main(): Promise<number> {
 async function startCluster(options: CacheBenchOptions, stream: Uint32Array, paths: string[]): Promise<Cluster> {
   const node = process.execPath;
   const originPort = await freePort();
-  const origin = startChild('origin', node,
-    ['--no-deprecation', path.join(CACHE_LIB, 'origin-server.ts'), String(originPort), String(options.originDelayMs), String(options.bodyBytes)],
-    repoRoot);
+  const origin = startChild(
+    'origin',
+    node,
+    [
+      '--no-deprecation',
+      path.join(CACHE_LIB, 'origin-server.ts'),
+      String(originPort),
+      String(options.originDelayMs),
+      String(options.bodyBytes),
+    ],
+    repoRoot,
+  );
   const probePath = paths[0];
   const probeBody = objectBody(probePath, options.bodyBytes);
   const originProblem = await waitUntilAnswering(originPort, probePath, probeBody, origin, STARTUP_TIMEOUT_MS);
@@ -155,9 +183,12 @@ async function startCluster(options: CacheBenchOptions, stream: Uint32Array, pat
     const port = await freePort();
     if (port !== originPort && !cachePorts.includes(port)) cachePorts.push(port);
   }
-  const caches = startChild('caches', node,
+  const caches = startChild(
+    'caches',
+    node,
     ['--no-deprecation', path.join(CACHE_LIB, 'cache-server.ts'), String(originPort), String(options.capacity), ...cachePorts.map(String)],
-    repoRoot);
+    repoRoot,
+  );
   for (const port of cachePorts) {
     const problem = await waitUntilAnswering(port, probePath, probeBody, caches, STARTUP_TIMEOUT_MS);
     if (problem !== null) throw new Error(`cache node on port ${port} did not start: ${problem}`);
@@ -173,7 +204,12 @@ async function runScheduler(name: string, label: string, options: CacheBenchOpti
   if (cluster.caches.exited) throw new Error(`the cache nodes' process ended (${cluster.caches.exitDescription})`);
 
   progress.step(`${label}: starting tcpvs ...`);
-  const tcpvs = startChild(`tcpvs ${name}`, process.execPath, [path.join(repoRoot, 'index.ts'), 'start', '--workers', '1', '-c', prepared.file], repoRoot);
+  const tcpvs = startChild(
+    `tcpvs ${name}`,
+    process.execPath,
+    [path.join(repoRoot, 'index.ts'), 'start', '--workers', '1', '-c', prepared.file],
+    repoRoot,
+  );
   try {
     const result = emptySchedulerResult(name, 'measured', '');
     result.notes = prepared.notes;
@@ -194,12 +230,22 @@ async function runScheduler(name: string, label: string, options: CacheBenchOpti
       // The origin answers at once during the warm-up: it only fills the caches.
       await setOriginDelay(cluster.originPort, 0);
       const warmupStart = Date.now();
-      const ticker = setInterval(() => progress.tick(
-        `${label}: warm-up ${seconds(Date.now() - warmupStart)} s, ${feed.position.toLocaleString('en-US')}/` +
-        `${options.warmupRequests.toLocaleString('en-US')} requests`), 250);
+      const ticker = setInterval(
+        () =>
+          progress.tick(
+            `${label}: warm-up ${seconds(Date.now() - warmupStart)} s, ${feed.position.toLocaleString('en-US')}/` +
+              `${options.warmupRequests.toLocaleString('en-US')} requests`,
+          ),
+        250,
+      );
       progress.step(`${label}: warm-up, ${options.warmupRequests} requests ...`);
       try {
-        await runStreamLoad(feed, { port: listenPort, connections: options.connections, amount: options.warmupRequests, maxSeconds: options.warmupMaxSeconds });
+        await runStreamLoad(feed, {
+          port: listenPort,
+          connections: options.connections,
+          amount: options.warmupRequests,
+          maxSeconds: options.warmupMaxSeconds,
+        });
       } finally {
         clearInterval(ticker);
         await setOriginDelay(cluster.originPort, options.originDelayMs);
@@ -212,9 +258,14 @@ async function runScheduler(name: string, label: string, options: CacheBenchOpti
     result.streamMeasureFrom = feed.position;
 
     const measureStart = Date.now();
-    const ticker = setInterval(() => progress.tick(
-      `${label}: ${seconds(Date.now() - measureStart)}/${options.durationSeconds} s, ` +
-      `${(feed.position - result.streamMeasureFrom).toLocaleString('en-US')} requests`), 250);
+    const ticker = setInterval(
+      () =>
+        progress.tick(
+          `${label}: ${seconds(Date.now() - measureStart)}/${options.durationSeconds} s, ` +
+            `${(feed.position - result.streamMeasureFrom).toLocaleString('en-US')} requests`,
+        ),
+      250,
+    );
     progress.step(`${label}: measuring ${options.durationSeconds} s ...`);
     let sample;
     try {
@@ -247,7 +298,14 @@ async function runScheduler(name: string, label: string, options: CacheBenchOpti
 
     progress.step(`${label}: simulating the bounds ...`);
     const single = simulateLru(cluster.stream, options.objects, options.capacity, 0, result.streamMeasureFrom, result.streamEnd);
-    const partitioned = simulateLru(cluster.stream, options.objects, options.capacity * options.nodes, 0, result.streamMeasureFrom, result.streamEnd);
+    const partitioned = simulateLru(
+      cluster.stream,
+      options.objects,
+      options.capacity * options.nodes,
+      0,
+      result.streamMeasureFrom,
+      result.streamEnd,
+    );
     result.boundSingle = single.requests === 0 ? null : single.hitRate;
     result.boundPartitioned = partitioned.requests === 0 ? null : partitioned.hitRate;
     if (tcpvs.exited) {
@@ -263,10 +321,12 @@ async function runScheduler(name: string, label: string, options: CacheBenchOpti
 function describeResult(r: SchedulerResult): string {
   if (r.rps === null || r.hitRate === null) return `  ${r.name.padEnd(6)} ${r.reason || r.status}`;
   const errors = r.errors + r.non2xx + r.cacheErrors;
-  return `  ${r.name.padEnd(6)} hit ${(r.hitRate * 100).toFixed(1)}% (bounds ${pct(r.boundSingle)} / ${pct(r.boundPartitioned)})  ` +
+  return (
+    `  ${r.name.padEnd(6)} hit ${(r.hitRate * 100).toFixed(1)}% (bounds ${pct(r.boundSingle)} / ${pct(r.boundPartitioned)})  ` +
     `${Math.round(r.rps).toLocaleString('en-US')} rps  p99 ${r.p99Ms} ms  max/mean ${r.imbalance?.toFixed(2) ?? '-'}` +
     `${errors > 0 ? `  errors ${errors}` : ''}  (warm-up ${r.warmupRequests} requests in ${r.warmupSeconds.toFixed(1)} s)` +
-    `${r.notes.length > 0 ? `  note: ${r.notes.join('; ')}` : ''}`;
+    `${r.notes.length > 0 ? `  note: ${r.notes.join('; ')}` : ''}`
+  );
 }
 
 function pct(value: number | null): string {

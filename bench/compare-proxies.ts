@@ -149,12 +149,18 @@ class RecordingBackend {
       const lines = conn.buf.subarray(0, headEnd).toString('latin1').split('\r\n');
       const target = lines[0].split(' ')[1] ?? '';
       const fields = lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')).trim().toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]);
-      const te = fields.filter(([n]) => n === 'transfer-encoding').map(([, v]) => v).join(', ');
+      const te = fields
+        .filter(([n]) => n === 'transfer-encoding')
+        .map(([, v]) => v)
+        .join(', ');
       const cl = fields.find(([n]) => n === 'content-length')?.[1];
       let end = headEnd + 4;
       if (te !== '') {
         // Lenient, like most servers: chunked if it is the last coding named.
-        const codings = te.split(',').map((c) => c.trim().toLowerCase()).filter((c) => c !== '');
+        const codings = te
+          .split(',')
+          .map((c) => c.trim().toLowerCase())
+          .filter((c) => c !== '');
         if (codings.at(-1) !== 'chunked') return void (conn.stuck = true);
         const body = readChunked(conn.buf, end);
         if (body === null) {
@@ -283,7 +289,13 @@ async function sentinelOk(port: number): Promise<boolean> {
   const socket = await connect(port);
   if (typeof socket === 'string') return false;
   try {
-    const x = await exchange(socket, bytesOf(`GET ${SENTINEL_PATH} HTTP/1.1\r\nHost: sentinel.test\r\nConnection: close\r\n\r\n`), Buffer.alloc(0), 1, false);
+    const x = await exchange(
+      socket,
+      bytesOf(`GET ${SENTINEL_PATH} HTTP/1.1\r\nHost: sentinel.test\r\nConnection: close\r\n\r\n`),
+      Buffer.alloc(0),
+      1,
+      false,
+    );
     return statusOf(x) === 200;
   } finally {
     socket.destroy();
@@ -325,7 +337,17 @@ async function runResponseCase(port: number, backend: RecordingBackend, c: Corpu
   const headFirst = c.request.startsWith('HEAD ');
   const socket = await connect(port);
   try {
-    if (typeof socket === 'string') return { status: 'error', complete: false, leaked: false, marker: c.tcpvs.absent, atServerClose: false, next: null, clientBytes: socket, ms: 0 };
+    if (typeof socket === 'string')
+      return {
+        status: 'error',
+        complete: false,
+        leaked: false,
+        marker: c.tcpvs.absent,
+        atServerClose: false,
+        next: null,
+        clientBytes: socket,
+        ms: 0,
+      };
     const first = await exchange(socket, bytesOf(`${c.request} HTTP/1.1\r\nHost: compare.test\r\n\r\n`), Buffer.alloc(0), 1, headFirst);
     let all = first;
     let next: string | null = null;
@@ -444,7 +466,8 @@ function parseOptions(argv: string[]): Options {
     },
   });
   const targets = (values.targets ?? PROXIES.join(',')).split(',').map((s) => s.trim());
-  for (const t of targets) if (!(PROXIES as readonly string[]).includes(t)) throw new Error(`unknown target "${t}" (expected ${PROXIES.join(', ')})`);
+  for (const t of targets)
+    if (!(PROXIES as readonly string[]).includes(t)) throw new Error(`unknown target "${t}" (expected ${PROXIES.join(', ')})`);
   const deadlineSeconds = Number(values.deadline ?? 1500);
   if (!Number.isFinite(deadlineSeconds) || deadlineSeconds <= 0) throw new Error('--deadline takes seconds');
   return {
@@ -468,7 +491,9 @@ async function main(): Promise<number> {
   guard.workDir = mkdtempSync(path.join(os.tmpdir(), 'tcpvs-compare-'));
   const startedAt = new Date();
   const corpus = loadCompareCorpus(options.filter);
-  say(`compare-proxies: ${corpus.requests.length} request vectors, ${corpus.responses.length} malicious-server cases; ${options.targets.join(', ')}`);
+  say(
+    `compare-proxies: ${corpus.requests.length} request vectors, ${corpus.responses.length} malicious-server cases; ${options.targets.join(', ')}`,
+  );
 
   const backend = new RecordingBackend();
   await backend.start();
@@ -512,7 +537,9 @@ async function main(): Promise<number> {
         } finally {
           await stopChild(started.child);
         }
-        say(`  ${name} (${profile}): ${vectors.length} vectors, ${cases.length} server cases in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        say(
+          `  ${name} (${profile}): ${vectors.length} vectors, ${cases.length} server cases in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+        );
       }
     }
   } finally {
@@ -543,12 +570,22 @@ async function main(): Promise<number> {
   });
 
   say('\nRequest vectors (status, or closed / timeout; forwarded?: did any byte reach the backend, tcpvs/nginx/haproxy)\n');
-  say(formatTable(reqRows.map((r) => ({ id: r.v.id, cells: r.cells, forwarded: r.forwarded, agreement: r.agreement })), true));
+  say(
+    formatTable(
+      reqRows.map((r) => ({ id: r.v.id, cells: r.cells, forwarded: r.forwarded, agreement: r.agreement })),
+      true,
+    ),
+  );
   say(
     '\nMalicious servers (the client\'s status; "cut": the response never completed; "at close": its first byte came only when the server ' +
       'closed, 1 s after the bad response; "+hello" / "+EVIL": the server\'s body or unasked bytes reached the client)\n',
   );
-  say(formatTable(resRows.map((r) => ({ id: r.c.id, cells: r.cells, agreement: r.agreement })), false));
+  say(
+    formatTable(
+      resRows.map((r) => ({ id: r.c.id, cells: r.cells, agreement: r.agreement })),
+      false,
+    ),
+  );
 
   const count = (rows: Array<{ agreement: Agreement }>, a: Agreement) => rows.filter((r) => r.agreement === a).length;
   const threeWay = (keys: Record<string, string>) => new Set(Object.values(keys)).size === 3;
@@ -570,7 +607,9 @@ async function main(): Promise<number> {
     },
     responses: {
       ...summarise(resRows),
-      tcpvsUnexpected: resRows.filter((r) => r.outcomes.tcpvs !== undefined && !tcpvsResponseAsExpected(r.c, r.outcomes.tcpvs)).map((r) => r.c.id),
+      tcpvsUnexpected: resRows
+        .filter((r) => r.outcomes.tcpvs !== undefined && !tcpvsResponseAsExpected(r.c, r.outcomes.tcpvs))
+        .map((r) => r.c.id),
     },
   };
   say('\nSummary');

@@ -18,8 +18,14 @@ import { USAGE, parseBenchOptions } from './lib/options.ts';
 import type { BenchOptions } from './lib/options.ts';
 import { describeMismatch, fetchOnce, freePort } from './lib/processes.ts';
 import {
-  checkGoals, emptyTargetResult, formatChangeSince, formatGoals, formatSizeTable, readPreviousResult,
-  summarizeSize, writeResultFiles,
+  checkGoals,
+  emptyTargetResult,
+  formatChangeSince,
+  formatGoals,
+  formatSizeTable,
+  readPreviousResult,
+  summarizeSize,
+  writeResultFiles,
 } from './lib/report.ts';
 import type { BenchResult, MachineInfo, SizeResult, TargetResult } from './lib/report.ts';
 import { ensureSystemProxy, findBinary, runCommand } from './lib/system-proxies.ts';
@@ -54,15 +60,22 @@ async function main(): Promise<number> {
   const startedAt = new Date().toISOString();
   const loadAverageAtStart = os.loadavg();
   guard.workDir = mkdtempSync(path.join(os.tmpdir(), 'tcpvs-bench-'));
-  say(`tcpvs proxy bench: targets ${options.targets.join(', ')}; sizes ${options.sizes.map((s) => s.label).join(', ')}; ` +
-    `${options.connections} connections; warm-up ${options.warmupSeconds} s, then ${options.rounds} x ${secondsPerRound} s per target per size`);
+  say(
+    `tcpvs proxy bench: targets ${options.targets.join(', ')}; sizes ${options.sizes.map((s) => s.label).join(', ')}; ` +
+      `${options.connections} connections; warm-up ${options.warmupSeconds} s, then ${options.rounds} x ${secondsPerRound} s per target per size`,
+  );
 
   const wrk = await ensureSystemProxy('wrk', ['wrk'], options.allowInstall, say);
   if (!('binary' in wrk)) throw new Error(`no load generator: ${wrk.reason}`);
   useWrk(wrk.binary);
   const ctx: TargetContext = {
     backend: options.backend,
-    repoRoot, workDir: guard.workDir, backendPort: await freePort(), allowInstall: options.allowInstall, startupTimeoutMs: 15_000, say,
+    repoRoot,
+    workDir: guard.workDir,
+    backendPort: await freePort(),
+    allowInstall: options.allowInstall,
+    startupTimeoutMs: 15_000,
+    say,
   };
   const backendStart = await startTarget('backend', ctx.backendPort, ctx);
   if (!backendStart.ok) throw new Error(`the bare backend did not start: ${backendStart.reason}`);
@@ -96,7 +109,10 @@ async function main(): Promise<number> {
       } catch (err) {
         problem = (err as Error).message;
       }
-      results.set(name, emptyTargetResult(name, problem === '' ? 'measured' : 'broken', problem === '' ? '' : `broken: ${problem}`, target.version));
+      results.set(
+        name,
+        emptyTargetResult(name, problem === '' ? 'measured' : 'broken', problem === '' ? '' : `broken: ${problem}`, target.version),
+      );
       if (problem === '') measurable.push(target);
       else say(`  ${name} ${size.label}: ${problem}; not measured`);
     }
@@ -121,9 +137,11 @@ async function main(): Promise<number> {
         const sample = await runLoad(loadFor(target, size.label, options.connections, secondsPerRound));
         result.rounds.push(sample);
         const cpu = sample.cpuUsPerRequest == null ? '-' : sample.cpuUsPerRequest.toFixed(1);
-        say(`${size.label} round ${round + 1}/${options.rounds} ${target.name.padEnd(18)} ${Math.round(sample.rps).toLocaleString('en-US').padStart(8)} rps` +
-          `  ${cpu.padStart(6)} µs CPU/request  p50 ${sample.p50Ms.toFixed(2)} ms  p99 ${sample.p99Ms.toFixed(2)} ms` +
-          `${sample.errors + sample.non2xx > 0 ? `  errors ${sample.errors} non-2xx ${sample.non2xx}` : ''}`);
+        say(
+          `${size.label} round ${round + 1}/${options.rounds} ${target.name.padEnd(18)} ${Math.round(sample.rps).toLocaleString('en-US').padStart(8)} rps` +
+            `  ${cpu.padStart(6)} µs CPU/request  p50 ${sample.p50Ms.toFixed(2)} ms  p99 ${sample.p99Ms.toFixed(2)} ms` +
+            `${sample.errors + sample.non2xx > 0 ? `  errors ${sample.errors} non-2xx ${sample.non2xx}` : ''}`,
+        );
         if (target.child.exited) {
           result.status = 'failed';
           result.reason = `process ended during the run (${target.child.exitDescription})`;
@@ -153,9 +171,15 @@ async function main(): Promise<number> {
     startedAt,
     finishedAt: new Date().toISOString(),
     settings: {
-      durationSeconds: options.durationSeconds, warmupSeconds: options.warmupSeconds, rounds: options.rounds,
-      secondsPerRound, connections: options.connections, pipelining: 1, quick: options.quick,
-      loadGenerator: 'wrk -t1', backend: options.backend,
+      durationSeconds: options.durationSeconds,
+      warmupSeconds: options.warmupSeconds,
+      rounds: options.rounds,
+      secondsPerRound,
+      connections: options.connections,
+      pipelining: 1,
+      quick: options.quick,
+      loadGenerator: 'wrk -t1',
+      backend: options.backend,
     },
     machine,
     versions,
@@ -164,7 +188,9 @@ async function main(): Promise<number> {
   };
 
   say('');
-  say(`machine: ${machine.cpuCount} x ${machine.cpuModel}, node ${machine.node}, load average ${loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')} at start`);
+  say(
+    `machine: ${machine.cpuCount} x ${machine.cpuModel}, node ${machine.node}, load average ${loadAverageAtStart.map((l) => l.toFixed(2)).join(' ')} at start`,
+  );
   for (const size of sizes) say('\n' + formatSizeTable(size, options.connections));
   say('\n' + formatGoals(result.goals));
 
@@ -188,10 +214,10 @@ function loadFor(target: RunningTarget, label: string, connections: number, dura
 function armDeadline(options: BenchOptions, secondsPerRound: number): void {
   const perTargetPerSize = options.warmupSeconds + options.rounds * secondsPerRound;
   const plannedSeconds = options.targets.length * options.sizes.length * perTargetPerSize;
-  const needsInstall = options.allowInstall && (findBinary('nginx') === null || findBinary('haproxy') === null || findBinary('wrk') === null);
-  const deadlineSeconds = options.deadlineSeconds > 0
-    ? options.deadlineSeconds
-    : Math.ceil(plannedSeconds * 1.5) + 120 + (needsInstall ? 600 : 0);
+  const needsInstall =
+    options.allowInstall && (findBinary('nginx') === null || findBinary('haproxy') === null || findBinary('wrk') === null);
+  const deadlineSeconds =
+    options.deadlineSeconds > 0 ? options.deadlineSeconds : Math.ceil(plannedSeconds * 1.5) + 120 + (needsInstall ? 600 : 0);
   guard.armDeadline(deadlineSeconds);
 }
 

@@ -12,7 +12,7 @@
 // 5 µs of CPU per request more with 2 workers than with 1. The table is
 // printed and bench/results/workers-latest.json written; the next run
 // compares against it.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { LOCAL_RESULTS_DIR, previousResultFile } from './lib/results-dir.ts';
 import os from 'node:os';
 import path from 'node:path';
@@ -92,13 +92,20 @@ async function main(): Promise<number> {
         '',
       ].join('\n'),
     );
-    const child = startChild(`tcpvs-${workers}`, path.join(repoRoot, 'node_modules', '.bin', 'node'), [path.join(repoRoot, 'index.ts'), 'start', '--workers', String(workers), '-c', file], repoRoot);
+    const child = startChild(
+      `tcpvs-${workers}`,
+      path.join(repoRoot, 'node_modules', '.bin', 'node'),
+      [path.join(repoRoot, 'index.ts'), 'start', '--workers', String(workers), '-c', file],
+      repoRoot,
+    );
     const ready = await waitUntilAnswering(port, PATH, BODY, child, 20_000);
     if (ready !== null) throw new Error(`tcpvs --workers ${workers}: ${ready}`);
     targets.push({ name: `tcpvs --workers ${workers}`, workers, port, child });
   }
 
-  say(`workers bench: wrk -t1 -c${options.connections}, ${options.rounds} alternating rounds of ${options.seconds} s, 100 B from nginx (1 worker)`);
+  say(
+    `workers bench: wrk -t1 -c${options.connections}, ${options.rounds} alternating rounds of ${options.seconds} s, 100 B from nginx (1 worker)`,
+  );
   useWrk(wrk.binary);
   const load = (t: (typeof targets)[number], durationSeconds: number) =>
     runLoad({ port: t.port, path: PATH, connections: options.connections, durationSeconds, pid: t.child!.pid });
@@ -129,16 +136,32 @@ async function main(): Promise<number> {
   say('|---|---|---|---|---|');
   for (const s of summary) {
     const before = previous?.summary.find((p) => p.target === s.target)?.cpuUsPerRequest;
-    say(`| ${s.target} | ${Math.round(s.rps).toLocaleString('en')} | ${s.cpuUsPerRequest.toFixed(1)} | ${s.errors} | ${before === undefined ? '-' : before.toFixed(1)} |`);
+    say(
+      `| ${s.target} | ${Math.round(s.rps).toLocaleString('en')} | ${s.cpuUsPerRequest.toFixed(1)} | ${s.errors} | ${before === undefined ? '-' : before.toFixed(1)} |`,
+    );
   }
   const cost = summary[1].cpuUsPerRequest - summary[0].cpuUsPerRequest;
   const met = cost <= TARGET_US;
   say('');
-  say(`sharing costs ${cost.toFixed(1)} µs of CPU per request (--workers 2 minus --workers 1); target at most ${TARGET_US} µs: ${met ? 'met' : 'NOT met'}`);
+  say(
+    `sharing costs ${cost.toFixed(1)} µs of CPU per request (--workers 2 minus --workers 1); target at most ${TARGET_US} µs: ${met ? 'met' : 'NOT met'}`,
+  );
   mkdirSync(path.dirname(RESULT), { recursive: true });
   writeFileSync(
     RESULT,
-    JSON.stringify({ date: new Date().toISOString(), machine: { cpus: os.availableParallelism(), model: os.cpus()[0]?.model ?? '' }, options, summary, sharingCostUs: cost, targetUs: TARGET_US, met }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        machine: { cpus: os.availableParallelism(), model: os.cpus()[0]?.model ?? '' },
+        options,
+        summary,
+        sharingCostUs: cost,
+        targetUs: TARGET_US,
+        met,
+      },
+      null,
+      2,
+    ) + '\n',
   );
   say(`wrote ${path.relative(repoRoot, RESULT)}`);
   return met ? 0 : 1;

@@ -100,7 +100,11 @@ function sectionLines(doc: string, heading: string): { level: number; lines: str
   const h = found[0];
   const next = all.find((x) => x.line > h.line && x.level <= h.level);
   const end = next?.line ?? lines.length;
-  return { level: h.level, lines: lines.slice(h.line, end), anchors: all.filter((x) => x.line >= h.line && x.line < end).map((x) => x.anchor) };
+  return {
+    level: h.level,
+    lines: lines.slice(h.line, end),
+    anchors: all.filter((x) => x.line >= h.line && x.line < end).map((x) => x.anchor),
+  };
 }
 
 /** The text between a doc's title and its first `##`. */
@@ -156,7 +160,9 @@ function inline(text: string, fromDoc: string, included: ReadonlySet<string> = n
   const held: string[] = [];
   const hold = (roff: string): string => `\u0000${held.push(roff) - 1}\u0000`;
   // Code spans first: nothing inside them is markdown.
-  let s = text.replace(/(`+)([\s\S]*?[^`])\1(?!`)/g, (_m, _ticks: string, code: string) => hold(`\\fB${escapeText(code.trim() === '' ? code : code.replace(/^ (.*) $/, '$1'))}\\fR`));
+  let s = text.replace(/(`+)([\s\S]*?[^`])\1(?!`)/g, (_m, _ticks: string, code: string) =>
+    hold(`\\fB${escapeText(code.trim() === '' ? code : code.replace(/^ (.*) $/, '$1'))}\\fR`),
+  );
   s = s.replace(/\[([^\]]+)\]\(([^)\s]+)\)/g, (_m, label: string, target: string) => {
     // The label goes on through the rest (it may hold code spans); where the link leads is said after it.
     const note = linkNote(target, fromDoc, included);
@@ -208,7 +214,10 @@ function convert(lines: string[], opts: ConvertOptions): string[] {
   const out: string[] = [];
   const text = (s: string): string => inline(s, opts.fromDoc, opts.included);
   // Lines of running text: joined first, since a code span or a link may run over a line break.
-  const textLines = (ls: string[]): string[] => text(ls.map((l) => l.trim()).join('\n')).split('\n').map(safeLine);
+  const textLines = (ls: string[]): string[] =>
+    text(ls.map((l) => l.trim()).join('\n'))
+      .split('\n')
+      .map(safeLine);
   let i = 0;
   let listDepth = 0; // .RS levels opened for nested lists
   const closeLists = (): void => {
@@ -217,8 +226,7 @@ function convert(lines: string[], opts: ConvertOptions): string[] {
       listDepth--;
     }
   };
-  const isBlockStart = (l: string): boolean =>
-    /^\s*```/.test(l) || /^#{1,6} /.test(l) || /^\s*\|/.test(l) || /^\s*([-*]|\d+\.) /.test(l);
+  const isBlockStart = (l: string): boolean => /^\s*```/.test(l) || /^#{1,6} /.test(l) || /^\s*\|/.test(l) || /^\s*([-*]|\d+\.) /.test(l);
   while (i < lines.length) {
     const line = lines[i];
     if (line.trim() === '') {
@@ -288,14 +296,27 @@ function convert(lines: string[], opts: ConvertOptions): string[] {
       const content = [item[3]];
       const contentIndent = item[1].length + item[2].length + 1;
       i++;
-      while (i < lines.length && lines[i].trim() !== '' && !/^\s*([-*]|\d+\.) /.test(lines[i]) && !/^\s*```/.test(lines[i]) && !/^\s*\|/.test(lines[i])) {
+      while (
+        i < lines.length &&
+        lines[i].trim() !== '' &&
+        !/^\s*([-*]|\d+\.) /.test(lines[i]) &&
+        !/^\s*```/.test(lines[i]) &&
+        !/^\s*\|/.test(lines[i])
+      ) {
         content.push(lines[i].trim());
         i++;
       }
       out.push(`.IP ${marker} ${marker === '\\(bu' ? 2 : 4}`);
       out.push(...textLines(content));
       // A paragraph or code indented under the item belongs to it.
-      while (i < lines.length && lines[i].trim() === '' && i + 1 < lines.length && /^\s+/.test(lines[i + 1]) && /^\s*/.exec(lines[i + 1])![0].length >= contentIndent && !/^\s*([-*]|\d+\.) /.test(lines[i + 1])) {
+      while (
+        i < lines.length &&
+        lines[i].trim() === '' &&
+        i + 1 < lines.length &&
+        /^\s+/.test(lines[i + 1]) &&
+        /^\s*/.exec(lines[i + 1])![0].length >= contentIndent &&
+        !/^\s*([-*]|\d+\.) /.test(lines[i + 1])
+      ) {
         i++;
         if (/^\s*```/.test(lines[i])) break; // handled at the top of the loop, inside the item
         const para: string[] = [];
@@ -308,7 +329,8 @@ function convert(lines: string[], opts: ConvertOptions): string[] {
     // Indented code (4 spaces), outside lists.
     if (/^ {4}/.test(line)) {
       const body: string[] = [];
-      while (i < lines.length && (/^ {4}/.test(lines[i]) || (lines[i].trim() === '' && /^ {4}/.test(lines[i + 1] ?? '')))) body.push(lines[i++].slice(4));
+      while (i < lines.length && (/^ {4}/.test(lines[i]) || (lines[i].trim() === '' && /^ {4}/.test(lines[i + 1] ?? ''))))
+        body.push(lines[i++].slice(4));
       out.push('.PP', '.RS 4', '.nf', ...body.map((l) => safeLine(escapeText(l))), '.fi', '.RE');
       continue;
     }
@@ -331,7 +353,10 @@ function renderPart(part: Part, included: ReadonlySet<string>): string[] {
   const fromDoc = part.doc;
   if (part.heading === undefined) {
     const lines = introLines(part.doc);
-    return [`.SH ${headingArg(part.title ?? 'DESCRIPTION', true)}`, ...convert(part.firstParagraph === true ? firstParagraph(lines) : lines, { fromDoc, included, shLevel: 1 })];
+    return [
+      `.SH ${headingArg(part.title ?? 'DESCRIPTION', true)}`,
+      ...convert(part.firstParagraph === true ? firstParagraph(lines) : lines, { fromDoc, included, shLevel: 1 }),
+    ];
   }
   const { level, lines } = sectionLines(part.doc, part.heading);
   const body = lines.slice(1);

@@ -27,12 +27,12 @@ export async function readNodeStats(port: number): Promise<CacheNodeStats> {
   return JSON.parse(response.body.toString('utf8')) as CacheNodeStats;
 }
 
-export function flushAll(ports: readonly number[]): Promise<void[]> {
-  return Promise.all(ports.map((port) => postOnce(port, '/_flush', 5000)));
+export async function flushAll(ports: readonly number[]): Promise<void> {
+  await Promise.all(ports.map((port) => postOnce(port, '/_flush', 5000)));
 }
 
-export function resetAll(ports: readonly number[]): Promise<void[]> {
-  return Promise.all(ports.map((port) => postOnce(port, '/_reset', 5000)));
+export async function resetAll(ports: readonly number[]): Promise<void> {
+  await Promise.all(ports.map((port) => postOnce(port, '/_reset', 5000)));
 }
 
 export function setOriginDelay(originPort: number, ms: number): Promise<void> {

@@ -70,7 +70,9 @@ export function parseCacheBenchOptions(argv: string[], defaultResultsDir: string
   const objects = integer(values.objects, 100_000, 'objects', 1);
   const capacity = integer(values.capacity, Math.max(1, Math.round(objects * 0.03)), 'capacity', 1);
   const schedulers = (values.schedulers ?? DEFAULT_SCHEDULERS.join(','))
-    .split(',').map((s) => s.trim()).filter((s) => s !== '');
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (schedulers.length === 0) throw new Error('--schedulers names no scheduler');
   if (new Set(schedulers).size !== schedulers.length) throw new Error('--schedulers names a scheduler twice');
   for (const name of schedulers) {

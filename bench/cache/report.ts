@@ -89,12 +89,36 @@ const MAX_ERROR_SHARE = 0.001;
 
 export function emptySchedulerResult(name: string, status: SchedulerStatus, reason: string): SchedulerResult {
   return {
-    name, status, reason, notes: [], groupLines: [],
-    warmupRequests: 0, warmupSeconds: 0, streamMeasureFrom: 0, streamEnd: 0, durationSeconds: 0,
-    rps: null, p50Ms: null, p99Ms: null, requests: 0, errors: 0, timeouts: 0, non2xx: 0,
-    cacheRequests: 0, hits: 0, misses: 0, cacheErrors: 0, hitRate: null, perNodeRequests: [], imbalance: null,
-    perNodeMeanInFlight: [], inFlightImbalance: null,
-    boundSingle: null, boundPartitioned: null, ofPartitioned: null, rpsToRr: null,
+    name,
+    status,
+    reason,
+    notes: [],
+    groupLines: [],
+    warmupRequests: 0,
+    warmupSeconds: 0,
+    streamMeasureFrom: 0,
+    streamEnd: 0,
+    durationSeconds: 0,
+    rps: null,
+    p50Ms: null,
+    p99Ms: null,
+    requests: 0,
+    errors: 0,
+    timeouts: 0,
+    non2xx: 0,
+    cacheRequests: 0,
+    hits: 0,
+    misses: 0,
+    cacheErrors: 0,
+    hitRate: null,
+    perNodeRequests: [],
+    imbalance: null,
+    perNodeMeanInFlight: [],
+    inFlightImbalance: null,
+    boundSingle: null,
+    boundPartitioned: null,
+    ofPartitioned: null,
+    rpsToRr: null,
   };
 }
 
@@ -131,7 +155,9 @@ export function checkTargets(results: readonly SchedulerResult[], alpha: number)
     } else {
       const pass = r.ofPartitioned >= MIN_SHARE_OF_PARTITIONED;
       checks.push({
-        target, verdict: pass ? 'PASS' : 'FAIL', measured: r.ofPartitioned,
+        target,
+        verdict: pass ? 'PASS' : 'FAIL',
+        measured: r.ofPartitioned,
         detail: `${percent(r.hitRate!)} of ${percent(r.boundPartitioned!)} = ${percent(r.ofPartitioned)}`,
       });
     }
@@ -146,7 +172,9 @@ export function checkTargets(results: readonly SchedulerResult[], alpha: number)
   } else {
     const pass = chbl.imbalance <= MAX_CHBL_IMBALANCE;
     checks.push({
-      target: chblTarget, verdict: pass ? 'PASS' : 'FAIL', measured: chbl.imbalance,
+      target: chblTarget,
+      verdict: pass ? 'PASS' : 'FAIL',
+      measured: chbl.imbalance,
       detail: `${chbl.imbalance.toFixed(2)} ${pass ? '<=' : '>'} ${MAX_CHBL_IMBALANCE}`,
     });
   }
@@ -157,13 +185,20 @@ export function checkTargets(results: readonly SchedulerResult[], alpha: number)
   if (rr === undefined || rr.rps === null || rr.rps === 0) {
     checks.push({ target: speedTarget, verdict: 'SKIP', measured: null, detail: rr === undefined ? 'rr not run' : `rr ${rr.status}` });
   } else if (locality.length === 0) {
-    checks.push({ target: speedTarget, verdict: 'SKIP', measured: null, detail: `none of ${LOCALITY_SCHEDULERS.join(', ')} measured cleanly` });
+    checks.push({
+      target: speedTarget,
+      verdict: 'SKIP',
+      measured: null,
+      detail: `none of ${LOCALITY_SCHEDULERS.join(', ')} measured cleanly`,
+    });
   } else {
     const best = locality.reduce((a, b) => (b.rps! > a.rps! ? b : a));
     const speedup = best.rps! / rr.rps;
     const pass = speedup >= MIN_LOCALITY_SPEEDUP;
     checks.push({
-      target: speedTarget, verdict: pass ? 'PASS' : 'FAIL', measured: speedup,
+      target: speedTarget,
+      verdict: pass ? 'PASS' : 'FAIL',
+      measured: speedup,
       detail: `${best.name} ${Math.round(best.rps!)} / rr ${Math.round(rr.rps)} = ${speedup.toFixed(2)}x`,
     });
   }
@@ -171,7 +206,21 @@ export function checkTargets(results: readonly SchedulerResult[], alpha: number)
 }
 
 export function formatSchedulerTable(results: readonly SchedulerResult[], settings: CacheBenchSettings): string {
-  const header = ['scheduler', 'hit rate', 'C bound', 'NxC bound', 'of NxC', 'rps', 'x rr', 'p50 ms', 'p99 ms', 'max/mean', 'in-flight max/mean', 'errors', 'note'];
+  const header = [
+    'scheduler',
+    'hit rate',
+    'C bound',
+    'NxC bound',
+    'of NxC',
+    'rps',
+    'x rr',
+    'p50 ms',
+    'p99 ms',
+    'max/mean',
+    'in-flight max/mean',
+    'errors',
+    'note',
+  ];
   const rows = results.map((r) => [
     r.name,
     optional(r.hitRate, percent),
@@ -188,7 +237,8 @@ export function formatSchedulerTable(results: readonly SchedulerResult[], settin
     [r.reason, ...r.notes].filter((n) => n !== '').join('; '),
   ]);
   const s = settings;
-  const title = `${s.nodes} cache nodes x ${s.capacity} objects (LRU), Zipf alpha ${s.alpha} over ${s.objects} objects, ` +
+  const title =
+    `${s.nodes} cache nodes x ${s.capacity} objects (LRU), Zipf alpha ${s.alpha} over ${s.objects} objects, ` +
     `origin delay ${s.originDelayMs} ms, ${s.connections} connections, ${s.durationSeconds} s per scheduler after ${s.warmupRequests} warm-up requests`;
   return title + '\n' + renderTable(header, rows, [false, true, true, true, true, true, true, true, true, true, true, true, false]);
 }

@@ -36,13 +36,24 @@ export function cacheChartSvg(result: CacheBenchResult): string {
   const s = result.settings;
   const out: string[] = [];
 
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="${FONT}">`,
+  );
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(text(left, 28, `tcpvs in front of ${s.nodes} cache nodes: hit rate and throughput per scheduler`, 18, 'start', COLOR.text, 'bold'));
-  out.push(text(left, 48,
-    `Zipf \u03b1 = ${formatAlpha(s.alpha)} over ${s.objects.toLocaleString('en-US')} objects, ${s.capacity.toLocaleString('en-US')} per node (LRU), ` +
-    `origin delay ${s.originDelayMs} ms, ${s.connections} connections, ${s.durationSeconds} s each, ${result.startedAt.slice(0, 16).replace('T', ' ')} UTC`,
-    12, 'start', COLOR.muted));
+  out.push(
+    text(left, 28, `tcpvs in front of ${s.nodes} cache nodes: hit rate and throughput per scheduler`, 18, 'start', COLOR.text, 'bold'),
+  );
+  out.push(
+    text(
+      left,
+      48,
+      `Zipf \u03b1 = ${formatAlpha(s.alpha)} over ${s.objects.toLocaleString('en-US')} objects, ${s.capacity.toLocaleString('en-US')} per node (LRU), ` +
+        `origin delay ${s.originDelayMs} ms, ${s.connections} connections, ${s.durationSeconds} s each, ${result.startedAt.slice(0, 16).replace('T', ' ')} UTC`,
+      12,
+      'start',
+      COLOR.muted,
+    ),
+  );
 
   // Each panel has a heading with its own legend beside it.
   const legend = (x: number, y: number, items: Array<[string, string]>): void => {
@@ -77,7 +88,9 @@ export function cacheChartSvg(result: CacheBenchResult): string {
       out.push(text(center, hitY(0) - 8, statusLabel(r), 11, 'middle', COLOR.muted));
     } else {
       const y = hitY(r.hitRate);
-      out.push(`<rect x="${fmt(center - barWidth / 2)}" y="${fmt(y)}" width="${fmt(barWidth)}" height="${fmt(hitY(0) - y)}" fill="${COLOR.hit}"/>`);
+      out.push(
+        `<rect x="${fmt(center - barWidth / 2)}" y="${fmt(y)}" width="${fmt(barWidth)}" height="${fmt(hitY(0) - y)}" fill="${COLOR.hit}"/>`,
+      );
       out.push(barLabel(center, y, hitY(0), percent(r.hitRate)));
     }
     if (r.boundSingle !== null) out.push(dashed(x0 + slot * 0.06, x0 + slot * 0.94, hitY(r.boundSingle), COLOR.single));
@@ -97,7 +110,9 @@ export function cacheChartSvg(result: CacheBenchResult): string {
   out.push(text(left, rpsPanel.top - 20, 'Throughput (requests/s)', 14, 'start', COLOR.text, 'bold'));
   legend(left + 215, rpsPanel.top - 20, [
     [`bar:${COLOR.rps}`, 'measured'],
-    ...(reference === null ? [] : [[`dash:${COLOR.reference}`, `${MIN_LOCALITY_SPEEDUP} \u00d7 rr (target for the best locality scheduler)`] as [string, string]]),
+    ...(reference === null
+      ? []
+      : [[`dash:${COLOR.reference}`, `${MIN_LOCALITY_SPEEDUP} \u00d7 rr (target for the best locality scheduler)`] as [string, string]]),
   ]);
   for (let value = 0; value <= top + step / 2; value += step) {
     const y = rpsY(value);
@@ -112,7 +127,9 @@ export function cacheChartSvg(result: CacheBenchResult): string {
       out.push(text(center, rpsY(0) - 8, statusLabel(r), 11, 'middle', COLOR.muted));
     } else {
       const y = rpsY(r.rps);
-      out.push(`<rect x="${fmt(center - barWidth / 2)}" y="${fmt(y)}" width="${fmt(barWidth)}" height="${fmt(rpsY(0) - y)}" fill="${COLOR.rps}"/>`);
+      out.push(
+        `<rect x="${fmt(center - barWidth / 2)}" y="${fmt(y)}" width="${fmt(barWidth)}" height="${fmt(rpsY(0) - y)}" fill="${COLOR.rps}"/>`,
+      );
       out.push(barLabel(center, y, rpsY(0), shortNumber(r.rps)));
     }
     out.push(text(center, rpsY(0) + 17, r.name, 12.5, 'middle', COLOR.text, 'bold'));
@@ -124,7 +141,16 @@ export function cacheChartSvg(result: CacheBenchResult): string {
     out.push(dashed(left, left + plotWidth, y, COLOR.reference));
   }
   out.push(line(left, rpsY(0), left + plotWidth, rpsY(0), COLOR.axis, 1.2));
-  out.push(text(left, height - 8, 'max/mean: requests on the busiest cache node over the mean of all nodes. The bounds are simulated on the exact request sequence each scheduler was sent.', 10.5, 'start', COLOR.muted));
+  out.push(
+    text(
+      left,
+      height - 8,
+      'max/mean: requests on the busiest cache node over the mean of all nodes. The bounds are simulated on the exact request sequence each scheduler was sent.',
+      10.5,
+      'start',
+      COLOR.muted,
+    ),
+  );
   out.push('</svg>');
   return out.join('\n') + '\n';
 }
@@ -145,7 +171,7 @@ function statusLabel(r: SchedulerResult): string {
 
 /** The smallest 1, 2, 2.5 or 5 x 10^k at or above value. */
 export function niceCeiling(value: number): number {
-  const magnitude = Math.pow(10, Math.floor(Math.log10(value)));
+  const magnitude = 10 ** Math.floor(Math.log10(value));
   for (const step of [1, 2, 2.5, 5, 10]) if (step * magnitude >= value) return step * magnitude;
   return 10 * magnitude;
 }

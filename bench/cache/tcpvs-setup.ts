@@ -40,9 +40,7 @@ export function groupLineChoices(scheduler: string, balanceFactor: number): stri
   return [['key path'], []];
 }
 
-export type PreparedConfig =
-  | { ok: true; file: string; groupLines: string[]; notes: string[] }
-  | { ok: false; reason: string };
+export type PreparedConfig = { ok: true; file: string; groupLines: string[]; notes: string[] } | { ok: false; reason: string };
 
 /**
  * Writes the config for one scheduler into dir and runs `tcpvs check` on it,
@@ -74,7 +72,10 @@ export async function prepareTcpvsConfig(
 
 // "file:line: field: message" lines come first; the summary line last.
 function firstProblem(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const line = lines.find((l) => /unknown scheduler/.test(l)) ?? lines[0] ?? '';
   // Drop the list of known schedulers: long, and `tcpvs check` prints it anyway.
   return line.replace(/^[^:]*\.conf:\d+:\s*/, '').replace(/\s*\(known: [^)]*\)/, '');

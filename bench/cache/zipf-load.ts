@@ -4,7 +4,7 @@
 // exactly which part of the stream went out, so the bounds can be simulated on
 // the same requests. autocannon runs inside the harness process.
 import { autocannon, loadSample, LoadStoppedError } from '../lib/load.ts';
-import type { AutocannonInstance, AutocannonRequest, LoadSample } from '../lib/load.ts';
+import type { AutocannonInstance, LoadSample } from '../lib/load.ts';
 
 /** The object stream as request paths; `position` counts the requests handed out so far. */
 export class StreamFeed {
@@ -47,14 +47,16 @@ export async function runStreamLoad(feed: StreamFeed, options: StreamLoadOptions
     pipelining: 1,
     ...(options.amount !== undefined ? { amount: options.amount } : { duration: options.durationSeconds ?? 1 }),
     timeout: 10, // seconds per request before it counts as a timeout error
-    requests: [{
-      method: 'GET',
-      path: '/',
-      setupRequest: (request) => {
-        request.path = feed.nextPath();
-        return request;
+    requests: [
+      {
+        method: 'GET',
+        path: '/',
+        setupRequest: (request) => {
+          request.path = feed.nextPath();
+          return request;
+        },
       },
-    }],
+    ],
   });
   inFlight = instance;
   const cap = options.maxSeconds === undefined ? null : setTimeout(() => instance.stop(), options.maxSeconds * 1000);

@@ -59,7 +59,7 @@ export class ZipfSampler {
     this.cdf = new Float64Array(objects);
     let total = 0;
     for (let rank = 0; rank < objects; rank++) {
-      total += Math.pow(rank + 1, -alpha);
+      total += (rank + 1) ** -alpha;
       this.cdf[rank] = total;
     }
     for (let rank = 0; rank < objects; rank++) this.cdf[rank] /= total;

@@ -49,13 +49,15 @@ export function configFor(proxy: ProxyName, profile: Profile, input: ProxyConfig
   switch (proxy) {
     case 'tcpvs': {
       const base = tcpvsConfig(input);
-      const extra = profile === 'limits' ? ['  limit uri 1k', '  limit headers 4k'] : profile === 'forward' ? ['  normalize-path forward'] : [];
+      const extra =
+        profile === 'limits' ? ['  limit uri 1k', '  limit headers 4k'] : profile === 'forward' ? ['  normalize-path forward'] : [];
       const listen = `  listen 127.0.0.1:${input.listenPort}\n`;
       return insertAfter(base, listen, extra.map((l) => l + '\n').join(''));
     }
     case 'nginx': {
       const base = nginxConfig(input);
-      if (profile === 'limits') return insertAfter(base, `    listen 127.0.0.1:${input.listenPort};\n`, '    large_client_header_buffers 4 1k;\n');
+      if (profile === 'limits')
+        return insertAfter(base, `    listen 127.0.0.1:${input.listenPort};\n`, '    large_client_header_buffers 4 1k;\n');
       if (profile === 'forward') return replaceOnce(base, '      proxy_pass http://backend;\n', '      proxy_pass http://backend/;\n');
       return base;
     }

@@ -95,7 +95,13 @@ export function useWrk(binary: string): void {
 export async function runLoad(options: LoadOptions): Promise<LoadSample> {
   if (stopped) throw new LoadStoppedError();
   if (wrkBinary === null) throw new Error('runLoad: useWrk() was not called');
-  const args = ['-t1', `-c${options.connections}`, `-d${Math.max(1, Math.round(options.durationSeconds))}s`, '--latency', `http://127.0.0.1:${options.port}${options.path}`];
+  const args = [
+    '-t1',
+    `-c${options.connections}`,
+    `-d${Math.max(1, Math.round(options.durationSeconds))}s`,
+    '--latency',
+    `http://127.0.0.1:${options.port}${options.path}`,
+  ];
   const cpuBefore = treeCpuSeconds(options.pid);
   const started = performance.now();
   const output = await new Promise<string>((resolve, reject) => {

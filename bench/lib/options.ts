@@ -58,7 +58,11 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv, defaul
   const backend = values.backend ?? env.BENCH_BACKEND ?? 'nginx';
   if (backend !== 'nginx' && backend !== 'node') throw new Error(`--backend must be nginx or node, got "${backend}"`);
   const targets = parseList(values.targets ?? env.BENCH_TARGETS, TARGET_NAMES, 'target').map((t) => t as TargetName);
-  const sizeLabels = parseList(values.sizes ?? env.BENCH_SIZES, BODY_SIZES.map((s) => s.label), 'size');
+  const sizeLabels = parseList(
+    values.sizes ?? env.BENCH_SIZES,
+    BODY_SIZES.map((s) => s.label),
+    'size',
+  );
   return {
     durationSeconds: number(values.duration ?? env.BENCH_DURATION, quick ? 4 : 12, 'duration', 1),
     warmupSeconds: number(values.warmup ?? env.BENCH_WARMUP, quick ? 1 : 5, 'warmup', 0),
@@ -88,7 +92,11 @@ function number(raw: string | undefined, fallback: number, what: string, min: nu
 // A comma list of known names; absent means all of them. 'direct' is accepted for the backend.
 function parseList(raw: string | undefined, known: readonly string[], what: string): string[] {
   if (raw === undefined || raw.trim() === '') return [...known];
-  const names = raw.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => (s === 'direct' ? 'backend' : s));
+  const names = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => (s === 'direct' ? 'backend' : s));
   for (const name of names) {
     if (!known.includes(name)) throw new Error(`unknown ${what} "${name}"; known: ${known.join(', ')}`);
   }

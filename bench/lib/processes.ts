@@ -131,7 +131,7 @@ export async function waitUntilAnswering(
   const giveUpAt = Date.now() + timeoutMs;
   let lastProblem = 'never answered';
   while (Date.now() < giveUpAt) {
-    if (child !== null && child.exited) {
+    if (child?.exited) {
       return `exited (${child.exitDescription}) before answering${describeOutput(child)}`;
     }
     try {
@@ -143,8 +143,9 @@ export async function waitUntilAnswering(
     }
     await sleep(100);
   }
-  return `not answering GET ${path} on 127.0.0.1:${port} after ${timeoutMs} ms: ${lastProblem}` +
-    (child !== null ? describeOutput(child) : '');
+  return (
+    `not answering GET ${path} on 127.0.0.1:${port} after ${timeoutMs} ms: ${lastProblem}` + (child !== null ? describeOutput(child) : '')
+  );
 }
 
 // '' when the response is a 200 carrying exactly expectedBody.

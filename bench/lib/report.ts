@@ -93,9 +93,21 @@ const MAX_ERROR_SHARE = 0.001;
 
 export function emptyTargetResult(name: TargetName, status: TargetStatus, reason: string, version: string): TargetResult {
   return {
-    name, status, reason, version, rounds: [],
-    rps: null, p50Ms: null, p99Ms: null, cpuUsPerRequest: null, requests: 0, errors: 0, timeouts: 0, non2xx: 0,
-    ratioToBackend: null, ratioToNginx: null,
+    name,
+    status,
+    reason,
+    version,
+    rounds: [],
+    rps: null,
+    p50Ms: null,
+    p99Ms: null,
+    cpuUsPerRequest: null,
+    requests: 0,
+    errors: 0,
+    timeouts: 0,
+    non2xx: 0,
+    ratioToBackend: null,
+    ratioToNginx: null,
   };
 }
 
@@ -123,7 +135,8 @@ export function summarizeSize(size: SizeResult): void {
 
 export function checkGoals(sizes: SizeResult[]): GoalCheck[] {
   return GOALS.map((goal): GoalCheck => {
-    const words = goal.kind === 'ratio' ? `${goal.target} rps >= ${goal.min}x ${goal.versus}` : `${goal.target} CPU <= ${goal.maxUs} µs/request`;
+    const words =
+      goal.kind === 'ratio' ? `${goal.target} rps >= ${goal.min}x ${goal.versus}` : `${goal.target} CPU <= ${goal.maxUs} µs/request`;
     const base = { size: goal.size, goal: words, value: null };
     const size = sizes.find((s) => s.label === goal.size);
     if (size === undefined) return { ...base, verdict: 'SKIP', detail: `size ${goal.size} not run` };
@@ -134,7 +147,8 @@ export function checkGoals(sizes: SizeResult[]): GoalCheck[] {
       if (side.rps === null) return { ...base, verdict: 'SKIP', detail: `${side.name} ${side.status}` };
     }
     const failedShare = (subject!.errors + subject!.non2xx) / Math.max(1, subject!.requests + subject!.errors);
-    if (failedShare > MAX_ERROR_SHARE) return { ...base, verdict: 'FAIL', detail: `${goal.target} had ${subject!.errors} errors, ${subject!.non2xx} non-2xx` };
+    if (failedShare > MAX_ERROR_SHARE)
+      return { ...base, verdict: 'FAIL', detail: `${goal.target} had ${subject!.errors} errors, ${subject!.non2xx} non-2xx` };
     if (goal.kind === 'ratio') {
       const measured = ratio(subject!.rps, sides[1]!.rps)!;
       const verdict: Verdict = measured >= goal.min ? 'PASS' : 'FAIL';
@@ -168,7 +182,9 @@ export function formatSizeTable(size: SizeResult, connections: number): string {
 
 export function formatGoals(goals: GoalCheck[]): string {
   const rows = goals.map((g) => [g.verdict, g.size, g.goal, g.detail]);
-  return 'goals (reported, never fail the run)\n' + renderTable(['verdict', 'size', 'goal', 'measured'], rows, [false, false, false, false]);
+  return (
+    'goals (reported, never fail the run)\n' + renderTable(['verdict', 'size', 'goal', 'measured'], rows, [false, false, false, false])
+  );
 }
 
 // Ratio changes against a previous result; '' when there is nothing to compare.
@@ -222,7 +238,10 @@ export function writeResultFiles(result: BenchResult, resultsDir: string): strin
 export function renderTable(header: string[], rows: string[][], alignRight: boolean[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string =>
-    cells.map((cell, i) => (alignRight[i] ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ').trimEnd();
+    cells
+      .map((cell, i) => (alignRight[i] ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 

@@ -16,6 +16,8 @@ export function previousResultFile(kind: string, resultsDir: string): string | n
   if (existsSync(latest)) return latest;
   if (!existsSync(NAMED_RESULTS_DIR)) return null;
   // Named runs are KIND-YYYY-MM-DD[...].json: their names sort by date.
-  const named = readdirSync(NAMED_RESULTS_DIR).filter((f) => f.startsWith(`${kind}-`) && f.endsWith('.json')).sort();
+  const named = readdirSync(NAMED_RESULTS_DIR)
+    .filter((f) => f.startsWith(`${kind}-`) && f.endsWith('.json'))
+    .sort();
   return named.length === 0 ? null : path.join(NAMED_RESULTS_DIR, named[named.length - 1]);
 }

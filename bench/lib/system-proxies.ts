@@ -62,7 +62,10 @@ export async function ensureSystemProxy(
   const problems: string[] = [];
   for (const pkg of packages) {
     if (!(await aptKnows(pkg))) {
-      aptUpdated ??= (say('running apt-get update ...'), runCommand('apt-get', ['update'], 180_000));
+      if (aptUpdated === undefined) {
+        say('running apt-get update ...');
+        aptUpdated = runCommand('apt-get', ['update'], 180_000);
+      }
       await aptUpdated;
     }
     say(`installing ${pkg} with apt-get ...`);
@@ -96,7 +99,7 @@ export async function haproxyVersion(binary: string): Promise<string> {
 
 function firstMatch(text: string, re: RegExp): string {
   const match = re.exec(text);
-  return match !== null ? match[1] : text.trim().split('\n')[0] ?? 'unknown';
+  return match !== null ? match[1] : (text.trim().split('\n')[0] ?? 'unknown');
 }
 
 function lastLine(text: string): string {

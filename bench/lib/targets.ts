@@ -51,7 +51,14 @@ export async function startTarget(name: TargetName, listenPort: number, ctx: Tar
   switch (name) {
     case 'backend': {
       if (ctx.backend === 'node') {
-        return launch(name, listenPort, ctx, node, ['--no-deprecation', path.join(BENCH_LIB, 'backend-server.ts'), String(listenPort)], `node ${process.versions.node}`);
+        return launch(
+          name,
+          listenPort,
+          ctx,
+          node,
+          ['--no-deprecation', path.join(BENCH_LIB, 'backend-server.ts'), String(listenPort)],
+          `node ${process.versions.node}`,
+        );
       }
       const lookup = await ensureSystemProxy('nginx', ['nginx-light', 'nginx'], ctx.allowInstall, ctx.say);
       if (!('binary' in lookup)) return { ok: false, reason: `unavailable: ${lookup.reason}` };
@@ -59,7 +66,14 @@ export async function startTarget(name: TargetName, listenPort: number, ctx: Tar
       return launch(name, listenPort, ctx, lookup.binary, args, `${await nginxVersion(lookup.binary)}, static files`);
     }
     case 'pipe':
-      return launch(name, listenPort, ctx, node, ['--no-deprecation', path.join(BENCH_LIB, 'tcp-pipe-server.ts'), String(listenPort), String(ctx.backendPort)], `node ${process.versions.node}`);
+      return launch(
+        name,
+        listenPort,
+        ctx,
+        node,
+        ['--no-deprecation', path.join(BENCH_LIB, 'tcp-pipe-server.ts'), String(listenPort), String(ctx.backendPort)],
+        `node ${process.versions.node}`,
+      );
     case 'tcpvs':
     case 'tcpvs-log': {
       const entry = path.join(ctx.repoRoot, 'index.ts');
@@ -67,7 +81,14 @@ export async function startTarget(name: TargetName, listenPort: number, ctx: Tar
       const configFile = path.join(dir, 'tcpvs.conf');
       const accessLog = name === 'tcpvs-log';
       writeFileSync(configFile, tcpvsConfig(configInput, accessLog));
-      return launch(name, listenPort, ctx, node, [entry, 'start', '--workers', '1', '-c', configFile], `${await tcpvsVersion(ctx.repoRoot)}, 1 worker${accessLog ? ', access log to a file' : ''}`);
+      return launch(
+        name,
+        listenPort,
+        ctx,
+        node,
+        [entry, 'start', '--workers', '1', '-c', configFile],
+        `${await tcpvsVersion(ctx.repoRoot)}, 1 worker${accessLog ? ', access log to a file' : ''}`,
+      );
     }
     case 'nginx': {
       const lookup = await ensureSystemProxy('nginx', ['nginx-light', 'nginx'], ctx.allowInstall, ctx.say);
@@ -87,13 +108,19 @@ export async function startTarget(name: TargetName, listenPort: number, ctx: Tar
     }
     case 'node-http-proxy':
       return launch(
-        name, listenPort, ctx, node,
+        name,
+        listenPort,
+        ctx,
+        node,
         ['--no-deprecation', path.join(BENCH_LIB, 'node-http-proxy-server.ts'), String(listenPort), String(ctx.backendPort)],
         `http-proxy ${packageVersion(ctx.repoRoot, 'http-proxy')}`,
       );
     case 'fastify-http-proxy':
       return launch(
-        name, listenPort, ctx, node,
+        name,
+        listenPort,
+        ctx,
+        node,
         ['--no-deprecation', path.join(BENCH_LIB, 'fastify-proxy-server.ts'), String(listenPort), String(ctx.backendPort)],
         `@fastify/http-proxy ${packageVersion(ctx.repoRoot, '@fastify/http-proxy')}, fastify ${packageVersion(ctx.repoRoot, 'fastify')}`,
       );

@@ -3,8 +3,12 @@
 import { HeadParser } from '../../lib/http/llhttp.ts';
 import { measure } from './harness.ts';
 
-const request = Buffer.from('GET /static/app.js?v=3 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: wrk\r\nAccept: */*\r\nCookie: SRV=abc; lang=en\r\n\r\n');
-const response = Buffer.from('HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\nConnection: keep-alive\r\n\r\n');
+const request = Buffer.from(
+  'GET /static/app.js?v=3 HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: wrk\r\nAccept: */*\r\nCookie: SRV=abc; lang=en\r\n\r\n',
+);
+const response = Buffer.from(
+  'HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\nConnection: keep-alive\r\n\r\n',
+);
 const requests = new HeadParser('request', 16384);
 const responses = new HeadParser('response', 16384);
 

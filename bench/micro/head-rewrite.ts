@@ -4,8 +4,28 @@
 import { buildRequestHead, buildResponseHead, scanHeaders, type RequestFacts } from '../../lib/http/head-rewrite.ts';
 import { measure } from './harness.ts';
 
-const requestHeaders = ['Host', 'shop.example', 'User-Agent', 'wrk', 'Accept', '*/*', 'Cookie', 'SRV=abc; lang=en', 'Connection', 'keep-alive'];
-const responseHeaders = ['Server', 'nginx', 'Content-Type', 'application/octet-stream', 'Content-Length', '100', 'Connection', 'keep-alive'];
+const requestHeaders = [
+  'Host',
+  'shop.example',
+  'User-Agent',
+  'wrk',
+  'Accept',
+  '*/*',
+  'Cookie',
+  'SRV=abc; lang=en',
+  'Connection',
+  'keep-alive',
+];
+const responseHeaders = [
+  'Server',
+  'nginx',
+  'Content-Type',
+  'application/octet-stream',
+  'Content-Length',
+  '100',
+  'Connection',
+  'keep-alive',
+];
 const facts: RequestFacts = { contentLength: -1, transferEncoding: null, host: null, hostCount: 0, connectionTokens: null };
 const resFacts: RequestFacts = { ...facts };
 scanHeaders(requestHeaders, facts);
@@ -16,10 +36,23 @@ measure([
   {
     name: 'build request head',
     run: () =>
-      buildRequestHead({ method: 'GET', url: '/static/app.js', versionMinor: 1, headers: requestHeaders, facts, clientAddress: '192.0.2.7', proto: 'http', upgrade: null }),
+      buildRequestHead({
+        method: 'GET',
+        url: '/static/app.js',
+        versionMinor: 1,
+        headers: requestHeaders,
+        facts,
+        clientAddress: '192.0.2.7',
+        proto: 'http',
+        upgrade: null,
+      }),
   },
   {
     name: 'build response head',
-    run: () => buildResponseHead({ statusCode: 200, statusMessage: 'OK', versionMinor: 1, headers: responseHeaders, connection: null, upgrade: null }, resFacts),
+    run: () =>
+      buildResponseHead(
+        { statusCode: 200, statusMessage: 'OK', versionMinor: 1, headers: responseHeaders, connection: null, upgrade: null },
+        resFacts,
+      ),
   },
 ]);

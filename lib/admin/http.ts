@@ -34,7 +34,6 @@ export interface AdminHttp {
   close(): Promise<void>;
 }
 
-
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
@@ -61,10 +60,19 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
   const { stats, log } = options;
   const expected = options.token === null ? null : digest(options.token);
   const processes = new ProcessSampler(options.version ?? '?');
-  const guard = options.guard ?? new ConnectionGuard({ onRefused: (address, reason) => log?.debug({ client: address, reason }, 'admin http: connection closed') });
+  const guard =
+    options.guard ??
+    new ConnectionGuard({ onRefused: (address, reason) => log?.debug({ client: address, reason }, 'admin http: connection closed') });
   const host = hostname();
 
-  function send(res: http.ServerResponse, head: boolean, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
+  function send(
+    res: http.ServerResponse,
+    head: boolean,
+    status: number,
+    type: string,
+    body: string,
+    extra: Record<string, string> = {},
+  ): void {
     res.writeHead(status, { ...COMMON_HEADERS, 'content-type': type, 'content-length': Buffer.byteLength(body), ...extra });
     res.end(head ? undefined : body);
   }
@@ -93,11 +101,19 @@ export async function startAdminHttp(options: AdminHttpOptions): Promise<AdminHt
       case '/stats.json':
         return send(res, head, 200, 'application/json; charset=utf-8', JSON.stringify(await stats.snapshot()) + '\n');
       case '/metrics':
-        return send(res, head, 200, PROMETHEUS_CONTENT_TYPE, renderMetrics(await stats.snapshot({ histograms: true }), { ...options.cluster?.(), process: processes.sample() }));
+        return send(
+          res,
+          head,
+          200,
+          PROMETHEUS_CONTENT_TYPE,
+          renderMetrics(await stats.snapshot({ histograms: true }), { ...options.cluster?.(), process: processes.sample() }),
+        );
       case '/ready': {
         // For a load balancer or an orchestrator: 200 while tcpvs takes traffic, 503 once it drains.
         const why = options.notReady?.() ?? null;
-        return why === null ? send(res, head, 200, 'text/plain; charset=utf-8', 'ready\n') : send(res, head, 503, 'text/plain; charset=utf-8', `not ready: ${why}\n`);
+        return why === null
+          ? send(res, head, 200, 'text/plain; charset=utf-8', 'ready\n')
+          : send(res, head, 503, 'text/plain; charset=utf-8', `not ready: ${why}\n`);
       }
       default:
         return send(res, head, 404, 'text/plain; charset=utf-8', 'not found: try /, /stats.json, /metrics or /ready\n');

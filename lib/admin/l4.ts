@@ -185,7 +185,13 @@ function serviceKey(v: unknown, what: string): ServiceKey {
   if (protocol !== 'tcp' && protocol !== 'udp' && protocol !== 'fwmark') throw invalid(`${what}.protocol must be tcp, udp or fwmark`);
   const family = o.family;
   if (family !== 4 && family !== 6) throw invalid(`${what}.family must be 4 or 6`);
-  return { protocol, address: str(o.address, `${what}.address`), port: int(o.port, `${what}.port`), fwmark: int(o.fwmark, `${what}.fwmark`), family };
+  return {
+    protocol,
+    address: str(o.address, `${what}.address`),
+    port: int(o.port, `${what}.port`),
+    fwmark: int(o.fwmark, `${what}.fwmark`),
+    family,
+  };
 }
 
 function serviceConfig(v: unknown, what: string): ServiceConfig {
@@ -193,7 +199,10 @@ function serviceConfig(v: unknown, what: string): ServiceConfig {
   let persistence: ServiceConfig['persistence'] = null;
   if (o.persistence !== null && o.persistence !== undefined) {
     const p = obj(o.persistence, `${what}.persistence`);
-    persistence = { timeoutSec: int(p.timeoutSec, `${what}.persistence.timeoutSec`), netmask: str(p.netmask, `${what}.persistence.netmask`) };
+    persistence = {
+      timeoutSec: int(p.timeoutSec, `${what}.persistence.timeoutSec`),
+      netmask: str(p.netmask, `${what}.persistence.netmask`),
+    };
   }
   return { key: serviceKey(o.key, `${what}.key`), scheduler: str(o.scheduler, `${what}.scheduler`), persistence };
 }

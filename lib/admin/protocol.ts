@@ -21,9 +21,7 @@ export interface AdminErrorBody {
   message: string;
 }
 
-export type AdminResponse =
-  | { id: AdminId | null; result: unknown }
-  | { id: AdminId | null; error: AdminErrorBody };
+export type AdminResponse = { id: AdminId | null; result: unknown } | { id: AdminId | null; error: AdminErrorBody };
 
 /** Error codes the server itself answers with (handlers add their own, e.g. L4Error's). */
 export const ADMIN_ERROR = {

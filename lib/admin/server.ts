@@ -182,7 +182,10 @@ function serveAdminConnection(
     try {
       line = JSON.stringify(response);
     } catch (err) {
-      line = JSON.stringify({ id: response.id, error: { code: ADMIN_ERROR.failed, message: `cannot encode result: ${(err as Error).message}` } });
+      line = JSON.stringify({
+        id: response.id,
+        error: { code: ADMIN_ERROR.failed, message: `cannot encode result: ${(err as Error).message}` },
+      });
     }
     socket.write(line + '\n');
   };
@@ -217,37 +220,39 @@ function serveAdminConnection(
   };
   socket.on('data', onData);
 
-async function answer(line: string): Promise<AdminResponse> {
-  let request: unknown;
-  try {
-    request = JSON.parse(line);
-  } catch {
-    return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request is not valid JSON' } };
-  }
-  if (request === null || typeof request !== 'object' || Array.isArray(request)) {
-    return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request must be a JSON object' } };
-  }
-  const { id, method, params, token } = request as { id?: unknown; method?: unknown; params?: unknown; token?: unknown };
-  const replyId: AdminId | null = typeof id === 'number' || typeof id === 'string' ? id : null;
-  if (replyId === null) return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request needs an "id" (number or string)' } };
-  if (tokenDigest !== null) {
-    if (typeof token !== 'string' || !timingSafeEqual(digest(token), tokenDigest)) {
-      // Nothing more from a connection that guessed wrong: answer, then hang up.
-      hangUp = true;
-      return { id: replyId, error: { code: 'unauthorized', message: 'the TCP admin listener needs the right "token"' } };
+  async function answer(line: string): Promise<AdminResponse> {
+    let request: unknown;
+    try {
+      request = JSON.parse(line);
+    } catch {
+      return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request is not valid JSON' } };
     }
-    if (guard !== null && !guard.admit(socket)) return { id: replyId, error: { code: 'busy', message: 'too many admin connections' } };
+    if (request === null || typeof request !== 'object' || Array.isArray(request)) {
+      return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request must be a JSON object' } };
+    }
+    const { id, method, params, token } = request as { id?: unknown; method?: unknown; params?: unknown; token?: unknown };
+    const replyId: AdminId | null = typeof id === 'number' || typeof id === 'string' ? id : null;
+    if (replyId === null) return { id: null, error: { code: ADMIN_ERROR.badRequest, message: 'request needs an "id" (number or string)' } };
+    if (tokenDigest !== null) {
+      if (typeof token !== 'string' || !timingSafeEqual(digest(token), tokenDigest)) {
+        // Nothing more from a connection that guessed wrong: answer, then hang up.
+        hangUp = true;
+        return { id: replyId, error: { code: 'unauthorized', message: 'the TCP admin listener needs the right "token"' } };
+      }
+      if (guard !== null && !guard.admit(socket)) return { id: replyId, error: { code: 'busy', message: 'too many admin connections' } };
+    }
+    if (typeof method !== 'string')
+      return { id: replyId, error: { code: ADMIN_ERROR.badRequest, message: 'request needs a "method" string' } };
+    if (!Object.hasOwn(handlers, method))
+      return { id: replyId, error: { code: ADMIN_ERROR.noMethod, message: `unknown method "${method}"` } };
+    try {
+      const result = await handlers[method](params ?? {});
+      return { id: replyId, result: result === undefined ? null : result };
+    } catch (err) {
+      options.log?.debug({ err, method }, 'admin method failed');
+      return { id: replyId, error: errorBody(err) };
+    }
   }
-  if (typeof method !== 'string') return { id: replyId, error: { code: ADMIN_ERROR.badRequest, message: 'request needs a "method" string' } };
-  if (!Object.hasOwn(handlers, method)) return { id: replyId, error: { code: ADMIN_ERROR.noMethod, message: `unknown method "${method}"` } };
-  try {
-    const result = await handlers[method](params ?? {});
-    return { id: replyId, result: result === undefined ? null : result };
-  } catch (err) {
-    options.log?.debug({ err, method }, 'admin method failed');
-    return { id: replyId, error: errorBody(err) };
-  }
-}
 }
 
 function digest(text: string): Buffer {
@@ -269,7 +274,11 @@ export async function startAdminTcpServer(options: AdminTcpOptions): Promise<{ a
   if (options.token === '') throw new AdminError('bad-request', 'the TCP admin listener needs a token');
   const sockets = new Set<net.Socket>();
   const tokenDigest = digest(options.token);
-  const guard = options.guard ?? new ConnectionGuard({ onRefused: (address, reason) => options.log?.debug({ client: address, reason }, 'admin tcp: connection closed') });
+  const guard =
+    options.guard ??
+    new ConnectionGuard({
+      onRefused: (address, reason) => options.log?.debug({ client: address, reason }, 'admin tcp: connection closed'),
+    });
   const server = net.createServer((socket) =>
     serveAdminConnection(socket, sockets, options.handlers, options, MAX_REQUEST_LINE, 600_000, tokenDigest, guard),
   );

@@ -109,7 +109,7 @@ export class CookieAffinity implements Affinity {
     if (!isIdText(value, start, end)) return null;
     const entry = this.byId.get(start === 0 && end === value.length ? value : value.slice(start, end));
     // Forged, stale (server removed) or down: no pin, the scheduler chooses.
-    return entry !== undefined && entry.server.up ? entry.server : null;
+    return entry?.server.up ? entry.server : null;
   }
 
   pin(_req: RequestView, server: RealServer): RealServer {

@@ -114,7 +114,8 @@ export function affinityProblems(spec: AffinitySpec): AffinityProblem[] {
         bad('mode', `must be insert, rewrite or prefix, not "${spec.mode}"`);
       if (!TOKEN.test(spec.name)) bad('name', `"${spec.name}" is not a cookie name`);
       if (spec.path !== undefined && !ATTRIBUTE_VALUE.test(spec.path)) bad('path', 'may not be empty or hold ";" or control characters');
-      if (spec.domain !== undefined && !ATTRIBUTE_VALUE.test(spec.domain)) bad('domain', 'may not be empty or hold ";" or control characters');
+      if (spec.domain !== undefined && !ATTRIBUTE_VALUE.test(spec.domain))
+        bad('domain', 'may not be empty or hold ";" or control characters');
       if (spec.maxAgeSec !== undefined && (!Number.isSafeInteger(spec.maxAgeSec) || spec.maxAgeSec < 0))
         bad('max-age', `must be a whole number of seconds, not ${spec.maxAgeSec}`);
       if (spec.sameSite !== undefined && spec.sameSite !== 'Strict' && spec.sameSite !== 'Lax' && spec.sameSite !== 'None')

@@ -64,7 +64,7 @@ abstract class TableAffinity implements Affinity {
     if (uid === null) return null;
     const server = this.byUid.get(uid);
     // Down or removed: the caller schedules again and pin() overwrites this entry.
-    return server !== undefined && server.up ? server : null;
+    return server?.up ? server : null;
   }
 
   pin(req: RequestView, server: RealServer): RealServer {
@@ -78,7 +78,7 @@ abstract class TableAffinity implements Affinity {
         // Another worker pinned this client since our lookup: its pin wins,
         // so the client's requests all go to one server.
         const other = this.byUid.get(table.ints[table.valueBase(e)]);
-        if (other !== undefined && other.up) return other;
+        if (other?.up) return other;
       } else e = table.insert(fp.hi, fp.lo, now);
       table.ints[table.valueBase(e)] = server.uid;
       return server;

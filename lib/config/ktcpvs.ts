@@ -223,12 +223,16 @@ class KtcpvsParser {
       this.problem(0, 'virtual', "no virtual service defined (expected 'virtual NAME {')");
     }
     checkListenConflicts(
-      this.virtuals.filter((v) => v.listen !== null).map((v): ListenSite => ({
-        service: v.name,
-        listen: v.listen as Endpoint,
-        file: this.file,
-        line: v.listenLine,
-      })),
+      this.virtuals
+        .filter((v) => v.listen !== null)
+        .map(
+          (v): ListenSite => ({
+            service: v.name,
+            listen: v.listen as Endpoint,
+            file: this.file,
+            line: v.listenLine,
+          }),
+        ),
       this.problems,
     );
     if (this.problems.length > 0) throw new ConfigError(sortProblems(this.problems));
@@ -374,7 +378,11 @@ class KtcpvsParser {
 
   private serverSetting(v: VirtualDraft, line: number, values: Token[]): void {
     if (values.length < 1 || values.length > 2) {
-      return this.problem(line, 'server', `${values.length === 0 ? 'missing address' : `unexpected '${values[2].text}'`}: usage: server = HOST:PORT [WEIGHT]`);
+      return this.problem(
+        line,
+        'server',
+        `${values.length === 0 ? 'missing address' : `unexpected '${values[2].text}'`}: usage: server = HOST:PORT [WEIGHT]`,
+      );
     }
     const parsed = parseEndpoint(values[0].text);
     if (!parsed.ok) this.problem(line, 'server', parsed.message);
@@ -398,7 +406,8 @@ class KtcpvsParser {
   /** `rule = pattern REGEX [match N] use server HOST:PORT` */
   private ruleSetting(v: VirtualDraft, line: number, values: Token[]): void {
     const usage = 'usage: rule = pattern REGEX [match N] use server HOST:PORT';
-    const word = (i: number, text: string): boolean => values[i] !== undefined && !values[i].quoted && values[i].text.toLowerCase() === text;
+    const word = (i: number, text: string): boolean =>
+      values[i] !== undefined && !values[i].quoted && values[i].text.toLowerCase() === text;
     if (!word(0, 'pattern') || values[1] === undefined) return this.problem(line, 'rule', `expected 'pattern REGEX': ${usage}`);
     let i = 2;
     let submatch: number | null = null;
@@ -529,7 +538,14 @@ class KtcpvsParser {
     // Group `servers` holds every real server, as tcpvsadm's -a makes it: it
     // takes no requests, but keeps a server no rule names (yet) a real server
     // of the virtual, for -L and --add-rule.
-    const groups: GroupSpec[] = [ktcpvsGroup(SERVERS_GROUP, scheduler, v.name, v.servers.map((s) => ({ ...s.spec })))];
+    const groups: GroupSpec[] = [
+      ktcpvsGroup(
+        SERVERS_GROUP,
+        scheduler,
+        v.name,
+        v.servers.map((s) => ({ ...s.spec })),
+      ),
+    ];
     const rules: RuleSpec[] = [];
     for (const set of sets.values()) {
       groups.push(set.group);

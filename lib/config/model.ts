@@ -50,10 +50,7 @@ export interface GroupSpec {
   health?: HealthSpec; // active and agent checks, passive ejection, slow start (lib/health)
 }
 
-export type MatchOp =
-  | { op: 'present' }
-  | { op: 'equals'; value: string }
-  | { op: 'regex'; re: RegExp };
+export type MatchOp = { op: 'present' } | { op: 'equals'; value: string } | { op: 'regex'; re: RegExp };
 
 export type Matcher =
   | { kind: 'path'; value: string } // exact normalised path, query excluded
@@ -138,7 +135,15 @@ export interface VipSpec {
 
 export type VipRealSpec =
   | { kind: 'self'; service: string; weight: number; sendProxy?: 1 | 2; line: number } // this tcpvs's service, at its listen address
-  | { kind: 'address'; address: string; port: number; weight: number; method: 'masq' | 'route' | 'tunnel'; sendProxy?: 1 | 2; line: number };
+  | {
+      kind: 'address';
+      address: string;
+      port: number;
+      weight: number;
+      method: 'masq' | 'route' | 'tunnel';
+      sendProxy?: 1 | 2;
+      line: number;
+    };
 
 export interface L4Spec {
   // userspace: this tcpvs embeds the L4 core and serves the VIPs itself;

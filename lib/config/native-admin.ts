@@ -51,10 +51,12 @@ export class AdminDraft {
     if (!ep.ok) return this.problem(line, 'admin.http', ep.message);
     let token: string | null = null;
     if (tokens.length === 5) {
-      if (tokens[3].text !== 'token' || tokens[3].quoted) return this.problem(line, `admin.http.${tokens[3].text}`, `unexpected '${tokens[3].text}': ${USAGE}`);
+      if (tokens[3].text !== 'token' || tokens[3].quoted)
+        return this.problem(line, `admin.http.${tokens[3].text}`, `unexpected '${tokens[3].text}': ${USAGE}`);
       token = tokens[4].text;
       if (token === '') return this.problem(line, 'admin.http.token', 'the token is empty');
-      if (/[\s\x00-\x1f\x7f]/.test(token)) return this.problem(line, 'admin.http.token', 'the token may not contain spaces or control characters');
+      if (/[\s\x00-\x1f\x7f]/.test(token))
+        return this.problem(line, 'admin.http.token', 'the token may not contain spaces or control characters');
       if (token.length < 16) this.warn(line, 'admin.http.token', 'a token shorter than 16 characters is easy to guess');
     } else if (!isLoopback(ep.value.host)) {
       this.warn(line, 'admin.http', `no token on ${formatEndpoint(ep.value)}: anyone who can reach it can read the stats`);
@@ -71,7 +73,8 @@ export class AdminDraft {
     if (this.tcpLine !== 0) return this.problem(line, 'admin.tcp', `'admin tcp' is already set at line ${this.tcpLine}`);
     this.tcpLine = line;
     const allowLoad = tokens.length === 6 && tokens[5].text === 'allow-load';
-    if ((tokens.length !== 5 && !allowLoad) || tokens[3].text !== 'token') return this.problem(line, 'admin.tcp', 'usage: admin tcp HOST:PORT token SECRET [allow-load]');
+    if ((tokens.length !== 5 && !allowLoad) || tokens[3].text !== 'token')
+      return this.problem(line, 'admin.tcp', 'usage: admin tcp HOST:PORT token SECRET [allow-load]');
     const ep = parseEndpoint(tokens[2].text, true);
     if (!ep.ok) return this.problem(line, 'admin.tcp', ep.message);
     const token = tokens[4].text;
@@ -88,7 +91,11 @@ export class AdminDraft {
     if (spec.port !== 0) {
       for (const s of services) {
         if (!overlaps(spec, s.listen)) continue;
-        this.problem(this.specLine, 'admin.http', `${formatEndpoint(spec)} overlaps the listen address ${formatEndpoint(s.listen)} of service '${s.name}' (line ${s.line})`);
+        this.problem(
+          this.specLine,
+          'admin.http',
+          `${formatEndpoint(spec)} overlaps the listen address ${formatEndpoint(s.listen)} of service '${s.name}' (line ${s.line})`,
+        );
         break;
       }
     }

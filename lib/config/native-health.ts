@@ -14,7 +14,6 @@ import type { GroupSpec } from './model.ts';
 import { compileRegex, formatDuration, parseDuration, parseInteger, parsePort, type Parsed, type Token } from './tokenize.ts';
 import {
   DEFAULT_EJECT_BACKOFF_MS,
-  DEFAULT_EJECT_FAILURES,
   DEFAULT_EJECT_MAX_BACKOFF_MS,
   DEFAULT_EXPECT,
   DEFAULT_FALL,

@@ -24,7 +24,16 @@ const VIP_KEYWORDS = ['scheduler', 'persistent', 'real', 'weight-follows-load'] 
 /** Every keyword of the L4 part, for the native parser's table of words (suggestions, its error text). */
 export const L4_KEYWORDS: readonly string[] = ['l4', 'vip', ...VIP_KEYWORDS, 'vrrp', 'sync', 'notify'];
 import type { ConfigProblem } from './errors.ts';
-import { DEFAULT_DRAIN_TIMEOUT_MS, type GroupSpec, type L4Spec, type ServiceSpec, type VipRealSpec, type VipSpec, type VrrpSpec, type L4SyncSpec } from './model.ts';
+import {
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  type GroupSpec,
+  type L4Spec,
+  type ServiceSpec,
+  type VipRealSpec,
+  type VipSpec,
+  type VrrpSpec,
+  type L4SyncSpec,
+} from './model.ts';
 import { parseDuration, parseEndpoint, parseInteger, checkName, type Token } from './tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
 import { healthStatement } from './native-health.ts';
@@ -73,7 +82,11 @@ export class L4Draft {
     const tcpAdmin = what === 'admin' && /^tcp:\/\//.test(tokens[2]?.text ?? '');
     const withToken = tcpAdmin && tokens.length === 5 && tokens[3].text === 'token';
     if ((tokens.length !== 3 && !withToken) || (what !== 'driver' && what !== 'admin' && what !== 'drain-timeout')) {
-      return this.problem(line, 'l4', 'usage: l4 driver userspace|ipvs|remote | l4 admin PATH | l4 admin tcp://HOST:PORT [token T] | l4 drain-timeout DURATION');
+      return this.problem(
+        line,
+        'l4',
+        'usage: l4 driver userspace|ipvs|remote | l4 admin PATH | l4 admin tcp://HOST:PORT [token T] | l4 drain-timeout DURATION',
+      );
     }
     const first = this.settingLines.get(what);
     if (first !== undefined) return this.problem(line, field, `'l4 ${what}' is already set at line ${first}`);
@@ -92,7 +105,8 @@ export class L4Draft {
         this.adminTcpLine = line;
         if (withToken) {
           const token = tokens[4].text;
-          if (token === '' || /[\s\x00-\x1f\x7f]/.test(token)) return this.problem(line, 'l4.admin.token', 'the token must be non-empty, without spaces or control characters');
+          if (token === '' || /[\s\x00-\x1f\x7f]/.test(token))
+            return this.problem(line, 'l4.admin.token', 'the token must be non-empty, without spaces or control characters');
           this.adminToken = token;
         }
       } else if (!value.startsWith('/')) return this.problem(line, field, `the admin socket path must be absolute, not '${value}'`);
@@ -159,7 +173,8 @@ export class L4Draft {
     if (keyword === 'notify') {
       if (tokens.length < 2) this.problem(line, 'notify', 'usage: notify COMMAND [ARG...]');
       else if (this.notify !== null) this.problem(line, 'notify', `'notify' is already set at line ${this.notifyLine}`);
-      else if (!tokens[1].text.startsWith('/')) this.problem(line, 'notify', `the command must be an absolute path, not '${tokens[1].text}'`);
+      else if (!tokens[1].text.startsWith('/'))
+        this.problem(line, 'notify', `the command must be an absolute path, not '${tokens[1].text}'`);
       else {
         this.notify = tokens.slice(1).map((t) => t.text);
         this.notifyLine = line;
@@ -211,7 +226,8 @@ export class L4Draft {
   private vrrpStatement(line: number, tokens: Token[]): void {
     const what = tokens[1]?.text ?? '';
     const field = `vrrp.${what}`;
-    const usage = 'usage: vrrp interface IF | router-id N | priority N | advert D | auth SECRET | source ADDR | peer ADDR | prefix N | notify COMMAND...';
+    const usage =
+      'usage: vrrp interface IF | router-id N | priority N | advert D | auth SECRET | source ADDR | peer ADDR | prefix N | notify COMMAND...';
     if (!VRRP_SETTINGS.includes(what)) return this.problem(line, 'vrrp', usage);
     if (what !== 'notify' && tokens.length !== 3) return this.problem(line, field, usage);
     if (what === 'notify' && tokens.length < 3) return this.problem(line, field, 'usage: vrrp notify COMMAND [ARG...]');
@@ -220,7 +236,18 @@ export class L4Draft {
       if (first !== undefined) return this.problem(line, field, `'vrrp ${what}' is already set at line ${first}`);
     }
     this.vrrpLines.set(what, this.vrrpLines.get(what) ?? line);
-    const v = (this.vrrp ??= { interface: '', routerId: 0, priority: 0, advertMs: 1000, auth: null, source: null, peers: [], prefix: null, notify: null, line });
+    const v = (this.vrrp ??= {
+      interface: '',
+      routerId: 0,
+      priority: 0,
+      advertMs: 1000,
+      auth: null,
+      source: null,
+      peers: [],
+      prefix: null,
+      notify: null,
+      line,
+    });
     const value = tokens[2].text;
     switch (what) {
       case 'interface':
@@ -261,7 +288,10 @@ export class L4Draft {
         return;
       }
       case 'notify':
-        v.notify = tokens.slice(2).map((t) => t.text).join(' ');
+        v.notify = tokens
+          .slice(2)
+          .map((t) => t.text)
+          .join(' ');
         return;
     }
   }
@@ -331,7 +361,12 @@ export class L4Draft {
 
   private parseReal(line: number, tokens: Token[], vip: VipSpec): void {
     const target = tokens[1]?.text;
-    if (target === undefined) return this.problem(line, 'vip.real', 'usage: real self SERVICE [weight N] [send-proxy|send-proxy-v2] | real ADDR:PORT [weight N] [method M] [send-proxy|send-proxy-v2]');
+    if (target === undefined)
+      return this.problem(
+        line,
+        'vip.real',
+        'usage: real self SERVICE [weight N] [send-proxy|send-proxy-v2] | real ADDR:PORT [weight N] [method M] [send-proxy|send-proxy-v2]',
+      );
     let i: number;
     let real: VipRealSpec;
     if (target === 'self') {
@@ -371,24 +406,49 @@ export class L4Draft {
   /** Cross-checks against the services; returns the spec, or null when there is no L4 part. */
   finish(services: readonly ServiceSpec[], problems: ConfigProblem[]): L4Spec | null {
     const report = (line: number, field: string, message: string) => problems.push({ file: this.file, line, field, message });
-    if (this.vips.length === 0 && this.driver === null && this.admin === null && this.vrrp === null && this.sync === null && this.notify === null) return null;
+    if (
+      this.vips.length === 0 &&
+      this.driver === null &&
+      this.admin === null &&
+      this.vrrp === null &&
+      this.sync === null &&
+      this.notify === null
+    )
+      return null;
     const driver = this.driver ?? 'userspace';
     const vrrp = this.vrrp;
     if (vrrp !== null) {
-      for (const [what, name] of [['interface', 'interface IF'], ['router-id', 'router-id N'], ['priority', 'priority N']] as const) {
+      for (const [what, name] of [
+        ['interface', 'interface IF'],
+        ['router-id', 'router-id N'],
+        ['priority', 'priority N'],
+      ] as const) {
         if (!this.vrrpLines.has(what)) report(vrrp.line, `vrrp.${what}`, `a backup director needs 'vrrp ${name}'`);
       }
       if (driver === 'remote') report(vrrp.line, 'vrrp', 'a node with driver remote holds no vip addresses: vrrp belongs in the directors');
       if (vrrp.auth !== null && vrrp.advertMs % 1000 !== 0)
-        report(this.vrrpLines.get('auth')!, 'vrrp.auth', 'VRRP authentication needs VRRPv2, whose advert is whole seconds; this advert needs VRRPv3');
+        report(
+          this.vrrpLines.get('auth')!,
+          'vrrp.auth',
+          'VRRP authentication needs VRRPv2, whose advert is whole seconds; this advert needs VRRPv3',
+        );
       if (this.vips.length === 0) report(vrrp.line, 'vrrp', 'vrrp without a vip: no address to share');
       const families = new Set(this.vips.map((v) => (v.address.includes(':') ? 6 : 4)));
-      if (vrrp.prefix !== null && vrrp.prefix > 32 && families.has(4)) report(this.vrrpLines.get('prefix')!, 'vrrp.prefix', `prefix ${vrrp.prefix} is longer than an IPv4 address`);
+      if (vrrp.prefix !== null && vrrp.prefix > 32 && families.has(4))
+        report(this.vrrpLines.get('prefix')!, 'vrrp.prefix', `prefix ${vrrp.prefix} is longer than an IPv4 address`);
     }
     if (driver === 'remote' && this.admin === null)
-      report(this.settingLines.get('driver') ?? 0, 'l4.admin', "driver remote needs 'l4 admin PATH' or 'l4 admin tcp://HOST:PORT': the admin socket of the tcpvs that runs the L4 core");
+      report(
+        this.settingLines.get('driver') ?? 0,
+        'l4.admin',
+        "driver remote needs 'l4 admin PATH' or 'l4 admin tcp://HOST:PORT': the admin socket of the tcpvs that runs the L4 core",
+      );
     if (driver !== 'remote' && this.adminTcpLine !== 0)
-      report(this.adminTcpLine, 'l4.admin', "'l4 admin tcp://...' is where a node with 'l4 driver remote' registers; this tcpvs serves its own admin socket at a PATH (and 'admin tcp HOST:PORT token T' over TCP)");
+      report(
+        this.adminTcpLine,
+        'l4.admin',
+        "'l4 admin tcp://...' is where a node with 'l4 driver remote' registers; this tcpvs serves its own admin socket at a PATH (and 'admin tcp HOST:PORT token T' over TCP)",
+      );
     for (const vip of this.vips) {
       if (vip.reals.length === 0 && !this.rejectedReals.has(vip)) report(vip.line, 'vip.real', `vip '${vip.name}' has no real servers`);
       for (const real of vip.reals) {
@@ -396,16 +456,25 @@ export class L4Draft {
         const service = services.find((s) => s.name === real.service);
         if (service === undefined) report(real.line, 'vip.real', `no service '${real.service}' in this file`);
         else if (service.listen.host === '0.0.0.0' || service.listen.host === '::')
-          report(real.line, 'vip.real', `service '${real.service}' listens on every address; give it a specific listen address to register`);
+          report(
+            real.line,
+            'vip.real',
+            `service '${real.service}' listens on every address; give it a specific listen address to register`,
+          );
         else if (driver === 'userspace' && vip.protocol === 'tcp') service.acceptProxyFromL4 = true;
       }
       for (const real of vip.reals) {
         if (real.sendProxy === undefined) continue;
         if (vip.protocol !== 'tcp') report(real.line, 'vip.real.send-proxy', 'the PROXY protocol is for tcp vips');
-        else if (driver === 'ipvs') report(real.line, 'vip.real.send-proxy', "the kernel's IPVS cannot send the PROXY protocol: use 'l4 driver userspace'");
+        else if (driver === 'ipvs')
+          report(real.line, 'vip.real.send-proxy', "the kernel's IPVS cannot send the PROXY protocol: use 'l4 driver userspace'");
       }
       if (driver === 'remote' && vip.check !== undefined)
-        report(this.vipSettings.get(vip)?.get('check') ?? vip.line, 'vip.check', "a node with driver remote does not check its vips: put 'check' in the director's vip block");
+        report(
+          this.vipSettings.get(vip)?.get('check') ?? vip.line,
+          'vip.check',
+          "a node with driver remote does not check its vips: put 'check' in the director's vip block",
+        );
       if (driver === 'remote' && vip.reals.some((r) => r.kind === 'address'))
         report(vip.line, 'vip.real', 'with driver remote a node registers only its own services (real self ...)');
     }

@@ -94,7 +94,10 @@ interface TuningKnob {
 }
 
 const TUNING_KNOBS: ReadonlyMap<string, TuningKnob> = new Map([
-  ['balance-factor', { field: 'balanceFactor', schedulers: ['chbl'], usage: 'balance-factor DECIMAL (above 1, e.g. 1.25)', parse: parseBalanceFactor }],
+  [
+    'balance-factor',
+    { field: 'balanceFactor', schedulers: ['chbl'], usage: 'balance-factor DECIMAL (above 1, e.g. 1.25)', parse: parseBalanceFactor },
+  ],
   ['balance-on', { field: 'balanceOn', schedulers: ['chbl'], usage: 'balance-on requests|active', parse: parseBalanceOn }],
   ['table-size', { field: 'tableSize', schedulers: ['mh'], usage: 'table-size PRIME', parse: parseTableSize }],
   ['table-max', { field: 'maxEntries', schedulers: ['lblc', 'lblcr'], usage: 'table-max COUNT', parse: parseTableMax }],
@@ -192,7 +195,10 @@ class NativeParser {
   private readonly log: LogSpec = { ...DEFAULT_LOG };
   private readonly l4: L4Draft;
   private readonly logLines = new Map<string, number>();
-  private readonly admin = new AdminDraft((l, f, m) => this.problem(l, f, m), (l, f, m) => this.warn(l, f, m));
+  private readonly admin = new AdminDraft(
+    (l, f, m) => this.problem(l, f, m),
+    (l, f, m) => this.warn(l, f, m),
+  );
 
   constructor(file: string) {
     this.file = file;
@@ -216,12 +222,16 @@ class NativeParser {
     // No service is fine: KTCPVS and IPVS start empty and are built up with
     // tcpvsadm / ipvsadm, and a director may run only an L4 core.
     checkListenConflicts(
-      this.services.filter((s) => s.listen !== null).map((s): ListenSite => ({
-        service: s.name,
-        listen: s.listen as Endpoint,
-        file: this.file,
-        line: s.listenLine,
-      })),
+      this.services
+        .filter((s) => s.listen !== null)
+        .map(
+          (s): ListenSite => ({
+            service: s.name,
+            listen: s.listen as Endpoint,
+            file: this.file,
+            line: s.listenLine,
+          }),
+        ),
       this.problems,
     );
     const l4 = this.l4.finish(specs, this.problems);
@@ -294,7 +304,9 @@ class NativeParser {
     this.problem(
       line,
       keyword.text,
-      guess !== null ? `unknown keyword '${keyword.text}': did you mean '${guess}'?` : `unknown keyword '${keyword.text}' (expected one of: ${keywords.join(', ')})`,
+      guess !== null
+        ? `unknown keyword '${keyword.text}': did you mean '${guess}'?`
+        : `unknown keyword '${keyword.text}' (expected one of: ${keywords.join(', ')})`,
     );
   }
 
@@ -305,7 +317,10 @@ class NativeParser {
 
   // The statements a line may start with, one entry each (the L4 part's
   // other keywords and the tuning knobs are looked up after).
-  private readonly statements: ReadonlyMap<string, (line: number, tokens: Token[]) => void> = new Map<string, (line: number, tokens: Token[]) => void>([
+  private readonly statements: ReadonlyMap<string, (line: number, tokens: Token[]) => void> = new Map<
+    string,
+    (line: number, tokens: Token[]) => void
+  >([
     ['log', (line, tokens) => this.logStatement(line, tokens)],
     [
       'service',
@@ -665,7 +680,11 @@ class NativeParser {
       const word = rest[i].text;
       const optField = `persist.${word}`;
       if (!allowed[input.kind].includes(word))
-        return this.problem(line, optField, `'${word}' is not an option of persist ${input.kind} (options: ${allowed[input.kind].join(', ')})`);
+        return this.problem(
+          line,
+          optField,
+          `'${word}' is not an option of persist ${input.kind} (options: ${allowed[input.kind].join(', ')})`,
+        );
       if (word in FLAGS) {
         options[FLAGS[word]] = true;
         continue;
@@ -684,7 +703,8 @@ class NativeParser {
         case 'netmask': {
           // ipvsadm -M writes a dotted mask; a prefix length is accepted too.
           const bits = /^\d+\.\d+\.\d+\.\d+$/.test(value) ? dottedMaskBits(value) : parseInteger(value, 0, 32);
-          if (bits === null) return this.problem(line, optField, `bad netmask '${value}': a prefix length 0..32 or a dotted mask like 255.255.255.0`);
+          if (bits === null)
+            return this.problem(line, optField, `bad netmask '${value}': a prefix length 0..32 or a dotted mask like 255.255.255.0`);
           options.netmaskV4 = bits;
           break;
         }
@@ -757,7 +777,11 @@ class NativeParser {
       const option = tokens[i].text;
       if (option === 'send-proxy' || option === 'send-proxy-v2') {
         if (sendProxy !== undefined) {
-          this.problem(line, 'server.send-proxy', `'${option}' after '${sendProxy === 1 ? 'send-proxy' : 'send-proxy-v2'}': send-proxy or send-proxy-v2, once`);
+          this.problem(
+            line,
+            'server.send-proxy',
+            `'${option}' after '${sendProxy === 1 ? 'send-proxy' : 'send-proxy-v2'}': send-proxy or send-proxy-v2, once`,
+          );
           return;
         }
         sendProxy = option === 'send-proxy' ? 1 : 2;
@@ -981,7 +1005,12 @@ export function parseMatcher(tokens: readonly Token[], i: number, end: number): 
       // Requests are matched on their normalised path: a value in another form could never match.
       const normal = normalisePath(arg);
       if (typeof normal !== 'string') return fail(kind, `'${arg}' can never match: ${normal.error}`, i + 2);
-      if (normal !== arg) return fail(kind, `'${arg}' can never match a normalised path (write '${normal}'; see Path and host normalisation in docs/configuration.md)`, i + 2);
+      if (normal !== arg)
+        return fail(
+          kind,
+          `'${arg}' can never match a normalised path (write '${normal}'; see Path and host normalisation in docs/configuration.md)`,
+          i + 2,
+        );
       return { matcher: { kind, value: arg }, problem: null, next: i + 2 };
     }
     case 'path-regex':

@@ -77,7 +77,10 @@ export function formatMatcher(m: Matcher): string {
 /** Rows of cells, each column padded to its widest cell; no trailing spaces. */
 function table(rows: readonly (readonly string[])[], indent: string): string[] {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  for (const row of rows)
+    row.forEach((cell, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, cell.length);
+    });
   return rows.map((row) => (indent + row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).trimEnd());
 }
 
@@ -113,7 +116,7 @@ function serviceLines(s: ServiceSpec): string[] {
   out.push('');
 
   const rules: string[][] = [['#', 'rule', 'matchers (all must hold)', 'group', 'line']];
-  s.rules.forEach((r, i) => rules.push([String(i + 1), r.name, r.matchers.map(formatMatcher).join('  '), r.group, String(r.line)]));
+  s.rules.forEach((r, i) => void rules.push([String(i + 1), r.name, r.matchers.map(formatMatcher).join('  '), r.group, String(r.line)]));
   rules.push(['-', 'default', 'no rule matched', s.defaultGroup ?? '(none: 404 Not Found)', '']);
   out.push(...table(rules, '  '));
   out.push('');
@@ -148,11 +151,15 @@ export function formatRuleTable(config: Config): string {
 
 /** The L4 part: the driver and each vip with its real servers, as ipvsadm would list them. */
 function l4Lines(l4: L4Spec): string[] {
-  const out = [`l4 driver ${l4.driver}${l4.admin === null ? '' : `, admin socket ${l4.admin}`}, drain timeout ${formatDuration(l4.drainTimeoutMs)}`];
+  const out = [
+    `l4 driver ${l4.driver}${l4.admin === null ? '' : `, admin socket ${l4.admin}`}, drain timeout ${formatDuration(l4.drainTimeoutMs)}`,
+  ];
   for (const v of l4.vips) {
     const host = v.address.includes(':') ? `[${v.address}]` : v.address;
     const persist = v.persistence === null ? '' : ` persistent ${v.persistence.timeoutSec}s netmask ${v.persistence.netmask}`;
-    out.push(`  vip ${v.name}  ${v.protocol.toUpperCase()} ${host}:${v.port} ${v.scheduler}${persist}${v.weightFollowsLoad ? ', self weight follows load' : ''}  (line ${v.line})`);
+    out.push(
+      `  vip ${v.name}  ${v.protocol.toUpperCase()} ${host}:${v.port} ${v.scheduler}${persist}${v.weightFollowsLoad ? ', self weight follows load' : ''}  (line ${v.line})`,
+    );
     if (v.check !== undefined) for (const line of formatHealth({ check: v.check })) out.push(`    ${line}`);
     for (const r of v.reals) {
       if (r.kind === 'self') out.push(`    -> self (service ${r.service})  weight ${r.weight}`);

@@ -272,5 +272,8 @@ export function checkListenConflicts(sites: readonly ListenSite[], problems: Con
 
 /** Problems in file order; the parsers find some only at the end of a block. */
 export function sortProblems<T extends { line: number }>(items: T[]): T[] {
-  return items.map((p, i) => ({ p, i })).sort((x, y) => x.p.line - y.p.line || x.i - y.i).map((e) => e.p);
+  return items
+    .map((p, i) => ({ p, i }))
+    .sort((x, y) => x.p.line - y.p.line || x.i - y.i)
+    .map((e) => e.p);
 }

@@ -2,7 +2,7 @@
 // one in a worker thread through messages. Either way a change is prepared
 // by every data path, then committed by all of them or aborted by all.
 import type { Plan } from './registry.ts';
-import { DataPath } from '../proxy/data-path.ts';
+import type { DataPath } from '../proxy/data-path.ts';
 
 /** Where a data path's services listen, by service name. */
 export type BoundAddresses = Record<string, { address: string; port: number; family: string }>;

@@ -58,7 +58,9 @@ export class DirectorSync {
   async start(): Promise<void> {
     this.server = net.createServer((socket) => this.accept(socket));
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', (err) => reject(new Error(`sync listen ${this.spec.listen.host}:${this.spec.listen.port}: ${err.message}`)));
+      this.server!.once('error', (err) =>
+        reject(new Error(`sync listen ${this.spec.listen.host}:${this.spec.listen.port}: ${err.message}`)),
+      );
       this.server!.listen(this.spec.listen.port, this.spec.listen.host, () => resolve());
     });
     this.core?.watchTemplates((t) => this.dirty.set(`${t.service} ${t.client}`, t));
@@ -117,7 +119,8 @@ export class DirectorSync {
       if (this.tables !== null) this.sendTables(this.tables.changes(true));
     });
     socket.on('error', (err) => {
-      if (err.message !== this.lastConnectError) this.log.warn({ peer: this.peerText(), reason: err.message }, 'sync: cannot reach the peer; retrying');
+      if (err.message !== this.lastConnectError)
+        this.log.warn({ peer: this.peerText(), reason: err.message }, 'sync: cannot reach the peer; retrying');
       this.lastConnectError = err.message;
     });
     socket.on('close', () => {
@@ -190,7 +193,8 @@ export class DirectorSync {
         const tab = line.lastIndexOf('\t');
         const json = tab === -1 ? '' : line.slice(0, tab);
         seq++;
-        if (tab === -1 || !sameMac(line.slice(tab + 1), mac(this.spec.secret, `${nonce}:${seq}:${json}`))) return refuse(`line ${seq}: bad signature`);
+        if (tab === -1 || !sameMac(line.slice(tab + 1), mac(this.spec.secret, `${nonce}:${seq}:${json}`)))
+          return refuse(`line ${seq}: bad signature`);
         try {
           const message = JSON.parse(json) as Record<string, unknown>;
           if ('tables' in message) {

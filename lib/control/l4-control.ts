@@ -66,7 +66,14 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
     // The user-space core tells a service of this tcpvs whom a connection is
     // from with a PROXY header (the service trusts its own address for it).
     const proxyProtocol = real.sendProxy ?? (spec.driver === 'userspace' && vip(real)?.protocol === 'tcp' ? 2 : undefined);
-    const server: RealServerConfig = { address: address.address, port: address.port, weight: real.weight, method: 'masq', upperThreshold: 0, lowerThreshold: 0 };
+    const server: RealServerConfig = {
+      address: address.address,
+      port: address.port,
+      weight: real.weight,
+      method: 'masq',
+      upperThreshold: 0,
+      lowerThreshold: 0,
+    };
     if (proxyProtocol !== undefined) server.proxyProtocol = proxyProtocol;
     return server;
   };
@@ -125,7 +132,8 @@ export async function startL4Control(options: L4ControlOptions): Promise<L4Contr
     }
   }
   // Nothing to say where the config has no L4 part (the core is there, empty, for tcpvs ipvsadm).
-  if (spec.vips.length > 0 || spec.driver !== 'userspace') log.info({ driver: core.driver, vips: spec.vips.map((v) => v.name), registered: selves.length }, 'l4 core programmed');
+  if (spec.vips.length > 0 || spec.driver !== 'userspace')
+    log.info({ driver: core.driver, vips: spec.vips.map((v) => v.name), registered: selves.length }, 'l4 core programmed');
 
   // Weight follows load: the event loop's utilisation over the last period
   // scales this node's configured weight (never below 1 while it runs).

@@ -127,7 +127,13 @@ export class L4HealthChecks {
     const check = vip.check;
     const port = check.port ?? targetPort(config, vip.key);
     const proxy = proxyFor(config, check, vip.key);
-    return { config, up: true, successes: 0, failures: 0, prober: check.kind === 'http' ? new HttpProber(config.address, port, check, proxy) : null };
+    return {
+      config,
+      up: true,
+      successes: 0,
+      failures: 0,
+      prober: check.kind === 'http' ? new HttpProber(config.address, port, check, proxy) : null,
+    };
   }
 
   private probe(state: RealState, vip: CheckedVip): Promise<ProbeResult> {

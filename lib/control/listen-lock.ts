@@ -60,7 +60,11 @@ export function takeListenLock(host: string, port: number, who: string): Promise
     server.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EADDRINUSE') return reject(err);
       void askHolder(path).then((holder) =>
-        reject(new ListenLockError(`listen ${describe(host, port)}: address in use (EADDRINUSE): another tcpvs listens there (${holder === '' ? 'it did not say which' : holder})`)),
+        reject(
+          new ListenLockError(
+            `listen ${describe(host, port)}: address in use (EADDRINUSE): another tcpvs listens there (${holder === '' ? 'it did not say which' : holder})`,
+          ),
+        ),
       );
     });
     server.listen({ path }, () => {
@@ -81,7 +85,8 @@ export function probeExclusive(host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE') reject(new ListenLockError(`listen ${describe(host, port)}: address in use (EADDRINUSE) by another program`));
+      if (err.code === 'EADDRINUSE')
+        reject(new ListenLockError(`listen ${describe(host, port)}: address in use (EADDRINUSE) by another program`));
       else reject(err);
     });
     probe.listen({ host, port, exclusive: true }, () => {

@@ -304,7 +304,13 @@ export class Registry {
     const nextServices: Array<{
       state: ServiceState;
       spec: ServiceSpec;
-      groups: Array<{ state: GroupState; spec: GroupSpec; servers: ServerState[]; affinityTable: TableSlot | null; keyTable: TableSlot | null }>;
+      groups: Array<{
+        state: GroupState;
+        spec: GroupSpec;
+        servers: ServerState[];
+        affinityTable: TableSlot | null;
+        keyTable: TableSlot | null;
+      }>;
     }> = [];
     const plan: Plan = { services: [] };
     const making = tableMaking(config);
@@ -320,7 +326,9 @@ export class Registry {
         for (const s of group.servers) kept.set(serverKey(s.host, s.port, nth(s.host, s.port)), s);
         const nthNext = listingCounter();
         const servers = groupSpec.servers.map((s) => {
-          const state = kept.get(serverKey(s.host, s.port, nthNext(s.host, s.port))) ?? new ServerState(this.nextUid++, group, s.host, s.port, s.weight, this.workers);
+          const state =
+            kept.get(serverKey(s.host, s.port, nthNext(s.host, s.port))) ??
+            new ServerState(this.nextUid++, group, s.host, s.port, s.weight, this.workers);
           state.sendProxy = s.sendProxy ?? 0;
           return state;
         });

@@ -54,7 +54,11 @@ export interface SwitchOptions {
 
 const RESTART_DELAY_MS = 500;
 
-export async function startSwitch(config: Config, log: Logger = createLogger(config.log), options: SwitchOptions = {}): Promise<RunningSwitch> {
+export async function startSwitch(
+  config: Config,
+  log: Logger = createLogger(config.log),
+  options: SwitchOptions = {},
+): Promise<RunningSwitch> {
   for (const w of config.warnings) log.warn({ file: w.file, line: w.line, field: w.field }, w.message);
   const control = new Switch(config, log, options.workers ?? 1);
   try {

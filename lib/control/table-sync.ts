@@ -110,7 +110,8 @@ export class TableSync {
       const { table } = t;
       const baseTimes = table.timeWords - 1;
       const stride = 3 + table.valueWords + baseTimes;
-      if (batch.entries.length % stride !== 0) throw new Error(`table ${batch.table}: ${batch.entries.length} numbers are not whole entries of ${stride}`);
+      if (batch.entries.length % stride !== 0)
+        throw new Error(`table ${batch.table}: ${batch.entries.length} numbers are not whole entries of ${stride}`);
       const local = localUids(t.group, batch.servers);
       const members = memberWords(t.slot);
       const words = new Int32Array(table.valueWords);
@@ -151,7 +152,10 @@ export class TableSync {
     const out: Synced[] = [];
     for (const service of this.registry.services()) {
       for (const group of service.groups) {
-        for (const [kind, slot] of [['affinity', group.affinityTable], ['key', group.keyTable]] as const) {
+        for (const [kind, slot] of [
+          ['affinity', group.affinityTable],
+          ['key', group.keyTable],
+        ] as const) {
           if (slot === null || !slot.shape.includes(' synced ')) continue;
           let table = this.attached.get(slot.buffer);
           if (table === undefined) {

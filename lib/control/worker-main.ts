@@ -49,7 +49,8 @@ async function handle(message: ToWorker): Promise<unknown> {
 port.on('message', (message: ToWorker) => {
   handle(message).then(
     (value) => send({ type: 'done', id: message.id, ok: true, value }),
-    (err: unknown) => send({ type: 'done', id: message.id, ok: false, error: (err as Error).message, code: (err as NodeJS.ErrnoException).code }),
+    (err: unknown) =>
+      send({ type: 'done', id: message.id, ok: false, error: (err as Error).message, code: (err as NodeJS.ErrnoException).code }),
   );
 });
 send({ type: 'ready' });

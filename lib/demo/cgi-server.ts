@@ -474,7 +474,7 @@ function applyFields(res: ServerResponse, fields: Fields): string | { localRedir
     }
   }
   if (status === null && location === null && !hasContentType) return 'script header section has no Content-Type, Location or Status';
-  if (location !== null && location.startsWith('/') && !location.startsWith('//') && status === null) {
+  if (location?.startsWith('/') && !location.startsWith('//') && status === null) {
     return { localRedirect: location, contentLength: null };
   }
   res.statusCode = status ?? (location !== null ? 302 : 200);

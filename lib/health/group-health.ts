@@ -302,7 +302,16 @@ export class GroupHealth {
     s.streak++;
     const needed = s.activeUp ? check.fall : check.rise;
     this.log.debug(
-      { service: this.service, group: this.group.name, server: s.server.name, check: check.kind, ok: result.ok, reason: result.reason, streak: s.streak, needed },
+      {
+        service: this.service,
+        group: this.group.name,
+        server: s.server.name,
+        check: check.kind,
+        ok: result.ok,
+        reason: result.reason,
+        streak: s.streak,
+        needed,
+      },
       'health check result',
     );
     if (s.streak < needed) return;
@@ -358,7 +367,10 @@ export class GroupHealth {
     if (!read.ok) {
       // As in HAProxy, an agent that cannot be reached changes nothing: the
       // agent is advice, the active check judges reachability.
-      this.log.debug({ service: this.service, group: this.group.name, server: s.server.name, check: 'agent', reason: read.reason }, 'agent check failed');
+      this.log.debug(
+        { service: this.service, group: this.group.name, server: s.server.name, check: 'agent', reason: read.reason },
+        'agent check failed',
+      );
       return;
     }
     const reply = parseAgentReply(read.line);
@@ -440,6 +452,9 @@ export class GroupHealth {
     const weight = this.weightOf(s, now);
     if (weight === s.server.weight) return;
     this.publish(s, weight);
-    this.log.debug({ service: this.service, group: this.group.name, server: s.server.name, weight, ramping: s.rampTimer !== null }, 'slow start');
+    this.log.debug(
+      { service: this.service, group: this.group.name, server: s.server.name, weight, ramping: s.rampTimer !== null },
+      'slow start',
+    );
   }
 }

@@ -68,7 +68,12 @@ export class HttpProber {
     const onStop = () => abort.abort();
     stop.addEventListener('abort', onStop);
     try {
-      const res = await this.client.request({ path: this.spec.path, method: this.spec.method, headers: this.headers, signal: abort.signal });
+      const res = await this.client.request({
+        path: this.spec.path,
+        method: this.spec.method,
+        headers: this.headers,
+        signal: abort.signal,
+      });
       // Destroying an unread body emits an abort error; the connection closes anyway.
       res.body.on('error', () => {});
       if (!statusAccepted(expect, res.statusCode)) {

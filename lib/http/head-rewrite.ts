@@ -75,8 +75,7 @@ export function scanHeaders(headers: string[], out: RequestFacts): void {
         out.contentLength = Number(headers[i + 1]); // llhttp allowed digits only, once
         break;
       case H_TRANSFER_ENCODING:
-        out.transferEncoding =
-          out.transferEncoding === null ? headers[i + 1] : out.transferEncoding + ',' + headers[i + 1];
+        out.transferEncoding = out.transferEncoding === null ? headers[i + 1] : out.transferEncoding + ',' + headers[i + 1];
         break;
       case H_HOST:
         if (out.host === null) out.host = headers[i + 1];
@@ -223,7 +222,12 @@ function describeChar(c: number): string {
 
 const verdict: TransferEncodingVerdict = { status: 0, reason: '', normalized: null, dechunk: false };
 
-function answer(status: TransferEncodingVerdict['status'], reason: string, normalized: string | null = null, dechunk = false): TransferEncodingVerdict {
+function answer(
+  status: TransferEncodingVerdict['status'],
+  reason: string,
+  normalized: string | null = null,
+  dechunk = false,
+): TransferEncodingVerdict {
   verdict.status = status;
   verdict.reason = reason;
   verdict.normalized = normalized;
@@ -327,7 +331,7 @@ export function buildRequestHead(r: RequestRewrite): string {
       case H_HOST:
       case H_CONTENT_LENGTH:
         if (kind === H_HOST && authority !== null) continue; // sent first, above
-        if (nominated !== null && nominated.has(name.toLowerCase())) continue;
+        if (nominated?.has(name.toLowerCase())) continue;
         head += name + ': ' + h[i + 1] + '\r\n';
         continue;
       case H_XFF:
@@ -386,7 +390,7 @@ export function buildResponseHead(r: ResponseRewrite, facts: RequestFacts): stri
       case H_UPGRADE:
         continue; // hop-by-hop
     }
-    if (nominated !== null && nominated.has(name.toLowerCase())) continue;
+    if (nominated?.has(name.toLowerCase())) continue;
     head += name + ': ' + h[i + 1] + '\r\n';
   }
   const hop = r.versionMinor === 0 ? '1.0 tcpvs' : '1.1 tcpvs';

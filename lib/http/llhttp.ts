@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 // `_http_common` is Node's own public-but-undocumented module that exposes the binding.
-const common = require('_http_common') as {
+const common = require('node:_http_common') as {
   HTTPParser: HTTPParserCtor;
   methods: string[];
 };

@@ -121,14 +121,16 @@ export function isMulticastAddress(address: string): boolean {
 
 /** What is wrong with a sync daemon's settings, naming the ipvsadm option; null when nothing is. */
 export function syncDaemonProblem(daemon: SyncDaemon): string | null {
-  if (daemon.role !== 'master' && daemon.role !== 'backup') return `the sync daemon's role must be master or backup, not ${String(daemon.role)}`;
+  if (daemon.role !== 'master' && daemon.role !== 'backup')
+    return `the sync daemon's role must be master or backup, not ${String(daemon.role)}`;
   const name = interfaceNameProblem(daemon.mcastInterface);
   if (name !== null) return `--mcast-interface: ${name}`;
   const whole = (n: number, min: number, max: number): boolean => Number.isInteger(n) && n >= min && n <= max;
   const optional = (n: number | null, min: number, max: number): boolean => n === null || whole(n, min, max);
   if (!whole(daemon.syncId, 0, 255)) return `--syncid must be 0..255, not ${daemon.syncId}`;
   if (!optional(daemon.syncMaxLen, 1, SYNC_MAX_LEN)) return `--sync-maxlen must be 1..${SYNC_MAX_LEN}, not ${daemon.syncMaxLen}`;
-  if (daemon.mcastGroup !== null && !isMulticastAddress(daemon.mcastGroup)) return `--mcast-group must be an IPv4 or IPv6 multicast address, not ${daemon.mcastGroup}`;
+  if (daemon.mcastGroup !== null && !isMulticastAddress(daemon.mcastGroup))
+    return `--mcast-group must be an IPv4 or IPv6 multicast address, not ${daemon.mcastGroup}`;
   if (!optional(daemon.mcastPort, 1, 65535)) return `--mcast-port must be 1..65535, not ${daemon.mcastPort}`;
   if (!optional(daemon.mcastTtl, 1, 255)) return `--mcast-ttl must be 1..255, not ${daemon.mcastTtl}`;
   return null;

@@ -112,7 +112,8 @@ export async function runLoadtest(argv: string[], io: LoadtestIo): Promise<numbe
   const stop = () => instance.stop();
   process.once('SIGINT', stop);
   io.stop?.addEventListener('abort', stop);
-  if (!json) autocannon.track(instance, { outputStream: io.stderr, renderProgressBar: true, renderResultsTable: true, renderLatencyTable: false });
+  if (!json)
+    autocannon.track(instance, { outputStream: io.stderr, renderProgressBar: true, renderResultsTable: true, renderLatencyTable: false });
   let result: Result;
   try {
     result = await instance;

@@ -3,9 +3,7 @@
 // (::ffff:10.1.2.3, what a dual-stack listener reports) is the IPv4 address.
 import { ipv4Mask, parseIPv4, parseIPv6 } from '../affinity/address.ts';
 
-export type Network =
-  | { family: 4; base: number; bits: number; text: string }
-  | { family: 6; groups: number[]; bits: number; text: string };
+export type Network = { family: 4; base: number; bits: number; text: string } | { family: 6; groups: number[]; bits: number; text: string };
 
 /** "ADDR" or "ADDR/BITS"; an error message naming the fault when it is neither. */
 export function parseNetwork(text: string): Network | string {
@@ -23,7 +21,7 @@ export function parseNetwork(text: string): Network | string {
   }
   if (v4 !== -1) {
     const mask = ipv4Mask(bits);
-    if (((v4 & mask) >>> 0) !== v4) return `'${text}' has bits set past its /${bits} prefix`;
+    if ((v4 & mask) >>> 0 !== v4) return `'${text}' has bits set past its /${bits} prefix`;
     return { family: 4, base: v4, bits, text };
   }
   const groups = v6!;
@@ -39,7 +37,7 @@ export function inNetworks(address: string, networks: readonly Network[]): boole
   const v6 = v4 === -1 ? parseIPv6(plain) : null;
   for (const n of networks) {
     if (n.family === 4) {
-      if (v4 !== -1 && ((v4 & ipv4Mask(n.bits)) >>> 0) === n.base) return true;
+      if (v4 !== -1 && (v4 & ipv4Mask(n.bits)) >>> 0 === n.base) return true;
     } else if (v6 !== null) {
       const masked = maskGroups(v6, n.bits);
       if (masked.every((g, i) => g === n.groups[i])) return true;

@@ -74,7 +74,12 @@ export function encodeProxyV2Local(): Buffer {
  * when either side is no address a header can carry (unknown, zone-scoped):
  * then send encodeProxyHeader(version, null).
  */
-export function proxyAddresses(source: string | undefined, sourcePort: number | undefined, destination: string | undefined, destinationPort: number | undefined): ProxyAddresses | null {
+export function proxyAddresses(
+  source: string | undefined,
+  sourcePort: number | undefined,
+  destination: string | undefined,
+  destinationPort: number | undefined,
+): ProxyAddresses | null {
   if (source === undefined || destination === undefined || sourcePort === undefined || destinationPort === undefined) return null;
   const src = unmapped(source);
   const dst = unmapped(destination);
@@ -148,14 +153,22 @@ function parseV1(buf: Buffer): ProxyHeaderParse {
   if (fields.length !== 5) return error(`PROXY v1: ${proto} needs 4 fields separated by single spaces, got '${fields.slice(1).join(' ')}'`);
   const family = proto === 'TCP4' ? 4 : 6;
   const [, src, dst, sport, dport] = fields;
-  for (const [name, value] of [['source', src], ['destination', dst]] as const) {
+  for (const [name, value] of [
+    ['source', src],
+    ['destination', dst],
+  ] as const) {
     if (!isAddress(value, family)) return error(`PROXY v1: ${name} address '${value}' is not an IPv${family} address`);
   }
   const sourcePort = parsePort(sport);
   if (sourcePort === null) return error(`PROXY v1: source port '${sport}': a decimal 0..65535 without leading zeros`);
   const destinationPort = parsePort(dport);
   if (destinationPort === null) return error(`PROXY v1: destination port '${dport}': a decimal 0..65535 without leading zeros`);
-  return { kind: 'header', length, version: 1, addresses: { family, sourceAddress: src, sourcePort, destinationAddress: dst, destinationPort } };
+  return {
+    kind: 'header',
+    length,
+    version: 1,
+    addresses: { family, sourceAddress: src, sourcePort, destinationAddress: dst, destinationPort },
+  };
 }
 
 function parseV2(buf: Buffer): ProxyHeaderParse {
@@ -168,7 +181,8 @@ function parseV2(buf: Buffer): ProxyHeaderParse {
   const protocol = familyProtocol & 0x0f;
   if (family > 3 || protocol > 2) return error(`PROXY v2: address family and protocol 0x${hex(familyProtocol)} (byte 13)`);
   const length = buf.readUInt16BE(14);
-  if (V2_HEAD_BYTES + length > PROXY_V2_MAX_BYTES) return error(`PROXY v2: ${length} bytes of addresses and TLVs, more than ${PROXY_V2_MAX_BYTES - V2_HEAD_BYTES}`);
+  if (V2_HEAD_BYTES + length > PROXY_V2_MAX_BYTES)
+    return error(`PROXY v2: ${length} bytes of addresses and TLVs, more than ${PROXY_V2_MAX_BYTES - V2_HEAD_BYTES}`);
   const addressBytes = family === 1 ? 12 : family === 2 ? 36 : family === 3 ? 216 : 0;
   if (length < addressBytes) return error(`PROXY v2: length ${length} is shorter than the ${addressBytes} bytes of its addresses`);
   if (buf.length < V2_HEAD_BYTES + length) return { kind: 'incomplete' };
@@ -245,7 +259,8 @@ function readAddress(buf: Buffer, at: number, family: 4 | 6): string {
   const groups: string[] = [];
   for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(at + 2 * i).toString(16));
   // An IPv4-mapped address keeps its dotted tail (RFC 5952 §5), as Node shows it.
-  if (groups.slice(0, 5).every((g) => g === '0') && groups[5] === 'ffff') return `::ffff:${buf[at + 12]}.${buf[at + 13]}.${buf[at + 14]}.${buf[at + 15]}`;
+  if (groups.slice(0, 5).every((g) => g === '0') && groups[5] === 'ffff')
+    return `::ffff:${buf[at + 12]}.${buf[at + 13]}.${buf[at + 14]}.${buf[at + 15]}`;
   return compressIPv6(groups);
 }
 
@@ -255,7 +270,10 @@ function expandIPv6(address: string): number[] {
   const tail: number[] = [];
   const lastColon = text.lastIndexOf(':');
   if (text.slice(lastColon + 1).includes('.')) {
-    const v4 = text.slice(lastColon + 1).split('.').map(Number);
+    const v4 = text
+      .slice(lastColon + 1)
+      .split('.')
+      .map(Number);
     tail.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
     text = text.slice(0, lastColon + 1) + '0:0';
   }

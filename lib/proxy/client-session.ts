@@ -4,8 +4,8 @@
 // order; bytes of later requests wait (with the socket paused) until the
 // current response is done.
 import type net from 'node:net';
-import { HeadParser, HeadParseError } from '../http/llhttp.ts';
-import { BodyFramer, FramingError, FRAME_CLOSE, FRAME_NONE } from '../http/body-framer.ts';
+import type { HeadParser, HeadParseError } from '../http/llhttp.ts';
+import { BodyFramer, type FramingError, FRAME_CLOSE, FRAME_NONE } from '../http/body-framer.ts';
 import {
   buildRequestHead,
   buildResponseHead,
@@ -345,11 +345,14 @@ export class ClientSession implements UpstreamOwner {
     if (p.url.length > svc.spec.limits.maxUriBytes) return this.refuse(414, 'URI over the limit');
     if (p.versionMajor !== 1) {
       // llhttp reads a bare "GET /" as HTTP/0.9; nothing but HTTP/1.x is forwarded.
-      return p.versionMajor === 0 ? this.refuse(400, 'HTTP/0.9 request') : this.refuse(505, `HTTP/${p.versionMajor}.${p.versionMinor} request`);
+      return p.versionMajor === 0
+        ? this.refuse(400, 'HTTP/0.9 request')
+        : this.refuse(505, `HTTP/${p.versionMajor}.${p.versionMinor} request`);
     }
     if (p.method === 'CONNECT') return this.refuse(405, 'CONNECT is not supported');
     // Each field costs every hop: HAProxy stops at 101, tcpvs at `limit header-count`.
-    if (p.headers.length > 2 * svc.spec.limits.maxHeaderCount) return this.refuse(431, `more than ${svc.spec.limits.maxHeaderCount} header fields`);
+    if (p.headers.length > 2 * svc.spec.limits.maxHeaderCount)
+      return this.refuse(431, `more than ${svc.spec.limits.maxHeaderCount} header fields`);
     scanHeaders(p.headers, this.facts);
     const f = this.facts;
     // RFC 9112 §3.2: exactly one Host in HTTP/1.1; two could route on one and serve the other.
@@ -414,7 +417,7 @@ export class ClientSession implements UpstreamOwner {
       url: view.forwardTarget(svc.spec.forwardNormalizedPath === true),
       authority: view.targetAuthority(),
       versionMinor: p.versionMinor,
-      headers: affinity !== null && affinity.rewritesRequest ? affinity.rewriteRequestHeaders(p.headers) : p.headers,
+      headers: affinity?.rewritesRequest ? affinity.rewriteRequestHeaders(p.headers) : p.headers,
       facts: f,
       clientAddress: this.clientAddress,
       proto: 'http',
@@ -455,7 +458,7 @@ export class ClientSession implements UpstreamOwner {
     else if (body === null || body.length === 0) ok = s.write(head, 'latin1');
     else if (body.length <= COALESCE_LIMIT) {
       const out = Buffer.allocUnsafe(head.length + body.length);
-      out.write(head, 0, "latin1");
+      out.write(head, 0, 'latin1');
       body.copy(out, head.length);
       ok = s.write(out);
     } else {
@@ -562,7 +565,7 @@ export class ClientSession implements UpstreamOwner {
 
   private onClientDrain(): void {
     // The client caught up: let the upstream send more.
-    if (this.conn !== null && this.conn.socket.isPaused()) this.conn.socket.resume();
+    if (this.conn?.socket.isPaused()) this.conn.socket.resume();
   }
 
   private onClientEnd(): void {
@@ -653,7 +656,10 @@ export class ClientSession implements UpstreamOwner {
       if (server === null || server === failed) return false;
       if (affinity !== null) server = affinity.pin(view, server);
     }
-    this.svc.log.debug({ client: this.clientAddress, failed: failed.name, server: server.name, reason }, 'connect failed; retrying on another server');
+    this.svc.log.debug(
+      { client: this.clientAddress, failed: failed.name, server: server.name, reason },
+      'connect failed; retrying on another server',
+    );
     this.pinned = pinned;
     this.server = server;
     this.pool = group.pools[server.id];
@@ -781,8 +787,7 @@ export class ClientSession implements UpstreamOwner {
     if (this.clientEnded && this.queued === null) this.closeAfter = true;
     const connection = this.closeAfter ? 'close' : this.http10KeepAlive ? 'keep-alive' : null;
     const affinity = this.group!.affinity;
-    const headers =
-      affinity !== null && affinity.rewritesResponse ? affinity.rewriteResponseHeaders(p.headers, this.server!, this.pinned) : p.headers;
+    const headers = affinity?.rewritesResponse ? affinity.rewriteResponseHeaders(p.headers, this.server!, this.pinned) : p.headers;
     return buildResponseHead(this.responseRewrite(p, connection, headers), rf);
   }
 
@@ -856,7 +861,7 @@ export class ClientSession implements UpstreamOwner {
     if (bodyLength === 0) this.writeClient(head);
     else if (bodyLength <= COALESCE_LIMIT) {
       const out = Buffer.allocUnsafe(head.length + bodyLength);
-      out.write(head, 0, "latin1");
+      out.write(head, 0, 'latin1');
       buf.copy(out, head.length, start, stop);
       this.writeClient(out);
     } else {
@@ -1134,7 +1139,7 @@ export class ClientSession implements UpstreamOwner {
           this.refuse(408, 'request body not received in time', true);
           return;
         case D_CONNECT:
-        case D_RESPONSE:
+        case D_RESPONSE: {
           if (this.resSent) {
             this.svc.log.warn({ client: this.clientAddress, server: this.server?.name }, 'transfer stalled');
             this.releaseServer();
@@ -1146,6 +1151,7 @@ export class ClientSession implements UpstreamOwner {
           if (outcome === 'connect-failed' && this.redispatch('connect timed out')) return;
           this.refuse(504, outcome === 'connect-failed' ? 'upstream connect timed out' : 'upstream response timed out', true, outcome);
           return;
+        }
       }
     });
   }

@@ -25,7 +25,12 @@ import { RequestCounterBlock, type RequestCounterWriter } from '../stats/shared-
 
 /** Whether two group specs schedule alike (same scheduler, knobs and key), so a scheduler can be kept. */
 export function sameScheduling(a: GroupSpec, b: GroupSpec): boolean {
-  return a.scheduler === b.scheduler && a.hashSubmatch === b.hashSubmatch && isDeepStrictEqual(a.key, b.key) && isDeepStrictEqual(a.tuning, b.tuning);
+  return (
+    a.scheduler === b.scheduler &&
+    a.hashSubmatch === b.hashSubmatch &&
+    isDeepStrictEqual(a.key, b.key) &&
+    isDeepStrictEqual(a.tuning, b.tuning)
+  );
 }
 
 function poolOptions(server: ServerSpec, service: ServiceSpec): PoolOptions {
@@ -76,7 +81,7 @@ export class GroupRuntime {
   update(spec: GroupSpec, service: ServiceSpec, plan: GroupPlan): void {
     const previous = this.spec as GroupSpec | undefined;
     const byUid = new Map<number, number>();
-    this.servers.forEach((s, i) => byUid.set(s.uid, i));
+    for (let i = 0; i < this.servers.length; i++) byUid.set(this.servers[i].uid, i);
     const servers: RealServer[] = [];
     const pools: ServerPool[] = [];
     const serverStats: RequestCounterWriter[] = [];
@@ -114,20 +119,34 @@ export class GroupRuntime {
     if (previous === undefined || !sameServers || !sameScheduling(previous, spec) || keyTable !== this.keyTable) {
       // Learned state lives outside the scheduler (key tables, shared
       // counters), so a new scheduler over the same tables forgets nothing.
-      const options = { ...spec.tuning, hashSubmatch: spec.hashSubmatch, keyTable: keyTable ?? undefined, groupWords: this.groupWords, lockOwner: owner };
+      const options = {
+        ...spec.tuning,
+        hashSubmatch: spec.hashSubmatch,
+        keyTable: keyTable ?? undefined,
+        groupWords: this.groupWords,
+        lockOwner: owner,
+      };
       this.scheduler = createScheduler(spec.scheduler, servers, options);
     } else if (stateChanged) this.scheduler.refresh();
     this.keyTable = keyTable;
     this.keyOf = compileKey(spec.key, spec.hashSubmatch);
     const affinityTable = plan.affinityTable === null ? null : this.attach(plan.affinityTable);
     if (spec.affinity === undefined) this.affinity = null;
-    else if (this.affinity === null || previous === undefined || !isDeepStrictEqual(previous.affinity, spec.affinity) || affinityTable !== this.affinityTable)
+    else if (
+      this.affinity === null ||
+      previous === undefined ||
+      !isDeepStrictEqual(previous.affinity, spec.affinity) ||
+      affinityTable !== this.affinityTable
+    )
       this.affinity = createAffinity(spec.affinity, servers, { groupName: spec.name, table: affinityTable ?? undefined, lockOwner: owner });
     else if (!sameServers) this.affinity.updateServers(servers);
     this.affinityTable = affinityTable;
     const eject = ejectionOf(spec.health);
     // As nginx: the default ejection never takes out a group's only server (there is nowhere else to go).
-    this.passive = eject.connectOnly && servers.length === 1 ? null : new PassiveEjection(eject.spec.failures, eject.connectOnly, this.groupWords, this.events);
+    this.passive =
+      eject.connectOnly && servers.length === 1
+        ? null
+        : new PassiveEjection(eject.spec.failures, eject.connectOnly, this.groupWords, this.events);
   }
 
   /** This thread's view of a shared table: the one it has when the buffer is the same. */

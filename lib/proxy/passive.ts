@@ -18,7 +18,9 @@ export interface DataPathEvents {
 /** Whether a request's end says the server is unwell. */
 export function requestFailed(outcome: RequestOutcome, status: number): boolean {
   // 501 and 505 say the server does not support the request, not that it is unwell.
-  return outcome === 'connect-failed' || outcome === 'upstream-failed' || (outcome === 'ok' && status >= 500 && status !== 501 && status !== 505);
+  return (
+    outcome === 'connect-failed' || outcome === 'upstream-failed' || (outcome === 'ok' && status >= 500 && status !== 501 && status !== 505)
+  );
 }
 
 export class PassiveEjection {

@@ -24,7 +24,13 @@ import { GroupRuntime } from './group.ts';
 import { ClientSession } from './client-session.ts';
 import type { ServiceObserver } from './observer.ts';
 import type { DataPathEvents } from './passive.ts';
-import { ConnectionCounterBlock, RequestCounterBlock, outcomeIndex, type ConnectionCounterWriter, type RequestCounterWriter } from '../stats/shared-counters.ts';
+import {
+  ConnectionCounterBlock,
+  RequestCounterBlock,
+  outcomeIndex,
+  type ConnectionCounterWriter,
+  type RequestCounterWriter,
+} from '../stats/shared-counters.ts';
 
 /** Free request parsers kept per service for new connections. */
 const MAX_FREE_PARSERS = 256;

@@ -60,7 +60,8 @@ export class RequestView {
   check(hostField: string | null): string | null {
     if (!this.parsed) this.parse();
     if (this.error !== null) return this.error;
-    if (hostField !== null && hostLength(hostField) === -1) return 'invalid Host field value (RFC 9112 §3.2, RFC 9110 §7.2, RFC 3986 §3.2.2)';
+    if (hostField !== null && hostLength(hostField) === -1)
+      return 'invalid Host field value (RFC 9112 §3.2, RFC 9110 §7.2, RFC 3986 §3.2.2)';
     return null;
   }
 

@@ -41,11 +41,7 @@ export function knownSchedulers(): string[] {
   return [...FACTORIES.keys()];
 }
 
-export function createScheduler(
-  name: string,
-  servers: readonly RealServer[],
-  options: SchedulerOptions,
-): Scheduler {
+export function createScheduler(name: string, servers: readonly RealServer[], options: SchedulerOptions): Scheduler {
   const factory = FACTORIES.get(name);
   if (factory === undefined) {
     throw new Error(`unknown scheduler "${name}" (known: ${knownSchedulers().join(', ')})`);

@@ -125,5 +125,4 @@ export class LocalityLeastConnectionScheduler implements Scheduler {
   }
 }
 
-export const createLocalityLeastConnection: SchedulerFactory = (servers, options) =>
-  new LocalityLeastConnectionScheduler(servers, options);
+export const createLocalityLeastConnection: SchedulerFactory = (servers, options) => new LocalityLeastConnectionScheduler(servers, options);

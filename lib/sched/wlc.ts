@@ -27,5 +27,4 @@ export class WeightedLeastConnectionScheduler implements Scheduler {
   }
 }
 
-export const createWeightedLeastConnection: SchedulerFactory = (servers) =>
-  new WeightedLeastConnectionScheduler(servers);
+export const createWeightedLeastConnection: SchedulerFactory = (servers) => new WeightedLeastConnectionScheduler(servers);

@@ -499,7 +499,8 @@ export class SharedLruTable {
     for (let b = 0; b <= this.mask; b++) {
       for (let e = ints[HEADER_WORDS + b]; e !== -1; ) {
         const r = record(e, `chain ${b}`);
-        if (state[e] !== 1) throw corrupt(`chain ${b} holds entry ${e}, which is ${state[e] === 2 ? 'in a chain already' : 'not in the LRU list'}`);
+        if (state[e] !== 1)
+          throw corrupt(`chain ${b} holds entry ${e}, which is ${state[e] === 2 ? 'in a chain already' : 'not in the LRU list'}`);
         state[e] = 2;
         const hi = ints[r + E_HI];
         const lo = ints[r + E_LO];

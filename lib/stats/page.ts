@@ -109,7 +109,7 @@ export const PAGE_CSP = [
   `style-src ${sha256Source(STYLE)}`,
   `script-src ${sha256Source(SCRIPT)}`,
   "connect-src 'self'",
-  "img-src data:",
+  'img-src data:',
   "base-uri 'none'",
   "form-action 'none'",
   "frame-ancestors 'none'",
@@ -239,7 +239,12 @@ function checkCell(s: ServerSnapshot, now: number): string {
   if (c === null) return td('check', NONE, '', 'no active check');
   // The reason is the check's own words (status, connect error): in full in the title, shortened in the cell.
   const text = c.reason.length > 24 ? `${c.reason.slice(0, 23)}…` : c.reason;
-  return td('check', `${c.ok ? 'OK' : 'FAIL'} ${escapeHtml(text)}`, c.ok ? '' : 'bad', `${c.ok ? 'passed' : 'failed'} ${formatAge(now - c.at)} ago: ${c.reason}`);
+  return td(
+    'check',
+    `${c.ok ? 'OK' : 'FAIL'} ${escapeHtml(text)}`,
+    c.ok ? '' : 'bad',
+    `${c.ok ? 'passed' : 'failed'} ${formatAge(now - c.at)} ago: ${c.reason}`,
+  );
 }
 
 function serverRow(group: GroupSnapshot, s: ServerSnapshot, now: number): string {

@@ -61,10 +61,33 @@ function leaves(snapshot: StatsSnapshot): Leaf[] {
   for (const s of snapshot.services) {
     for (const g of s.groups) {
       for (const server of g.servers)
-        out.push({ labels: [['service', s.name], ['group', g.name], ['server', server.name]], requests: server.requests });
-      if (g.noServer !== null) out.push({ labels: [['service', s.name], ['group', g.name], ['server', '']], requests: g.noServer });
+        out.push({
+          labels: [
+            ['service', s.name],
+            ['group', g.name],
+            ['server', server.name],
+          ],
+          requests: server.requests,
+        });
+      if (g.noServer !== null)
+        out.push({
+          labels: [
+            ['service', s.name],
+            ['group', g.name],
+            ['server', ''],
+          ],
+          requests: g.noServer,
+        });
     }
-    if (s.noGroup !== null) out.push({ labels: [['service', s.name], ['group', ''], ['server', '']], requests: s.noGroup });
+    if (s.noGroup !== null)
+      out.push({
+        labels: [
+          ['service', s.name],
+          ['group', ''],
+          ['server', ''],
+        ],
+        requests: s.noGroup,
+      });
   }
   return out;
 }
@@ -99,13 +122,22 @@ export function renderMetrics(snapshot: StatsSnapshot, cluster: ClusterSample = 
   const x = new Exposition();
   const all = leaves(snapshot);
 
-  x.family('tcpvs_requests_total', 'counter', "Requests that ended, by the class of the status the client got ('other': none, e.g. aborted).");
+  x.family(
+    'tcpvs_requests_total',
+    'counter',
+    "Requests that ended, by the class of the status the client got ('other': none, e.g. aborted).",
+  );
   for (const leaf of all)
     for (const cls of STATUS_CLASSES) x.sample('tcpvs_requests_total', [...leaf.labels, ['code_class', cls]], leaf.requests.status[cls]);
 
-  x.family('tcpvs_request_outcomes_total', 'counter', 'Requests that ended, by outcome: ok, refused (tcpvs answered), connect-failed, upstream-failed, aborted.');
+  x.family(
+    'tcpvs_request_outcomes_total',
+    'counter',
+    'Requests that ended, by outcome: ok, refused (tcpvs answered), connect-failed, upstream-failed, aborted.',
+  );
   for (const leaf of all)
-    for (const outcome of OUTCOMES) x.sample('tcpvs_request_outcomes_total', [...leaf.labels, ['outcome', outcome]], leaf.requests.outcomes[outcome]);
+    for (const outcome of OUTCOMES)
+      x.sample('tcpvs_request_outcomes_total', [...leaf.labels, ['outcome', outcome]], leaf.requests.outcomes[outcome]);
 
   x.family('tcpvs_bytes_in_total', 'counter', 'Bytes received from clients (request heads and bodies).');
   for (const leaf of all) x.sample('tcpvs_bytes_in_total', leaf.labels, leaf.requests.bytesIn);
@@ -130,7 +162,16 @@ export function renderMetrics(snapshot: StatsSnapshot, cluster: ClusterSample = 
   }
 
   const servers = snapshot.services.flatMap((s) =>
-    s.groups.flatMap((g) => g.servers.map((server) => ({ labels: [['service', s.name], ['group', g.name], ['server', server.name]] as Labels, server }))),
+    s.groups.flatMap((g) =>
+      g.servers.map((server) => ({
+        labels: [
+          ['service', s.name],
+          ['group', g.name],
+          ['server', server.name],
+        ] as Labels,
+        server,
+      })),
+    ),
   );
   x.family('tcpvs_server_up', 'gauge', '1 when the real server is up, 0 when it is marked down.');
   for (const { labels, server } of servers) x.sample('tcpvs_server_up', labels, server.up ? 1 : 0);
@@ -145,9 +186,16 @@ export function renderMetrics(snapshot: StatsSnapshot, cluster: ClusterSample = 
   for (const s of snapshot.services) x.sample('tcpvs_connections_total', [['service', s.name]], s.connections.total);
 
   if (stateChanges.length > 0) {
-    x.family('tcpvs_state_changes_total', 'counter', 'State changes: the director (MASTER, BACKUP, FAULT, STOP, from keepalived) and L4 real servers (up, down, from their checks).');
+    x.family(
+      'tcpvs_state_changes_total',
+      'counter',
+      'State changes: the director (MASTER, BACKUP, FAULT, STOP, from keepalived) and L4 real servers (up, down, from their checks).',
+    );
     for (const c of stateChanges) {
-      const labels: [string, string][] = [['kind', c.kind], ['state', c.state]];
+      const labels: [string, string][] = [
+        ['kind', c.kind],
+        ['state', c.state],
+      ];
       if (c.kind === 'real') labels.push(['vip', c.vip], ['real', c.real]);
       x.sample('tcpvs_state_changes_total', labels, c.count);
     }
@@ -156,15 +204,47 @@ export function renderMetrics(snapshot: StatsSnapshot, cluster: ClusterSample = 
   if (sync != null) {
     x.family('tcpvs_sync_peer_connected', 'gauge', 'State sync: 1 while this director is connected to its peer to send.');
     x.sample('tcpvs_sync_peer_connected', [], sync.connected ? 1 : 0);
-    x.family('tcpvs_sync_entries_total', 'counter', 'State sync: L4 persistence templates and L7 table entries (persistence pins, lblc/lblcr) sent to and adopted from the peer.');
-    x.sample('tcpvs_sync_entries_total', [['kind', 'l4-template'], ['direction', 'adopted']], sync.templatesAdopted);
-    x.sample('tcpvs_sync_entries_total', [['kind', 'table'], ['direction', 'sent']], sync.tableEntriesSent);
-    x.sample('tcpvs_sync_entries_total', [['kind', 'table'], ['direction', 'adopted']], sync.tableEntriesAdopted);
+    x.family(
+      'tcpvs_sync_entries_total',
+      'counter',
+      'State sync: L4 persistence templates and L7 table entries (persistence pins, lblc/lblcr) sent to and adopted from the peer.',
+    );
+    x.sample(
+      'tcpvs_sync_entries_total',
+      [
+        ['kind', 'l4-template'],
+        ['direction', 'adopted'],
+      ],
+      sync.templatesAdopted,
+    );
+    x.sample(
+      'tcpvs_sync_entries_total',
+      [
+        ['kind', 'table'],
+        ['direction', 'sent'],
+      ],
+      sync.tableEntriesSent,
+    );
+    x.sample(
+      'tcpvs_sync_entries_total',
+      [
+        ['kind', 'table'],
+        ['direction', 'adopted'],
+      ],
+      sync.tableEntriesAdopted,
+    );
   }
   const p = cluster.process;
   if (p !== undefined) {
     x.family('tcpvs_build_info', 'gauge', 'The running tcpvs: its version and the Node.js that runs it.');
-    x.sample('tcpvs_build_info', [['version', p.version], ['node', p.nodeVersion]], 1);
+    x.sample(
+      'tcpvs_build_info',
+      [
+        ['version', p.version],
+        ['node', p.nodeVersion],
+      ],
+      1,
+    );
     x.family('process_cpu_user_seconds_total', 'counter', 'User CPU time of the process (every thread), in seconds.');
     x.sample('process_cpu_user_seconds_total', [], p.cpuUserSeconds);
     x.family('process_cpu_system_seconds_total', 'counter', 'System CPU time of the process (every thread), in seconds.');
@@ -181,7 +261,11 @@ export function renderMetrics(snapshot: StatsSnapshot, cluster: ClusterSample = 
     }
     x.family('process_start_time_seconds', 'gauge', 'When the process started, in seconds since the epoch.');
     x.sample('process_start_time_seconds', [], p.startTimeSeconds);
-    x.family('nodejs_eventloop_delay_seconds', 'gauge', "The control thread's event-loop delay since the previous scrape (p50, p99, max), in seconds.");
+    x.family(
+      'nodejs_eventloop_delay_seconds',
+      'gauge',
+      "The control thread's event-loop delay since the previous scrape (p50, p99, max), in seconds.",
+    );
     x.sample('nodejs_eventloop_delay_seconds', [['quantile', '0.5']], p.loopDelayP50Seconds);
     x.sample('nodejs_eventloop_delay_seconds', [['quantile', '0.99']], p.loopDelayP99Seconds);
     x.sample('nodejs_eventloop_delay_seconds', [['quantile', '1']], p.loopDelayMaxSeconds);

@@ -241,7 +241,8 @@ function latencyOf(count: number, counts: Float64Array, range: Range): LatencySu
 // Layout shared by both kinds of block.
 
 function checkStripeCount(stripes: number): void {
-  if (!Number.isInteger(stripes) || stripes < 1 || stripes > MAX_STRIPES) throw new RangeError(`stripes must be an integer from 1 to ${MAX_STRIPES}, not ${stripes}`);
+  if (!Number.isInteger(stripes) || stripes < 1 || stripes > MAX_STRIPES)
+    throw new RangeError(`stripes must be an integer from 1 to ${MAX_STRIPES}, not ${stripes}`);
   if (STATUS_CLASSES.length !== STATUS_CLASS_COUNT || OUTCOMES.length !== OUTCOME_COUNT)
     throw new Error('shared-counters: the status classes or outcomes of collector.ts changed; update its layout');
 }
@@ -266,10 +267,13 @@ function stripesOf(buffer: SharedArrayBuffer, magic: number, stripeBytes: number
   const header = new Int32Array(buffer, 0, HEADER_BYTES / 4);
   if (header[H_MAGIC] !== magic) throw new Error(`${kind}.attach(): not a ${kind} buffer`);
   if (header[H_VERSION] !== LAYOUT_VERSION || header[H_STRIPE_BYTES] !== stripeBytes || header[H_BUCKETS] !== B || header[H_WINDOW] !== W)
-    throw new Error(`${kind}.attach(): the buffer has another layout (version ${header[H_VERSION]}, stripe ${header[H_STRIPE_BYTES]} bytes)`);
+    throw new Error(
+      `${kind}.attach(): the buffer has another layout (version ${header[H_VERSION]}, stripe ${header[H_STRIPE_BYTES]} bytes)`,
+    );
   const stripes = header[H_STRIPES];
   checkStripeCount(stripes);
-  if (buffer.byteLength !== HEADER_BYTES + stripes * stripeBytes) throw new Error(`${kind}.attach(): the buffer length does not match its ${stripes} stripes`);
+  if (buffer.byteLength !== HEADER_BYTES + stripes * stripeBytes)
+    throw new Error(`${kind}.attach(): the buffer length does not match its ${stripes} stripes`);
   return stripes;
 }
 
@@ -293,7 +297,8 @@ abstract class StripedBlock {
 
   /** Byte offset of a stripe in the buffer: a multiple of CACHE_LINE_BYTES. */
   stripeOffset(stripe: number): number {
-    if (!Number.isInteger(stripe) || stripe < 0 || stripe >= this.stripes) throw new RangeError(`stripe ${stripe} is not in 0..${this.stripes - 1}`);
+    if (!Number.isInteger(stripe) || stripe < 0 || stripe >= this.stripes)
+      throw new RangeError(`stripe ${stripe} is not in 0..${this.stripes - 1}`);
     return HEADER_BYTES + stripe * this.stripeBytes;
   }
 
@@ -335,13 +340,21 @@ export class RequestCounterWriter {
    * indices out of range are taken as the last bucket, 'other' and 'ok'
    * rather than written elsewhere.
    */
-  record(second: number, bucket: number, durationMs: number, statusClass: number, outcome: number, bytesIn: number, bytesOut: number): void {
+  record(
+    second: number,
+    bucket: number,
+    durationMs: number,
+    statusClass: number,
+    outcome: number,
+    bytesIn: number,
+    bytesOut: number,
+  ): void {
     const f = this.f;
     const s = this.base;
     if (!(bucket >= 0 && bucket < B)) bucket = OVERFLOW;
     if (!(statusClass >= 0 && statusClass < STATUS_CLASS_COUNT)) statusClass = STATUS_CLASS_COUNT - 1;
     if (!(outcome >= 0 && outcome < OUTCOME_COUNT)) outcome = 0;
-    const v = durationMs > 0 ? durationMs : 0;
+    const v = Math.max(durationMs, 0);
     windowRecord(f, s + R_WINDOW, this.u, this.ub, second, bucket, v);
     histogramRecord(f, s + R_HIST, bucket, v);
     f[s + R_STATUS + statusClass]++;
@@ -514,7 +527,7 @@ export class ConnectionCounterBlock extends StripedBlock {
    */
   activeOf(stripe: number): number {
     const n = Atomics.load(this.i32, this.stripeOffset(stripe) / 4);
-    return n > 0 ? n : 0;
+    return Math.max(n, 0);
   }
 
   /** The writer of a stripe is gone (its thread died): none of its connections is open any more. */

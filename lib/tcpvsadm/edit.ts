@@ -83,7 +83,10 @@ export function ktcpvsShape(s: ServiceSpec): KtcpvsShape {
     if (s.defaultGroup === SERVERS_GROUP && s.rules.length === 0 && s.groups.length === 1) {
       return { kind: 'balanced', scheduler: (servers as GroupSpec).scheduler };
     }
-    return { kind: 'native', reason: `it has ${s.groups.length} group(s), ${s.rules.length} route(s) and default group '${s.defaultGroup}'` };
+    return {
+      kind: 'native',
+      reason: `it has ${s.groups.length} group(s), ${s.rules.length} route(s) and default group '${s.defaultGroup}'`,
+    };
   }
   const targets = new Set<string>();
   for (const r of s.rules) {
@@ -100,7 +103,8 @@ export function ktcpvsShape(s: ServiceSpec): KtcpvsShape {
   if (all.length === 0) return { kind: 'native', reason: 'it has no groups' };
   // Group `servers` says which content scheduler the virtual has (a file-made one may lack it: then its first group).
   const want = ktcpvsGroupScheduler(all[0], s.name);
-  if (want === null) return { kind: 'native', reason: `group '${all[0].name}' (${groupSummary(all[0])}) is not what a KTCPVS content scheduler makes` };
+  if (want === null)
+    return { kind: 'native', reason: `group '${all[0].name}' (${groupSummary(all[0])}) is not what a KTCPVS content scheduler makes` };
   const odd = all.find((g) => ktcpvsGroupScheduler(g, s.name) !== want);
   if (odd !== undefined) return { kind: 'native', reason: `group '${odd.name}' (${groupSummary(odd)}) is not what KTCPVS's ${want} makes` };
   return { kind: 'content', scheduler: want };
@@ -112,7 +116,8 @@ function groupSummary(g: GroupSpec): string {
   if (g.hashSubmatch !== undefined) parts.push(`submatch ${g.hashSubmatch}`);
   if (g.key !== undefined) parts.push(`key ${g.key.kind}`);
   if (g.tuning !== undefined) parts.push('tuning');
-  if (g.affinity !== undefined) parts.push(`persist ${g.affinity.kind}${g.affinity.kind === 'cookie' ? ` ${g.affinity.name} ${g.affinity.mode}` : ''}`);
+  if (g.affinity !== undefined)
+    parts.push(`persist ${g.affinity.kind}${g.affinity.kind === 'cookie' ? ` ${g.affinity.name} ${g.affinity.mode}` : ''}`);
   return parts.join(', ');
 }
 
@@ -143,7 +148,7 @@ export function ktcpvsDropped(s: ServiceSpec, shape: KtcpvsShape): string[] {
   if (shape.kind === 'native') return [];
   const out: string[] = [];
   for (const [field, statement] of DROPPED_TIMEOUTS) if (s.timeouts[field] !== DEFAULT_TIMEOUTS[field]) out.push(statement);
-  if (s.timeouts.clientIdleMs % 1000 !== 0) out.push('timeout client-idle (KTCPVS\'s timeout is whole seconds)');
+  if (s.timeouts.clientIdleMs % 1000 !== 0) out.push("timeout client-idle (KTCPVS's timeout is whole seconds)");
   for (const [field, statement] of DROPPED_LIMITS) if (s.limits[field] !== DEFAULT_LIMITS[field]) out.push(statement);
   if (s.acceptProxy !== undefined || s.acceptProxyFromL4 === true) out.push('accept-proxy');
   if (s.forwardNormalizedPath === true) out.push('normalize-path forward');
@@ -259,10 +264,13 @@ function same(a: Endpoint, b: Endpoint): boolean {
 
 function group(s: ServiceSpec, groupName: string, field = 'group'): GroupSpec {
   const g = s.groups.find((x) => x.name === groupName);
-  if (g === undefined) throw new EditError(field, `no group '${groupName}' in service '${s.name}' (groups: ${s.groups.map((x) => x.name).join(', ') || 'none'})`);
+  if (g === undefined)
+    throw new EditError(
+      field,
+      `no group '${groupName}' in service '${s.name}' (groups: ${s.groups.map((x) => x.name).join(', ') || 'none'})`,
+    );
   return g;
 }
-
 
 /** Group `servers` of a KTCPVS virtual, made from every group's servers when a KTCPVS file left it out. */
 function ensureServersGroup(s: ServiceSpec): GroupSpec {
@@ -271,9 +279,17 @@ function ensureServersGroup(s: ServiceSpec): GroupSpec {
   const shape = ktcpvsShape(s);
   if (shape.kind !== 'content') {
     const why = shape.kind === 'native' ? ` (${shape.reason})` : '';
-    throw new EditError('ident', `service '${s.name}' has no group '${SERVERS_GROUP}': it is not a KTCPVS virtual${why}; use 'tcpvsadm server add ${s.name} GROUP HOST:PORT'`);
+    throw new EditError(
+      'ident',
+      `service '${s.name}' has no group '${SERVERS_GROUP}': it is not a KTCPVS virtual${why}; use 'tcpvsadm server add ${s.name} GROUP HOST:PORT'`,
+    );
   }
-  const made = ktcpvsGroup(SERVERS_GROUP, shape.scheduler, s.name, ktcpvsServers(s).map((x) => ({ ...x })));
+  const made = ktcpvsGroup(
+    SERVERS_GROUP,
+    shape.scheduler,
+    s.name,
+    ktcpvsServers(s).map((x) => ({ ...x })),
+  );
   s.groups.unshift(made);
   return made;
 }
@@ -322,10 +338,15 @@ export function applyEdit(config: Config, command: EditCommand): EditResult {
     case 'group-add':
       return editService(config, command.service, 'service', (s, warnings) => {
         const groupName = name(command.group, 'group');
-        if (s.groups.some((g) => g.name === groupName)) throw new EditError('group', `group '${groupName}' already exists in service '${s.name}'`);
+        if (s.groups.some((g) => g.name === groupName))
+          throw new EditError('group', `group '${groupName}' already exists in service '${s.name}'`);
         const sched = scheduler(command.scheduler ?? DEFAULT_SCHEDULER, false);
         // hhttp keys on submatch 0 unless told otherwise, as the native parser makes it.
-        s.groups.push(sched === 'hhttp' ? { name: groupName, scheduler: sched, servers: [], hashSubmatch: 0 } : { name: groupName, scheduler: sched, servers: [] });
+        s.groups.push(
+          sched === 'hhttp'
+            ? { name: groupName, scheduler: sched, servers: [], hashSubmatch: 0 }
+            : { name: groupName, scheduler: sched, servers: [] },
+        );
         warnings.push(`group '${groupName}' has no servers yet and no route or default sends requests to it`);
       });
     case 'group-del':
@@ -333,14 +354,16 @@ export function applyEdit(config: Config, command: EditCommand): EditResult {
         const g = group(s, command.group);
         const users = s.rules.filter((r) => r.group === g.name).map((r) => `route '${r.name}'`);
         if (s.defaultGroup === g.name) users.push('the default');
-        if (users.length > 0) throw new EditError('group', `group '${g.name}' is used by ${users.join(', ')}: delete or change those first`);
+        if (users.length > 0)
+          throw new EditError('group', `group '${g.name}' is used by ${users.join(', ')}: delete or change those first`);
         s.groups = s.groups.filter((x) => x !== g);
       });
     case 'server-add':
       return editService(config, command.service, 'service', (s) => {
         const g = group(s, command.group);
         const address = endpoint(command.server, 'server');
-        if (g.servers.some((x) => same(x, address))) throw new EditError('server', `${formatEndpoint(address)} is already in group '${g.name}'`);
+        if (g.servers.some((x) => same(x, address)))
+          throw new EditError('server', `${formatEndpoint(address)} is already in group '${g.name}'`);
         g.servers.push({ ...address, weight: weight(command.weight) });
       });
     case 'server-del':
@@ -409,14 +432,20 @@ function editVirtual(s: ServiceSpec, command: Extract<EditCommand, { op: 'edit-s
   const next = scheduler(command.scheduler, true);
   const shape = ktcpvsShape(s);
   if (shape.kind === 'native') {
-    throw new EditError('scheduler', `service '${s.name}' is not a KTCPVS virtual (${shape.reason}); set a group's scheduler with the native commands`);
+    throw new EditError(
+      'scheduler',
+      `service '${s.name}' is not a KTCPVS virtual (${shape.reason}); set a group's scheduler with the native commands`,
+    );
   }
   // phttp makes what http makes.
   if (shape.scheduler === (next === 'phttp' ? 'http' : next)) return;
   const servers = ensureGroupFor(s, shape);
   const toContent = CONTENT_SCHEDULERS.has(next);
   if (!toContent && s.rules.length > 0) {
-    throw new EditError('scheduler', `virtual '${s.name}' has ${s.rules.length} rule pattern(s), which only apply with ${CONTENT_LIST}: delete them first (--del-rule)`);
+    throw new EditError(
+      'scheduler',
+      `virtual '${s.name}' has ${s.rules.length} rule pattern(s), which only apply with ${CONTENT_LIST}: delete them first (--del-rule)`,
+    );
   }
   // A new scheduler starts from its own defaults: knobs and keys of the old one may not apply.
   const fresh = ktcpvsGroup(SERVERS_GROUP, next, s.name, servers.servers);
@@ -440,13 +469,19 @@ function deleteServer(s: ServiceSpec, address: Endpoint): void {
   if (users.length > 0) {
     const rules = users.map((g) => {
       const r = s.rules.find((x) => x.group === g.name && x.matchers.length === 1 && x.matchers[0].kind === 'url-regex');
-      return r === undefined ? `group '${g.name}'` : `rule pattern ${JSON.stringify(patternText(r.matchers[0] as { re: RegExp; text?: string }))}`;
+      return r === undefined
+        ? `group '${g.name}'`
+        : `rule pattern ${JSON.stringify(patternText(r.matchers[0] as { re: RegExp; text?: string }))}`;
     });
-    throw new EditError('server', `${formatEndpoint(address)} is used by ${rules.join(', ')}: delete ${users.length === 1 ? 'it' : 'them'} first (--del-rule)`);
+    throw new EditError(
+      'server',
+      `${formatEndpoint(address)} is used by ${rules.join(', ')}: delete ${users.length === 1 ? 'it' : 'them'} first (--del-rule)`,
+    );
   }
   const servers = s.groups.find((g) => g.name === SERVERS_GROUP);
   const at = servers?.servers.findIndex((x) => same(x, address)) ?? -1;
-  if (servers === undefined || at === -1) throw new EditError('server', `${formatEndpoint(address)} is not a real server of virtual '${s.name}'`);
+  if (servers === undefined || at === -1)
+    throw new EditError('server', `${formatEndpoint(address)} is not a real server of virtual '${s.name}'`);
   servers.servers.splice(at, 1);
 }
 
@@ -456,7 +491,10 @@ function contentShape(s: ServiceSpec): ContentScheduler {
   const shape = ktcpvsShape(s);
   if (shape.kind === 'content') return shape.scheduler;
   if (shape.kind === 'balanced') {
-    throw new EditError('ident', `rules apply only with scheduler ${CONTENT_LIST}; virtual '${s.name}' uses ${shape.scheduler} (change it with -E -i ${s.name} -s http)`);
+    throw new EditError(
+      'ident',
+      `rules apply only with scheduler ${CONTENT_LIST}; virtual '${s.name}' uses ${shape.scheduler} (change it with -E -i ${s.name} -s http)`,
+    );
   }
   throw new EditError('ident', `service '${s.name}' is not a KTCPVS virtual (${shape.reason}); add routes with 'tcpvsadm route add'`);
 }
@@ -473,13 +511,19 @@ function addRule(s: ServiceSpec, command: Extract<EditCommand, { op: 'add-rule' 
   if (!re.ok) throw new EditError('pattern', re.message);
   const match = command.match;
   if (match !== undefined) {
-    if (!Number.isInteger(match) || match < 0 || match > MAX_SUBMATCH) throw new EditError('match', `bad submatch number ${match}: must be an integer 0..${MAX_SUBMATCH}`);
-    if (match > captureCount(re.value)) throw new EditError('match', `submatch ${match} does not exist: the pattern has ${captureCount(re.value)} capture group(s)`);
-    if (sched !== 'hhttp') warnings.push(`-m ${match} ignored: the match number only matters with scheduler hhttp (virtual '${s.name}' uses ${sched})`);
+    if (!Number.isInteger(match) || match < 0 || match > MAX_SUBMATCH)
+      throw new EditError('match', `bad submatch number ${match}: must be an integer 0..${MAX_SUBMATCH}`);
+    if (match > captureCount(re.value))
+      throw new EditError('match', `submatch ${match} does not exist: the pattern has ${captureCount(re.value)} capture group(s)`);
+    if (sched !== 'hhttp')
+      warnings.push(`-m ${match} ignored: the match number only matters with scheduler hhttp (virtual '${s.name}' uses ${sched})`);
   }
   const server = ktcpvsServers(s).find((x) => same(x, address));
   if (server === undefined) {
-    throw new EditError('server', `${formatEndpoint(address)} is not a real server of virtual '${s.name}' (add it first: -a -i ${s.name} -r ${formatEndpoint(address)})`);
+    throw new EditError(
+      'server',
+      `${formatEndpoint(address)} is not a real server of virtual '${s.name}' (add it first: -a -i ${s.name} -r ${formatEndpoint(address)})`,
+    );
   }
   ensureServersGroup(s);
   const existing = patternRule(s, command.pattern);
@@ -511,7 +555,10 @@ function delRule(s: ServiceSpec, command: Extract<EditCommand, { op: 'del-rule' 
   const g = rule === undefined ? undefined : s.groups.find((x) => x.name === rule.group);
   const at = g === undefined ? -1 : g.servers.findIndex((x) => same(x, address));
   if (rule === undefined || g === undefined || at === -1) {
-    throw new EditError('pattern', `no rule pattern ${JSON.stringify(command.pattern)} use server ${formatEndpoint(address)} in virtual '${s.name}'`);
+    throw new EditError(
+      'pattern',
+      `no rule pattern ${JSON.stringify(command.pattern)} use server ${formatEndpoint(address)} in virtual '${s.name}'`,
+    );
   }
   // Keep the server in `servers` (KTCPVS kept the real server when a rule went).
   ensureServersGroup(s);
@@ -535,7 +582,8 @@ function addRoute(s: ServiceSpec, command: Extract<EditCommand, { op: 'route-add
     matchers.push(result.matcher);
     i = result.next;
   }
-  if (matchers.length === 0) throw new EditError('route', `route '${routeName}' has no matchers (use 'tcpvsadm default ${s.name} GROUP' for a catch-all)`);
+  if (matchers.length === 0)
+    throw new EditError('route', `route '${routeName}' has no matchers (use 'tcpvsadm default ${s.name} GROUP' for a catch-all)`);
   const rule: RuleSpec = { name: routeName, matchers, group: target.name, file: TCPVSADM_FILE, line: 0 };
   if (command.before === undefined) {
     s.rules.push(rule);

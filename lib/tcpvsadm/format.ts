@@ -126,7 +126,12 @@ export function formatStats(result: StatsResult, mode: StatsMode, ident?: string
   }
   const known = mode === 'stats' ? STATS_COLUMNS : RATE_COLUMNS;
   // A column shows when some row reports it, as a number or as null (no data yet: '-').
-  let columns = known.filter((c) => rows.some((r) => { const v = at(r.entity, c.path); return typeof v === 'number' || v === null; }));
+  let columns = known.filter((c) =>
+    rows.some((r) => {
+      const v = at(r.entity, c.path);
+      return typeof v === 'number' || v === null;
+    }),
+  );
   if (columns.length === 0) columns = genericColumns(rows, mode);
   const head = header(result, mode, snapshot);
   if (rows.length === 0) return `${head}\n(no services)\n`;
@@ -135,7 +140,10 @@ export function formatStats(result: StatsResult, mode: StatsMode, ident?: string
   const table = rows.map((r) => {
     const state = withServerState
       ? r.server
-        ? [typeof r.entity.weight === 'number' ? String(r.entity.weight) : '', r.entity.up === true ? 'yes' : r.entity.up === false ? 'DOWN' : '']
+        ? [
+            typeof r.entity.weight === 'number' ? String(r.entity.weight) : '',
+            r.entity.up === true ? 'yes' : r.entity.up === false ? 'DOWN' : '',
+          ]
         : ['', '']
       : [];
     return [r.label, ...state, ...columns.map((c) => cell(at(r.entity, c.path)))];
@@ -180,6 +188,16 @@ function cell(v: unknown): string {
 /** The first column left-aligned, the others right-aligned, two spaces apart. */
 function align(rows: readonly string[][]): string {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows.map((row) => row.map((c, i) => (i === 0 ? c.padEnd(widths[0]) : c.padStart(widths[i]))).join('  ').trimEnd()).join('\n');
+  for (const row of rows)
+    row.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
+  return rows
+    .map((row) =>
+      row
+        .map((c, i) => (i === 0 ? c.padEnd(widths[0]) : c.padStart(widths[i])))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

@@ -87,7 +87,13 @@ export interface RuntimeStats {
     listen: string;
     activeRequests: number;
     requests: { total: number; perSecond?: number | null };
-    groups: { name: string; scheduler: string; activeRequests: number; requests: { total: number; perSecond?: number | null }; servers: RuntimeServerStats[] }[];
+    groups: {
+      name: string;
+      scheduler: string;
+      activeRequests: number;
+      requests: { total: number; perSecond?: number | null };
+      servers: RuntimeServerStats[];
+    }[];
   }[];
 }
 
@@ -274,7 +280,10 @@ function sampleRuntime(control: ControlPlane, rateOf?: (server: ServerView) => n
           name: g.name,
           scheduler: g.scheduler,
           activeRequests: sum(servers.map((s) => s.activeRequests)),
-          requests: perSecond === undefined ? { total: sum(servers.map((s) => s.requests.total)) } : { total: sum(servers.map((s) => s.requests.total)), perSecond },
+          requests:
+            perSecond === undefined
+              ? { total: sum(servers.map((s) => s.requests.total)) }
+              : { total: sum(servers.map((s) => s.requests.total)), perSecond },
           servers,
         };
       });
@@ -284,7 +293,10 @@ function sampleRuntime(control: ControlPlane, rateOf?: (server: ServerView) => n
         name: svc.spec.name,
         listen: address === null ? formatEndpoint(svc.spec.listen) : formatEndpoint({ host: address.address, port: address.port }),
         activeRequests: sum(groups.map((g) => g.activeRequests)),
-        requests: perSecond === undefined ? { total: sum(groups.map((g) => g.requests.total)) } : { total: sum(groups.map((g) => g.requests.total)), perSecond },
+        requests:
+          perSecond === undefined
+            ? { total: sum(groups.map((g) => g.requests.total)) }
+            : { total: sum(groups.map((g) => g.requests.total)), perSecond },
         groups,
       };
     }),
@@ -328,7 +340,12 @@ function listService(s: ServiceSpec, isStopped: boolean, bound: string | undefin
     servers: ktcpvsServers(s).map(server),
     rules:
       shape.kind === 'content'
-        ? ktcpvsRules(s, shape.scheduler === 'hhttp').map((r) => ({ pattern: r.pattern, match: r.submatch, server: formatEndpoint(r.server), route: r.route }))
+        ? ktcpvsRules(s, shape.scheduler === 'hhttp').map((r) => ({
+            pattern: r.pattern,
+            match: r.submatch,
+            server: formatEndpoint(r.server),
+            route: r.route,
+          }))
         : [],
     groups: s.groups.map((g) => ({ name: g.name, scheduler: g.scheduler, servers: g.servers.map(server) })),
     routes: s.rules.map((r) => ({ name: r.name, matchers: r.matchers.map(formatMatcher).join('  '), group: r.group })),
@@ -440,7 +457,8 @@ function editCommand(op: EditOp, params: unknown): EditCommand {
     }
     case 'route-add': {
       const matchers = paramsObject(params).matchers;
-      if (!Array.isArray(matchers) || !matchers.every((m) => typeof m === 'string')) throw badParams('matchers must be an array of strings');
+      if (!Array.isArray(matchers) || !matchers.every((m) => typeof m === 'string'))
+        throw badParams('matchers must be an array of strings');
       return { op, service: s('service'), name: s('name'), matchers, group: s('group'), before: os('before') };
     }
     case 'route-del':

@@ -90,7 +90,9 @@ async function execute(invocation: Invocation, client: AdminClient, io: Tcpvsadm
         text = readFileSync(path, 'utf8');
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        throw new Error(`cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.message}`);
+        throw new Error(
+          `cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.message}`,
+        );
       }
       return changed(await client.call(METHODS.load, { path, text }, CALL_TIMEOUT_MS));
     }

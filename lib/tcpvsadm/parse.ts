@@ -84,7 +84,19 @@ const OPTIONS: readonly OptionSpec[] = [
   { long: 'rate', option: 'rate', arg: false },
 ];
 
-export const OPTION_ORDER: readonly OptionName[] = ['numeric', 'ident', 'scheduler', 'port', 'listen', 'real-server', 'weight', 'pattern', 'match', 'stats', 'rate'];
+export const OPTION_ORDER: readonly OptionName[] = [
+  'numeric',
+  'ident',
+  'scheduler',
+  'port',
+  'listen',
+  'real-server',
+  'weight',
+  'pattern',
+  'match',
+  'stats',
+  'rate',
+];
 
 /**
  * Which options each command takes, as tcpvsadm.c's commands_v_options:
@@ -93,18 +105,18 @@ export const OPTION_ORDER: readonly OptionName[] = ['numeric', 'ident', 'schedul
  */
 export const LEGAL: Record<Exclude<Command, 'help' | 'load-configfile'>, string> = {
   //                 n i s P l r w p m st ra
-  'add-service':    'x+   xxxxxx',
-  'edit-service':   'x+   xxxxxx',
+  'add-service': 'x+   xxxxxx',
+  'edit-service': 'x+   xxxxxx',
   'delete-service': 'x+xxxxxxxxx',
-  flush:            'xxxxxxxxxxx',
-  list:             '  xxxxxxx  ',
-  'add-server':     'x+xxx+ xxxx',
-  'edit-server':    'x+xxx+ xxxx',
-  'delete-server':  'x+xxx+xxxxx',
-  'add-rule':       'x+xxx+x+ xx',
-  'del-rule':       'x+xxx+x+xxx',
-  start:            'x xxxxxxxxx',
-  stop:             'x xxxxxxxxx',
+  flush: 'xxxxxxxxxxx',
+  list: '  xxxxxxx  ',
+  'add-server': 'x+xxx+ xxxx',
+  'edit-server': 'x+xxx+ xxxx',
+  'delete-server': 'x+xxx+xxxxx',
+  'add-rule': 'x+xxx+x+ xx',
+  'del-rule': 'x+xxx+x+xxx',
+  start: 'x xxxxxxxxx',
+  stop: 'x xxxxxxxxx',
 };
 
 const PROGRAM = 'tcpvsadm';
@@ -160,7 +172,12 @@ function parseKtcpvs(argv: readonly string[]): ParseResult {
       const matches = OPTIONS.filter((o) => o.long.startsWith(name));
       const spec = OPTIONS.find((o) => o.long === name) ?? (matches.length === 1 ? matches[0] : undefined);
       if (spec === undefined) {
-        return usageError(matches.length > 1 ? `option '--${name}' is ambiguous (${matches.map((o) => `--${o.long}`).join(', ')})` : `unrecognized option '--${name}'`, true);
+        return usageError(
+          matches.length > 1
+            ? `option '--${name}' is ambiguous (${matches.map((o) => `--${o.long}`).join(', ')})`
+            : `unrecognized option '--${name}'`,
+          true,
+        );
       }
       let value = '';
       if (spec.arg) {
@@ -201,7 +218,8 @@ function parseKtcpvs(argv: readonly string[]): ParseResult {
   const legal = LEGAL[seen.command];
   for (let k = 0; k < OPTION_ORDER.length; k++) {
     const option = OPTION_ORDER[k];
-    if (!seen.values.has(option) && legal[k] === '+') return usageError(`You need to supply the '${option}' option for the '${seen.command}' command`);
+    if (!seen.values.has(option) && legal[k] === '+')
+      return usageError(`You need to supply the '${option}' option for the '${seen.command}' command`);
     if (seen.values.has(option) && legal[k] === 'x') return usageError(`Illegal '${option}' option with the '${seen.command}' command`);
   }
   return build(seen.command, seen.values);
@@ -234,7 +252,7 @@ function build(command: Exclude<Command, 'help' | 'load-configfile'>, values: Ma
       if (typeof listen !== 'string' && listen !== undefined) return listen;
       const scheduler = values.get('scheduler');
       if (command === 'edit-service' && scheduler === undefined && listen === undefined) {
-        return usageError("nothing to edit: give -s SCHEDULER, -l ADDRESS[:PORT] or -P PORT");
+        return usageError('nothing to edit: give -s SCHEDULER, -l ADDRESS[:PORT] or -P PORT');
       }
       return edit({ op: command, ident: id, scheduler, listen });
     }
@@ -243,7 +261,8 @@ function build(command: Exclude<Command, 'help' | 'load-configfile'>, values: Ma
     case 'flush':
       return edit({ op: 'flush' });
     case 'list': {
-      if (values.has('stats') && values.has('rate')) return usageError("The option 'rate' conflicts with the 'stats' option in the 'list' command");
+      if (values.has('stats') && values.has('rate'))
+        return usageError("The option 'rate' conflicts with the 'stats' option in the 'list' command");
       const stats: StatsMode | null = values.has('stats') ? 'stats' : values.has('rate') ? 'rate' : null;
       return run({ kind: 'list', ident, numeric: values.has('numeric'), stats });
     }
@@ -329,8 +348,12 @@ function parseNative(argv: readonly string[]): ParseResult {
   const key = `${noun} ${verb ?? ''}`;
   const usage = NATIVE_USAGE[key];
   if (usage === undefined) {
-    const verbs = Object.keys(NATIVE_USAGE).filter((k) => k.startsWith(`${noun} `)).map((k) => k.split(' ')[1]);
-    return usageError(`${verb === undefined ? 'missing' : `unknown`} ${noun} command${verb === undefined ? '' : ` '${verb}'`} (${verbs.join(', ')}): usage: ${PROGRAM} ${NATIVE_USAGE[`${noun} ${verbs[0]}`]}`);
+    const verbs = Object.keys(NATIVE_USAGE)
+      .filter((k) => k.startsWith(`${noun} `))
+      .map((k) => k.split(' ')[1]);
+    return usageError(
+      `${verb === undefined ? 'missing' : `unknown`} ${noun} command${verb === undefined ? '' : ` '${verb}'`} (${verbs.join(', ')}): usage: ${PROGRAM} ${NATIVE_USAGE[`${noun} ${verbs[0]}`]}`,
+    );
   }
   const args = argv.slice(2);
   const fail = (why: string): ParseResult => usageError(`${key}: ${why}: usage: ${PROGRAM} ${usage}`);
@@ -355,7 +378,9 @@ function parseNative(argv: readonly string[]): ParseResult {
 
   switch (key) {
     case 'group add': {
-      const bad = arity(2, 4) ?? (args.length === 3 || (args.length === 4 && args[2] !== 'scheduler') ? fail(`expected 'scheduler S' after the group name`) : null);
+      const bad =
+        arity(2, 4) ??
+        (args.length === 3 || (args.length === 4 && args[2] !== 'scheduler') ? fail(`expected 'scheduler S' after the group name`) : null);
       if (bad !== null) return bad;
       const why = newName(args[1], 'group');
       if (why !== null) return fail(why);

@@ -32,7 +32,12 @@ export function validateConfig(config: Config): ConfigProblem[] {
   for (const vip of config.l4?.vips ?? []) {
     for (const real of vip.reals) {
       if (real.kind === 'self' && !seen.has(real.service)) {
-        problems.push({ file: vip.file, line: real.line, field: 'vip.real', message: `vip '${vip.name}' registers service '${real.service}', which does not exist` });
+        problems.push({
+          file: vip.file,
+          line: real.line,
+          field: 'vip.real',
+          message: `vip '${vip.name}' registers service '${real.service}', which does not exist`,
+        });
       }
     }
   }
@@ -106,9 +111,16 @@ function validateService(service: ServiceSpec, report: (field: string, message: 
     const keyed = rule.matchers[keyedRegexIndex(rule.matchers)];
     if (keyed === undefined || (keyed.kind !== 'url-regex' && keyed.kind !== 'path-regex')) {
       // hhttp's implicit submatch 0 only loses the key (the parser warns); an explicit `key submatch` needs the regex.
-      if (target.key?.kind === 'submatch') report('route.to', `${where}: group '${rule.group}' keys on submatch ${submatch} of a url-regex or path-regex, and the route has neither`);
+      if (target.key?.kind === 'submatch')
+        report(
+          'route.to',
+          `${where}: group '${rule.group}' keys on submatch ${submatch} of a url-regex or path-regex, and the route has neither`,
+        );
     } else if (captureCount(keyed.re) < submatch) {
-      report(`route.${keyed.kind}`, `${where}: group '${rule.group}' keys on submatch ${submatch} but the regex has only ${captureCount(keyed.re)} capture group(s)`);
+      report(
+        `route.${keyed.kind}`,
+        `${where}: group '${rule.group}' keys on submatch ${submatch} but the regex has only ${captureCount(keyed.re)} capture group(s)`,
+      );
     }
   }
   if (service.defaultGroup !== null && !groups.has(service.defaultGroup)) {

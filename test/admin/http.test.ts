@@ -173,8 +173,16 @@ t.test('/metrics and /stats.json count what was sent and served', async (t) => {
   t.equal(m.sum('tcpvs_bytes_in_total', { group: 'beta' }), c2.socket.bytesWritten);
   t.equal(m.sum('tcpvs_bytes_out_total', { group: 'beta' }), c2.socket.bytesRead);
   const clients = [c1, c2, c3, c4];
-  t.equal(m.sum('tcpvs_bytes_in_total'), clients.reduce((n, c) => n + c.socket.bytesWritten, 0), 'bytes in: all the clients wrote');
-  t.equal(m.sum('tcpvs_bytes_out_total'), clients.reduce((n, c) => n + c.socket.bytesRead, 0), 'bytes out: all the clients read');
+  t.equal(
+    m.sum('tcpvs_bytes_in_total'),
+    clients.reduce((n, c) => n + c.socket.bytesWritten, 0),
+    'bytes in: all the clients wrote',
+  );
+  t.equal(
+    m.sum('tcpvs_bytes_out_total'),
+    clients.reduce((n, c) => n + c.socket.bytesRead, 0),
+    'bytes out: all the clients read',
+  );
   t.equal(m.value('tcpvs_request_duration_seconds_count', leaf('alpha', a1.port)), a1.requests.length);
   t.equal(m.value('tcpvs_request_duration_seconds_bucket', { ...leaf('beta', b.port), le: '+Inf' }), b.requests.length);
   t.ok(m.value('tcpvs_request_duration_seconds_sum', leaf('beta', b.port)) > 0);
@@ -191,7 +199,10 @@ t.test('/metrics and /stats.json count what was sent and served', async (t) => {
   let active = 0;
   for (let i = 0; i < 50 && active === 0; i++) {
     await sleep(10);
-    active = parsePrometheus((await get(admin.address.port, '/metrics', bearer)).body).value('tcpvs_server_active_requests', leaf('beta', b.port));
+    active = parsePrometheus((await get(admin.address.port, '/metrics', bearer)).body).value(
+      'tcpvs_server_active_requests',
+      leaf('beta', b.port),
+    );
   }
   t.equal(active, 1, 'the slow request is in flight on beta');
   await slow.readResponse();
@@ -214,13 +225,21 @@ t.test('the token: Bearer header or ?token=, nothing else', async (t) => {
     t.notMatch(none.body, /tcpvs_|<table/, 'nothing leaks');
     t.equal((await get(port, path, { authorization: `Bearer ${TOKEN}x` })).status, 401, `${path} with a longer token`);
     t.equal((await get(port, path, { authorization: `Bearer ${TOKEN.slice(0, -1)}` })).status, 401, `${path} with a shorter token`);
-    t.equal((await get(port, path, { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` })).status, 401, `${path} with Basic`);
+    t.equal(
+      (await get(port, path, { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` })).status,
+      401,
+      `${path} with Basic`,
+    );
     t.equal((await get(port, path, bearer)).status, 200, `${path} with the Bearer token`);
     t.equal((await get(port, path, { authorization: `bearer  ${TOKEN}` })).status, 200, `${path}: the scheme is case-insensitive`);
     t.equal((await get(port, `${path}?token=${encodeURIComponent(TOKEN)}`)).status, 200, `${path} with ?token=`);
     t.equal((await get(port, `${path}?token=wrong`)).status, 401, `${path} with a wrong ?token=`);
   }
-  t.equal((await get(port, `/?token=${TOKEN}`, { authorization: 'Bearer wrong' })).status, 401, 'a wrong header is not rescued by the query');
+  t.equal(
+    (await get(port, `/?token=${TOKEN}`, { authorization: 'Bearer wrong' })).status,
+    401,
+    'a wrong header is not rescued by the query',
+  );
   const page = await get(port, `/?token=${TOKEN}`);
   t.match(page.body, new RegExp(`href="metrics\\?token=${TOKEN}"`), 'the page links carry the token on');
   t.match(page.headers['content-security-policy'], /default-src 'none'/);

@@ -15,7 +15,15 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 const key: ServiceKey = { protocol: 'tcp', address: '10.0.0.1', port: 80, fwmark: 0, family: 4 };
 const server1 = { address: '10.1.1.2', port: 80, weight: 1, method: 'masq' as const, upperThreshold: 0, lowerThreshold: 0 };
-const daemon = { role: 'master' as const, mcastInterface: 'eth0', syncId: 1, syncMaxLen: null, mcastGroup: '224.0.0.81', mcastPort: null, mcastTtl: 1 };
+const daemon = {
+  role: 'master' as const,
+  mcastInterface: 'eth0',
+  syncId: 1,
+  syncMaxLen: null,
+  mcastGroup: '224.0.0.81',
+  mcastPort: null,
+  mcastTtl: 1,
+};
 
 t.test('every L4Core method works through the socket', async (t) => {
   const core = createFakeL4('ipvs');
@@ -33,7 +41,9 @@ t.test('every L4Core method works through the socket', async (t) => {
   t.equal(list[0].scheduler, 'wlc');
   t.equal(list[0].persistence, null);
   t.equal(list[0].realServers[0].weight, 4);
-  core.connectionTable = [{ protocol: 'tcp', state: 'ESTABLISHED', expiresInSec: 10, source: '1.2.3.4:5', virtual: '10.0.0.1:80', destination: '10.1.1.2:80' }];
+  core.connectionTable = [
+    { protocol: 'tcp', state: 'ESTABLISHED', expiresInSec: 10, source: '1.2.3.4:5', virtual: '10.0.0.1:80', destination: '10.1.1.2:80' },
+  ];
   t.same(await remote.connections(), core.connectionTable);
   await remote.deleteRealServer(key, '10.1.1.2', 80);
   t.same((await remote.list())[0].realServers, []);
@@ -47,7 +57,22 @@ t.test('every L4Core method works through the socket', async (t) => {
   t.same(await remote.list(), []);
   t.same(
     core.calls.map((c) => c.name),
-    ['addService', 'addRealServer', 'editRealServer', 'editService', 'list', 'connections', 'deleteRealServer', 'list', 'deleteService', 'list', 'apply', 'list', 'clear', 'list'],
+    [
+      'addService',
+      'addRealServer',
+      'editRealServer',
+      'editService',
+      'list',
+      'connections',
+      'deleteRealServer',
+      'list',
+      'deleteService',
+      'list',
+      'apply',
+      'list',
+      'clear',
+      'list',
+    ],
   );
   await remote.close();
   t.equal(core.closed, false, 'closing the remote core closes only the connection');
@@ -66,7 +91,10 @@ t.test('the sync daemon methods through the socket', async (t) => {
   await t.rejects(remote.startDaemon(daemon), { code: 'exists', message: 'Daemon has already run' });
   await remote.stopDaemon('master');
   await t.rejects(remote.stopDaemon('master'), { code: 'failed', message: 'No daemon is running' });
-  t.same(core.calls.map((c) => c.name), ['daemons', 'startDaemon', 'daemons', 'startDaemon', 'stopDaemon', 'stopDaemon']);
+  t.same(
+    core.calls.map((c) => c.name),
+    ['daemons', 'startDaemon', 'daemons', 'startDaemon', 'stopDaemon', 'stopDaemon'],
+  );
 });
 
 t.test('L4Error codes come back as L4Errors', async (t) => {

@@ -51,8 +51,11 @@ async function loadPlaywright(): Promise<Playwright | null> {
 }
 
 const playwright = await loadPlaywright();
-const skip =
-  !existsSync(CHROMIUM) ? `no ${CHROMIUM} (apt-get install chromium)` : playwright === null ? 'playwright-core is not installed (npm install)' : false;
+const skip = !existsSync(CHROMIUM)
+  ? `no ${CHROMIUM} (apt-get install chromium)`
+  : playwright === null
+    ? 'playwright-core is not installed (npm install)'
+    : false;
 if (skip !== false) t.comment(`stats page browser test skipped: ${skip}`);
 
 t.test('the stats page in headless Chromium: tables, self-refresh, screenshot', { skip }, async (t) => {
@@ -91,7 +94,16 @@ t.test('the stats page in headless Chromium: tables, self-refresh, screenshot', 
   t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }));
   const context = await playwright!.chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     headless: true,
     viewport: { width: 1400, height: 800 },
     timeout: 30_000,

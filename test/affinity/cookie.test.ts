@@ -5,8 +5,6 @@ import type { CookieAffinitySpec } from '../../lib/affinity/spec.ts';
 import type { RealServer } from '../../lib/sched/scheduler.ts';
 import { fakeServers, request } from './helpers.ts';
 
-const GROUP = { groupName: 'web' };
-
 function cookieAffinity(spec: Omit<CookieAffinitySpec, 'kind'>, servers: RealServer[], groupName = 'web'): CookieAffinity {
   const affinity = createAffinity(withAffinityDefaults({ kind: 'cookie', ...spec }), servers, { groupName });
   if (!(affinity instanceof CookieAffinity)) throw new Error('not a CookieAffinity');
@@ -74,7 +72,11 @@ t.test('insert: Set-Cookie with every attribute, once per session', async (t) =>
 
   servers[1].up = false;
   t.equal(affinity.lookup(next), null, 'its server is down: scheduled again');
-  t.same(values(affinity.rewriteResponseHeaders(RESPONSE, servers[0], null), 'set-cookie'), [`SRV=${affinity.idOf(servers[0])}; Path=/shop; Domain=example.com; Max-Age=3600; HttpOnly; Secure; SameSite=None`], 're-pinned with a new cookie');
+  t.same(
+    values(affinity.rewriteResponseHeaders(RESPONSE, servers[0], null), 'set-cookie'),
+    [`SRV=${affinity.idOf(servers[0])}; Path=/shop; Domain=example.com; Max-Age=3600; HttpOnly; Secure; SameSite=None`],
+    're-pinned with a new cookie',
+  );
 });
 
 t.test('insert: minimal attributes, and the application cannot set the cookie itself', async (t) => {
@@ -84,12 +86,16 @@ t.test('insert: minimal attributes, and the application cannot set the cookie it
   const appSets = ['Set-Cookie', 'SRV=app-value; Path=/', 'Set-Cookie', 'sid=42; HttpOnly', 'Content-Length', '0'];
   const out = affinity.rewriteResponseHeaders(appSets, servers[0], null);
   t.same(out, ['Set-Cookie', 'sid=42; HttpOnly', 'Content-Length', '0', 'Set-Cookie', `SRV=${id}; Path=/`]);
-  t.same(affinity.rewriteResponseHeaders(appSets, servers[0], servers[0]), ['Set-Cookie', 'sid=42; HttpOnly', 'Content-Length', '0'], 'pinned: the app cookie still goes');
+  t.same(
+    affinity.rewriteResponseHeaders(appSets, servers[0], servers[0]),
+    ['Set-Cookie', 'sid=42; HttpOnly', 'Content-Length', '0'],
+    'pinned: the app cookie still goes',
+  );
   const unrelated = ['Set-Cookie', 'SRVX=1', 'Set-Cookie', 'sid=42'];
   t.equal(affinity.rewriteResponseHeaders(unrelated, servers[0], servers[0]), unrelated, 'other cookies: same array');
 });
 
-t.test('insert: the Cookie field sent upstream loses exactly tcpvs\'s cookie', async (t) => {
+t.test("insert: the Cookie field sent upstream loses exactly tcpvs's cookie", async (t) => {
   const servers = fakeServers('10.0.0.1');
   const affinity = cookieAffinity({ mode: 'insert', name: 'SRV' }, servers);
   const id = affinity.idOf(servers[0])!;
@@ -127,7 +133,17 @@ t.test('forged, malformed and stale ids pin nothing', async (t) => {
     t.equal(affinity.lookup(withCookie(`SRV=${id}${suffix}`)), servers[0], `${mode}: a good id`);
     t.equal(affinity.lookup(withCookie(`SRV="${id}${suffix}"`)), servers[0], `${mode}: quoted`);
     const forged = (id[0] === 'A' ? 'B' : 'A') + id.slice(1);
-    for (const bad of [forged, id.slice(1), id + 'x', '10.0.0.1:8080', '', '~', 'AAAAAAAAA!', '"', cookieServerId('other', servers[0].name)])
+    for (const bad of [
+      forged,
+      id.slice(1),
+      id + 'x',
+      '10.0.0.1:8080',
+      '',
+      '~',
+      'AAAAAAAAA!',
+      '"',
+      cookieServerId('other', servers[0].name),
+    ])
       t.equal(affinity.lookup(withCookie(`SRV=${bad}${suffix}`)), null, `${mode}: ${JSON.stringify(bad)}`);
     const staleId = cookieServerId(defaultCookieSecret('web'), '10.0.0.9:8080');
     t.equal(affinity.lookup(withCookie(`SRV=${staleId}${suffix}`)), null, `${mode}: a server not in the group`);
@@ -146,11 +162,11 @@ t.test('quiescent pinned server keeps its sessions; removed one does not', async
   affinity.updateServers(reloaded);
   t.equal(affinity.lookup(view), null, 'removed by a reload');
   t.equal(affinity.lookup(withCookie(`SRV=${affinity.idOf(servers[1])}`)), reloaded[0], 'a kept server keeps its id');
-  t.equal(affinity.pin(view, servers[1]), servers[1], 'pin keeps the scheduler\'s choice');
+  t.equal(affinity.pin(view, servers[1]), servers[1], "pin keeps the scheduler's choice");
   t.equal(affinity.size(), 0, 'cookie affinity keeps no table');
 });
 
-t.test('rewrite: the application\'s cookie value becomes the server id', async (t) => {
+t.test("rewrite: the application's cookie value becomes the server id", async (t) => {
   const servers = fakeServers('10.0.0.1', '10.0.0.2');
   const affinity = cookieAffinity({ mode: 'rewrite', name: 'JSESSIONID' }, servers);
   t.equal(affinity.rewritesRequest, false);
@@ -158,17 +174,25 @@ t.test('rewrite: the application\'s cookie value becomes the server id', async (
   const fromApp = ['Set-Cookie', 'JSESSIONID=abc123; Path=/app; HttpOnly', 'Set-Cookie', 'other=1', 'Content-Length', '0'];
   const out = affinity.rewriteResponseHeaders(fromApp, servers[1], null);
   t.same(out, ['Set-Cookie', `JSESSIONID=${id}; Path=/app; HttpOnly`, 'Set-Cookie', 'other=1', 'Content-Length', '0']);
-  t.same(affinity.rewriteResponseHeaders(['set-cookie', 'JSESSIONID=x'], servers[1], servers[1]), ['set-cookie', `JSESSIONID=${id}`], 'without attributes');
+  t.same(
+    affinity.rewriteResponseHeaders(['set-cookie', 'JSESSIONID=x'], servers[1], servers[1]),
+    ['set-cookie', `JSESSIONID=${id}`],
+    'without attributes',
+  );
   t.equal(affinity.rewriteResponseHeaders(RESPONSE, servers[1], null), RESPONSE, 'no cookie from the app: none added');
   // Round trip: the client sends back what it got.
   const back = withCookie(`other=1; JSESSIONID=${id}`);
   t.equal(affinity.lookup(back), servers[1]);
   t.equal(affinity.rewriteRequestHeaders(back.headers), back.headers, 'forwarded as it came');
   const unknown = fakeServers('10.7.7.7')[0];
-  t.equal(affinity.rewriteResponseHeaders(fromApp.slice(0, 2), unknown, null)[1], 'JSESSIONID=abc123; Path=/app; HttpOnly', 'a server not in the group: left alone');
+  t.equal(
+    affinity.rewriteResponseHeaders(fromApp.slice(0, 2), unknown, null)[1],
+    'JSESSIONID=abc123; Path=/app; HttpOnly',
+    'a server not in the group: left alone',
+  );
 });
 
-t.test('prefix: id~ before the application\'s value, stripped on the way back', async (t) => {
+t.test("prefix: id~ before the application's value, stripped on the way back", async (t) => {
   const servers = fakeServers('10.0.0.1', '10.0.0.2');
   const affinity = cookieAffinity({ mode: 'prefix', name: 'sid' }, servers);
   t.equal(affinity.rewritesRequest, true);
@@ -210,7 +234,19 @@ t.test('several instances with one config agree on every pin', async (t) => {
 });
 
 t.test('findCookie reads cookies as RequestView.cookie does', async (t) => {
-  const lines = ['SRV=a', ' SRV = b ;x=1', 'x=1;SRV=c', 'XSRV=1; SRVX=2; SRV=d', 'SRV', 'SRV;SRV=e', 'x=1;;  SRV=\tf\t', 'SRV=', 'a=1', '', 'SRV=g=h; SRV=i'];
+  const lines = [
+    'SRV=a',
+    ' SRV = b ;x=1',
+    'x=1;SRV=c',
+    'XSRV=1; SRVX=2; SRV=d',
+    'SRV',
+    'SRV;SRV=e',
+    'x=1;;  SRV=\tf\t',
+    'SRV=',
+    'a=1',
+    '',
+    'SRV=g=h; SRV=i',
+  ];
   for (const line of lines) {
     const view = withCookie(line);
     t.equal(findCookie(view.headers, 'SRV'), view.cookie('SRV'), JSON.stringify(line));

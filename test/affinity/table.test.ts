@@ -117,7 +117,11 @@ t.test('pinned server down or removed: no pin, the session is scheduled again an
   affinity.pin(view, servers[0]);
   servers[0].up = false;
   t.equal(affinity.lookup(view), null, 'down');
-  t.equal(route(affinity, view, () => servers[1]), servers[1], 'rescheduled');
+  t.equal(
+    route(affinity, view, () => servers[1]),
+    servers[1],
+    'rescheduled',
+  );
   servers[0].up = true;
   t.equal(affinity.lookup(view), servers[1], 'the new pin holds when the old server comes back');
 
@@ -143,11 +147,10 @@ t.test('pinned server quiescent (weight 0): still serves its pinned clients', as
 t.test('header affinity pins by the header value', async (t) => {
   const servers = fakeServers('10.0.0.1', '10.0.0.2', '10.0.0.3');
   const clock = manualClock();
-  const affinity = createAffinity(
-    withAffinityDefaults({ kind: 'header', name: 'X-Session-Id', timeoutMs: 5_000 }),
-    servers,
-    { ...GROUP, clock: clock.now },
-  );
+  const affinity = createAffinity(withAffinityDefaults({ kind: 'header', name: 'X-Session-Id', timeoutMs: 5_000 }), servers, {
+    ...GROUP,
+    clock: clock.now,
+  });
   t.ok(affinity instanceof HeaderAffinity);
   t.equal(affinity.kind, 'header');
   const withSession = (address: string, id: string) => request(address, ['x-session-id', id]);

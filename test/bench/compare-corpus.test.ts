@@ -25,11 +25,7 @@ t.test('the corpus: counts, unique ids, an RFC note on each', async (t) => {
   for (const c of [...requests, ...responses]) {
     if (!/RFC \d{4}/.test(c.rule)) t.fail(`${c.id}: no RFC in its note`);
   }
-  t.same(
-    [...new Set(requests.map((v) => v.profile))].sort(),
-    ['default', 'forward', 'limits'],
-    'three profiles',
-  );
+  t.same([...new Set(requests.map((v) => v.profile))].sort(), ['default', 'forward', 'limits'], 'three profiles');
   for (const v of requests) {
     if (v.tcpvs.forwarded && !v.tcpvs.statuses.every((s) => s < 300)) t.fail(`${v.id}: forwarded but refused`);
     if (v.request !== bytesOf(v.request).toString('latin1')) t.fail(`${v.id}: not a byte string`);
@@ -43,7 +39,7 @@ t.test('--filter keeps the cases whose id contains it, any case', async (t) => {
   t.same(loadCompareCorpus('no such vector'), { requests: [], responses: [] });
 });
 
-t.test('configs: the bench configs with each profile spelled the proxy\'s way', async (t) => {
+t.test("configs: the bench configs with each profile spelled the proxy's way", async (t) => {
   const input = { listenPort: 8001, backendPort: 9001, workDir: '/tmp/x' };
   t.match(configFor('tcpvs', 'default', input), /listen 127\.0\.0\.1:8001\n {2}group/);
   t.match(configFor('tcpvs', 'limits', input), /listen 127\.0\.0\.1:8001\n {2}limit uri 1k\n {2}limit headers 4k\n/);
@@ -52,12 +48,20 @@ t.test('configs: the bench configs with each profile spelled the proxy\'s way', 
   t.match(configFor('nginx', 'limits', input), /listen 127\.0\.0\.1:8001;\n {4}large_client_header_buffers 4 1k;/);
   t.match(configFor('nginx', 'forward', input), /proxy_pass http:\/\/backend\/;/);
   t.match(configFor('haproxy', 'limits', input), /tune\.bufsize 5120[\s\S]*url_len gt 1024[\s\S]*default_backend/);
-  t.match(configFor('haproxy', 'forward', input), /expose-experimental-directives[\s\S]*normalize-uri path-strip-dotdot[\s\S]*default_backend/);
+  t.match(
+    configFor('haproxy', 'forward', input),
+    /expose-experimental-directives[\s\S]*normalize-uri path-strip-dotdot[\s\S]*default_backend/,
+  );
   t.notMatch(configFor('haproxy', 'default', input), /normalize-uri|tune\.bufsize/);
 });
 
 t.test('readResponses: Content-Length, chunked, HEAD, close-delimited, a strict status line', async (t) => {
-  const two = readResponses(bytesOf('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 404 X\r\nTransfer-Encoding: chunked\r\n\r\n2;a=b\r\nno\r\n0\r\nT: 1\r\n\r\n'), false);
+  const two = readResponses(
+    bytesOf(
+      'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 404 X\r\nTransfer-Encoding: chunked\r\n\r\n2;a=b\r\nno\r\n0\r\nT: 1\r\n\r\n',
+    ),
+    false,
+  );
   t.same(
     two.map((r) => [r.status, r.body.toString(), r.complete]),
     [
@@ -66,7 +70,11 @@ t.test('readResponses: Content-Length, chunked, HEAD, close-delimited, a strict 
     ],
   );
   const head = readResponses(bytesOf('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nHTTP/1.1 204 No\r\n\r\n'), false, true);
-  t.same(head.map((r) => r.status), [200, 204], 'a HEAD response has no body');
+  t.same(
+    head.map((r) => r.status),
+    [200, 204],
+    'a HEAD response has no body',
+  );
   const short = readResponses(bytesOf('HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc'), true);
   t.equal(short[0].complete, false, 'short body: incomplete');
   const byClose = readResponses(bytesOf('HTTP/1.0 200 OK\r\n\r\nuntil close'), false);
@@ -101,7 +109,17 @@ t.test('comparison', async (t) => {
     responseKey({ status: 200, complete: false, leaked: true, marker: 'hello', atServerClose: true, next: null, clientBytes: '', ms: 1 }),
     '200 cut at close +hello',
   );
-  const table = formatTable([{ id: 'v', cells: { tcpvs: '400', nginx: '200', haproxy: '200' }, forwarded: { tcpvs: false, nginx: true, haproxy: true }, agreement: 'tcpvs differs from both' }], true);
+  const table = formatTable(
+    [
+      {
+        id: 'v',
+        cells: { tcpvs: '400', nginx: '200', haproxy: '200' },
+        forwarded: { tcpvs: false, nginx: true, haproxy: true },
+        agreement: 'tcpvs differs from both',
+      },
+    ],
+    true,
+  );
   t.match(table, /^vector +tcpvs +nginx +haproxy +forwarded\? t\/n\/h +tcpvs\n/);
   t.match(table, /\nv +400 +200 +200 +-\/y\/y +≠both$/);
 });

@@ -96,7 +96,14 @@ t.test('check prints the compiled rule table of each shipped rule set', async (t
 t.test('check names the file, line and field of every error and exits 1', async (t) => {
   const file = write(
     'bad.tcpvs',
-    ['service web', '  listen 127.0.0.1:8080', '  group g scheduler rr', '    server 127.0.0.1:9001 weight -2', '  route r prefix /x to nowhere', ''].join('\n'),
+    [
+      'service web',
+      '  listen 127.0.0.1:8080',
+      '  group g scheduler rr',
+      '    server 127.0.0.1:9001 weight -2',
+      '  route r prefix /x to nowhere',
+      '',
+    ].join('\n'),
   );
   const r = runSync(['check', '-c', file]);
   t.equal(r.status, 1);
@@ -112,7 +119,17 @@ t.test('start refuses a bad config and binds nothing', async (t) => {
   await new Promise<void>((r) => probe.close(() => r()));
   const file = write(
     'half.tcpvs',
-    [`service ok`, `  listen 127.0.0.1:${port}`, '  group g', '    server 127.0.0.1:9', '  default g', 'service broken', '  listen 127.0.0.1:1', '  default missing', ''].join('\n'),
+    [
+      `service ok`,
+      `  listen 127.0.0.1:${port}`,
+      '  group g',
+      '    server 127.0.0.1:9',
+      '  default g',
+      'service broken',
+      '  listen 127.0.0.1:1',
+      '  default missing',
+      '',
+    ].join('\n'),
   );
   const r = runSync(['start', '--workers', '1', '-c', file]);
   t.equal(r.status, 1);
@@ -120,7 +137,10 @@ t.test('start refuses a bad config and binds nothing', async (t) => {
   // The good service must not be running either.
   const refused = await new Promise<boolean>((resolve) => {
     const s = net.connect(port, '127.0.0.1');
-    s.on('connect', () => (s.destroy(), resolve(false)));
+    s.on('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
     s.on('error', () => resolve(true));
   });
   t.ok(refused, 'no listener from the valid half');
@@ -202,7 +222,10 @@ t.test('a KTCPVS config routes as tcpvsadm(8) says', async (t) => {
 t.test('npm start with no arguments runs the demo on 127.0.0.1:8080', async (t) => {
   const busy = await new Promise<boolean>((resolve) => {
     const s = net.connect(8080, '127.0.0.1');
-    s.on('connect', () => (s.destroy(), resolve(true)));
+    s.on('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.on('error', () => resolve(false));
   });
   if (busy) {
@@ -251,7 +274,19 @@ t.test('operator details: -v, per-command --help, clear argument errors, check -
   t.match(run('start', '--port', '8081', '-c', 'x.tcpvs').stderr, /--port is for the demo/);
   const dir = mkdtempSync(join(tmpdir(), 'tcpvs-strict-'));
   const file = join(dir, 'w.tcpvs');
-  writeFileSync(file, ['service web', '  listen 127.0.0.1:0', '  group g', '    server 127.0.0.1:1', '  group unused', '    server 127.0.0.1:2', '  default g', ''].join('\n'));
+  writeFileSync(
+    file,
+    [
+      'service web',
+      '  listen 127.0.0.1:0',
+      '  group g',
+      '    server 127.0.0.1:1',
+      '  group unused',
+      '    server 127.0.0.1:2',
+      '  default g',
+      '',
+    ].join('\n'),
+  );
   t.equal(run('check', '-c', file).status, 0, 'a warning alone passes');
   const strict = run('check', '--strict', '-c', file);
   t.equal(strict.status, 1, '--strict: it fails');
@@ -278,7 +313,9 @@ t.test('tcpvs start --empty, then built up with tcpvsadm as KTCPVS is', async (t
   const port = (free.address() as net.AddressInfo).port;
   await new Promise<void>((resolve) => free.close(() => resolve()));
   const admin = join(mkdtempSync(join(tmpdir(), 'tcpvs-empty-')), 'admin.sock');
-  const child = spawn(process.execPath, [INDEX, 'start', '--empty', '--workers', '1', '--admin', admin], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [INDEX, 'start', '--empty', '--workers', '1', '--admin', admin], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   t.teardown(() => {
     if (child.exitCode === null) child.kill('SIGTERM');
   });
@@ -287,18 +324,24 @@ t.test('tcpvs start --empty, then built up with tcpvsadm as KTCPVS is', async (t
   const deadline = Date.now() + 20_000;
   while (!stderr.includes('admin socket') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   t.match(stderr, /admin socket/, 'it runs with nothing to serve');
-  const adm = (...args: string[]) => spawnSync(process.execPath, [INDEX, 'tcpvsadm', '--admin', admin, ...args], { encoding: 'utf8', timeout: 20_000 });
+  const adm = (...args: string[]) =>
+    spawnSync(process.execPath, [INDEX, 'tcpvsadm', '--admin', admin, ...args], { encoding: 'utf8', timeout: 20_000 });
   t.equal(adm('-A', '-i', 'web', '-s', 'wlc', '-l', `127.0.0.1:${port}`).status, 0, 'tcpvsadm -A adds a service');
   const added = adm('-a', '-i', 'web', '-r', `127.0.0.1:${backendPort}`);
   t.equal(added.status, 0, `tcpvsadm -a adds a server: ${added.stderr}`);
   const body = await new Promise<string>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
-      let b = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (b += c));
-      res.on('end', () => resolve(b));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+        let b = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (b += c));
+        res.on('end', () => resolve(b));
+      })
+      .on('error', reject);
   });
   t.equal(body, 'built', 'and it serves');
-  t.match(spawnSync(process.execPath, [INDEX, 'start', '--empty', '-c', 'x.tcpvs'], { encoding: 'utf8' }).stderr, /--empty starts with no config/);
+  t.match(
+    spawnSync(process.execPath, [INDEX, 'start', '--empty', '-c', 'x.tcpvs'], { encoding: 'utf8' }).stderr,
+    /--empty starts with no config/,
+  );
 });

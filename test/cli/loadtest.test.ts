@@ -24,7 +24,10 @@ t.test('a short run against a backend: the summary, exit 0', async (t) => {
   t.teardown(() => backend.close());
   const out = capture();
   const err = capture();
-  const code = await runLoadtest([`http://127.0.0.1:${backend.port}/x`, '-c', '2', '-d', '1', '-H', 'X-Test: yes'], { stdout: out.stream, stderr: err.stream });
+  const code = await runLoadtest([`http://127.0.0.1:${backend.port}/x`, '-c', '2', '-d', '1', '-H', 'X-Test: yes'], {
+    stdout: out.stream,
+    stderr: err.stream,
+  });
   t.equal(code, 0, err.text());
   t.match(out.text(), /^requests: +[\d,]+ in [\d.]+ s, [\d,]+ per second$/m);
   t.match(out.text(), /^failures: +0 errors \(0 of them timeouts\), 0 responses not 2xx$/m);
@@ -37,7 +40,10 @@ t.test('non-2xx answers make the exit status 1; --json prints the result', async
   const backend = await startIdentityBackend('A', { handler: (_s, _r, res) => res.writeHead(503).end('no') });
   t.teardown(() => backend.close());
   const out = capture();
-  const code = await runLoadtest([`http://127.0.0.1:${backend.port}/`, '-c', '1', '-d', '1', '--json'], { stdout: out.stream, stderr: capture().stream });
+  const code = await runLoadtest([`http://127.0.0.1:${backend.port}/`, '-c', '1', '-d', '1', '--json'], {
+    stdout: out.stream,
+    stderr: capture().stream,
+  });
   t.equal(code, 1);
   const result = JSON.parse(out.text()) as { non2xx: number };
   t.ok(result.non2xx > 0);

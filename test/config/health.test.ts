@@ -9,7 +9,9 @@ import { parseExpect } from '../../lib/config/native-health.ts';
 const FILE = 'health.tcpvs';
 // The health lines start at line 5.
 function text(lines: string[]): string {
-  return ['service a', 'listen 127.0.0.1:8080', 'group g scheduler rr', 'server 127.0.0.1:1 weight 4', ...lines, 'default g', ''].join('\n');
+  return ['service a', 'listen 127.0.0.1:8080', 'group g scheduler rr', 'server 127.0.0.1:1 weight 4', ...lines, 'default g', ''].join(
+    '\n',
+  );
 }
 function health(lines: string[]) {
   return parseConfigText(text(lines), FILE).services[0].groups[0].health;
@@ -134,7 +136,11 @@ t.test('errors name file, line and field', async (t) => {
     ['eject usage', ['eject 5'], /^health\.tcpvs:5:group\.eject: usage: eject after N failures/],
     ['eject count', ['eject after 0 failures'], /^health\.tcpvs:5:eject\.failures: bad failure count '0'/],
     ['eject backoff', ['eject after 2 failures backoff soon'], /^health\.tcpvs:5:eject\.backoff: bad duration 'soon'/],
-    ['eject bounds', ['eject after 2 failures backoff 10s max-backoff 5s'], /^health\.tcpvs:5:eject\.max-backoff: max-backoff 5s is shorter than the backoff 10s/],
+    [
+      'eject bounds',
+      ['eject after 2 failures backoff 10s max-backoff 5s'],
+      /^health\.tcpvs:5:eject\.max-backoff: max-backoff 5s is shorter than the backoff 10s/,
+    ],
     ['slow-start missing', ['slow-start'], /^health\.tcpvs:5:group\.slow-start: missing argument/],
     ['slow-start extra', ['slow-start 1s 2s'], /^health\.tcpvs:5:group\.slow-start: unexpected '2s'/],
     ['slow-start bad', ['slow-start fast'], /^health\.tcpvs:5:group\.slow-start: bad duration 'fast'/],
@@ -152,7 +158,10 @@ t.test('errors name file, line and field', async (t) => {
 t.test('health statements need a group', async (t) => {
   const found = (() => {
     try {
-      parseConfigText(['service a', 'listen 127.0.0.1:8080', 'check tcp', 'group g', 'server 127.0.0.1:1', 'default g', ''].join('\n'), FILE);
+      parseConfigText(
+        ['service a', 'listen 127.0.0.1:8080', 'check tcp', 'group g', 'server 127.0.0.1:1', 'default g', ''].join('\n'),
+        FILE,
+      );
     } catch (err) {
       return (err as ConfigError).problems;
     }

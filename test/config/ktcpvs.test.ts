@@ -66,19 +66,25 @@ t.test('scheduler http: one route and one wlc group per distinct pattern', async
   t.same(s.listen, { host: '127.0.0.1', port: 8080 });
   t.equal(s.defaultGroup, null, 'nothing matched: 404');
   t.same(patterns(s), ['rule1:url-regex:true->rule1@8', 'rule2:url-regex:false->rule2@9', 'rule3:url-regex:true->rule3@10']);
-  t.same(s.groups.map((g) => [g.name, g.scheduler, g.hashSubmatch]), [
-    ['servers', 'wlc', undefined],
-    ['rule1', 'wlc', undefined],
-    ['rule2', 'wlc', undefined],
-    ['rule3', 'wlc', undefined],
-  ]);
+  t.same(
+    s.groups.map((g) => [g.name, g.scheduler, g.hashSubmatch]),
+    [
+      ['servers', 'wlc', undefined],
+      ['rule1', 'wlc', undefined],
+      ['rule2', 'wlc', undefined],
+      ['rule3', 'wlc', undefined],
+    ],
+  );
   t.same(servers(s, 'rule1'), ['127.0.0.1:9001/1']);
   t.same(servers(s, 'rule3'), ['127.0.0.1:9002/3', '127.0.0.1:9001/1'], 'same pattern: one server set, weights from server lines');
   t.same(servers(s, 'servers'), ['127.0.0.1:9001/1', '127.0.0.1:9002/3'], 'group servers: every real server, taking no requests');
   t.not(s.groups[2].servers[0], s.groups[3].servers[0], 'groups do not share server records');
   t.not(s.groups[0].servers[0], s.groups[1].servers[0]);
   t.same(s.timeouts, DEFAULT_TIMEOUTS);
-  t.same(config.warnings.map((w) => `${w.line}:${w.field}`), ['4:startservers', '5:maxclients', '9:rule.match']);
+  t.same(
+    config.warnings.map((w) => `${w.line}:${w.field}`),
+    ['4:startservers', '5:maxclients', '9:rule.match'],
+  );
   t.match(config.warnings[0].message, /^ignored: tcpvs has no kernel threads/);
   t.match(config.warnings[2].message, /only matters with scheduler hhttp/);
 });
@@ -97,12 +103,15 @@ t.test('scheduler hhttp: groups hash the submatch named by match, 0 without it',
     '}',
   ]);
   const s = config.services[0];
-  t.same(s.groups.map((g) => [g.name, g.scheduler, g.hashSubmatch, g.servers.length]), [
-    ['servers', 'hhttp', 0, 2],
-    ['rule1', 'hhttp', 1, 2],
-    ['rule2', 'hhttp', 2, 1],
-    ['rule3', 'hhttp', 0, 1],
-  ]);
+  t.same(
+    s.groups.map((g) => [g.name, g.scheduler, g.hashSubmatch, g.servers.length]),
+    [
+      ['servers', 'hhttp', 0, 2],
+      ['rule1', 'hhttp', 1, 2],
+      ['rule2', 'hhttp', 2, 1],
+      ['rule3', 'hhttp', 0, 1],
+    ],
+  );
   t.same(servers(s, 'rule1'), ['127.0.0.1:9001/1', '127.0.0.1:9002/2'], 'weight defaults to 1');
   t.same(config.warnings, []);
 });
@@ -122,15 +131,27 @@ t.test('scheduler wlc (and rr, wrr, lc): rules ignored with a warning, one group
     const s = config.services[0];
     t.same(s.rules, [], `${scheduler}: no routes`);
     t.equal(s.defaultGroup, 'servers');
-    t.same(s.groups.map((g) => [g.name, g.scheduler]), [['servers', scheduler]]);
+    t.same(
+      s.groups.map((g) => [g.name, g.scheduler]),
+      [['servers', scheduler]],
+    );
     t.same(servers(s, 'servers'), ['127.0.0.1:9001/2', '127.0.0.1:9002/1']);
-    t.same(config.warnings.map((w) => `${w.line}:${w.field}`), ['6:rule']);
+    t.same(
+      config.warnings.map((w) => `${w.line}:${w.field}`),
+      ['6:rule'],
+    );
     t.match(config.warnings[0].message, new RegExp(`ignored: scheduler ${scheduler}.*2 rule`));
   }
 });
 
 t.test('no scheduler line: wlc, and rules are reported as ignored', async (t) => {
-  const config = parse(['virtual a {', 'listen = 127.0.0.1:8080', 'server = 127.0.0.1:1', 'rule = pattern "x" use server 127.0.0.1:1', '}']);
+  const config = parse([
+    'virtual a {',
+    'listen = 127.0.0.1:8080',
+    'server = 127.0.0.1:1',
+    'rule = pattern "x" use server 127.0.0.1:1',
+    '}',
+  ]);
   t.equal(config.services[0].groups[0].scheduler, 'wlc');
   t.match(config.warnings[0].message, /no 'scheduler =' line/);
 });
@@ -149,14 +170,17 @@ t.test("KTCPVS's own keys that mean nothing here are accepted with warnings", as
     'server = 127.0.0.1:1',
     '}',
   ]);
-  t.same(config.warnings.map((w) => `${w.file}:${w.line}:${w.field}`), [
-    'tcpvs.conf:3:startservers',
-    'tcpvs.conf:4:maxclients',
-    'tcpvs.conf:5:minspareservers',
-    'tcpvs.conf:6:maxspareservers',
-    'tcpvs.conf:7:documentroot',
-    'tcpvs.conf:8:redirect',
-  ]);
+  t.same(
+    config.warnings.map((w) => `${w.file}:${w.line}:${w.field}`),
+    [
+      'tcpvs.conf:3:startservers',
+      'tcpvs.conf:4:maxclients',
+      'tcpvs.conf:5:minspareservers',
+      'tcpvs.conf:6:maxspareservers',
+      'tcpvs.conf:7:documentroot',
+      'tcpvs.conf:8:redirect',
+    ],
+  );
   t.match(config.warnings[0].message, /^ignored: tcpvs has no kernel threads/);
   t.match(config.warnings[5].message, /^ignored: KTCPVS passed what no rule matched to this local server; tcpvs answers 404/);
   t.equal(config.services[0].timeouts.clientIdleMs, 30_000, 'timeout = N seconds is the client idle timeout');
@@ -166,7 +190,10 @@ t.test('an unknown key is an error, with the nearest known key suggested', async
   const open = ['virtual a {', 'listen = 127.0.0.1:8080', 'server = 127.0.0.1:1'];
   // The typo of the issue: it used to be a warning, and the virtual quietly ran wlc.
   t.same(problems([...open, 'sheduler = http', '}']), ['tcpvs.conf:4:sheduler']);
-  t.equal(firstMessage([...open, 'sheduler = http', '}']), "unknown key 'sheduler' (keys: listen, port, scheduler, server, rule, timeout); did you mean 'scheduler'?");
+  t.equal(
+    firstMessage([...open, 'sheduler = http', '}']),
+    "unknown key 'sheduler' (keys: listen, port, scheduler, server, rule, timeout); did you mean 'scheduler'?",
+  );
   const cases: [string, string][] = [
     ['sever = 127.0.0.1:2', 'server'],
     ['rul = pattern "x" use server 127.0.0.1:1', 'rule'],
@@ -180,9 +207,20 @@ t.test('an unknown key is an error, with the nearest known key suggested', async
   for (const [line, suggestion] of cases) {
     t.match(firstMessage([...open, line, '}']), new RegExp(`^unknown key '\\w+' .*; did you mean '${suggestion}'\\?$`), line);
   }
-  t.equal(firstMessage([...open, 'persistent = yes', '}']), "unknown key 'persistent' (keys: listen, port, scheduler, server, rule, timeout)", 'nothing near: no guess');
-  t.equal(firstMessage([...open, 'sheduler http', '}']), "expected 'KEY = VALUE'; did you mean 'scheduler'?", 'a misspelt key without = is guessed at too');
-  t.match(firstMessage([...open, 'scheduler = htpp', '}']), /^unknown scheduler 'htpp' \(known: http, hhttp, chttp, phttp, .*\); did you mean 'http'\?$/);
+  t.equal(
+    firstMessage([...open, 'persistent = yes', '}']),
+    "unknown key 'persistent' (keys: listen, port, scheduler, server, rule, timeout)",
+    'nothing near: no guess',
+  );
+  t.equal(
+    firstMessage([...open, 'sheduler http', '}']),
+    "expected 'KEY = VALUE'; did you mean 'scheduler'?",
+    'a misspelt key without = is guessed at too',
+  );
+  t.match(
+    firstMessage([...open, 'scheduler = htpp', '}']),
+    /^unknown scheduler 'htpp' \(known: http, hhttp, chttp, phttp, .*\); did you mean 'http'\?$/,
+  );
 });
 
 t.test('keys and keywords are read without regard to case, as KTCPVS did', async (t) => {
@@ -198,9 +236,19 @@ t.test('keys and keywords are read without regard to case, as KTCPVS did', async
   const s = config.services[0];
   t.equal(s.name, 'web');
   t.same(s.listen, { host: '127.0.0.1', port: 8080 });
-  t.same(s.groups.map((g) => g.name), ['servers', 'rule1']);
-  t.same(config.warnings.map((w) => `${w.line}:${w.field}`), ['4:startservers']);
-  t.match(firstMessage(['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = HTTP', 'server = 127.0.0.1:1', '}']), /unknown scheduler 'HTTP'.*did you mean 'http'\?/, 'scheduler names are as KTCPVS spelt them');
+  t.same(
+    s.groups.map((g) => g.name),
+    ['servers', 'rule1'],
+  );
+  t.same(
+    config.warnings.map((w) => `${w.line}:${w.field}`),
+    ['4:startservers'],
+  );
+  t.match(
+    firstMessage(['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = HTTP', 'server = 127.0.0.1:1', '}']),
+    /unknown scheduler 'HTTP'.*did you mean 'http'\?/,
+    'scheduler names are as KTCPVS spelt them',
+  );
 });
 
 t.test('several virtual blocks are several services; port = N listens everywhere', async (t) => {
@@ -220,11 +268,14 @@ t.test('several virtual blocks are several services; port = N listens everywhere
     '  server=127.0.0.1:3 0',
     '}',
   ]);
-  t.same(config.services.map((s) => [s.name, s.line, s.listen.host, s.listen.port]), [
-    ['one', 2, '127.0.0.1', 8080],
-    ['two', 7, '0.0.0.0', 8081],
-    ['three', 11, '::1', 8082],
-  ]);
+  t.same(
+    config.services.map((s) => [s.name, s.line, s.listen.host, s.listen.port]),
+    [
+      ['one', 2, '127.0.0.1', 8080],
+      ['two', 7, '0.0.0.0', 8081],
+      ['three', 11, '::1', 8082],
+    ],
+  );
   t.same(servers(config.services[2], 'servers'), ['127.0.0.1:3/0'], 'weight 0 (quiescent) allowed; `=` needs no spaces');
 });
 
@@ -246,7 +297,10 @@ t.test('a server no rule names is warned about; a duplicate in one set too', asy
     'rule = pattern "x" use server 127.0.0.1:1',
     '}',
   ]);
-  t.same(config.warnings.map((w) => `${w.line}:${w.field}`), ['5:server', '7:rule']);
+  t.same(
+    config.warnings.map((w) => `${w.line}:${w.field}`),
+    ['5:server', '7:rule'],
+  );
   t.same(servers(config.services[0], 'rule1'), ['127.0.0.1:1/1']);
 });
 
@@ -254,15 +308,40 @@ t.test('errors name file, line and field', async (t) => {
   const open = ['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = http', 'server = 127.0.0.1:1'];
   const cases: [string, string[], string[], RegExp][] = [
     ['missing }', [...open], ['tcpvs.conf:1:virtual'], /never closed/],
-    ['nested virtual', [...open, 'virtual b {', 'listen = 127.0.0.1:8081', 'server = 127.0.0.1:1', '}'], ['tcpvs.conf:5:virtual'], /'a' \(line 1\) is not closed/],
+    [
+      'nested virtual',
+      [...open, 'virtual b {', 'listen = 127.0.0.1:8081', 'server = 127.0.0.1:1', '}'],
+      ['tcpvs.conf:5:virtual'],
+      /'a' \(line 1\) is not closed/,
+    ],
     ['stray }', [...open, '}', '}'], ['tcpvs.conf:6:syntax'], /without an open virtual/],
     ['text after }', [...open, '} x'], ['tcpvs.conf:5:syntax'], /unexpected 'x'/],
-    ['virtual without {', ['virtual a', 'listen = 127.0.0.1:8080', 'server = 127.0.0.1:1', '}'], ['tcpvs.conf:1:virtual'], /expected 'virtual NAME \{'/],
-    ['duplicate virtual', [...open, '}', 'virtual a {', 'listen = 127.0.0.1:8081', 'server = 127.0.0.1:1', '}'], ['tcpvs.conf:6:virtual'], /duplicate virtual name 'a'/],
+    [
+      'virtual without {',
+      ['virtual a', 'listen = 127.0.0.1:8080', 'server = 127.0.0.1:1', '}'],
+      ['tcpvs.conf:1:virtual'],
+      /expected 'virtual NAME \{'/,
+    ],
+    [
+      'duplicate virtual',
+      [...open, '}', 'virtual a {', 'listen = 127.0.0.1:8081', 'server = 127.0.0.1:1', '}'],
+      ['tcpvs.conf:6:virtual'],
+      /duplicate virtual name 'a'/,
+    ],
     ['key outside a block', ['listen = 127.0.0.1:8080', ...open, '}'], ['tcpvs.conf:1:listen'], /outside a virtual block/],
     ['key without =', [...open, 'server 127.0.0.1:2', '}'], ['tcpvs.conf:5:server'], /expected 'KEY = VALUE'/],
-    ['bad listen address', ['virtual a {', 'listen = 127.0.0.1', 'server = 127.0.0.1:1', '}'], ['tcpvs.conf:2:listen'], /expected HOST:PORT/],
-    ['bad listen port', ['virtual a {', 'listen = 127.0.0.1:99999', 'server = 127.0.0.1:1', '}'], ['tcpvs.conf:2:listen'], /bad port '99999'/],
+    [
+      'bad listen address',
+      ['virtual a {', 'listen = 127.0.0.1', 'server = 127.0.0.1:1', '}'],
+      ['tcpvs.conf:2:listen'],
+      /expected HOST:PORT/,
+    ],
+    [
+      'bad listen port',
+      ['virtual a {', 'listen = 127.0.0.1:99999', 'server = 127.0.0.1:1', '}'],
+      ['tcpvs.conf:2:listen'],
+      /bad port '99999'/,
+    ],
     ['bad port =', ['virtual a {', 'port = 70000', 'server = 127.0.0.1:1', '}'], ['tcpvs.conf:2:port'], /bad port '70000'/],
     ['listen and port', [...open, 'port = 80', '}'], ['tcpvs.conf:5:port'], /already set at line 2/],
     ['no listen', ['virtual a {', 'server = 127.0.0.1:1', '}'], ['tcpvs.conf:1:listen'], /has no 'listen = HOST:PORT'/],
@@ -270,20 +349,91 @@ t.test('errors name file, line and field', async (t) => {
     ['bad server address', [...open, 'server = localhost', '}'], ['tcpvs.conf:5:server'], /expected HOST:PORT/],
     ['bad server weight', [...open, 'server = 127.0.0.1:2 heavy', '}'], ['tcpvs.conf:5:server.weight'], /bad weight 'heavy'/],
     ['duplicate server', [...open, 'server = 127.0.0.1:1 4', '}'], ['tcpvs.conf:5:server'], /already a server at line 4/],
-    ['unknown scheduler', ['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = fastest', 'server = 127.0.0.1:1', '}'], ['tcpvs.conf:3:scheduler'], /unknown scheduler 'fastest'/],
+    [
+      'unknown scheduler',
+      ['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = fastest', 'server = 127.0.0.1:1', '}'],
+      ['tcpvs.conf:3:scheduler'],
+      /unknown scheduler 'fastest'/,
+    ],
     ['scheduler twice', [...open, 'scheduler = wlc', '}'], ['tcpvs.conf:5:scheduler'], /already set at line 3/],
     ['bad timeout', [...open, 'timeout = 5s', '}'], ['tcpvs.conf:5:timeout'], /bad timeout '5s'/],
     ['rule without pattern', [...open, 'rule = "^/" use server 127.0.0.1:1', '}'], ['tcpvs.conf:5:rule'], /expected 'pattern REGEX'/],
-    ['rule without use server', [...open, 'rule = pattern "^/" server 127.0.0.1:1', '}'], ['tcpvs.conf:5:rule'], /expected 'use server HOST:PORT'/],
-    ['rule with trailing junk', [...open, 'rule = pattern "^/" use server 127.0.0.1:1 now', '}'], ['tcpvs.conf:5:rule'], /unexpected 'now'/],
-    ['rule with bad match', [...open, 'rule = pattern "^/" match x use server 127.0.0.1:1', '}'], ['tcpvs.conf:5:rule.match'], /bad submatch number 'x'/],
-    ['rule with bad regex', [...open, 'rule = pattern "(" use server 127.0.0.1:1', '}'], ['tcpvs.conf:5:rule.pattern'], /bad regular expression/],
-    ['rule with bad server address', [...open, 'rule = pattern "^/" use server 127.0.0.1:99999', '}'], ['tcpvs.conf:5:rule.server'], /bad port/],
-    ['rule naming an unknown server', [...open, 'rule = pattern "^/" use server 127.0.0.1:2', '}'], ['tcpvs.conf:5:rule.server'], /127.0.0.1:2 has no 'server =' line in virtual 'a'/],
-    ['match beyond the pattern', ['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = hhttp', 'server = 127.0.0.1:1', 'rule = pattern "/(x)" match 2 use server 127.0.0.1:1', '}'], ['tcpvs.conf:5:rule.match'], /submatch 2 does not exist: the pattern has 1/],
-    ['conflicting match for one pattern', ['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = hhttp', 'server = 127.0.0.1:1', 'server = 127.0.0.1:2', 'rule = pattern "/(x)(y)" match 1 use server 127.0.0.1:1', 'rule = pattern "/(x)(y)" match 2 use server 127.0.0.1:2', '}'], ['tcpvs.conf:7:rule.match'], /already hashes submatch 1 \(match at line 6\)/],
-    ['unterminated quote', [...open, 'rule = pattern "^/ use server 127.0.0.1:1', '}'], ['tcpvs.conf:5:rule'], /unterminated quoted string/],
-    ['duplicate listen across virtuals', [...open, '}', 'virtual b {', 'listen = 127.0.0.1:8080', 'server = 127.0.0.1:1', '}'], ['tcpvs.conf:7:listen'], /already the listen address of service 'a'/],
+    [
+      'rule without use server',
+      [...open, 'rule = pattern "^/" server 127.0.0.1:1', '}'],
+      ['tcpvs.conf:5:rule'],
+      /expected 'use server HOST:PORT'/,
+    ],
+    [
+      'rule with trailing junk',
+      [...open, 'rule = pattern "^/" use server 127.0.0.1:1 now', '}'],
+      ['tcpvs.conf:5:rule'],
+      /unexpected 'now'/,
+    ],
+    [
+      'rule with bad match',
+      [...open, 'rule = pattern "^/" match x use server 127.0.0.1:1', '}'],
+      ['tcpvs.conf:5:rule.match'],
+      /bad submatch number 'x'/,
+    ],
+    [
+      'rule with bad regex',
+      [...open, 'rule = pattern "(" use server 127.0.0.1:1', '}'],
+      ['tcpvs.conf:5:rule.pattern'],
+      /bad regular expression/,
+    ],
+    [
+      'rule with bad server address',
+      [...open, 'rule = pattern "^/" use server 127.0.0.1:99999', '}'],
+      ['tcpvs.conf:5:rule.server'],
+      /bad port/,
+    ],
+    [
+      'rule naming an unknown server',
+      [...open, 'rule = pattern "^/" use server 127.0.0.1:2', '}'],
+      ['tcpvs.conf:5:rule.server'],
+      /127.0.0.1:2 has no 'server =' line in virtual 'a'/,
+    ],
+    [
+      'match beyond the pattern',
+      [
+        'virtual a {',
+        'listen = 127.0.0.1:8080',
+        'scheduler = hhttp',
+        'server = 127.0.0.1:1',
+        'rule = pattern "/(x)" match 2 use server 127.0.0.1:1',
+        '}',
+      ],
+      ['tcpvs.conf:5:rule.match'],
+      /submatch 2 does not exist: the pattern has 1/,
+    ],
+    [
+      'conflicting match for one pattern',
+      [
+        'virtual a {',
+        'listen = 127.0.0.1:8080',
+        'scheduler = hhttp',
+        'server = 127.0.0.1:1',
+        'server = 127.0.0.1:2',
+        'rule = pattern "/(x)(y)" match 1 use server 127.0.0.1:1',
+        'rule = pattern "/(x)(y)" match 2 use server 127.0.0.1:2',
+        '}',
+      ],
+      ['tcpvs.conf:7:rule.match'],
+      /already hashes submatch 1 \(match at line 6\)/,
+    ],
+    [
+      'unterminated quote',
+      [...open, 'rule = pattern "^/ use server 127.0.0.1:1', '}'],
+      ['tcpvs.conf:5:rule'],
+      /unterminated quoted string/,
+    ],
+    [
+      'duplicate listen across virtuals',
+      [...open, '}', 'virtual b {', 'listen = 127.0.0.1:8080', 'server = 127.0.0.1:1', '}'],
+      ['tcpvs.conf:7:listen'],
+      /already the listen address of service 'a'/,
+    ],
     ['empty file', ['# only comments'], ['tcpvs.conf:0:virtual'], /no virtual service/],
   ];
   for (const [name, lines, expected, message] of cases) {
@@ -305,7 +455,14 @@ t.test('all problems of a KTCPVS file are collected', async (t) => {
       '  bogus', // 8
       // 9: missing }
     ]),
-    ['tcpvs.conf:1:virtual', 'tcpvs.conf:2:listen', 'tcpvs.conf:4:server.weight', 'tcpvs.conf:6:rule.pattern', 'tcpvs.conf:7:rule.server', 'tcpvs.conf:8:bogus'],
+    [
+      'tcpvs.conf:1:virtual',
+      'tcpvs.conf:2:listen',
+      'tcpvs.conf:4:server.weight',
+      'tcpvs.conf:6:rule.pattern',
+      'tcpvs.conf:7:rule.server',
+      'tcpvs.conf:8:bogus',
+    ],
   );
 });
 
@@ -325,15 +482,31 @@ t.test('scheduler = any other known scheduler: one group of every server, rules 
     const s = config.services[0];
     t.same(
       s.groups,
-      [{ name: 'servers', scheduler: name, servers: [{ host: '127.0.0.1', port: 9001, weight: 2 }, { host: '127.0.0.1', port: 9002, weight: 1 }] }],
+      [
+        {
+          name: 'servers',
+          scheduler: name,
+          servers: [
+            { host: '127.0.0.1', port: 9001, weight: 2 },
+            { host: '127.0.0.1', port: 9002, weight: 1 },
+          ],
+        },
+      ],
       `${name}: default key and tuning`,
     );
     t.same(s.rules, []);
     t.equal(s.defaultGroup, 'servers');
-    t.same(config.warnings.map((w) => `${w.line}:${w.field}`), ['6:rule'], `${name}: the rule is reported as ignored`);
+    t.same(
+      config.warnings.map((w) => `${w.line}:${w.field}`),
+      ['6:rule'],
+      `${name}: the rule is reported as ignored`,
+    );
     t.match(config.warnings[0].message, new RegExp(`^ignored: scheduler ${name}, which balances over every server`));
   }
-  t.match(firstMessage(['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = lblc lblcr', 'server = 127.0.0.1:1', '}']), /usage: scheduler = http\|hhttp\|chttp\|phttp\|rr\|.*\|lblc\|/);
+  t.match(
+    firstMessage(['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = lblc lblcr', 'server = 127.0.0.1:1', '}']),
+    /usage: scheduler = http\|hhttp\|chttp\|phttp\|rr\|.*\|lblc\|/,
+  );
 });
 
 t.test('scheduler chttp: http plus the KTCPVS_SID session cookie on every group', async (t) => {
@@ -350,16 +523,30 @@ t.test('scheduler chttp: http plus the KTCPVS_SID session cookie on every group'
   ]);
   const s = config.services[0];
   const cookie = { kind: 'cookie', mode: 'insert', name: 'KTCPVS_SID', path: '/', secret: 'ktcpvs chttp, virtual shop' };
-  t.same(s.groups.map((g) => [g.name, g.scheduler, g.hashSubmatch, g.affinity]), [
-    ['servers', 'wlc', undefined, cookie],
-    ['rule1', 'wlc', undefined, cookie],
-    ['rule2', 'wlc', undefined, cookie],
-  ], 'wlc picks first, as chttp did; then the cookie pins; one secret for the virtual, so one id per server in every set');
+  t.same(
+    s.groups.map((g) => [g.name, g.scheduler, g.hashSubmatch, g.affinity]),
+    [
+      ['servers', 'wlc', undefined, cookie],
+      ['rule1', 'wlc', undefined, cookie],
+      ['rule2', 'wlc', undefined, cookie],
+    ],
+    'wlc picks first, as chttp did; then the cookie pins; one secret for the virtual, so one id per server in every set',
+  );
   t.same(servers(s, 'rule1'), ['127.0.0.1:9001/1', '127.0.0.1:9002/2']);
-  t.same(s.rules.map((r) => [r.name, r.group]), [['rule1', 'rule1'], ['rule2', 'rule2']]);
+  t.same(
+    s.rules.map((r) => [r.name, r.group]),
+    [
+      ['rule1', 'rule1'],
+      ['rule2', 'rule2'],
+    ],
+  );
   t.equal(s.defaultGroup, null, 'no rule matched: 404, as with http');
   t.same(affinityProblems(s.groups[1].affinity as AffinitySpec), [], 'a valid persist cookie spec');
-  t.same(config.warnings.map((w) => `${w.line}:${w.field}`), ['8:rule.match'], 'match only matters with hhttp');
+  t.same(
+    config.warnings.map((w) => `${w.line}:${w.field}`),
+    ['8:rule.match'],
+    'match only matters with hhttp',
+  );
   t.same(chttpAffinity('shop'), cookie);
 });
 
@@ -395,8 +582,12 @@ t.test('a rule keeps its pattern as written: RegExp#source escapes the slashes',
 });
 
 t.test('http without rules, or with servers no rule names: every server stays a real server of the virtual', async (t) => {
-  const s = parse(['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = http', 'server = 127.0.0.1:1', 'server = 127.0.0.1:2 5', '}']).services[0];
-  t.same(s.groups.map((g) => g.name), ['servers']);
+  const s = parse(['virtual a {', 'listen = 127.0.0.1:8080', 'scheduler = http', 'server = 127.0.0.1:1', 'server = 127.0.0.1:2 5', '}'])
+    .services[0];
+  t.same(
+    s.groups.map((g) => g.name),
+    ['servers'],
+  );
   t.same(servers(s, 'servers'), ['127.0.0.1:1/1', '127.0.0.1:2/5']);
   t.same(s.rules, []);
 });

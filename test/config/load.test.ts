@@ -25,8 +25,14 @@ t.test('the shipped rule sets load', async (t) => {
   t.equal(vhosts.format, 'native');
   t.same(vhosts.warnings, []);
   const kinds = vhosts.services[0].rules.flatMap((r) => r.matchers.filter((m) => m.kind === 'host'));
-  t.ok(kinds.some((m) => m.kind === 'host' && m.wildcard), 'has a wildcard host');
-  t.ok(kinds.some((m) => m.kind === 'host' && !m.wildcard), 'has an exact host');
+  t.ok(
+    kinds.some((m) => m.kind === 'host' && m.wildcard),
+    'has a wildcard host',
+  );
+  t.ok(
+    kinds.some((m) => m.kind === 'host' && !m.wildcard),
+    'has an exact host',
+  );
 
   const k = loadConfig(join(RULES, 'ktcpvs.conf'));
   t.equal(k.format, 'ktcpvs');
@@ -35,7 +41,10 @@ t.test('the shipped rule sets load', async (t) => {
     t.equal(svc.listen.host, '127.0.0.1', `${svc.name} listens on loopback`);
     for (const g of svc.groups) for (const srv of g.servers) t.equal(srv.host, '127.0.0.1');
   }
-  t.ok(k.warnings.every((w) => /^ignored:/.test(w.message)), 'only the expected "ignored" warnings');
+  t.ok(
+    k.warnings.every((w) => /^ignored:/.test(w.message)),
+    'only the expected "ignored" warnings',
+  );
 });
 
 t.test('an unreadable file is a ConfigError at line 0, field file', async (t) => {
@@ -44,7 +53,10 @@ t.test('an unreadable file is a ConfigError at line 0, field file', async (t) =>
     const err = t.throws(() => loadConfig(path)) as unknown;
     t.ok(err instanceof ConfigError);
     const problems = (err as ConfigError).problems;
-    t.same(problems.map((p) => [p.file, p.line, p.field]), [[path, 0, 'file']]);
+    t.same(
+      problems.map((p) => [p.file, p.line, p.field]),
+      [[path, 0, 'file']],
+    );
     t.match(problems[0].message, /cannot read config/);
   }
 });
@@ -53,7 +65,10 @@ t.test('errors from a file carry its path', async (t) => {
   const dir = t.testdir({ 'bad.tcpvs': 'service a\nlisten 127.0.0.1:8080\ngroup g\nserver 127.0.0.1:1\ndefault h\n' });
   const path = join(dir, 'bad.tcpvs');
   const err = t.throws(() => loadConfig(path)) as ConfigError;
-  t.same(err.problems.map((p) => `${p.file}:${p.line}:${p.field}`), [`${path}:5:default`]);
+  t.same(
+    err.problems.map((p) => `${p.file}:${p.line}:${p.field}`),
+    [`${path}:5:default`],
+  );
 });
 
 t.test('format detection looks at the first significant line', async (t) => {

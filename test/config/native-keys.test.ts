@@ -43,7 +43,14 @@ function firstMessage(lines: string[]): string {
  */
 function groupLines(scheduler: string, statements: string[], servers = 1, tail: string[] = ['default g']): string[] {
   const serverLines = Array.from({ length: servers }, (_, i) => `    server 127.0.0.1:${9001 + i}`);
-  return ['service a', '  listen 127.0.0.1:8080', `  group g scheduler ${scheduler}`, ...statements.map((s) => `    ${s}`), ...serverLines, ...tail];
+  return [
+    'service a',
+    '  listen 127.0.0.1:8080',
+    `  group g scheduler ${scheduler}`,
+    ...statements.map((s) => `    ${s}`),
+    ...serverLines,
+    ...tail,
+  ];
 }
 
 function group(lines: string[], name = 'g'): GroupSpec {
@@ -97,7 +104,14 @@ t.test('every key kind compiles to its HashKey', async (t) => {
   const plain = group(groupLines('hhttp', []));
   t.equal(plain.key, undefined, 'without key: undefined');
   t.equal(plain.hashSubmatch, 0, 'hhttp without key: submatch 0, as before');
-  const synonym = group(['service a', 'listen 127.0.0.1:8080', 'group g scheduler hhttp hash-submatch 1', 'key submatch 1', 'server 127.0.0.1:1', 'route r url-regex "^/u/(\\w+)" to g']);
+  const synonym = group([
+    'service a',
+    'listen 127.0.0.1:8080',
+    'group g scheduler hhttp hash-submatch 1',
+    'key submatch 1',
+    'server 127.0.0.1:1',
+    'route r url-regex "^/u/(\\w+)" to g',
+  ]);
   t.same([synonym.key, synonym.hashSubmatch], [{ kind: 'submatch', index: 1 }, 1], 'hash-submatch and an agreeing key submatch');
 });
 
@@ -112,7 +126,10 @@ t.test('every key-using scheduler accepts key, every other rejects it naming gro
   for (const name of ignoring) {
     const lines = groupLines(name, ['key path']);
     t.same(problems(lines), [`${FILE}:4:group.key`], `${name} rejects key`);
-    t.match(firstMessage(lines), new RegExp(`^scheduler ${name} does not use a key; key applies to schedulers dh, lblc, lblcr, mh, chbl and hhttp only$`));
+    t.match(
+      firstMessage(lines),
+      new RegExp(`^scheduler ${name} does not use a key; key applies to schedulers dh, lblc, lblcr, mh, chbl and hhttp only$`),
+    );
   }
   for (const name of ['sed', 'nq', 'sh', 'p2c']) t.notOk(KEY_SCHEDULERS.has(name), `${name} ignores keys`);
 });
@@ -156,10 +173,22 @@ t.test('the scheduler knobs compile into tuning', async (t) => {
   ];
   for (const lines of accepted) {
     const g = group(lines);
-    t.doesNotThrow(() => createScheduler(g.scheduler, makeRealServers(g.servers), { ...g.tuning, hashSubmatch: g.hashSubmatch }), `${g.scheduler} ${JSON.stringify(g.tuning)}`);
+    t.doesNotThrow(
+      () => createScheduler(g.scheduler, makeRealServers(g.servers), { ...g.tuning, hashSubmatch: g.hashSubmatch }),
+      `${g.scheduler} ${JSON.stringify(g.tuning)}`,
+    );
   }
   // Group statements may come after the servers too; they belong to the last group.
-  const late = parse(['service a', 'listen 127.0.0.1:8080', 'group g scheduler mh', 'server 127.0.0.1:1', 'server 127.0.0.1:2', 'table-size 211', 'key host', 'default g']);
+  const late = parse([
+    'service a',
+    'listen 127.0.0.1:8080',
+    'group g scheduler mh',
+    'server 127.0.0.1:1',
+    'server 127.0.0.1:2',
+    'table-size 211',
+    'key host',
+    'default g',
+  ]);
   t.same([late.services[0].groups[0].tuning, late.services[0].groups[0].key], [{ tableSize: 211 }, { kind: 'host' }]);
 });
 
@@ -186,7 +215,12 @@ t.test('a knob its scheduler does not use is an error naming the knob', async (t
 
 t.test('bad key and knob statements name file, line and field', async (t) => {
   const cases: [string, string[], string[], RegExp][] = [
-    ['key outside a group', ['service a', 'listen 127.0.0.1:8080', 'key path', 'group g', 'server 127.0.0.1:1', 'default g'], [`${FILE}:3:group.key`], /'key' must follow a 'group NAME' line/],
+    [
+      'key outside a group',
+      ['service a', 'listen 127.0.0.1:8080', 'key path', 'group g', 'server 127.0.0.1:1', 'default g'],
+      [`${FILE}:3:group.key`],
+      /'key' must follow a 'group NAME' line/,
+    ],
     ['key before any service', ['key host', ...groupLines('hhttp', [])], [`${FILE}:1:group.key`], /must follow a 'group NAME'/],
     ['key twice', groupLines('hhttp', ['key path', 'key host']), [`${FILE}:5:group.key`], /'key' is already set at line 4/],
     ['key without kind', groupLines('hhttp', ['key']), [`${FILE}:4:group.key`], /missing argument: usage: key path \| key path-query/],
@@ -199,37 +233,154 @@ t.test('bad key and knob statements name file, line and field', async (t) => {
     ['key cookie extra', groupLines('hhttp', ['key cookie sid x']), [`${FILE}:4:group.key`], /unexpected 'x'/],
     ['key submatch not a number', groupLines('hhttp', ['key submatch one']), [`${FILE}:4:group.key`], /bad submatch number 'one'/],
     ['key submatch too big', groupLines('hhttp', ['key submatch 100']), [`${FILE}:4:group.key`], /must be an integer 0\.\.99/],
-    ['key against hash-submatch', ['service a', 'listen 127.0.0.1:8080', 'group g scheduler hhttp hash-submatch 1', 'key path', 'server 127.0.0.1:1', 'default g'], [`${FILE}:4:group.key`], /conflicts with 'hash-submatch 1' on the group line \(line 3\)/],
-    ['key submatch against hash-submatch', ['service a', 'listen 127.0.0.1:8080', 'group g scheduler hhttp hash-submatch 1', 'key submatch 2', 'server 127.0.0.1:1', 'default g'], [`${FILE}:4:group.key`], /conflicts with 'hash-submatch 1'/],
-    ['hash-submatch on chbl', ['service a', 'listen 127.0.0.1:8080', 'group g scheduler chbl hash-submatch 1', 'server 127.0.0.1:1', 'default g'], [`${FILE}:3:group.hash-submatch`], /only meaningful with 'scheduler hhttp' \(other schedulers: 'key submatch N'\)/],
-    ['submatch beyond a url-regex', groupLines('chbl', ['key submatch 2'], 1, ['route r url-regex "^/u/([^/]+)" to g']), [`${FILE}:6:url-regex`], /group 'g' keys on submatch 2 but this regex has only 1 capture group\(s\)/],
-    ['submatch beyond a path-regex', groupLines('lblc', ['key submatch 1'], 1, ['route r path-regex "^/static/" to g']), [`${FILE}:6:path-regex`], /keys on submatch 1 but this regex has only 0/],
-    ['submatch key, route without a regex', groupLines('mh', ['key submatch 1'], 1, ['route r url-regex "^/u/(\\w+)" to g', 'route s prefix /s/ to g']), [`${FILE}:7:route.to`], /group 'g' keys on submatch 1 of a url-regex or path-regex, but route 's' has neither$/],
-    ['knob outside a group', ['service a', 'listen 127.0.0.1:8080', 'balance-factor 1.25', 'group g scheduler chbl', 'server 127.0.0.1:1', 'default g'], [`${FILE}:3:group.balance-factor`], /'balance-factor' must follow a 'group NAME' line/],
-    ['knob twice', groupLines('lblcr', ['expire 1h', 'set-expire 2h', 'expire 2h']), [`${FILE}:6:group.expire`], /'expire' is already set at line 4/],
-    ['knob without value', groupLines('chbl', ['balance-factor']), [`${FILE}:4:group.balance-factor`], /missing argument: usage: balance-factor DECIMAL/],
+    [
+      'key against hash-submatch',
+      ['service a', 'listen 127.0.0.1:8080', 'group g scheduler hhttp hash-submatch 1', 'key path', 'server 127.0.0.1:1', 'default g'],
+      [`${FILE}:4:group.key`],
+      /conflicts with 'hash-submatch 1' on the group line \(line 3\)/,
+    ],
+    [
+      'key submatch against hash-submatch',
+      [
+        'service a',
+        'listen 127.0.0.1:8080',
+        'group g scheduler hhttp hash-submatch 1',
+        'key submatch 2',
+        'server 127.0.0.1:1',
+        'default g',
+      ],
+      [`${FILE}:4:group.key`],
+      /conflicts with 'hash-submatch 1'/,
+    ],
+    [
+      'hash-submatch on chbl',
+      ['service a', 'listen 127.0.0.1:8080', 'group g scheduler chbl hash-submatch 1', 'server 127.0.0.1:1', 'default g'],
+      [`${FILE}:3:group.hash-submatch`],
+      /only meaningful with 'scheduler hhttp' \(other schedulers: 'key submatch N'\)/,
+    ],
+    [
+      'submatch beyond a url-regex',
+      groupLines('chbl', ['key submatch 2'], 1, ['route r url-regex "^/u/([^/]+)" to g']),
+      [`${FILE}:6:url-regex`],
+      /group 'g' keys on submatch 2 but this regex has only 1 capture group\(s\)/,
+    ],
+    [
+      'submatch beyond a path-regex',
+      groupLines('lblc', ['key submatch 1'], 1, ['route r path-regex "^/static/" to g']),
+      [`${FILE}:6:path-regex`],
+      /keys on submatch 1 but this regex has only 0/,
+    ],
+    [
+      'submatch key, route without a regex',
+      groupLines('mh', ['key submatch 1'], 1, ['route r url-regex "^/u/(\\w+)" to g', 'route s prefix /s/ to g']),
+      [`${FILE}:7:route.to`],
+      /group 'g' keys on submatch 1 of a url-regex or path-regex, but route 's' has neither$/,
+    ],
+    [
+      'knob outside a group',
+      ['service a', 'listen 127.0.0.1:8080', 'balance-factor 1.25', 'group g scheduler chbl', 'server 127.0.0.1:1', 'default g'],
+      [`${FILE}:3:group.balance-factor`],
+      /'balance-factor' must follow a 'group NAME' line/,
+    ],
+    [
+      'knob twice',
+      groupLines('lblcr', ['expire 1h', 'set-expire 2h', 'expire 2h']),
+      [`${FILE}:6:group.expire`],
+      /'expire' is already set at line 4/,
+    ],
+    [
+      'knob without value',
+      groupLines('chbl', ['balance-factor']),
+      [`${FILE}:4:group.balance-factor`],
+      /missing argument: usage: balance-factor DECIMAL/,
+    ],
     ['knob with two values', groupLines('p2c', ['seed 1 2']), [`${FILE}:4:group.seed`], /unexpected '2'/],
-    ['balance factor 1', groupLines('chbl', ['balance-factor 1']), [`${FILE}:4:group.balance-factor`], /bad balance factor '1': a decimal number above 1/],
+    [
+      'balance factor 1',
+      groupLines('chbl', ['balance-factor 1']),
+      [`${FILE}:4:group.balance-factor`],
+      /bad balance factor '1': a decimal number above 1/,
+    ],
     ['balance factor below 1', groupLines('chbl', ['balance-factor 0.9']), [`${FILE}:4:group.balance-factor`], /bad balance factor '0\.9'/],
-    ['balance factor not a number', groupLines('chbl', ['balance-factor 125%']), [`${FILE}:4:group.balance-factor`], /bad balance factor '125%'/],
+    [
+      'balance factor not a number',
+      groupLines('chbl', ['balance-factor 125%']),
+      [`${FILE}:4:group.balance-factor`],
+      /bad balance factor '125%'/,
+    ],
     ['balance factor with a bare dot', groupLines('chbl', ['balance-factor 1.']), [`${FILE}:4:group.balance-factor`], /bad balance factor/],
     ['balance factor huge', groupLines('chbl', ['balance-factor 125']), [`${FILE}:4:group.balance-factor`], /at most 100/],
-    ['balance-on unknown', groupLines('chbl', ['balance-on connections']), [`${FILE}:4:group.balance-on`], /^bad balance-on 'connections': requests \(recent requests sent to each server\) or active \(requests in flight\)$/],
+    [
+      'balance-on unknown',
+      groupLines('chbl', ['balance-on connections']),
+      [`${FILE}:4:group.balance-on`],
+      /^bad balance-on 'connections': requests \(recent requests sent to each server\) or active \(requests in flight\)$/,
+    ],
     ['balance-on upper case', groupLines('chbl', ['balance-on Active']), [`${FILE}:4:group.balance-on`], /bad balance-on 'Active'/],
-    ['balance-on without value', groupLines('chbl', ['balance-on']), [`${FILE}:4:group.balance-on`], /missing argument: usage: balance-on requests\|active/],
-    ['balance-on with two values', groupLines('chbl', ['balance-on requests active']), [`${FILE}:4:group.balance-on`], /unexpected 'active'/],
-    ['balance-on twice', groupLines('chbl', ['balance-on active', 'balance-on requests']), [`${FILE}:5:group.balance-on`], /'balance-on' is already set at line 4/],
-    ['table size not prime', groupLines('mh', ['table-size 1000'], 10), [`${FILE}:4:group.table-size`], /^table size 1000 is not prime \(the next prime is 1009\)$/],
-    ['table size too small', groupLines('mh', ['table-size 199'], 2), [`${FILE}:4:group.table-size`], /^table size 199 is too small for 2 servers: must be at least 100 × servers = 200 \(the next prime is 211\)$/],
-    ['table size not a number', groupLines('mh', ['table-size 64k']), [`${FILE}:4:group.table-size`], /bad table size '64k': must be a prime number/],
+    [
+      'balance-on without value',
+      groupLines('chbl', ['balance-on']),
+      [`${FILE}:4:group.balance-on`],
+      /missing argument: usage: balance-on requests\|active/,
+    ],
+    [
+      'balance-on with two values',
+      groupLines('chbl', ['balance-on requests active']),
+      [`${FILE}:4:group.balance-on`],
+      /unexpected 'active'/,
+    ],
+    [
+      'balance-on twice',
+      groupLines('chbl', ['balance-on active', 'balance-on requests']),
+      [`${FILE}:5:group.balance-on`],
+      /'balance-on' is already set at line 4/,
+    ],
+    [
+      'table size not prime',
+      groupLines('mh', ['table-size 1000'], 10),
+      [`${FILE}:4:group.table-size`],
+      /^table size 1000 is not prime \(the next prime is 1009\)$/,
+    ],
+    [
+      'table size too small',
+      groupLines('mh', ['table-size 199'], 2),
+      [`${FILE}:4:group.table-size`],
+      /^table size 199 is too small for 2 servers: must be at least 100 × servers = 200 \(the next prime is 211\)$/,
+    ],
+    [
+      'table size not a number',
+      groupLines('mh', ['table-size 64k']),
+      [`${FILE}:4:group.table-size`],
+      /bad table size '64k': must be a prime number/,
+    ],
     ['table size 1', groupLines('mh', ['table-size 1']), [`${FILE}:4:group.table-size`], /bad table size '1'/],
-    ['table size beyond the bound', groupLines('mh', ['table-size 99999989']), [`${FILE}:4:group.table-size`], /bad table size '99999989': must be a prime number 2\.\.16777216/],
-    ['largest table size not prime', groupLines('mh', ['table-size 16777215']), [`${FILE}:4:group.table-size`], /^table size 16777215 is not prime$/],
-    ['default table size too small', groupLines('mh', [], 656), [`${FILE}:3:group.table-size`], /^mh's default table size 65537 is too small for 656 servers: add 'table-size P' with a prime P of at least 100 × servers = 65600 \(e\.g\. 65609\)$/],
+    [
+      'table size beyond the bound',
+      groupLines('mh', ['table-size 99999989']),
+      [`${FILE}:4:group.table-size`],
+      /bad table size '99999989': must be a prime number 2\.\.16777216/,
+    ],
+    [
+      'largest table size not prime',
+      groupLines('mh', ['table-size 16777215']),
+      [`${FILE}:4:group.table-size`],
+      /^table size 16777215 is not prime$/,
+    ],
+    [
+      'default table size too small',
+      groupLines('mh', [], 656),
+      [`${FILE}:3:group.table-size`],
+      /^mh's default table size 65537 is too small for 656 servers: add 'table-size P' with a prime P of at least 100 × servers = 65600 \(e\.g\. 65609\)$/,
+    ],
     ['table-max 0', groupLines('lblc', ['table-max 0']), [`${FILE}:4:group.table-max`], /bad table bound '0': must be an integer 1\.\./],
     ['table-max negative', groupLines('lblcr', ['table-max -5']), [`${FILE}:4:group.table-max`], /bad table bound '-5'/],
     ['table-max over the bound', groupLines('lblc', ['table-max 1048577']), [`${FILE}:4:group.table-max`], /bad table bound '1048577'/],
-    ['expire without unit', groupLines('lblc', ['expire 60']), [`${FILE}:4:group.expire`], /bad duration '60' \(a unit is required: ms, s, m or h\)/],
+    [
+      'expire without unit',
+      groupLines('lblc', ['expire 60']),
+      [`${FILE}:4:group.expire`],
+      /bad duration '60' \(a unit is required: ms, s, m or h\)/,
+    ],
     ['expire zero', groupLines('lblc', ['expire 0s']), [`${FILE}:4:group.expire`], /at least 1ms/],
     ['set-expire in days', groupLines('lblcr', ['set-expire 1d']), [`${FILE}:4:group.set-expire`], /bad duration '1d'/],
     ['expire beyond a timer', groupLines('lblcr', ['expire 1000h']), [`${FILE}:4:group.expire`], /at most/],
@@ -248,7 +399,9 @@ t.test('a bad group line does not cascade into its key and knob lines', async (t
   // But a bad value is still reported.
   t.same(problems(groupLines('nope', ['balance-factor x'])), [`${FILE}:3:group.scheduler`, `${FILE}:4:group.balance-factor`]);
   // Without a scheduler option the group uses wlc, which takes no key.
-  t.same(problems(['service a', 'listen 127.0.0.1:8080', 'group g', 'key path', 'server 127.0.0.1:1', 'default g']), [`${FILE}:4:group.key`]);
+  t.same(problems(['service a', 'listen 127.0.0.1:8080', 'group g', 'key path', 'server 127.0.0.1:1', 'default g']), [
+    `${FILE}:4:group.key`,
+  ]);
 });
 
 t.test('every problem in one file, in order', async (t) => {
@@ -282,10 +435,20 @@ t.test('every problem in one file, in order', async (t) => {
 
 t.test('warnings: a submatch-keyed group as the default, hhttp routes without a regex', async (t) => {
   const config = parse(groupLines('chbl', ['key submatch 1'], 1, ['route r url-regex "^/o/([^/]+)" to g', 'default g']));
-  t.same(config.warnings.map((w) => `${w.line}:${w.field}`), ['7:default']);
-  t.match(config.warnings[0].message, /group 'g' keys on submatch 1 of a route's regex; requests that reach it as the default carry no key/);
+  t.same(
+    config.warnings.map((w) => `${w.line}:${w.field}`),
+    ['7:default'],
+  );
+  t.match(
+    config.warnings[0].message,
+    /group 'g' keys on submatch 1 of a route's regex; requests that reach it as the default carry no key/,
+  );
   const hhttp = parse(groupLines('hhttp', [], 1, ['route r prefix /p/ to g']));
-  t.same(hhttp.warnings.map((w) => `${w.line}:${w.field}`), ['5:route.to'], "hhttp's implicit submatch only warns");
+  t.same(
+    hhttp.warnings.map((w) => `${w.line}:${w.field}`),
+    ['5:route.to'],
+    "hhttp's implicit submatch only warns",
+  );
   t.same(parse(groupLines('chbl', ['key path'], 1, ['route r prefix /p/ to g', 'default g'])).warnings, [], 'other keys need no regex');
 });
 

@@ -70,21 +70,45 @@ t.test('the example from the format description parses completely', async (t) =>
   t.equal(s.name, 'web');
   t.equal(s.line, 4);
   t.same(s.listen, { host: '127.0.0.1', port: 8080 });
-  t.same(s.timeouts, { clientHeaderMs: 3000, clientIdleMs: 120_000, connectMs: 250, responseMs: 1500, upstreamIdleMs: 900, clientBodyMs: 60_000 });
-  t.same(s.limits, { maxUriBytes: 4096, maxHeaderBytes: 1024 * 1024, poolMaxIdlePerServer: 7, maxHeaderCount: 100, bodyMinRate: 0, retries: 2 });
+  t.same(s.timeouts, {
+    clientHeaderMs: 3000,
+    clientIdleMs: 120_000,
+    connectMs: 250,
+    responseMs: 1500,
+    upstreamIdleMs: 900,
+    clientBodyMs: 60_000,
+  });
+  t.same(s.limits, {
+    maxUriBytes: 4096,
+    maxHeaderBytes: 1024 * 1024,
+    poolMaxIdlePerServer: 7,
+    maxHeaderCount: 100,
+    bodyMinRate: 0,
+    retries: 2,
+  });
   t.same(
     s.groups.map((g) => [g.name, g.scheduler, g.servers]),
     [
-      ['static', 'wlc', [{ host: '127.0.0.1', port: 9001, weight: 3 }, { host: '127.0.0.1', port: 9002, weight: 1 }]],
+      [
+        'static',
+        'wlc',
+        [
+          { host: '127.0.0.1', port: 9001, weight: 3 },
+          { host: '127.0.0.1', port: 9002, weight: 1 },
+        ],
+      ],
       ['cgi', 'rr', [{ host: '127.0.0.1', port: 9003, weight: 0 }]],
       ['images', 'wlc', [{ host: '::1', port: 9004, weight: 1 }]],
     ],
   );
-  t.same(s.rules.map((r) => [r.name, r.group, r.line, r.file]), [
-    ['cgi', 'cgi', 21, FILE],
-    ['images', 'images', 22, FILE],
-    ['api', 'static', 23, FILE],
-  ]);
+  t.same(
+    s.rules.map((r) => [r.name, r.group, r.line, r.file]),
+    [
+      ['cgi', 'cgi', 21, FILE],
+      ['images', 'images', 22, FILE],
+      ['api', 'static', 23, FILE],
+    ],
+  );
   t.same(s.rules[0].matchers, [{ kind: 'prefix', value: '/cgi-bin/' }]);
   const images = s.rules[1].matchers[0];
   t.equal(images.kind, 'path-regex');
@@ -132,17 +156,33 @@ t.test('every matcher kind and its normal form', async (t) => {
 });
 
 t.test('tokenizer: quotes, escapes and comments', async (t) => {
-  t.same(tokenizeLine('a "b c" d # comment "x"').tokens.map((x) => x.text), ['a', 'b c', 'd']);
-  t.same(tokenizeLine('"say \\"hi\\"" "a\\\\b" "\\.png$"').tokens.map((x) => x.text), ['say "hi"', 'a\\b', '\\.png$']);
-  t.same(tokenizeLine('"# not a comment" x').tokens.map((x) => x.text), ['# not a comment', 'x']);
-  t.same(tokenizeLine('x=1 {', '{}=').tokens.map((x) => x.text), ['x', '=', '1', '{']);
+  t.same(
+    tokenizeLine('a "b c" d # comment "x"').tokens.map((x) => x.text),
+    ['a', 'b c', 'd'],
+  );
+  t.same(
+    tokenizeLine('"say \\"hi\\"" "a\\\\b" "\\.png$"').tokens.map((x) => x.text),
+    ['say "hi"', 'a\\b', '\\.png$'],
+  );
+  t.same(
+    tokenizeLine('"# not a comment" x').tokens.map((x) => x.text),
+    ['# not a comment', 'x'],
+  );
+  t.same(
+    tokenizeLine('x=1 {', '{}=').tokens.map((x) => x.text),
+    ['x', '=', '1', '{'],
+  );
   t.equal(tokenizeLine('a "open').error, 'unterminated quoted string');
   t.match(tokenizeLine('a "b"c').error, /after a closing quote/);
   t.match(tokenizeLine('a b"c"').error, /quote inside a word/);
   t.same(tokenizeLine('   # only a comment').tokens, []);
   for (const text of ['plain', '', 'two words', 'a"b', 'back\\slash', 'end\\', 'x\\"y', '\\\\', '#hash']) {
     const line = tokenizeLine(quoteToken(text));
-    t.same(line.tokens.map((x) => x.text), [text], `quoteToken round trip of ${JSON.stringify(text)}`);
+    t.same(
+      line.tokens.map((x) => x.text),
+      [text],
+      `quoteToken round trip of ${JSON.stringify(text)}`,
+    );
   }
 });
 
@@ -165,26 +205,64 @@ t.test('several services, each with its own names', async (t) => {
     'server 127.0.0.1:2',
     'route g prefix / to g',
   ]);
-  t.same(config.services.map((s) => [s.name, s.listen.port, s.groups[0].servers[0].port]), [
-    ['one', 8080, 1],
-    ['two', 8081, 2],
-  ]);
+  t.same(
+    config.services.map((s) => [s.name, s.listen.port, s.groups[0].servers[0].port]),
+    [
+      ['one', 8080, 1],
+      ['two', 8081, 2],
+    ],
+  );
 });
 
 t.test('each kind of error names file, line and field', async (t) => {
   const cases: [string, string[], string[], RegExp][] = [
     ['unknown keyword', [...BASE, '  lisen 127.0.0.1:1'], ['test.tcpvs:6:lisen'], /unknown keyword 'lisen': did you mean 'listen'\?/],
     ['misspelt health keyword', [...BASE, '  ejcet after 3 failures'], ['test.tcpvs:6:ejcet'], /did you mean 'eject'\?/],
-    ['nothing near', [...BASE, '  frobnicate 7'], ['test.tcpvs:6:frobnicate'], /unknown keyword 'frobnicate' \(expected one of: log, service, l4, vip, listen, .*admin.*check, eject, slow-start, agent.*vrrp, sync, notify/],
+    [
+      'nothing near',
+      [...BASE, '  frobnicate 7'],
+      ['test.tcpvs:6:frobnicate'],
+      /unknown keyword 'frobnicate' \(expected one of: log, service, l4, vip, listen, .*admin.*check, eject, slow-start, agent.*vrrp, sync, notify/,
+    ],
     ['missing argument', [...BASE, '  default'], ['test.tcpvs:6:default'], /missing argument/],
-    ['extra argument', ['service a', '  listen 127.0.0.1:8080 now', 'group g', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:2:listen'], /unexpected 'now'/],
-    ['listen port out of range', ['service a', 'listen 127.0.0.1:65536', 'group g', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:2:listen'], /bad port '65536'.*or 0 for any free port/],
-    ['server port 0', ['service a', 'listen 127.0.0.1:0', 'group g', 'server 127.0.0.1:0', 'default g'], ['test.tcpvs:4:server'], /bad port '0'.*must be 1\.\.65535$/],
+    [
+      'extra argument',
+      ['service a', '  listen 127.0.0.1:8080 now', 'group g', 'server 127.0.0.1:1', 'default g'],
+      ['test.tcpvs:2:listen'],
+      /unexpected 'now'/,
+    ],
+    [
+      'listen port out of range',
+      ['service a', 'listen 127.0.0.1:65536', 'group g', 'server 127.0.0.1:1', 'default g'],
+      ['test.tcpvs:2:listen'],
+      /bad port '65536'.*or 0 for any free port/,
+    ],
+    [
+      'server port 0',
+      ['service a', 'listen 127.0.0.1:0', 'group g', 'server 127.0.0.1:0', 'default g'],
+      ['test.tcpvs:4:server'],
+      /bad port '0'.*must be 1\.\.65535$/,
+    ],
     ['port 65536', [...BASE.slice(0, 4), 'server 127.0.0.1:65536', 'default g'], ['test.tcpvs:5:server'], /bad port/],
     ['port not a number', [...BASE.slice(0, 4), 'server 127.0.0.1:http', 'default g'], ['test.tcpvs:5:server'], /bad port 'http'/],
-    ['IPv6 without brackets', ['service a', 'listen ::1:8080', 'group g', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:2:listen'], /brackets/],
-    ['bad IPv4', ['service a', 'listen 127.0.0.256:8080', 'group g', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:2:listen'], /not an IPv4/],
-    ['weight too big', [...BASE.slice(0, 3), 'server 127.0.0.1:1 weight 65536', 'default g'], ['test.tcpvs:4:server.weight'], /bad weight '65536'/],
+    [
+      'IPv6 without brackets',
+      ['service a', 'listen ::1:8080', 'group g', 'server 127.0.0.1:1', 'default g'],
+      ['test.tcpvs:2:listen'],
+      /brackets/,
+    ],
+    [
+      'bad IPv4',
+      ['service a', 'listen 127.0.0.256:8080', 'group g', 'server 127.0.0.1:1', 'default g'],
+      ['test.tcpvs:2:listen'],
+      /not an IPv4/,
+    ],
+    [
+      'weight too big',
+      [...BASE.slice(0, 3), 'server 127.0.0.1:1 weight 65536', 'default g'],
+      ['test.tcpvs:4:server.weight'],
+      /bad weight '65536'/,
+    ],
     ['weight negative', [...BASE.slice(0, 3), 'server 127.0.0.1:1 weight -1', 'default g'], ['test.tcpvs:4:server.weight'], /bad weight/],
     ['weight missing', [...BASE.slice(0, 3), 'server 127.0.0.1:1 weight', 'default g'], ['test.tcpvs:4:server.weight'], /bad weight/],
     ['server junk', [...BASE.slice(0, 3), 'server 127.0.0.1:1 heavy 2', 'default g'], ['test.tcpvs:4:server'], /unexpected 'heavy'/],
@@ -194,24 +272,84 @@ t.test('each kind of error names file, line and field', async (t) => {
     ['default to unknown group', [...BASE.slice(0, 4), 'default nowhere'], ['test.tcpvs:5:default'], /unknown group 'nowhere'/],
     ['default twice', [...BASE, 'default g'], ['test.tcpvs:6:default'], /already set at line 5/],
     ['duplicate group', [...BASE, 'group g', 'server 127.0.0.1:2'], ['test.tcpvs:6:group'], /duplicate group name 'g' \(first at line 3\)/],
-    ['duplicate route', [...BASE, 'route r prefix /a to g', 'route r prefix /b to g'], ['test.tcpvs:7:route'], /duplicate route name 'r' \(first at line 6\)/],
-    ['duplicate service', [...BASE, 'service web', 'listen 127.0.0.1:8081', 'group g', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:6:service'], /duplicate service name 'web'/],
-    ['duplicate listen', [...BASE, 'service b', 'listen 127.0.0.1:8080', 'group g', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:7:listen'], /already the listen address of service 'web' \(line 2\)/],
-    ['wildcard listen overlaps', [...BASE, 'service b', 'listen 0.0.0.0:8080', 'group g', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:7:listen'], /overlaps 127.0.0.1:8080/],
+    [
+      'duplicate route',
+      [...BASE, 'route r prefix /a to g', 'route r prefix /b to g'],
+      ['test.tcpvs:7:route'],
+      /duplicate route name 'r' \(first at line 6\)/,
+    ],
+    [
+      'duplicate service',
+      [...BASE, 'service web', 'listen 127.0.0.1:8081', 'group g', 'server 127.0.0.1:1', 'default g'],
+      ['test.tcpvs:6:service'],
+      /duplicate service name 'web'/,
+    ],
+    [
+      'duplicate listen',
+      [...BASE, 'service b', 'listen 127.0.0.1:8080', 'group g', 'server 127.0.0.1:1', 'default g'],
+      ['test.tcpvs:7:listen'],
+      /already the listen address of service 'web' \(line 2\)/,
+    ],
+    [
+      'wildcard listen overlaps',
+      [...BASE, 'service b', 'listen 0.0.0.0:8080', 'group g', 'server 127.0.0.1:1', 'default g'],
+      ['test.tcpvs:7:listen'],
+      /overlaps 127.0.0.1:8080/,
+    ],
     ['listen twice in a service', [...BASE, 'listen 127.0.0.1:8081'], ['test.tcpvs:6:listen'], /already set at line 2/],
-    ['service without listen', ['service a', 'group g', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:1:listen'], /service 'a' has no 'listen/],
+    [
+      'service without listen',
+      ['service a', 'group g', 'server 127.0.0.1:1', 'default g'],
+      ['test.tcpvs:1:listen'],
+      /service 'a' has no 'listen/,
+    ],
     ['service without groups', ['service a', 'listen 127.0.0.1:8080'], ['test.tcpvs:1:group'], /has no groups/],
-    ['group without servers', [...BASE, 'group empty', 'route r prefix /e to empty'], ['test.tcpvs:6:group'], /group 'empty' has no servers/],
-    ['server outside a group', ['service a', 'listen 127.0.0.1:8080', 'server 127.0.0.1:1', 'group g', 'server 127.0.0.1:2', 'default g'], ['test.tcpvs:3:server'], /must follow a 'group NAME'/],
+    [
+      'group without servers',
+      [...BASE, 'group empty', 'route r prefix /e to empty'],
+      ['test.tcpvs:6:group'],
+      /group 'empty' has no servers/,
+    ],
+    [
+      'server outside a group',
+      ['service a', 'listen 127.0.0.1:8080', 'server 127.0.0.1:1', 'group g', 'server 127.0.0.1:2', 'default g'],
+      ['test.tcpvs:3:server'],
+      /must follow a 'group NAME'/,
+    ],
     ['server before any service', ['server 127.0.0.1:1', ...BASE], ['test.tcpvs:1:server'], /must follow a 'group NAME'/],
-    ['duplicate server in a group', [...BASE.slice(0, 4), 'server 127.0.0.1:9001 weight 2', 'default g'], ['test.tcpvs:5:server'], /already in group 'g'/],
+    [
+      'duplicate server in a group',
+      [...BASE.slice(0, 4), 'server 127.0.0.1:9001 weight 2', 'default g'],
+      ['test.tcpvs:5:server'],
+      /already in group 'g'/,
+    ],
     ['route with no matchers', [...BASE, 'route r to g'], ['test.tcpvs:6:route'], /has no matchers/],
     ['unknown matcher', [...BASE, 'route r suffix .png to g'], ['test.tcpvs:6:route'], /unknown matcher 'suffix'/],
-    ['unknown scheduler', ['service a', 'listen 127.0.0.1:8080', 'group g scheduler fancy', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:3:group.scheduler'], /unknown scheduler 'fancy' \(known: .*wlc/],
-    ['scheduler without name', ['service a', 'listen 127.0.0.1:8080', 'group g scheduler', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:3:group.scheduler'], /missing value/],
-    ['unknown group option', ['service a', 'listen 127.0.0.1:8080', 'group g sched rr', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:3:group'], /unknown group option 'sched'/],
+    [
+      'unknown scheduler',
+      ['service a', 'listen 127.0.0.1:8080', 'group g scheduler fancy', 'server 127.0.0.1:1', 'default g'],
+      ['test.tcpvs:3:group.scheduler'],
+      /unknown scheduler 'fancy' \(known: .*wlc/,
+    ],
+    [
+      'scheduler without name',
+      ['service a', 'listen 127.0.0.1:8080', 'group g scheduler', 'server 127.0.0.1:1', 'default g'],
+      ['test.tcpvs:3:group.scheduler'],
+      /missing value/,
+    ],
+    [
+      'unknown group option',
+      ['service a', 'listen 127.0.0.1:8080', 'group g sched rr', 'server 127.0.0.1:1', 'default g'],
+      ['test.tcpvs:3:group'],
+      /unknown group option 'sched'/,
+    ],
     ['duration without unit', [...BASE, 'timeout connect 5'], ['test.tcpvs:6:timeout.connect'], /a unit is required/],
-    ['duration with bad unit', [...BASE, 'timeout response 5d'], ['test.tcpvs:6:timeout.response'], /bad duration '5d' \(use e\.g\. 500ms, 10s, 2m, 24h\)/],
+    [
+      'duration with bad unit',
+      [...BASE, 'timeout response 5d'],
+      ['test.tcpvs:6:timeout.response'],
+      /bad duration '5d' \(use e\.g\. 500ms, 10s, 2m, 24h\)/,
+    ],
     ['duration zero', [...BASE, 'timeout client-idle 0s'], ['test.tcpvs:6:timeout.client-idle'], /at least 1ms/],
     ['duration beyond a timer', [...BASE, 'timeout client-header 60000m'], ['test.tcpvs:6:timeout.client-header'], /at most/],
     ['unknown timeout', [...BASE, 'timeout read 5s'], ['test.tcpvs:6:timeout'], /unknown timeout 'read'/],
@@ -239,8 +377,24 @@ t.test('each kind of error names file, line and field', async (t) => {
     ['bad log statement', ['log file /tmp/x', ...BASE], ['test.tcpvs:1:log'], /usage: log level/],
     ['log level twice', ['log level info', 'log level warn', ...BASE], ['test.tcpvs:2:log.level'], /already set at line 1/],
     ['quoted keyword', [...BASE, '"route" r prefix / to g'], ['test.tcpvs:6:syntax'], /must start with a keyword/],
-    ['hash-submatch without hhttp', ['service a', 'listen 127.0.0.1:8080', 'group g hash-submatch 1', 'server 127.0.0.1:1', 'default g'], ['test.tcpvs:3:group.hash-submatch'], /only meaningful with 'scheduler hhttp'/],
-    ['hash submatch beyond the regex', ['service a', 'listen 127.0.0.1:8080', 'group g scheduler hhttp hash-submatch 2', 'server 127.0.0.1:1', 'route r url-regex "^/u/([^/]+)" to g'], ['test.tcpvs:5:url-regex'], /keys on submatch 2 but this regex has only 1/],
+    [
+      'hash-submatch without hhttp',
+      ['service a', 'listen 127.0.0.1:8080', 'group g hash-submatch 1', 'server 127.0.0.1:1', 'default g'],
+      ['test.tcpvs:3:group.hash-submatch'],
+      /only meaningful with 'scheduler hhttp'/,
+    ],
+    [
+      'hash submatch beyond the regex',
+      [
+        'service a',
+        'listen 127.0.0.1:8080',
+        'group g scheduler hhttp hash-submatch 2',
+        'server 127.0.0.1:1',
+        'route r url-regex "^/u/([^/]+)" to g',
+      ],
+      ['test.tcpvs:5:url-regex'],
+      /keys on submatch 2 but this regex has only 1/,
+    ],
   ];
   for (const [name, lines, expected, message] of cases) {
     t.same(problems(lines), expected, name);
@@ -249,7 +403,8 @@ t.test('each kind of error names file, line and field', async (t) => {
 });
 
 t.test('a file with no service loads: tcpvs starts empty, as KTCPVS and IPVS do', async (t) => {
-  for (const text of ['', '# nothing\n', 'log level info\n', 'l4 driver userspace\n']) t.same(parseNativeConfig(text, 'e.tcpvs').services, [], JSON.stringify(text));
+  for (const text of ['', '# nothing\n', 'log level info\n', 'l4 driver userspace\n'])
+    t.same(parseNativeConfig(text, 'e.tcpvs').services, [], JSON.stringify(text));
 });
 
 t.test('all problems of a file are collected, in file order', async (t) => {
@@ -297,7 +452,10 @@ t.test('warnings: unused group, hashing group without a key', async (t) => {
     'route u url-regex "^/u/([^/]+)" to users',
     'route v prefix /v/ to users',
   ]);
-  t.same(config.warnings.map((w) => `${w.line}:${w.field}`), ['6:group', '11:route.to']);
+  t.same(
+    config.warnings.map((w) => `${w.line}:${w.field}`),
+    ['6:group', '11:route.to'],
+  );
   t.match(config.warnings[0].message, /group 'spare' is not used/);
   t.match(config.warnings[1].message, /route 'v' has neither: its requests carry no hash key/);
   const users = config.services[0].groups.find((g) => g.name === 'users');
@@ -319,7 +477,14 @@ t.test('hhttp group with an explicit submatch', async (t) => {
 
 t.test('every keyword in the parser’s table starts a statement it knows', async (t) => {
   // The suggestions and the "expected one of" list come from the parser's own table: each word there must be a statement.
-  const keywords = [...new Set(messages([...BASE, '  frobnicate 7'])[0].replace(/^.*expected one of: /, '').replace(/\)$/, '').split(', '))];
+  const keywords = [
+    ...new Set(
+      messages([...BASE, '  frobnicate 7'])[0]
+        .replace(/^.*expected one of: /, '')
+        .replace(/\)$/, '')
+        .split(', '),
+    ),
+  ];
   t.ok(keywords.length > 30, `${keywords.length} keywords`);
   for (const k of keywords) t.notMatch(messages([...BASE, `  ${k}`]).join('\n'), /unknown keyword/, k);
 });

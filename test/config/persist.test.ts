@@ -30,7 +30,11 @@ t.test('persist source with ipvsadm defaults and options', async (t) => {
     netmaskV6: 64,
     maxEntries: 100,
   });
-  t.equal(affinity(['persist source netmask 16'])!.kind === 'source' && (affinity(['persist source netmask 16']) as { netmaskV4: number }).netmaskV4, 16);
+  t.equal(
+    affinity(['persist source netmask 16'])!.kind === 'source' &&
+      (affinity(['persist source netmask 16']) as { netmaskV4: number }).netmaskV4,
+    16,
+  );
 });
 
 t.test('persist cookie in each mode, with attributes', async (t) => {
@@ -51,7 +55,12 @@ t.test('persist cookie in each mode, with attributes', async (t) => {
 });
 
 t.test('persist header', async (t) => {
-  t.same(affinity(['persist header X-Session-Id timeout 10m']), { kind: 'header', name: 'x-session-id', timeoutMs: 600_000, maxEntries: 65_536 });
+  t.same(affinity(['persist header X-Session-Id timeout 10m']), {
+    kind: 'header',
+    name: 'x-session-id',
+    timeoutMs: 600_000,
+    maxEntries: 65_536,
+  });
 });
 
 t.test('errors name file, line and field', async (t) => {
@@ -74,7 +83,10 @@ t.test('errors name file, line and field', async (t) => {
   }
   const outside = (() => {
     try {
-      parseConfigText(['service a', 'listen 127.0.0.1:8080', 'persist source', 'group g', 'server 127.0.0.1:1', 'default g'].join('\n'), FILE);
+      parseConfigText(
+        ['service a', 'listen 127.0.0.1:8080', 'persist source', 'group g', 'server 127.0.0.1:1', 'default g'].join('\n'),
+        FILE,
+      );
     } catch (err) {
       return (err as ConfigError).problems.map((p) => `${p.line}:${p.field}`);
     }

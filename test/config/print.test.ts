@@ -39,7 +39,10 @@ t.test('the rule table of a native config', async (t) => {
   t.match(out, /group +scheduler +key +tuning +server +weight\n/);
   t.match(out, /static +wlc +- +- +127\.0\.0\.1:9101 +3\n +127\.0\.0\.1:9102 +0 \(quiescent\)\n {2}spare +wlc +- +- +\[::1\]:9103 +1/);
   t.match(out, /warnings \(1\):\n {2}web\.tcpvs:8: group: group 'spare' is not used/);
-  t.notOk(lines.some((l) => / $/.test(l)), 'no trailing spaces');
+  t.notOk(
+    lines.some((l) => / $/.test(l)),
+    'no trailing spaces',
+  );
 });
 
 t.test('the rule table of a KTCPVS config shows the mapping', async (t) => {
@@ -66,8 +69,7 @@ t.test('matchers print in native syntax that parses back to the same matcher', a
     'query q = ""',
   ];
   for (const spec of specs) {
-    const text = (s: string): string =>
-      `service a\nlisten 127.0.0.1:1\ngroup g\nserver 127.0.0.1:2\nroute r ${s} to g\n`;
+    const text = (s: string): string => `service a\nlisten 127.0.0.1:1\ngroup g\nserver 127.0.0.1:2\nroute r ${s} to g\n`;
     const once = parseConfigText(text(spec), 'a').services[0].rules[0].matchers[0];
     const printed = formatMatcher(once);
     const twice = parseConfigText(text(printed), 'a').services[0].rules[0].matchers[0];
@@ -119,5 +121,8 @@ t.test('each group shows its key and the knobs set for it', async (t) => {
   t.match(row('users'), /^ {2}users +dh +submatch 1 +- +127\.0\.0\.1:5 +1$/);
   t.match(row('sticky'), /^ {2}sticky +hhttp +cookie sid +- +127\.0\.0\.1:6 +1$/);
   t.equal(row('loc').indexOf('table-max'), row('maglev').indexOf('table-size'), 'tuning column aligned');
-  t.notOk(lines.some((l) => / $/.test(l)), 'no trailing spaces');
+  t.notOk(
+    lines.some((l) => / $/.test(l)),
+    'no trailing spaces',
+  );
 });

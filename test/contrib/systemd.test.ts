@@ -31,14 +31,20 @@ t.test('contrib/tcpvs.service verifies, and its commands work', { skip }, async 
 
   const exec = (key: string): string => new RegExp(`^${key}=(.+)$`, 'm').exec(UNIT)![1];
   t.match(exec('ExecReload'), /kill -HUP \$MAINPID/, 'reload is SIGHUP');
-  const config = ['log level warn', 'service web', '  listen 127.0.0.1:0', '  group g', '    server 127.0.0.1:9', '  default g', ''].join('\n');
+  const config = ['log level warn', 'service web', '  listen 127.0.0.1:0', '  group g', '    server 127.0.0.1:9', '  default g', ''].join(
+    '\n',
+  );
   const file = join(dir, 'tcpvs.tcpvs');
   writeFileSync(file, config);
   const pre = exec('ExecStartPre').replace('/usr/local/bin/tcpvs', bin).replace('/etc/tcpvs/tcpvs.tcpvs', file).split(' ');
   const checked = spawnSync(pre[0], pre.slice(1), { encoding: 'utf8', timeout: 30_000 });
   t.equal(checked.status, 0, `ExecStartPre (tcpvs check) passes on a good config: ${checked.stderr}`);
   writeFileSync(file, config.replace('listen 127.0.0.1:0', 'listen nowhere'));
-  t.not(spawnSync(pre[0], pre.slice(1), { encoding: 'utf8', timeout: 30_000 }).status, 0, 'and fails on a bad one, so the unit does not start');
+  t.not(
+    spawnSync(pre[0], pre.slice(1), { encoding: 'utf8', timeout: 30_000 }).status,
+    0,
+    'and fails on a bad one, so the unit does not start',
+  );
 
   const tcpvs = await spawnTcpvs(config);
   t.teardown(() => tcpvs.stop());

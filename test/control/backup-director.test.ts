@@ -67,7 +67,9 @@ async function run(t: Test): Promise<void> {
         `vip sticky tcp ${vip}:81`,
         '  scheduler rr',
         '  persistent 300s',
-        ...(name === 'd1' ? [`  real ${lan.hosts.srv.address}:80`, `  real ${lan.hosts.srv2.address}:80`] : [`  real ${lan.hosts.srv2.address}:80`, `  real ${lan.hosts.srv.address}:80`]),
+        ...(name === 'd1'
+          ? [`  real ${lan.hosts.srv.address}:80`, `  real ${lan.hosts.srv2.address}:80`]
+          : [`  real ${lan.hosts.srv2.address}:80`, `  real ${lan.hosts.srv.address}:80`]),
         `l4 admin ${join(dir, `${name}.sock`)}`,
         `sync listen ${lan.hosts[name].address}:8402`,
         `sync peer ${lan.hosts[name === 'd1' ? 'd2' : 'd1'].address}:8402`,
@@ -92,8 +94,16 @@ async function run(t: Test): Promise<void> {
     const conf = join(dir, `${name}-keepalived.conf`);
     writeFileSync(conf, generated.stdout);
     const keepalived = lan.start(name, 'keepalived', [
-      '--vrrp', '--dont-fork', '--log-console', '--no-syslog', '-f', conf,
-      '-p', join(dir, `${name}.pid`), '-r', join(dir, `${name}-vrrp.pid`),
+      '--vrrp',
+      '--dont-fork',
+      '--log-console',
+      '--no-syslog',
+      '-f',
+      conf,
+      '-p',
+      join(dir, `${name}.pid`),
+      '-r',
+      join(dir, `${name}-vrrp.pid`),
     ]);
     return { tcpvs, keepalived };
   };
@@ -103,11 +113,19 @@ async function run(t: Test): Promise<void> {
   const d2 = await startDirector('d2', 100);
   t.ok(await pollUntil(() => holdsVip('d1'), 15_000), 'the master (priority 150) holds the vip');
   t.notOk(holdsVip('d2'), 'the backup does not');
-  t.ok(await pollUntil(() => /^d1 director MASTER$/m.test(notified()) && /^d2 director BACKUP$/m.test(notified()), 10_000), 'keepalived told each tcpvs its state, and tcpvs ran the notify command');
+  t.ok(
+    await pollUntil(() => /^d1 director MASTER$/m.test(notified()) && /^d2 director BACKUP$/m.test(notified()), 10_000),
+    'keepalived told each tcpvs its state, and tcpvs ran the notify command',
+  );
 
   // A persistent client, pinned by the master; its template reaches the backup.
   const sticky = (): string =>
-    lan.run('cli', NODE, ['-e', `require('node:http').get({ host: '${vip}', port: 81, agent: false }, (r) => { let b = ''; r.on('data', (c) => (b += c)); r.on('end', () => console.log(b)); })`]).trim();
+    lan
+      .run('cli', NODE, [
+        '-e',
+        `require('node:http').get({ host: '${vip}', port: 81, agent: false }, (r) => { let b = ''; r.on('data', (c) => (b += c)); r.on('end', () => console.log(b)); })`,
+      ])
+      .trim();
   const pinnedBefore = sticky().split(' ');
   t.equal(pinnedBefore[0], lan.hosts.d1.address, 'the persistent client goes through the master');
   const pinnedTo = pinnedBefore[2];
@@ -156,7 +174,10 @@ async function run(t: Test): Promise<void> {
   t.ok(await pollUntil(() => /^d2 director MASTER$/m.test(notified()), 10_000), 'the backup’s notify says MASTER');
   await clientDone;
 
-  const answers = clientOut.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { t: number; ok: boolean; body: string });
+  const answers = clientOut
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as { t: number; ok: boolean; body: string });
   const before = answers.filter((a) => a.t < killedAt);
   const after = answers.filter((a) => a.t >= killedAt);
   t.ok(before.length > 10 && before.every((a) => a.ok && a.body.startsWith(`${lan.hosts.d1.address} `)), 'before: every answer through d1');
@@ -164,10 +185,21 @@ async function run(t: Test): Promise<void> {
   t.ok(firstFromD2 !== undefined, 'after: answers through d2');
   const failed = after.filter((a) => !a.ok);
   const gapMs = firstFromD2 === undefined ? Infinity : firstFromD2.t - killedAt;
-  t.comment(`vip moved ${movedMs} ms after the master died; first answer via the backup after ${gapMs} ms; ${failed.length} of ${answers.length} requests failed`);
-  t.ok(failed.every((a) => a.t < killedAt + gapMs + 100), 'only requests sent before the backup answered failed');
-  t.ok(after.filter((a) => a.t > (firstFromD2?.t ?? 0)).every((a) => a.ok), 'every request after that was answered');
-  t.ok(after.some((a) => a.body.includes(` ${lan.hosts.cli.address} `)), 'the backend sees the client’s address through the backup too');
+  t.comment(
+    `vip moved ${movedMs} ms after the master died; first answer via the backup after ${gapMs} ms; ${failed.length} of ${answers.length} requests failed`,
+  );
+  t.ok(
+    failed.every((a) => a.t < killedAt + gapMs + 100),
+    'only requests sent before the backup answered failed',
+  );
+  t.ok(
+    after.filter((a) => a.t > (firstFromD2?.t ?? 0)).every((a) => a.ok),
+    'every request after that was answered',
+  );
+  t.ok(
+    after.some((a) => a.body.includes(` ${lan.hosts.cli.address} `)),
+    'the backend sees the client’s address through the backup too',
+  );
   const pinnedAfter = sticky().split(' ');
   t.equal(pinnedAfter[0], lan.hosts.d2.address, 'after the failover the persistent client goes through the backup');
   t.equal(pinnedAfter[2], pinnedTo, 'and reaches the same real server');

@@ -36,7 +36,8 @@ t.test('mh: an unrelated change keeps its table; a weight change rebuilds it', a
 t.test('chbl: recent-request counts survive a change that adds a server', async (t) => {
   const [a, b, c] = await Promise.all(['A', 'B', 'C'].map((n) => startIdentityBackend(n)));
   t.teardown(() => Promise.all([a, b, c].map((x) => x.close())));
-  const servers = (extra: string[]) => config(['  group g scheduler chbl', `    server 127.0.0.1:${a.port}`, `    server 127.0.0.1:${b.port}`, ...extra, '  default g']);
+  const servers = (extra: string[]) =>
+    config(['  group g scheduler chbl', `    server 127.0.0.1:${a.port}`, `    server 127.0.0.1:${b.port}`, ...extra, '  default g']);
   const tcpvs = await startTcpvs(servers([]));
   t.teardown(() => tcpvs.close());
   for (let i = 0; i < 30; i++) await get(tcpvs.port, `/k${i % 5}`);
@@ -45,7 +46,10 @@ t.test('chbl: recent-request counts survive a change that adds a server', async 
   await tcpvs.running.control.apply(parseConfigText(servers([`    server 127.0.0.1:${c.port}`]), 'x.tcpvs'), 'test');
   const after = tcpvs.group('g').scheduler as BoundedLoadHashScheduler;
   t.same(
-    tcpvs.group('g').servers.slice(0, 2).map((s) => after.recentRequestsOf(s)),
+    tcpvs
+      .group('g')
+      .servers.slice(0, 2)
+      .map((s) => after.recentRequestsOf(s)),
     before,
     'the new scheduler reads the same counts',
   );
@@ -79,7 +83,11 @@ t.test('a worker thread that dies is replaced, and what it held is taken back', 
   let holding = true;
   const a = await startIdentityBackend('A', { handler: (_s, _r, res) => (holding ? held.push(res) : res.end('A')) });
   t.teardown(() => a.close());
-  const running = await startSwitch(parseConfigText(config(['  group g', `    server 127.0.0.1:${a.port}`, '  default g']), 'w.tcpvs'), undefined, { workers: 2 });
+  const running = await startSwitch(
+    parseConfigText(config(['  group g', `    server 127.0.0.1:${a.port}`, '  default g']), 'w.tcpvs'),
+    undefined,
+    { workers: 2 },
+  );
   t.teardown(() => running.close());
   const port = running.control.services()[0].address!.port;
   const server = running.registry.services()[0].groups[0].servers[0];

@@ -13,8 +13,6 @@ import { pollUntil } from '../helpers/process.ts';
 import { deadPort } from '../helpers/refuse-helpers.ts';
 import pino from 'pino';
 
-
-
 const SECRET = 'a-shared-secret-of-some-length';
 
 /** Connects to a sync listener, proves `secret`, sends `json` lines numbered from `firstSeq`; resolves when the listener closes or after the lines were sent and read. */
@@ -31,7 +29,9 @@ function speak(port: number, secret: string, jsons: string[], firstSeq = 1): Pro
       if (m === null || sent) return;
       sent = true;
       let out = `${sign(`auth:${m[1]}`)}\n`;
-      jsons.forEach((json, i) => (out += `${json}\t${sign(`${m[1]}:${firstSeq + i}:${json}`)}\n`));
+      jsons.forEach((json, i) => {
+        out += `${json}\t${sign(`${m[1]}:${firstSeq + i}:${json}`)}\n`;
+      });
       s.write(out);
       // The listener never answers a good line: give it a moment's round trip, then hang up.
       setTimeout(() => s.end(), 200);
@@ -50,19 +50,50 @@ t.test('templates from the peer are adopted and used; a wrong secret and a forge
   const core: UserspaceCore = createUserspaceCore();
   t.teardown(() => core.close());
   // rr would send a new client to y first: only an adopted template sends it to x.
-  const reals = [backends[1], backends[0]].map((b) => ({ address: '127.0.0.1', port: b.port, weight: 1, method: 'masq' as const, upperThreshold: 0, lowerThreshold: 0 }));
-  await core.apply([{ key: { protocol: 'tcp', address: '127.0.0.1', port: vip, fwmark: 0, family: 4 }, scheduler: 'rr', persistence: { timeoutSec: 300, netmask: '255.255.255.255' }, realServers: reals }]);
-  const sync = new DirectorSync(core, null, { listen: { host: '127.0.0.1', port: syncPort }, peer: { host: '127.0.0.1', port: nobody }, secret: SECRET }, log);
+  const reals = [backends[1], backends[0]].map((b) => ({
+    address: '127.0.0.1',
+    port: b.port,
+    weight: 1,
+    method: 'masq' as const,
+    upperThreshold: 0,
+    lowerThreshold: 0,
+  }));
+  await core.apply([
+    {
+      key: { protocol: 'tcp', address: '127.0.0.1', port: vip, fwmark: 0, family: 4 },
+      scheduler: 'rr',
+      persistence: { timeoutSec: 300, netmask: '255.255.255.255' },
+      realServers: reals,
+    },
+  ]);
+  const sync = new DirectorSync(
+    core,
+    null,
+    { listen: { host: '127.0.0.1', port: syncPort }, peer: { host: '127.0.0.1', port: nobody }, secret: SECRET },
+    log,
+  );
   await sync.start();
   t.teardown(() => sync.close());
 
-  const template = { service: `TCP:127.0.0.1:${vip}`, client: '127.0.0.5', address: '127.0.0.1', port: backends[0].port, timeoutMs: 300_000, expiresInMs: 200_000 };
+  const template = {
+    service: `TCP:127.0.0.1:${vip}`,
+    client: '127.0.0.5',
+    address: '127.0.0.1',
+    port: backends[0].port,
+    timeoutMs: 300_000,
+    expiresInMs: 200_000,
+  };
   const unknownVip = { ...template, service: 'TCP:127.0.0.1:1', client: '127.0.0.6' };
   await speak(syncPort, SECRET, [JSON.stringify({ templates: [template, unknownVip] })]);
   t.ok(await pollUntil(() => sync.adopted === 1, 5000), 'one template adopted; the one for a vip this core lacks is skipped');
-  t.ok(core.templateSnapshot().some((x) => x.client === '127.0.0.5' && x.port === backends[0].port), 'the core has it');
+  t.ok(
+    core.templateSnapshot().some((x) => x.client === '127.0.0.5' && x.port === backends[0].port),
+    'the core has it',
+  );
   await new Promise<void>((resolve, reject) => {
-    const c = net.connect({ host: '127.0.0.1', port: vip, localAddress: '127.0.0.5' }, () => c.end('GET /pinned HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    const c = net.connect({ host: '127.0.0.1', port: vip, localAddress: '127.0.0.5' }, () =>
+      c.end('GET /pinned HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+    );
     c.on('error', reject);
     c.on('close', () => resolve());
     c.resume();
@@ -77,7 +108,10 @@ t.test('templates from the peer are adopted and used; a wrong secret and a forge
   await speak(syncPort, SECRET, ['{"tables":[{"table":"web/g/affinity","shape":"source","servers":[],"entries":["1"]}]}']);
   t.ok(await pollUntil(() => lines.filter((l) => l.msg === 'sync: refused').length >= 4, 5000), 'four refusals');
   t.equal(sync.adopted, 1, 'nothing more was adopted');
-  t.notOk(core.templateSnapshot().some((x) => x.client === '127.0.0.66'), 'the forged template is not there');
+  t.notOk(
+    core.templateSnapshot().some((x) => x.client === '127.0.0.66'),
+    'the forged template is not there',
+  );
   const reasons = lines.filter((l) => l.msg === 'sync: refused').map((l) => String(l.reason));
   t.ok(reasons.includes('wrong shared secret'));
   t.ok(reasons.includes('line 1: bad signature'));
@@ -95,7 +129,15 @@ t.test('config: sync statements', async (t) => {
       throw err;
     }
   };
-  const base = ['service web', '  listen 127.0.0.1:8080', '  group g', '    server 127.0.0.1:9001', '  default g', 'vip v tcp 10.0.0.1:80', '  real self web'];
+  const base = [
+    'service web',
+    '  listen 127.0.0.1:8080',
+    '  group g',
+    '    server 127.0.0.1:9001',
+    '  default g',
+    'vip v tcp 10.0.0.1:80',
+    '  real self web',
+  ];
   const sync = ['sync listen 10.0.0.11:8402', 'sync peer 10.0.0.12:8402', 'sync secret 0123456789abcdef'];
   t.same(problems([...base, ...sync]), []);
   t.same(problems([...base, sync[0], sync[1]]), ['8:sync.secret']);
@@ -155,7 +197,10 @@ t.test('source and header pins and lblc/lblcr entries learned on one director ar
   const sent = (port: number): Promise<number> => metric(port, 'tcpvs_sync_entries_total{kind="table",direction="sent"}');
 
   t.ok(
-    await pollUntil(async () => (await metric(httpA, 'tcpvs_sync_peer_connected')) === 1 && (await metric(httpB, 'tcpvs_sync_peer_connected')) === 1, 15_000),
+    await pollUntil(
+      async () => (await metric(httpA, 'tcpvs_sync_peer_connected')) === 1 && (await metric(httpB, 'tcpvs_sync_peer_connected')) === 1,
+      15_000,
+    ),
     'each director connects to the other',
   );
 

@@ -45,11 +45,27 @@ t.test('a node registers in the director, takes traffic, then drains and leaves 
   const vipPort = await freePort();
   const web = (backend: number) => ['service web', '  listen 127.0.0.1:0', '  group g', `    server 127.0.0.1:${backend}`, '  default g'];
   const director = await spawnTcpvs(
-    ['log level warn', 'l4 driver userspace', `l4 admin ${admin}`, ...web(backendA.port), `vip front tcp 127.0.0.1:${vipPort}`, '  scheduler rr', '  real self web'].join('\n') + '\n',
+    [
+      'log level warn',
+      'l4 driver userspace',
+      `l4 admin ${admin}`,
+      ...web(backendA.port),
+      `vip front tcp 127.0.0.1:${vipPort}`,
+      '  scheduler rr',
+      '  real self web',
+    ].join('\n') + '\n',
   );
   t.teardown(() => director.stop());
   const node = await spawnTcpvs(
-    ['log level warn', 'l4 driver remote', `l4 admin ${admin}`, 'l4 drain-timeout 5s', ...web(backendB.port), `vip front tcp 127.0.0.1:${vipPort}`, '  real self web weight 3'].join('\n') + '\n',
+    [
+      'log level warn',
+      'l4 driver remote',
+      `l4 admin ${admin}`,
+      'l4 drain-timeout 5s',
+      ...web(backendB.port),
+      `vip front tcp 127.0.0.1:${vipPort}`,
+      '  real self web weight 3',
+    ].join('\n') + '\n',
   );
   t.teardown(() => node.stop());
 
@@ -75,17 +91,27 @@ t.test('a node registers in the director, takes traffic, then drains and leaves 
   const after = (await httpGet(vipPort, '/after')).body.split(' ')[0];
   t.equal(after, 'A', 'new connections avoid the draining node');
   const slow = await Promise.all(slowResults);
-  t.ok(slow.every((r) => r.status === 200), 'every request in flight finished');
-  t.ok(slow.some((r) => r.body.startsWith('B')), 'some of them were on the draining node');
+  t.ok(
+    slow.every((r) => r.status === 200),
+    'every request in flight finished',
+  );
+  t.ok(
+    slow.some((r) => r.body.startsWith('B')),
+    'some of them were on the draining node',
+  );
   await new Promise<void>((resolve) => (node.child.exitCode !== null ? resolve() : node.child.once('exit', () => resolve())));
   t.equal(node.child.exitCode, 0, 'the node exits cleanly');
   t.notMatch(ipvsadm(admin, '-L', '-n'), new RegExp(`127\\.0\\.0\\.1:${node.port} `), 'and has removed itself');
 });
 
-t.test('weight follows load: a busy event loop lowers this node\'s weight, idle restores it', async (t) => {
+t.test("weight follows load: a busy event loop lowers this node's weight, idle restores it", async (t) => {
   const backend = await startIdentityBackend('b');
   t.teardown(() => backend.close());
-  const tcpvs = await startTcpvs(['log level silent', 'service web', '  listen 127.0.0.1:0', '  group g', `    server 127.0.0.1:${backend.port}`, '  default g'].join('\n'));
+  const tcpvs = await startTcpvs(
+    ['log level silent', 'service web', '  listen 127.0.0.1:0', '  group g', `    server 127.0.0.1:${backend.port}`, '  default g'].join(
+      '\n',
+    ),
+  );
   t.teardown(() => tcpvs.close());
   const vipPort = await freePort();
   const spec: L4Spec = {
@@ -107,7 +133,13 @@ t.test('weight follows load: a busy event loop lowers this node\'s weight, idle 
       },
     ],
   };
-  const l4 = await startL4Control({ spec, services: () => tcpvs.running.services, log: tcpvs.running.log, remoteAdmin: null, loadSampleMs: 200 });
+  const l4 = await startL4Control({
+    spec,
+    services: () => tcpvs.running.services,
+    log: tcpvs.running.log,
+    remoteAdmin: null,
+    loadSampleMs: 200,
+  });
   t.teardown(() => l4.close());
   const weight = async () => (await l4.core.list())[0].realServers[0].weight;
   t.equal(await weight(), 10, 'starts at its configured weight');
@@ -134,11 +166,26 @@ t.test('a node registered with driver remote registers again when its director r
   const vipPort = await freePort();
   const web = (backend: number) => ['service web', '  listen 127.0.0.1:0', '  group g', `    server 127.0.0.1:${backend}`, '  default g'];
   const directorConfig =
-    ['log level warn', 'l4 driver userspace', `l4 admin ${admin}`, ...web(backendA.port), `vip front tcp 127.0.0.1:${vipPort}`, '  scheduler rr', '  real self web'].join('\n') + '\n';
+    [
+      'log level warn',
+      'l4 driver userspace',
+      `l4 admin ${admin}`,
+      ...web(backendA.port),
+      `vip front tcp 127.0.0.1:${vipPort}`,
+      '  scheduler rr',
+      '  real self web',
+    ].join('\n') + '\n';
   let director = await spawnTcpvs(directorConfig);
   t.teardown(() => director.stop());
   const node = await spawnTcpvs(
-    ['log level warn', 'l4 driver remote', `l4 admin ${admin}`, ...web(backendB.port), `vip front tcp 127.0.0.1:${vipPort}`, '  real self web weight 2'].join('\n') + '\n',
+    [
+      'log level warn',
+      'l4 driver remote',
+      `l4 admin ${admin}`,
+      ...web(backendB.port),
+      `vip front tcp 127.0.0.1:${vipPort}`,
+      '  real self web weight 2',
+    ].join('\n') + '\n',
   );
   t.teardown(() => node.stop());
   const nodeListed = new RegExp(`-> 127\\.0\\.0\\.1:${node.port} +Masq +2 `);
@@ -146,7 +193,11 @@ t.test('a node registered with driver remote registers again when its director r
 
   await director.stop();
   director = await spawnTcpvs(directorConfig);
-  t.match(ipvsadm(admin, '-L', '-n'), new RegExp(`-> 127\\.0\\.0\\.1:${director.port} +Masq +1 `), 'the new director has its own service in the vip');
+  t.match(
+    ipvsadm(admin, '-L', '-n'),
+    new RegExp(`-> 127\\.0\\.0\\.1:${director.port} +Masq +1 `),
+    'the new director has its own service in the vip',
+  );
   t.ok(await pollUntil(() => nodeListed.test(ipvsadm(admin, '-L', '-n')), 10_000), 'the node is back in the vip of the new director');
   const served = new Set<string>();
   for (let i = 0; i < 6; i++) served.add((await httpGet(vipPort, `/r${i}`)).body.split(' ')[0]);
@@ -165,8 +216,24 @@ t.test('after its director restarts, a node registers again at its next round, w
     await core.addService({ key, scheduler: 'rr', persistence: null });
     const handlers = l4Handlers(core);
     const list = handlers['l4.list'];
-    const server = await startAdminServer({ path: admin, handlers: { ...handlers, 'l4.list': (p) => (rounds++, list(p)) } });
-    return { core, server, stop: async () => (await server.close(), await core.close()) };
+    const server = await startAdminServer({
+      path: admin,
+      handlers: {
+        ...handlers,
+        'l4.list': (p) => {
+          rounds++;
+          return list(p);
+        },
+      },
+    });
+    return {
+      core,
+      server,
+      stop: async () => {
+        await server.close();
+        await core.close();
+      },
+    };
   };
   let director = await startDirector();
   t.teardown(() => director.stop());
@@ -195,7 +262,8 @@ t.test('after its director restarts, a node registers again at its next round, w
   const PERIOD_MS = 1000;
   const node = await startL4Control({ spec, services: () => [web], log, remoteAdmin: admin, registerCheckMs: PERIOD_MS });
   t.teardown(() => node.close());
-  const registered = async () => (await director.core.list()).some((s) => s.realServers.some((r) => r.address === '127.0.0.1' && r.port === 8080));
+  const registered = async () =>
+    (await director.core.list()).some((s) => s.realServers.some((r) => r.address === '127.0.0.1' && r.port === 8080));
   t.ok(await registered(), 'the node registered itself');
 
   // Right after one of the node's rounds the director restarts, well before the next round.
@@ -220,12 +288,27 @@ t.test('a node on another host registers through the director’s TCP admin list
   const token = 'the-directors-admin-token';
   const web = (backend: number) => ['service web', '  listen 127.0.0.1:0', '  group g', `    server 127.0.0.1:${backend}`, '  default g'];
   const director = await spawnTcpvs(
-    ['log level warn', `admin tcp 127.0.0.1:0 token ${token}`, `l4 admin ${admin}`, ...web(backendA.port), `vip front tcp 127.0.0.1:${vipPort}`, '  scheduler rr', '  real self web'].join('\n') + '\n',
+    [
+      'log level warn',
+      `admin tcp 127.0.0.1:0 token ${token}`,
+      `l4 admin ${admin}`,
+      ...web(backendA.port),
+      `vip front tcp 127.0.0.1:${vipPort}`,
+      '  scheduler rr',
+      '  real self web',
+    ].join('\n') + '\n',
   );
   t.teardown(() => director.stop());
   const tcpPort = Number(/TCP admin listener tcp:\/\/127\.0\.0\.1:(\d+)/.exec(director.stderr())?.[1]);
   const nodeConfig = (given: string) =>
-    ['log level warn', 'l4 driver remote', `l4 admin tcp://127.0.0.1:${tcpPort} token ${given}`, ...web(backendB.port), `vip front tcp 127.0.0.1:${vipPort}`, '  real self web weight 2'].join('\n') + '\n';
+    [
+      'log level warn',
+      'l4 driver remote',
+      `l4 admin tcp://127.0.0.1:${tcpPort} token ${given}`,
+      ...web(backendB.port),
+      `vip front tcp 127.0.0.1:${vipPort}`,
+      '  real self web weight 2',
+    ].join('\n') + '\n';
   const node = await spawnTcpvs(nodeConfig(token));
   t.teardown(() => node.stop());
   t.match(ipvsadm(admin, '-L', '-n'), new RegExp(`-> 127\\.0\\.0\\.1:${node.port} +Masq +2 `), 'the node registered itself over TCP');

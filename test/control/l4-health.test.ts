@@ -69,71 +69,81 @@ function closeServer(server: http.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-t.test('a real server that stops answering leaves the vip after fall checks, its persistent clients move, and it returns after rise', async (t) => {
-  const a = await startIdentityBackend('A');
-  t.teardown(() => a.close());
-  const bPort = await freePort();
-  let b = await nameServer('B', bPort);
-  t.teardown(() => (b.listening ? closeServer(b) : undefined));
-  const dir = mkdtempSync(join(tmpdir(), 'tcpvs-l4h-'));
-  const admin = join(dir, 'admin.sock');
-  const notifyLog = join(dir, 'notify.log');
-  const notifyScript = join(dir, 'notify.sh');
-  writeFileSync(notifyScript, `#!/bin/sh\necho "$*" >> ${notifyLog}\n`, { mode: 0o755 });
-  const notified = (): string => (existsSync(notifyLog) ? readFileSync(notifyLog, 'utf8') : '');
-  const vipPort = await freePort();
-  const director = await spawnTcpvs(
-    [
-      'log level warn',
-      'l4 driver userspace',
-      `l4 admin ${admin}`,
-      `notify ${notifyScript} changed:`,
-      'admin http 127.0.0.1:0',
-      'service web',
-      '  listen 127.0.0.1:0',
-      '  group g',
-      `    server 127.0.0.1:${a.port}`,
-      '  default g',
-      `vip front tcp 127.0.0.1:${vipPort}`,
-      '  scheduler rr',
-      '  persistent 300s',
-      '  check tcp interval 200ms timeout 200ms rise 2 fall 2',
-      `  real 127.0.0.1:${a.port}`,
-      `  real 127.0.0.1:${bPort}`,
-    ].join('\n') + '\n',
-  );
-  t.teardown(() => director.stop());
-  const listsB = () => new RegExp(`-> 127\\.0\\.0\\.1:${bPort} `).test(ipvsadm(admin, '-L', '-n'));
-  t.ok(listsB(), 'both reals are in the vip');
-  // Find a client address that persistence pins to B.
-  let pinned = '';
-  for (let i = 2; i < 40 && pinned === ''; i++) {
-    const from = `127.0.1.${i}`;
-    if ((await get(vipPort, from)).who === 'B') pinned = from;
-  }
-  t.not(pinned, '', 'a client persistent to B');
-  t.equal((await get(vipPort, pinned)).who, 'B', 'and it stays there');
+t.test(
+  'a real server that stops answering leaves the vip after fall checks, its persistent clients move, and it returns after rise',
+  async (t) => {
+    const a = await startIdentityBackend('A');
+    t.teardown(() => a.close());
+    const bPort = await freePort();
+    let b = await nameServer('B', bPort);
+    t.teardown(() => (b.listening ? closeServer(b) : undefined));
+    const dir = mkdtempSync(join(tmpdir(), 'tcpvs-l4h-'));
+    const admin = join(dir, 'admin.sock');
+    const notifyLog = join(dir, 'notify.log');
+    const notifyScript = join(dir, 'notify.sh');
+    writeFileSync(notifyScript, `#!/bin/sh\necho "$*" >> ${notifyLog}\n`, { mode: 0o755 });
+    const notified = (): string => (existsSync(notifyLog) ? readFileSync(notifyLog, 'utf8') : '');
+    const vipPort = await freePort();
+    const director = await spawnTcpvs(
+      [
+        'log level warn',
+        'l4 driver userspace',
+        `l4 admin ${admin}`,
+        `notify ${notifyScript} changed:`,
+        'admin http 127.0.0.1:0',
+        'service web',
+        '  listen 127.0.0.1:0',
+        '  group g',
+        `    server 127.0.0.1:${a.port}`,
+        '  default g',
+        `vip front tcp 127.0.0.1:${vipPort}`,
+        '  scheduler rr',
+        '  persistent 300s',
+        '  check tcp interval 200ms timeout 200ms rise 2 fall 2',
+        `  real 127.0.0.1:${a.port}`,
+        `  real 127.0.0.1:${bPort}`,
+      ].join('\n') + '\n',
+    );
+    t.teardown(() => director.stop());
+    const listsB = () => new RegExp(`-> 127\\.0\\.0\\.1:${bPort} `).test(ipvsadm(admin, '-L', '-n'));
+    t.ok(listsB(), 'both reals are in the vip');
+    // Find a client address that persistence pins to B.
+    let pinned = '';
+    for (let i = 2; i < 40 && pinned === ''; i++) {
+      const from = `127.0.1.${i}`;
+      if ((await get(vipPort, from)).who === 'B') pinned = from;
+    }
+    t.not(pinned, '', 'a client persistent to B');
+    t.equal((await get(vipPort, pinned)).who, 'B', 'and it stays there');
 
-  const killedAt = Date.now();
-  await closeServer(b);
-  t.ok(await pollUntil(() => !listsB(), 10_000), 'B leaves the vip');
-  const tookMs = Date.now() - killedAt;
-  t.comment(`B left the vip ${tookMs} ms after it stopped answering (fall 2 x interval 200 ms)`);
-  t.ok(tookMs < 5000, 'within a few check intervals');
-  const after = await get(vipPort, pinned);
-  t.same(after, { status: 200, who: 'A' }, 'the client persistent to B now reaches A');
-  t.ok(await pollUntil(() => notified().includes(`changed: real front 127.0.0.1:${bPort} down`), 5000), 'the notify command was run: real front B down');
-  const metricsUrl = /metrics (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(director.stderr())?.[1];
-  t.ok(metricsUrl !== undefined, 'the admin http listener is up');
-  const metrics = await (await fetch(metricsUrl!)).text();
-  t.match(metrics, new RegExp(`tcpvs_state_changes_total\\{kind="real",state="down",vip="front",real="127\\.0\\.0\\.1:${bPort}"\\} 1\n`), '/metrics counts it');
+    const killedAt = Date.now();
+    await closeServer(b);
+    t.ok(await pollUntil(() => !listsB(), 10_000), 'B leaves the vip');
+    const tookMs = Date.now() - killedAt;
+    t.comment(`B left the vip ${tookMs} ms after it stopped answering (fall 2 x interval 200 ms)`);
+    t.ok(tookMs < 5000, 'within a few check intervals');
+    const after = await get(vipPort, pinned);
+    t.same(after, { status: 200, who: 'A' }, 'the client persistent to B now reaches A');
+    t.ok(
+      await pollUntil(() => notified().includes(`changed: real front 127.0.0.1:${bPort} down`), 5000),
+      'the notify command was run: real front B down',
+    );
+    const metricsUrl = /metrics (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(director.stderr())?.[1];
+    t.ok(metricsUrl !== undefined, 'the admin http listener is up');
+    const metrics = await (await fetch(metricsUrl!)).text();
+    t.match(
+      metrics,
+      new RegExp(`tcpvs_state_changes_total\\{kind="real",state="down",vip="front",real="127\\.0\\.0\\.1:${bPort}"\\} 1\n`),
+      '/metrics counts it',
+    );
 
-  b = await nameServer('B', bPort);
-  t.ok(await pollUntil(listsB, 10_000), 'B is back after rise successes');
-  t.ok(await pollUntil(() => notified().includes(`changed: real front 127.0.0.1:${bPort} up`), 5000), 'and the notify command says so');
-  const listed = ipvsadm(admin, '-L', '-n');
-  t.match(listed, new RegExp(`-> 127\\.0\\.0\\.1:${bPort} +Masq +1 `), 'with its weight and method');
-});
+    b = await nameServer('B', bPort);
+    t.ok(await pollUntil(listsB, 10_000), 'B is back after rise successes');
+    t.ok(await pollUntil(() => notified().includes(`changed: real front 127.0.0.1:${bPort} up`), 5000), 'and the notify command says so');
+    const listed = ipvsadm(admin, '-L', '-n');
+    t.match(listed, new RegExp(`-> 127\\.0\\.0\\.1:${bPort} +Masq +1 `), 'with its weight and method');
+  },
+);
 
 t.test('a SIGKILLed node that registered itself leaves the vip; the director goes on serving', async (t) => {
   const a = await startIdentityBackend('A');
@@ -155,7 +165,16 @@ t.test('a SIGKILLed node that registered itself leaves the vip; the director goe
     ].join('\n') + '\n',
   );
   t.teardown(() => director.stop());
-  const node = await spawnTcpvs(['log level warn', 'l4 driver remote', `l4 admin ${admin}`, ...web(b.port), `vip front tcp 127.0.0.1:${vipPort}`, '  real self web'].join('\n') + '\n');
+  const node = await spawnTcpvs(
+    [
+      'log level warn',
+      'l4 driver remote',
+      `l4 admin ${admin}`,
+      ...web(b.port),
+      `vip front tcp 127.0.0.1:${vipPort}`,
+      '  real self web',
+    ].join('\n') + '\n',
+  );
   t.teardown(() => node.stop());
   const listsNode = () => new RegExp(`-> 127\\.0\\.0\\.1:${node.port} `).test(ipvsadm(admin, '-L', '-n'));
   t.ok(await pollUntil(listsNode, 5000), 'the node registered itself');
@@ -164,8 +183,15 @@ t.test('a SIGKILLed node that registered itself leaves the vip; the director goe
   t.ok(await pollUntil(() => !listsNode(), 10_000), 'the killed node leaves the vip');
   t.comment(`the node left ${Date.now() - killedAt} ms after SIGKILL`);
   const answers = await Promise.all([1, 2, 3, 4].map(() => get(vipPort, '127.0.0.1')));
-  t.same(answers.map((r) => r.status), [200, 200, 200, 200], 'every new connection is served');
-  t.ok(answers.every((r) => r.who === 'A'), 'by the director');
+  t.same(
+    answers.map((r) => r.status),
+    [200, 200, 200, 200],
+    'every new connection is served',
+  );
+  t.ok(
+    answers.every((r) => r.who === 'A'),
+    'by the director',
+  );
 });
 
 t.test('config: check in a vip block', async (t) => {
@@ -183,6 +209,9 @@ t.test('config: check in a vip block', async (t) => {
   t.equal(problems(vip('  check http /health expect 200 interval 1s rise 3 fall 2')), '');
   t.match(problems(vip('  check tcp', '  check tcp')), /vip\.check.*already set at line/);
   t.match(problems(vip('  check tcp rise 0')), /vip\.check/);
-  t.match(problems(['l4 driver remote', 'l4 admin /tmp/x.sock', ...svc, 'vip v tcp 127.0.0.1:80', '  real self web', '  check tcp']), /vip\.check.*director/);
+  t.match(
+    problems(['l4 driver remote', 'l4 admin /tmp/x.sock', ...svc, 'vip v tcp 127.0.0.1:80', '  real self web', '  check tcp']),
+    /vip\.check.*director/,
+  );
   t.match(problems([...svc, 'vip v udp 127.0.0.1:53', '  real 127.0.0.1:5353', '  check tcp']), /vip\.check.*tcp vips/);
 });

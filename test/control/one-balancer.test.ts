@@ -23,14 +23,21 @@ interface Reply {
 
 function get(port: number, path: string, options: { localAddress?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path, agent: false, localAddress: options.localAddress, headers: options.headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, backend: (res.headers['x-backend'] as string | undefined) ?? `status ${res.statusCode}`, via: res.headers.via ?? '' }),
-      );
-    });
+    const req = http.get(
+      { host: '127.0.0.1', port, path, agent: false, localAddress: options.localAddress, headers: options.headers },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            backend: (res.headers['x-backend'] as string | undefined) ?? `status ${res.statusCode}`,
+            via: res.headers.via ?? '',
+          }),
+        );
+      },
+    );
     req.on('error', reject);
     req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
   });
@@ -152,7 +159,14 @@ for (const workers of [1, 2]) {
     });
     const tcpvs = await start(
       t,
-      ['log level silent', 'service web', '  listen 127.0.0.1:0', '  group g scheduler wlc', ...servers.map((b) => `    server 127.0.0.1:${b.port}`), '  default g'],
+      [
+        'log level silent',
+        'service web',
+        '  listen 127.0.0.1:0',
+        '  group g scheduler wlc',
+        ...servers.map((b) => `    server 127.0.0.1:${b.port}`),
+        '  default g',
+      ],
       workers,
     );
     // Ten requests, each on its own connection, each sent once the last one reached its server.
@@ -262,21 +276,36 @@ for (const workers of [1, 2]) {
         s.close(() => resolve(p));
       });
     });
-    const config = ['log level silent', 'service web', `  listen 127.0.0.1:${port}`, '  group g', `    server 127.0.0.1:${a.port}`, '  default g'];
+    const config = [
+      'log level silent',
+      'service web',
+      `  listen 127.0.0.1:${port}`,
+      '  group g',
+      `    server 127.0.0.1:${a.port}`,
+      '  default g',
+    ];
     const first = await start(t, config, workers);
     for (const second of [1, 2]) {
       const dir = mkdtempSync(join(tmpdir(), 'tcpvs-second-'));
       const file = join(dir, 'second.tcpvs');
       writeFileSync(file, config.join('\n') + '\n');
-      const child = spawn(process.execPath, [join(REPO_ROOT, 'index.ts'), 'start', '--workers', String(second), '--admin', join(dir, 'a.sock'), '-c', file], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        [join(REPO_ROOT, 'index.ts'), 'start', '--workers', String(second), '--admin', join(dir, 'a.sock'), '-c', file],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
       let stderr = '';
       child.stderr.setEncoding('utf8');
       child.stderr.on('data', (s: string) => (stderr += s));
       const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
       t.equal(code, 1, `a second tcpvs with --workers ${second} exits 1`);
-      t.match(stderr, new RegExp(`listen 127\\.0\\.0\\.1:${port}: address in use \\(EADDRINUSE\\): another tcpvs listens there \\(pid ${first.pid}`), 'and names the tcpvs that holds it');
+      t.match(
+        stderr,
+        new RegExp(`listen 127\\.0\\.0\\.1:${port}: address in use \\(EADDRINUSE\\): another tcpvs listens there \\(pid ${first.pid}`),
+        'and names the tcpvs that holds it',
+      );
     }
     t.equal((await get(port, '/still')).backend, 'A', 'the first one serves on');
   });
@@ -304,21 +333,31 @@ for (const workers of [1, 2]) {
     const listed = tcpvsadm(admin, '-L', '--stats');
     t.equal(listed.status, 0, listed.stderr);
     // Conns, ActConn, Requests, Active: every worker's, added up.
-    t.match(listed.stdout, new RegExp(`^web 127\\.0\\.0\\.1:${tcpvs.port} +40 +0 +40 +0 `, 'm'), 'the service: 40 connections, none open, 40 requests, none in flight');
+    t.match(
+      listed.stdout,
+      new RegExp(`^web 127\\.0\\.0\\.1:${tcpvs.port} +40 +0 +40 +0 `, 'm'),
+      'the service: 40 connections, none open, 40 requests, none in flight',
+    );
     const served = [a, b].map((s) => Number(new RegExp(`-> 127\\.0\\.0\\.1:${s.port} +1 +yes +- +- +(\\d+) +0 `).exec(listed.stdout)?.[1]));
     t.same(served, [a.requests.length, b.requests.length], 'each server: the requests it saw');
     t.equal(served[0] + served[1], 40);
     // /metrics reads the same shared counters.
     const metrics = await new Promise<string>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: statsPort, path: '/metrics', agent: false }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve(body));
-      }).on('error', reject);
+      http
+        .get({ host: '127.0.0.1', port: statsPort, path: '/metrics', agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve(body));
+        })
+        .on('error', reject);
     });
     const twoXX = (server: number) =>
-      Number(new RegExp(`^tcpvs_requests_total\\{[^}]*server="127\\.0\\.0\\.1:${server}"[^}]*code_class="2xx"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+      Number(
+        new RegExp(`^tcpvs_requests_total\\{[^}]*server="127\\.0\\.0\\.1:${server}"[^}]*code_class="2xx"\\} (\\d+)$`, 'm').exec(
+          metrics,
+        )?.[1],
+      );
     t.same([twoXX(a.port), twoXX(b.port)], served, '/metrics: the same counts per server');
   });
 
@@ -384,7 +423,11 @@ for (const workers of [1, 2]) {
       ],
       workers,
     );
-    const ipvsadm = (...args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'index.ts'), 'ipvsadm', '--admin', admin, ...args], { encoding: 'utf8', timeout: 15_000 });
+    const ipvsadm = (...args: string[]) =>
+      spawnSync(process.execPath, [join(REPO_ROOT, 'index.ts'), 'ipvsadm', '--admin', admin, ...args], {
+        encoding: 'utf8',
+        timeout: 15_000,
+      });
     const clients = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 60}`);
     const pinsOf = () => Promise.all(clients.map(async (cl) => (await get(tcpvs.port, '/p', { localAddress: cl })).backend));
     const pins = await pinsOf();

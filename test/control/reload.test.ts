@@ -101,7 +101,13 @@ t.test('a refused config leaves the running one untouched', async (t) => {
   await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
   t.teardown(() => new Promise<void>((r) => taken.close(() => r())));
   const port = (taken.address() as net.AddressInfo).port;
-  const withTaken = text('b', a, b, ['service other', `  listen 127.0.0.1:${port}`, '  group g', `    server 127.0.0.1:${a.port}`, '  default g']);
+  const withTaken = text('b', a, b, [
+    'service other',
+    `  listen 127.0.0.1:${port}`,
+    '  group g',
+    `    server 127.0.0.1:${a.port}`,
+    '  default g',
+  ]);
   await t.rejects(tcpvs.running.control.apply(parseConfigText(withTaken, 'x.tcpvs'), 'test'), /EADDRINUSE/);
 
   const c = await RawClient.connect(tcpvs.port);
@@ -147,7 +153,9 @@ t.test('ten SIGHUP reloads under autocannon load: zero failed or unexpected resp
   let applied = 0;
   for (let i = 0; i < 50 && applied < 10; i++) {
     await sleep(50);
-    applied = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"config applied"')).length;
+    applied = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"config applied"')).length;
   }
   t.equal(applied, 10, 'each SIGHUP applied a config');
 });

@@ -49,18 +49,23 @@ for (const workers of [1, 2]) {
     let total = 0;
     for (const line of metrics.body.split('\n')) {
       const m = /^tcpvs_requests_total\{([^}]*)\} (\d+)$/.exec(line);
-      if (m !== null && m[1].includes('server="127.0.0.1:')) total += Number(m[2]);
+      if (m?.[1].includes('server="127.0.0.1:')) total += Number(m[2]);
     }
-    t.equal(total, 25, 'the servers\' request counters add up to what was sent');
+    t.equal(total, 25, "the servers' request counters add up to what was sent");
     const page = await fetchText(adminPort, '/?token=s3cret');
     t.equal(page.status, 200);
     t.match(page.body, /<html/i);
     t.match(page.body, `127.0.0.1:${backend.port}`);
     // Each server's last check, time since its last change and peak, from every worker's requests.
     const deadline = Date.now() + 10_000;
-    let json: { services: Array<{ groups: Array<{ servers: Array<{ peakRequests: number; changedAt: number; lastCheck: { ok: boolean } | null }> }> }> };
+    let json: {
+      services: Array<{
+        groups: Array<{ servers: Array<{ peakRequests: number; changedAt: number; lastCheck: { ok: boolean } | null }> }>;
+      }>;
+    };
     do json = JSON.parse((await fetchText(adminPort, '/stats.json', 's3cret')).body);
-    while (json.services[0].groups[0].servers[0].lastCheck === null && Date.now() < deadline && (await new Promise((r) => setTimeout(r, 50)), true));
+    while (json.services[0].groups[0].servers[0].lastCheck === null && Date.now() < deadline);
+    await new Promise((r) => setTimeout(r, 50));
     const server = json.services[0].groups[0].servers[0];
     t.match(server.lastCheck, { ok: true }, 'the last check passed');
     t.ok(server.peakRequests >= 1, `a peak of requests in flight (${server.peakRequests})`);

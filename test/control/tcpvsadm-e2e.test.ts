@@ -37,7 +37,16 @@ for (const workers of [1, 2]) {
     t.teardown(() => Promise.all([a.close(), b.close()]));
     const admin = join(mkdtempSync(join(tmpdir(), 'tcpvsadm-')), 'admin.sock');
     const tcpvs = await spawnTcpvs(
-      ['log level silent', `l4 admin ${admin}`, 'service web', '  listen 127.0.0.1:0', '  group g scheduler rr', `    server 127.0.0.1:${a.port}`, '  default g', ''].join('\n'),
+      [
+        'log level silent',
+        `l4 admin ${admin}`,
+        'service web',
+        '  listen 127.0.0.1:0',
+        '  group g scheduler rr',
+        `    server 127.0.0.1:${a.port}`,
+        '  default g',
+        '',
+      ].join('\n'),
       20_000,
       1,
       workers,
@@ -77,7 +86,16 @@ t.test('the optional TCP admin listener needs its token', async (t) => {
   t.teardown(() => a.close());
   const token = 'a-long-enough-admin-token';
   const tcpvs = await spawnTcpvs(
-    ['log level silent', `admin tcp 127.0.0.1:0 token ${token}`, 'service web', '  listen 127.0.0.1:0', '  group g', `    server 127.0.0.1:${a.port}`, '  default g', ''].join('\n'),
+    [
+      'log level silent',
+      `admin tcp 127.0.0.1:0 token ${token}`,
+      'service web',
+      '  listen 127.0.0.1:0',
+      '  group g',
+      `    server 127.0.0.1:${a.port}`,
+      '  default g',
+      '',
+    ].join('\n'),
   );
   t.teardown(() => tcpvs.stop());
   const port = Number(/TCP admin listener tcp:\/\/127\.0\.0\.1:(\d+)/.exec(tcpvs.stderr())?.[1]);
@@ -133,16 +151,20 @@ t.test('the TCP admin and stats listeners: strangers cannot lock out a token hol
   const closedAt: number[] = [];
   const openedAt = Date.now();
   await Promise.all(
-    Array.from({ length: 600 }, (_, i) =>
-      new Promise<void>((resolve) => {
-        const s = net.connect({ host: '127.0.0.1', port: i % 2 === 0 ? port : statsPort, localAddress: `127.0.1.${1 + (i % 30)}` }, () => resolve());
-        s.on('error', () => resolve());
-        s.on('close', () => closedAt.push(Date.now()));
-        strangers.push(s);
-      }),
+    Array.from(
+      { length: 600 },
+      (_, i) =>
+        new Promise<void>((resolve) => {
+          const s = net.connect({ host: '127.0.0.1', port: i % 2 === 0 ? port : statsPort, localAddress: `127.0.1.${1 + (i % 30)}` }, () =>
+            resolve(),
+          );
+          s.on('error', () => resolve());
+          s.on('close', () => closedAt.push(Date.now()));
+          strangers.push(s);
+        }),
     ),
   );
-  t.teardown(() => strangers.forEach((s) => s.destroy()));
+  t.teardown(() => strangers.forEach((s) => void s.destroy()));
   const listed = run('-L', '-n');
   t.equal(listed.status, 0, `a token holder is served while strangers hold connections: ${listed.stderr}`);
   const stats = await fetch(`http://127.0.0.1:${statsPort}/stats.json`, { headers: { authorization: `Bearer ${token}` } });
@@ -151,7 +173,10 @@ t.test('the TCP admin and stats listeners: strangers cannot lock out a token hol
   const deadline = Date.now() + 15_000;
   while (closedAt.length < strangers.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   t.equal(closedAt.length, strangers.length, 'every stranger is closed');
-  t.ok(Math.max(...closedAt) - openedAt < 2000 + 3000, `within the 2 s deadline (and a margin): the last after ${Math.max(...closedAt) - openedAt} ms`);
+  t.ok(
+    Math.max(...closedAt) - openedAt < 2000 + 3000,
+    `within the 2 s deadline (and a margin): the last after ${Math.max(...closedAt) - openedAt} ms`,
+  );
 
   // -f: the client reads the file; over TCP it is refused unless allow-load.
   const refused = run('-f', secretFile);

@@ -2,7 +2,7 @@
 // two: a server whose check fails stops getting requests in every worker.
 import t from 'tap';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { startIdentityBackend } from '../helpers/backends.ts';
 import { sleep, spawnTcpvs } from '../helpers/tcpvs.ts';
 

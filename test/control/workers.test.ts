@@ -47,7 +47,10 @@ t.test('two workers share the port, agree on hashing, reload together and drain 
     .filter((l) => l.includes('"msg":"request"'))
     .map((l) => JSON.parse(l) as { pid: number; worker?: number });
   t.same([...new Set(lines.map((l) => l.worker))].sort(), [0, 1], 'requests were served by both worker threads');
-  t.ok(lines.every((l) => l.pid === tcpvs.pid), 'of the one tcpvs process');
+  t.ok(
+    lines.every((l) => l.pid === tcpvs.pid),
+    'of the one tcpvs process',
+  );
 
   // SIGHUP: every worker takes the new config (rr now spreads a single key).
   const cliFile = tcpvs.file;
@@ -71,7 +74,10 @@ t.test('two workers share the port, agree on hashing, reload together and drain 
   await sleep(200);
   process.kill(tcpvs.pid, 'SIGTERM');
   const results = await Promise.all(slow);
-  t.ok(results.every((r) => r.status === 200), 'requests in flight at SIGTERM completed');
+  t.ok(
+    results.every((r) => r.status === 200),
+    'requests in flight at SIGTERM completed',
+  );
   await new Promise<void>((r) => (tcpvs.child.exitCode !== null ? r() : tcpvs.child.once('exit', () => r())));
   t.equal(tcpvs.child.exitCode, 0, 'tcpvs exits 0 once the workers are done');
 });

@@ -28,8 +28,16 @@ export const badResponses: BadResponse[] = [
     rule: 'RFC 9110 §5.6.3 (OWS is SP / HTAB): llhttp and HAProxy do not read it as chunked',
     response: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\xa0\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
   },
-  { name: 'TE chunked;q=1', rule: 'RFC 9112 §7: chunked has no parameters', response: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked;q=1\r\n\r\n5\r\nhello\r\n0\r\n\r\n' },
-  { name: 'TE chunked, chunked', rule: 'RFC 9112 §6.1: chunked at most once', response: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' },
+  {
+    name: 'TE chunked;q=1',
+    rule: 'RFC 9112 §7: chunked has no parameters',
+    response: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked;q=1\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+  },
+  {
+    name: 'TE chunked, chunked',
+    rule: 'RFC 9112 §6.1: chunked at most once',
+    response: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+  },
   {
     name: 'TE gzip (chunked not final)',
     rule: 'RFC 9112 §6.3: "until close" framing that clients read differently; HAProxy answers 502 too',
@@ -158,7 +166,11 @@ export const badResponses: BadResponse[] = [
     response: 'HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: evil\r\n\r\nhello',
   },
   // -- chunked bodies
-  { name: 'chunk size zz', rule: 'RFC 9112 §7.1: chunk-size = 1*HEXDIG', response: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n' },
+  {
+    name: 'chunk size zz',
+    rule: 'RFC 9112 §7.1: chunk-size = 1*HEXDIG',
+    response: 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n',
+  },
   {
     name: 'chunk size overflow',
     rule: 'RFC 9112 §7.1: a recipient MUST anticipate large hexadecimal numerals and prevent integer overflow',

@@ -135,7 +135,11 @@ t.test('POST: CONTENT_LENGTH and CONTENT_TYPE reach the script', async (t) => {
 
 t.test('echo.sh returns a 1 MB body byte for byte', async (t) => {
   const body = randomBytes(1024 * 1024);
-  const r = await fetchRaw(demo.port, '/cgi-bin/echo.sh', { method: 'POST', body, headers: { 'Content-Type': 'application/octet-stream' } });
+  const r = await fetchRaw(demo.port, '/cgi-bin/echo.sh', {
+    method: 'POST',
+    body,
+    headers: { 'Content-Type': 'application/octet-stream' },
+  });
   t.equal(r.status, 200);
   t.equal(r.headers['content-length'], String(body.length), "the script's Content-Length is passed on");
   t.ok(r.body.equals(body), 'same bytes');
@@ -158,7 +162,13 @@ t.test('keep-alive across CGI requests, with and without bodies', async (t) => {
   let connects = 0;
   client.on('connect', () => connects++);
   for (let i = 0; i < 3; i++) {
-    const r = await client.request({ path: '/cgi-bin/echo.sh', method: 'POST', body: `round ${i}`, headersTimeout: 5000, bodyTimeout: 5000 });
+    const r = await client.request({
+      path: '/cgi-bin/echo.sh',
+      method: 'POST',
+      body: `round ${i}`,
+      headersTimeout: 5000,
+      bodyTimeout: 5000,
+    });
     t.equal(await r.body.text(), `round ${i}`);
     const g = await client.request({ path: '/cgi-bin/hello.pl?name=Ada', method: 'GET', headersTimeout: 5000, bodyTimeout: 5000 });
     t.match(await g.body.text(), /Hello, Ada!/);
@@ -222,7 +232,15 @@ t.test('search-string queries become argv (RFC 3875 §4.4)', async (t) => {
 });
 
 t.test('missing, hidden and escaping script names are 404', async (t) => {
-  for (const path of ['/cgi-bin/nope.sh', '/cgi-bin/', '/cgi-bin/.hidden', '/cgi-bin/..%2fcgi.test.ts', '/cgi-bin/../cgi.test.ts', '/other', '/']) {
+  for (const path of [
+    '/cgi-bin/nope.sh',
+    '/cgi-bin/',
+    '/cgi-bin/.hidden',
+    '/cgi-bin/..%2fcgi.test.ts',
+    '/cgi-bin/../cgi.test.ts',
+    '/other',
+    '/',
+  ]) {
     const r = await fetchRaw(fixtures.port, path);
     t.equal(r.status, 404, path);
     t.equal(r.headers['x-backend'], 'cgi-fixtures');
@@ -250,7 +268,14 @@ t.test('a script without the exec bit runs through its #! line', async (t) => {
 });
 
 t.test('a runaway script is killed at the timeout, with its children', async (t) => {
-  const quick = await startCgiServer({ scriptDir: FIXTURES, host: '127.0.0.1', port: 0, name: 'cgi-quick', timeoutMs: 300, onScriptStderr });
+  const quick = await startCgiServer({
+    scriptDir: FIXTURES,
+    host: '127.0.0.1',
+    port: 0,
+    name: 'cgi-quick',
+    timeoutMs: 300,
+    onScriptStderr,
+  });
   t.teardown(() => quick.close());
   const started = Date.now();
   const r = await fetchRaw(quick.port, '/cgi-bin/sleepy.sh');

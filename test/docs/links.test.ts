@@ -64,16 +64,28 @@ function follow(fromFile: string, target: string): string | null {
   return null;
 }
 
-const DOCS = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const DOCS = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 t.test('GitHub anchors are computed as GitHub computes them', async (t) => {
   t.equal(headingSlug('All cores: `--workers N`'), 'all-cores---workers-n');
-  t.equal(headingSlug('Statistics: the stats page, /stats.json and Prometheus /metrics'), 'statistics-the-stats-page-statsjson-and-prometheus-metrics');
+  t.equal(
+    headingSlug('Statistics: the stats page, /stats.json and Prometheus /metrics'),
+    'statistics-the-stats-page-statsjson-and-prometheus-metrics',
+  );
   t.equal(headingSlug('KTCPVS format (tcpvsadm(8))'), 'ktcpvs-format-tcpvsadm8');
   t.equal(headingSlug("The client's address through the tiers (PROXY protocol)"), 'the-clients-address-through-the-tiers-proxy-protocol');
   t.equal(headingSlug('apply(): diff, then one `ipvsadm -R` batch'), 'apply-diff-then-one-ipvsadm--r-batch');
   const twice = headings(['# A', '## Logs', '```', '## Logs', '```', '### Logs', '## Logs']);
-  t.same(twice.map((h) => h.anchor), ['a', 'logs', 'logs-1', 'logs-2'], 'repeats are numbered; code is no heading');
+  t.same(
+    twice.map((h) => h.anchor),
+    ['a', 'logs', 'logs-1', 'logs-2'],
+    'repeats are numbered; code is no heading',
+  );
 });
 
 t.test('the link finder sees links over line breaks, and none in code', async (t) => {

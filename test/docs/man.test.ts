@@ -27,7 +27,10 @@ t.test('man/ holds what scripts/man.ts makes of the docs today', async (t) => {
 t.test('package.json installs the three pages', async (t) => {
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { man?: string[]; files?: string[] };
   t.same([...(pkg.man ?? [])].map((m) => m.replace(/^\.\//, '')).sort(), [...pages.keys()].sort(), '"man" lists them');
-  t.ok(pkg.files?.some((f) => f.replace(/\/$/, '') === 'man'), '"files" ships man/');
+  t.ok(
+    pkg.files?.some((f) => f.replace(/\/$/, '') === 'man'),
+    '"files" ships man/',
+  );
 });
 
 t.test('each page is roff that man reads', async (t) => {

@@ -10,7 +10,10 @@ import { WARN, INFO, closedPort, get, groupConfig, spread, startFlipBackend, sta
 t.test('http check: fall failures take a server down, rise successes bring it back, traffic follows', async (t) => {
   const a = await startFlipBackend(t, 'A');
   const b = await startFlipBackend(t, 'B');
-  const { tcpvs, lines } = await startWithHealth(t, groupConfig([a.port, b.port], ['check http /health interval 50ms timeout 1s rise 2 fall 3']));
+  const { tcpvs, lines } = await startWithHealth(
+    t,
+    groupConfig([a.port, b.port], ['check http /health interval 50ms timeout 1s rise 2 fall 3']),
+  );
   const [serverA, serverB] = tcpvs.servers('g');
   t.ok(serverA.up && serverB.up, 'servers start up');
   t.same(await spread(tcpvs.port, 6), { A: 3, B: 3 }, 'rr spreads over both while healthy');
@@ -45,7 +48,10 @@ t.test('http check: fall failures take a server down, rise successes bring it ba
 t.test('http check: no answer within the timeout is a failure', async (t) => {
   const a = await startFlipBackend(t, 'A');
   const b = await startFlipBackend(t, 'B');
-  const { tcpvs, lines } = await startWithHealth(t, groupConfig([a.port, b.port], ['check http /health interval 150ms timeout 100ms rise 1 fall 2']));
+  const { tcpvs, lines } = await startWithHealth(
+    t,
+    groupConfig([a.port, b.port], ['check http /health interval 150ms timeout 100ms rise 1 fall 2']),
+  );
   const [serverA] = tcpvs.servers('g');
   a.mode = 'hang';
   const took = await waitFor(() => !serverA.up, 2000, 'A goes down');
@@ -77,7 +83,10 @@ t.test('http check: a body that does not match the regex is a failure', async (t
 t.test('http check: expect names the statuses that pass', async (t) => {
   const a = await startFlipBackend(t, 'A');
   // 503 is what this check expects: the healthy 200 is a failure.
-  const { tcpvs, lines } = await startWithHealth(t, groupConfig([a.port], ['check http /health expect 503 interval 40ms timeout 1s rise 1 fall 1']));
+  const { tcpvs, lines } = await startWithHealth(
+    t,
+    groupConfig([a.port], ['check http /health expect 503 interval 40ms timeout 1s rise 1 fall 1']),
+  );
   const [serverA] = tcpvs.servers('g');
   await waitFor(() => !serverA.up, 2000, 'A goes down on 200');
   t.match(lines.find((l) => l.msg === 'server down')?.reason, /last: status 200$/);
@@ -92,7 +101,10 @@ t.test('tcp check: a closed port goes down, an open one stays up, and the port o
   const { tcpvs, lines } = await startWithHealth(t, groupConfig([a.port, dead], ['check tcp interval 40ms timeout 1s rise 2 fall 2']));
   const [serverA, serverDead] = tcpvs.servers('g');
   await waitFor(() => !serverDead.up, 2000, 'the closed port goes down');
-  t.match(lines.find((l) => l.msg === 'server down'), { server: `127.0.0.1:${dead}`, check: 'tcp', reason: /ECONNREFUSED/ });
+  t.match(
+    lines.find((l) => l.msg === 'server down'),
+    { server: `127.0.0.1:${dead}`, check: 'tcp', reason: /ECONNREFUSED/ },
+  );
   t.ok(serverA.up, 'the open port stays up');
   t.same(await spread(tcpvs.port, 4), { A: 4 });
 
@@ -114,7 +126,10 @@ t.test('tcp check: a port that starts listening comes up after rise checks', asy
   });
   t.teardown(() => new Promise<void>((r) => listener.close(() => r())));
   await waitFor(() => server.up, 2000, 'up once it listens');
-  t.match(lines.find((l) => l.msg === 'server up'), { check: 'tcp', reason: /2 consecutive tcp check successes, last: connected/ });
+  t.match(
+    lines.find((l) => l.msg === 'server up'),
+    { check: 'tcp', reason: /2 consecutive tcp check successes, last: connected/ },
+  );
 });
 
 t.test('checks of one group are spread over the interval', async (t) => {
@@ -158,7 +173,10 @@ t.test('a config change keeps a server seen down down until rise successes', asy
   // The same config, and one with an unrelated change: a timeout.
   await tcpvs.running.control.apply(parseConfigText(text, 'same.tcpvs'), 'test');
   t.notOk(server.up, 'still down after a reload of the same config');
-  await tcpvs.running.control.apply(parseConfigText(text.replace('  default g', '  timeout connect 3s\n  default g'), 'other.tcpvs'), 'test');
+  await tcpvs.running.control.apply(
+    parseConfigText(text.replace('  default g', '  timeout connect 3s\n  default g'), 'other.tcpvs'),
+    'test',
+  );
   t.notOk(tcpvs.servers('g')[0].up, 'still down after an unrelated change');
   t.equal(tcpvs.servers('g')[0], server, 'the same server state');
   t.same(await spread(tcpvs.port, 4), { B: 4 }, 'and traffic stays off it');

@@ -16,7 +16,11 @@ t.test('parseAgentReply reads HAProxy agent replies', async (t) => {
   t.match(parseAgentReply('maint'), { admin: 'maint' });
   for (const word of ['down', 'fail', 'stopped', 'Stopped']) t.match(parseAgentReply(word), { state: 'down' }, word);
   t.match(parseAgentReply('down 10% up'), { state: 'up', percent: 10 }, 'the last word of a kind wins');
-  t.match(parseAgentReply('75 maxconn:30 up'), { percent: null, state: 'up', ignored: ['75', 'maxconn:30'] }, 'a bare number is ignored, as in HAProxy');
+  t.match(
+    parseAgentReply('75 maxconn:30 up'),
+    { percent: null, state: 'up', ignored: ['75', 'maxconn:30'] },
+    'a bare number is ignored, as in HAProxy',
+  );
   t.match(parseAgentReply('\t 20%,,ready\r'), { percent: 20, admin: 'ready' });
   t.match(parseAgentReply('99999%'), { percent: null, ignored: ['99999%'] });
   t.match(parseAgentReply('# only a description'), { percent: null, state: null, admin: null, description: 'only a description' });
@@ -41,7 +45,11 @@ t.test('readAgentLine: a line, a close, a cut line, the size bound and timeouts'
   t.same(await read((s) => s.write('50% up\r\nignored second line\n')), { ok: true, line: '50% up' });
   t.same(await read((s) => s.end('drain')), { ok: true, line: 'drain' }, 'a close ends a line without a newline');
   t.match(await read((s) => s.end()), { ok: false, reason: 'closed without a reply' });
-  t.match(await read((s) => s.write('5'), 80), { ok: false, reason: /no complete line within 80ms/ }, 'a line cut by the timeout is not used');
+  t.match(
+    await read((s) => s.write('5'), 80),
+    { ok: false, reason: /no complete line within 80ms/ },
+    'a line cut by the timeout is not used',
+  );
   t.match(await read((s) => s.write('5', () => s.resetAndDestroy())), { ok: false, reason: /ECONNRESET/ });
   const long = await read((s) => s.write('x'.repeat(5000)));
   t.same(long, { ok: true, line: 'x'.repeat(AGENT_LINE_LIMIT) }, 'reading stops at the bound');
@@ -74,7 +82,10 @@ t.test('tcpvs follows its agent: 50%, drain, ready, down, up, maint', async (t) 
   const seen = (msg: string, after: number) => waitFor(() => lines.slice(after).some((l) => l.msg === msg), 2000, msg);
   agent.line = '50%';
   await waitFor(() => serverA.weight === 5 && serverB.weight === 5, 2000, 'weight 50%');
-  t.match(lines.find((l) => l.msg === 'agent changed the weight'), { level: INFO, check: 'agent', reason: 'agent says "50%"', weight: 5 });
+  t.match(
+    lines.find((l) => l.msg === 'agent changed the weight'),
+    { level: INFO, check: 'agent', reason: 'agent says "50%"', weight: 5 },
+  );
 
   agent.line = 'drain';
   await waitFor(() => serverA.weight === 0 && serverB.weight === 0, 2000, 'drained');
@@ -88,13 +99,19 @@ t.test('tcpvs follows its agent: 50%, drain, ready, down, up, maint', async (t) 
   agent.line = 'down';
   await waitFor(() => !serverA.up && !serverB.up, 2000, 'agent down');
   await seen('server down', mark);
-  t.match(lines.slice(mark).find((l) => l.msg === 'server down'), { level: WARN, check: 'agent', from: 'up', to: 'down', reason: 'agent says "down"' });
+  t.match(
+    lines.slice(mark).find((l) => l.msg === 'server down'),
+    { level: WARN, check: 'agent', from: 'up', to: 'down', reason: 'agent says "down"' },
+  );
   t.match(health.status()[0].agent, { up: false, line: 'down' });
 
   mark = lines.length;
   agent.line = 'up 100%';
   await waitFor(() => serverA.up && serverA.weight === 10 && serverB.up && serverB.weight === 10, 2000, 'agent up');
-  t.match(lines.slice(mark).find((l) => l.msg === 'server up'), { level: INFO, check: 'agent', to: 'up' });
+  t.match(
+    lines.slice(mark).find((l) => l.msg === 'server up'),
+    { level: INFO, check: 'agent', to: 'up' },
+  );
   t.same(await spread(tcpvs.port, 4), { A: 2, B: 2 });
 
   agent.line = 'maint';
@@ -110,13 +127,19 @@ t.test('tcpvs follows its agent: 50%, drain, ready, down, up, maint', async (t) 
 t.test('an agent that cannot be reached changes nothing', async (t) => {
   const a = await startFlipBackend(t, 'A');
   const agent = await startFakeAgent(t, '20%');
-  const { tcpvs, lines } = await startWithHealth(t, groupConfig([{ port: a.port, weight: 10 }], [`agent ${agent.port} interval 25ms timeout 100ms`]));
+  const { tcpvs, lines } = await startWithHealth(
+    t,
+    groupConfig([{ port: a.port, weight: 10 }], [`agent ${agent.port} interval 25ms timeout 100ms`]),
+  );
   const [server] = tcpvs.servers('g');
   await waitFor(() => server.weight === 2, 2000, 'the agent sets 20%');
   await agent.close();
   const mark = lines.length;
   await waitFor(() => lines.slice(mark).filter((l) => l.msg === 'agent check failed').length >= 4, 2000, 'failed agent checks');
-  t.match(lines.slice(mark).find((l) => l.msg === 'agent check failed'), { reason: /ECONNREFUSED/ });
+  t.match(
+    lines.slice(mark).find((l) => l.msg === 'agent check failed'),
+    { reason: /ECONNREFUSED/ },
+  );
   t.same([server.up, server.weight], [true, 2], 'up, at the last weight the agent gave');
 });
 
@@ -125,7 +148,10 @@ t.test('agent and active check together: weight from the agent, up/down from bot
   const agent = await startFakeAgent(t, '40% up');
   const { tcpvs } = await startWithHealth(
     t,
-    groupConfig([{ port: a.port, weight: 10 }], [`agent ${agent.port} interval 25ms`, 'check http /health interval 25ms timeout 1s rise 1 fall 1']),
+    groupConfig(
+      [{ port: a.port, weight: 10 }],
+      [`agent ${agent.port} interval 25ms`, 'check http /health interval 25ms timeout 1s rise 1 fall 1'],
+    ),
   );
   const [server] = tcpvs.servers('g');
   await waitFor(() => server.weight === 4, 2000, 'agent weight');

@@ -50,7 +50,8 @@ export async function startFlipBackend(t: Test, name: string): Promise<FlipBacke
       const mode = backend.mode;
       backend.hits.push({ at: Date.now(), mode });
       if (mode === 'hang') return; // closed by the checker's timeout
-      const [status, body] = mode === 'fail' ? [503, 'status: failing\n'] : mode === 'degraded' ? [200, 'status: degraded\n'] : [200, 'status: ok\n'];
+      const [status, body] =
+        mode === 'fail' ? [503, 'status: failing\n'] : mode === 'degraded' ? [200, 'status: degraded\n'] : [200, 'status: ok\n'];
       res.writeHead(status, { 'content-type': 'text/plain', 'content-length': body.length });
       res.end(body);
       return;
@@ -164,7 +165,8 @@ export async function startWithHealth(t: Test, configText: string): Promise<Heal
 /** A config with one service and one group `g` on 127.0.0.1 ports, followed by `groupLines`. */
 export function groupConfig(servers: Array<number | { port: number; weight: number }>, groupLines: string[], scheduler = 'rr'): string {
   const lines = ['log level silent', 'service test', '  listen 127.0.0.1:0', `  group g scheduler ${scheduler}`];
-  for (const s of servers) lines.push(typeof s === 'number' ? `    server 127.0.0.1:${s}` : `    server 127.0.0.1:${s.port} weight ${s.weight}`);
+  for (const s of servers)
+    lines.push(typeof s === 'number' ? `    server 127.0.0.1:${s}` : `    server 127.0.0.1:${s.port} weight ${s.weight}`);
   for (const l of groupLines) lines.push(`    ${l}`);
   lines.push('  default g');
   return lines.join('\n') + '\n';

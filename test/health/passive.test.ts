@@ -29,7 +29,10 @@ async function startResetBackend(t: Test): Promise<{ port: number; connections: 
 t.test('a resetting server is ejected after N failures, re-admitted after the backoff, and the backoff doubles', async (t) => {
   const a = await startFlipBackend(t, 'A');
   const bad = await startResetBackend(t);
-  const { tcpvs, lines } = await startWithHealth(t, groupConfig([a.port, bad.port], ['eject after 3 failures backoff 300ms max-backoff 5s']));
+  const { tcpvs, lines } = await startWithHealth(
+    t,
+    groupConfig([a.port, bad.port], ['eject after 3 failures backoff 300ms max-backoff 5s']),
+  );
   const [, serverBad] = tcpvs.servers('g');
   // rr alternates: requests 1, 3, 5 go to the resetting server and get 502.
   const first = await spread(tcpvs.port, 6);

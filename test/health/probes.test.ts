@@ -9,7 +9,19 @@ import { closeServer, listen } from '../helpers/backends.ts';
 import { closedPort } from './helpers.ts';
 
 function spec(over: Partial<HttpCheckSpec> = {}): HttpCheckSpec {
-  return { kind: 'http', method: 'GET', path: '/', expect: [...DEFAULT_EXPECT], body: null, intervalMs: 1000, timeoutMs: 500, rise: 1, fall: 1, port: null, ...over };
+  return {
+    kind: 'http',
+    method: 'GET',
+    path: '/',
+    expect: [...DEFAULT_EXPECT],
+    body: null,
+    intervalMs: 1000,
+    timeoutMs: 500,
+    rise: 1,
+    fall: 1,
+    port: null,
+    ...over,
+  };
 }
 
 t.test('authority brackets IPv6', async (t) => {
@@ -50,14 +62,18 @@ t.test('HttpProber', async (t) => {
     probers.push(p);
     return p;
   };
-  t.teardown(() => probers.forEach((p) => p.close()));
+  t.teardown(() => probers.forEach((p) => void p.close()));
 
   t.same(await prober(spec({ method: 'HEAD', path: '/x?y=1' })).probe(stop.signal), { ok: true, reason: 'status 200' });
   t.same(seen.at(-1), { method: 'HEAD', url: '/x?y=1', host: `127.0.0.1:${port}`, connection: 'close' }, 'one fresh connection per check');
   t.same(await prober(spec({ path: '/redirect' })).probe(stop.signal), { ok: true, reason: 'status 302' }, '3xx passes by default');
   t.same(await prober(spec({ path: '/redirect', expect: [{ lo: 200, hi: 200 }] })).probe(stop.signal), { ok: false, reason: 'status 302' });
   t.same(await prober(spec({ path: '/big-early', body: /^MARK/ })).probe(stop.signal), { ok: true, reason: 'status 200, body matches' });
-  t.match(await prober(spec({ path: '/big-late', body: /MARK/ })).probe(stop.signal), { ok: false, reason: /body does not match/ }, `only ${BODY_LIMIT} bytes are read`);
+  t.match(
+    await prober(spec({ path: '/big-late', body: /MARK/ })).probe(stop.signal),
+    { ok: false, reason: /body does not match/ },
+    `only ${BODY_LIMIT} bytes are read`,
+  );
   t.same(await prober(spec({ path: '/slow', timeoutMs: 60 })).probe(stop.signal), { ok: false, reason: 'no answer within 60ms' });
   const refused = new HttpProber('127.0.0.1', await closedPort(), spec());
   probers.push(refused);

@@ -73,7 +73,10 @@ t.test('after an active check brings a server back, its weight ramps to the conf
   t.equal(serverB.weight, 20, 'the other server is untouched');
   await new Promise((r) => setTimeout(r, 120));
   t.equal(serverA.weight, 20, 'and it stays at the configured weight');
-  t.match(lines.find((l) => l.msg === 'server up'), { check: 'http', weight: values[0] });
+  t.match(
+    lines.find((l) => l.msg === 'server up'),
+    { check: 'http', weight: values[0] },
+  );
 });
 
 t.test('slow start after an ejection, and a quiescent server stays at 0', async (t) => {
@@ -95,7 +98,13 @@ t.test('slow start after an ejection, and a quiescent server stays at 0', async 
   t.notOk(serverA.up, 'ejected');
   await waitFor(() => serverA.up, 2000, 're-admitted');
   t.match(health.status()[0], { slowStart: true });
-  const values = (await sampleUntil(() => serverA.weight, (w) => w === 10, 2000)).map((s) => s.v);
+  const values = (
+    await sampleUntil(
+      () => serverA.weight,
+      (w) => w === 10,
+      2000,
+    )
+  ).map((s) => s.v);
   t.ok(values[0] <= 2, `starts low (${values[0]})`);
   t.ok(monotone(values), `monotone: ${values.join(',')}`);
   await waitFor(() => !health.status()[0].slowStart, 2000, 'the ramp ends');

@@ -125,7 +125,7 @@ export interface RawBackend {
  */
 export async function startRawBackend(
   onRequest: (req: RawRequest, socket: net.Socket) => void,
-  onHead?: (head: ParsedHead, socket: net.Socket, indexOnConnection: number) => 'stop' | void,
+  onHead?: (head: ParsedHead, socket: net.Socket, indexOnConnection: number) => 'stop' | undefined,
 ): Promise<RawBackend> {
   const requests: RawRequest[] = [];
   const sockets = new Set<net.Socket>();
@@ -175,7 +175,13 @@ export async function startRawBackend(
     });
   });
   const port = await listen(server);
-  return { port, requests, connections: () => connectionCount, open: () => [...sockets].filter((s) => !s.readableEnded).length, close: () => closeServer(server, sockets) };
+  return {
+    port,
+    requests,
+    connections: () => connectionCount,
+    open: () => [...sockets].filter((s) => !s.readableEnded).length,
+    close: () => closeServer(server, sockets),
+  };
 }
 
 export function listen(server: net.Server | http.Server): Promise<number> {

@@ -63,7 +63,10 @@ export function createLan(tag: string, subnet: number, hosts: Record<string, num
       return r.stdout;
     },
     start(host, command, args, env) {
-      const child = spawn('ip', ['netns', 'exec', lan.hosts[host].ns, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+      const child = spawn('ip', ['netns', 'exec', lan.hosts[host].ns, command, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: env ?? process.env,
+      });
       children.add(child);
       child.once('exit', () => children.delete(child));
       return child;

@@ -348,7 +348,11 @@ export function collect(socket: net.Socket, timeoutMs: number, capBytes = 1 << 2
 }
 
 /** Sends `pieces` on a new connection and collects the reply until close. */
-export async function exchange(port: number, pieces: Array<string | Buffer> | string | Buffer, options: RawOptions = {}): Promise<RawResult> {
+export async function exchange(
+  port: number,
+  pieces: Array<string | Buffer> | string | Buffer,
+  options: RawOptions = {},
+): Promise<RawResult> {
   const list = Array.isArray(pieces) ? pieces : [pieces];
   const socket = await connect(port);
   const result = collect(socket, options.timeoutMs ?? 3000, options.capBytes);
@@ -376,7 +380,7 @@ export function readOneResponse(socket: net.Socket, timeoutMs = 3000): Promise<P
     const onData = (c: Buffer) => {
       got = Buffer.concat([got, c]);
       const r = parseResponse(got);
-      if (r !== null && r.complete) done(null, r);
+      if (r?.complete) done(null, r);
     };
     const onClose = () => done(new Error(`closed before a complete response (${got.length} bytes)`));
     const timer = setTimeout(() => done(new Error(`no complete response in ${timeoutMs} ms (${got.length} bytes)`)), timeoutMs);
@@ -446,7 +450,8 @@ function parseChunked(buf: Buffer, start: number, status: number, headers: Recor
     if (Number.isNaN(size)) break;
     if (size === 0) {
       const trailersEnd = buf.indexOf('\r\n\r\n', lineEnd);
-      const end = buf.subarray(lineEnd, lineEnd + 4).toString('latin1') === '\r\n\r\n' ? lineEnd + 4 : trailersEnd === -1 ? -1 : trailersEnd + 4;
+      const end =
+        buf.subarray(lineEnd, lineEnd + 4).toString('latin1') === '\r\n\r\n' ? lineEnd + 4 : trailersEnd === -1 ? -1 : trailersEnd + 4;
       if (end === -1) break;
       return { status, headers, body: Buffer.concat(body), complete: true, end };
     }

@@ -5,7 +5,6 @@ import http from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import { join } from 'node:path';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { startSwitch, type RunningSwitch } from '../../lib/control/switch.ts';

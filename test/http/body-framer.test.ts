@@ -5,11 +5,18 @@
 // invalid message must throw at the same byte however it is split.
 import t from 'tap';
 import { seededRandom as prng } from '../helpers/seeded-random.ts';
-import { BodyFramer, FORBIDDEN_TRAILERS, FramingError, FRAME_CHUNKED, FRAME_CLOSE, FRAME_LENGTH, FRAME_NONE } from '../../lib/http/body-framer.ts';
+import {
+  BodyFramer,
+  FORBIDDEN_TRAILERS,
+  FramingError,
+  FRAME_CHUNKED,
+  FRAME_CLOSE,
+  FRAME_LENGTH,
+  FRAME_NONE,
+} from '../../lib/http/body-framer.ts';
 
 const NEXT = Buffer.from('GET /next HTTP/1.1\r\nHost: x\r\n\r\n', 'latin1');
 const TRAILER_LIMIT = 16384;
-
 
 /** Cuts `buf` at the given sorted offsets. */
 function cut(buf: Buffer, at: number[]): Buffer[] {
@@ -99,7 +106,10 @@ t.test('chunked: the end offset is exact and pipelined bytes are left alone', as
     t.equal(f.advance(Buffer.concat([prefix, stream]), prefix.length), prefix.length + msg.length, `${name}: from an offset`);
     t.ok(f.done, `${name}: done`);
 
-    const oneByte = cut(stream, Array.from({ length: stream.length - 1 }, (_, i) => i + 1));
+    const oneByte = cut(
+      stream,
+      Array.from({ length: stream.length - 1 }, (_, i) => i + 1),
+    );
     t.same(feed(chunkedFramer(), oneByte), { end: msg.length }, `${name}: one byte at a time`);
 
     let everyBoundary = true;
@@ -196,7 +206,17 @@ t.test('chunked: every invalid message throws FramingError at the same byte howe
     t.ok('error' in expected, `${name}: throws`);
     if (!('error' in expected)) continue;
     t.equal(expected.at, at, `${name}: at byte ${at} (${expected.error})`);
-    t.same(feed(chunkedFramer(limit), cut(bytes, Array.from({ length: bytes.length - 1 }, (_, i) => i + 1))), expected, `${name}: one byte at a time`);
+    t.same(
+      feed(
+        chunkedFramer(limit),
+        cut(
+          bytes,
+          Array.from({ length: bytes.length - 1 }, (_, i) => i + 1),
+        ),
+      ),
+      expected,
+      `${name}: one byte at a time`,
+    );
     const rand = prng(0xbad ^ bytes.length);
     let same = true;
     for (let round = 0; round < 100 && same; round++) {
@@ -287,7 +307,17 @@ t.test('Content-Length: exact end under every split, pipelined bytes left alone'
 
     const oneByte = new BodyFramer(TRAILER_LIMIT);
     oneByte.length(length);
-    t.same(feed(oneByte, cut(stream, Array.from({ length: stream.length - 1 }, (_, i) => i + 1))), { end: length }, `${length}: one byte at a time`);
+    t.same(
+      feed(
+        oneByte,
+        cut(
+          stream,
+          Array.from({ length: stream.length - 1 }, (_, i) => i + 1),
+        ),
+      ),
+      { end: length },
+      `${length}: one byte at a time`,
+    );
 
     const rand = prng(length);
     let ok = true;

@@ -70,7 +70,11 @@ t.test('classify: every special name in any case, nothing else', async (t) => {
 });
 
 t.test('scanHeaders: framing facts from one pass', async (t) => {
-  t.same(facts([]), { contentLength: -1, transferEncoding: null, host: null, hostCount: 0, connectionTokens: null }, 'all reset when absent');
+  t.same(
+    facts([]),
+    { contentLength: -1, transferEncoding: null, host: null, hostCount: 0, connectionTokens: null },
+    'all reset when absent',
+  );
   t.same(
     facts(['HOST', 'a.example', 'content-length', '42', 'Host', 'b.example']),
     { contentLength: 42, transferEncoding: null, host: 'a.example', hostCount: 2, connectionTokens: null },
@@ -184,11 +188,33 @@ t.test('judgeResponseTransferEncoding: the verdict table', async (t) => {
 t.test('the heads carry the judged Transfer-Encoding, once', async (t) => {
   const f = facts(['Host', 'x', 'Transfer-Encoding', 'gzip', 'X-A', '1', 'transfer-encoding', ' Chunked']);
   f.transferEncoding = judgeTransferEncoding(f.transferEncoding!).normalized;
-  const head = request({ method: 'POST', headers: ['Host', 'x', 'Transfer-Encoding', 'gzip', 'X-A', '1', 'transfer-encoding', ' Chunked'], facts: f });
-  t.match(head, /^POST \/path\?q=1 HTTP\/1\.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nX-A: 1\r\nX-Forwarded-For/, 'one field, where the first was');
+  const head = request({
+    method: 'POST',
+    headers: ['Host', 'x', 'Transfer-Encoding', 'gzip', 'X-A', '1', 'transfer-encoding', ' Chunked'],
+    facts: f,
+  });
+  t.match(
+    head,
+    /^POST \/path\?q=1 HTTP\/1\.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\nX-A: 1\r\nX-Forwarded-For/,
+    'one field, where the first was',
+  );
   const rf = facts(['Transfer-Encoding', 'chunked', 'X-B', '2']);
   rf.transferEncoding = null;
-  t.notMatch(buildResponseHead({ statusCode: 200, statusMessage: 'OK', versionMinor: 1, headers: ['Transfer-Encoding', 'chunked', 'X-B', '2'], connection: 'close', upgrade: null }, rf), /Transfer-Encoding/i, 'none when the verdict says none');
+  t.notMatch(
+    buildResponseHead(
+      {
+        statusCode: 200,
+        statusMessage: 'OK',
+        versionMinor: 1,
+        headers: ['Transfer-Encoding', 'chunked', 'X-B', '2'],
+        connection: 'close',
+        upgrade: null,
+      },
+      rf,
+    ),
+    /Transfer-Encoding/i,
+    'none when the verdict says none',
+  );
   for (const statusCode of [100, 103, 204]) {
     t.notMatch(response({ statusCode, headers: ['Transfer-Encoding', 'chunked'] }), /Transfer-Encoding/i, `none on a ${statusCode}`);
   }
@@ -228,20 +254,34 @@ t.test('buildRequestHead: hop-by-hop fields dropped, framing kept, forwarding fi
     method: 'POST',
     url: '/upload',
     headers: [
-      'host', 'h.example',
-      'Connection', 'keep-alive, X-Secret, Content-Length, Host',
-      'Keep-Alive', 'timeout=5',
-      'Proxy-Connection', 'keep-alive',
-      'TE', 'trailers',
-      'Upgrade', 'h2c',
-      'x-secret', 'dropped because Connection names it',
-      'X-Forwarded-For', '203.0.113.1',
-      'x-forwarded-for', '203.0.113.2',
-      'X-Forwarded-Proto', 'https',
-      'X-Forwarded-Host', 'spoofed.example',
-      'Via', '1.0 first',
-      'Content-Length', '5',
-      'X-Kept', 'yes',
+      'host',
+      'h.example',
+      'Connection',
+      'keep-alive, X-Secret, Content-Length, Host',
+      'Keep-Alive',
+      'timeout=5',
+      'Proxy-Connection',
+      'keep-alive',
+      'TE',
+      'trailers',
+      'Upgrade',
+      'h2c',
+      'x-secret',
+      'dropped because Connection names it',
+      'X-Forwarded-For',
+      '203.0.113.1',
+      'x-forwarded-for',
+      '203.0.113.2',
+      'X-Forwarded-Proto',
+      'https',
+      'X-Forwarded-Host',
+      'spoofed.example',
+      'Via',
+      '1.0 first',
+      'Content-Length',
+      '5',
+      'X-Kept',
+      'yes',
     ],
   });
   t.equal(
@@ -324,16 +364,26 @@ t.test('buildResponseHead: outputs', async (t) => {
       versionMinor: 0,
       connection: 'close',
       headers: [
-        'Connection', 'keep-alive, X-Internal',
-        'Keep-Alive', 'timeout=5',
-        'Proxy-Connection', 'keep-alive',
-        'TE', 'trailers',
-        'Upgrade', 'h2c',
-        'X-Internal', 'dropped',
-        'Via', '1.1 origin',
-        'Transfer-Encoding', 'chunked',
-        'Set-Cookie', 'a=1',
-        'Set-Cookie', 'b=2',
+        'Connection',
+        'keep-alive, X-Internal',
+        'Keep-Alive',
+        'timeout=5',
+        'Proxy-Connection',
+        'keep-alive',
+        'TE',
+        'trailers',
+        'Upgrade',
+        'h2c',
+        'X-Internal',
+        'dropped',
+        'Via',
+        '1.1 origin',
+        'Transfer-Encoding',
+        'chunked',
+        'Set-Cookie',
+        'a=1',
+        'Set-Cookie',
+        'b=2',
       ],
     }),
     'HTTP/1.1 404 Not Found\r\n' +

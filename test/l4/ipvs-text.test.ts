@@ -253,19 +253,30 @@ t.test('unreadable rule lines are errors that quote the line', async (t) => {
     t.throws(() => parseRuleLine(line), { code: 'failed', message: why }, line);
     t.throws(() => parseRuleLine(line), { message: `cannot read ipvsadm rule "${line}"` }, 'quotes the line');
   }
-  t.throws(() => parseSave('-a -t 10.0.0.1:80 -r 10.1.1.2:80 -m -w 1\n'), { code: 'failed', message: /unknown service TCP:10\.0\.0\.1:80/ });
+  t.throws(() => parseSave('-a -t 10.0.0.1:80 -r 10.1.1.2:80 -m -w 1\n'), {
+    code: 'failed',
+    message: /unknown service TCP:10\.0\.0\.1:80/,
+  });
   t.throws(() => parseSave('-D -t 10.0.0.1:80\n'), { code: 'failed', message: /unexpected delete-service/ });
   t.same(parseRuleLine('-C'), { op: 'clear' });
   t.same(parseRuleLine('-d -f 7 -r 10.1.1.2:0'), { op: 'delete-server', key: fwmark(7), address: '10.1.1.2', port: 0 });
-  t.same(parseRuleLine('-a -t 10.0.0.1:80 -r 10.1.1.2:80'), {
-    op: 'add-server',
-    key: tcp('10.0.0.1', 80),
-    server: { ...rs('10.1.1.2', 80, 'route', 1), extra: [] },
-  }, 'ipvsadm defaults: -g and -w 1');
-  t.same(parseRuleLine('-A -t 10.0.0.1:80'), {
-    op: 'add-service',
-    service: { key: tcp('10.0.0.1', 80), scheduler: 'wlc', persistence: null, extra: [] },
-  }, 'ipvsadm default scheduler wlc');
+  t.same(
+    parseRuleLine('-a -t 10.0.0.1:80 -r 10.1.1.2:80'),
+    {
+      op: 'add-server',
+      key: tcp('10.0.0.1', 80),
+      server: { ...rs('10.1.1.2', 80, 'route', 1), extra: [] },
+    },
+    'ipvsadm defaults: -g and -w 1',
+  );
+  t.same(
+    parseRuleLine('-A -t 10.0.0.1:80'),
+    {
+      op: 'add-service',
+      service: { key: tcp('10.0.0.1', 80), scheduler: 'wlc', persistence: null, extra: [] },
+    },
+    'ipvsadm default scheduler wlc',
+  );
 });
 
 t.test('every batch line and save text reads back to what was written', async (t) => {
@@ -274,8 +285,10 @@ t.test('every batch line and save text reads back to what was written', async (t
     for (const [i, rule] of parseRules(text).entries()) {
       const line = text.split('\n')[i];
       let again: string;
-      if (rule.op === 'add-service' || rule.op === 'edit-service') again = formatServiceLine(rule.op === 'add-service' ? '-A' : '-E', rule.service);
-      else if (rule.op === 'add-server' || rule.op === 'edit-server') again = formatServerLine(rule.op === 'add-server' ? '-a' : '-e', rule.key, rule.server);
+      if (rule.op === 'add-service' || rule.op === 'edit-service')
+        again = formatServiceLine(rule.op === 'add-service' ? '-A' : '-E', rule.service);
+      else if (rule.op === 'add-server' || rule.op === 'edit-server')
+        again = formatServerLine(rule.op === 'add-server' ? '-a' : '-e', rule.key, rule.server);
       else if (rule.op === 'delete-service') again = `-D ${line.slice(3)}`;
       else if (rule.op === 'delete-server') again = `-d ${line.slice(3)}`;
       else again = '';
@@ -285,7 +298,9 @@ t.test('every batch line and save text reads back to what was written', async (t
   const save = await golden('ipvs-ipv6-fwmark-save.txt');
   t.equal(formatSave(parseSave(save)), save, 'save text round-trips');
   // a consistently ordered part of the kernel's own text round-trips too, extras included
-  const consistent = SAVE_MIXED.split('\n').filter((l) => !/200\.|129\./.test(l)).join('\n');
+  const consistent = SAVE_MIXED.split('\n')
+    .filter((l) => !/200\.|129\./.test(l))
+    .join('\n');
   t.equal(formatSave(parseSave(consistent)), consistent);
 });
 
@@ -293,7 +308,10 @@ t.test('every batch line and save text reads back to what was written', async (t
 
 t.test('ipvsadm -L -n tables are read by service and real server', async (t) => {
   const stats = parseListTable(STATS);
-  t.same(stats.map((row) => serviceId(row.key)), ['TCP:10.0.0.1:80', 'UDP:10.0.0.5:53', 'TCP:[2001:db8::1]:443', 'FWM:8:6']);
+  t.same(
+    stats.map((row) => serviceId(row.key)),
+    ['TCP:10.0.0.1:80', 'UDP:10.0.0.5:53', 'TCP:[2001:db8::1]:443', 'FWM:8:6'],
+  );
   t.same(stats[0].numbers, [20, 120, 80, 7858, 11480]);
   t.same(stats[0].servers.get('10.1.2.2:80'), [12, 72, 48, 4715, 6888]);
   t.same(stats[2].servers.get('[2001:db8:1::2]:443'), [3, 30, 24, 2900, 1234567890]);
@@ -304,7 +322,11 @@ t.test('ipvsadm -L -n tables are read by service and real server', async (t) => 
   const rates = parseListTable(RATES);
   t.same(rates[0].numbers, [2, 14, 9, 951, 1331]);
   const thresholds = parseListTable(THRESHOLDS);
-  t.same(thresholds.map((row) => serviceId(row.key)), ['TCP:10.0.0.1:80', 'UDP:10.0.0.5:53', 'TCP:[2001:db8::1]:443', 'FWM:8:6'], 'SCTP left out');
+  t.same(
+    thresholds.map((row) => serviceId(row.key)),
+    ['TCP:10.0.0.1:80', 'UDP:10.0.0.5:53', 'TCP:[2001:db8::1]:443', 'FWM:8:6'],
+    'SCTP left out',
+  );
   t.same(thresholds[0].numbers, [], 'a service line with its scheduler has no numbers');
   t.same(thresholds[0].servers.get('10.1.1.2:80'), [100, 50, 1, 7]);
   t.same(thresholds[3].servers.get('[2001:db8:1::3]:0'), [7, 3, 0, 0]);
@@ -331,10 +353,12 @@ t.test('ipvsadm -L -n -c is read entry by entry', async (t) => {
 
 // ---- desired state, diff, golden batches ----------------------------------------------
 
-const PERSISTENT_WEB = svc(tcp('10.0.0.10', 80), 'wlc', [300, '255.255.255.255'], [
-  rs('10.1.1.2', 80, 'masq', 3),
-  rs('10.1.2.2', 80, 'masq', 1),
-]);
+const PERSISTENT_WEB = svc(
+  tcp('10.0.0.10', 80),
+  'wlc',
+  [300, '255.255.255.255'],
+  [rs('10.1.1.2', 80, 'masq', 3), rs('10.1.2.2', 80, 'masq', 1)],
+);
 
 const IPV6_AND_FWMARK = [
   svc(tcp('2001:DB8:0::1', 443), 'sh', [60, '64'], [rs('2001:db8:1:0::2', 0, 'route', 2)]),
@@ -372,9 +396,21 @@ FWM  7 rr persistent 600 mask 255.255.255.0
   const current = withThresholds(parseSave(save), parseListTable(thresholds));
   t.same(planBatch({ current, desired, owner: 'tcpvs', owners: ours }).lines, [], 'nothing to do the second time');
   // each threshold on its own is compared
-  for (const [x, y] of [[100, 0], [0, 20]]) {
-    const changed = normalizeDesired(IPV6_AND_FWMARK.map((s) => ({ ...s, realServers: s.realServers.map((r) => (r.port === 8080 ? { ...r, upperThreshold: x, lowerThreshold: y } : r)) })));
-    t.same(planBatch({ current, desired: changed, owner: 'tcpvs', owners: ours }).lines, [formatServerLine('-e', fwmark(7), changed[1].realServers[1])], `-x ${x} -y ${y}`);
+  for (const [x, y] of [
+    [100, 0],
+    [0, 20],
+  ]) {
+    const changed = normalizeDesired(
+      IPV6_AND_FWMARK.map((s) => ({
+        ...s,
+        realServers: s.realServers.map((r) => (r.port === 8080 ? { ...r, upperThreshold: x, lowerThreshold: y } : r)),
+      })),
+    );
+    t.same(
+      planBatch({ current, desired: changed, owner: 'tcpvs', owners: ours }).lines,
+      [formatServerLine('-e', fwmark(7), changed[1].realServers[1])],
+      `-x ${x} -y ${y}`,
+    );
   }
 });
 
@@ -388,11 +424,12 @@ const SAVE_BEFORE_UPDATE = `-A -t 10.0.0.1:80 -s wlc -p 300
 -A -u 10.0.0.10:53 -s rr
 -a -u 10.0.0.10:53 -r 10.1.1.2:53 -m -w 1
 `;
-const UPDATED_WEB = svc(tcp('10.0.0.10', 80), 'rr', [300, '255.255.255.0'], [
-  rs('10.1.1.2', 80, 'masq', 0),
-  rs('10.1.2.2', 80, 'masq', 1, 50, 10),
-  rs('10.1.4.2', 80, 'masq', 2),
-]);
+const UPDATED_WEB = svc(
+  tcp('10.0.0.10', 80),
+  'rr',
+  [300, '255.255.255.0'],
+  [rs('10.1.1.2', 80, 'masq', 0), rs('10.1.2.2', 80, 'masq', 1, 50, 10), rs('10.1.4.2', 80, 'masq', 2)],
+);
 
 t.test('changing owned services: -D, -E, -d for a removed server, -e, -a; unowned untouched', async (t) => {
   const plan = planBatch({
@@ -402,7 +439,10 @@ t.test('changing owned services: -D, -E, -d for a removed server, -e, -a; unowne
     owners: owners({ tcpvs: ['TCP:10.0.0.10:80', 'UDP:10.0.0.10:53'], keepalived: ['TCP:10.0.0.1:80'] }),
   });
   t.equal(batchText(plan.lines), await golden('ipvs-update-owned.txt'));
-  t.notOk(plan.lines.some((line) => line.includes('10.0.0.1:80')), 'TCP:10.0.0.1:80 is not ours and not named');
+  t.notOk(
+    plan.lines.some((line) => line.includes('10.0.0.1:80')),
+    'TCP:10.0.0.1:80 is not ours and not named',
+  );
 });
 
 t.test('options the model has no field for are reset on owned services', async (t) => {
@@ -427,7 +467,12 @@ t.test('ownership: a desired service that exists unowned is refused, never adopt
     UPDATED_WEB,
     svc(udp('10.0.0.10', 53), 'rr', null, [rs('10.1.1.2', 53, 'masq')]),
   ]);
-  const plan = planBatch({ current, desired, owner: 'tcpvs', owners: owners({ tcpvs: ['TCP:10.0.0.10:80'], other: ['UDP:10.0.0.10:53'] }) });
+  const plan = planBatch({
+    current,
+    desired,
+    owner: 'tcpvs',
+    owners: owners({ tcpvs: ['TCP:10.0.0.10:80'], other: ['UDP:10.0.0.10:53'] }),
+  });
   t.same(plan.lines, [], 'nothing at all is planned while there is a conflict');
   t.same(plan.conflicts, [
     { key: tcp('10.0.0.1', 80), owner: null },
@@ -471,12 +516,17 @@ t.test('desired states ipvsadm would refuse are rejected before anything runs', 
     [[svc(tcp('10.0.0.1', 80), 'rr', null, [rs('10.1.1.2', 80, 'masq', 1, 0, 1.5)])], /lower threshold/],
     [[svc(tcp('10.0.0.1', 80), 'rr', null, [rs('10.1.1.2', 80, 'nat' as 'masq')])], /method must be masq, route or tunnel/],
     [[svc(tcp('10.0.0.1', 80), 'rr', null, [rs('10.1.1.2', 80.5, 'masq')])], /port must be 0\.\.65535/],
-    [[svc(tcp('10.0.0.1', 80), 'rr', null, [rs('10.1.1.2', 80, 'masq'), rs('10.1.1.2', 80, 'route')])], /real server 10\.1\.1\.2:80 listed twice/],
+    [
+      [svc(tcp('10.0.0.1', 80), 'rr', null, [rs('10.1.1.2', 80, 'masq'), rs('10.1.1.2', 80, 'route')])],
+      /real server 10\.1\.1\.2:80 listed twice/,
+    ],
     [[PERSISTENT_WEB, PERSISTENT_WEB], /TCP:10\.0\.0\.10:80: listed twice/],
   ];
   for (const [desired, why] of cases) t.throws(() => normalizeDesired(desired), { code: 'invalid', message: why }, String(why));
   // two problems, one error naming both
-  t.throws(() => normalizeDesired([svc(tcp('10.0.0.1', 80), 'r r', [0, ''], [])]), { message: /bad scheduler name.*; .*persistence timeout/ });
+  t.throws(() => normalizeDesired([svc(tcp('10.0.0.1', 80), 'r r', [0, ''], [])]), {
+    message: /bad scheduler name.*; .*persistence timeout/,
+  });
   const ok = normalizeDesired([svc(tcp('10.0.0.1', 0), 'rr', [300, ''], [rs('10.1.1.2', 0, 'route'), rs('10.1.1.3', 0, 'masq')])]);
   t.same(ok[0].persistence, { timeoutSec: 300, netmask: '255.255.255.255' }, 'empty netmask means the default');
 });
@@ -550,7 +600,10 @@ t.test('fake ipvsadm: a missing binary is "unavailable" with the install hint', 
   const core = createIpvsCore({ ipvsadm: join(tmpdir(), 'tcpvs-no-such-dir', 'ipvsadm'), stateFile: join(tmpdir(), 'unused.json') });
   t.equal(core.driver, 'ipvs');
   await t.rejects(core.list(), { code: 'unavailable', message: IPVSADM_NOT_FOUND });
-  await t.rejects(core.apply([PERSISTENT_WEB]), { code: 'unavailable', message: /^ipvsadm not found: install Debian package ipvsadm, or use the userspace L4 driver/ });
+  await t.rejects(core.apply([PERSISTENT_WEB]), {
+    code: 'unavailable',
+    message: /^ipvsadm not found: install Debian package ipvsadm, or use the userspace L4 driver/,
+  });
   await t.rejects(core.addService(PERSISTENT_WEB), { code: 'unavailable' });
 });
 
@@ -562,12 +615,22 @@ t.test('fake ipvsadm: a file that is not executable is "unavailable"', async (t)
 
 t.test('fake ipvsadm: kernel without IPVS, no permission, unknown failures', async (t) => {
   const fake = await fakeIpvsadm(t);
-  const noIpvs = "Can't initialize ipvs: Protocol not available\nAre you sure that IP Virtual Server is built in the kernel or as module?\n";
+  const noIpvs =
+    "Can't initialize ipvs: Protocol not available\nAre you sure that IP Virtual Server is built in the kernel or as module?\n";
   await fake.answer('-S -n', { err: noIpvs, rc: 2 });
-  await t.rejects(fake.core().readState(), { code: 'unavailable', message: /^the kernel has no IPVS \(modprobe ip_vs\?\): ipvsadm -S -n said: Can't initialize ipvs: Protocol not available/ });
+  await t.rejects(fake.core().readState(), {
+    code: 'unavailable',
+    message: /^the kernel has no IPVS \(modprobe ip_vs\?\): ipvsadm -S -n said: Can't initialize ipvs: Protocol not available/,
+  });
 
-  await fake.answer('-L -n -c', { err: "Can't initialize ipvs: Permission denied (you must be root)\nAre you sure that IP Virtual Server is built in the kernel or as module?\n", rc: 2 });
-  await t.rejects(fake.core().connections(), { code: 'unavailable', message: /permission denied: programming IPVS needs root or CAP_NET_ADMIN/ });
+  await fake.answer('-L -n -c', {
+    err: "Can't initialize ipvs: Permission denied (you must be root)\nAre you sure that IP Virtual Server is built in the kernel or as module?\n",
+    rc: 2,
+  });
+  await t.rejects(fake.core().connections(), {
+    code: 'unavailable',
+    message: /permission denied: programming IPVS needs root or CAP_NET_ADMIN/,
+  });
 
   await fake.answer('-C', { err: 'Memory allocation problem\n', rc: 255 });
   await t.rejects(fake.core().clear(), { code: 'failed', message: 'ipvsadm -C: Memory allocation problem' });
@@ -584,7 +647,10 @@ t.test('fake ipvsadm: a hung ipvsadm is killed after the timeout', async (t) => 
   const fake = await fakeIpvsadm(t);
   await fake.answer('-L -n -c', { sleep: 5 });
   const started = Date.now();
-  await t.rejects(fake.core({ timeoutMs: 200 }).connections(), { code: 'failed', message: 'ipvsadm -L -n -c did not finish within 200 ms' });
+  await t.rejects(fake.core({ timeoutMs: 200 }).connections(), {
+    code: 'failed',
+    message: 'ipvsadm -L -n -c did not finish within 200 ms',
+  });
   t.ok(Date.now() - started < 2000);
 });
 
@@ -613,13 +679,48 @@ t.test('fake ipvsadm: imperative commands, their error codes and ownership', asy
   t.same([...(await readOwners(fake.stateFile)).get('tcpvs')!], ['FWM:9:6'], 'deleteService forgets ownership');
 
   const errors: Array<[string, string, string, () => Promise<void>]> = [
-    ['-A -t 10.0.0.11:80 -s wlc', 'Service already exists', 'exists', () => core.addService({ key: tcp('10.0.0.11', 80), scheduler: 'wlc', persistence: null })],
-    ['-E -t 10.0.0.11:80 -s wlc', 'No such service', 'no-service', () => core.editService({ key: tcp('10.0.0.11', 80), scheduler: 'wlc', persistence: null })],
-    ['-a -t 10.0.0.11:80 -r 10.1.1.2:80 -m -w 1', 'Service not defined', 'no-service', () => core.addRealServer(tcp('10.0.0.11', 80), rs('10.1.1.2', 80, 'masq'))],
-    ['-a -t 10.0.0.12:80 -r 10.1.1.2:80 -m -w 1', 'Destination already exists', 'exists', () => core.addRealServer(tcp('10.0.0.12', 80), rs('10.1.1.2', 80, 'masq'))],
-    ['-e -t 10.0.0.12:80 -r 10.1.1.9:80 -m -w 1', 'No such destination', 'no-dest', () => core.editRealServer(tcp('10.0.0.12', 80), rs('10.1.1.9', 80, 'masq'))],
-    ['-d -t 10.0.0.12:80 -r 10.1.1.9:80', 'No such destination', 'no-dest', () => core.deleteRealServer(tcp('10.0.0.12', 80), '10.1.1.9', 80)],
-    ['-A -t 10.0.0.13:80 -s bogus', 'Scheduler or persistence engine not found', 'failed', () => core.addService({ key: tcp('10.0.0.13', 80), scheduler: 'bogus', persistence: null })],
+    [
+      '-A -t 10.0.0.11:80 -s wlc',
+      'Service already exists',
+      'exists',
+      () => core.addService({ key: tcp('10.0.0.11', 80), scheduler: 'wlc', persistence: null }),
+    ],
+    [
+      '-E -t 10.0.0.11:80 -s wlc',
+      'No such service',
+      'no-service',
+      () => core.editService({ key: tcp('10.0.0.11', 80), scheduler: 'wlc', persistence: null }),
+    ],
+    [
+      '-a -t 10.0.0.11:80 -r 10.1.1.2:80 -m -w 1',
+      'Service not defined',
+      'no-service',
+      () => core.addRealServer(tcp('10.0.0.11', 80), rs('10.1.1.2', 80, 'masq')),
+    ],
+    [
+      '-a -t 10.0.0.12:80 -r 10.1.1.2:80 -m -w 1',
+      'Destination already exists',
+      'exists',
+      () => core.addRealServer(tcp('10.0.0.12', 80), rs('10.1.1.2', 80, 'masq')),
+    ],
+    [
+      '-e -t 10.0.0.12:80 -r 10.1.1.9:80 -m -w 1',
+      'No such destination',
+      'no-dest',
+      () => core.editRealServer(tcp('10.0.0.12', 80), rs('10.1.1.9', 80, 'masq')),
+    ],
+    [
+      '-d -t 10.0.0.12:80 -r 10.1.1.9:80',
+      'No such destination',
+      'no-dest',
+      () => core.deleteRealServer(tcp('10.0.0.12', 80), '10.1.1.9', 80),
+    ],
+    [
+      '-A -t 10.0.0.13:80 -s bogus',
+      'Scheduler or persistence engine not found',
+      'failed',
+      () => core.addService({ key: tcp('10.0.0.13', 80), scheduler: 'bogus', persistence: null }),
+    ],
   ];
   for (const [args, said, code, call] of errors) {
     await fake.answer(args, { err: `${said}\n`, rc: 255 });
@@ -655,16 +756,41 @@ t.test('ipvsadm -L --daemon is read line by line; --start-daemon arguments', asy
     { role: 'master', mcastInterface: 'vsync0', syncId: 7, syncMaxLen: 1472, mcastGroup: '224.0.0.81', mcastPort: 8848, mcastTtl: 1 },
     { role: 'backup', mcastInterface: 'eth1', syncId: 0, syncMaxLen: 1452, mcastGroup: 'ff02::81', mcastPort: 9000, mcastTtl: 2 },
   ]);
-  t.same(parseDaemons('master sync daemon (mcast=eth0, syncid=3)\n'), [
-    { role: 'master', mcastInterface: 'eth0', syncId: 3, syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null },
-  ], 'an older kernel reports only the interface and syncid');
+  t.same(
+    parseDaemons('master sync daemon (mcast=eth0, syncid=3)\n'),
+    [{ role: 'master', mcastInterface: 'eth0', syncId: 3, syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null }],
+    'an older kernel reports only the interface and syncid',
+  );
   t.same(parseDaemons(''), [], 'no daemon: no output');
-  t.throws(() => parseDaemons('sync daemon is on\n'), { code: 'failed', message: 'cannot read ipvsadm -L --daemon line "sync daemon is on"' });
+  t.throws(() => parseDaemons('sync daemon is on\n'), {
+    code: 'failed',
+    message: 'cannot read ipvsadm -L --daemon line "sync daemon is on"',
+  });
 
-  const all = { role: 'backup' as const, mcastInterface: 'vsync0', syncId: 9, syncMaxLen: 1400, mcastGroup: '239.1.1.1', mcastPort: 9000, mcastTtl: 4 };
+  const all = {
+    role: 'backup' as const,
+    mcastInterface: 'vsync0',
+    syncId: 9,
+    syncMaxLen: 1400,
+    mcastGroup: '239.1.1.1',
+    mcastPort: 9000,
+    mcastTtl: 4,
+  };
   t.same(formatStartDaemon(all), [
-    '--start-daemon', 'backup', '--mcast-interface', 'vsync0', '--syncid', '9',
-    '--sync-maxlen', '1400', '--mcast-group', '239.1.1.1', '--mcast-port', '9000', '--mcast-ttl', '4',
+    '--start-daemon',
+    'backup',
+    '--mcast-interface',
+    'vsync0',
+    '--syncid',
+    '9',
+    '--sync-maxlen',
+    '1400',
+    '--mcast-group',
+    '239.1.1.1',
+    '--mcast-port',
+    '9000',
+    '--mcast-ttl',
+    '4',
   ]);
   t.same(
     formatStartDaemon({ ...all, role: 'master', syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null }),
@@ -676,12 +802,26 @@ t.test('ipvsadm -L --daemon is read line by line; --start-daemon arguments', asy
 t.test('fake ipvsadm: the sync daemon commands, run as given, and their errors', async (t) => {
   const fake = await fakeIpvsadm(t);
   const core = fake.core();
-  const master: SyncDaemon = { role: 'master', mcastInterface: 'vsync0', syncId: 7, syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null };
+  const master: SyncDaemon = {
+    role: 'master',
+    mcastInterface: 'vsync0',
+    syncId: 7,
+    syncMaxLen: null,
+    mcastGroup: null,
+    mcastPort: null,
+    mcastTtl: null,
+  };
   t.same(await core.daemons(), [], 'no daemon');
   await core.startDaemon(master);
   await core.startDaemon({ ...master, role: 'backup', mcastGroup: 'FF02::81', mcastPort: 9000 });
-  await fake.answer('-L --daemon', { out: 'master sync daemon (mcast=vsync0, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n' });
-  t.same(await core.daemons(), [{ ...master, syncMaxLen: 1472, mcastGroup: '224.0.0.81', mcastPort: 8848, mcastTtl: 1 }], "the kernel's defaults, as it reports them");
+  await fake.answer('-L --daemon', {
+    out: 'master sync daemon (mcast=vsync0, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n',
+  });
+  t.same(
+    await core.daemons(),
+    [{ ...master, syncMaxLen: 1472, mcastGroup: '224.0.0.81', mcastPort: 8848, mcastTtl: 1 }],
+    "the kernel's defaults, as it reports them",
+  );
   await core.stopDaemon('master');
   t.same(await fake.argv(), [
     '-L --daemon',
@@ -691,11 +831,18 @@ t.test('fake ipvsadm: the sync daemon commands, run as given, and their errors',
     '--stop-daemon master',
   ]);
   await fake.answer('--start-daemon master --mcast-interface vsync0 --syncid 7', { err: 'Daemon has already run\n', rc: 255 });
-  await t.rejects(core.startDaemon(master), { code: 'exists', message: 'ipvsadm --start-daemon master --mcast-interface vsync0 --syncid 7: Daemon has already run' });
+  await t.rejects(core.startDaemon(master), {
+    code: 'exists',
+    message: 'ipvsadm --start-daemon master --mcast-interface vsync0 --syncid 7: Daemon has already run',
+  });
   await fake.answer('--stop-daemon backup', { err: 'No daemon is running\n', rc: 255 });
   await t.rejects(core.stopDaemon('backup'), { code: 'failed', message: 'ipvsadm --stop-daemon backup: No daemon is running' });
   await fake.answer('--start-daemon master --mcast-interface nosuch0 --syncid 7', { err: 'No such device\n', rc: 255 });
-  await t.rejects(core.startDaemon({ ...master, mcastInterface: 'nosuch0' }), { code: 'failed', message: /: No such device$/ }, "the kernel's answer, as ipvsadm gives it");
+  await t.rejects(
+    core.startDaemon({ ...master, mcastInterface: 'nosuch0' }),
+    { code: 'failed', message: /: No such device$/ },
+    "the kernel's answer, as ipvsadm gives it",
+  );
 
   // invalid settings never reach ipvsadm
   const before = (await fake.argv()).length;
@@ -741,7 +888,10 @@ t.test('fake ipvsadm: apply runs one -R batch, then nothing when nothing changed
   const argv = await fake.argv();
   t.equal(argv.filter((args) => args === '-R').length, 2, 'two batches in all');
   t.equal(argv.filter((args) => args === '-S -n').length, 5, 'each plan or apply read the state once');
-  t.notOk((await fake.argv()).some((args) => /^-[ACDEade] /.test(args)), 'no single-line commands: everything went through -R');
+  t.notOk(
+    (await fake.argv()).some((args) => /^-[ACDEade] /.test(args)),
+    'no single-line commands: everything went through -R',
+  );
 });
 
 t.test('fake ipvsadm: apply refuses to adopt and changes nothing', async (t) => {
@@ -757,7 +907,10 @@ t.test('fake ipvsadm: apply refuses to adopt and changes nothing', async (t) => 
   t.notOk((await fake.argv()).includes('-R'), 'no batch ran');
   t.equal(await readFile(fake.stateFile, 'utf8'), before, 'ownership file untouched');
   // another owner's core sees ours as foreign too
-  await t.rejects(fake.core({ owner: 'blue' }).apply([UPDATED_WEB]), { code: 'exists', message: /TCP:10\.0\.0\.10:80 \(owned by "tcpvs"\)/ });
+  await t.rejects(fake.core({ owner: 'blue' }).apply([UPDATED_WEB]), {
+    code: 'exists',
+    message: /TCP:10\.0\.0\.10:80 \(owned by "tcpvs"\)/,
+  });
 });
 
 t.test('fake ipvsadm: a failing -R line is reported with what is still to do', async (t) => {
@@ -767,19 +920,32 @@ t.test('fake ipvsadm: a failing -R line is reported with what is still to do', a
   await writeOwners(fake.stateFile, owners({ tcpvs: ['TCP:10.0.0.10:80', 'UDP:10.0.0.10:53'] }));
   // ipvsadm -R exits 0 but says so on stderr; the batch stopped short of the last two lines
   await fake.answer('-R', { err: 'Destination already exists\n', rc: 0 });
-  await fake.answer('-S -n', {
-    out: `-A -t 10.0.0.1:80 -s wlc -p 300
+  await fake.answer(
+    '-S -n',
+    {
+      out: `-A -t 10.0.0.1:80 -s wlc -p 300
 -a -t 10.0.0.1:80 -r 10.1.1.2:80 -m -w 1
 -a -t 10.0.0.1:80 -r 10.1.2.2:80 -m -w 1
 -A -t 10.0.0.10:80 -s rr -p 300 -M 255.255.255.0
 -a -t 10.0.0.10:80 -r 10.1.1.2:80 -m -w 0
 -a -t 10.0.0.10:80 -r 10.1.2.2:80 -m -w 1
 `,
-  }, 2);
-  const err = (await fake.core().apply([UPDATED_WEB]).then(() => null, (e: unknown) => e)) as L4Error;
+    },
+    2,
+  );
+  const err = (await fake
+    .core()
+    .apply([UPDATED_WEB])
+    .then(
+      () => null,
+      (e: unknown) => e,
+    )) as L4Error;
   t.ok(err instanceof L4Error);
   t.equal(err.code, 'exists');
-  t.match(err.message, 'ipvsadm -R batch failed: ipvsadm -R: Destination already exists; still to do: -e -t 10.0.0.10:80 -r 10.1.2.2:80 -m -w 1 -x 50 -y 10 | -a -t 10.0.0.10:80 -r 10.1.4.2:80 -m -w 2');
+  t.match(
+    err.message,
+    'ipvsadm -R batch failed: ipvsadm -R: Destination already exists; still to do: -e -t 10.0.0.10:80 -r 10.1.2.2:80 -m -w 1 -x 50 -y 10 | -a -t 10.0.0.10:80 -r 10.1.4.2:80 -m -w 2',
+  );
   t.equal(await fake.stdin(1), await golden('ipvs-update-owned.txt'));
   t.same(await readOwners(fake.stateFile), owners({ tcpvs: ['TCP:10.0.0.10:80'] }), 'the deleted UDP service is no longer recorded');
 });
@@ -848,7 +1014,13 @@ t.test('fake ipvsadm: ownership file problems are clear errors', async (t) => {
   await fake.answer('-L -n --thresholds', { out: EMPTY_THRESHOLDS });
   await writeOwners(fake.stateFile, new Map());
   t.equal(await readFile(fake.stateFile, 'utf8'), '{"version":1,"owners":{}}\n');
-  for (const text of ['{not json', 'null', '{"version":2,"owners":{}}', '{"version":1,"owners":[]}', '{"version":1,"owners":{"tcpvs":"x"}}']) {
+  for (const text of [
+    '{not json',
+    'null',
+    '{"version":2,"owners":{}}',
+    '{"version":1,"owners":[]}',
+    '{"version":1,"owners":{"tcpvs":"x"}}',
+  ]) {
     await writeFile(fake.stateFile, text);
     await t.rejects(fake.core().apply([]), { code: 'failed', message: /is not a tcpvs IPVS ownership file/ }, text);
   }

@@ -55,7 +55,9 @@ const missing =
         executable('/usr/sbin/ip') ? null : '/usr/sbin/ip (iproute2)',
         onPath('cpio') ? null : 'cpio (cpio)',
         executable('/usr/bin/time') ? null : '/usr/bin/time (time)',
-        process.arch === 'x64' && aptKnowsKernel() ? null : "apt's package lists with linux-image-amd64 (a Debian amd64 host, after apt-get update)",
+        process.arch === 'x64' && aptKnowsKernel()
+          ? null
+          : "apt's package lists with linux-image-amd64 (a Debian amd64 host, after apt-get update)",
         existsSync(RUN_VM) ? null : RUN_VM,
       ].filter((item): item is string => item !== null);
 
@@ -129,10 +131,15 @@ t.test('the ipvs driver programs real kernel IPVS in a VM', { skip, timeout: VM_
       /^master sync daemon \(mcast=syncm0, syncid=7, maxlen=\d+, group=224\.0\.0\.81, port=8848, ttl=1\)\n$/,
       'ipvsadm -L --daemon as the kernel reported the master started through tcpvs ipvsadm',
     );
-    t.match(results.saved.backupConnections ?? '', /^TCP +\d\d:\d\d +\w+ +192\.168\.2\.2:0 +10\.0\.0\.10:80 +10\.1\.\d\.2:80$/m, "the backup's -Lnc has the synced template");
+    t.match(
+      results.saved.backupConnections ?? '',
+      /^TCP +\d\d:\d\d +\w+ +192\.168\.2\.2:0 +10\.0\.0\.10:80 +10\.1\.\d\.2:80$/m,
+      "the backup's -Lnc has the synced template",
+    );
   }
   for (const line of output.split('\n')) {
-    if (/traffic via VIP|sync: the backup had|driver checks took|qemu exited/.test(line)) t.comment(line.replace(/^\[host +[\d.]+s\] /, ''));
+    if (/traffic via VIP|sync: the backup had|driver checks took|qemu exited/.test(line))
+      t.comment(line.replace(/^\[host +[\d.]+s\] /, ''));
   }
   if (t.passing()) {
     await rm(share, { recursive: true, force: true });

@@ -2,15 +2,37 @@
 // -L --daemon and -S, with persistent, fwmark and IPv6 services. Trailing blanks are part
 // of ipvsadm's output (printf's %-10u on the last column) and are kept.
 import t from 'tap';
-import { formatConnections, formatDaemons, formatList, formatListService, formatSave, largeNumber } from '../../lib/l4/ipvsadm-cli/format.ts';
+import {
+  formatConnections,
+  formatDaemons,
+  formatList,
+  formatListService,
+  formatSave,
+  largeNumber,
+} from '../../lib/l4/ipvsadm-cli/format.ts';
 import type { ListFormat } from '../../lib/l4/ipvsadm-cli/parse.ts';
 import type { RealServerStatus, ServiceKey, VirtualServiceStatus } from '../../lib/l4/model.ts';
 
-const plain: ListFormat = { numeric: true, stats: false, rate: false, thresholds: false, persistentConn: false, tunInfo: false, exact: false, noSort: false };
+const plain: ListFormat = {
+  numeric: true,
+  stats: false,
+  rate: false,
+  thresholds: false,
+  persistentConn: false,
+  tunInfo: false,
+  exact: false,
+  noSort: false,
+};
 const zero = { conns: 0, inPackets: 0, outPackets: 0, inBytes: 0, outBytes: 0 };
 const still = { cps: 0, inPps: 0, outPps: 0, inBps: 0, outBps: 0 };
 
-const tcp = (address: string, port: number): ServiceKey => ({ protocol: 'tcp', address, port, fwmark: 0, family: address.includes(':') ? 6 : 4 });
+const tcp = (address: string, port: number): ServiceKey => ({
+  protocol: 'tcp',
+  address,
+  port,
+  fwmark: 0,
+  family: address.includes(':') ? 6 : 4,
+});
 const udp = (address: string, port: number): ServiceKey => ({ ...tcp(address, port), protocol: 'udp' });
 const fwm = (mark: number, family: 4 | 6 = 4): ServiceKey => ({ protocol: 'fwmark', address: '', port: 0, fwmark: mark, family });
 
@@ -37,7 +59,7 @@ function service(key: ServiceKey, extra: Partial<VirtualServiceStatus> = {}): Vi
 
 const lines = (...l: string[]) => l.join('\n') + '\n';
 
-t.test('-L -n: the brief\'s example, trailing blanks included', async (t) => {
+t.test("-L -n: the brief's example, trailing blanks included", async (t) => {
   const table = [
     service(tcp('10.0.0.1', 80), {
       persistence: { timeoutSec: 300, netmask: '255.255.255.255' },
@@ -57,7 +79,10 @@ t.test('-L -n: the brief\'s example, trailing blanks included', async (t) => {
 });
 
 const mixed = (): VirtualServiceStatus[] => [
-  service(fwm(7, 6), { persistence: { timeoutSec: 60, netmask: '64' }, realServers: [dest('2001:db8::20', 0, { method: 'tunnel', weight: 2 })] }),
+  service(fwm(7, 6), {
+    persistence: { timeoutSec: 60, netmask: '64' },
+    realServers: [dest('2001:db8::20', 0, { method: 'tunnel', weight: 2 })],
+  }),
   service(udp('10.0.0.1', 53), { scheduler: 'rr', realServers: [dest('10.1.1.9', 53, { method: 'masq', weight: 0 })] }),
   service(fwm(3)),
   service(tcp('2001:db8::1', 443), { scheduler: 'sh', realServers: [dest('2001:db8::11', 443), dest('2001:db8::2', 443)] }),
@@ -95,16 +120,19 @@ t.test('-L -n sorts like ipvsadm: fwmark last, IPv4 before IPv6, TCP before UDP,
   );
 });
 
-t.test('--nosort keeps the core\'s order', async (t) => {
+t.test("--nosort keeps the core's order", async (t) => {
   const out = formatList(mixed(), { ...plain, noSort: true }).split('\n');
   t.equal(out[3], 'FWM  7 IPv6 wlc persistent 60 mask 64');
   t.equal(out[5], 'UDP  10.0.0.1:53 rr');
-  t.equal(out.filter((l) => l.startsWith('  -> 10.1.1.')).join('|'), [
-    '  -> 10.1.1.9:53                  Masq    0      0          0         ',
-    '  -> 10.1.1.10:80                 Route   1      12         345       ',
-    '  -> 10.1.1.9:8080                Masq    65535  0          0         ',
-    '  -> 10.1.1.9:80                  Tunnel  3      0          0         ',
-  ].join('|'));
+  t.equal(
+    out.filter((l) => l.startsWith('  -> 10.1.1.')).join('|'),
+    [
+      '  -> 10.1.1.9:53                  Masq    0      0          0         ',
+      '  -> 10.1.1.10:80                 Route   1      12         345       ',
+      '  -> 10.1.1.9:8080                Masq    65535  0          0         ',
+      '  -> 10.1.1.9:80                  Tunnel  3      0          0         ',
+    ].join('|'),
+  );
 });
 
 t.test('-S -n: the commands that rebuild the table', async (t) => {
@@ -126,11 +154,15 @@ t.test('-S -n: the commands that rebuild the table', async (t) => {
       '-a -f 7 -6 -r [2001:db8::20]:0 -i -w 2 --tun-type ipip',
     ),
   );
-  t.equal(formatSave([service(tcp('10.0.0.1', 80), { persistence: { timeoutSec: 300, netmask: '255.255.255.255' } })], plain), '-A -t 10.0.0.1:80 -s wlc -p 300\n', 'a /32 mask is not written');
+  t.equal(
+    formatSave([service(tcp('10.0.0.1', 80), { persistence: { timeoutSec: 300, netmask: '255.255.255.255' } })], plain),
+    '-A -t 10.0.0.1:80 -s wlc -p 300\n',
+    'a /32 mask is not written',
+  );
   t.equal(formatSave([], plain), '', 'an empty table saves as nothing');
 });
 
-t.test('largeNumber: ipvsadm\'s print_largenum', async (t) => {
+t.test("largeNumber: ipvsadm's print_largenum", async (t) => {
   const cases: Array<[number, boolean, string]> = [
     [0, false, '        0'],
     [99999999, false, ' 99999999'],
@@ -259,9 +291,30 @@ t.test('-L -t ADDR: one service, without the version line', async (t) => {
 
 t.test('-L -n -c: the connection table', async (t) => {
   const entries = [
-    { protocol: 'tcp' as const, state: 'ESTABLISHED', expiresInSec: 899, source: '192.168.1.10:51234', virtual: '10.0.0.1:80', destination: '10.1.1.2:80' },
-    { protocol: 'tcp' as const, state: 'NONE', expiresInSec: 5, source: '192.168.1.10:0', virtual: '10.0.0.1:80', destination: '10.1.1.2:80' },
-    { protocol: 'udp' as const, state: 'UDP', expiresInSec: 3725, source: '2001:db8::99:5353', virtual: '[2001:db8::1]:53', destination: '2001:db8::10:53' },
+    {
+      protocol: 'tcp' as const,
+      state: 'ESTABLISHED',
+      expiresInSec: 899,
+      source: '192.168.1.10:51234',
+      virtual: '10.0.0.1:80',
+      destination: '10.1.1.2:80',
+    },
+    {
+      protocol: 'tcp' as const,
+      state: 'NONE',
+      expiresInSec: 5,
+      source: '192.168.1.10:0',
+      virtual: '10.0.0.1:80',
+      destination: '10.1.1.2:80',
+    },
+    {
+      protocol: 'udp' as const,
+      state: 'UDP',
+      expiresInSec: 3725,
+      source: '2001:db8::99:5353',
+      virtual: '[2001:db8::1]:53',
+      destination: '2001:db8::10:53',
+    },
   ];
   t.equal(
     formatConnections(entries, plain),
@@ -281,12 +334,31 @@ t.test('-L -n -c: the connection table', async (t) => {
       'TCP 14:59  ESTABLISHED 192.168.1.10:51234 10.0.0.1:80        10.1.1.2:80',
     ),
   );
-  t.equal(formatConnections([], plain), lines('IPVS connection entries', 'pro expire state       source             virtual            destination'));
+  t.equal(
+    formatConnections([], plain),
+    lines('IPVS connection entries', 'pro expire state       source             virtual            destination'),
+  );
 });
 
 t.test('-L --daemon: one line per daemon, master first; nothing without one', async (t) => {
-  const backup = { role: 'backup' as const, mcastInterface: 'eth1', syncId: 2, syncMaxLen: 1472, mcastGroup: 'ff02::81', mcastPort: 8848, mcastTtl: 1 };
-  const master = { role: 'master' as const, mcastInterface: 'eth0', syncId: 1, syncMaxLen: 1472, mcastGroup: '224.0.0.81', mcastPort: 8848, mcastTtl: 1 };
+  const backup = {
+    role: 'backup' as const,
+    mcastInterface: 'eth1',
+    syncId: 2,
+    syncMaxLen: 1472,
+    mcastGroup: 'ff02::81',
+    mcastPort: 8848,
+    mcastTtl: 1,
+  };
+  const master = {
+    role: 'master' as const,
+    mcastInterface: 'eth0',
+    syncId: 1,
+    syncMaxLen: 1472,
+    mcastGroup: '224.0.0.81',
+    mcastPort: 8848,
+    mcastTtl: 1,
+  };
   t.equal(
     formatDaemons([backup, master]),
     lines(
@@ -296,7 +368,9 @@ t.test('-L --daemon: one line per daemon, master first; nothing without one', as
     "ipvsadm 1.31's line, as on a kernel that reports every field",
   );
   t.equal(
-    formatDaemons([{ role: 'master', mcastInterface: 'eth0', syncId: 0, syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null }]),
+    formatDaemons([
+      { role: 'master', mcastInterface: 'eth0', syncId: 0, syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null },
+    ]),
     'master sync daemon (mcast=eth0, syncid=0)\n',
     'fields the kernel does not report are left out, as ipvsadm does',
   );

@@ -30,7 +30,16 @@ async function err(argv: string[]): Promise<ParseResult> {
 }
 
 const tcp = (address: string, port: number) => ({ protocol: 'tcp', address, port, fwmark: 0, family: address.includes(':') ? 6 : 4 });
-const noFormat = { numeric: false, stats: false, rate: false, thresholds: false, persistentConn: false, tunInfo: false, exact: false, noSort: false };
+const noFormat = {
+  numeric: false,
+  stats: false,
+  rate: false,
+  thresholds: false,
+  persistentConn: false,
+  tunInfo: false,
+  exact: false,
+  noSort: false,
+};
 
 t.test('the command table has one column per option', async (t) => {
   for (const [command, row] of Object.entries(COMMAND_OPTIONS)) t.equal(row.length, OPT_NAMES.length, command);
@@ -62,7 +71,11 @@ t.test('-A: services with ipvsadm defaults', async (t) => {
   t.equal(long.scheduler, 'sh');
   t.equal(long.persistence?.timeoutSec, 60);
   t.equal((await ok(t, ['-A', '-t', '10.0.0.1:80', '-p60'])).persistence?.timeoutSec, 60, '-p60');
-  t.equal((await ok(t, ['-A', '-t', '10.0.0.1:80', '-p', '-s', 'rr'])).persistence?.timeoutSec, 300, '-p before another option takes no argument');
+  t.equal(
+    (await ok(t, ['-A', '-t', '10.0.0.1:80', '-p', '-s', 'rr'])).persistence?.timeoutSec,
+    300,
+    '-p before another option takes no argument',
+  );
   const zero = await ok(t, ['-A', '-t', '10.0.0.1', '-p']);
   t.equal(zero.service?.port, 0, 'a persistent service may have port 0');
   t.equal((await ok(t, ['-A', '-t', '10.0.0.1:80', '-s', ''])).scheduler, 'wlc', 'an empty -s is the default');
@@ -97,24 +110,53 @@ t.test('-E, -D, -C', async (t) => {
 t.test('-a, -e, -d: real servers', async (t) => {
   const a = await ok(t, ['-a', '-t', '10.0.0.1:80', '-r', '10.1.1.2']);
   t.equal(a.command, 'add-server');
-  t.same(a.server, { address: '10.1.1.2', port: 80, weight: 1, method: 'route', upperThreshold: 0, lowerThreshold: 0 }, 'defaults: -g, weight 1, the service port');
+  t.same(
+    a.server,
+    { address: '10.1.1.2', port: 80, weight: 1, method: 'route', upperThreshold: 0, lowerThreshold: 0 },
+    'defaults: -g, weight 1, the service port',
+  );
   t.equal((await ok(t, ['-a', '-t', '10.0.0.1:80', '-r', '10.1.1.2:8080'])).server?.port, 80, 'direct routing keeps the service port');
   t.equal((await ok(t, ['-a', '-t', '10.0.0.1:80', '-r', '10.1.1.2:8080', '-i'])).server?.port, 80, 'so does a tunnel');
   const m = await ok(t, ['-a', '-t', '10.0.0.1:80', '-r', '10.1.1.2:8080', '-m', '-w', '3', '-x', '100', '-y', '50']);
   t.same(m.server, { address: '10.1.1.2', port: 8080, weight: 3, method: 'masq', upperThreshold: 100, lowerThreshold: 50 });
-  const long = await ok(t, ['--add-server', '-t', '10.0.0.1:80', '--real-server', '10.1.1.2', '--masquerading', '--weight', '0', '--u-threshold', '7', '--l-threshold', '1']);
-  t.same(long.server, { address: '10.1.1.2', port: 80, weight: 0, method: 'masq', upperThreshold: 7, lowerThreshold: 1 }, 'weight 0 is quiescent, allowed');
+  const long = await ok(t, [
+    '--add-server',
+    '-t',
+    '10.0.0.1:80',
+    '--real-server',
+    '10.1.1.2',
+    '--masquerading',
+    '--weight',
+    '0',
+    '--u-threshold',
+    '7',
+    '--l-threshold',
+    '1',
+  ]);
+  t.same(
+    long.server,
+    { address: '10.1.1.2', port: 80, weight: 0, method: 'masq', upperThreshold: 7, lowerThreshold: 1 },
+    'weight 0 is quiescent, allowed',
+  );
   t.equal((await ok(t, ['-a', '-t', '10.0.0.1:80', '-r', '10.1.1.2', '--ipip', '--tun-type', 'ipip'])).server?.method, 'tunnel');
   t.equal((await ok(t, ['-a', '-t', '10.0.0.1:80', '-r', '10.1.1.2', '--gatewaying'])).server?.method, 'route');
-  t.equal((await ok(t, ['-a', '-t', '10.0.0.1:80', '-r', '2001:db8::2', '-i'])).server?.address, '2001:db8::2', 'a tunnel may cross address families');
-  t.equal((await ok(t, ['-a', '-f', '1', '-r', '10.1.1.2'])).server?.port, 0, 'fwmark: port 0, the client\'s port');
+  t.equal(
+    (await ok(t, ['-a', '-t', '10.0.0.1:80', '-r', '2001:db8::2', '-i'])).server?.address,
+    '2001:db8::2',
+    'a tunnel may cross address families',
+  );
+  t.equal((await ok(t, ['-a', '-f', '1', '-r', '10.1.1.2'])).server?.port, 0, "fwmark: port 0, the client's port");
   t.equal((await ok(t, ['-a', '-f', '1', '-r', '10.1.1.2:8080'])).server?.port, 8080, 'fwmark keeps a given port, even with -g');
   t.equal((await ok(t, ['-a', '-f', '1', '-6', '-r', '[2001:db8::2]:80', '-m'])).server?.address, '2001:db8::2');
   t.same((await ok(t, ['-a', '-t', '[2001:db8::1]:80', '-r', '[2001:db8::2]:81', '-m'])).server?.port, 81);
   t.equal((await ok(t, ['-a', '-t', '10.0.0.1:http', '-r', 'localhost', '-m'])).server?.address, '127.0.0.1');
   const e = await ok(t, ['-e', '-t', '10.0.0.1:80', '-r', '10.1.1.2', '-w', '5']);
   t.equal(e.command, 'edit-server');
-  t.same(e.server, { address: '10.1.1.2', port: 80, weight: 5, method: 'route', upperThreshold: 0, lowerThreshold: 0 }, '-e resets what is not given, as ipvsadm');
+  t.same(
+    e.server,
+    { address: '10.1.1.2', port: 80, weight: 5, method: 'route', upperThreshold: 0, lowerThreshold: 0 },
+    '-e resets what is not given, as ipvsadm',
+  );
   const d = await ok(t, ['-d', '-t', '10.0.0.1:80', '-r', '10.1.1.2:8080']);
   t.equal(d.command, 'delete-server');
   t.equal(d.server?.port, 8080, '-d looks the server up by the port given');
@@ -164,7 +206,7 @@ t.test('the command comes first', async (t) => {
   t.same(await err(['-LS']), usage('multiple commands specified'));
 });
 
-t.test('bad options and combinations, with ipvsadm\'s messages', async (t) => {
+t.test("bad options and combinations, with ipvsadm's messages", async (t) => {
   const cases: Array<[string[], unknown]> = [
     [['-L', '--bogus'], usage('--bogus: unknown option')],
     [['-L', '-q'], usage('-q: unknown option')],
@@ -240,13 +282,30 @@ t.test('bad options and combinations, with ipvsadm\'s messages', async (t) => {
 
 const DEFAULT_DAEMON = { mcastInterface: 'eth0', syncId: 0, syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null };
 
-t.test('--start-daemon, --stop-daemon, -L --daemon: the kernel\'s sync daemon', async (t) => {
+t.test("--start-daemon, --stop-daemon, -L --daemon: the kernel's sync daemon", async (t) => {
   const master = await ok(t, ['--start-daemon', 'master']);
   t.equal(master.command, 'start-daemon');
   t.equal(master.role, 'master');
   t.same(master.daemon, { role: 'master', ...DEFAULT_DAEMON }, "ipvsadm's defaults: eth0, syncid 0, the rest left to the kernel");
   t.same(
-    (await ok(t, ['--start-daemon', 'backup', '--mcast-interface', 'vsync0', '--syncid', '7', '--sync-maxlen', '1400', '--mcast-group', '239.1.2.3', '--mcast-port', '9000', '--mcast-ttl', '2'])).daemon,
+    (
+      await ok(t, [
+        '--start-daemon',
+        'backup',
+        '--mcast-interface',
+        'vsync0',
+        '--syncid',
+        '7',
+        '--sync-maxlen',
+        '1400',
+        '--mcast-group',
+        '239.1.2.3',
+        '--mcast-port',
+        '9000',
+        '--mcast-ttl',
+        '2',
+      ])
+    ).daemon,
     { role: 'backup', mcastInterface: 'vsync0', syncId: 7, syncMaxLen: 1400, mcastGroup: '239.1.2.3', mcastPort: 9000, mcastTtl: 2 },
     'every daemon option',
   );
@@ -255,13 +314,28 @@ t.test('--start-daemon, --stop-daemon, -L --daemon: the kernel\'s sync daemon', 
     { role: 'master', ...DEFAULT_DAEMON, mcastInterface: 'eth1', syncId: 255, mcastGroup: 'ff02::1:2' },
     '--opt=VALUE, syncid 255, an IPv6 group in canonical form',
   );
-  t.equal((await ok(t, ['--start-daemon', 'master', '--mcast-interface', 'a23456789012345'])).daemon?.mcastInterface, 'a23456789012345', '15 characters is the most');
-  t.equal((await ok(t, ['--start-daemon', 'master', '--sync-maxlen', '65507', '--mcast-port', '1', '--mcast-ttl', '255'])).daemon?.syncMaxLen, 65507, 'the ends of the ranges');
+  t.equal(
+    (await ok(t, ['--start-daemon', 'master', '--mcast-interface', 'a23456789012345'])).daemon?.mcastInterface,
+    'a23456789012345',
+    '15 characters is the most',
+  );
+  t.equal(
+    (await ok(t, ['--start-daemon', 'master', '--sync-maxlen', '65507', '--mcast-port', '1', '--mcast-ttl', '255'])).daemon?.syncMaxLen,
+    65507,
+    'the ends of the ranges',
+  );
   const stop = await ok(t, ['--stop-daemon', 'backup']);
   t.same({ command: stop.command, role: stop.role, daemon: stop.daemon }, { command: 'stop-daemon', role: 'backup', daemon: null });
-  t.equal((await ok(t, ['--stop-daemon', 'master', '--syncid', '3'])).role, 'master', '--stop-daemon takes --syncid, as ipvsadm (the kernel ignores it)');
+  t.equal(
+    (await ok(t, ['--stop-daemon', 'master', '--syncid', '3'])).role,
+    'master',
+    '--stop-daemon takes --syncid, as ipvsadm (the kernel ignores it)',
+  );
   const list = await ok(t, ['-L', '--daemon']);
-  t.same({ command: list.command, daemons: list.daemons, connections: list.connections }, { command: 'list', daemons: true, connections: false });
+  t.same(
+    { command: list.command, daemons: list.daemons, connections: list.connections },
+    { command: 'list', daemons: true, connections: false },
+  );
   t.equal((await ok(t, ['-Ln', '--daemon'])).daemons, true, '-n is allowed');
   t.equal((await ok(t, ['-L', '--daemon', '--syncid', '4'])).daemons, true, '-L takes --syncid and ignores it, as ipvsadm');
   t.equal((await ok(t, ['-L'])).daemons, false);
@@ -275,8 +349,14 @@ t.test('sync daemon errors name the option', async (t) => {
     [['--start-daemon', 'master', '--syncid', '256'], usage('illegal syncid specified (0..255)')],
     [['--start-daemon', 'master', '--syncid', '-1'], usage('illegal syncid specified (0..255)')],
     [['--start-daemon', 'master', '--syncid', 'one'], usage('illegal syncid specified (0..255)')],
-    [['--start-daemon', 'master', '--mcast-interface', 'a234567890123456'], usage("illegal mcast-interface specified: `a234567890123456' is longer than 15 characters")],
-    [['--start-daemon', 'master', '--mcast-interface', 'eth0:1'], usage("illegal mcast-interface specified: `eth0:1' is not an interface name (no '/', ':' or blanks)")],
+    [
+      ['--start-daemon', 'master', '--mcast-interface', 'a234567890123456'],
+      usage("illegal mcast-interface specified: `a234567890123456' is longer than 15 characters"),
+    ],
+    [
+      ['--start-daemon', 'master', '--mcast-interface', 'eth0:1'],
+      usage("illegal mcast-interface specified: `eth0:1' is not an interface name (no '/', ':' or blanks)"),
+    ],
     [['--start-daemon', 'master', '--mcast-interface', ''], usage('illegal mcast-interface specified: an interface name cannot be empty')],
     [['--start-daemon', 'master', '--mcast-group', '10.0.0.1'], usage("invalid IPv4 mcast-group `10.0.0.1'")],
     [['--start-daemon', 'master', '--mcast-group', '240.0.0.1'], usage("invalid IPv4 mcast-group `240.0.0.1'")],
@@ -300,7 +380,10 @@ t.test('sync daemon errors name the option', async (t) => {
     [['-A', '-t', '10.0.0.1:80', '--syncid', '1'], usage("Illegal 'syncid' option with the 'add-service' command")],
     [['-A', '-t', '10.0.0.1:80', '--daemon'], usage("Illegal 'daemon' option with the 'add-service' command")],
     [['-L', '-c', '--daemon'], usage("The option 'daemon' conflicts with the 'connection' option in the 'list' command")],
-    [['-L', '--daemon', '-t', '10.0.0.1:80'], usage("The option 'daemon' conflicts with the 'service-address' option in the 'list' command")],
+    [
+      ['-L', '--daemon', '-t', '10.0.0.1:80'],
+      usage("The option 'daemon' conflicts with the 'service-address' option in the 'list' command"),
+    ],
     [['-L', '--daemon', '--stats'], usage('options conflicts in the list command')],
     [['-L', '--daemon', '--persistent-conn'], usage('options conflicts in the list command')],
     [['--start-daemon', 'master', 'eth0'], usage('unexpected argument eth0')],

@@ -51,7 +51,11 @@ async function started(t: Test, name: string): Promise<{ path: string; core: Fak
   return { path, core, server };
 }
 
-const HEAD = ['IP Virtual Server version 1.2.1 (size=4096)', 'Prot LocalAddress:Port Scheduler Flags', '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn'];
+const HEAD = [
+  'IP Virtual Server version 1.2.1 (size=4096)',
+  'Prot LocalAddress:Port Scheduler Flags',
+  '  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn',
+];
 const lines = (...l: string[]) => l.join('\n') + '\n';
 
 t.test('-A, -a, -L -n, -e, -d, -D, -C through the admin socket', async (t) => {
@@ -78,11 +82,17 @@ t.test('-A, -a, -L -n, -e, -d, -D, -C through the admin socket', async (t) => {
   t.equal(await ok(), await ok('-Ln'), 'no arguments lists, as ipvsadm');
 
   await ok('-e', '-t', '10.0.0.1:80', '-r', '10.1.1.2', '-m', '-w', '7');
-  t.match(await ok('-Ln'), /  -> 10\.1\.1\.2:80 {18}Masq    7 /, '-e changed the weight');
-  t.same(core.calls.at(-2), { name: 'editRealServer', args: [{ protocol: 'tcp', address: '10.0.0.1', port: 80, fwmark: 0, family: 4 }, { address: '10.1.1.2', port: 80, weight: 7, method: 'masq', upperThreshold: 0, lowerThreshold: 0 }] });
+  t.match(await ok('-Ln'), / {2}-> 10\.1\.1\.2:80 {18}Masq {4}7 /, '-e changed the weight');
+  t.same(core.calls.at(-2), {
+    name: 'editRealServer',
+    args: [
+      { protocol: 'tcp', address: '10.0.0.1', port: 80, fwmark: 0, family: 4 },
+      { address: '10.1.1.2', port: 80, weight: 7, method: 'masq', upperThreshold: 0, lowerThreshold: 0 },
+    ],
+  });
 
   await ok('-E', '-t', '10.0.0.1:80', '-s', 'rr');
-  t.match(await ok('-Ln'), /^TCP  10\.0\.0\.1:80 rr$/m, '-E replaced scheduler and persistence');
+  t.match(await ok('-Ln'), /^TCP {2}10\.0\.0\.1:80 rr$/m, '-E replaced scheduler and persistence');
 
   await ok('-d', '-t', '10.0.0.1:80', '-r', '10.1.1.3');
   t.notMatch(await ok('-Ln'), /10\.1\.1\.3/, '-d removed the server');
@@ -95,7 +105,7 @@ t.test('-A, -a, -L -n, -e, -d, -D, -C through the admin socket', async (t) => {
   t.equal(await ok('-Ln'), lines(...HEAD), '-C cleared the table');
 });
 
-t.test('ipvsadm\'s refusals, with its messages and exit code 1', async (t) => {
+t.test("ipvsadm's refusals, with its messages and exit code 1", async (t) => {
   const { path } = await started(t, 'refusals.sock');
   await ipvsadm(path, ['-A', '-t', '10.0.0.1:80']);
   await ipvsadm(path, ['-a', '-t', '10.0.0.1:80', '-r', '10.1.1.2']);
@@ -112,12 +122,17 @@ t.test('ipvsadm\'s refusals, with its messages and exit code 1', async (t) => {
     [['-A', '-t', '10.0.0.3:80', '-s', 'nosuch'], 'Scheduler or persistence engine not found\n'],
   ];
   for (const [args, stderr] of cases) t.same(await ipvsadm(path, args), { code: 1, stdout: '', stderr }, args.join(' '));
-  t.same(await ipvsadm(path, ['-A', '-t', '10.0.0.1']), { code: 2, stdout: '', stderr: 'Zero port specified for non-persistent service\n' }, 'usage errors exit 2');
-  t.same(await ipvsadm(path, ['-Z']), { code: 1, stdout: '', stderr: 'zeroing counters (-Z) is not supported by tcpvs\n' });
   t.same(
-    await ipvsadm(path, ['-n', '-L']),
-    { code: 2, stdout: '', stderr: "Try `tcpvs ipvsadm -h' or 'tcpvs ipvsadm --help' for more information.\n" },
+    await ipvsadm(path, ['-A', '-t', '10.0.0.1']),
+    { code: 2, stdout: '', stderr: 'Zero port specified for non-persistent service\n' },
+    'usage errors exit 2',
   );
+  t.same(await ipvsadm(path, ['-Z']), { code: 1, stdout: '', stderr: 'zeroing counters (-Z) is not supported by tcpvs\n' });
+  t.same(await ipvsadm(path, ['-n', '-L']), {
+    code: 2,
+    stdout: '',
+    stderr: "Try `tcpvs ipvsadm -h' or 'tcpvs ipvsadm --help' for more information.\n",
+  });
 });
 
 t.test('-L -t, -L -c, --stats through the socket', async (t) => {
@@ -129,12 +144,28 @@ t.test('-L -t, -L -c, --stats through the socket', async (t) => {
   status.stats.conns = 42;
   status.realServers[0].activeConns = 3;
   const one = await ipvsadm(path, ['-L', '-n', '-t', '10.0.0.1:80']);
-  t.equal(one.stdout, lines(HEAD[1], HEAD[2], 'TCP  10.0.0.1:80 wlc', '  -> 10.1.1.2:80                  Masq    1      3          0         '));
-  t.match((await ipvsadm(path, ['-L', '-n', '--stats'])).stdout, /^TCP  10\.0\.0\.1:80 {24}42 /m);
-  core.connectionTable = [{ protocol: 'tcp', state: 'ESTABLISHED', expiresInSec: 61, source: '192.0.2.1:40000', virtual: '10.0.0.1:80', destination: '10.1.1.2:80' }];
+  t.equal(
+    one.stdout,
+    lines(HEAD[1], HEAD[2], 'TCP  10.0.0.1:80 wlc', '  -> 10.1.1.2:80                  Masq    1      3          0         '),
+  );
+  t.match((await ipvsadm(path, ['-L', '-n', '--stats'])).stdout, /^TCP {2}10\.0\.0\.1:80 {24}42 /m);
+  core.connectionTable = [
+    {
+      protocol: 'tcp',
+      state: 'ESTABLISHED',
+      expiresInSec: 61,
+      source: '192.0.2.1:40000',
+      virtual: '10.0.0.1:80',
+      destination: '10.1.1.2:80',
+    },
+  ];
   t.equal(
     (await ipvsadm(path, ['-L', '-n', '-c'])).stdout,
-    lines('IPVS connection entries', 'pro expire state       source             virtual            destination', 'TCP 01:01  ESTABLISHED 192.0.2.1:40000    10.0.0.1:80        10.1.1.2:80'),
+    lines(
+      'IPVS connection entries',
+      'pro expire state       source             virtual            destination',
+      'TCP 01:01  ESTABLISHED 192.0.2.1:40000    10.0.0.1:80        10.1.1.2:80',
+    ),
   );
 });
 
@@ -200,7 +231,11 @@ t.test('--admin beats TCPVS_ADMIN', async (t) => {
   await ipvsadm(path, ['-A', '-t', '10.0.0.7:80']);
   const out = sink();
   const err = sink();
-  const code = await runIpvsadm(['-Ln', '--admin', path], { stdout: out.stream, stderr: err.stream, env: { TCPVS_ADMIN: join(dir, 'wrong.sock') } });
+  const code = await runIpvsadm(['-Ln', '--admin', path], {
+    stdout: out.stream,
+    stderr: err.stream,
+    env: { TCPVS_ADMIN: join(dir, 'wrong.sock') },
+  });
   t.equal(code, 0);
   t.match(out.text(), /10\.0\.0\.7:80/);
 });
@@ -208,7 +243,7 @@ t.test('--admin beats TCPVS_ADMIN', async (t) => {
 t.test('help and version need no running tcpvs', async (t) => {
   const help = await ipvsadm(join(dir, 'none.sock'), ['-h']);
   t.equal(help.code, 0);
-  t.match(help.stdout, /^ipvsadm v1\.31 .*\nUsage:\n  tcpvs ipvsadm -A\|E -t\|u\|f service-address/);
+  t.match(help.stdout, /^ipvsadm v1\.31 .*\nUsage:\n {2}tcpvs ipvsadm -A\|E -t\|u\|f service-address/);
   t.match(help.stdout, /--admin PATH/);
   t.match(help.stdout, /--start-daemon \{master\|backup\} \[daemon-options\]/);
   t.match(help.stdout, /--mcast-interface interface/);
@@ -217,7 +252,7 @@ t.test('help and version need no running tcpvs', async (t) => {
   t.match(version.stdout, /^ipvsadm v1\.31 2019\/12\/24 \(compiled with tcpvs \d+\.\d+\.\d+ and IPVS v1\.2\.1\)\n$/);
 });
 
-t.test('a socket that is not tcpvs\'s L4 core', async (t) => {
+t.test("a socket that is not tcpvs's L4 core", async (t) => {
   const path = join(dir, 'other.sock');
   const server = await startAdminServer({ path, handlers: { 'tcpvsadm.status': async () => 'ok' } });
   t.teardown(() => server.close());
@@ -233,7 +268,9 @@ t.test('-S | -R through real processes and pipes', async (t) => {
 process.exitCode = await runIpvsadm(process.argv.slice(1), { stdout: process.stdout, stderr: process.stderr, env: process.env });`;
   const proc = (args: string[], input: string | null): Promise<Run> =>
     new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script, '--', ...args], { env: { ...process.env, TCPVS_ADMIN: path } });
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script, '--', ...args], {
+        env: { ...process.env, TCPVS_ADMIN: path },
+      });
       let stdout = '';
       let stderr = '';
       const timer = setTimeout(() => {
@@ -273,7 +310,11 @@ t.test('executeCommand: other failures are printed as they are', async (t) => {
   const err = sink();
   t.equal(await executeCommand(parsed.invocation, core, { stdout: out.stream, stderr: err.stream }), 1);
   t.equal(err.text(), 'driver went away\n');
-  t.equal(refusalMessage('add-service', new L4Error('unavailable', 'IPVS is not loaded')), 'IPVS is not loaded', 'codes without an ipvsadm message keep the driver\'s');
+  t.equal(
+    refusalMessage('add-service', new L4Error('unavailable', 'IPVS is not loaded')),
+    'IPVS is not loaded',
+    "codes without an ipvsadm message keep the driver's",
+  );
   t.equal(refusalMessage('edit-server', new L4Error('exists', 'odd')), 'odd');
 });
 
@@ -294,10 +335,18 @@ t.test('--proxy-protocol 1|2 on -a and -e: the user-space core sends the header,
   });
   const vip = `127.0.0.1:${vipPort}`;
   t.equal((await ipvsadm(path, ['-A', '-t', vip, '-s', 'rr'])).code, 0);
-  t.same(await ipvsadm(path, ['-a', '-t', vip, '-r', '127.0.0.1:9901', '-m', '--proxy-protocol', '2']), { code: 0, stdout: '', stderr: '' });
+  t.same(await ipvsadm(path, ['-a', '-t', vip, '-r', '127.0.0.1:9901', '-m', '--proxy-protocol', '2']), {
+    code: 0,
+    stdout: '',
+    stderr: '',
+  });
   t.equal((await ipvsadm(path, ['-a', '-t', vip, '-r', '127.0.0.1:9902', '-m'])).code, 0);
   t.equal((await core.list())[0].realServers.find((r) => r.port === 9901)?.proxyProtocol, 2, 'the core has it');
-  t.match((await ipvsadm(path, ['-S', '-n'])).stdout, new RegExp(`-a -t ${vip} -r 127\\.0\\.0\\.1:9901 -m -w 1 --proxy-protocol 2\\n`), '-S writes it out');
+  t.match(
+    (await ipvsadm(path, ['-S', '-n'])).stdout,
+    new RegExp(`-a -t ${vip} -r 127\\.0\\.0\\.1:9901 -m -w 1 --proxy-protocol 2\\n`),
+    '-S writes it out',
+  );
   t.notMatch((await ipvsadm(path, ['-S', '-n'])).stdout, /9902 -m -w 1 --proxy-protocol/, 'only where set');
   t.equal((await ipvsadm(path, ['-e', '-t', vip, '-r', '127.0.0.1:9901', '-m', '--proxy-protocol', '1'])).code, 0);
   t.equal((await core.list())[0].realServers.find((r) => r.port === 9901)?.proxyProtocol, 1, '-e changes it');
@@ -311,26 +360,54 @@ t.test('--proxy-protocol 1|2 on -a and -e: the user-space core sends the header,
 t.test('--start-daemon, -L --daemon, --stop-daemon through the socket', async (t) => {
   const { path, core } = await started(t, 'daemon.sock');
   t.same(await ipvsadm(path, ['-L', '--daemon']), { code: 0, stdout: '', stderr: '' }, 'no daemon: nothing, as ipvsadm');
-  t.same(await ipvsadm(path, ['--start-daemon', 'master', '--mcast-interface', 'eth1', '--syncid', '7']), { code: 0, stdout: '', stderr: '' });
+  t.same(await ipvsadm(path, ['--start-daemon', 'master', '--mcast-interface', 'eth1', '--syncid', '7']), {
+    code: 0,
+    stdout: '',
+    stderr: '',
+  });
   t.same(core.calls.at(-1), {
     name: 'startDaemon',
     args: [{ role: 'master', mcastInterface: 'eth1', syncId: 7, syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null }],
   });
-  t.same(await ipvsadm(path, ['--start-daemon', 'backup', '--mcast-group', '239.0.0.9', '--mcast-port', '9000', '--mcast-ttl', '3', '--sync-maxlen', '1400']), { code: 0, stdout: '', stderr: '' });
+  t.same(
+    await ipvsadm(path, [
+      '--start-daemon',
+      'backup',
+      '--mcast-group',
+      '239.0.0.9',
+      '--mcast-port',
+      '9000',
+      '--mcast-ttl',
+      '3',
+      '--sync-maxlen',
+      '1400',
+    ]),
+    { code: 0, stdout: '', stderr: '' },
+  );
   t.same(
     await ipvsadm(path, ['-L', '--daemon']),
     {
       code: 0,
-      stdout: lines('master sync daemon (mcast=eth1, syncid=7)', 'backup sync daemon (mcast=eth0, syncid=0, maxlen=1400, group=239.0.0.9, port=9000, ttl=3)'),
+      stdout: lines(
+        'master sync daemon (mcast=eth1, syncid=7)',
+        'backup sync daemon (mcast=eth0, syncid=0, maxlen=1400, group=239.0.0.9, port=9000, ttl=3)',
+      ),
       stderr: '',
     },
     "-L --daemon: what the core reports, in ipvsadm's words",
   );
-  t.same(await ipvsadm(path, ['--start-daemon', 'master']), { code: 1, stdout: '', stderr: 'Daemon has already run\n' }, "the kernel's refusal, as ipvsadm says it");
+  t.same(
+    await ipvsadm(path, ['--start-daemon', 'master']),
+    { code: 1, stdout: '', stderr: 'Daemon has already run\n' },
+    "the kernel's refusal, as ipvsadm says it",
+  );
   t.same(await ipvsadm(path, ['--stop-daemon', 'master']), { code: 0, stdout: '', stderr: '' });
   t.same(core.calls.at(-1), { name: 'stopDaemon', args: ['master'] });
   t.same(await ipvsadm(path, ['--stop-daemon', 'master']), { code: 1, stdout: '', stderr: 'No daemon is running\n' });
-  t.equal((await ipvsadm(path, ['-Ln', '--daemon'])).stdout, 'backup sync daemon (mcast=eth0, syncid=0, maxlen=1400, group=239.0.0.9, port=9000, ttl=3)\n');
+  t.equal(
+    (await ipvsadm(path, ['-Ln', '--daemon'])).stdout,
+    'backup sync daemon (mcast=eth0, syncid=0, maxlen=1400, group=239.0.0.9, port=9000, ttl=3)\n',
+  );
   const bad = await ipvsadm(path, ['--start-daemon', 'master', '--syncid', '300']);
   t.same(bad, { code: 2, stdout: '', stderr: 'illegal syncid specified (0..255)\n' }, 'a usage error never reaches the core');
   t.notOk(core.calls.some((c) => c.name === 'startDaemon' && (c.args[0] as { syncId: number }).syncId === 300));
@@ -346,7 +423,10 @@ t.test('the user-space core has no kernel sync daemon: a pointer to its own sync
     await core.close();
   });
   t.same(await ipvsadm(path, ['-L', '--daemon']), { code: 0, stdout: '', stderr: '' }, '-L --daemon lists no daemon');
-  for (const args of [['--start-daemon', 'master'], ['--stop-daemon', 'backup']]) {
+  for (const args of [
+    ['--start-daemon', 'master'],
+    ['--stop-daemon', 'backup'],
+  ]) {
     const r = await ipvsadm(path, args);
     t.same(r, { code: 1, stdout: '', stderr: `${USERSPACE_SYNC_DAEMON}\n` }, args.join(' '));
     t.match(r.stderr, /'sync listen ADDR:PORT', 'sync peer ADDR:PORT' and 'sync secret TEXT'/, 'it names the config statements');

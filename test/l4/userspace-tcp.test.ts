@@ -109,7 +109,10 @@ t.test('half-close: the client ends first and still gets the whole answer', asyn
 
   const client = await openClient(key.port);
   client.socket.end('question');
-  t.ok(await waitFor(async () => (await core.connections()).some((c) => c.state === 'CLOSE_WAIT'), 2000), 'the entry shows CLOSE_WAIT after the client FIN');
+  t.ok(
+    await waitFor(async () => (await core.connections()).some((c) => c.state === 'CLOSE_WAIT'), 2000),
+    'the entry shows CLOSE_WAIT after the client FIN',
+  );
   await withTimeout(client.closedPromise, 5000, 'client close');
   const expected = `got question\n`.length + answer.length;
   t.equal(client.length, expected, 'every byte of the answer arrived');

@@ -71,10 +71,7 @@ t.test('datagrams go through and back, and one client stays on one server', asyn
     t.equal(entry.virtual, `127.0.0.1:${key.port}`);
     t.ok(entry.expiresInSec > 290 && entry.expiresInSec <= 300, 'IPVS udp timeout by default');
   }
-  t.same(
-    entries.map((e) => e.source).sort(),
-    [first, second, third].map((c) => `127.0.0.1:${c.socket.address().port}`).sort(),
-  );
+  t.same(entries.map((e) => e.source).sort(), [first, second, third].map((c) => `127.0.0.1:${c.socket.address().port}`).sort());
   t.equal(servers[0].peers.size, 1, 'the server saw one source for the five datagrams');
 
   const [status] = await core.list();

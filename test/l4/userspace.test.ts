@@ -5,7 +5,16 @@ import net from 'node:net';
 import { createUserspaceCore } from '../../lib/l4/userspace/core.ts';
 import type { UserspaceCore } from '../../lib/l4/userspace/core.ts';
 import type { VirtualServiceConfig } from '../../lib/l4/model.ts';
-import { addServiceOnFreePort, askName, freePort, openClient, realServer, serviceKey, startTcpBackend, tally } from './userspace-helpers.ts';
+import {
+  addServiceOnFreePort,
+  askName,
+  freePort,
+  openClient,
+  realServer,
+  serviceKey,
+  startTcpBackend,
+  tally,
+} from './userspace-helpers.ts';
 import type { TcpBackend } from './userspace-helpers.ts';
 
 async function backends(t: Test, names: string[]): Promise<TcpBackend[]> {
@@ -26,7 +35,10 @@ t.test('ipvsadm errors', async (t) => {
   const key = await addServiceOnFreePort(core, 'tcp', 'wlc');
   const missing = serviceKey('tcp', key.port === 65535 ? 65534 : key.port + 1);
   await t.rejects(core.addService({ key, scheduler: 'rr', persistence: null }), { code: 'exists', message: 'Service already exists' });
-  await t.rejects(core.editService({ key: missing, scheduler: 'rr', persistence: null }), { code: 'no-service', message: 'No such service' });
+  await t.rejects(core.editService({ key: missing, scheduler: 'rr', persistence: null }), {
+    code: 'no-service',
+    message: 'No such service',
+  });
   await t.rejects(core.deleteService(missing), { code: 'no-service', message: 'No such service' });
   await t.rejects(core.addRealServer(missing, realServer(1)), { code: 'no-service' });
   await core.addRealServer(key, realServer(1000));
@@ -41,8 +53,13 @@ t.test('ipvsadm errors', async (t) => {
     message: 'firewall-mark services need the ipvs driver',
   });
   const other = serviceKey('tcp', await freePort('tcp'));
-  await t.rejects(core.addService({ key: other, scheduler: 'no-such', persistence: null }), { code: 'invalid', message: /Scheduler not found/ });
-  await t.rejects(core.addService({ key: other, scheduler: 'rr', persistence: { timeoutSec: 0, netmask: '255.255.255.255' } }), { code: 'invalid' });
+  await t.rejects(core.addService({ key: other, scheduler: 'no-such', persistence: null }), {
+    code: 'invalid',
+    message: /Scheduler not found/,
+  });
+  await t.rejects(core.addService({ key: other, scheduler: 'rr', persistence: { timeoutSec: 0, netmask: '255.255.255.255' } }), {
+    code: 'invalid',
+  });
   await t.rejects(core.addService({ key: other, scheduler: 'rr', persistence: { timeoutSec: 60, netmask: '64' } }), { code: 'invalid' });
   await t.rejects(core.addService({ key: { ...other, address: 'localhost' }, scheduler: 'rr', persistence: null }), { code: 'invalid' });
   await t.rejects(core.addService({ key: { ...other, family: 6 }, scheduler: 'rr', persistence: null }), { code: 'invalid' });
@@ -61,7 +78,10 @@ t.test('ipvsadm errors', async (t) => {
 
   const listed = await core.list();
   t.equal(listed.length, 1, 'failed adds left nothing behind');
-  t.same(listed[0].realServers.map((s) => s.port), [1000]);
+  t.same(
+    listed[0].realServers.map((s) => s.port),
+    [1000],
+  );
 });
 
 t.test('list() reports services and real servers as given', async (t) => {
@@ -87,7 +107,11 @@ t.test('list() reports services and real servers as given', async (t) => {
     t.same(server.stats, { conns: 0, inPackets: 0, outPackets: 0, inBytes: 0, outBytes: 0 });
     t.same([server.activeConns, server.inactiveConns, server.persistentConns], [0, 0, 0]);
   }
-  await t.rejects(core.addRealServer(key, { ...realServer(0, 1), address: '0:0::1' }), { code: 'exists' }, 'IPv6 spellings name one server');
+  await t.rejects(
+    core.addRealServer(key, { ...realServer(0, 1), address: '0:0::1' }),
+    { code: 'exists' },
+    'IPv6 spellings name one server',
+  );
 
   await core.editService({ key, scheduler: 'rr', persistence: null });
   const [edited] = await core.list();
@@ -154,7 +178,13 @@ t.test('apply() converges, is idempotent and leaves other services alone', async
   const portOne = await freePort('tcp');
   const portTwo = await freePort('tcp');
 
-  const first = [desiredService(portOne, [[a.port, 1], [b.port, 1]]), desiredService(portTwo, [[c.port, 2]], 'wrr')];
+  const first = [
+    desiredService(portOne, [
+      [a.port, 1],
+      [b.port, 1],
+    ]),
+    desiredService(portTwo, [[c.port, 2]], 'wrr'),
+  ];
   await core.apply(first);
   let listed = await core.list();
   t.same(
@@ -170,14 +200,28 @@ t.test('apply() converges, is idempotent and leaves other services alone', async
   await core.apply(first);
   listed = await core.list();
   t.equal(listed[1].stats.conns, 5, 'applying the same again changes nothing: counters kept');
-  t.equal(listed[1].realServers.reduce((sum, s) => sum + s.activeConns, 0), 1, 'and the open connection kept');
+  t.equal(
+    listed[1].realServers.reduce((sum, s) => sum + s.activeConns, 0),
+    1,
+    'and the open connection kept',
+  );
   open.socket.write('x');
   t.ok(await open.waitForBytes(3 + 1), 'which still forwards');
   await open.finish();
 
   // Weight change, one server out, one in, scheduler change, persistence on.
   const second: VirtualServiceConfig[] = [
-    { ...desiredService(portOne, [[b.port, 4], [c.port, 1]], 'wrr'), persistence: { timeoutSec: 60, netmask: '255.255.255.255' } },
+    {
+      ...desiredService(
+        portOne,
+        [
+          [b.port, 4],
+          [c.port, 1],
+        ],
+        'wrr',
+      ),
+      persistence: { timeoutSec: 60, netmask: '255.255.255.255' },
+    },
   ];
   await core.apply(second);
   listed = await core.list();
@@ -203,7 +247,11 @@ t.test('apply() converges, is idempotent and leaves other services alone', async
     'the manual service is untouched',
   );
 
-  await t.rejects(core.apply([...second, desiredService(manual.port, [[b.port, 1]])]), { code: 'exists' }, 'a service apply did not create cannot be taken over');
+  await t.rejects(
+    core.apply([...second, desiredService(manual.port, [[b.port, 1]])]),
+    { code: 'exists' },
+    'a service apply did not create cannot be taken over',
+  );
   t.same(
     (await core.list()).map((s) => [s.key.port, s.scheduler, s.realServers.length]),
     [
@@ -212,7 +260,16 @@ t.test('apply() converges, is idempotent and leaves other services alone', async
     ],
     'a refused apply changes nothing',
   );
-  await t.rejects(core.apply([desiredService(portOne, [[b.port, 1], [b.port, 2]])]), { code: 'invalid' }, 'duplicate servers');
+  await t.rejects(
+    core.apply([
+      desiredService(portOne, [
+        [b.port, 1],
+        [b.port, 2],
+      ]),
+    ]),
+    { code: 'invalid' },
+    'duplicate servers',
+  );
   await t.rejects(core.apply([desiredService(portOne, []), desiredService(portOne, [])]), { code: 'invalid' }, 'duplicate services');
 
   // A service apply created but someone deleted by hand is simply created again.

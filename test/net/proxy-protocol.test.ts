@@ -46,7 +46,13 @@ function tlv(type: number, value: string | Buffer): Buffer {
 
 /** 192.0.2.1:12345 -> 198.51.100.2:443, the 12 address bytes of a v2 AF_INET block. */
 const IPV4_BLOCK = [192, 0, 2, 1, 198, 51, 100, 2, 0x30, 0x39, 0x01, 0xbb];
-const IPV4_ADDRESSES: ProxyAddresses = { family: 4, sourceAddress: '192.0.2.1', sourcePort: 12345, destinationAddress: '198.51.100.2', destinationPort: 443 };
+const IPV4_ADDRESSES: ProxyAddresses = {
+  family: 4,
+  sourceAddress: '192.0.2.1',
+  sourcePort: 12345,
+  destinationAddress: '198.51.100.2',
+  destinationPort: 443,
+};
 
 function expectError(t: Test, input: string | Buffer, message: RegExp, what: string): void {
   const r = parse(input);
@@ -61,7 +67,13 @@ t.test('v1: the spec’s examples', async (t) => {
     kind: 'header',
     length: 56,
     version: 1,
-    addresses: { family: 4, sourceAddress: '255.255.255.255', sourcePort: 65535, destinationAddress: '255.255.255.255', destinationPort: 65535 },
+    addresses: {
+      family: 4,
+      sourceAddress: '255.255.255.255',
+      sourcePort: 65535,
+      destinationAddress: '255.255.255.255',
+      destinationPort: 65535,
+    },
   });
 
   const tcp6 = `PROXY TCP6 ${F6} ${F6} 65535 65535\r\n`;
@@ -80,17 +92,30 @@ t.test('v1: the spec’s examples', async (t) => {
 
   t.strictSame(
     parse('PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n'),
-    { kind: 'header', length: 47, version: 1, addresses: { family: 4, sourceAddress: '192.168.0.1', sourcePort: 56324, destinationAddress: '192.168.0.11', destinationPort: 443 } },
+    {
+      kind: 'header',
+      length: 47,
+      version: 1,
+      addresses: { family: 4, sourceAddress: '192.168.0.1', sourcePort: 56324, destinationAddress: '192.168.0.11', destinationPort: 443 },
+    },
     'the spec’s TCP4 example',
   );
-  t.strictSame(parse('PROXY TCP4 0.0.0.0 10.0.0.1 0 0\r\n'), {
-    kind: 'header',
-    length: 33,
-    version: 1,
-    addresses: { family: 4, sourceAddress: '0.0.0.0', sourcePort: 0, destinationAddress: '10.0.0.1', destinationPort: 0 },
-  }, 'port 0 and a 0 octet are not leading zeros');
+  t.strictSame(
+    parse('PROXY TCP4 0.0.0.0 10.0.0.1 0 0\r\n'),
+    {
+      kind: 'header',
+      length: 33,
+      version: 1,
+      addresses: { family: 4, sourceAddress: '0.0.0.0', sourcePort: 0, destinationAddress: '10.0.0.1', destinationPort: 0 },
+    },
+    'port 0 and a 0 octet are not leading zeros',
+  );
   const mapped = parse('PROXY TCP6 ::ffff:192.0.2.1 2001:db8::1 1 2\r\n');
-  t.match(mapped, { kind: 'header', addresses: { family: 6, sourceAddress: '::ffff:192.0.2.1', destinationAddress: '2001:db8::1' } }, 'TCP6 with an IPv4-mapped address');
+  t.match(
+    mapped,
+    { kind: 'header', addresses: { family: 6, sourceAddress: '::ffff:192.0.2.1', destinationAddress: '2001:db8::1' } },
+    'TCP6 with an IPv4-mapped address',
+  );
 
   for (const line of [tcp4, tcp6, 'PROXY UNKNOWN\r\n', unknown]) {
     const r = parse(line + 'GET / HTTP/1.1\r\n');
@@ -119,11 +144,26 @@ t.test('v1: malformed lines are errors that name the fault', async (t) => {
   }
 
   expectError(t, 'PROXY TCP4 ::1 5.6.7.8 80 443\r\n', /source address '::1' is not an IPv4 address/, 'TCP4 with an IPv6 source');
-  expectError(t, 'PROXY TCP4 1.2.3.4 2001:db8::1 80 443\r\n', /destination address '2001:db8::1' is not an IPv4 address/, 'TCP4 with an IPv6 destination');
+  expectError(
+    t,
+    'PROXY TCP4 1.2.3.4 2001:db8::1 80 443\r\n',
+    /destination address '2001:db8::1' is not an IPv4 address/,
+    'TCP4 with an IPv6 destination',
+  );
   expectError(t, 'PROXY TCP6 1.2.3.4 ::1 80 443\r\n', /source address '1.2.3.4' is not an IPv6 address/, 'TCP6 with an IPv4 source');
-  expectError(t, 'PROXY TCP6 ::1 1.2.3.4 80 443\r\n', /destination address '1.2.3.4' is not an IPv6 address/, 'TCP6 with an IPv4 destination');
+  expectError(
+    t,
+    'PROXY TCP6 ::1 1.2.3.4 80 443\r\n',
+    /destination address '1.2.3.4' is not an IPv6 address/,
+    'TCP6 with an IPv4 destination',
+  );
   expectError(t, 'PROXY TCP4 01.2.3.4 5.6.7.8 80 443\r\n', /'01.2.3.4' is not an IPv4 address/, 'IPv4 with a leading zero');
-  expectError(t, 'PROXY TCP4 1.2.3.004 5.6.7.8 80 443\r\n', /'1.2.3.004' is not an IPv4 address/, 'IPv4 with leading zeros in the last octet');
+  expectError(
+    t,
+    'PROXY TCP4 1.2.3.004 5.6.7.8 80 443\r\n',
+    /'1.2.3.004' is not an IPv4 address/,
+    'IPv4 with leading zeros in the last octet',
+  );
   expectError(t, 'PROXY TCP4 1.2.3.256 5.6.7.8 80 443\r\n', /'1.2.3.256'/, 'an octet past 255');
   expectError(t, 'PROXY TCP4 1.2.3 5.6.7.8 80 443\r\n', /'1.2.3'/, 'three octets');
   expectError(t, 'PROXY TCP4 localhost 5.6.7.8 80 443\r\n', /'localhost'/, 'a name');
@@ -141,7 +181,12 @@ t.test('v1: malformed lines are errors that name the fault', async (t) => {
   expectError(t, 'PROXY TCP4 1.2.3.4 5.6.7.8 80 44\x7f\r\n', /byte 0x7f at 32/, 'DEL');
   expectError(t, 'PROXY TCP4 1.2.3.4 5.6.7.8 80 443\x80\r\n', /byte 0x80 at 33/, 'a byte 0x80');
   expectError(t, 'PROXY UNKNOWN caf\xe9\r\n', /byte 0xe9 at 17/, 'a byte 0xe9 even in UNKNOWN’s ignored part');
-  expectError(t, Buffer.concat([Buffer.from('PROXY TCP4 '), Buffer.from([0xff])]), /byte 0xff at 11/, 'a byte 0xff before the line is complete');
+  expectError(
+    t,
+    Buffer.concat([Buffer.from('PROXY TCP4 '), Buffer.from([0xff])]),
+    /byte 0xff at 11/,
+    'a byte 0xff before the line is complete',
+  );
 
   const long = 'PROXY UNKNOWN ' + 'x'.repeat(PROXY_V1_MAX_BYTES - 14);
   t.equal(long.length, 107);
@@ -187,7 +232,11 @@ t.test('incremental: prefixes are incomplete, other bytes are none', async (t) =
   }
   const badSig = Buffer.from(SIG);
   badSig[11] = 0x0b;
-  t.equal(parse(Buffer.concat([badSig, Buffer.from([0x21, 0x11, 0x00, 0x0c, ...IPV4_BLOCK])])).kind, 'none', 'a signature wrong in its last byte is none');
+  t.equal(
+    parse(Buffer.concat([badSig, Buffer.from([0x21, 0x11, 0x00, 0x0c, ...IPV4_BLOCK])])).kind,
+    'none',
+    'a signature wrong in its last byte is none',
+  );
   t.equal(parse(Buffer.from([0x16, 0x03, 0x01, 0x00])).kind, 'none', 'a TLS ClientHello is none');
 });
 
@@ -236,19 +285,65 @@ t.test('v2: exact bytes', async (t) => {
 
   const ipv6 = Buffer.from([
     ...SIG,
-    0x21, 0x21, 0x00, 0x24,
-    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, // 2001:db8::1
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1, // ::ffff:192.0.2.1
-    0x00, 0x01, 0xff, 0xff, // ports 1 and 65535
+    0x21,
+    0x21,
+    0x00,
+    0x24,
+    0x20,
+    0x01,
+    0x0d,
+    0xb8,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0x01, // 2001:db8::1
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0xff,
+    0xff,
+    192,
+    0,
+    2,
+    1, // ::ffff:192.0.2.1
+    0x00,
+    0x01,
+    0xff,
+    0xff, // ports 1 and 65535
   ]);
   t.strictSame(
-    encodeProxyV2({ family: 6, sourceAddress: '2001:db8::1', sourcePort: 1, destinationAddress: '::ffff:192.0.2.1', destinationPort: 65535 }),
+    encodeProxyV2({
+      family: 6,
+      sourceAddress: '2001:db8::1',
+      sourcePort: 1,
+      destinationAddress: '::ffff:192.0.2.1',
+      destinationPort: 65535,
+    }),
     ipv6,
     'IPv6: 0x21, length 36',
   );
 
   t.strictSame(encodeProxyV2Local(), Buffer.from([...SIG, 0x20, 0x00, 0x00, 0x00]), 'LOCAL: 0x20, UNSPEC, length 0');
-  t.strictSame(parseProxyHeader(encodeProxyV2Local()), { kind: 'header', length: 16, version: 2, addresses: null }, 'LOCAL parses with no addresses');
+  t.strictSame(
+    parseProxyHeader(encodeProxyV2Local()),
+    { kind: 'header', length: 16, version: 2, addresses: null },
+    'LOCAL parses with no addresses',
+  );
 });
 
 t.test('v2: TLVs', async (t) => {
@@ -287,34 +382,73 @@ t.test('v2: malformed or unusable heads', async (t) => {
   expectError(t, v2(0x21, 0x12, IPV4_BLOCK), /UDP/, 'UDP over IPv4 with PROXY');
   expectError(t, v2(0x21, 0x22, Buffer.alloc(36)), /UDP/, 'UDP over IPv6 with PROXY');
   expectError(t, v2(0x21, 0x02, []), /UDP/, 'UNSPEC family, DGRAM with PROXY');
-  t.strictSame(parse(v2(0x20, 0x12, IPV4_BLOCK)), { kind: 'header', length: 28, version: 2, addresses: null }, 'UDP with LOCAL: the family is ignored');
-  t.strictSame(parse(v2(0x20, 0x11, IPV4_BLOCK)), { kind: 'header', length: 28, version: 2, addresses: null }, 'TCP4 with LOCAL: the addresses are ignored');
+  t.strictSame(
+    parse(v2(0x20, 0x12, IPV4_BLOCK)),
+    { kind: 'header', length: 28, version: 2, addresses: null },
+    'UDP with LOCAL: the family is ignored',
+  );
+  t.strictSame(
+    parse(v2(0x20, 0x11, IPV4_BLOCK)),
+    { kind: 'header', length: 28, version: 2, addresses: null },
+    'TCP4 with LOCAL: the addresses are ignored',
+  );
 
   t.strictSame(parse(v2(0x21, 0x00, [])), { kind: 'header', length: 16, version: 2, addresses: null }, 'UNSPEC with PROXY: no addresses');
   t.strictSame(parse(v2(0x21, 0x00, tlv(0x04, ''))), { kind: 'header', length: 19, version: 2, addresses: null }, 'UNSPEC with a NOOP TLV');
-  t.strictSame(parse(v2(0x21, 0x31, Buffer.alloc(216))), { kind: 'header', length: 232, version: 2, addresses: null }, 'AF_UNIX stream with 216 bytes: no addresses');
+  t.strictSame(
+    parse(v2(0x21, 0x31, Buffer.alloc(216))),
+    { kind: 'header', length: 232, version: 2, addresses: null },
+    'AF_UNIX stream with 216 bytes: no addresses',
+  );
   expectError(t, v2(0x21, 0x31, Buffer.alloc(215)), /length 215 is shorter than the 216 bytes/, 'AF_UNIX with 215 bytes');
-  t.strictSame(parse(v2(0x21, 0x10, IPV4_BLOCK)), { kind: 'header', length: 28, version: 2, addresses: null }, 'AF_INET with an UNSPEC protocol: the addresses are not TCP ones and are ignored');
-  t.strictSame(parse(v2(0x21, 0x20, Buffer.alloc(36))), { kind: 'header', length: 52, version: 2, addresses: null }, 'AF_INET6 with an UNSPEC protocol: likewise');
+  t.strictSame(
+    parse(v2(0x21, 0x10, IPV4_BLOCK)),
+    { kind: 'header', length: 28, version: 2, addresses: null },
+    'AF_INET with an UNSPEC protocol: the addresses are not TCP ones and are ignored',
+  );
+  t.strictSame(
+    parse(v2(0x21, 0x20, Buffer.alloc(36))),
+    { kind: 'header', length: 52, version: 2, addresses: null },
+    'AF_INET6 with an UNSPEC protocol: likewise',
+  );
 
   expectError(t, v2(0x21, 0x11, IPV4_BLOCK.slice(0, 8)), /length 8 is shorter than the 12 bytes of its addresses/, 'TCP4 with length 8');
   expectError(t, v2(0x21, 0x11, [], 8), /length 8 is shorter/, 'TCP4 with length 8, nothing after the head: an error at once');
   expectError(t, v2(0x21, 0x21, Buffer.alloc(12)), /length 12 is shorter than the 36 bytes/, 'TCP6 with length 12');
-  expectError(t, v2(0x21, 0x11, [], PROXY_V2_MAX_BYTES - 16 + 1), /2049 bytes of addresses and TLVs, more than 2048/, 'length past the maximum: an error at once');
+  expectError(
+    t,
+    v2(0x21, 0x11, [], PROXY_V2_MAX_BYTES - 16 + 1),
+    /2049 bytes of addresses and TLVs, more than 2048/,
+    'length past the maximum: an error at once',
+  );
   expectError(t, v2(0x21, 0x11, [], 0xffff), /65535 bytes/, 'length 65535');
   const longest = v2(0x21, 0x11, Buffer.concat([Buffer.from(IPV4_BLOCK), tlv(0x04, Buffer.alloc(PROXY_V2_MAX_BYTES - 16 - 12 - 3))]));
   t.equal(longest.length, PROXY_V2_MAX_BYTES);
-  t.match(parse(longest), { kind: 'header', length: PROXY_V2_MAX_BYTES, addresses: IPV4_ADDRESSES }, 'a header of exactly PROXY_V2_MAX_BYTES');
+  t.match(
+    parse(longest),
+    { kind: 'header', length: PROXY_V2_MAX_BYTES, addresses: IPV4_ADDRESSES },
+    'a header of exactly PROXY_V2_MAX_BYTES',
+  );
   t.equal(parse(longest.subarray(0, longest.length - 1)).kind, 'incomplete', 'one byte short of it: incomplete');
 });
 
 t.test('v1 encode', async (t) => {
   t.equal(encodeProxyV1(IPV4_ADDRESSES).toString('latin1'), 'PROXY TCP4 192.0.2.1 198.51.100.2 12345 443\r\n');
-  const v6: ProxyAddresses = { family: 6, sourceAddress: '2001:db8::7', sourcePort: 0, destinationAddress: '::ffff:192.0.2.1', destinationPort: 65535 };
+  const v6: ProxyAddresses = {
+    family: 6,
+    sourceAddress: '2001:db8::7',
+    sourcePort: 0,
+    destinationAddress: '::ffff:192.0.2.1',
+    destinationPort: 65535,
+  };
   t.equal(encodeProxyV1(v6).toString('latin1'), 'PROXY TCP6 2001:db8::7 ::ffff:192.0.2.1 0 65535\r\n');
   for (const a of [IPV4_ADDRESSES, v6]) {
     const bytes = encodeProxyV1(a);
-    t.strictSame(parseProxyHeader(bytes), { kind: 'header', length: bytes.length, version: 1, addresses: a }, `IPv${a.family}: parses back`);
+    t.strictSame(
+      parseProxyHeader(bytes),
+      { kind: 'header', length: bytes.length, version: 1, addresses: a },
+      `IPv${a.family}: parses back`,
+    );
   }
 
   const bad: Array<[string, ProxyAddresses, RegExp]> = [
@@ -366,7 +500,8 @@ t.test('fuzz: random bytes after a header’s start never throw', async (t) => {
       const body = Array.from({ length: int(120) }, () => (int(16) === 0 ? int(256) : pick([...v1Alphabet])));
       const prefix = pick(['TCP4 ', 'TCP6 ', 'UNKNOWN', '']);
       buf = Buffer.concat([Buffer.from('PROXY ' + prefix, 'latin1'), Buffer.from(body)]);
-      if (int(4) === 0) buf = Buffer.from(`PROXY TCP4 ${int(300)}.${int(256)}.0.1 10.0.0.${int(256)} ${int(70000)} ${int(70000)}\r\n`, 'latin1');
+      if (int(4) === 0)
+        buf = Buffer.from(`PROXY TCP4 ${int(300)}.${int(256)}.0.1 10.0.0.${int(256)} ${int(70000)} ${int(70000)}\r\n`, 'latin1');
     }
     let r: ProxyHeaderParse;
     try {
@@ -385,7 +520,8 @@ t.test('fuzz: random bytes after a header’s start never throw', async (t) => {
       const again = parseProxyHeader(buf.subarray(0, r.length));
       if (JSON.stringify(again) !== JSON.stringify(r)) failures.push(`#${i} ${buf.toString('hex')}: the header alone parses differently`);
     }
-    if (r.kind === 'error' && (typeof r.message !== 'string' || !r.message.startsWith('PROXY v'))) failures.push(`#${i}: message ${r.message}`);
+    if (r.kind === 'error' && (typeof r.message !== 'string' || !r.message.startsWith('PROXY v')))
+      failures.push(`#${i}: message ${r.message}`);
   }
   t.strictSame(failures, [], '2000 buffers: no throw, a known kind, a header within the buffer');
   t.ok(kinds.header > 0 && kinds.incomplete > 0 && kinds.error > 0, `each outcome was reached: ${JSON.stringify(kinds)}`);

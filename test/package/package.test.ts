@@ -139,11 +139,36 @@ t.test('npm pack builds dist/ and packs the program, not the repo', async (t) =>
   tarball = join(work, tgz[0]!);
   const list = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' });
   t.equal(list.status, 0, 'tar lists it');
-  const files = list.stdout.split('\n').filter((f) => f !== '').map((f) => f.replace(/^package\//, ''));
-  for (const f of ['package.json', 'LICENSE', 'README.md', 'bin/tcpvs.js', 'bin/tcpvsadm.js', 'dist/index.js', 'dist/tcpvsadm.js', 'dist/package.json', 'dist/lib/control/worker-main.js', 'dist/rules/web-cluster.tcpvs', 'dist/lib/demo/site/index.html', 'dist/lib/demo/cgi-bin/echo.sh', 'contrib/tcpvs.service', 'docs/configuration.md', 'man/tcpvs.8', 'man/tcpvsadm.8', 'man/tcpvs.conf.5']) {
+  const files = list.stdout
+    .split('\n')
+    .filter((f) => f !== '')
+    .map((f) => f.replace(/^package\//, ''));
+  for (const f of [
+    'package.json',
+    'LICENSE',
+    'README.md',
+    'bin/tcpvs.js',
+    'bin/tcpvsadm.js',
+    'dist/index.js',
+    'dist/tcpvsadm.js',
+    'dist/package.json',
+    'dist/lib/control/worker-main.js',
+    'dist/rules/web-cluster.tcpvs',
+    'dist/lib/demo/site/index.html',
+    'dist/lib/demo/cgi-bin/echo.sh',
+    'contrib/tcpvs.service',
+    'docs/configuration.md',
+    'man/tcpvs.8',
+    'man/tcpvsadm.8',
+    'man/tcpvs.conf.5',
+  ]) {
     t.ok(files.includes(f), `ships ${f}`);
   }
-  t.same(files.filter((f) => /^(test|bench|\.ci|lib|scripts|node_modules)\//.test(f) || f.endsWith('.ts') || f.startsWith('tsconfig')), [], 'no sources, tests, benches or CI files');
+  t.same(
+    files.filter((f) => /^(test|bench|\.ci|lib|scripts|node_modules)\//.test(f) || f.endsWith('.ts') || f.startsWith('tsconfig')),
+    [],
+    'no sources, tests, benches or CI files',
+  );
   const pkg = JSON.parse(spawnSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }).stdout) as {
     dependencies?: Record<string, string>;
     engines?: { node?: string };
@@ -164,7 +189,8 @@ t.test('a global install of the tarball with npm on Node 22', async (t) => {
   });
   t.equal(r.status, 0, 'npm install -g', { output: explain(r) });
   for (const bin of ['tcpvs', 'tcpvsadm']) t.ok(existsSync(join(prefix, 'bin', bin)), `${bin} is on the prefix's PATH`);
-  for (const page of ['man8/tcpvs.8', 'man8/tcpvsadm.8', 'man5/tcpvs.conf.5']) t.ok(existsSync(join(prefix, 'share', 'man', page)), `man ${page} is in the prefix's man path`);
+  for (const page of ['man8/tcpvs.8', 'man8/tcpvsadm.8', 'man5/tcpvs.conf.5'])
+    t.ok(existsSync(join(prefix, 'share', 'man', page)), `man ${page} is in the prefix's man path`);
   t.ok(statSync(join(installed, 'dist', 'lib', 'demo', 'cgi-bin', 'echo.sh')).mode & 0o100, 'the CGI scripts are still executable');
   t.notOk(existsSync(join(installed, 'node_modules', 'node')), 'no Node binary installed with it');
 });
@@ -233,7 +259,9 @@ function checkInstalled(name: string, nodeBin: () => string): void {
     t.teardown(() => be.close());
     writeFileSync(
       config,
-      ['service pkg', '  listen 127.0.0.1:0', '  group app scheduler rr', `    server 127.0.0.1:${be.port}`, '  default app', ''].join('\n'),
+      ['service pkg', '  listen 127.0.0.1:0', '  group app scheduler rr', `    server 127.0.0.1:${be.port}`, '  default app', ''].join(
+        '\n',
+      ),
     );
     const check = run(tcpvs, ['check', '-c', config], { path });
     t.equal(check.status, 0, 'tcpvs check -c', { output: explain(check) });
@@ -275,7 +303,11 @@ function checkInstalled(name: string, nodeBin: () => string): void {
     await stopped;
     t.equal(child.exitCode, 0, 'stops on SIGTERM', { stderr: stderr() });
 
-    const demo = run(bin, ['--input-type=module', '-e', DEMO_CHECK, pathToFileURL(join(installed, 'dist', 'lib', 'demo', 'backends.js')).href], { path });
+    const demo = run(
+      bin,
+      ['--input-type=module', '-e', DEMO_CHECK, pathToFileURL(join(installed, 'dist', 'lib', 'demo', 'backends.js')).href],
+      { path },
+    );
     t.equal(demo.status, 0, "the demo's backends start from the installed package", { output: explain(demo) });
     if (demo.status === 0) {
       const seen = JSON.parse(demo.stdout) as { site: [number, boolean]; image: [number, number]; cgi: [number, string] };

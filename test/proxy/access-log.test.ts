@@ -135,7 +135,9 @@ t.test('every line of a file log is in the file once tcpvs has stopped (lines ar
   const backend = await startIdentityBackend('b');
   t.teardown(() => backend.close());
   const log = join(mkdtempSync(join(tmpdir(), 'tcpvs-log-')), 'access.log');
-  const tcpvs = await spawnTcpvs(serviceConfig({ groups: [{ name: 'g', servers: [backend.port] }], defaultGroup: 'g', logLevel: 'info', logDestination: log }));
+  const tcpvs = await spawnTcpvs(
+    serviceConfig({ groups: [{ name: 'g', servers: [backend.port] }], defaultGroup: 'g', logLevel: 'info', logDestination: log }),
+  );
   t.teardown(() => tcpvs.stop());
   const clients = await Promise.all([1, 2, 3, 4].map(() => RawClient.connect(tcpvs.port)));
   const perClient = 50;
@@ -151,23 +153,36 @@ t.test('every line of a file log is in the file once tcpvs has stopped (lines ar
   await tcpvs.stop();
   const lines = readFileSync(log, 'utf8').split('\n');
   t.equal(lines.pop(), '', 'the file ends with a whole line');
-  const paths = lines.map((l) => JSON.parse(l) as LogLine).filter((x) => x.msg === 'request').map((x) => x.path as string);
+  const paths = lines
+    .map((l) => JSON.parse(l) as LogLine)
+    .filter((x) => x.msg === 'request')
+    .map((x) => x.path as string);
   t.equal(paths.length, 4 * perClient, 'one line per request');
   t.equal(new Set(paths).size, 4 * perClient, 'no line twice');
   for (let k = 0; k < 4; k++) {
     const mine = paths.filter((p) => p.startsWith(`/c${k}/`));
-    t.same(mine, Array.from({ length: perClient }, (_, i) => `/c${k}/${i}`), `client ${k}'s lines in its order`);
+    t.same(
+      mine,
+      Array.from({ length: perClient }, (_, i) => `/c${k}/${i}`),
+      `client ${k}'s lines in its order`,
+    );
   }
 });
 
 t.test('a log file that cannot be written (/dev/full): requests are still served, and stderr says so once', async (t) => {
   const backend = await startIdentityBackend('b');
   t.teardown(() => backend.close());
-  const tcpvs = await spawnTcpvs(serviceConfig({ groups: [{ name: 'g', servers: [backend.port] }], defaultGroup: 'g', logLevel: 'info', logDestination: '/dev/full' }));
+  const tcpvs = await spawnTcpvs(
+    serviceConfig({ groups: [{ name: 'g', servers: [backend.port] }], defaultGroup: 'g', logLevel: 'info', logDestination: '/dev/full' }),
+  );
   t.teardown(() => tcpvs.stop());
   const c = await RawClient.connect(tcpvs.port);
   t.teardown(() => c.close());
-  const lost = () => tcpvs.stderr().split('\n').filter((l) => l.includes('log lines lost')).length;
+  const lost = () =>
+    tcpvs
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('log lines lost')).length;
   for (let i = 0; i < 5; i++) {
     c.write(requestHead('GET', `/${i}`));
     t.equal((await c.readResponse()).status, 200, `request ${i} served`);
@@ -183,7 +198,14 @@ t.test('a log destination that cannot be opened stops the start with a message t
   const file = join(mkdtempSync(join(tmpdir(), 'tcpvs-log-')), 'plain-file');
   writeFileSync(file, 'not a directory\n');
   await t.rejects(
-    spawnTcpvs(serviceConfig({ groups: [{ name: 'g', servers: [backend.port] }], defaultGroup: 'g', logLevel: 'info', logDestination: `${file}/access.log` })),
+    spawnTcpvs(
+      serviceConfig({
+        groups: [{ name: 'g', servers: [backend.port] }],
+        defaultGroup: 'g',
+        logLevel: 'info',
+        logDestination: `${file}/access.log`,
+      }),
+    ),
     { message: new RegExp(`exited \\(1\\).*cannot start: log destination ${file}/access.log: cannot open it`, 's') },
   );
 });

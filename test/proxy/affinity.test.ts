@@ -15,7 +15,7 @@ async function twoBackends(t: Test): Promise<[IdentityBackend, IdentityBackend]>
 
 async function withGroup(t: Test, a: IdentityBackend, b: IdentityBackend, persist: string): Promise<InProcessTcpvs> {
   const text = serviceConfig({ groups: [{ name: 'g', scheduler: 'rr', servers: [a.port, b.port] }], defaultGroup: 'g' }).replace(
-    /(    server 127\.0\.0\.1:\d+\n)(?![\s\S]*    server)/,
+    /( {4}server 127\.0\.0\.1:\d+\n)(?![\s\S]* {4}server)/,
     `$1    persist ${persist}\n`,
   );
   const tcpvs = await startTcpvs(text);
@@ -90,6 +90,8 @@ t.test('header affinity and a quiescent server keeping its sessions', async (t) 
   const aliceServer = tcpvs.group('g').servers.find((s) => s.name.endsWith(`:${(s1.who === 'A' ? a : b).port}`))!;
   aliceServer.weight = 0;
   tcpvs.group('g').scheduler.refresh();
-  for (let i = 0; i < 3; i++) t.equal((await ask(tcpvs.port, [['X-Session-Id', 'alice']])).who, s1.who, 'quiescent: pinned session still served');
-  for (let i = 0; i < 3; i++) t.equal((await ask(tcpvs.port, [['X-Session-Id', `new-${i}`]])).who, s2.who, 'new sessions avoid the quiescent server');
+  for (let i = 0; i < 3; i++)
+    t.equal((await ask(tcpvs.port, [['X-Session-Id', 'alice']])).who, s1.who, 'quiescent: pinned session still served');
+  for (let i = 0; i < 3; i++)
+    t.equal((await ask(tcpvs.port, [['X-Session-Id', `new-${i}`]])).who, s2.who, 'new sessions avoid the quiescent server');
 });

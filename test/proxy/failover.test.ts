@@ -6,7 +6,6 @@
 // bounded (timeout client-body, limit body-rate, limit header-count).
 import t from 'tap';
 import http from 'node:http';
-import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startRawBackend } from '../helpers/backends.ts';
 import { sleep, spawnTcpvs } from '../helpers/tcpvs.ts';
@@ -18,13 +17,14 @@ const OK = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 const answering = () => startRawBackend((_req, socket) => socket.write(OK));
 const silent = () => startRawBackend(() => {});
 
-
-
 /** A node http backend in its own process (so it can be SIGKILLed); answers its name. */
 async function backendProcess(name: string): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(
     process.execPath,
-    ['-e', `const s = require('node:http').createServer((q, r) => { q.resume(); q.on('end', () => r.end('${name}')); }); s.keepAliveTimeout = 30000; s.listen(0, '127.0.0.1', () => console.log(s.address().port));`],
+    [
+      '-e',
+      `const s = require('node:http').createServer((q, r) => { q.resume(); q.on('end', () => r.end('${name}')); }); s.keepAliveTimeout = 30000; s.listen(0, '127.0.0.1', () => console.log(s.address().port));`,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const port = await new Promise<number>((resolve, reject) => {
@@ -42,7 +42,10 @@ async function backendProcess(name: string): Promise<{ child: ChildProcess; port
 async function hangingPort(): Promise<{ port: number; child: ChildProcess }> {
   const child = spawn(
     'python3',
-    ['-c', 'import socket,time\ns=socket.socket();s.bind(("127.0.0.1",0));s.listen(0)\nprint(s.getsockname()[1],flush=True)\nc=[socket.socket() for _ in range(3)]\nfor x in c:\n  x.setblocking(False);x.connect_ex(s.getsockname())\nprint("full",flush=True)\ntime.sleep(120)'],
+    [
+      '-c',
+      'import socket,time\ns=socket.socket();s.bind(("127.0.0.1",0));s.listen(0)\nprint(s.getsockname()[1],flush=True)\nc=[socket.socket() for _ in range(3)]\nfor x in c:\n  x.setblocking(False);x.connect_ex(s.getsockname())\nprint("full",flush=True)\ntime.sleep(120)',
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let text = '';
@@ -79,10 +82,19 @@ t.test('a refused connect goes to another server, for a POST with its body too, 
   t.teardown(() => tcpvs.stop());
   const c = await RawClient.connect(tcpvs.port);
   t.teardown(() => c.close());
-  c.write(`${requestHead('POST', '/upload', [['Host', 'x'], ['Content-Length', '11']])}hello world`);
+  c.write(
+    `${requestHead('POST', '/upload', [
+      ['Host', 'x'],
+      ['Content-Length', '11'],
+    ])}hello world`,
+  );
   const r = await c.readResponse();
   t.equal(r.status, 200, 'answered by the live server');
-  t.same([live.requests[0]?.method, live.requests[0]?.url, live.requests[0]?.rawBody.toString()], ['POST', '/upload', 'hello world'], 'with the whole body');
+  t.same(
+    [live.requests[0]?.method, live.requests[0]?.url, live.requests[0]?.rawBody.toString()],
+    ['POST', '/upload', 'hello world'],
+    'with the whole body',
+  );
   for (let i = 0; i < 4; i++) {
     c.write(requestHead('GET', `/${i}`, [['Host', 'x']]));
     t.equal((await c.readResponse()).status, 200);
@@ -177,12 +189,19 @@ t.test('SIGKILL of one of two servers under 50 connections: only requests in fli
   const failed = results.filter((r) => r.what !== 'A' && r.what !== 'B');
   const after = results.filter((r) => r.at > killedAt + 200);
   t.ok(results.length > 500, `${results.length} requests`);
-  t.ok(results.some((r) => r.at < killedAt && r.what === 'A'), 'A answered before the kill');
+  t.ok(
+    results.some((r) => r.at < killedAt && r.what === 'A'),
+    'A answered before the kill',
+  );
   t.ok(
     failed.length <= inFlightOnKill,
     `${failed.length} failed, at most the ${inFlightOnKill} in flight at the kill (${[...new Set(failed.map((f) => f.what))].join(', ') || 'none'})`,
   );
-  t.same(failed.filter((f) => f.sent >= deadAt), [], 'no request sent after the server was dead failed: each went to the live server');
+  t.same(
+    failed.filter((f) => f.sent >= deadAt),
+    [],
+    'no request sent after the server was dead failed: each went to the live server',
+  );
   t.ok(after.length > 100 && after.every((r) => r.what === 'B'), `after the kill every request is answered, by B (${after.length})`);
   t.comment(`failover: ${results.length} requests, ${failed.length} failed, ${inFlightOnKill} in flight at the kill`);
 });
@@ -195,7 +214,12 @@ t.test('timeout client-body: a body trickling in cannot hold a server', async (t
   const c = await RawClient.connect(tcpvs.port);
   t.teardown(() => c.close());
   const started = Date.now();
-  c.write(requestHead('POST', '/slow', [['Host', 'x'], ['Content-Length', '100']]));
+  c.write(
+    requestHead('POST', '/slow', [
+      ['Host', 'x'],
+      ['Content-Length', '100'],
+    ]),
+  );
   // One byte every 100 ms, re-arming nothing: the body as a whole has 600 ms.
   const trickle = setInterval(() => c.write('x'), 100);
   t.teardown(() => clearInterval(trickle));
@@ -215,7 +239,12 @@ t.test('limit body-rate: a body that keeps the minimum rate may take longer than
   t.teardown(() => tcpvs.stop());
   const c = await RawClient.connect(tcpvs.port);
   t.teardown(() => c.close());
-  c.write(requestHead('POST', '/steady', [['Host', 'x'], ['Content-Length', '80']]));
+  c.write(
+    requestHead('POST', '/steady', [
+      ['Host', 'x'],
+      ['Content-Length', '80'],
+    ]),
+  );
   // 20 bytes every 100 ms: 200 bytes/s, over the 100 bytes/s minimum, for 400 ms in all.
   for (let i = 0; i < 4; i++) {
     await sleep(100);
@@ -229,7 +258,10 @@ t.test('limit header-count: more fields than the limit is 431 and nothing reache
   t.teardown(() => backend.close());
   const tcpvs = await spawnTcpvs(config([backend.port], ['limit header-count 20']));
   t.teardown(() => tcpvs.stop());
-  const fields = (n: number): Array<[string, string]> => [['Host', 'x'], ...Array.from({ length: n - 1 }, (_, i): [string, string] => [`X-F${i}`, 'v'])];
+  const fields = (n: number): Array<[string, string]> => [
+    ['Host', 'x'],
+    ...Array.from({ length: n - 1 }, (_, i): [string, string] => [`X-F${i}`, 'v']),
+  ];
   const c = await RawClient.connect(tcpvs.port);
   t.teardown(() => c.close());
   c.write(requestHead('GET', '/ok', fields(20)));

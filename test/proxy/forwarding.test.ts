@@ -354,9 +354,17 @@ t.test('head rewriting: forwarding fields added, hop-by-hop fields dropped both 
 
 t.test('HEAD, 204 and 304 carry no body and the connection goes on', async (t) => {
   const backend = await raw(t, (req, socket) => {
-    if (req.method === 'HEAD') rawReply(socket, '200 OK', [['Content-Length', '1234'], ['Content-Type', 'text/plain']]);
+    if (req.method === 'HEAD')
+      rawReply(socket, '200 OK', [
+        ['Content-Length', '1234'],
+        ['Content-Type', 'text/plain'],
+      ]);
     else if (req.url === '/204') rawReply(socket, '204 No Content', [['X-A', '1']]);
-    else if (req.url === '/304') rawReply(socket, '304 Not Modified', [['ETag', '"v1"'], ['Content-Length', '99']]);
+    else if (req.url === '/304')
+      rawReply(socket, '304 Not Modified', [
+        ['ETag', '"v1"'],
+        ['Content-Length', '99'],
+      ]);
     else rawReply(socket, '200 OK', [['Content-Length', String(6 + req.url.length)]], `after ${req.url}`);
   });
   const s = await tcpvs(t, { groups: [{ name: 'g', servers: [backend.port] }], defaultGroup: 'g' });
@@ -449,7 +457,12 @@ t.test('Expect: 100-continue: the interim 100 reaches the client before it sends
   const s = await tcpvs(t, { groups: [{ name: 'g', servers: [backend.port] }], defaultGroup: 'g' });
   const c = await client(t, s.port);
   const body = 'hello there';
-  c.write(requestHead('POST', '/upload', [['Content-Length', String(body.length)], ['Expect', '100-continue']]));
+  c.write(
+    requestHead('POST', '/upload', [
+      ['Content-Length', String(body.length)],
+      ['Expect', '100-continue'],
+    ]),
+  );
   const interim = await c.readHead();
   t.equal(interim.status, 100, 'the 100 Continue is relayed');
   t.equal(backend.requests.length, 0, 'the backend has not seen a body yet');

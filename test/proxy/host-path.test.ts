@@ -56,7 +56,11 @@ async function expectNothingReached(t: Test): Promise<void> {
   for (const name of Object.keys(backends) as Name[]) {
     const res = await send(plain.port, request(`GET ${SENTINELS[name]} HTTP/1.1`, 'Host: test'), false);
     t.equal(res.status, 200, `sentinel to ${name}`);
-    t.equal(backends[name].received().toString('latin1'), upstream(`GET ${SENTINELS[name]}`, 'test'), `${name} received zero bytes of the vector`);
+    t.equal(
+      backends[name].received().toString('latin1'),
+      upstream(`GET ${SENTINELS[name]}`, 'test'),
+      `${name} received zero bytes of the vector`,
+    );
   }
 }
 

@@ -17,7 +17,8 @@ function receiveQueue(localPort: number, remotePort: number): number {
   for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length < 5 || f[3] !== '01') continue;
-    if (parseInt(f[1].split(':')[1], 16) === localPort && parseInt(f[2].split(':')[1], 16) === remotePort) return parseInt(f[4].split(':')[1], 16);
+    if (parseInt(f[1].split(':')[1], 16) === localPort && parseInt(f[2].split(':')[1], 16) === remotePort)
+      return parseInt(f[4].split(':')[1], 16);
   }
   return 0;
 }
@@ -64,7 +65,10 @@ t.test('a pipelined request waiting behind a slow response is not overwritten by
   const res = await a.readResponse();
   t.equal(res.status, 200);
   t.equal(res.body.toString(), second, 'the waiting request reached the backend as sent');
-  t.same(backend.requests.map((r) => r.url), ['/slow', other, second]);
+  t.same(
+    backend.requests.map((r) => r.url),
+    ['/slow', other, second],
+  );
 });
 
 t.test('upload bytes waiting for a backend that does not read are not overwritten by another connection', async (t) => {

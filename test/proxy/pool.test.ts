@@ -99,7 +99,10 @@ t.test('a pooled connection the backend closed while idle is not used again', as
     await until(() => b.openConnections() === 0, 2000, 'the backend to close the idle connection');
     await sleep(50);
     const before = b.connections();
-    c.write(requestHead(method, `/after-idle-close-${method}`, method === 'POST' ? [['Content-Length', '2']] : []) + (method === 'POST' ? 'hi' : ''));
+    c.write(
+      requestHead(method, `/after-idle-close-${method}`, method === 'POST' ? [['Content-Length', '2']] : []) +
+        (method === 'POST' ? 'hi' : ''),
+    );
     const res = await c.readResponse();
     t.equal(res.status, 200, `${method} after the backend closed the idle connection`);
     t.equal(res.body.toString(), `b ${method} /after-idle-close-${method}\n`);
@@ -107,7 +110,7 @@ t.test('a pooled connection the backend closed while idle is not used again', as
   }
 });
 
-t.test("a response with Connection: close: that upstream connection is not reused", async (t) => {
+t.test('a response with Connection: close: that upstream connection is not reused', async (t) => {
   // The backend says close but leaves the socket open and ignores anything
   // more on it: reusing the connection would hang the next request.
   const b = await startRawBackend((req, socket) => {

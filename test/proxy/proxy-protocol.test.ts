@@ -103,7 +103,13 @@ t.test('accept-proxy: a trusted source sets the client address, any other source
   t.match(r.reply, /^HTTP\/1\.1 200/, 'v2 in three pieces from a trusted network: served');
   t.equal(xff(), '203.0.113.7');
 
-  const v6 = encodeProxyV2({ family: 6, sourceAddress: '2001:db8::7', sourcePort: 1, destinationAddress: '2001:db8::1', destinationPort: 80 });
+  const v6 = encodeProxyV2({
+    family: 6,
+    sourceAddress: '2001:db8::7',
+    sourcePort: 1,
+    destinationAddress: '2001:db8::1',
+    destinationPort: 80,
+  });
   r = await exchange(tcpvs.port, '127.0.0.2', [Buffer.concat([v6, Buffer.from(GET)])]);
   t.equal(xff(), '2001:db8::7', 'an IPv6 client through an IPv4 hop');
 
@@ -124,15 +130,32 @@ t.test('accept-proxy: a trusted source sets the client address, any other source
   t.equal(backend.requests.length, served, 'nothing of a refused connection reached the backend');
 
   t.ok(
-    await pollUntil(() => readLog(log).filter((l) => l.msg === 'refused' && typeof l.reason === 'string' && /PROXY/.test(l.reason)).length >= 3, 5000),
+    await pollUntil(
+      () => readLog(log).filter((l) => l.msg === 'refused' && typeof l.reason === 'string' && /PROXY/.test(l.reason)).length >= 3,
+      5000,
+    ),
     'each refusal is logged with its reason',
   );
-  const reasons = readLog(log).filter((l) => l.msg === 'refused').map((l) => String(l.reason));
-  t.ok(reasons.some((x) => /accept-proxy does not name/.test(x)), 'the untrusted source');
-  t.ok(reasons.some((x) => /single spaces/.test(x)), 'the malformed v1 header, with what is wrong');
-  t.ok(reasons.some((x) => /byte 13/.test(x)), 'the malformed v2 header, with the byte at fault');
+  const reasons = readLog(log)
+    .filter((l) => l.msg === 'refused')
+    .map((l) => String(l.reason));
+  t.ok(
+    reasons.some((x) => /accept-proxy does not name/.test(x)),
+    'the untrusted source',
+  );
+  t.ok(
+    reasons.some((x) => /single spaces/.test(x)),
+    'the malformed v1 header, with what is wrong',
+  );
+  t.ok(
+    reasons.some((x) => /byte 13/.test(x)),
+    'the malformed v2 header, with the byte at fault',
+  );
   const access = readLog(log).filter((l) => l.msg === 'request');
-  t.ok(access.some((l) => l.client === '192.0.2.9'), 'the access log has the header’s address');
+  t.ok(
+    access.some((l) => l.client === '192.0.2.9'),
+    'the access log has the header’s address',
+  );
 });
 
 // The L4 core's checks of a real that wants PROXY headers send one (v2 LOCAL)
@@ -159,18 +182,28 @@ t.test('accept-proxy: a check that resets after its header is closed quietly; a 
   const stop = new AbortController();
   let results;
   try {
-    results = await Promise.all([probeTcp('127.0.0.1', tcpvs.port, 5000, stop.signal, 2), probeTcp('127.0.0.1', tcpvs.port, 5000, stop.signal, 1)]);
+    results = await Promise.all([
+      probeTcp('127.0.0.1', tcpvs.port, 5000, stop.signal, 2),
+      probeTcp('127.0.0.1', tcpvs.port, 5000, stop.signal, 1),
+    ]);
   } finally {
     process.kill(tcpvs.pid, 'SIGCONT');
   }
-  t.ok(results.every((r) => r.ok), 'the checks connected and sent their headers');
+  t.ok(
+    results.every((r) => r.ok),
+    'the checks connected and sent their headers',
+  );
   // Accepted after them, a live untrusted connection with a header: refused and logged.
   const v4 = { family: 4 as const, sourceAddress: '192.0.2.9', sourcePort: 5555, destinationAddress: '198.51.100.1', destinationPort: 80 };
   const r = await exchange(tcpvs.port, '127.0.0.3', [encodeProxyV1(v4), GET]);
   t.equal(r.reply, '', 'an untrusted source: closed with no answer');
   t.ok(await pollUntil(() => readLog(log).some((l) => l.msg === 'refused' && l.client === '127.0.0.3'), 5000), 'its refusal is logged');
   const refused = readLog(log).filter((l) => l.msg === 'refused');
-  t.same(refused.map((l) => l.client), ['127.0.0.3'], 'and is the only one: the reset checks left no line');
+  t.same(
+    refused.map((l) => l.client),
+    ['127.0.0.3'],
+    'and is the only one: the reset checks left no line',
+  );
   t.equal(backend.requests.length, 0, 'nothing reached the backend');
 });
 
@@ -205,7 +238,14 @@ t.test('the L4 core sends a PROXY header (v1 or v2) to a real server that wants 
     const vipPort = await freePort();
     const key = { protocol: 'tcp' as const, address: '127.0.0.1', port: vipPort, fwmark: 0, family: 4 as const };
     await core.apply([
-      { key, scheduler: 'rr', persistence: null, realServers: [{ address: '127.0.0.1', port: realPort, weight: 1, method: 'masq', upperThreshold: 0, lowerThreshold: 0, proxyProtocol: version }] },
+      {
+        key,
+        scheduler: 'rr',
+        persistence: null,
+        realServers: [
+          { address: '127.0.0.1', port: realPort, weight: 1, method: 'masq', upperThreshold: 0, lowerThreshold: 0, proxyProtocol: version },
+        ],
+      },
     ]);
     const socket = net.connect({ host: '127.0.0.1', port: vipPort, localAddress: '127.0.0.88' });
     await new Promise<void>((resolve) => socket.once('connect', resolve));
@@ -221,7 +261,11 @@ t.test('the L4 core sends a PROXY header (v1 or v2) to a real server that wants 
     const parsed = parseProxyHeader(bytes);
     if (parsed.kind !== 'header') throw new Error(`no header: ${JSON.stringify(parsed)}`);
     t.equal(parsed.version, version, `v${version}`);
-    t.same(parsed.addresses, { family: 4, sourceAddress: '127.0.0.88', sourcePort: clientPort, destinationAddress: '127.0.0.1', destinationPort: vipPort }, 'the client and the VIP it reached');
+    t.same(
+      parsed.addresses,
+      { family: 4, sourceAddress: '127.0.0.88', sourcePort: clientPort, destinationAddress: '127.0.0.1', destinationPort: vipPort },
+      'the client and the VIP it reached',
+    );
     t.equal(bytes.subarray(parsed.length).toString(), 'hello END', 'then the client’s bytes, untouched');
     if (version === 1) t.equal(bytes.subarray(0, parsed.length).toString(), `PROXY TCP4 127.0.0.88 127.0.0.1 ${clientPort} ${vipPort}\r\n`);
   }
@@ -251,7 +295,10 @@ t.test('two tiers: the client address crosses the user-space VIP to a real self 
   t.equal(backend.header(backend.requests[0], 'x-forwarded-for'), '127.0.0.88', 'through the VIP: the client’s address, not the core’s');
   const direct = await exchange(tcpvs.port, '127.0.0.1', [GET]);
   t.match(direct.reply, /^HTTP\/1\.1 200/, 'the service still answers plain HTTP from its own host');
-  const forged = await exchange(tcpvs.port, '127.0.0.77', [encodeProxyV1({ family: 4, sourceAddress: '192.0.2.1', sourcePort: 1, destinationAddress: '127.0.0.1', destinationPort: 1 }), GET]);
+  const forged = await exchange(tcpvs.port, '127.0.0.77', [
+    encodeProxyV1({ family: 4, sourceAddress: '192.0.2.1', sourcePort: 1, destinationAddress: '127.0.0.1', destinationPort: 1 }),
+    GET,
+  ]);
   t.equal(forged.reply, '', 'a header from another address than its own: closed with no answer');
 });
 
@@ -271,7 +318,12 @@ t.test('config: accept-proxy and send-proxy are checked, with the field at fault
   t.match(problems([...svc, '  accept-proxy 10.0.0.0/8'].join('\n')), /accept-proxy.*usage: accept-proxy from/);
   t.match(problems([...svc, '  accept-proxy from example.com'].join('\n')), /'example\.com' is not an address/);
   t.equal(problems([...svc, '  accept-proxy from 10.0.0.0/8,::1 fd00::/8'].join('\n')), '', 'lists by spaces or commas, both families');
-  const vip = (driver: string, proto: string) => ['l4 driver ' + driver, ...svc, `vip v ${proto} 127.0.0.1:80`, '  real 127.0.0.1:9001 send-proxy-v2'];
+  const vip = (driver: string, proto: string) => [
+    'l4 driver ' + driver,
+    ...svc,
+    `vip v ${proto} 127.0.0.1:80`,
+    '  real 127.0.0.1:9001 send-proxy-v2',
+  ];
   t.equal(problems(vip('userspace', 'tcp').join('\n')), '');
   t.match(problems(vip('ipvs', 'tcp').join('\n')), /vip\.real\.send-proxy.*IPVS cannot send the PROXY protocol/);
   t.match(problems(vip('userspace', 'udp').join('\n')), /vip\.real\.send-proxy.*for tcp vips/);

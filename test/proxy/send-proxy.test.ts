@@ -125,7 +125,10 @@ async function get(c: RawClient, path: string, fields: Array<[string, string]> =
 }
 
 t.test('send-proxy and send-proxy-v2: the header names the client and where it connected, before the first request', async (t) => {
-  for (const [option, version] of [['send-proxy', 1], ['send-proxy-v2', 2]] as const) {
+  for (const [option, version] of [
+    ['send-proxy', 1],
+    ['send-proxy-v2', 2],
+  ] as const) {
     const backend = await recordingBackend(t);
     const s = await tcpvs(t, [`127.0.0.1:${backend.port} ${option}`]);
     const c = await client(t, s.port, '127.0.0.88');
@@ -133,7 +136,13 @@ t.test('send-proxy and send-proxy-v2: the header names the client and where it c
     const conn = backend.connections[0];
     const { version: got, addresses, header, rest } = split(conn);
     t.equal(got, version, `${option}: a v${version} header`);
-    const expected = { family: 4, sourceAddress: '127.0.0.88', sourcePort: c.socket.localPort, destinationAddress: '127.0.0.1', destinationPort: s.port };
+    const expected = {
+      family: 4,
+      sourceAddress: '127.0.0.88',
+      sourcePort: c.socket.localPort,
+      destinationAddress: '127.0.0.1',
+      destinationPort: s.port,
+    };
     t.same(addresses, expected, `${option}: the client's address and port, and the service's`);
     const wanted = version === 1 ? encodeProxyV1(expected as ProxyAddresses) : encodeProxyV2(expected as ProxyAddresses);
     t.same(header, wanted, `${option}: byte for byte`);
@@ -181,7 +190,11 @@ t.test('two clients never share a backend connection; each gets its own header',
     [backend.connections[1], '127.0.0.89', b.socket.localPort, '/b'],
   ] as const) {
     const { addresses, rest } = split(conn);
-    t.same(addresses, { family: 4, sourceAddress: who, sourcePort: port, destinationAddress: '127.0.0.1', destinationPort: s.port }, `connection ${conn.id}: ${who}'s header`);
+    t.same(
+      addresses,
+      { family: 4, sourceAddress: who, sourcePort: port, destinationAddress: '127.0.0.1', destinationPort: s.port },
+      `connection ${conn.id}: ${who}'s header`,
+    );
     t.equal(count(rest, `GET ${prefix}`), 3, `connection ${conn.id}: all of ${who}'s requests`);
     t.equal(count(rest, 'GET '), 3, `connection ${conn.id}: and no one else's`);
     t.equal(count(rest, 'PROXY'), 0, `connection ${conn.id}: one header`);
@@ -236,7 +249,11 @@ t.test('a server without send-proxy is unchanged: no header, connections shared 
   const plain = await recordingBackend(t);
   const proxied = await recordingBackend(t);
   // Group g: the plain server; /p/ goes to group p: the send-proxy one.
-  const s = await tcpvs(t, [`127.0.0.1:${plain.port}`], ['group p', `  server 127.0.0.1:${proxied.port} send-proxy`, 'route p prefix /p/ to p']);
+  const s = await tcpvs(
+    t,
+    [`127.0.0.1:${plain.port}`],
+    ['group p', `  server 127.0.0.1:${proxied.port} send-proxy`, 'route p prefix /p/ to p'],
+  );
   const a = await client(t, s.port, '127.0.0.88');
   const b = await client(t, s.port, '127.0.0.89');
   t.equal(await get(a, '/x'), 1);
@@ -250,7 +267,10 @@ t.test('a server without send-proxy is unchanged: no header, connections shared 
   t.equal(version, null, 'plain: no PROXY header');
   t.match(rest, /^GET \/x HTTP\/1\.1\r\n/, 'plain: the first request first');
   t.equal(count(rest, 'GET /x'), 3);
-  t.same(proxied.connections.map((c) => split(c).addresses?.sourceAddress), ['127.0.0.88', '127.0.0.89']);
+  t.same(
+    proxied.connections.map((c) => split(c).addresses?.sourceAddress),
+    ['127.0.0.88', '127.0.0.89'],
+  );
 });
 
 t.test('a config change that turns send-proxy on or off closes the idle connections', async (t) => {
@@ -275,7 +295,10 @@ t.test('a config change that turns send-proxy on or off closes the idle connecti
 t.test('config: send-proxy options, their errors, and the rule table', async (t) => {
   const problems = (servers: string[]): string[] => {
     try {
-      parseConfigText(['service web', '  listen 127.0.0.1:8080', '  group g', ...servers.map((s) => `    ${s}`), '  default g'].join('\n'), 'x.tcpvs');
+      parseConfigText(
+        ['service web', '  listen 127.0.0.1:8080', '  group g', ...servers.map((s) => `    ${s}`), '  default g'].join('\n'),
+        'x.tcpvs',
+      );
       return [];
     } catch (err) {
       if (err instanceof ConfigError) return err.problems.map((p) => `${p.line}:${p.field}: ${p.message}`);
@@ -283,7 +306,10 @@ t.test('config: send-proxy options, their errors, and the rule table', async (t)
     }
   };
   const servers = (lines: string[]) =>
-    parseConfigText(['service web', '  listen 127.0.0.1:8080', '  group g', ...lines.map((s) => `    ${s}`), '  default g'].join('\n'), 'x.tcpvs').services[0].groups[0].servers;
+    parseConfigText(
+      ['service web', '  listen 127.0.0.1:8080', '  group g', ...lines.map((s) => `    ${s}`), '  default g'].join('\n'),
+      'x.tcpvs',
+    ).services[0].groups[0].servers;
   t.same(
     servers([
       'server 127.0.0.1:9000',
@@ -313,11 +339,22 @@ t.test('config: send-proxy options, their errors, and the rule table', async (t)
   t.match(one('server 127.0.0.1:9000 send-proxy-v2 weight 2 send-proxy'), /^4:server\.send-proxy: /);
   t.match(one('server 127.0.0.1:9000 weight 2 weight 3'), /^4:server\.weight: 'weight' given twice/);
   t.match(one('server 127.0.0.1:9000 send-proxy weight'), /^4:server\.weight: bad weight ''/);
-  t.match(one('server 127.0.0.1:9000 send-proxy-v3'), /^4:server: unexpected 'send-proxy-v3': usage: server HOST:PORT \[weight N\] \[send-proxy\|send-proxy-v2\]/);
+  t.match(
+    one('server 127.0.0.1:9000 send-proxy-v3'),
+    /^4:server: unexpected 'send-proxy-v3': usage: server HOST:PORT \[weight N\] \[send-proxy\|send-proxy-v2\]/,
+  );
   t.match(one('server'), /^4:server: missing argument: usage: server HOST:PORT \[weight N\] \[send-proxy\|send-proxy-v2\]/);
 
   const config = parseConfigText(
-    ['service web', '  listen 127.0.0.1:8080', '  group g', '    server 127.0.0.1:9000', '    server 127.0.0.1:9001 send-proxy', '    server 127.0.0.1:9002 weight 2 send-proxy-v2', '  default g'].join('\n'),
+    [
+      'service web',
+      '  listen 127.0.0.1:8080',
+      '  group g',
+      '    server 127.0.0.1:9000',
+      '    server 127.0.0.1:9001 send-proxy',
+      '    server 127.0.0.1:9002 weight 2 send-proxy-v2',
+      '  default g',
+    ].join('\n'),
     'x.tcpvs',
   );
   const table = formatRuleTable(config);
@@ -332,8 +369,13 @@ t.test('health checks to a send-proxy server begin with a header too: v2 LOCAL, 
     ['send-proxy', 'tcp'],
   ] as const) {
     const backend = await recordingBackend(t);
-    const check = kind === 'http' ? 'check http /health interval 100ms timeout 1s rise 1 fall 1' : 'check tcp interval 100ms timeout 1s rise 1 fall 1';
-    const config = serviceConfig({ groups: [], extra: ['group g', `  server 127.0.0.1:${backend.port} ${option}`, `  ${check}`], defaultGroup: 'g' });
+    const check =
+      kind === 'http' ? 'check http /health interval 100ms timeout 1s rise 1 fall 1' : 'check tcp interval 100ms timeout 1s rise 1 fall 1';
+    const config = serviceConfig({
+      groups: [],
+      extra: ['group g', `  server 127.0.0.1:${backend.port} ${option}`, `  ${check}`],
+      defaultGroup: 'g',
+    });
     const s = await startTcpvs(config);
     t.teardown(() => s.close());
     await until(() => backend.connections.filter((c) => c.bytes.length > 0).length >= 2, `two ${kind} checks`);

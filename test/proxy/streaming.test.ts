@@ -9,7 +9,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { startRawBackend, listen, closeServer, type RawBackend } from '../helpers/backends.ts';
 import { parseHeadAt, fieldValue } from '../helpers/http-bytes.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
-import { kernelQueuedBytes, sampler, withTimeout, serviceConfig, sleep, spawnTcpvs, startTcpvs, type SpawnedTcpvs } from '../helpers/tcpvs.ts';
+import {
+  kernelQueuedBytes,
+  sampler,
+  withTimeout,
+  serviceConfig,
+  sleep,
+  spawnTcpvs,
+  startTcpvs,
+  type SpawnedTcpvs,
+} from '../helpers/tcpvs.ts';
 
 const MB = 1024 * 1024;
 // Memory tcpvs may grow by while moving a large body: far below the body size.
@@ -67,7 +76,12 @@ t.test('a chunked request with extensions and trailers reaches the backend byte 
     '\r\n',
   ];
   const body = pieces.join('');
-  c.write(requestHead('POST', '/up', [['Transfer-Encoding', 'chunked'], ['Trailer', 'X-Checksum, X-Other']]));
+  c.write(
+    requestHead('POST', '/up', [
+      ['Transfer-Encoding', 'chunked'],
+      ['Trailer', 'X-Checksum, X-Other'],
+    ]),
+  );
   for (const p of pieces) {
     await sleep(5);
     c.write(p);
@@ -190,7 +204,7 @@ t.test('a client that takes its bytes in bursts gets every byte of a large respo
         bodyAt = end + 4;
         chunk = head.subarray(bodyAt);
       }
-      let data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      const data = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
       const whole = data.length - (data.length % 4);
       for (let i = 0; i < whole && firstBad === -1; i += 4) if (data.readUInt32LE(i) !== (received + i) / 4) firstBad = received + i;
       received += whole;
@@ -347,7 +361,9 @@ async function startSlowReader(): Promise<SlowReader> {
       hash.update(body);
       if (received >= expected) {
         const reply = JSON.stringify({ bytes: received, sha256: hash.digest('hex') });
-        socket.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${reply.length}\r\nConnection: close\r\n\r\n${reply}`);
+        socket.end(
+          `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${reply.length}\r\nConnection: close\r\n\r\n${reply}`,
+        );
       }
     });
   });
@@ -364,10 +380,7 @@ async function startSlowReader(): Promise<SlowReader> {
 }
 
 /** Reads one response head from a raw socket, then hands every body byte to `onBody`. */
-function streamResponse(
-  socket: net.Socket,
-  onBody: (chunk: Buffer) => void,
-): Promise<{ status: number; contentLength: number }> {
+function streamResponse(socket: net.Socket, onBody: (chunk: Buffer) => void): Promise<{ status: number; contentLength: number }> {
   return new Promise((resolve, reject) => {
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
@@ -403,7 +416,12 @@ async function upload(port: number, total: number): Promise<{ result: { bytes: n
       socket.on('end', () => resolve(Buffer.concat(chunks)));
       socket.on('error', reject);
     });
-    socket.write(requestHead('POST', '/upload', [['Content-Length', String(total)], ['Connection', 'close']]));
+    socket.write(
+      requestHead('POST', '/upload', [
+        ['Content-Length', String(total)],
+        ['Connection', 'close'],
+      ]),
+    );
     const hash = createHash('sha256');
     const started = Date.now();
     for (const b of blocks(total, 256 * 1024)) {
@@ -413,7 +431,8 @@ async function upload(port: number, total: number): Promise<{ result: { bytes: n
     }
     const raw = await withTimeout(response, 20_000, 'upload response');
     const parsed = parseHeadAt(raw, 0);
-    if (parsed === null || parsed.head.startLine !== 'HTTP/1.1 200 OK') throw new Error(`bad upload response ${raw.toString('latin1', 0, 200)}`);
+    if (parsed === null || parsed.head.startLine !== 'HTTP/1.1 200 OK')
+      throw new Error(`bad upload response ${raw.toString('latin1', 0, 200)}`);
     return { result: JSON.parse(raw.subarray(parsed.end).toString()), sha256: hash.digest('hex') };
   } finally {
     socket.destroy();
@@ -516,7 +535,12 @@ t.test('large bodies through the CLI with bounded memory', async (t) => {
       socket.on('end', () => resolve(Buffer.concat(chunks)));
       socket.on('error', reject);
     });
-    socket.write(requestHead('POST', '/slow-upload', [['Content-Length', String(total)], ['Connection', 'close']]));
+    socket.write(
+      requestHead('POST', '/slow-upload', [
+        ['Content-Length', String(total)],
+        ['Connection', 'close'],
+      ]),
+    );
     const hash = createHash('sha256');
     let accepted = 0;
     let blocked = false;

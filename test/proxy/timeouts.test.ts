@@ -26,7 +26,11 @@ import {
 const SETTINGS = ['timeout client-header 300ms', 'timeout client-idle 500ms', 'timeout connect 300ms', 'timeout response 300ms'];
 const GET = (path: string, extra: string[] = []) => [`GET ${path} HTTP/1.1`, 'Host: x', ...extra].join('\r\n') + '\r\n\r\n';
 
-async function edge(t: Test, behaviour?: BackendBehaviour, settings: string[] = SETTINGS): Promise<{ backend: RecordingBackend; tcpvs: Tcpvs }> {
+async function edge(
+  t: Test,
+  behaviour?: BackendBehaviour,
+  settings: string[] = SETTINGS,
+): Promise<{ backend: RecordingBackend; tcpvs: Tcpvs }> {
   const backend = await startRecordingBackend(behaviour);
   const tcpvs = await startTcpvs({ servers: [{ port: backend.port }], settings, logToFile: true });
   t.teardown(async () => {
@@ -263,7 +267,7 @@ t.test('connect timeout: an upstream that never completes the handshake → 504'
 
   // Fill the accept queue until a connect hangs (at most 4 tries).
   const fillers: net.Socket[] = [];
-  t.teardown(() => fillers.forEach((s) => s.destroy()));
+  t.teardown(() => fillers.forEach((s) => void s.destroy()));
   let hung = false;
   for (let i = 0; i < 4 && !hung; i++) {
     try {

@@ -4,7 +4,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { listen, closeServer, startIdentityBackend } from '../helpers/backends.ts';
 import { fieldValue } from '../helpers/http-bytes.ts';
@@ -14,7 +14,9 @@ import { serviceConfig, startTcpvs, withTimeout, type InProcessTcpvs } from '../
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 function acceptFor(key: string): string {
-  return createHash('sha1').update(key + WS_GUID).digest('base64');
+  return createHash('sha1')
+    .update(key + WS_GUID)
+    .digest('base64');
 }
 
 interface Frame {
@@ -206,7 +208,13 @@ t.test('raw handshake: 101 with Upgrade and Connection, then a masked frame is e
   t.match(String(hs.headers.connection), /upgrade/i, 'and Connection: upgrade');
   t.equal(hs.headers['sec-websocket-key'], key);
   t.equal(hs.headers['sec-websocket-version'], '13');
-  t.equal(fieldValue(Object.entries(hs.headers).map(([k, v]) => [k, String(v)]), 'via'), '1.1 tcpvs');
+  t.equal(
+    fieldValue(
+      Object.entries(hs.headers).map(([k, v]) => [k, String(v)]),
+      'via',
+    ),
+    '1.1 tcpvs',
+  );
 
   // A 70 000-byte binary frame (64-bit length), a ping, then a clean close.
   const big = randomBytes(70_000);
@@ -306,7 +314,13 @@ t.test('a plain request on the same service is not tunnelled', async (t) => {
   t.equal(res.body.toString(), 'web GET /page\n');
   // An upgrade request that the backend answers with an ordinary response
   // (node:http without an 'upgrade' listener): no tunnel, HTTP goes on.
-  c.write(requestHead('GET', '/page-upgrade', [['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Key', 'x']]));
+  c.write(
+    requestHead('GET', '/page-upgrade', [
+      ['Upgrade', 'websocket'],
+      ['Connection', 'Upgrade'],
+      ['Sec-WebSocket-Key', 'x'],
+    ]),
+  );
   const plain = await c.readResponse();
   t.equal(plain.status, 200);
   t.equal(plain.body.toString(), 'web GET /page-upgrade\n');

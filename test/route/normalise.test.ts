@@ -167,21 +167,43 @@ interface Read {
 }
 const TARGETS: Array<[string, string, string | undefined, Read | RegExp, string]> = [
   ['GET', '/a/b?x', 'test', { path: '/a/b', target: '/a/b?x', forward: '/a/b?x', authority: null, host: 'test' }, 'origin-form'],
-  ['GET', '/a/../b?x=/../y', 'test', { path: '/b', target: '/b?x=/../y', forward: '/a/../b?x=/../y', authority: null, host: 'test' }, 'the query is kept as sent'],
   [
-    'GET', 'http://admin.internal/x', 'test',
-    { path: '/x', target: '/x', forward: '/x', authority: 'admin.internal', host: 'admin.internal' },
-    'RFC 9112 §3.2.2: the target\'s authority wins over Host',
+    'GET',
+    '/a/../b?x=/../y',
+    'test',
+    { path: '/b', target: '/b?x=/../y', forward: '/a/../b?x=/../y', authority: null, host: 'test' },
+    'the query is kept as sent',
   ],
   [
-    'GET', 'HTTP://Admin.Internal.:8080/s/./t?q', 'test',
+    'GET',
+    'http://admin.internal/x',
+    'test',
+    { path: '/x', target: '/x', forward: '/x', authority: 'admin.internal', host: 'admin.internal' },
+    "RFC 9112 §3.2.2: the target's authority wins over Host",
+  ],
+  [
+    'GET',
+    'HTTP://Admin.Internal.:8080/s/./t?q',
+    'test',
     { path: '/s/t', target: '/s/t?q', forward: '/s/./t?q', authority: 'Admin.Internal.:8080', host: 'admin.internal' },
     'RFC 3986 §3.1, §3.2.2: scheme and host are case-insensitive',
   ],
   ['GET', 'https://a/x', 'a', { path: '/x', target: '/x', forward: '/x', authority: 'a', host: 'a' }, 'https is accepted too'],
-  ['GET', 'http://a', undefined, { path: '/', target: '/', forward: '/', authority: 'a', host: 'a' }, 'RFC 9112 §3.2.1: an empty path is "/"'],
+  [
+    'GET',
+    'http://a',
+    undefined,
+    { path: '/', target: '/', forward: '/', authority: 'a', host: 'a' },
+    'RFC 9112 §3.2.1: an empty path is "/"',
+  ],
   ['GET', 'http://a?q=1', 'a', { path: '/', target: '/?q=1', forward: '/?q=1', authority: 'a', host: 'a' }, 'an empty path before a query'],
-  ['OPTIONS', 'http://a', 'a', { path: '*', target: '*', forward: '*', authority: 'a', host: 'a' }, 'RFC 9112 §3.2.4: OPTIONS on an empty path goes on as "*"'],
+  [
+    'OPTIONS',
+    'http://a',
+    'a',
+    { path: '*', target: '*', forward: '*', authority: 'a', host: 'a' },
+    'RFC 9112 §3.2.4: OPTIONS on an empty path goes on as "*"',
+  ],
   ['OPTIONS', '*', 'a', { path: '*', target: '*', forward: '*', authority: null, host: 'a' }, 'RFC 9112 §3.2.4: asterisk-form'],
   ['GET', '*', 'a', /asterisk-form/, 'RFC 9112 §3.2.4: "*" is for OPTIONS only'],
   ['GET', 'ftp://a/x', 'a', /not origin-form/, 'only http and https'],
@@ -258,7 +280,15 @@ t.test('rules and keys see the normalised path; the query only where they did be
 });
 
 function configProblems(lines: string[]): string[] {
-  const text = ['log level silent', 'service s', '  listen 127.0.0.1:0', '  group g', '    server 127.0.0.1:9', ...lines, '  default g'].join('\n');
+  const text = [
+    'log level silent',
+    'service s',
+    '  listen 127.0.0.1:0',
+    '  group g',
+    '    server 127.0.0.1:9',
+    ...lines,
+    '  default g',
+  ].join('\n');
   try {
     parseNativeConfig(text, 'mem');
     return [];
@@ -269,8 +299,12 @@ function configProblems(lines: string[]): string[] {
 }
 
 t.test('config: normalize-path, and path/prefix values that could never match', async (t) => {
-  const spec = (lines: string[]) => parseNativeConfig(['service s', '  listen 127.0.0.1:0', '  group g', '    server 127.0.0.1:9', ...lines, '  default g'].join('\n'), 'mem').services[0];
-  t.equal(spec([]).forwardNormalizedPath, undefined, 'default: the client\'s path goes upstream');
+  const spec = (lines: string[]) =>
+    parseNativeConfig(
+      ['service s', '  listen 127.0.0.1:0', '  group g', '    server 127.0.0.1:9', ...lines, '  default g'].join('\n'),
+      'mem',
+    ).services[0];
+  t.equal(spec([]).forwardNormalizedPath, undefined, "default: the client's path goes upstream");
   t.equal(spec(['  normalize-path route']).forwardNormalizedPath, undefined);
   t.equal(spec(['  normalize-path forward']).forwardNormalizedPath, true);
   t.match(configProblems(['  normalize-path always']), [/^normalize-path: unknown mode 'always'/]);

@@ -119,7 +119,10 @@ t.test('compileAll: every matcher must hold; none holds vacuously', async (t) =>
   t.notOk(both(request('GET', '/web/x', { 'x-k': '1' })));
   t.notOk(both(request('GET', '/api/x')));
   t.ok(compileAll([])(request('GET', '/')));
-  const two = compileAll([{ kind: 'prefix', value: '/a' }, { kind: 'method', values: ['GET'] }]);
+  const two = compileAll([
+    { kind: 'prefix', value: '/a' },
+    { kind: 'method', values: ['GET'] },
+  ]);
   t.ok(two(request('GET', '/a')));
   t.notOk(two(request('GET', '/b')));
   t.notOk(two(request('PUT', '/a')));
@@ -159,7 +162,10 @@ t.test('router: the key is the submatch, only for url-regex rules of hashing gro
     { name: 'plain', scheduler: 'wlc', servers: [] },
   ];
   const rules = [
-    rule('users', 'users', [{ kind: 'url-regex', re: /^\/users\/([^/?]+)/ }, { kind: 'method', values: ['GET'] }]),
+    rule('users', 'users', [
+      { kind: 'url-regex', re: /^\/users\/([^/?]+)/ },
+      { kind: 'method', values: ['GET'] },
+    ]),
     rule('docs', 'whole', [{ kind: 'url-regex', re: /^\/docs\/\w+/ }]),
     rule('opt', 'optional', [{ kind: 'url-regex', re: /^\/o\/(a)?(b)?/ }]),
     rule('plain', 'plain', [{ kind: 'url-regex', re: /^\/p\/(\w+)/ }]),

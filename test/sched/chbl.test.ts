@@ -5,9 +5,15 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createScheduler, makeRealServers } from '../../lib/sched/index.ts';
 import type { PickContext, RealServer, RealServerSpec, Scheduler } from '../../lib/sched/index.ts';
-import { BoundedLoadHashScheduler, DECAY_WINDOW_PER_SERVER, MAX_RING_POINTS, MIN_DECAY_WINDOW, POINTS_PER_UNIT } from '../../lib/sched/chbl.ts';
+import {
+  type BoundedLoadHashScheduler,
+  DECAY_WINDOW_PER_SERVER,
+  MAX_RING_POINTS,
+  MIN_DECAY_WINDOW,
+  POINTS_PER_UNIT,
+} from '../../lib/sched/chbl.ts';
 import type { SchedulerOptions } from '../../lib/sched/scheduler.ts';
-import { HashRing, nameOrder } from '../../lib/sched/hash-ring.ts';
+import { HashRing } from '../../lib/sched/hash-ring.ts';
 
 const runFile = promisify(execFile);
 
@@ -34,12 +40,11 @@ function keyOf(n: number): string {
   return `/doc/${n}`;
 }
 
-
 /** Key ranks drawn Zipf(alpha) over `count` keys: rank 0 is by far the hottest. */
 function zipfSampler(count: number, random: () => number, alpha = 1.1): () => number {
   const cdf = new Float64Array(count);
   let sum = 0;
-  for (let rank = 0; rank < count; rank++) cdf[rank] = sum += 1 / Math.pow(rank + 1, alpha);
+  for (let rank = 0; rank < count; rank++) cdf[rank] = sum += 1 / (rank + 1) ** alpha;
   return () => {
     const target = random() * sum;
     let low = 0;
@@ -120,7 +125,8 @@ function runRequests(specs: RealServerSpec[], options: SchedulerOptions, picks: 
     let total = 0;
     for (const s of servers) total += chbl.recentRequestsOf(s);
     // A pick that completed a window halved every count: the bound is checked between halvings.
-    if (total > previousTotal && chbl.recentRequestsOf(server) > Math.ceil((factor * total * server.weight) / totalWeight)) run.boundViolations++;
+    if (total > previousTotal && chbl.recentRequestsOf(server) > Math.ceil((factor * total * server.weight) / totalWeight))
+      run.boundViolations++;
     previousTotal = total;
   }
   run.share = servers.map((s, i) => picked[i] / ((picks * s.weight) / totalWeight));
@@ -130,7 +136,11 @@ function runRequests(specs: RealServerSpec[], options: SchedulerOptions, picks: 
 t.test('balanceFactor must be a number above 1; balanceOn requests (the default) or active', async (t) => {
   const servers = makeRealServers(SPECS);
   for (const bad of [1, 0.5, 0, -2, Number.NaN, Number.POSITIVE_INFINITY]) {
-    t.throws(() => createScheduler('chbl', servers, { balanceFactor: bad }), { message: /chbl: balanceFactor .* must be a number greater than 1/ }, `${bad}`);
+    t.throws(
+      () => createScheduler('chbl', servers, { balanceFactor: bad }),
+      { message: /chbl: balanceFactor .* must be a number greater than 1/ },
+      `${bad}`,
+    );
   }
   const chbl = createScheduler('chbl', servers, {}) as BoundedLoadHashScheduler;
   t.equal(chbl.balanceFactor, 1.25, 'default 1.25');
@@ -142,19 +152,34 @@ t.test('balanceFactor must be a number above 1; balanceOn requests (the default)
   t.equal((createScheduler('chbl', servers, { balanceOn: 'requests' }) as BoundedLoadHashScheduler).balanceOn, 'requests');
   for (const bad of ['connections', '', 'Requests']) {
     const options = { balanceOn: bad } as unknown as SchedulerOptions;
-    t.throws(() => createScheduler('chbl', servers, options), { message: /^chbl: balanceOn '.*' must be 'requests' .* or 'active'/ }, `'${bad}'`);
+    t.throws(
+      () => createScheduler('chbl', servers, options),
+      { message: /^chbl: balanceOn '.*' must be 'requests' .* or 'active'/ },
+      `'${bad}'`,
+    );
   }
   t.equal(chbl.decayWindow, MIN_DECAY_WINDOW, '3 servers: the shortest window');
-  t.equal((createScheduler('chbl', makeRealServers(equalSpecs(40)), {}) as BoundedLoadHashScheduler).decayWindow, 40 * DECAY_WINDOW_PER_SERVER, '40 servers');
+  t.equal(
+    (createScheduler('chbl', makeRealServers(equalSpecs(40)), {}) as BoundedLoadHashScheduler).decayWindow,
+    40 * DECAY_WINDOW_PER_SERVER,
+    '40 servers',
+  );
 });
 
 t.test('virtual nodes follow weights in units of their gcd, within the ring cap', async (t) => {
   const hundreds = makeRealServers(SPECS.map((s) => ({ ...s, weight: s.weight * 100 })));
   const chbl = createScheduler('chbl', hundreds, {}) as BoundedLoadHashScheduler;
-  t.same(hundreds.map((s) => chbl.pointsOf(s)), [POINTS_PER_UNIT, 2 * POINTS_PER_UNIT, 3 * POINTS_PER_UNIT]);
+  t.same(
+    hundreds.map((s) => chbl.pointsOf(s)),
+    [POINTS_PER_UNIT, 2 * POINTS_PER_UNIT, 3 * POINTS_PER_UNIT],
+  );
   hundreds[0].weight = 150;
   chbl.refresh();
-  t.same(hundreds.map((s) => chbl.pointsOf(s)), [1.5 * POINTS_PER_UNIT, 2 * POINTS_PER_UNIT, 3 * POINTS_PER_UNIT], 'a weight change resizes only that server');
+  t.same(
+    hundreds.map((s) => chbl.pointsOf(s)),
+    [1.5 * POINTS_PER_UNIT, 2 * POINTS_PER_UNIT, 3 * POINTS_PER_UNIT],
+    'a weight change resizes only that server',
+  );
   hundreds[0].weight = 0;
   chbl.refresh();
   t.equal(chbl.pointsOf(hundreds[0]), 0, 'quiescent: off the ring');
@@ -184,7 +209,10 @@ t.test('at zero load keys spread by weight', async (t) => {
   }
   for (const server of makeRealServers(SPECS)) {
     const share = (counts.get(server.name) ?? 0) / keyCount;
-    t.ok(Math.abs(share - server.weight / 6) <= 0.03, `${server.name}: ${share.toFixed(4)} of the keys, weight share ${(server.weight / 6).toFixed(4)}`);
+    t.ok(
+      Math.abs(share - server.weight / 6) <= 0.03,
+      `${server.name}: ${share.toFixed(4)} of the keys, weight share ${(server.weight / 6).toFixed(4)}`,
+    );
   }
 });
 
@@ -193,17 +221,32 @@ t.test('at equal load the mapping is stateless: instances, reorders and load lev
   const first = Array.from({ length: 1000 }, (_, n) => pickName(idle, keyOf(n)));
   t.equal(new Set(first).size, 3);
   for (let n = 0; n < 50; n++) pickName(idle, undefined);
-  t.same(Array.from({ length: 1000 }, (_, n) => pickName(idle, keyOf(n))), first, 'picks at zero load leave no state');
-  for (const order of [[2, 1, 0], [1, 0, 2]]) {
+  t.same(
+    Array.from({ length: 1000 }, (_, n) => pickName(idle, keyOf(n))),
+    first,
+    'picks at zero load leave no state',
+  );
+  for (const order of [
+    [2, 1, 0],
+    [1, 0, 2],
+  ]) {
     const reordered = createScheduler('chbl', makeRealServers(order.map((i) => SPECS[i])), ACTIVE);
-    t.same(Array.from({ length: 1000 }, (_, n) => pickName(reordered, keyOf(n))), first, `order ${order.join(',')}`);
+    t.same(
+      Array.from({ length: 1000 }, (_, n) => pickName(reordered, keyOf(n))),
+      first,
+      `order ${order.join(',')}`,
+    );
   }
   // Load in proportion to weight is "equal": every server is at its fair share.
   for (const perWeight of [1, 4, 25]) {
     const servers = makeRealServers(SPECS);
     for (const server of servers) server.active = perWeight * server.weight;
     const loaded = createScheduler('chbl', servers, ACTIVE);
-    t.same(Array.from({ length: 1000 }, (_, n) => pickName(loaded, keyOf(n))), first, `${perWeight} in flight per unit of weight`);
+    t.same(
+      Array.from({ length: 1000 }, (_, n) => pickName(loaded, keyOf(n))),
+      first,
+      `${perWeight} in flight per unit of weight`,
+    );
   }
   // Balancing on requests sent, a fresh scheduler is at equal (zero) load:
   // its first pick is the same plain mapping, whatever is in flight.
@@ -227,7 +270,11 @@ function mixedKeys(count: number): (string | null)[] {
  * is down for picks 2000..2999 and SPECS[0] is weighted 2 from pick 4000 on.
  * `inFlight` sets each server's `active` before every pick.
  */
-function requestSequence(specs: RealServerSpec[], keys: (string | null)[], inFlight: (server: RealServer, step: number) => number): string[] {
+function requestSequence(
+  specs: RealServerSpec[],
+  keys: (string | null)[],
+  inFlight: (server: RealServer, step: number) => number,
+): string[] {
   const servers = makeRealServers(specs);
   const chbl = createScheduler('chbl', servers, {});
   const byName = (spec: RealServerSpec) => servers.find((s) => s.host === spec.host)!;
@@ -279,19 +326,31 @@ t.test('another process computes the same mapping', async (t) => {
     const sequence = keys.map((key) => requests.pick({ key: key ?? undefined, clientAddress: '' })?.name);
     process.stdout.write(JSON.stringify({ atEqualLoad, sequence }));
   `;
-  const { stdout } = await runFile(process.execPath, ['--input-type=module', '-e', childProgram, JSON.stringify([...SPECS].reverse()), JSON.stringify(keys)], {
-    timeout: 30_000,
-    cwd: fileURLToPath(new URL('../..', import.meta.url)),
-  });
+  const { stdout } = await runFile(
+    process.execPath,
+    ['--input-type=module', '-e', childProgram, JSON.stringify([...SPECS].reverse()), JSON.stringify(keys)],
+    {
+      timeout: 30_000,
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    },
+  );
   const theirs = JSON.parse(stdout) as { atEqualLoad: string[]; sequence: string[] };
   const servers = makeRealServers(SPECS);
   for (const s of servers) s.active = 3 * s.weight;
   const active = createScheduler('chbl', servers, { balanceFactor: 1.5, balanceOn: 'active' });
   t.equal(theirs.atEqualLoad.length, 1000);
-  t.same(theirs.atEqualLoad, Array.from({ length: 1000 }, (_, n) => pickName(active, keyOf(n))), 'balanceOn active, equal load');
+  t.same(
+    theirs.atEqualLoad,
+    Array.from({ length: 1000 }, (_, n) => pickName(active, keyOf(n))),
+    'balanceOn active, equal load',
+  );
   const requests = createScheduler('chbl', makeRealServers(SPECS), {});
   t.equal(theirs.sequence.length, keys.length);
-  t.same(theirs.sequence, keys.map((key) => pickName(requests, key ?? undefined)), 'balanceOn requests, the same request sequence');
+  t.same(
+    theirs.sequence,
+    keys.map((key) => pickName(requests, key ?? undefined)),
+    'balanceOn requests, the same request sequence',
+  );
 });
 
 t.test('balancing on requests: under Zipf(1.0) keys no server gets more than c times its share of the picks', async (t) => {
@@ -313,7 +372,10 @@ t.test('balancing on requests: under Zipf(1.0) keys no server gets more than c t
     t.equal(bounded.boundViolations, 0, `${label}, c = ${factor}: every count within ceil(c × total × share) between halvings`);
     for (let i = 0; i < specs.length; i++) {
       const slack = (factor + 3) / ((2 * window * specs[i].weight) / totalWeight);
-      t.ok(bounded.share[i] <= factor + slack, `${label}, c = ${factor}: ${specs[i].host} got ${bounded.share[i].toFixed(4)} × its share, at most ${(factor + slack).toFixed(4)}`);
+      t.ok(
+        bounded.share[i] <= factor + slack,
+        `${label}, c = ${factor}: ${specs[i].host} got ${bounded.share[i].toFixed(4)} × its share, at most ${(factor + slack).toFixed(4)}`,
+      );
     }
     t.ok(bounded.offHome < picks / 4, `${label}, c = ${factor}: ${bounded.offHome} of ${picks} picks left their home server`);
 
@@ -339,13 +401,21 @@ t.test('balancing on requests: every decayWindow picks halve the counts', async 
   const before = counts();
   const last = chbl.pick({ key: keyOf(window), clientAddress: '' })!;
   before[last.id]++;
-  t.same(counts(), before.map((c) => Math.floor(c / 2)), 'the window-th pick halves every count, rounding down');
+  t.same(
+    counts(),
+    before.map((c) => Math.floor(c / 2)),
+    'the window-th pick halves every count, rounding down',
+  );
   for (let n = 0; n < window; n++) pickName(chbl, keyOf(n));
   t.ok(sum(counts()) < window + sum(before.map((c) => Math.floor(c / 2))), 'and the next window halves again');
 
   const inFlight = createScheduler('chbl', servers, ACTIVE) as BoundedLoadHashScheduler;
   for (let n = 0; n < 100; n++) pickName(inFlight, keyOf(n));
-  t.same(servers.map((s) => inFlight.recentRequestsOf(s)), [0, 0, 0], 'balanceOn active counts nothing');
+  t.same(
+    servers.map((s) => inFlight.recentRequestsOf(s)),
+    [0, 0, 0],
+    'balanceOn active counts nothing',
+  );
 });
 
 t.test('balancing on in-flight requests with hot keys: no server is ever picked beyond c times its share of the load', async (t) => {
@@ -359,7 +429,10 @@ t.test('balancing on in-flight requests with hot keys: no server is ever picked 
     const plainServers = makeRealServers(specs);
     const plain = runLoad(createScheduler('chbl', plainServers, { balanceFactor: 100, balanceOn: 'active' }), plainServers, 20_000);
     t.ok(plain.pickBoundViolations > 1000, `plain consistent hashing breaks the bound ${plain.pickBoundViolations} times`);
-    t.ok(bounded.peakRatio < plain.peakRatio, `peak busiest/mean ${bounded.peakRatio.toFixed(2)} < ${plain.peakRatio.toFixed(2)} without the bound`);
+    t.ok(
+      bounded.peakRatio < plain.peakRatio,
+      `peak busiest/mean ${bounded.peakRatio.toFixed(2)} < ${plain.peakRatio.toFixed(2)} without the bound`,
+    );
   }
 });
 
@@ -405,11 +478,19 @@ t.test('down and quiescent servers are skipped at once; all unusable gives null'
       t.equal(stayedOnUnusable, 0, 'every key of the down and the quiescent server moved');
       t.equal(movedOthers, 0, 'keys of the others stay');
       chbl.refresh();
-      t.same(keys.map((k) => pickName(chbl, k)), during, 'refresh changes nothing more');
+      t.same(
+        keys.map((k) => pickName(chbl, k)),
+        during,
+        'refresh changes nothing more',
+      );
       servers[1].up = true;
       servers[3].weight = 2;
       chbl.refresh();
-      t.same(keys.map((k) => pickName(chbl, k)), before, 'back to the original mapping');
+      t.same(
+        keys.map((k) => pickName(chbl, k)),
+        before,
+        'back to the original mapping',
+      );
     } else {
       t.ok(before.includes(servers[1].name) && before.includes(servers[3].name), 'both had keys before');
       for (let n = 0; n < 2000; n++) {
@@ -466,7 +547,11 @@ t.test('an empty ring, a huge group, and the visit stamp wrapping', async (t) =>
   const expected = keys.map((key) => pickName(plain, key ?? undefined));
   const wrapping = createScheduler('chbl', makeRealServers(SPECS), {});
   (wrapping as unknown as { visitStamp: number }).visitStamp = 0xffffffff - 5;
-  t.same(keys.map((key) => pickName(wrapping, key ?? undefined)), expected, 'the same picks across the wrap');
+  t.same(
+    keys.map((key) => pickName(wrapping, key ?? undefined)),
+    expected,
+    'the same picks across the wrap',
+  );
 });
 
 t.test('the same host:port listed twice resolves the same way everywhere', async (t) => {
@@ -515,7 +600,14 @@ t.test('without a key: wlc balancing on in-flight requests, fewest recent reques
   t.same(picksOf([...SPECS].reverse()), picks, 'balanceOn requests: the same picks in either listing order');
   for (const server of makeRealServers(SPECS)) {
     const share = picks.filter((name) => name === server.name).length / picks.length;
-    t.ok(Math.abs(share - server.weight / 6) <= 0.01, `${server.name}: ${share.toFixed(4)} of the requests, weight share ${(server.weight / 6).toFixed(4)}`);
+    t.ok(
+      Math.abs(share - server.weight / 6) <= 0.01,
+      `${server.name}: ${share.toFixed(4)} of the requests, weight share ${(server.weight / 6).toFixed(4)}`,
+    );
   }
-  t.same(picks.slice(0, 3), [SPECS[2], SPECS[1], SPECS[2]].map((s) => makeRealServers([s])[0].name), 'fewest (requests + 1) per weight first');
+  t.same(
+    picks.slice(0, 3),
+    [SPECS[2], SPECS[1], SPECS[2]].map((s) => makeRealServers([s])[0].name),
+    'fewest (requests + 1) per weight first',
+  );
 });

@@ -72,7 +72,10 @@ t.test('keys and buckets spread in proportion to weight', async (t) => {
   let bucketSum = 0;
   for (const server of servers) {
     const exact = (table.size * server.weight) / TOTAL_WEIGHT;
-    t.ok(Math.abs(table.bucketsOf(server.id) - exact) <= 1.5, `${server.name}: ${table.bucketsOf(server.id)} buckets, ${exact.toFixed(1)} by weight`);
+    t.ok(
+      Math.abs(table.bucketsOf(server.id) - exact) <= 1.5,
+      `${server.name}: ${table.bucketsOf(server.id)} buckets, ${exact.toFixed(1)} by weight`,
+    );
     bucketSum += table.bucketsOf(server.id);
   }
   t.equal(bucketSum, table.size, 'every bucket has a server');
@@ -153,5 +156,9 @@ t.test('without a key it behaves as wlc', async (t) => {
   const servers = makeRealServers(SPECS);
   const dh = createScheduler('dh', servers, {});
   for (let i = 0; i < TOTAL_WEIGHT * 10; i++) (dh.pick({ key: undefined, clientAddress: '' }) as RealServer).active++;
-  t.same(servers.map((s) => s.active), SPECS.map((s) => s.weight * 10), 'held requests fill servers by weight');
+  t.same(
+    servers.map((s) => s.active),
+    SPECS.map((s) => s.weight * 10),
+    'held requests fill servers by weight',
+  );
 });

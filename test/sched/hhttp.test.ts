@@ -37,9 +37,17 @@ t.test('same key, same server set: same server, whatever came in between', async
   const again = Array.from({ length: 1000 }, (_, n) => pickName(hhttp, keyOf(n)));
   t.same(again, first);
   const fresh = createScheduler('hhttp', makeRealServers(SPECS), {});
-  t.same(Array.from({ length: 1000 }, (_, n) => pickName(fresh, keyOf(n))), first, 'a new instance agrees');
+  t.same(
+    Array.from({ length: 1000 }, (_, n) => pickName(fresh, keyOf(n))),
+    first,
+    'a new instance agrees',
+  );
   const reordered = createScheduler('hhttp', makeRealServers([...SPECS].reverse()), {});
-  t.same(Array.from({ length: 1000 }, (_, n) => pickName(reordered, keyOf(n))), first, 'config order does not matter');
+  t.same(
+    Array.from({ length: 1000 }, (_, n) => pickName(reordered, keyOf(n))),
+    first,
+    'config order does not matter',
+  );
   t.equal(new Set(first).size, 3, 'keys spread over every server');
 });
 
@@ -100,7 +108,11 @@ t.test('only the keys of a server that leaves move, and they come back', async (
   t.ok(movedFromDown > 0);
   servers[1].up = true;
   hhttp.refresh();
-  t.same(keys.map((k) => pickName(hhttp, k)), before, 'the same mapping once it is back');
+  t.same(
+    keys.map((k) => pickName(hhttp, k)),
+    before,
+    'the same mapping once it is back',
+  );
 });
 
 t.test('quiescent and down servers get no keys; all unusable gives null', async (t) => {

@@ -73,7 +73,11 @@ t.test('a down or quiescent server loses its keys to wlc; they stay moved', asyn
     else t.equal(moved[i], homes[i], `${keys[i]} stayed`);
   }
   servers[victim].up = true;
-  t.same(keys.map((k) => pickId(lblc, k)), moved, 'keys do not return when it is back');
+  t.same(
+    keys.map((k) => pickId(lblc, k)),
+    moved,
+    'keys do not return when it is back',
+  );
   const quiesced = moved[1];
   servers[quiesced].weight = 0;
   lblc.refresh();
@@ -117,7 +121,10 @@ t.test('keyless requests go to wlc and are not entered', async (t) => {
   const servers = group([1, 3]);
   const lblc = lblcFor(servers);
   for (let i = 0; i < 40; i++) servers[pickId(lblc, undefined)!].active++;
-  t.same(servers.map((s) => s.active), [10, 30]);
+  t.same(
+    servers.map((s) => s.active),
+    [10, 30],
+  );
   t.equal(lblc.entries, 0);
 });
 

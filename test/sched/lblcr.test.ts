@@ -195,7 +195,10 @@ t.test('keyless requests go to wlc and are not entered', async (t) => {
   const servers = group([1, 3]);
   const lblcr = lblcrFor(servers);
   for (let i = 0; i < 40; i++) servers[pickId(lblcr, undefined)!].active++;
-  t.same(servers.map((s) => s.active), [10, 30]);
+  t.same(
+    servers.map((s) => s.active),
+    [10, 30],
+  );
   t.equal(lblcr.entries, 0);
   t.equal(pickId(lblcrFor([]), '/x'), undefined);
 });

@@ -29,14 +29,20 @@ t.test('weights other than 0 do not matter', async (t) => {
   const servers = group([1, 5, 2]);
   const lc = createScheduler('lc', servers, {});
   for (let i = 0; i < 30; i++) lc.pick(ctx)!.active++;
-  t.same(servers.map((s) => s.active), [10, 10, 10]);
+  t.same(
+    servers.map((s) => s.active),
+    [10, 10, 10],
+  );
 });
 
 t.test('balances active requests held open with seeded releases', async (t) => {
   const lc = churnWith('lc', [1, 1, 1, 1, 1], 20, 60, 100_000);
   const rr = churnWith('rr', [1, 1, 1, 1, 1], 20, 60, 100_000);
   t.equal(lc.badPicks, 0, 'every pick went to a least-loaded server');
-  t.ok(lc.meanSpread <= rr.meanSpread / 2, `mean active spread ${lc.meanSpread.toFixed(2)} at most half of rr's ${rr.meanSpread.toFixed(2)}`);
+  t.ok(
+    lc.meanSpread <= rr.meanSpread / 2,
+    `mean active spread ${lc.meanSpread.toFixed(2)} at most half of rr's ${rr.meanSpread.toFixed(2)}`,
+  );
   for (const share of lc.activeShares) t.ok(Math.abs(share - 0.2) <= 0.2 * 0.02, `active share ${share.toFixed(4)} within 2% of 0.2`);
   for (const share of lc.pickShares) t.ok(Math.abs(share - 0.2) <= 0.2 * 0.02, `pick share ${share.toFixed(4)} within 2% of 0.2`);
 });
@@ -48,7 +54,10 @@ t.test('down and quiescent servers are skipped even when idle', async (t) => {
   servers[2].up = false; // no refresh: skipped at once
   const lc = createScheduler('lc', servers, {});
   for (let i = 0; i < 100; i++) lc.pick(ctx)!.active++;
-  t.same(servers.map((s) => s.active), [500, 0, 0, 110]);
+  t.same(
+    servers.map((s) => s.active),
+    [500, 0, 0, 110],
+  );
 });
 
 t.test('null when nothing is usable', async (t) => {

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createScheduler, makeRealServers } from '../../lib/sched/index.ts';
 import type { PickContext, RealServer, Scheduler } from '../../lib/sched/index.ts';
-import { MaglevScheduler, isPrime } from '../../lib/sched/mh.ts';
+import { type MaglevScheduler, isPrime } from '../../lib/sched/mh.ts';
 
 const runFile = promisify(execFile);
 
@@ -33,10 +33,7 @@ function slotCounts(mh: MaglevScheduler): Map<string, number> {
 }
 
 t.test('isPrime', async (t) => {
-  t.same(
-    [1, 2, 3, 4, 9, 25, 97, 65536, 65537, 131071].map(isPrime),
-    [false, true, true, false, false, false, true, false, true, true],
-  );
+  t.same([1, 2, 3, 4, 9, 25, 97, 65536, 65537, 131071].map(isPrime), [false, true, true, false, false, false, true, false, true, true]);
   t.equal(isPrime(2.5), false);
 });
 
@@ -46,16 +43,26 @@ t.test('tableSize must be a prime of at least 100 × servers', async (t) => {
   t.throws(() => createScheduler('mh', servers, { tableSize: 293 }), { message: /tableSize 293 is too small for 3 servers.*300/ });
   t.throws(() => createScheduler('mh', servers, { tableSize: 1009.5 }), { message: /tableSize 1009.5 must be a prime/ });
   t.throws(() => createScheduler('mh', servers, { tableSize: 0 }), { message: /tableSize/ });
-  t.throws(() => createScheduler('mh', servers, { tableSize: 16777259 }), { message: /tableSize 16777259 must be a prime between 300 and/ });
+  t.throws(() => createScheduler('mh', servers, { tableSize: 16777259 }), {
+    message: /tableSize 16777259 must be a prime between 300 and/,
+  });
   const smallest = createScheduler('mh', servers, { tableSize: 307 }) as MaglevScheduler;
   t.equal(smallest.tableSize, 307, 'the first prime above 300 is accepted');
   const byDefault = createScheduler('mh', servers, {}) as MaglevScheduler;
   t.equal(byDefault.tableSize, 65537);
   t.equal(byDefault.name, 'mh');
   t.equal(byDefault.usesKey, true);
-  t.throws(() => createScheduler('mh', makeRealServers(Array.from({ length: 700 }, (_, i) => ({ host: `10.1.${i >> 8}.${i & 255}`, port: 80, weight: 1 }))), {}), {
-    message: /tableSize 65537 is too small for 700 servers/,
-  });
+  t.throws(
+    () =>
+      createScheduler(
+        'mh',
+        makeRealServers(Array.from({ length: 700 }, (_, i) => ({ host: `10.1.${i >> 8}.${i & 255}`, port: 80, weight: 1 }))),
+        {},
+      ),
+    {
+      message: /tableSize 65537 is too small for 700 servers/,
+    },
+  );
 });
 
 t.test('every usable server owns table slots in proportion to its weight', async (t) => {
@@ -66,7 +73,10 @@ t.test('every usable server owns table slots in proportion to its weight', async
     for (const spec of makeRealServers(SPECS)) {
       const share = (counts.get(spec.name) ?? 0) / tableSize;
       const expected = spec.weight / 6;
-      t.ok(Math.abs(share - expected) <= 0.01, `${tableSize}: ${spec.name} owns ${share.toFixed(4)} of the table, expected ${expected.toFixed(4)}`);
+      t.ok(
+        Math.abs(share - expected) <= 0.01,
+        `${tableSize}: ${spec.name} owns ${share.toFixed(4)} of the table, expected ${expected.toFixed(4)}`,
+      );
     }
   }
   // Equal weights of any size give equal shares.
@@ -94,12 +104,28 @@ t.test('same mapping across instances, picks in between and reordered servers', 
   const first = Array.from({ length: 1000 }, (_, n) => pickName(mh, keyOf(n)));
   for (let n = 0; n < 3000; n++) pickName(mh, `other-${n}`);
   for (let n = 0; n < 30; n++) pickName(mh, undefined);
-  t.same(Array.from({ length: 1000 }, (_, n) => pickName(mh, keyOf(n))), first, 'picks do not change the mapping');
+  t.same(
+    Array.from({ length: 1000 }, (_, n) => pickName(mh, keyOf(n))),
+    first,
+    'picks do not change the mapping',
+  );
   const fresh = createScheduler('mh', makeRealServers(SPECS), {});
-  t.same(Array.from({ length: 1000 }, (_, n) => pickName(fresh, keyOf(n))), first, 'a new instance agrees');
-  for (const order of [[2, 1, 0], [1, 2, 0], [0, 2, 1]]) {
+  t.same(
+    Array.from({ length: 1000 }, (_, n) => pickName(fresh, keyOf(n))),
+    first,
+    'a new instance agrees',
+  );
+  for (const order of [
+    [2, 1, 0],
+    [1, 2, 0],
+    [0, 2, 1],
+  ]) {
     const reordered = createScheduler('mh', makeRealServers(order.map((i) => SPECS[i])), {});
-    t.same(Array.from({ length: 1000 }, (_, n) => pickName(reordered, keyOf(n))), first, `order ${order.join(',')} maps the same`);
+    t.same(
+      Array.from({ length: 1000 }, (_, n) => pickName(reordered, keyOf(n))),
+      first,
+      `order ${order.join(',')} maps the same`,
+    );
   }
   t.equal(new Set(first).size, 3, 'keys spread over every server');
 });
@@ -152,12 +178,20 @@ t.test('a down server is skipped at once, and refresh rebuilds without it', asyn
   const afterRefresh = keys.map((k) => pickName(mh, k));
   t.notOk(afterRefresh.includes(down.name));
   const rebuilt = createScheduler('mh', makeRealServers([SPECS[0], SPECS[2], { host: '10.0.0.4', port: 8080, weight: 2 }]), {});
-  t.same(afterRefresh, keys.map((k) => pickName(rebuilt, k)), 'the same table as a group without it');
+  t.same(
+    afterRefresh,
+    keys.map((k) => pickName(rebuilt, k)),
+    'the same table as a group without it',
+  );
 
   down.up = true;
   t.notOk(keys.map((k) => pickName(mh, k)).includes(down.name), 'back up: unused until refresh');
   mh.refresh();
-  t.same(keys.map((k) => pickName(mh, k)), before, 'refresh restores the original mapping');
+  t.same(
+    keys.map((k) => pickName(mh, k)),
+    before,
+    'refresh restores the original mapping',
+  );
 });
 
 t.test('quiescent servers own no slots; all unusable gives null', async (t) => {
@@ -185,7 +219,11 @@ t.test('with the whole table unusable before refresh it still picks a usable ser
   }
   const servers = build();
   const mh = createScheduler('mh', servers, { tableSize: 1009 });
-  t.same(new Set(Array.from({ length: 200 }, (_, n) => pickName(mh, keyOf(n)))), new Set([servers[0].name]), 'the table holds only the first server');
+  t.same(
+    new Set(Array.from({ length: 200 }, (_, n) => pickName(mh, keyOf(n)))),
+    new Set([servers[0].name]),
+    'the table holds only the first server',
+  );
   // The only usable servers are now ones the table does not hold.
   servers[0].up = false;
   servers[1].weight = 2;
@@ -197,7 +235,11 @@ t.test('with the whole table unusable before refresh it still picks a usable ser
   other[0].up = false;
   other[1].weight = 2;
   other[2].up = true;
-  t.same(Array.from({ length: 400 }, (_, n) => pickName(mhOther, keyOf(n))), picks, 'the same picks in another instance');
+  t.same(
+    Array.from({ length: 400 }, (_, n) => pickName(mhOther, keyOf(n))),
+    picks,
+    'the same picks in another instance',
+  );
 
   // Nothing was usable at the last refresh, something is now.
   const empty = makeRealServers(SPECS);

@@ -6,7 +6,6 @@ import type { PickContext, RealServer } from '../../lib/sched/index.ts';
 
 const ctx: PickContext = { key: undefined, clientAddress: '127.0.0.1' };
 
-
 const usable = (s: RealServer) => s.up && s.weight > 0;
 
 t.test('an idle server is taken even when sed would wait for a faster busy one', async (t) => {
@@ -67,7 +66,10 @@ t.test('under seeded churn: idle first, else the shortest expected delay; load f
   for (let i = 0; i < 3; i++) {
     const expected = weights[i] / 8;
     const share = activeSums[i] / total;
-    t.ok(Math.abs(share - expected) <= expected * 0.05, `server ${i}: active share under load ${share.toFixed(4)} within 5% of ${expected}`);
+    t.ok(
+      Math.abs(share - expected) <= expected * 0.05,
+      `server ${i}: active share under load ${share.toFixed(4)} within 5% of ${expected}`,
+    );
   }
 });
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { createScheduler } from '../../lib/sched/index.ts';
 import { churn, seededRandom, serverGroup as group, type ChurnResult } from '../helpers/sched-sim.ts';
-import type { PickContext, RealServer, Scheduler } from '../../lib/sched/index.ts';
+import type { PickContext, Scheduler } from '../../lib/sched/index.ts';
 
 const ctx: PickContext = { key: undefined, clientAddress: '127.0.0.1' };
 
@@ -27,8 +27,18 @@ t.test('balances requests in flight far better than one random choice', async (t
   const p2c = runP2c(weights, 7, 100_000);
   const randomServers = group(weights);
   const random = seededRandom(7);
-  const single = churn({ servers: randomServers, pick: () => randomServers[Math.floor(random() * randomServers.length)], seed: 99, steps: 100_000, low: 50, high: 200 });
-  t.ok(p2c.meanSpread < single.meanSpread / 2, `mean max-min in flight ${p2c.meanSpread.toFixed(2)} under half of random's ${single.meanSpread.toFixed(2)}`);
+  const single = churn({
+    servers: randomServers,
+    pick: () => randomServers[Math.floor(random() * randomServers.length)],
+    seed: 99,
+    steps: 100_000,
+    low: 50,
+    high: 200,
+  });
+  t.ok(
+    p2c.meanSpread < single.meanSpread / 2,
+    `mean max-min in flight ${p2c.meanSpread.toFixed(2)} under half of random's ${single.meanSpread.toFixed(2)}`,
+  );
 });
 
 t.test('weights: heavier servers carry proportionally more', async (t) => {
@@ -36,7 +46,10 @@ t.test('weights: heavier servers carry proportionally more', async (t) => {
   const result = runP2c(weights, 3, 100_000);
   for (let i = 0; i < weights.length; i++) {
     const expected = weights[i] / 8;
-    t.ok(Math.abs(result.activeShares[i] - expected) <= expected * 0.1, `server ${i}: active share ${result.activeShares[i].toFixed(4)} within 10% of ${expected}`);
+    t.ok(
+      Math.abs(result.activeShares[i] - expected) <= expected * 0.1,
+      `server ${i}: active share ${result.activeShares[i].toFixed(4)} within 10% of ${expected}`,
+    );
   }
 });
 

@@ -5,7 +5,6 @@ import type { PickContext, RealServer } from '../../lib/sched/index.ts';
 
 const ctx: PickContext = { key: undefined, clientAddress: '127.0.0.1' };
 
-
 /** True when no usable server has a smaller (active + 1) / weight than `picked`. */
 function hasShortestDelay(picked: RealServer, servers: RealServer[]): boolean {
   return servers.every((s) => !(s.up && s.weight > 0) || (s.active + 1) / s.weight >= (picked.active + 1) / picked.weight);

@@ -52,10 +52,14 @@ t.test('another process computes the same mapping', async (t) => {
     process.stdout.write(JSON.stringify(clients.map((clientAddress) => sh.pick({ key: undefined, clientAddress })?.name)));
   `;
   const clients = Array.from({ length: 1000 }, (_, n) => clientOf(n));
-  const { stdout } = await runFile(process.execPath, ['--input-type=module', '-e', childProgram, JSON.stringify(SPECS), JSON.stringify(clients)], {
-    timeout: 30_000,
-    cwd: fileURLToPath(new URL('../..', import.meta.url)),
-  });
+  const { stdout } = await runFile(
+    process.execPath,
+    ['--input-type=module', '-e', childProgram, JSON.stringify(SPECS), JSON.stringify(clients)],
+    {
+      timeout: 30_000,
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    },
+  );
   const theirs = JSON.parse(stdout) as string[];
   t.equal(theirs.length, 1000);
   t.same(theirs, mapClients(createScheduler('sh', makeRealServers(SPECS), {}), 1000));

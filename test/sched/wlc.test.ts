@@ -21,7 +21,10 @@ t.test('requests held open fill servers in proportion to weight', async (t) => {
   const servers = group([1, 2, 5]);
   const wlc = createScheduler('wlc', servers, {});
   for (let i = 0; i < 80; i++) wlc.pick(ctx)!.active++;
-  t.same(servers.map((s) => s.active), [10, 20, 50]);
+  t.same(
+    servers.map((s) => s.active),
+    [10, 20, 50],
+  );
 });
 
 t.test('balances active/weight under seeded churn; higher weight carries more', async (t) => {
@@ -29,11 +32,20 @@ t.test('balances active/weight under seeded churn; higher weight carries more', 
   const wlc = churnWith('wlc', weights, 400, 1200, 200_000);
   const wrr = churnWith('wrr', weights, 400, 1200, 200_000);
   t.equal(wlc.badPicks, 0, 'every pick had the least active/weight');
-  t.ok(wlc.meanSpread <= wrr.meanSpread / 2, `mean active/weight spread ${wlc.meanSpread.toFixed(2)} at most half of wrr's ${wrr.meanSpread.toFixed(2)}`);
+  t.ok(
+    wlc.meanSpread <= wrr.meanSpread / 2,
+    `mean active/weight spread ${wlc.meanSpread.toFixed(2)} at most half of wrr's ${wrr.meanSpread.toFixed(2)}`,
+  );
   for (let i = 0; i < weights.length; i++) {
     const expected = weights[i] / 8;
-    t.ok(Math.abs(wlc.activeShares[i] - expected) <= expected * 0.02, `server ${i}: active share ${wlc.activeShares[i].toFixed(4)} within 2% of ${expected}`);
-    t.ok(Math.abs(wlc.pickShares[i] - expected) <= expected * 0.02, `server ${i}: pick share ${wlc.pickShares[i].toFixed(4)} within 2% of ${expected}`);
+    t.ok(
+      Math.abs(wlc.activeShares[i] - expected) <= expected * 0.02,
+      `server ${i}: active share ${wlc.activeShares[i].toFixed(4)} within 2% of ${expected}`,
+    );
+    t.ok(
+      Math.abs(wlc.pickShares[i] - expected) <= expected * 0.02,
+      `server ${i}: pick share ${wlc.pickShares[i].toFixed(4)} within 2% of ${expected}`,
+    );
   }
 });
 

@@ -48,7 +48,10 @@ function longestRuns(ids: number[], serverCount: number): number[] {
 function assertProportions(test: Pick<typeof t, 'ok'>, ids: number[], expected: number[]): void {
   const got = shares(ids, expected.length);
   for (let i = 0; i < expected.length; i++) {
-    test.ok(Math.abs(got[i] - expected[i]) <= expected[i] * 0.01, `server ${i}: share ${got[i].toFixed(4)} within 1% of ${expected[i].toFixed(4)}`);
+    test.ok(
+      Math.abs(got[i] - expected[i]) <= expected[i] * 0.01,
+      `server ${i}: share ${got[i].toFixed(4)} within 1% of ${expected[i].toFixed(4)}`,
+    );
   }
 }
 
@@ -77,7 +80,17 @@ t.test('smooth interleave: no avoidable runs of one server', async (t) => {
   const ids = picks(createScheduler('wrr', group([1, 2, 5]), {}), 800);
   t.same(longestRuns(ids, 3), [1, 1, 2]);
 
-  for (const weights of [[1, 1, 1], [3, 1], [5, 5], [7, 3], [4, 4, 1], [2, 3], [10, 1, 1], [1, 2, 3, 4], [100, 1]]) {
+  for (const weights of [
+    [1, 1, 1],
+    [3, 1],
+    [5, 5],
+    [7, 3],
+    [4, 4, 1],
+    [2, 3],
+    [10, 1, 1],
+    [1, 2, 3, 4],
+    [100, 1],
+  ]) {
     const total = weights.reduce((a, b) => a + b, 0);
     const runs = longestRuns(picks(createScheduler('wrr', group(weights), {}), total * 50), weights.length);
     for (let i = 0; i < weights.length; i++) {
@@ -85,8 +98,13 @@ t.test('smooth interleave: no avoidable runs of one server', async (t) => {
       // Small shares never repeat back to back when the others can fill in.
       if (weights[i] * 2 <= total - weights[i]) t.equal(runs[i], 1, `${weights.join(':')}: server ${i} never twice in a row`);
     }
-    t.ok(worstPrefixDeviation(picks(createScheduler('wrr', group(weights), {}), total * 20), weights.map((w) => w / total)) < 1,
-      `${weights.join(':')}: every prefix within one pick of its share`);
+    t.ok(
+      worstPrefixDeviation(
+        picks(createScheduler('wrr', group(weights), {}), total * 20),
+        weights.map((w) => w / total),
+      ) < 1,
+      `${weights.join(':')}: every prefix within one pick of its share`,
+    );
   }
 });
 

@@ -5,7 +5,15 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { SharedLruTable, fingerprintString, newFingerprint } from '../../lib/state/lru-table.ts';
 
 export type WorkerJob =
-  | { mode: 'first-wins' | 'evict'; buffer: SharedArrayBuffer; owner: number; keys: number; iterations: number; rngSeed: number; ttlMs: number }
+  | {
+      mode: 'first-wins' | 'evict';
+      buffer: SharedArrayBuffer;
+      owner: number;
+      keys: number;
+      iterations: number;
+      rngSeed: number;
+      ttlMs: number;
+    }
   | { mode: 'hold'; buffer: SharedArrayBuffer; owner: number; holdMs: number; flag: Int32Array }
   | { mode: 'die-holding'; buffer: SharedArrayBuffer; owner: number };
 

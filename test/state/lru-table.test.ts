@@ -38,7 +38,7 @@ function insert(table: SharedLruTable, key: string | number, now: number, value 
   if (table.valueWords > 0) table.ints[table.valueBase(e)] = value;
   return e;
 }
-function valueOf(table: SharedLruTable, e: number): number {
+function storedValue(table: SharedLruTable, e: number): number {
   return table.ints[table.valueBase(e)];
 }
 
@@ -62,8 +62,8 @@ t.test('insert, find, peek, remove, size, clear', async (t) => {
     t.equal(table.size(), 3);
     t.not(a, b);
     t.equal(find(table, '/a', 1001), a);
-    t.equal(valueOf(table, find(table, '/b', 1001)), 22);
-    t.equal(valueOf(table, find(table, 0xc0000201, 1001)), 33, 'number keys');
+    t.equal(storedValue(table, find(table, '/b', 1001)), 22);
+    t.equal(storedValue(table, find(table, 0xc0000201, 1001)), 33, 'number keys');
     t.equal(find(table, 0xc0000202, 1001), -1, 'a neighbouring address is another key');
     t.equal(peek(table, '/b', 1002), b);
     t.equal(peek(table, '/zz', 1002), -1);
@@ -99,7 +99,7 @@ t.test('insert, find, peek, remove, size, clear', async (t) => {
     // insert over a present key replaces it, as lru-cache's set().
     const a2 = insert(table, '/a', 1005, 99);
     t.equal(table.size(), 3);
-    t.equal(valueOf(table, find(table, '/a', 1006)), 99);
+    t.equal(storedValue(table, find(table, '/a', 1006)), 99);
     t.equal(table.ints[table.valueBase(a2) + 1], 0);
     table.check();
 
@@ -109,7 +109,7 @@ t.test('insert, find, peek, remove, size, clear', async (t) => {
     t.equal(find(table, 0xc0000201, 1007), -1);
     table.check();
     insert(table, '/a', 1008, 1);
-    t.equal(valueOf(table, find(table, '/a', 1008)), 1, 'usable after clear');
+    t.equal(storedValue(table, find(table, '/a', 1008)), 1, 'usable after clear');
     table.check();
   });
 });
@@ -253,7 +253,13 @@ function randomRun(t: Test, maxEntries: number, ops: number, seed: number, varyT
   const clock = { now: 1_000_000 };
   const cache = varyTtl
     ? null
-    : new LRUCache<string | number, number>({ max: maxEntries, ttl: fixedTtl, updateAgeOnGet: true, ttlResolution: 0, perf: { now: () => clock.now } });
+    : new LRUCache<string | number, number>({
+        max: maxEntries,
+        ttl: fixedTtl,
+        updateAgeOnGet: true,
+        ttlResolution: 0,
+        perf: { now: () => clock.now },
+      });
   const keySpace = maxEntries * 2 + 3;
   const meanStep = (fixedTtl * 0.82) / keySpace / 0.18;
   const keyOf = (i: number): string | number => (i % 2 === 0 ? `/k${i}` : 0x0a000000 + i);
@@ -274,7 +280,7 @@ function randomRun(t: Test, maxEntries: number, ops: number, seed: number, varyT
         const e = find(table, key, now, ttl);
         const want = reference.get(key, now, ttl);
         const cached = cache?.get(key);
-        const got = e === -1 ? undefined : valueOf(table, e);
+        const got = e === -1 ? undefined : storedValue(table, e);
         if (got !== want || (cache && cached !== want)) fail(`${op}: get ${key} table ${got} reference ${want} lru-cache ${cached}`);
         if (e !== -1 && table.times[table.timeBase(e)] !== want! * 2) fail(`${op}: time word of ${key}`);
         if (got !== undefined) hits++;
@@ -289,7 +295,7 @@ function randomRun(t: Test, maxEntries: number, ops: number, seed: number, varyT
         const e = peek(table, key, now, ttl);
         const want = reference.peek(key, now, ttl);
         const cached = cache?.peek(key);
-        const got = e === -1 ? undefined : valueOf(table, e);
+        const got = e === -1 ? undefined : storedValue(table, e);
         if (got !== want || (cache && cached !== want)) fail(`${op}: peek ${key} table ${got} reference ${want} lru-cache ${cached}`);
       } else if (r < 0.75) {
         // Overwrite, present or not (lru-cache's set).
@@ -325,14 +331,16 @@ function randomRun(t: Test, maxEntries: number, ops: number, seed: number, varyT
 t.test('matches a reference LRU (and lru-cache itself) over random operations', async (t) => {
   for (const maxEntries of [1, 3, 100]) {
     t.test(`maxEntries ${maxEntries}, fixed ttl`, async (t) => randomRun(t, maxEntries, 20_000, 0x5eed + maxEntries, false));
-    t.test(`maxEntries ${maxEntries}, ttl changing between calls`, async (t) => randomRun(t, maxEntries, 20_000, 0xbeef + maxEntries, true));
+    t.test(`maxEntries ${maxEntries}, ttl changing between calls`, async (t) =>
+      randomRun(t, maxEntries, 20_000, 0xbeef + maxEntries, true),
+    );
   }
 });
 
 function popcount(x: number): number {
   x -= (x >>> 1) & 0x55555555;
   x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  return (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }
 
 t.test('fingerprints', async (t) => {
@@ -428,7 +436,11 @@ t.test('a table of 200k string keys finds every one (chains work at full load)',
 t.test('check() catches a corrupted table; find() does not loop on a cyclic chain', async (t) => {
   const { header, entry } = LAYOUT_FOR_TESTS;
   /** A table of 5 entries under keys k0..k4, the lock held; `spoil` damages it. */
-  const spoiled = (what: string, expect: RegExp, spoil: (table: SharedLruTable, rec: (e: number) => number, es: number[]) => void): void => {
+  const spoiled = (
+    what: string,
+    expect: RegExp,
+    spoil: (table: SharedLruTable, rec: (e: number) => number, es: number[]) => void,
+  ): void => {
     const table = SharedLruTable.create({ maxEntries: 8, valueWords: 1 });
     table.lock(OWNER);
     try {
@@ -448,7 +460,11 @@ t.test('check() catches a corrupted table; find() does not loop on a cyclic chai
   spoiled('a wrong tail', /tail is/, (table, _rec, es) => (table.ints[header.tail] = es[3]));
   spoiled('an LRU cycle', /twice|longer than count/, (table, rec, es) => (table.ints[rec(es[0]) + entry.next] = es[4]));
   spoiled('an LRU link out of range', /outside/, (table, rec, es) => (table.ints[rec(es[0]) + entry.next] = 6));
-  spoiled('a free entry still in the LRU list', /free list holds entry|not marked free/, (table, _rec, es) => (table.ints[header.free] = es[1]));
+  spoiled(
+    'a free entry still in the LRU list',
+    /free list holds entry|not marked free/,
+    (table, _rec, es) => (table.ints[header.free] = es[1]),
+  );
   spoiled('a free entry lost', /free list has 0 entries/, (table) => (table.ints[header.free] = -1));
   spoiled('a free entry not marked', /not marked free/, (table, rec, es) => (table.ints[rec(es[2]) + entry.prev] = -1));
 
@@ -516,7 +532,7 @@ t.test('attach(): a second view over the same buffer', async (t) => {
   locked(view, () => {
     const e = find(view, '/a', 11);
     t.not(e, -1, 'the view sees the entry');
-    t.equal(valueOf(view, e), 5);
+    t.equal(storedValue(view, e), 5);
     view.times[view.timeBase(e) + 1] = 3.25;
     insert(view, 0x7f000001, 12, 9);
   });
@@ -524,7 +540,7 @@ t.test('attach(): a second view over the same buffer', async (t) => {
   locked(table, () => {
     const e = peek(table, '/a', 13);
     t.equal(table.times[table.timeBase(e) + 1], 3.25, 'and writes through the view show in the first');
-    t.equal(valueOf(table, peek(table, 0x7f000001, 13)), 9);
+    t.equal(storedValue(table, peek(table, 0x7f000001, 13)), 9);
     t.equal(table.size(), 2);
     table.check();
   });
@@ -629,14 +645,22 @@ async function race(mode: 'first-wins' | 'evict', maxEntries: number, keys: numb
   return { table, results, ms: performance.now() - started };
 }
 
-t.test('4 threads racing insert-if-absent: every key has one value, the first inserter\'s', async (t) => {
+t.test("4 threads racing insert-if-absent: every key has one value, the first inserter's", async (t) => {
   const KEYS = 500;
   const { table, results, ms } = await race('first-wins', 1000, KEYS, 200_000, Infinity);
   t.comment(`4 x 200k lock/find/insert?/unlock rounds in ${ms.toFixed(0)} ms`);
   const inserts = results.reduce((n, r) => n + r.inserts, 0);
   t.equal(inserts, KEYS, 'each key inserted exactly once across all threads');
-  t.equal(results.reduce((n, r) => n + r.changed, 0), 0, 'no thread saw a key change value');
-  t.equal(results.reduce((n, r) => n + r.mismatched, 0), 0, 'value words always those of the key');
+  t.equal(
+    results.reduce((n, r) => n + r.changed, 0),
+    0,
+    'no thread saw a key change value',
+  );
+  t.equal(
+    results.reduce((n, r) => n + r.mismatched, 0),
+    0,
+    'value words always those of the key',
+  );
   let disagreements = 0;
   let unseen = 0;
   const fp = newFingerprint();
@@ -662,8 +686,16 @@ t.test('4 threads with evictions, removals and expiry: structure stays consisten
   const MAX = 1000;
   const { table, results, ms } = await race('evict', MAX, 3000, 200_000, 5);
   t.comment(`4 x 200k rounds with evictions in ${ms.toFixed(0)} ms`);
-  t.same(results.flatMap((r) => r.broken), [], 'check() passed inside the threads');
-  t.equal(results.reduce((n, r) => n + r.mismatched, 0), 0, 'value and time words always those of the key');
+  t.same(
+    results.flatMap((r) => r.broken),
+    [],
+    'check() passed inside the threads',
+  );
+  t.equal(
+    results.reduce((n, r) => n + r.mismatched, 0),
+    0,
+    'value and time words always those of the key',
+  );
   const inserts = results.reduce((n, r) => n + r.inserts, 0);
   const removes = results.reduce((n, r) => n + r.removes, 0);
   t.ok(inserts > MAX * 10, `evictions happened (${inserts} inserts)`);
@@ -697,7 +729,11 @@ t.test('adopt(): a peer director’s use wins only when newer; walk by record in
     table.remove(other);
     t.equal(table.highWater(), 3, 'three records were used');
     const live = [0, 1, 2].filter((e) => table.isLive(e));
-    t.same(live.map((e) => [table.keyHi(e), table.keyLo(e)]), [[1, 2]], 'only the first key is live: one removed, one expired');
+    t.same(
+      live.map((e) => [table.keyHi(e), table.keyLo(e)]),
+      [[1, 2]],
+      'only the first key is live: one removed, one expired',
+    );
     table.check();
   });
 });

@@ -3,7 +3,7 @@
 // carry on by name when a reload replaces the runtimes.
 import t from 'tap';
 import type { ServiceRuntime } from '../../lib/proxy/service.ts';
-import { buildNode, setServerState, type TestNode } from '../helpers/runtimes.ts';
+import { buildNode, setServerState } from '../helpers/runtimes.ts';
 import type { RequestOutcome, RequestRecord } from '../../lib/proxy/observer.ts';
 import { ratePerSecond, statusClassIndex, type ServiceSnapshot, type StatsSnapshot } from '../../lib/stats/collector.ts';
 
@@ -67,7 +67,11 @@ t.test('status classes: 1xx..5xx, and other for no status', async (t) => {
 
 t.test('counts per service, group and server; no-group and no-server requests are their own rows', async (t) => {
   const clock = new Clock();
-  const { stats, o, services: [web, api] } = rig(clock);
+  const {
+    stats,
+    o,
+    services: [web, api],
+  } = rig(clock);
   const statuses = [200, 200, 204, 301, 404, 500, 503, 101, 0];
   for (const status of statuses) o.requestEnded(record(web, 'static', 1, { status, outcome: status === 0 ? 'aborted' : 'ok' }));
   o.requestEnded(record(web, 'static', 0, { bytesIn: 7, bytesOut: 11 }));
@@ -115,7 +119,11 @@ t.test('counts per service, group and server; no-group and no-server requests ar
 
 t.test('rates over the sliding window, for requests and connections', async (t) => {
   const clock = new Clock();
-  const { stats, o, services: [web] } = rig(clock);
+  const {
+    stats,
+    o,
+    services: [web],
+  } = rig(clock);
   // 10 requests a second for 3 s, and 2 connections a second.
   for (let i = 0; i < 30; i++) {
     clock.ms = 1_700_000_000_000 + i * 100;
@@ -151,7 +159,11 @@ t.test('rates over the sliding window, for requests and connections', async (t) 
 
 t.test('latency percentiles: since start and over the last 10 s', async (t) => {
   const clock = new Clock();
-  const { stats, o, services: [web] } = rig(clock);
+  const {
+    stats,
+    o,
+    services: [web],
+  } = rig(clock);
   // 100 requests of 1..100 ms.
   for (let i = 1; i <= 100; i++) o.requestEnded(record(web, 'images', 0, { durationMs: i }));
   let r = service(stats.snapshot(), 'web').groups[1].servers[0].requests;
@@ -178,13 +190,19 @@ t.test('latency percentiles: since start and over the last 10 s', async (t) => {
   t.equal(fresh.histogram, undefined, 'bucket counts only when asked for');
   const withBuckets = stats.snapshot({ histograms: true });
   const h = service(withBuckets, 'web').groups[1].servers[0].requests.histogram!;
-  t.equal(h.counts.reduce((a, b) => a + b, 0), 110);
+  t.equal(
+    h.counts.reduce((a, b) => a + b, 0),
+    110,
+  );
   t.equal(h.counts.length, withBuckets.bucketUpperMs!.length + 1);
   t.ok(Math.abs(h.sumSeconds - (5050 + 5) / 1000) < 1e-9);
 });
 
 t.test('server state is read live: up/down, weight, requests in flight', async (t) => {
-  const { stats, services: [web] } = rig();
+  const {
+    stats,
+    services: [web],
+  } = rig();
   const servers = web.groups.get('static')!.servers;
   setServerState(servers[0], { up: false });
   setServerState(servers[1], { weight: 0 });
@@ -216,7 +234,10 @@ t.test('a config change: counters carry on for what stays, and go with what leav
 
   // The change drops the api service and the images group, adds a server and a group.
   node.apply(
-    CONFIG.replace('  group images\n    server 127.0.0.1:9003\n  route img prefix /img/ to images\n', '  group thumbs\n    server 127.0.0.1:9004\n')
+    CONFIG.replace(
+      '  group images\n    server 127.0.0.1:9003\n  route img prefix /img/ to images\n',
+      '  group thumbs\n    server 127.0.0.1:9004\n',
+    )
       .replace('    server 127.0.0.1:9002 weight 3\n', '    server 127.0.0.1:9002 weight 3\n    server 127.0.0.1:9005\n')
       .replace(/service api[\s\S]*$/, ''),
   );
@@ -267,7 +288,11 @@ t.test('a config change: counters carry on for what stays, and go with what leav
 });
 
 t.test('every outcome has its counter', async (t) => {
-  const { stats, o, services: [web] } = rig();
+  const {
+    stats,
+    o,
+    services: [web],
+  } = rig();
   const outcomes: RequestOutcome[] = ['ok', 'refused', 'connect-failed', 'upstream-failed', 'aborted'];
   outcomes.forEach((outcome, i) => {
     for (let n = 0; n <= i; n++) o.requestEnded(record(web, 'static', 0, { outcome, status: 0 }));

@@ -77,7 +77,7 @@ t.test('the recent window keeps the last 10 seconds, one slot per second', async
   w.record(base + WINDOW_SECONDS, 7);
   t.equal(w.total(base + WINDOW_SECONDS), 41);
   t.same(w.quantiles(base + WINDOW_SECONDS + 5, [0.5], scratch), [7]);
-  t.equal(w.total(base + 3), 30, "a reader asking for an older window misses the slot that has been reused: it sees base+1..base+3");
+  t.equal(w.total(base + 3), 30, 'a reader asking for an older window misses the slot that has been reused: it sees base+1..base+3');
 
   const counter = new RecentWindow(false);
   counter.count(base);

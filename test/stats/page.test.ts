@@ -41,9 +41,36 @@ const SNAPSHOT: StatsSnapshot = {
           requests: requests(1493),
           noServer: requests(3, { status: { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 3, other: 0 } }),
           servers: [
-            { name: '10.0.0.1:80', up: true, weight: 3, activeRequests: 2, peakRequests: 17, changedAt: GENERATED - 3_725_000, lastCheck: { ok: true, reason: 'HTTP 200', at: GENERATED - 1000 }, requests: requests(1000) },
-            { name: '10.0.0.2:80', up: false, weight: 1, activeRequests: 0, peakRequests: 4, changedAt: GENERATED - 45_000, lastCheck: { ok: false, reason: 'connect ECONNREFUSED 10.0.0.2:80', at: GENERATED - 2000 }, requests: requests(490) },
-            { name: '10.0.0.3:80', up: true, weight: 0, activeRequests: 0, peakRequests: 0, changedAt: GENERATED, lastCheck: null, requests: requests(0, { recentLatency: { count: 0, p50Ms: null, p99Ms: null, minMs: null, maxMs: null } }) },
+            {
+              name: '10.0.0.1:80',
+              up: true,
+              weight: 3,
+              activeRequests: 2,
+              peakRequests: 17,
+              changedAt: GENERATED - 3_725_000,
+              lastCheck: { ok: true, reason: 'HTTP 200', at: GENERATED - 1000 },
+              requests: requests(1000),
+            },
+            {
+              name: '10.0.0.2:80',
+              up: false,
+              weight: 1,
+              activeRequests: 0,
+              peakRequests: 4,
+              changedAt: GENERATED - 45_000,
+              lastCheck: { ok: false, reason: 'connect ECONNREFUSED 10.0.0.2:80', at: GENERATED - 2000 },
+              requests: requests(490),
+            },
+            {
+              name: '10.0.0.3:80',
+              up: true,
+              weight: 0,
+              activeRequests: 0,
+              peakRequests: 0,
+              changedAt: GENERATED,
+              lastCheck: null,
+              requests: requests(0, { recentLatency: { count: 0, p50Ms: null, p99Ms: null, minMs: null, maxMs: null } }),
+            },
           ],
         },
       ],
@@ -100,14 +127,27 @@ t.test('the page: names escaped, rows per group and server, states, links with t
 
 t.test('each server: time since its last change, its last check and why, its peak of requests in flight', async (t) => {
   const html = renderStatsPage(SNAPSHOT, { hostname: 'h', pid: 1 });
-  const row = (server: string): string => new RegExp(`<tr class="server[^"]*"[^>]*data-server="${server.replace(/\./g, '\\.')}">.*?</tr>`).exec(html)?.[0] ?? '';
+  const row = (server: string): string =>
+    new RegExp(`<tr class="server[^"]*"[^>]*data-server="${server.replace(/\./g, '\\.')}">.*?</tr>`).exec(html)?.[0] ?? '';
   t.match(row('10.0.0.1:80'), /data-stat="since"[^>]*>1h2m</, 'up for 1h2m');
   t.match(row('10.0.0.1:80'), /data-stat="check"[^>]*title="passed 1s ago: HTTP 200">OK HTTP 200</);
   t.match(row('10.0.0.1:80'), /data-stat="max"[^>]*>17</, 'its peak');
   t.match(row('10.0.0.2:80'), /data-stat="since"[^>]*>45s</);
-  t.match(row('10.0.0.2:80'), /data-stat="check" class="bad" title="failed 2s ago: connect ECONNREFUSED 10\.0\.0\.2:80">FAIL connect ECONNREFUSED 10…</, 'a failed check, its reason shortened, whole in the title');
+  t.match(
+    row('10.0.0.2:80'),
+    /data-stat="check" class="bad" title="failed 2s ago: connect ECONNREFUSED 10\.0\.0\.2:80">FAIL connect ECONNREFUSED 10…</,
+    'a failed check, its reason shortened, whole in the title',
+  );
   t.match(row('10.0.0.3:80'), /data-stat="check" title="no active check">/);
-  for (const [ms, text] of [[0, '0s'], [59_999, '59s'], [60_000, '1m'], [7_200_000, '2h'], [90_000_000, '1d1h'], [172_800_000, '2d']] as const) t.equal(formatAge(ms), text);
+  for (const [ms, text] of [
+    [0, '0s'],
+    [59_999, '59s'],
+    [60_000, '1m'],
+    [7_200_000, '2h'],
+    [90_000_000, '1d1h'],
+    [172_800_000, '2d'],
+  ] as const)
+    t.equal(formatAge(ms), text);
 });
 
 t.test('the CSP names the hashes of exactly the inline style and script', async (t) => {

@@ -155,7 +155,8 @@ export function parsePrometheus(text: string): Parsed {
     }
   }
 
-  const matches = (labels: Record<string, string>, match: Record<string, string>) => Object.entries(match).every(([k, v]) => labels[k] === v);
+  const matches = (labels: Record<string, string>, match: Record<string, string>) =>
+    Object.entries(match).every(([k, v]) => labels[k] === v);
   return {
     families,
     samples,

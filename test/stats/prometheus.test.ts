@@ -1,9 +1,6 @@
 // The Prometheus exposition: families, leaves, histogram buckets, escaping.
 // Read back with the strict test parser, which is itself checked first.
 import t from 'tap';
-import pino from 'pino';
-import { parseConfigText } from '../../lib/config/load.ts';
-import type { ServiceRuntime } from '../../lib/proxy/service.ts';
 import { buildNode, setServerState } from '../helpers/runtimes.ts';
 import type { RequestStats, StatsSnapshot } from '../../lib/stats/collector.ts';
 import { escapeLabelValue, renderMetrics } from '../../lib/stats/prometheus.ts';
@@ -62,7 +59,28 @@ t.test('odd names survive the round trip', async (t) => {
         connections: { active: 1, total: 2, perSecond: 0 },
         activeRequests: 0,
         requests: emptyRequests(5, 0.005),
-        groups: [{ name: 'g', scheduler: 'rr', activeRequests: 0, serversUp: 1, requests: emptyRequests(5, 0.005), servers: [{ name: '[::1]:80', up: true, weight: 2, activeRequests: 0, peakRequests: 0, changedAt: 0, lastCheck: null, requests: emptyRequests(5, 0.005) }], noServer: null }],
+        groups: [
+          {
+            name: 'g',
+            scheduler: 'rr',
+            activeRequests: 0,
+            serversUp: 1,
+            requests: emptyRequests(5, 0.005),
+            servers: [
+              {
+                name: '[::1]:80',
+                up: true,
+                weight: 2,
+                activeRequests: 0,
+                peakRequests: 0,
+                changedAt: 0,
+                lastCheck: null,
+                requests: emptyRequests(5, 0.005),
+              },
+            ],
+            noServer: null,
+          },
+        ],
         noGroup: null,
       },
     ],
@@ -71,10 +89,31 @@ t.test('odd names survive the round trip', async (t) => {
   t.equal(p.value('tcpvs_requests_total', { service: weird, group: 'g', server: '[::1]:80', code_class: '2xx' }), 5);
   t.equal(p.value('tcpvs_connections_active', { service: weird }), 1);
   t.equal(p.value('tcpvs_server_weight', { service: weird, group: 'g', server: '[::1]:80' }), 2);
-  t.equal(p.value('tcpvs_request_duration_seconds_bucket', { service: weird, group: 'g', server: '[::1]:80', le: '0.001' }), 5, 'the 1 ms bucket bound is exported as le="0.001"');
+  t.equal(
+    p.value('tcpvs_request_duration_seconds_bucket', { service: weird, group: 'g', server: '[::1]:80', le: '0.001' }),
+    5,
+    'the 1 ms bucket bound is exported as le="0.001"',
+  );
   t.equal(p.value('tcpvs_request_duration_seconds_bucket', { service: weird, group: 'g', server: '[::1]:80', le: '0.000630957' }), 0);
   t.equal(p.value('tcpvs_stats_start_time_seconds'), 1);
-  t.throws(() => renderMetrics({ ...snap, services: [{ ...snap.services[0], groups: [{ ...snap.services[0].groups[0], servers: [{ ...snap.services[0].groups[0].servers[0], requests: { ...emptyRequests(1, 0), histogram: undefined } }] }] }] }), /histograms/);
+  t.throws(
+    () =>
+      renderMetrics({
+        ...snap,
+        services: [
+          {
+            ...snap.services[0],
+            groups: [
+              {
+                ...snap.services[0].groups[0],
+                servers: [{ ...snap.services[0].groups[0].servers[0], requests: { ...emptyRequests(1, 0), histogram: undefined } }],
+              },
+            ],
+          },
+        ],
+      }),
+    /histograms/,
+  );
 });
 
 t.test('the metrics of a collector: leaves sum to the totals, every family typed', async (t) => {
@@ -118,7 +157,11 @@ service web
   t.equal(p.sum('tcpvs_requests_total', { service: 'web' }), durations.length + 3, 'the leaves add up to every request');
   const s1 = { service: 'web', group: 'static', server: '127.0.0.1:9001' };
   t.equal(p.value('tcpvs_requests_total', { ...s1, code_class: '2xx' }), durations.length);
-  t.equal(p.value('tcpvs_requests_total', { service: 'web', group: 'static', server: '', code_class: '5xx' }), 1, 'no server: empty server label');
+  t.equal(
+    p.value('tcpvs_requests_total', { service: 'web', group: 'static', server: '', code_class: '5xx' }),
+    1,
+    'no server: empty server label',
+  );
   t.equal(p.value('tcpvs_requests_total', { service: 'web', group: '', server: '', code_class: '4xx' }), 1, 'no group: empty labels');
   t.equal(p.value('tcpvs_request_outcomes_total', { service: 'web', group: '', server: '', outcome: 'refused' }), 1);
   t.equal(p.sum('tcpvs_bytes_in_total'), 10 * (durations.length + 3));
@@ -138,6 +181,8 @@ service web
   t.equal(le('10'), 8);
   t.equal(le('100'), 8, '150 s is beyond the last bound');
   t.equal(le('+Inf'), 9);
-  const bounds = p.samples.filter((s) => s.name === 'tcpvs_request_duration_seconds_bucket' && s.labels.server === s1.server).map((s) => s.labels.le);
+  const bounds = p.samples
+    .filter((s) => s.name === 'tcpvs_request_duration_seconds_bucket' && s.labels.server === s1.server)
+    .map((s) => s.labels.le);
   t.equal(bounds.length, 32, '5 bounds a decade from 0.1 ms to 100 s, and +Inf');
 });

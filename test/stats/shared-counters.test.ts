@@ -6,7 +6,7 @@ import t from 'tap';
 import { Worker } from 'node:worker_threads';
 import type { ServiceRuntime } from '../../lib/proxy/service.ts';
 import type { RequestOutcome, RequestRecord } from '../../lib/proxy/observer.ts';
-import { OUTCOMES, ratePerSecond, statusClassIndex, type RequestStats, type StatsSnapshot } from '../../lib/stats/collector.ts';
+import { OUTCOMES, ratePerSecond, statusClassIndex, type StatsSnapshot } from '../../lib/stats/collector.ts';
 import { createStats } from '../helpers/reference-collector.ts';
 import { BUCKET_COUNT, WINDOW_SECONDS, bucketOf } from '../../lib/stats/histogram.ts';
 import {
@@ -36,7 +36,15 @@ interface Rec {
 }
 
 function put(w: RequestCounterWriter, r: Rec): void {
-  w.record(Math.floor(r.at / 1000), bucketOf(r.durationMs), r.durationMs, statusClassIndex(r.status), outcomeIndex(r.outcome), r.bytesIn, r.bytesOut);
+  w.record(
+    Math.floor(r.at / 1000),
+    bucketOf(r.durationMs),
+    r.durationMs,
+    statusClassIndex(r.status),
+    outcomeIndex(r.outcome),
+    r.bytesIn,
+    r.bytesOut,
+  );
 }
 
 /** A small deterministic generator (an LCG), so a failure can be replayed. */
@@ -66,7 +74,12 @@ function insane(x: unknown, path = ''): string[] {
  * depend on how runtimes are built.
  */
 function serviceStub(name: string): ServiceRuntime {
-  return { observers: [], spec: { name, listen: { host: '127.0.0.1', port: 0 } }, groups: new Map(), address: null } as unknown as ServiceRuntime;
+  return {
+    observers: [],
+    spec: { name, listen: { host: '127.0.0.1', port: 0 } },
+    groups: new Map(),
+    address: null,
+  } as unknown as ServiceRuntime;
 }
 
 t.test('one stripe reads as the collector reports the same records at the same clock', async (t) => {
@@ -237,7 +250,11 @@ t.test('the recent window: old seconds leave it, a reused slot starts empty, str
   c1.opened(BASE_SECOND + 14);
   t.strictSame(conns.read(BASE + 14_500, BASE), { active: 16, total: 16, perSecond: ratePerSecond(11, BASE + 14_500, BASE) });
   c0.opened(BASE_SECOND + 20); // reuses stripe 0's slot of second 10 (and 0)
-  t.equal(conns.read(BASE + 20_000, BASE).perSecond, ratePerSecond(3 + 3, BASE + 20_000, BASE), 'seconds 11..20: 12, 14 and 20 in stripe 0; 11, 13 and 14 in stripe 1');
+  t.equal(
+    conns.read(BASE + 20_000, BASE).perSecond,
+    ratePerSecond(3 + 3, BASE + 20_000, BASE),
+    'seconds 11..20: 12, 14 and 20 in stripe 0; 11, 13 and 14 in stripe 1',
+  );
   t.equal(conns.read(BASE + 60_000, BASE).perSecond, 0);
   t.equal(conns.read(BASE + 60_000, BASE).total, 17);
 });
@@ -293,7 +310,11 @@ t.test('clearStripe() empties one stripe and leaves it ready for a new writer', 
   block.clearStripe(0);
   block.clearStripe(1);
   w1.record(BASE_SECOND + 3, bucketOf(5), 5, 1, 0, 0, 0);
-  t.strictSame(block.read(BASE + 4_000, BASE, true), fresh.read(BASE + 4_000, BASE, true), 'min and max start again from nothing, not from 0');
+  t.strictSame(
+    block.read(BASE + 4_000, BASE, true),
+    fresh.read(BASE + 4_000, BASE, true),
+    'min and max start again from nothing, not from 0',
+  );
 
   const conns = ConnectionCounterBlock.create(2);
   const c = conns.writer(1);
@@ -317,7 +338,10 @@ t.test('stripes are whole cache lines apart, and a writer touches only its own',
   t.equal(REQUEST_STRIPE_BYTES % CACHE_LINE_BYTES, 0);
   t.equal(CONNECTION_STRIPE_BYTES % CACHE_LINE_BYTES, 0);
   t.equal(HEADER_BYTES % CACHE_LINE_BYTES, 0);
-  t.ok(REQUEST_STRIPE_BYTES - REQUEST_STRIPE_DATA_BYTES >= CACHE_LINE_BYTES, 'a spare line after the data, for a buffer that does not start on a line');
+  t.ok(
+    REQUEST_STRIPE_BYTES - REQUEST_STRIPE_DATA_BYTES >= CACHE_LINE_BYTES,
+    'a spare line after the data, for a buffer that does not start on a line',
+  );
   t.ok(CONNECTION_STRIPE_BYTES - CONNECTION_STRIPE_DATA_BYTES >= CACHE_LINE_BYTES);
   const expectedData = 8 * (3 + 6 + 5 + 4 + BUCKET_COUNT + 4 * WINDOW_SECONDS) + 4 * WINDOW_SECONDS * BUCKET_COUNT;
   t.equal(REQUEST_STRIPE_DATA_BYTES, expectedData, 'everything a RequestCounters holds, once');
@@ -407,7 +431,10 @@ t.test('torn or foreign values never make a read throw or give NaN, infinities o
   f[s + 3 + 6 + 5 + 4 + bucketOf(20)] = 1; // now its bucket, still no min or max
   r = block.read(BASE, BASE, true);
   t.strictSame(insane(r), []);
-  t.ok(r.latency.minMs !== null && r.latency.maxMs !== null && r.latency.minMs <= 20 && r.latency.maxMs >= 20, 'the range comes from the bucket');
+  t.ok(
+    r.latency.minMs !== null && r.latency.maxMs !== null && r.latency.minMs <= 20 && r.latency.maxMs >= 20,
+    'the range comes from the bucket',
+  );
   t.ok(r.latency.p50Ms !== null && r.latency.p50Ms >= r.latency.minMs! && r.latency.p50Ms <= r.latency.maxMs!);
 });
 
@@ -491,14 +518,22 @@ t.test('real threads: two workers write their own stripes, the main thread reads
   t.equal(got.recentLatency.count, 2 * COUNT);
   t.equal(got.outcomes.ok, 2 * (COUNT / 5));
   t.equal(got.bytesIn, 2 * Array.from({ length: COUNT }, (_, i) => i % 300).reduce((a, b) => a + b, 0));
-  t.strictSame(conns.read(nowMs, BASE), { active: (2 * CONNECTIONS) / 3, total: 2 * CONNECTIONS, perSecond: ratePerSecond(2 * CONNECTIONS, nowMs, BASE) }, 'a third of the connections still open');
+  t.strictSame(
+    conns.read(nowMs, BASE),
+    { active: (2 * CONNECTIONS) / 3, total: 2 * CONNECTIONS, perSecond: ratePerSecond(2 * CONNECTIONS, nowMs, BASE) },
+    'a third of the connections still open',
+  );
   t.same([conns.activeOf(0), conns.activeOf(1)], [CONNECTIONS / 3, CONNECTIONS / 3]);
 
   Atomics.store(ctl, 2, 1);
   Atomics.notify(ctl, 2);
   t.strictSame(await Promise.all(next.map((m) => m())), ['closed', 'closed']);
   await Promise.all(exited);
-  t.strictSame(conns.read(nowMs, BASE), { active: 0, total: 2 * CONNECTIONS, perSecond: ratePerSecond(2 * CONNECTIONS, nowMs, BASE) }, 'all closed: none open, the total stays');
+  t.strictSame(
+    conns.read(nowMs, BASE),
+    { active: 0, total: 2 * CONNECTIONS, perSecond: ratePerSecond(2 * CONNECTIONS, nowMs, BASE) },
+    'all closed: none open, the total stays',
+  );
   t.strictSame(block.read(nowMs, BASE, true), expected.read(nowMs, BASE, true));
 
   // The same connection work in one thread, for the record.

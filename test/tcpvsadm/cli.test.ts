@@ -24,7 +24,14 @@ import { fakeControl, type FakeControl } from './fake-control.ts';
 const dir = mkdtempSync(join(tmpdir(), 'tcpvsadm-cli-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-const EMPTY: Config = { format: 'native', file: join(dir, 'none.tcpvs'), services: [], log: { level: 'silent', destination: 'stdout' }, l4: null, warnings: [] };
+const EMPTY: Config = {
+  format: 'native',
+  file: join(dir, 'none.tcpvs'),
+  services: [],
+  log: { level: 'silent', destination: 'stdout' },
+  l4: null,
+  warnings: [],
+};
 
 function sink(): { stream: Writable; text: () => string } {
   let text = '';
@@ -69,7 +76,10 @@ t.test("KTCPVS's example session through the admin socket", async (t) => {
   };
   const added = await ok('-A', '-i', 'http', '-s', 'http', '-l', '127.0.0.1:8080');
   t.equal(added.stdout, '', 'nothing on stdout on success');
-  t.equal(added.stderr, "tcpvsadm: warning: scheduler http routes by rules and virtual 'http' has none: every request gets 404 until --add-rule\n");
+  t.equal(
+    added.stderr,
+    "tcpvsadm: warning: scheduler http routes by rules and virtual 'http' has none: every request gets 404 until --add-rule\n",
+  );
   await ok('-a', '-i', 'http', '-r', 'web1:80');
   await ok('-a', '-i', 'http', '-r', 'web2:80');
   await ok('-a', '-i', 'http', '-r', 'web3:80', '-w', '2');
@@ -111,16 +121,31 @@ t.test("KTCPVS's example session through the admin socket", async (t) => {
   t.same(control.config().services, []);
   t.match((await ok('-L')).stdout, /virtual http \{ {4}# stopped: not listening \(tcpvsadm --start -i http\)/);
   await ok('--start');
-  t.same(control.config().services.map((s) => s.name), ['http']);
+  t.same(
+    control.config().services.map((s) => s.name),
+    ['http'],
+  );
   await ok('-D', '-i', 'http');
   t.equal((await ok('-L')).stdout, listing.split('\n')[0] + '\n', 'an empty table');
 });
 
 t.test('refused (exit 1), usage (exit 2), no tcpvs (exit 2)', async (t) => {
-  const { path, control } = await served(t, 'errors.sock', parseConfigText('service web\n listen 127.0.0.1:8080\n group g\n  server 10.0.0.1:80\n default g\n', join(dir, 'web.tcpvs')));
+  const { path, control } = await served(
+    t,
+    'errors.sock',
+    parseConfigText('service web\n listen 127.0.0.1:8080\n group g\n  server 10.0.0.1:80\n default g\n', join(dir, 'web.tcpvs')),
+  );
   const env = { TCPVS_ADMIN: path };
-  t.same(await tcpvsadm(env, ['-a', '-i', 'nope', '-r', '10.0.0.2:80']), { code: 1, stdout: '', stderr: "tcpvsadm: ident: no service 'nope' (services: web)\n" });
-  t.same(await tcpvsadm(env, ['server', 'add', 'web', 'g', '10.0.0.1:80']), { code: 1, stdout: '', stderr: "tcpvsadm: server: 10.0.0.1:80 is already in group 'g'\n" });
+  t.same(await tcpvsadm(env, ['-a', '-i', 'nope', '-r', '10.0.0.2:80']), {
+    code: 1,
+    stdout: '',
+    stderr: "tcpvsadm: ident: no service 'nope' (services: web)\n",
+  });
+  t.same(await tcpvsadm(env, ['server', 'add', 'web', 'g', '10.0.0.1:80']), {
+    code: 1,
+    stdout: '',
+    stderr: "tcpvsadm: server: 10.0.0.1:80 is already in group 'g'\n",
+  });
   t.same(await tcpvsadm(env, ['-A', '-i', 'x', '-l', '127.0.0.1:8080']), {
     code: 1,
     stdout: '',
@@ -128,8 +153,16 @@ t.test('refused (exit 1), usage (exit 2), no tcpvs (exit 2)', async (t) => {
   });
   t.equal(control.applied.length, 0, 'nothing applied');
 
-  t.same(await tcpvsadm(env, ['-a', '-i', 'web']), { code: 2, stdout: '', stderr: "tcpvsadm: You need to supply the 'real-server' option for the 'add-server' command\n" });
-  t.same(await tcpvsadm(env, ['-Q']), { code: 2, stdout: '', stderr: "tcpvsadm: invalid option -- 'Q'\nTry `tcpvsadm -h' or 'tcpvsadm --help' for more information.\n" });
+  t.same(await tcpvsadm(env, ['-a', '-i', 'web']), {
+    code: 2,
+    stdout: '',
+    stderr: "tcpvsadm: You need to supply the 'real-server' option for the 'add-server' command\n",
+  });
+  t.same(await tcpvsadm(env, ['-Q']), {
+    code: 2,
+    stdout: '',
+    stderr: "tcpvsadm: invalid option -- 'Q'\nTry `tcpvsadm -h' or 'tcpvsadm --help' for more information.\n",
+  });
   t.same(await tcpvsadm({}, ['--admin']), { code: 2, stdout: '', stderr: 'tcpvsadm: --admin: missing argument\n' });
   t.same(await tcpvsadm({}, ['--admin=', '-L']), { code: 2, stdout: '', stderr: 'tcpvsadm: --admin: empty path\n' });
   const help = await tcpvsadm({}, ['-h']);
@@ -155,7 +188,11 @@ t.test('refused (exit 1), usage (exit 2), no tcpvs (exit 2)', async (t) => {
 });
 
 t.test('native commands and show', async (t) => {
-  const { path, control } = await served(t, 'native.sock', parseConfigText('service web\n listen 127.0.0.1:8080\n group static\n  server 10.0.0.1:80\n default static\n', join(dir, 'web.tcpvs')));
+  const { path, control } = await served(
+    t,
+    'native.sock',
+    parseConfigText('service web\n listen 127.0.0.1:8080\n group static\n  server 10.0.0.1:80\n default static\n', join(dir, 'web.tcpvs')),
+  );
   const env = { TCPVS_ADMIN: path };
   const run = (...args: string[]) => tcpvsadm(env, args);
   t.same(await run('group', 'add', 'web', 'images', 'scheduler', 'rr'), {
@@ -173,32 +210,62 @@ t.test('native commands and show', async (t) => {
   t.match(shown.stdout, /^ {2}images {2}rr .* 10\.0\.0\.2:80 {2}3$/m);
   t.equal((await run('route', 'del', 'web', 'img')).code, 0);
   t.equal((await run('default', 'set', 'web', 'images')).code, 0);
-  t.same(await run('group', 'del', 'web', 'images'), { code: 1, stdout: '', stderr: "tcpvsadm: group: group 'images' is used by the default: delete or change those first\n" });
+  t.same(await run('group', 'del', 'web', 'images'), {
+    code: 1,
+    stdout: '',
+    stderr: "tcpvsadm: group: group 'images' is used by the default: delete or change those first\n",
+  });
   t.equal(control.applied.length, 6);
   t.equal(control.config().services[0].defaultGroup, 'images');
 });
 
 t.test('-L --stats and --rate', async (t) => {
-  const snapshot = { startedAt: Date.UTC(2030, 0, 1), windowSeconds: 10, services: [{ name: 'web', listen: '127.0.0.1:8080', requests: { total: 5, perSecond: 2 }, groups: [] }] };
-  const config = parseConfigText('service web\n listen 127.0.0.1:8080\n group g\n  server 10.0.0.1:80\n default g\n', join(dir, 'web.tcpvs'));
+  const snapshot = {
+    startedAt: Date.UTC(2030, 0, 1),
+    windowSeconds: 10,
+    services: [{ name: 'web', listen: '127.0.0.1:8080', requests: { total: 5, perSecond: 2 }, groups: [] }],
+  };
+  const config = parseConfigText(
+    'service web\n listen 127.0.0.1:8080\n group g\n  server 10.0.0.1:80\n default g\n',
+    join(dir, 'web.tcpvs'),
+  );
   const withStats = await served(t, 'stats.sock', config, { stats: () => snapshot });
   const stats = await tcpvsadm({ TCPVS_ADMIN: withStats.path }, ['-L', '--stats']);
-  t.same(stats, { code: 0, stderr: '', stdout: '# counters since 2030-01-01T00:00:00.000Z\nService / Group / -> Server  Requests\nweb 127.0.0.1:8080                  5\n' });
+  t.same(stats, {
+    code: 0,
+    stderr: '',
+    stdout: '# counters since 2030-01-01T00:00:00.000Z\nService / Group / -> Server  Requests\nweb 127.0.0.1:8080                  5\n',
+  });
   const rate = await tcpvsadm({ TCPVS_ADMIN: withStats.path }, ['-L', '--rate', '-i', 'web']);
   t.equal(rate.stdout, '# rates over the last 10 s\nService / Group / -> Server  RPS\nweb 127.0.0.1:8080             2\n');
-  t.same(await tcpvsadm({ TCPVS_ADMIN: withStats.path }, ['-L', '--stats', '-i', 'nope']), { code: 1, stdout: '', stderr: "tcpvsadm: ident: no virtual service 'nope'\n" });
+  t.same(await tcpvsadm({ TCPVS_ADMIN: withStats.path }, ['-L', '--stats', '-i', 'nope']), {
+    code: 1,
+    stdout: '',
+    stderr: "tcpvsadm: ident: no virtual service 'nope'\n",
+  });
 
   const runtime = await served(t, 'runtime.sock', config);
   const counters = await tcpvsadm({ TCPVS_ADMIN: runtime.path }, ['-L', '--rate']);
-  t.same(counters, { code: 0, stderr: '', stdout: '# request rates of the running services (their own counters, rates over 100 ms)\n(no services)\n' }, 'the fake has no runtimes');
+  t.same(
+    counters,
+    { code: 0, stderr: '', stdout: '# request rates of the running services (their own counters, rates over 100 ms)\n(no services)\n' },
+    'the fake has no runtimes',
+  );
 });
 
 t.test('the bin script', async (t) => {
-  const { path } = await served(t, 'bin.sock', parseConfigText('service web\n listen 127.0.0.1:8080\n group g\n  server 10.0.0.1:80\n default g\n', join(dir, 'web.tcpvs')));
+  const { path } = await served(
+    t,
+    'bin.sock',
+    parseConfigText('service web\n listen 127.0.0.1:8080\n group g\n  server 10.0.0.1:80\n default g\n', join(dir, 'web.tcpvs')),
+  );
   const node = join(REPO_ROOT, 'node_modules', '.bin', 'node');
   const run = (args: string[]) =>
     new Promise<Run>((resolve, reject) => {
-      const child = spawn(node, [join(REPO_ROOT, 'tcpvsadm.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TCPVS_ADMIN: '' } });
+      const child = spawn(node, [join(REPO_ROOT, 'tcpvsadm.ts'), ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, TCPVS_ADMIN: '' },
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -245,7 +312,12 @@ t.test('against a running tcpvs: requests follow every change', async (t) => {
   const a = await startIdentityBackend('A');
   const b = await startIdentityBackend('B');
   t.teardown(() => Promise.all([a.close(), b.close()]));
-  const config = parseConfigText(['log level silent', 'service web', '  listen 127.0.0.1:0', '  group g', `    server 127.0.0.1:${a.port}`, '  default g', ''].join('\n'), join(dir, 'live.tcpvs'));
+  const config = parseConfigText(
+    ['log level silent', 'service web', '  listen 127.0.0.1:0', '  group g', `    server 127.0.0.1:${a.port}`, '  default g', ''].join(
+      '\n',
+    ),
+    join(dir, 'live.tcpvs'),
+  );
   const running = await startSwitch(config);
   t.teardown(() => running.close());
   const path = join(dir, 'live.sock');
@@ -307,14 +379,21 @@ t.test('against a running tcpvs: requests follow every change', async (t) => {
   t.match(rate, /^# request rates of the running services \(their own counters, rates over 100 ms\)$/m);
 
   await ok('-D', '-i', 'k');
-  t.same(running.control.config().services.map((s) => s.name), ['web']);
+  t.same(
+    running.control.config().services.map((s) => s.name),
+    ['web'],
+  );
 });
 
 /** `node index.ts start -c FILE --admin SOCK --workers N`, once every service printed its listening line. */
 async function spawnTcpvs(t: Test, conf: string, sock: string, services: number, workers = 2): Promise<number[]> {
-  const child = spawn(join(REPO_ROOT, 'node_modules', '.bin', 'node'), [join(REPO_ROOT, 'index.ts'), 'start', '-c', conf, '--admin', sock, '--workers', String(workers), '--log-level', 'warn'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    join(REPO_ROOT, 'node_modules', '.bin', 'node'),
+    [join(REPO_ROOT, 'index.ts'), 'start', '-c', conf, '--admin', sock, '--workers', String(workers), '--log-level', 'warn'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   t.teardown(
     () =>
       new Promise<void>((resolve) => {
@@ -348,7 +427,13 @@ function fetchWith(port: number, path: string, cookie?: string): Promise<{ statu
     const headers = cookie === undefined ? {} : { cookie };
     const req = http.get({ host: '127.0.0.1', port, path, agent: false, headers, timeout: 5000 }, (res) => {
       res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, backend: String(res.headers['x-backend'] ?? '-'), setCookie: res.headers['set-cookie'] ?? [] }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          backend: String(res.headers['x-backend'] ?? '-'),
+          setCookie: res.headers['set-cookie'] ?? [],
+        }),
+      );
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
@@ -362,7 +447,15 @@ t.test('a running tcpvs (its own process, worker threads): patterns as written, 
   const conf = join(dir, 'proc.conf');
   writeFileSync(
     conf,
-    ['virtual web {', '    listen = 127.0.0.1:0', '    scheduler = http', `    server = 127.0.0.1:${a.port} 1`, `    server = 127.0.0.1:${b.port} 1`, '}', ''].join('\n'),
+    [
+      'virtual web {',
+      '    listen = 127.0.0.1:0',
+      '    scheduler = http',
+      `    server = 127.0.0.1:${a.port} 1`,
+      `    server = 127.0.0.1:${b.port} 1`,
+      '}',
+      '',
+    ].join('\n'),
   );
   const sock = join(dir, 'proc.sock');
   const [webPort] = await spawnTcpvs(t, conf, sock, 1);
@@ -382,9 +475,17 @@ t.test('a running tcpvs (its own process, worker threads): patterns as written, 
   t.equal(await get(webPort, '/images/x.png'), '200 A');
   t.equal(await get(webPort, '/index.html'), '200 B');
   const listed = (await ok('-L', '-i', 'web')).stdout;
-  t.match(listed, new RegExp(`^ {4}rule = pattern "\\^/images/" use server 127\\.0\\.0\\.1:${a.port}$`, 'm'), '-L prints the pattern as it was given');
+  t.match(
+    listed,
+    new RegExp(`^ {4}rule = pattern "\\^/images/" use server 127\\.0\\.0\\.1:${a.port}$`, 'm'),
+    '-L prints the pattern as it was given',
+  );
   t.notMatch(listed, /\\\//, 'no escaped slash anywhere');
-  t.match(listed, new RegExp(`^ {4}server = 127\\.0\\.0\\.1:${a.port} 1\\n {4}server = 127\\.0\\.0\\.1:${b.port} 1$`, 'm'), 'both real servers, from the file');
+  t.match(
+    listed,
+    new RegExp(`^ {4}server = 127\\.0\\.0\\.1:${a.port} 1\\n {4}server = 127\\.0\\.0\\.1:${b.port} 1$`, 'm'),
+    'both real servers, from the file',
+  );
   await ok('--del-rule', '-i', 'web', '-p', '^/images/', '-r', A);
   const after = (await ok('-L', '-i', 'web')).stdout;
   t.notMatch(after, /images/, 'gone from the table');
@@ -417,12 +518,20 @@ t.test('a running tcpvs (its own process, worker threads): patterns as written, 
   t.equal(fresh.backend, other === A ? 'A' : 'B', 'without the cookie: the scheduler chooses');
   t.match(fresh.setCookie[0], /^KTCPVS_SID=/);
   const seen = (pinned === 'A' ? a : b).requests.at(-1);
-  t.equal(seen === undefined ? 'none' : (pinned === 'A' ? a : b).header(seen, 'cookie'), 'theme=dark', "the server never sees tcpvs's cookie");
+  t.equal(
+    seen === undefined ? 'none' : (pinned === 'A' ? a : b).header(seen, 'cookie'),
+    'theme=dark',
+    "the server never sees tcpvs's cookie",
+  );
 
   // -L > FILE, then loading FILE (what tcpvs start -c FILE reads): the same table.
   const all = (await ok('-L')).stdout;
   const saved = join(dir, 'proc-saved.conf');
   writeFileSync(saved, all.replace(/ {4}# bound to [^\n]*/g, ''));
   await ok('-f', saved);
-  t.equal((await ok('-L')).stdout.replace(/ {4}# bound to [^\n]*/g, ''), all.replace(/ {4}# bound to [^\n]*/g, ''), 'the same table after loading what -L printed');
+  t.equal(
+    (await ok('-L')).stdout.replace(/ {4}# bound to [^\n]*/g, ''),
+    all.replace(/ {4}# bound to [^\n]*/g, ''),
+    'the same table after loading what -L printed',
+  );
 });

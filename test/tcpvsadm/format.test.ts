@@ -39,7 +39,11 @@ t.test('-L prints KTCPVS blocks that load back as the same virtuals', async (t) 
   ];
   const config = parseConfigText(file.join('\n') + '\n', 'k.conf');
   const text = formatList(await listed(config));
-  t.equal(text, ['# TCP Virtual Server (tcpvs ' + (await listed(config)).version + ')', ...file].join('\n') + '\n', 'the file it came from, as tcpvsadm -L printed');
+  t.equal(
+    text,
+    ['# TCP Virtual Server (tcpvs ' + (await listed(config)).version + ')', ...file].join('\n') + '\n',
+    'the file it came from, as tcpvsadm -L printed',
+  );
   const again = parseConfigText(text, 'listed.conf');
   t.equal(again.format, 'ktcpvs');
   t.same(formatList(await listed(again)), text, 'and it loads back as the same');
@@ -80,7 +84,10 @@ t.test('-L: stopped virtuals, bound ports, native services', async (t) => {
     'n.tcpvs',
   );
   t.equal(
-    formatList(await listed(native)).split('\n').slice(1).join('\n'),
+    formatList(await listed(native))
+      .split('\n')
+      .slice(1)
+      .join('\n'),
     [
       "# service api: not a KTCPVS virtual (it has 2 group(s), 1 route(s) and default group 'a'); 'tcpvsadm show api' prints its rule table",
       '#     listen = 127.0.0.1:8090',
@@ -171,7 +178,10 @@ t.test('--stats from the runtimes, and shapes tcpvsadm does not know', async (t)
     formatStats({ source: 'runtime', snapshot: runtime }, 'rate'),
     '# request rates of the running services (their own counters, rates over 1000 ms)\nService / Group / -> Server  RPS  Active\nweb 127.0.0.1:8080           150       0\n',
   );
-  t.match(formatStats({ source: 'runtime', snapshot: runtime }, 'stats'), /^# request counters of the running servers \(since each joined; config changes keep them\)\nService \/ Group \/ -> Server  Requests  Active\n/);
+  t.match(
+    formatStats({ source: 'runtime', snapshot: runtime }, 'stats'),
+    /^# request counters of the running servers \(since each joined; config changes keep them\)\nService \/ Group \/ -> Server {2}Requests {2}Active\n/,
+  );
   t.equal(formatStats({ source: 'stats', snapshot: { services: [] } }, 'stats'), '# counters\n(no services)\n');
   t.equal(
     formatStats({ source: 'stats', snapshot: { services: [{ name: 'web', hits: 4, extra: { misses: 2, hitRate: 0.5 } }] } }, 'stats'),
@@ -182,53 +192,75 @@ t.test('--stats from the runtimes, and shapes tcpvsadm does not know', async (t)
     formatStats({ source: 'stats', snapshot: { services: [{ name: 'web', hits: 4, extra: { misses: 2, hitRate: 0.5 } }] } }, 'rate'),
     '# rates\nService / Group / -> Server  extra.hitRate\nweb                                   0.50\n',
   );
-  t.equal(formatStats({ source: 'stats', snapshot: [1, 2] }, 'stats'), '# statistics (stats), in a shape tcpvsadm does not know:\n[\n  1,\n  2\n]\n');
+  t.equal(
+    formatStats({ source: 'stats', snapshot: [1, 2] }, 'stats'),
+    '# statistics (stats), in a shape tcpvsadm does not know:\n[\n  1,\n  2\n]\n',
+  );
 });
 
 /** The services of a config without where they were written: what `the same table` means. */
 function table(config: Config): string {
-  return JSON.stringify(config.services, (k, v: unknown) => (k === 'file' || k === 'line' ? undefined : v instanceof RegExp ? v.source : v));
+  return JSON.stringify(config.services, (k, v: unknown) =>
+    k === 'file' || k === 'line' ? undefined : v instanceof RegExp ? v.source : v,
+  );
 }
 
-t.test('-L > FILE, then loading FILE, gives back the same table (chttp, phttp, servers no rule names, patterns with slashes)', async (t) => {
-  const file = [
-    'virtual shop {',
-    '    listen = 127.0.0.1:8080',
-    '    scheduler = chttp',
-    '    timeout = 15',
-    '    server = 127.0.0.1:9101 1',
-    '    server = 127.0.0.1:9102 2',
-    '    server = 127.0.0.1:9103 0',
-    '    rule = pattern "^/cart/" use server 127.0.0.1:9101',
-    '    rule = pattern "^/cart/" use server 127.0.0.1:9102',
-    '    rule = pattern "^/a\\/b/\\"q\\"\\\\\\\\" use server 127.0.0.1:9102',
-    '}',
-    'virtual keep {',
-    '    listen = 127.0.0.1:8081',
-    '    scheduler = phttp',
-    '    server = 127.0.0.1:9101 1',
-    '    server = 127.0.0.1:9104 1',
-    '    rule = pattern "^/images/" use server 127.0.0.1:9101',
-    '}',
-    'virtual empty {',
-    '    listen = 127.0.0.1:8082',
-    '    scheduler = hhttp',
-    '    server = 127.0.0.1:9101 3',
-    '}',
-  ];
-  const config = parseConfigText(file.join('\n') + '\n', 'k.conf');
-  const text = formatList(await listed(config));
-  t.match(text, /^virtual shop \{\n {4}listen = 127\.0\.0\.1:8080\n {4}scheduler = chttp\n {4}timeout = 15\n {4}server = 127\.0\.0\.1:9101 1\n {4}server = 127\.0\.0\.1:9102 2\n {4}server = 127\.0\.0\.1:9103 0\n/m, 'a server no rule names is still listed');
-  t.ok(text.includes('    rule = pattern "^/a\\/b/\\"q\\"\\\\\\\\" use server 127.0.0.1:9102\n'), 'the pattern as written, quoted for the tokenizer');
-  t.match(text, /^virtual keep \{\n {4}listen = 127\.0\.0\.1:8081\n {4}scheduler = http\n/m, 'phttp makes what http makes, and lists as http');
-  t.match(text, /^ {4}rule = pattern "\^\/images\/" use server 127\.0\.0\.1:9101$/m);
-  t.match(text, /^virtual empty \{\n {4}listen = 127\.0\.0\.1:8082\n {4}scheduler = hhttp\n {4}server = 127\.0\.0\.1:9101 3\n\}$/m);
-  const again = parseConfigText(text, 'listed.conf');
-  t.equal(table(again), table(config), 'the same services, groups, routes, patterns and persistence');
-  t.equal(formatList(await listed(again)), text, 'and the same listing');
-  const shop = again.services[0];
-  const m = shop.rules[1].matchers[0];
-  t.equal(m.kind === 'url-regex' && m.text, '^/a\\/b/"q"\\\\', 'the pattern text survives the round trip');
-  t.ok(m.kind === 'url-regex' && m.re.test('/a/b/"q"\\'));
-  t.same(shop.groups.map((g) => g.affinity?.kind === 'cookie' && `${g.affinity.name} ${g.affinity.mode}`), ['KTCPVS_SID insert', 'KTCPVS_SID insert', 'KTCPVS_SID insert']);
-});
+t.test(
+  '-L > FILE, then loading FILE, gives back the same table (chttp, phttp, servers no rule names, patterns with slashes)',
+  async (t) => {
+    const file = [
+      'virtual shop {',
+      '    listen = 127.0.0.1:8080',
+      '    scheduler = chttp',
+      '    timeout = 15',
+      '    server = 127.0.0.1:9101 1',
+      '    server = 127.0.0.1:9102 2',
+      '    server = 127.0.0.1:9103 0',
+      '    rule = pattern "^/cart/" use server 127.0.0.1:9101',
+      '    rule = pattern "^/cart/" use server 127.0.0.1:9102',
+      '    rule = pattern "^/a\\/b/\\"q\\"\\\\\\\\" use server 127.0.0.1:9102',
+      '}',
+      'virtual keep {',
+      '    listen = 127.0.0.1:8081',
+      '    scheduler = phttp',
+      '    server = 127.0.0.1:9101 1',
+      '    server = 127.0.0.1:9104 1',
+      '    rule = pattern "^/images/" use server 127.0.0.1:9101',
+      '}',
+      'virtual empty {',
+      '    listen = 127.0.0.1:8082',
+      '    scheduler = hhttp',
+      '    server = 127.0.0.1:9101 3',
+      '}',
+    ];
+    const config = parseConfigText(file.join('\n') + '\n', 'k.conf');
+    const text = formatList(await listed(config));
+    t.match(
+      text,
+      /^virtual shop \{\n {4}listen = 127\.0\.0\.1:8080\n {4}scheduler = chttp\n {4}timeout = 15\n {4}server = 127\.0\.0\.1:9101 1\n {4}server = 127\.0\.0\.1:9102 2\n {4}server = 127\.0\.0\.1:9103 0\n/m,
+      'a server no rule names is still listed',
+    );
+    t.ok(
+      text.includes('    rule = pattern "^/a\\/b/\\"q\\"\\\\\\\\" use server 127.0.0.1:9102\n'),
+      'the pattern as written, quoted for the tokenizer',
+    );
+    t.match(
+      text,
+      /^virtual keep \{\n {4}listen = 127\.0\.0\.1:8081\n {4}scheduler = http\n/m,
+      'phttp makes what http makes, and lists as http',
+    );
+    t.match(text, /^ {4}rule = pattern "\^\/images\/" use server 127\.0\.0\.1:9101$/m);
+    t.match(text, /^virtual empty \{\n {4}listen = 127\.0\.0\.1:8082\n {4}scheduler = hhttp\n {4}server = 127\.0\.0\.1:9101 3\n\}$/m);
+    const again = parseConfigText(text, 'listed.conf');
+    t.equal(table(again), table(config), 'the same services, groups, routes, patterns and persistence');
+    t.equal(formatList(await listed(again)), text, 'and the same listing');
+    const shop = again.services[0];
+    const m = shop.rules[1].matchers[0];
+    t.equal(m.kind === 'url-regex' && m.text, '^/a\\/b/"q"\\\\', 'the pattern text survives the round trip');
+    t.ok(m.kind === 'url-regex' && m.re.test('/a/b/"q"\\'));
+    t.same(
+      shop.groups.map((g) => g.affinity?.kind === 'cookie' && `${g.affinity.name} ${g.affinity.mode}`),
+      ['KTCPVS_SID insert', 'KTCPVS_SID insert', 'KTCPVS_SID insert'],
+    );
+  },
+);

@@ -58,9 +58,13 @@ t.test('an edit is one apply() of the whole next config, with a reason', async (
     { host: '10.0.0.2', port: 80, weight: 1 },
     { host: '10.0.0.3', port: 80, weight: 2 },
   ]);
-  t.same(await h['tcpvs.addService']({ ident: 'h', scheduler: 'http', listen: '127.0.0.1:8082' }), {
-    warnings: ["scheduler http routes by rules and virtual 'h' has none: every request gets 404 until --add-rule"],
-  }, 'warnings come back to the client');
+  t.same(
+    await h['tcpvs.addService']({ ident: 'h', scheduler: 'http', listen: '127.0.0.1:8082' }),
+    {
+      warnings: ["scheduler http routes by rules and virtual 'h' has none: every request gets 404 until --add-rule"],
+    },
+    'warnings come back to the client',
+  );
   t.same(names(control.config()), ['web', 'api', 'h']);
   await h['tcpvs.serverWeight']({ service: 'web', group: 'static', server: '10.0.0.1:80', weight: 0 });
   t.equal(control.config().services[0].groups[0].servers[0].weight, 0, 'native: drained');
@@ -75,43 +79,83 @@ t.test('a refused change applies nothing and says why, naming the field', async 
     code: 'refused',
     message: "ident: no service 'nope' (services: web, api)",
   });
-  t.same(await failure(h['tcpvs.addService']({ ident: 'dup', listen: '127.0.0.1:8080' })), {
-    code: 'refused',
-    message: "listen: 127.0.0.1:8080 is already the listen address of service 'web' (line 1)",
-  }, 'the whole next config is checked: a duplicate listen');
+  t.same(
+    await failure(h['tcpvs.addService']({ ident: 'dup', listen: '127.0.0.1:8080' })),
+    {
+      code: 'refused',
+      message: "listen: 127.0.0.1:8080 is already the listen address of service 'web' (line 1)",
+    },
+    'the whole next config is checked: a duplicate listen',
+  );
   t.same(await failure(h['tcpvs.serverAdd']({ service: 'web', group: 'static', server: '10.0.0.5:80', weight: 70000 })), {
     code: 'refused',
     message: 'weight: bad weight 70000: must be an integer 0..65535 (0 = quiescent)',
   });
-  control.refuseNext = new ConfigError([{ file: 'tcpvsadm', line: 0, field: 'group', message: 'no' }, { file: 'f', line: 3, field: 'x', message: 'y' }]);
-  t.same(await failure(h['tcpvs.addServer']({ ident: 'api', server: '10.0.0.3:80' })), { code: 'refused', message: 'group: no\nf:3: x: y' }, "the ControlPlane's ConfigError, one problem a line");
+  control.refuseNext = new ConfigError([
+    { file: 'tcpvsadm', line: 0, field: 'group', message: 'no' },
+    { file: 'f', line: 3, field: 'x', message: 'y' },
+  ]);
+  t.same(
+    await failure(h['tcpvs.addServer']({ ident: 'api', server: '10.0.0.3:80' })),
+    { code: 'refused', message: 'group: no\nf:3: x: y' },
+    "the ControlPlane's ConfigError, one problem a line",
+  );
   control.refuseNext = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:8082'), { code: 'EADDRINUSE' });
-  t.same(await failure(h['tcpvs.addService']({ ident: 'n', listen: '127.0.0.1:8082' })), {
-    code: 'EADDRINUSE',
-    message: 'listen EADDRINUSE: address already in use 127.0.0.1:8082',
-  }, 'a listen error passes through');
+  t.same(
+    await failure(h['tcpvs.addService']({ ident: 'n', listen: '127.0.0.1:8082' })),
+    {
+      code: 'EADDRINUSE',
+      message: 'listen EADDRINUSE: address already in use 127.0.0.1:8082',
+    },
+    'a listen error passes through',
+  );
   t.equal(control.config(), before, 'the running config is the same object');
   t.equal(control.applied.length, 0);
   const listed = (await h['tcpvs.list']({})) as ListResult;
-  t.same(listed.services.map((s) => s.name), ['web', 'api'], 'no half-made service left behind');
+  t.same(
+    listed.services.map((s) => s.name),
+    ['web', 'api'],
+    'no half-made service left behind',
+  );
 });
 
 t.test('bad params are refused as such', async (t) => {
   const h = tcpvsadmHandlers(fakeControl(config()));
   t.same(await failure(h['tcpvs.addServer']({ server: '10.0.0.3:80' })), { code: 'bad-params', message: 'bad params: ident is missing' });
-  t.same(await failure(h['tcpvs.addServer']({ ident: 'api', server: '10.0.0.3:80', weight: '2' })), { code: 'bad-params', message: 'bad params: weight must be an integer -9007199254740991..9007199254740991' });
+  t.same(await failure(h['tcpvs.addServer']({ ident: 'api', server: '10.0.0.3:80', weight: '2' })), {
+    code: 'bad-params',
+    message: 'bad params: weight must be an integer -9007199254740991..9007199254740991',
+  });
   t.same(await failure(h['tcpvs.flush']([])), { code: 'bad-params', message: 'bad params: params must be an object' });
-  t.same(await failure(h['tcpvs.routeAdd']({ service: 'web', name: 'r', matchers: [1], group: 'static' })), { code: 'bad-params', message: 'bad params: matchers must be an array of strings' });
-  t.same(await failure(h['tcpvs.default']({ service: 'web', group: 3 })), { code: 'bad-params', message: 'bad params: group must be a string or null' });
-  t.same(await failure(h['tcpvs.serverWeight']({ service: 'web', group: 'static', server: '10.0.0.1:80' })), { code: 'bad-params', message: 'bad params: weight is missing' });
-  t.same(await failure(h['tcpvs.stats']({ intervalMs: 60_000 })), { code: 'bad-params', message: 'bad params: intervalMs must be an integer 1..10000' });
+  t.same(await failure(h['tcpvs.routeAdd']({ service: 'web', name: 'r', matchers: [1], group: 'static' })), {
+    code: 'bad-params',
+    message: 'bad params: matchers must be an array of strings',
+  });
+  t.same(await failure(h['tcpvs.default']({ service: 'web', group: 3 })), {
+    code: 'bad-params',
+    message: 'bad params: group must be a string or null',
+  });
+  t.same(await failure(h['tcpvs.serverWeight']({ service: 'web', group: 'static', server: '10.0.0.1:80' })), {
+    code: 'bad-params',
+    message: 'bad params: weight is missing',
+  });
+  t.same(await failure(h['tcpvs.stats']({ intervalMs: 60_000 })), {
+    code: 'bad-params',
+    message: 'bad params: intervalMs must be an integer 1..10000',
+  });
 });
 
 t.test('a problem the running config already has does not block an unrelated edit', async (t) => {
   const running = config();
   const web = running.services[0];
   // Two copies of one server: validateConfig flags it, but this edit did not make it.
-  const odd: Config = { ...running, services: [{ ...web, groups: [{ ...web.groups[0], servers: [web.groups[0].servers[0], web.groups[0].servers[0]] }] }, running.services[1]] };
+  const odd: Config = {
+    ...running,
+    services: [
+      { ...web, groups: [{ ...web.groups[0], servers: [web.groups[0].servers[0], web.groups[0].servers[0]] }] },
+      running.services[1],
+    ],
+  };
   const control = fakeControl(odd);
   const h = tcpvsadmHandlers(control);
   await h['tcpvs.addServer']({ ident: 'api', server: '10.0.0.3:80' });
@@ -125,20 +169,36 @@ t.test('--stop keeps a service aside, --start puts it back in place', async (t) 
   t.same(names(control.config()), ['api'], 'the applied config has no web: its listener closes');
   t.equal(control.applied.at(-1)?.reason, 'tcpvsadm --stop -i web');
   let listed = (await h['tcpvs.list']({})) as ListResult;
-  t.same(listed.services.map((s) => `${s.name}${s.stopped ? ' (stopped)' : ''}`), ['web (stopped)', 'api'], 'listed in place, marked');
+  t.same(
+    listed.services.map((s) => `${s.name}${s.stopped ? ' (stopped)' : ''}`),
+    ['web (stopped)', 'api'],
+    'listed in place, marked',
+  );
 
   await h['tcpvs.serverAdd']({ service: 'web', group: 'static', server: '10.0.0.9:80' });
   t.equal(control.applied.length, 1, 'an edit of a stopped service applies nothing');
-  t.same(await failure(h['tcpvs.addService']({ ident: 'web' })), { code: 'refused', message: "ident: virtual service 'web' already exists" }, 'a stopped service still owns its name');
-  t.same(await failure(h['tcpvs.addService']({ ident: 'x', listen: '127.0.0.1:8080' })), {
-    code: 'refused',
-    message: "listen: 127.0.0.1:8080 is already the listen address of service 'web' (line 1)",
-  }, 'and its listen address');
+  t.same(
+    await failure(h['tcpvs.addService']({ ident: 'web' })),
+    { code: 'refused', message: "ident: virtual service 'web' already exists" },
+    'a stopped service still owns its name',
+  );
+  t.same(
+    await failure(h['tcpvs.addService']({ ident: 'x', listen: '127.0.0.1:8080' })),
+    {
+      code: 'refused',
+      message: "listen: 127.0.0.1:8080 is already the listen address of service 'web' (line 1)",
+    },
+    'and its listen address',
+  );
   t.same(await h['tcpvs.stop']({ ident: 'web' }), { warnings: ["virtual 'web' is already stopped"] });
 
   t.same(await h['tcpvs.start']({ ident: 'web' }), { warnings: [] });
   t.same(names(control.config()), ['web', 'api'], 'back where it was');
-  t.same(control.config().services[0].groups[0].servers.map((s) => s.host), ['10.0.0.1', '10.0.0.9'], 'with the edit made while stopped');
+  t.same(
+    control.config().services[0].groups[0].servers.map((s) => s.host),
+    ['10.0.0.1', '10.0.0.9'],
+    'with the edit made while stopped',
+  );
   t.same(await h['tcpvs.start']({ ident: 'web' }), { warnings: ["virtual 'web' is already running"] });
 
   await h['tcpvs.stop']({});
@@ -152,7 +212,10 @@ t.test('--stop keeps a service aside, --start puts it back in place', async (t) 
   await h['tcpvs.deleteService']({ ident: 'api' });
   t.equal(control.applied.length, applies, 'deleting a stopped service applies nothing');
   listed = (await h['tcpvs.list']({})) as ListResult;
-  t.same(listed.services.map((s) => s.name), ['web']);
+  t.same(
+    listed.services.map((s) => s.name),
+    ['web'],
+  );
   await h['tcpvs.start']({});
   t.same(names(control.config()), ['web'], 'and it does not come back');
 });
@@ -173,7 +236,10 @@ t.test('a reload that brings a stopped service back runs it', async (t) => {
   await h['tcpvs.stop']({ ident: 'web' });
   control.replace(config()); // SIGHUP: the file has web again
   const listed = (await h['tcpvs.list']({})) as ListResult;
-  t.same(listed.services.map((s) => `${s.name}${s.stopped ? ' (stopped)' : ''}`), ['web', 'api']);
+  t.same(
+    listed.services.map((s) => `${s.name}${s.stopped ? ' (stopped)' : ''}`),
+    ['web', 'api'],
+  );
   await h['tcpvs.addServer']({ ident: 'api', server: '10.0.0.3:80' });
   t.same(names(control.config()), ['web', 'api'], 'and the next edit does not stop it again');
 });
@@ -189,7 +255,11 @@ t.test('-f: the text the client read, named by an absolute path; the stopped set
   t.same(control.reloads, [file]);
   t.same(names(control.config()), ['k']);
   t.match(answer.warnings, [/k\.conf:4: startservers: ignored/], "the file's warnings");
-  t.same(((await h['tcpvs.list']({})) as ListResult).services.map((s) => s.name), ['k'], 'web was stopped; -f replaced everything');
+  t.same(
+    ((await h['tcpvs.list']({})) as ListResult).services.map((s) => s.name),
+    ['k'],
+    'web was stopped; -f replaced everything',
+  );
   t.same(await failure(h['tcpvs.load']({ path: 'k.conf', text })), { code: 'bad-params', message: "path: 'k.conf' is not absolute" });
   t.equal((await failure(h['tcpvs.load']({ path: file }))).code, 'bad-params', 'no text: tcpvs does not read the path itself');
   const bad = await failure(h['tcpvs.load']({ path: file, text: 'virtual k {\n  listen = 127.0.0.1:9000\n}\n' }));
@@ -208,31 +278,44 @@ t.test('changes run one at a time', async (t) => {
     h['tcpvs.serverAdd']({ service: 'web', group: 'static', server: '10.0.0.5:80' }),
   ]);
   t.equal(control.applied.length, 3);
-  t.same(control.config().services[1].groups[0].servers.map((s) => s.host), ['10.0.0.2', '10.0.0.3', '10.0.0.4'], 'no change lost');
-  t.same(control.config().services[0].groups[0].servers.map((s) => s.host), ['10.0.0.1', '10.0.0.5']);
+  t.same(
+    control.config().services[1].groups[0].servers.map((s) => s.host),
+    ['10.0.0.2', '10.0.0.3', '10.0.0.4'],
+    'no change lost',
+  );
+  t.same(
+    control.config().services[0].groups[0].servers.map((s) => s.host),
+    ['10.0.0.1', '10.0.0.5'],
+  );
 });
 
 t.test('tcpvs.list and tcpvs.show', async (t) => {
   const control = fakeControl(config());
-  control.runtimes = [{ spec: control.config().services[0], address: { address: '127.0.0.1', port: 8080 }, groups: [] } as unknown as ServiceView];
+  control.runtimes = [
+    { spec: control.config().services[0], address: { address: '127.0.0.1', port: 8080 }, groups: [] } as unknown as ServiceView,
+  ];
   const h = tcpvsadmHandlers(control);
   const listed = (await h['tcpvs.list']({ ident: 'api' })) as ListResult;
   t.match(listed.version, /^\d+\.\d+\.\d+/);
-  t.same(listed.services, [
-    {
-      name: 'api',
-      stopped: false,
-      listen: '127.0.0.1:8081',
-      bound: null,
-      shape: { kind: 'balanced', scheduler: 'wlc' },
-      servers: [{ address: '10.0.0.2:80', weight: 1 }],
-      rules: [],
-      groups: [{ name: 'servers', scheduler: 'wlc', servers: [{ address: '10.0.0.2:80', weight: 1 }] }],
-      routes: [],
-      defaultGroup: 'servers',
-      idleTimeoutSec: 60,
-    },
-  ], 'a native service with one group servers as default reads as a KTCPVS virtual');
+  t.same(
+    listed.services,
+    [
+      {
+        name: 'api',
+        stopped: false,
+        listen: '127.0.0.1:8081',
+        bound: null,
+        shape: { kind: 'balanced', scheduler: 'wlc' },
+        servers: [{ address: '10.0.0.2:80', weight: 1 }],
+        rules: [],
+        groups: [{ name: 'servers', scheduler: 'wlc', servers: [{ address: '10.0.0.2:80', weight: 1 }] }],
+        routes: [],
+        defaultGroup: 'servers',
+        idleTimeoutSec: 60,
+      },
+    ],
+    'a native service with one group servers as default reads as a KTCPVS virtual',
+  );
   t.same(((await h['tcpvs.list']({ ident: 'web' })) as ListResult).services[0].bound, '127.0.0.1:8080');
   t.same(await failure(h['tcpvs.list']({ ident: 'nope' })), { code: 'refused', message: "ident: no virtual service 'nope'" });
   await h['tcpvs.stop']({ ident: 'api' });
@@ -248,7 +331,11 @@ t.test('tcpvs.list and tcpvs.show', async (t) => {
 /** A stand-in for a running service: what tcpvs.stats reads of one. */
 function runtime(name: string, port: number, groups: Record<string, RealServer[]>): ServiceView {
   const list = Object.entries(groups).map(([g, servers]) => ({ name: g, scheduler: 'wlc', servers }));
-  return { spec: { name, listen: { host: '127.0.0.1', port: 0 } }, address: { address: '127.0.0.1', port }, groups: list } as unknown as ServiceView;
+  return {
+    spec: { name, listen: { host: '127.0.0.1', port: 0 } },
+    address: { address: '127.0.0.1', port },
+    groups: list,
+  } as unknown as ServiceView;
 }
 
 t.test('tcpvs.stats: the stats snapshot when there is one, else the runtimes with rates', async (t) => {
@@ -257,7 +344,10 @@ t.test('tcpvs.stats: the stats snapshot when there is one, else the runtimes wit
   t.same(await withStats['tcpvs.stats']({}), { source: 'stats', snapshot });
 
   const control = fakeControl(config());
-  const servers = makeRealServers([{ host: '10.0.0.1', port: 80, weight: 2 }, { host: '10.0.0.9', port: 80, weight: 1 }]);
+  const servers = makeRealServers([
+    { host: '10.0.0.1', port: 80, weight: 2 },
+    { host: '10.0.0.9', port: 80, weight: 1 },
+  ]);
   servers[0].total = 10;
   servers[0].active = 3;
   servers[1].up = false;
@@ -291,7 +381,12 @@ t.test('tcpvs.stats: the stats snapshot when there is one, else the runtimes wit
 
   const pending = h['tcpvs.stats']({ intervalMs: 200 });
   setTimeout(() => (servers[0].total += 20), 50);
-  const rated = (await pending) as { snapshot: { intervalMs: number; services: { requests: { perSecond: number }; groups: { servers: { requests: { perSecond: number } }[] }[] }[] } };
+  const rated = (await pending) as {
+    snapshot: {
+      intervalMs: number;
+      services: { requests: { perSecond: number }; groups: { servers: { requests: { perSecond: number } }[] }[] }[];
+    };
+  };
   t.equal(rated.snapshot.intervalMs, 200);
   const rps = rated.snapshot.services[0].groups[0].servers[0].requests.perSecond;
   // 20 requests over a timer of 200 ms, which may fire a little early or late.
@@ -320,11 +415,19 @@ t.test('a rule pattern lists and deletes as it was given (issue 12: ^/images/ wa
   t.same(await rules(), ['^/images/', '/a"b\\\\c/'], 'listed as given');
   const text = formatList((await h['tcpvs.list']({ ident: 'k' })) as ListResult);
   t.match(text, /^ {4}rule = pattern "\^\/images\/" use server 10\.0\.0\.1:80$/m, '-L prints it as given');
-  t.same(await failure(h['tcpvs.delRule']({ ident: 'k', pattern: '^\\/images\\/', server: '10.0.0.1:80' })), {
-    code: 'refused',
-    message: "pattern: no rule pattern \"^\\\\/images\\\\/\" use server 10.0.0.1:80 in virtual 'k'",
-  }, 'the escaped RegExp#source is not the pattern');
-  t.same(await h['tcpvs.delRule']({ ident: 'k', pattern: '^/images/', server: '10.0.0.1:80' }), { warnings: [] }, 'deleted by the text it was added with');
+  t.same(
+    await failure(h['tcpvs.delRule']({ ident: 'k', pattern: '^\\/images\\/', server: '10.0.0.1:80' })),
+    {
+      code: 'refused',
+      message: 'pattern: no rule pattern "^\\\\/images\\\\/" use server 10.0.0.1:80 in virtual \'k\'',
+    },
+    'the escaped RegExp#source is not the pattern',
+  );
+  t.same(
+    await h['tcpvs.delRule']({ ident: 'k', pattern: '^/images/', server: '10.0.0.1:80' }),
+    { warnings: [] },
+    'deleted by the text it was added with',
+  );
   t.same(await rules(), ['/a"b\\\\c/']);
   await h['tcpvs.delRule']({ ident: 'k', pattern: '/a"b\\\\c/', server: '10.0.0.1:80' });
   t.same(await rules(), []);
@@ -344,15 +447,22 @@ t.test('chttp and phttp through the handlers', async (t) => {
   await h['tcpvs.addRule']({ ident: 'c', pattern: '.*', server: '10.0.0.1:80' });
   await h['tcpvs.addService']({ ident: 'p', scheduler: 'phttp', listen: '127.0.0.1:8091' });
   const listed = (await h['tcpvs.list']({})) as ListResult;
-  t.same(listed.services.filter((s) => s.name === 'c' || s.name === 'p').map((s) => s.shape), [
-    { kind: 'content', scheduler: 'chttp' },
-    { kind: 'content', scheduler: 'http' },
-  ]);
+  t.same(
+    listed.services.filter((s) => s.name === 'c' || s.name === 'p').map((s) => s.shape),
+    [
+      { kind: 'content', scheduler: 'chttp' },
+      { kind: 'content', scheduler: 'http' },
+    ],
+  );
   const c = control.config().services.find((s) => s.name === 'c');
-  t.same(c?.groups.map((g) => g.affinity?.kind === 'cookie' && g.affinity.name), ['KTCPVS_SID', 'KTCPVS_SID']);
+  t.same(
+    c?.groups.map((g) => g.affinity?.kind === 'cookie' && g.affinity.name),
+    ['KTCPVS_SID', 'KTCPVS_SID'],
+  );
   t.same(await failure(h['tcpvs.addService']({ ident: 'x', scheduler: 'chtp' })), {
     code: 'refused',
-    message: "scheduler: unknown scheduler 'chtp' (known: http, hhttp, chttp, phttp, rr, wrr, lc, wlc, sed, nq, dh, sh, p2c, lblc, lblcr, mh, chbl); did you mean 'chttp'?",
+    message:
+      "scheduler: unknown scheduler 'chtp' (known: http, hhttp, chttp, phttp, rr, wrr, lc, wlc, sed, nq, dh, sh, p2c, lblc, lblcr, mh, chbl); did you mean 'chttp'?",
   });
 });
 
@@ -375,5 +485,8 @@ t.test('-L notes what a KTCPVS block cannot carry', async (t) => {
   );
   const listed = (await h['tcpvs.list']({})) as ListResult;
   t.same(listed.services[0].dropped, ['timeout connect', 'group servers: persist source']);
-  t.match(formatList(listed), /^ {4}# not in KTCPVS terms, so not in this block \('tcpvsadm show api' has them\): timeout connect; group servers: persist source$/m);
+  t.match(
+    formatList(listed),
+    /^ {4}# not in KTCPVS terms, so not in this block \('tcpvsadm show api' has them\): timeout connect; group servers: persist source$/m,
+  );
 });

@@ -60,8 +60,7 @@ export function formatIpv6(words: number[]): string {
   }
   if (bestLength < 2) bestBase = -1;
   // IPv4-compatible (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) keep the dotted tail
-  const dottedTail =
-    bestBase === 0 && (bestLength === 6 || (bestLength === 5 && words[5] === 0xffff));
+  const dottedTail = bestBase === 0 && (bestLength === 6 || (bestLength === 5 && words[5] === 0xffff));
   let out = '';
   for (let i = 0; i < 8; i++) {
     if (i === bestBase) {

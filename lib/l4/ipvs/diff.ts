@@ -48,12 +48,7 @@ function normalizeNetmask(netmask: string, family: 4 | 6): string | null {
   return canonical !== null && canonical.family === 4 ? canonical.address : null;
 }
 
-function normalizeServer(
-  server: RealServerConfig,
-  key: ServiceKey,
-  problems: string[],
-  label: string,
-): RealServerConfig | null {
+function normalizeServer(server: RealServerConfig, key: ServiceKey, problems: string[], label: string): RealServerConfig | null {
   const canonical = canonicalAddress(server.address);
   const where = `${label}: real server ${server.address}:${server.port}`;
   const before = problems.length;
@@ -66,7 +61,8 @@ function normalizeServer(
   if (!isWhole(server.weight, 0, 65535)) problems.push(`${where}: weight must be 0..65535, got ${server.weight}`);
   if (!isWhole(server.upperThreshold, 0, MAX_THRESHOLD)) problems.push(`${where}: upper threshold must be 0..${MAX_THRESHOLD}`);
   if (!isWhole(server.lowerThreshold, 0, MAX_THRESHOLD)) problems.push(`${where}: lower threshold must be 0..${MAX_THRESHOLD}`);
-  if (server.proxyProtocol !== undefined) problems.push(`${where}: the kernel's IPVS cannot send the PROXY protocol (the user-space core can)`);
+  if (server.proxyProtocol !== undefined)
+    problems.push(`${where}: the kernel's IPVS cannot send the PROXY protocol (the user-space core can)`);
   if (problems.length !== before || canonical === null) return null;
   let port = server.port;
   // ipvsadm forces a routed or tunnelled server's port to the service's (not for fwmark services)
@@ -198,8 +194,7 @@ function sameServiceOptions(current: SavedService, desired: VirtualServiceConfig
 
 function sameServer(current: SavedRealServer, desired: RealServerConfig): boolean {
   const defaultExtra =
-    current.extra.length === 0 ||
-    (desired.method === 'tunnel' && current.extra.join(' ') === DEFAULT_TUNNEL_OPTIONS.join(' '));
+    current.extra.length === 0 || (desired.method === 'tunnel' && current.extra.join(' ') === DEFAULT_TUNNEL_OPTIONS.join(' '));
   return (
     current.method === desired.method &&
     current.weight === desired.weight &&
@@ -266,8 +261,5 @@ export function adoptionError(conflicts: readonly OwnershipConflict[], owner: st
       ? `${serviceId(key)} (not recorded in ${stateFile}; delete it with "ipvsadm ${formatDeleteService(key)}" if ${owner} should manage it)`
       : `${serviceId(key)} (owned by "${other}")`,
   );
-  return new L4Error(
-    'exists',
-    `refusing to adopt IPVS services that already exist but are not owned by "${owner}": ${named.join(', ')}`,
-  );
+  return new L4Error('exists', `refusing to adopt IPVS services that already exist but are not owned by "${owner}": ${named.join(', ')}`);
 }

@@ -16,14 +16,7 @@ import type {
   VirtualServiceStatus,
 } from '../model.ts';
 import { canonicalAddress, formatHostPort } from './address.ts';
-import {
-  adoptionError,
-  normalizeDesired,
-  normalizeRealServer,
-  normalizeServiceKey,
-  planBatch,
-  withThresholds,
-} from './diff.ts';
+import { adoptionError, normalizeDesired, normalizeRealServer, normalizeServiceKey, planBatch, withThresholds } from './diff.ts';
 import {
   formatDeleteServer,
   formatDeleteService,
@@ -223,12 +216,7 @@ class IpvsDriver implements IpvsCore {
   }
 
   /** ipvsadm -R carries on past a failing line: record what exists now and say what is still different. */
-  private async afterFailedBatch(
-    err: L4Error,
-    wanted: VirtualServiceConfig[],
-    owners: Owners,
-    claimed: Set<string>,
-  ): Promise<L4Error> {
+  private async afterFailedBatch(err: L4Error, wanted: VirtualServiceConfig[], owners: Owners, claimed: Set<string>): Promise<L4Error> {
     if (err.code === 'unavailable') return err;
     let current: SavedService[];
     try {

@@ -240,7 +240,7 @@ const PROTOCOL_NUMBER = { tcp: 6, udp: 17, fwmark: 6 } as const; // ipvsadm file
 /** libipvs's ipvs_cmp_services: fwmark, family, protocol, address, port (C int arithmetic). */
 export function compareServiceKeys(a: ServiceKey, b: ServiceKey): number {
   return (
-    ((a.fwmark - b.fwmark) | 0) ||
+    (a.fwmark - b.fwmark) | 0 ||
     a.family - b.family ||
     PROTOCOL_NUMBER[a.protocol] - PROTOCOL_NUMBER[b.protocol] ||
     (a.protocol === 'fwmark' ? 0 : compareAddresses(a.address, b.address)) ||

@@ -84,7 +84,10 @@ export class IpvsadmRunner {
     const said = result.stderr.trim() === '' ? `exit status ${result.exitCode}` : result.stderr.trim().split('\n').join(' / ');
     const command = this.describe(args);
     if (/Permission denied|Operation not permitted/.test(said)) {
-      return new L4Error('unavailable', `${command}: permission denied: programming IPVS needs root or CAP_NET_ADMIN (ipvsadm said: ${said})`);
+      return new L4Error(
+        'unavailable',
+        `${command}: permission denied: programming IPVS needs root or CAP_NET_ADMIN (ipvsadm said: ${said})`,
+      );
     }
     const loaded = await this.kernelHasIpvs();
     if (/Protocol not available/.test(said) || !loaded) {
@@ -93,7 +96,8 @@ export class IpvsadmRunner {
     }
     // the first complaint decides (in a -R batch later lines often fail because of it)
     const first = said.split(' / ')[0];
-    if (/Service already exists|Destination already exists|Daemon has already run/.test(first)) return new L4Error('exists', `${command}: ${said}`);
+    if (/Service already exists|Destination already exists|Daemon has already run/.test(first))
+      return new L4Error('exists', `${command}: ${said}`);
     if (/No such service|Service not defined/.test(first)) return new L4Error('no-service', `${command}: ${said}`);
     if (/No such destination/.test(first)) return new L4Error('no-dest', `${command}: ${said}`);
     return new L4Error('failed', `${command}: ${said}`);

@@ -97,7 +97,10 @@ async function restore(stdin: Readable, core: L4Core, out: CommandOutput, names:
   let status = 0;
   const lines = createInterface({ input: stdin, crlfDelay: Infinity });
   for await (const line of lines) {
-    const words = line.trim().split(/\s+/).filter((w) => w !== '');
+    const words = line
+      .trim()
+      .split(/\s+/)
+      .filter((w) => w !== '');
     if (words.length === 0 || words[0].startsWith('#')) continue;
     const parsed = await parseIpvsadmArgs(words, names);
     if (parsed.kind !== 'run') {

@@ -13,7 +13,19 @@ export interface NameResolver {
 }
 
 // Used when /etc/services is missing (minimal containers).
-const FALLBACK_SERVICES: Record<string, number> = { ftp: 21, ssh: 22, smtp: 25, domain: 53, http: 80, www: 80, pop3: 110, imap: 143, https: 443, imaps: 993, pop3s: 995 };
+const FALLBACK_SERVICES: Record<string, number> = {
+  ftp: 21,
+  ssh: 22,
+  smtp: 25,
+  domain: 53,
+  http: 80,
+  www: 80,
+  pop3: 110,
+  imap: 143,
+  https: 443,
+  imaps: 993,
+  pop3s: 995,
+};
 
 let servicesTable: Map<string, number> | null = null;
 

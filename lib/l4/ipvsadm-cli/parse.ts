@@ -408,7 +408,8 @@ async function parse(argv: readonly string[], names: NameResolver): Promise<Pars
   let role: SyncDaemonRole | null = null;
   if (command === 'start-daemon' || command === 'stop-daemon') {
     // ipvsadm's messages, its typo in the second included
-    if (head.arg !== 'master' && head.arg !== 'backup') fail(command === 'start-daemon' ? 'illegal start-daemon parameter specified' : 'illegal start_daemon specified');
+    if (head.arg !== 'master' && head.arg !== 'backup')
+      fail(command === 'start-daemon' ? 'illegal start-daemon parameter specified' : 'illegal start_daemon specified');
     role = head.arg;
   }
   const unsupportedCommand = UNSUPPORTED_COMMAND[command];
@@ -433,7 +434,16 @@ async function parse(argv: readonly string[], names: NameResolver): Promise<Pars
   let upper = 0;
   let lower = 0;
   let proxyProtocol: 1 | 2 | undefined;
-  const format: ListFormat = { numeric: false, stats: false, rate: false, thresholds: false, persistentConn: false, tunInfo: false, exact: false, noSort: false };
+  const format: ListFormat = {
+    numeric: false,
+    stats: false,
+    rate: false,
+    thresholds: false,
+    persistentConn: false,
+    tunInfo: false,
+    exact: false,
+    noSort: false,
+  };
   let connections = false;
   let daemons = false;
   let mcastInterface = '';
@@ -676,7 +686,15 @@ async function parse(argv: readonly string[], names: NameResolver): Promise<Pars
   }
   const daemon: SyncDaemon | null =
     command === 'start-daemon' && role !== null
-      ? { role, mcastInterface: mcastInterface === '' ? IPVSADM_DEFAULT_MCAST_INTERFACE : mcastInterface, syncId, syncMaxLen, mcastGroup, mcastPort, mcastTtl }
+      ? {
+          role,
+          mcastInterface: mcastInterface === '' ? IPVSADM_DEFAULT_MCAST_INTERFACE : mcastInterface,
+          syncId,
+          syncMaxLen,
+          mcastGroup,
+          mcastPort,
+          mcastTtl,
+        }
       : null;
 
   return {

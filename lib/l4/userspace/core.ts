@@ -50,7 +50,7 @@ import { DEFAULT_MAX_TEMPLATES, TemplateTable, formatIPv6, parseIPv6, parseNetma
 import { ESTIMATOR_INTERVAL_MS } from './stats.ts';
 import { TcpForwarder } from './tcp-forwarder.ts';
 import { UdpForwarder } from './udp-forwarder.ts';
-import { RealServerRuntime, VirtualServiceRuntime } from './virtual-service.ts';
+import { type RealServerRuntime, VirtualServiceRuntime } from './virtual-service.ts';
 import type { CoreEnvironment } from './virtual-service.ts';
 
 export interface UserspaceCoreOptions {
@@ -290,7 +290,10 @@ class UserspaceL4Core implements UserspaceCore {
         for (const server of servers) {
           const serverId = `${server.address} ${server.port}`;
           if (seen.has(serverId)) {
-            throw new L4Error('invalid', `${serviceId(checked.key)}: destination ${endpointLabel(server.address, server.port)} listed twice`);
+            throw new L4Error(
+              'invalid',
+              `${serviceId(checked.key)}: destination ${endpointLabel(server.address, server.port)} listed twice`,
+            );
           }
           seen.add(serverId);
         }

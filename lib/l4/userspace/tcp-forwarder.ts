@@ -31,9 +31,7 @@ export class TcpForwarder implements Forwarder {
     this.service = service;
     // pauseOnConnect: nothing is read from a client before its real server
     // has accepted, so nothing needs buffering meanwhile.
-    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (client) =>
-      this.accept(client),
-    );
+    this.server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (client) => this.accept(client));
   }
 
   listen(): Promise<void> {
@@ -161,7 +159,9 @@ class TcpConnection implements TableConnection {
     const version = this.assignment.server.config.proxyProtocol;
     if (version !== undefined) {
       // The client and the VIP it reached (an address a header cannot carry: UNKNOWN / LOCAL).
-      upstream.write(encodeProxyHeader(version, proxyAddresses(this.clientAddress, this.clientPort, client.localAddress, client.localPort)));
+      upstream.write(
+        encodeProxyHeader(version, proxyAddresses(this.clientAddress, this.clientPort, client.localAddress, client.localPort)),
+      );
     }
     client.on('data', this.onClientData);
     client.on('end', this.onClientEnd);
@@ -223,10 +223,7 @@ class TcpConnection implements TableConnection {
 
   private onUpstreamError = (err: Error): void => {
     if (this.state === 'SYN_RECV') {
-      this.service.env.log.debug(
-        { err, service: this.service.id, server: this.assignment.server.label },
-        'l4 real server connect failed',
-      );
+      this.service.env.log.debug({ err, service: this.service.id, server: this.assignment.server.label }, 'l4 real server connect failed');
     }
     reset(this.client);
   };

@@ -123,7 +123,11 @@ class UdpFlow implements TableConnection {
     this.count(this.assignment.server.stats, msg.length, true);
   }
 
-  private count(stats: { inPackets: number; inBytes: number; outPackets: number; outBytes: number }, bytes: number, inbound: boolean): void {
+  private count(
+    stats: { inPackets: number; inBytes: number; outPackets: number; outBytes: number },
+    bytes: number,
+    inbound: boolean,
+  ): void {
     if (inbound) {
       stats.inPackets++;
       stats.inBytes += bytes;

@@ -51,7 +51,13 @@ async function main(outDir: string): Promise<void> {
   process.exitCode = failed === 0 ? 0 : 1;
 }
 
-const tcp = (address: string, port: number): ServiceKey => ({ protocol: 'tcp', address, port, fwmark: 0, family: address.includes(':') ? 6 : 4 });
+const tcp = (address: string, port: number): ServiceKey => ({
+  protocol: 'tcp',
+  address,
+  port,
+  fwmark: 0,
+  family: address.includes(':') ? 6 : 4,
+});
 const udp = (address: string, port: number): ServiceKey => ({ ...tcp(address, port), protocol: 'udp' });
 const mark = (fwmark: number, family: 4 | 6): ServiceKey => ({ protocol: 'fwmark', address: '', port: 0, fwmark, family });
 const server = (address: string, port: number, method: RealServerConfig['method'], weight: number, x = 0, y = 0): RealServerConfig => ({
@@ -83,8 +89,18 @@ const MARK7: VirtualServiceConfig = {
   persistence: { timeoutSec: 600, netmask: '255.255.255.0' },
   realServers: [server('10.1.1.2', 0, 'route', 2), server('10.1.2.2', 8080, 'tunnel', 1, 5, 0)],
 };
-const MARK9V6: VirtualServiceConfig = { key: mark(9, 6), scheduler: 'lc', persistence: null, realServers: [server('fd00:2::2', 0, 'masq', 5)] };
-const DNS: VirtualServiceConfig = { key: udp('10.0.0.10', 53), scheduler: 'rr', persistence: null, realServers: [server('10.1.1.2', 53, 'masq', 1)] };
+const MARK9V6: VirtualServiceConfig = {
+  key: mark(9, 6),
+  scheduler: 'lc',
+  persistence: null,
+  realServers: [server('fd00:2::2', 0, 'masq', 5)],
+};
+const DNS: VirtualServiceConfig = {
+  key: udp('10.0.0.10', 53),
+  scheduler: 'rr',
+  persistence: null,
+  realServers: [server('10.1.1.2', 53, 'masq', 1)],
+};
 
 function ipvsadm(...args: string[]): string {
   return execFileSync(IPVSADM, args, { encoding: 'utf8' });
@@ -125,7 +141,8 @@ function fetchVia(client: string, url: string): string {
 /** `tcpvs ipvsadm ARGS` minus the admin socket: parse, then execute against `core`, as the running tcpvs would. */
 async function tcpvsIpvsadm(core: L4Core, ...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const parsed = await parseIpvsadmArgs(argv, systemResolver);
-  if (parsed.kind !== 'run') return { code: parsed.kind === 'error' ? parsed.exitCode : 0, stdout: '', stderr: parsed.kind === 'error' ? parsed.message : '' };
+  if (parsed.kind !== 'run')
+    return { code: parsed.kind === 'error' ? parsed.exitCode : 0, stdout: '', stderr: parsed.kind === 'error' ? parsed.message : '' };
   let stdout = '';
   let stderr = '';
   const sink = (add: (text: string) => void): Writable =>
@@ -190,12 +207,24 @@ async function run(check: CheckFn, saved: Record<string, string>): Promise<void>
       scheduler: got.scheduler,
       persistence: got.persistence,
       realServers: got.realServers.map(({ address, port, weight, method, upperThreshold, lowerThreshold }) => ({
-        address, port, weight, method, upperThreshold, lowerThreshold,
+        address,
+        port,
+        weight,
+        method,
+        upperThreshold,
+        lowerThreshold,
       })),
     };
     const sortServers = (s: VirtualServiceConfig): string =>
-      JSON.stringify({ ...s, realServers: [...s.realServers].sort((a, b) => `${a.address}:${a.port}`.localeCompare(`${b.address}:${b.port}`)) });
-    check(`list() shows ${formatServiceSpec(want.key)} as desired, thresholds included`, config !== undefined && sortServers(config) === sortServers(want), `${JSON.stringify(config)}\n${JSON.stringify(want)}`);
+      JSON.stringify({
+        ...s,
+        realServers: [...s.realServers].sort((a, b) => `${a.address}:${a.port}`.localeCompare(`${b.address}:${b.port}`)),
+      });
+    check(
+      `list() shows ${formatServiceSpec(want.key)} as desired, thresholds included`,
+      config !== undefined && sortServers(config) === sortServers(want),
+      `${JSON.stringify(config)}\n${JSON.stringify(want)}`,
+    );
   }
 
   // ---- 2. idempotence -------------------------------------------------------------------------
@@ -213,8 +242,16 @@ async function run(check: CheckFn, saved: Record<string, string>): Promise<void>
   }
   console.log(`traffic via VIP 10.0.0.10 (wlc, -p 300): ${JSON.stringify(seenBy)}`);
   const answers = Object.values(seenBy).flat();
-  check('every request was answered by rs1 or rs2', answers.every((a) => a === 'rs1' || a === 'rs2'), JSON.stringify(seenBy));
-  check('persistence: each client always lands on the same real server', Object.values(seenBy).every((a) => new Set(a).size === 1), JSON.stringify(seenBy));
+  check(
+    'every request was answered by rs1 or rs2',
+    answers.every((a) => a === 'rs1' || a === 'rs2'),
+    JSON.stringify(seenBy),
+  );
+  check(
+    'persistence: each client always lands on the same real server',
+    Object.values(seenBy).every((a) => new Set(a).size === 1),
+    JSON.stringify(seenBy),
+  );
   check('both real servers were used across the clients', new Set(answers).size === 2, JSON.stringify(seenBy));
 
   const entries = await core.connections();
@@ -228,7 +265,10 @@ async function run(check: CheckFn, saved: Record<string, string>): Promise<void>
     }),
     JSON.stringify(templates),
   );
-  check('connections(): the 20 requests are in the table', entries.filter((e) => e.virtual === '10.0.0.10:80' && !e.source.endsWith(':0')).length === 20);
+  check(
+    'connections(): the 20 requests are in the table',
+    entries.filter((e) => e.virtual === '10.0.0.10:80' && !e.source.endsWith(':0')).length === 20,
+  );
   let web = (await core.list()).find((s) => formatServiceSpec(s.key) === formatServiceSpec(WEB_KEY))!;
   const inactive = web.realServers.reduce((n, rs) => n + rs.inactiveConns + rs.activeConns, 0);
   const persistent = web.realServers.reduce((n, rs) => n + rs.persistentConns, 0);
@@ -239,8 +279,16 @@ async function run(check: CheckFn, saved: Record<string, string>): Promise<void>
     await new Promise((resolve) => setTimeout(resolve, 500));
     web = (await core.list()).find((s) => formatServiceSpec(s.key) === formatServiceSpec(WEB_KEY))!;
   }
-  check('list(): --stats counts the 20 connections', web.stats.conns === 20 && web.stats.inPackets > 20 && web.stats.inBytes > 0, JSON.stringify(web.stats));
-  check('list(): per real server stats add up', web.realServers.reduce((n, rs) => n + rs.stats.conns, 0) === 20, JSON.stringify(web.realServers.map((rs) => rs.stats)));
+  check(
+    'list(): --stats counts the 20 connections',
+    web.stats.conns === 20 && web.stats.inPackets > 20 && web.stats.inBytes > 0,
+    JSON.stringify(web.stats),
+  );
+  check(
+    'list(): per real server stats add up',
+    web.realServers.reduce((n, rs) => n + rs.stats.conns, 0) === 20,
+    JSON.stringify(web.realServers.map((rs) => rs.stats)),
+  );
 
   // ---- 4. changing owned services ---------------------------------------------------------------
   const web2: VirtualServiceConfig = {
@@ -259,12 +307,20 @@ async function run(check: CheckFn, saved: Record<string, string>): Promise<void>
     '-e -t 10.0.0.10:80 -r 10.1.2.2:80 -m -w 1 -x 50 -y 10',
     '-d -f 7 -r 10.1.2.2:8080',
   ];
-  check('plan for the change: -D, -E, -e (weight 0, thresholds), -d', JSON.stringify(plan2) === JSON.stringify(expectedPlan2), plan2.join('\n'));
+  check(
+    'plan for the change: -D, -E, -e (weight 0, thresholds), -d',
+    JSON.stringify(plan2) === JSON.stringify(expectedPlan2),
+    plan2.join('\n'),
+  );
   await core.apply(desired2);
   const save2 = ipvsadm('-S', '-n');
   saved.afterChange = save2;
   const split2 = splitSave(save2, keys);
-  check('after the change -S reads back exactly the new state', split2.ours === formatSave(normalizeDesired(desired2)), `got:\n${split2.ours}`);
+  check(
+    'after the change -S reads back exactly the new state',
+    split2.ours === formatSave(normalizeDesired(desired2)),
+    `got:\n${split2.ours}`,
+  );
   check('foreign services untouched by the change', split2.foreign === foreignBefore, split2.foreign);
   check('the change was one more -R', calls().filter((c) => c === '-R').length === 2, calls().join('\n'));
   const thresholds = ipvsadm('-L', '-n', '--thresholds');
@@ -282,7 +338,11 @@ async function run(check: CheckFn, saved: Record<string, string>): Promise<void>
     realServers: [server('10.1.1.2', 80, 'masq', 1), server('10.1.2.2', 80, 'masq', 1)],
   };
   const refused = await codeOf(core.apply([...desired2, foreignWeb]));
-  check('apply refuses to adopt the VM\'s own 10.0.0.1:80', refused.startsWith('exists: refusing to adopt') && refused.includes('TCP:10.0.0.1:80 (not recorded in /run/tcpvs/ipvs-owned.json'), refused);
+  check(
+    "apply refuses to adopt the VM's own 10.0.0.1:80",
+    refused.startsWith('exists: refusing to adopt') && refused.includes('TCP:10.0.0.1:80 (not recorded in /run/tcpvs/ipvs-owned.json'),
+    refused,
+  );
   check('nothing ran for the refused apply', calls().filter((c) => c === '-R').length === 2 && ipvsadm('-S', '-n') === save2);
 
   // ---- 6. ipvsadm's errors, mapped ------------------------------------------------------------------
@@ -290,20 +350,45 @@ async function run(check: CheckFn, saved: Record<string, string>): Promise<void>
   const expectations: Array<[string, () => Promise<unknown>, RegExp]> = [
     ['add an existing service', () => core.addService(web2), /^exists: ipvsadm -A .*: Service already exists$/],
     ['delete a missing service', () => core.deleteService(missing), /^no-service: .*No such service$/],
-    ['edit a missing service', () => core.editService({ key: missing, scheduler: 'rr', persistence: null }), /^no-service: .*No such service$/],
-    ['add a server to a missing service', () => core.addRealServer(missing, server('10.1.1.2', 80, 'masq', 1)), /^no-service: .*Service not defined$/],
-    ['add an existing server', () => core.addRealServer(WEB_KEY, server('10.1.1.2', 80, 'masq', 1)), /^exists: .*Destination already exists$/],
+    [
+      'edit a missing service',
+      () => core.editService({ key: missing, scheduler: 'rr', persistence: null }),
+      /^no-service: .*No such service$/,
+    ],
+    [
+      'add a server to a missing service',
+      () => core.addRealServer(missing, server('10.1.1.2', 80, 'masq', 1)),
+      /^no-service: .*Service not defined$/,
+    ],
+    [
+      'add an existing server',
+      () => core.addRealServer(WEB_KEY, server('10.1.1.2', 80, 'masq', 1)),
+      /^exists: .*Destination already exists$/,
+    ],
     ['edit a missing server', () => core.editRealServer(WEB_KEY, server('10.9.9.9', 80, 'masq', 1)), /^no-dest: .*No such destination$/],
     ['delete a missing server', () => core.deleteRealServer(WEB_KEY, '10.9.9.9', 80), /^no-dest: .*No such destination$/],
-    ['an unknown scheduler', () => core.addService({ key: tcp('10.0.0.98', 80), scheduler: 'bogus', persistence: null }), /^failed: .*Scheduler or persistence engine not found$/],
-    ['ipvsadm missing', () => createIpvsCore({ ipvsadm: '/nonexistent/ipvsadm' }).list(), /^unavailable: ipvsadm not found: install Debian package ipvsadm, or use the userspace L4 driver/],
+    [
+      'an unknown scheduler',
+      () => core.addService({ key: tcp('10.0.0.98', 80), scheduler: 'bogus', persistence: null }),
+      /^failed: .*Scheduler or persistence engine not found$/,
+    ],
+    [
+      'ipvsadm missing',
+      () => createIpvsCore({ ipvsadm: '/nonexistent/ipvsadm' }).list(),
+      /^unavailable: ipvsadm not found: install Debian package ipvsadm, or use the userspace L4 driver/,
+    ],
   ];
   for (const [what, work, want] of expectations) {
     const got = await codeOf(work());
     check(`error mapping: ${what}`, want.test(got), got);
   }
   // a batch with a failing line: -R carries on, the driver says what is left
-  const bogus: VirtualServiceConfig = { key: tcp('10.0.0.97', 80), scheduler: 'bogus', persistence: null, realServers: [server('10.1.1.2', 80, 'masq', 1)] };
+  const bogus: VirtualServiceConfig = {
+    key: tcp('10.0.0.97', 80),
+    scheduler: 'bogus',
+    persistence: null,
+    realServers: [server('10.1.1.2', 80, 'masq', 1)],
+  };
   const partial = await codeOf(core.apply([...desired2, bogus]));
   check(
     'a failing -R line is reported with what is still to do',
@@ -321,38 +406,80 @@ async function run(check: CheckFn, saved: Record<string, string>): Promise<void>
     encoding: 'utf8',
     timeout: 60_000,
   });
-  check('as nobody: unavailable, root or CAP_NET_ADMIN needed', /^UNPRIVILEGED unavailable .*permission denied: programming IPVS needs root or CAP_NET_ADMIN/m.test(nobody.stdout), nobody.stdout + nobody.stderr);
+  check(
+    'as nobody: unavailable, root or CAP_NET_ADMIN needed',
+    /^UNPRIVILEGED unavailable .*permission denied: programming IPVS needs root or CAP_NET_ADMIN/m.test(nobody.stdout),
+    nobody.stdout + nobody.stderr,
+  );
 
   // ---- 7. the kernel's connection sync daemon, started through tcpvs ipvsadm ---------------------------
   // master here (the director with the traffic), backup in namespace bk with an IPVS table of its own
   const backup = createIpvsCore({ ipvsadm: BACKUP_IPVSADM, stateFile: '/tmp/bk-owned.json' });
   const none = await tcpvsIpvsadm(core, '-L', '--daemon');
-  check('sync: -L --daemon before any daemon prints nothing', none.code === 0 && none.stdout === '' && none.stderr === '', JSON.stringify(none));
+  check(
+    'sync: -L --daemon before any daemon prints nothing',
+    none.code === 0 && none.stdout === '' && none.stderr === '',
+    JSON.stringify(none),
+  );
   const startMaster = await tcpvsIpvsadm(core, '--start-daemon', 'master', '--mcast-interface', 'syncm0', '--syncid', '7');
-  check('sync: --start-daemon master --mcast-interface syncm0 --syncid 7', startMaster.code === 0 && startMaster.stderr === '', JSON.stringify(startMaster));
+  check(
+    'sync: --start-daemon master --mcast-interface syncm0 --syncid 7',
+    startMaster.code === 0 && startMaster.stderr === '',
+    JSON.stringify(startMaster),
+  );
   const startBackup = await tcpvsIpvsadm(backup, '--start-daemon', 'backup', '--mcast-interface', 'syncb0', '--syncid', '7');
-  check('sync: --start-daemon backup --mcast-interface syncb0 --syncid 7 (in bk)', startBackup.code === 0 && startBackup.stderr === '', JSON.stringify(startBackup));
+  check(
+    'sync: --start-daemon backup --mcast-interface syncb0 --syncid 7 (in bk)',
+    startBackup.code === 0 && startBackup.stderr === '',
+    JSON.stringify(startBackup),
+  );
   const listedMaster = await tcpvsIpvsadm(core, '-L', '--daemon');
   const kernelMaster = ipvsadm('-L', '--daemon');
   saved.daemonMaster = kernelMaster;
   check(
     "sync: -L --daemon prints ipvsadm's line byte for byte",
-    listedMaster.code === 0 && listedMaster.stdout === kernelMaster && /^master sync daemon \(mcast=syncm0, syncid=7, maxlen=\d+, group=224\.0\.0\.81, port=8848, ttl=1\)\n$/.test(kernelMaster),
+    listedMaster.code === 0 &&
+      listedMaster.stdout === kernelMaster &&
+      /^master sync daemon \(mcast=syncm0, syncid=7, maxlen=\d+, group=224\.0\.0\.81, port=8848, ttl=1\)\n$/.test(kernelMaster),
     `tcpvs: ${JSON.stringify(listedMaster)}\nipvsadm: ${JSON.stringify(kernelMaster)}`,
   );
   const listedBackup = await tcpvsIpvsadm(backup, '-L', '--daemon');
-  check('sync: bk lists its backup daemon', /^backup sync daemon \(mcast=syncb0, syncid=7, maxlen=\d+, group=224\.0\.0\.81, port=8848, ttl=1\)\n$/.test(listedBackup.stdout), JSON.stringify(listedBackup));
+  check(
+    'sync: bk lists its backup daemon',
+    /^backup sync daemon \(mcast=syncb0, syncid=7, maxlen=\d+, group=224\.0\.0\.81, port=8848, ttl=1\)\n$/.test(listedBackup.stdout),
+    JSON.stringify(listedBackup),
+  );
   const again = await tcpvsIpvsadm(core, '--start-daemon', 'master', '--mcast-interface', 'syncm0');
-  check("sync: a second master is refused with ipvsadm's message", again.code === 1 && again.stderr === 'Daemon has already run\n', JSON.stringify(again));
-  const noDevice = await codeOf(backup.startDaemon({ role: 'master', mcastInterface: 'nosuch0', syncId: 1, syncMaxLen: null, mcastGroup: null, mcastPort: null, mcastTtl: null }));
-  check("sync: the kernel's answer for a missing interface is reported", /^failed: ipvsadm --start-daemon master --mcast-interface nosuch0 --syncid 1: No such device$/.test(noDevice), noDevice);
+  check(
+    "sync: a second master is refused with ipvsadm's message",
+    again.code === 1 && again.stderr === 'Daemon has already run\n',
+    JSON.stringify(again),
+  );
+  const noDevice = await codeOf(
+    backup.startDaemon({
+      role: 'master',
+      mcastInterface: 'nosuch0',
+      syncId: 1,
+      syncMaxLen: null,
+      mcastGroup: null,
+      mcastPort: null,
+      mcastTtl: null,
+    }),
+  );
+  check(
+    "sync: the kernel's answer for a missing interface is reported",
+    /^failed: ipvsadm --start-daemon master --mcast-interface nosuch0 --syncid 1: No such device$/.test(noDevice),
+    noDevice,
+  );
 
   // a new connection from c2, persistent to the server it saw in section 3: the backup gets it and its template
   const c2Server = seenBy.c2[0] === 'rs1' ? '10.1.1.2:80' : '10.1.2.2:80';
   const before = new Set((await core.connections()).filter((e) => e.source.startsWith('192.168.2.2:')).map((e) => e.source));
   const answer = fetchVia('c2', 'http://10.0.0.10/');
   check('sync: c2 is still answered by its persistent server', answer === seenBy.c2[0], `${answer} vs ${seenBy.c2[0]}`);
-  const fresh = (await core.connections()).filter((e) => e.source.startsWith('192.168.2.2:') && !e.source.endsWith(':0') && !before.has(e.source));
+  const fresh = (await core.connections()).filter(
+    (e) => e.source.startsWith('192.168.2.2:') && !e.source.endsWith(':0') && !before.has(e.source),
+  );
   check('sync: the master has the new connection', fresh.length === 1, JSON.stringify(fresh));
   const syncStarted = Date.now();
   const syncDeadline = syncStarted + 20_000; // the master flushes its buffer about every 2 s
@@ -383,9 +510,17 @@ async function run(check: CheckFn, saved: Record<string, string>): Promise<void>
   const stopBackup = await tcpvsIpvsadm(backup, '--stop-daemon', 'backup');
   check('sync: --stop-daemon master and backup', stopMaster.code === 0 && stopBackup.code === 0, JSON.stringify([stopMaster, stopBackup]));
   const gone = await tcpvsIpvsadm(core, '-L', '--daemon');
-  check('sync: no daemon is listed after --stop-daemon', gone.stdout === '' && ipvsadm('-L', '--daemon') === '' && (await backup.daemons()).length === 0, JSON.stringify(gone));
+  check(
+    'sync: no daemon is listed after --stop-daemon',
+    gone.stdout === '' && ipvsadm('-L', '--daemon') === '' && (await backup.daemons()).length === 0,
+    JSON.stringify(gone),
+  );
   const stopAgain = await tcpvsIpvsadm(core, '--stop-daemon', 'master');
-  check("sync: stopping a stopped daemon reports the kernel's answer", stopAgain.code === 1 && /No daemon is running\n$/.test(stopAgain.stderr), JSON.stringify(stopAgain));
+  check(
+    "sync: stopping a stopped daemon reports the kernel's answer",
+    stopAgain.code === 1 && /No daemon is running\n$/.test(stopAgain.stderr),
+    JSON.stringify(stopAgain),
+  );
   await backup.close();
 
   // ---- 8. apply([]) removes ours only ------------------------------------------------------------------
