@@ -8,7 +8,7 @@
 // own CPU time per request (utime + stime from /proc), the figure that holds
 // when the neighbours move. See
 // docs/benchmarks.md#benchmark-tcpvs-next-to-nginx-haproxy-and-the-node-proxies.
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
 import { LOCAL_RESULTS_DIR, previousResultFile } from './lib/results-dir.ts';
 import os from 'node:os';
 import path from 'node:path';
@@ -71,6 +71,7 @@ async function main(): Promise<number> {
   const ctx: TargetContext = {
     backend: options.backend,
     repoRoot,
+    ...(options.baseline === null ? {} : { baseline: await extractBaseline(options.baseline, guard.workDir) }),
     workDir: guard.workDir,
     backendPort: await freePort(),
     allowInstall: options.allowInstall,
@@ -222,3 +223,23 @@ function armDeadline(options: BenchOptions, secondsPerRound: number): void {
 }
 
 await guard.run(main);
+
+/**
+ * The source tree of git revision `rev` in the run's work dir, sharing this
+ * checkout's node_modules (a baseline with other dependencies is not a
+ * measurement of one change). git archive, not a worktree: nothing to clean
+ * up in the repository afterwards.
+ */
+async function extractBaseline(rev: string, workDir: string): Promise<{ root: string; rev: string; commit: string }> {
+  const commit = await runCommand('git', ['-C', repoRoot, 'rev-parse', '--short', '--verify', `${rev}^{commit}`], 5000);
+  if (commit.code !== 0) throw new Error(`--baseline: git does not know revision "${rev}": ${commit.stderr.trim()}`);
+  const root = path.join(workDir, 'baseline-src');
+  mkdirSync(root);
+  const tar = path.join(workDir, 'baseline.tar');
+  const archive = await runCommand('git', ['-C', repoRoot, 'archive', '--format=tar', '-o', tar, commit.stdout.trim()], 60_000);
+  if (archive.code !== 0) throw new Error(`--baseline: git archive failed: ${archive.stderr.trim()}`);
+  const untar = await runCommand('tar', ['-xf', tar, '-C', root], 60_000);
+  if (untar.code !== 0) throw new Error(`--baseline: tar failed: ${untar.stderr.trim()}`);
+  symlinkSync(path.join(repoRoot, 'node_modules'), path.join(root, 'node_modules'), 'dir');
+  return { root, rev, commit: commit.stdout.trim() };
+}

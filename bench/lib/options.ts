@@ -17,6 +17,7 @@ export interface BenchOptions {
   deadlineSeconds: number; // 0: computed from the plan
   resultsDir: string;
   quick: boolean;
+  baseline: string | null; // a git revision measured as tcpvs-base
 }
 
 export const USAGE = `usage: npm run bench -- [options]
@@ -31,8 +32,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --no-install      do not apt-get install nginx/haproxy when missing
   --deadline S      hard limit for the whole run (default: planned time + margin)
   --results DIR     where JSON results go (default bench/results-local, git-ignored)
+  --baseline REV    also measure tcpvs at git revision REV (target tcpvs-base), in the same rounds
 env: BENCH_DURATION, BENCH_WARMUP, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_BACKEND, BENCH_TARGETS,
-     BENCH_SIZES, BENCH_QUICK=1, BENCH_NO_INSTALL=1, BENCH_DEADLINE`;
+     BENCH_SIZES, BENCH_QUICK=1, BENCH_NO_INSTALL=1, BENCH_DEADLINE, BENCH_BASELINE`;
 
 export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv, defaultResultsDir: string): BenchOptions | { help: true } {
   const { values } = parseArgs({
@@ -50,6 +52,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv, defaul
       'no-install': { type: 'boolean' },
       deadline: { type: 'string' },
       results: { type: 'string' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -57,7 +60,19 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv, defaul
   const quick = values.quick === true || isTrue(env.BENCH_QUICK);
   const backend = values.backend ?? env.BENCH_BACKEND ?? 'nginx';
   if (backend !== 'nginx' && backend !== 'node') throw new Error(`--backend must be nginx or node, got "${backend}"`);
-  const targets = parseList(values.targets ?? env.BENCH_TARGETS, TARGET_NAMES, 'target').map((t) => t as TargetName);
+  const baselineRaw = values.baseline ?? env.BENCH_BASELINE;
+  const baseline = baselineRaw === undefined || baselineRaw === '' ? null : baselineRaw;
+  if (baseline !== null && !/^[\w./~^@{}-]+$/.test(baseline)) throw new Error(`--baseline: "${baseline}" is not a git revision`);
+  const listed = values.targets ?? env.BENCH_TARGETS;
+  let targets = parseList(listed, TARGET_NAMES, 'target').map((t) => t as TargetName);
+  if (baseline === null) {
+    if (listed !== undefined && targets.includes('tcpvs-base')) throw new Error('target tcpvs-base needs --baseline REV');
+    targets = targets.filter((t) => t !== 'tcpvs-base');
+  } else if (!targets.includes('tcpvs-base')) {
+    // Right after tcpvs, so the two alternate as closely as the rounds allow.
+    const at = targets.indexOf('tcpvs');
+    targets.splice(at < 0 ? targets.length : at + 1, 0, 'tcpvs-base');
+  }
   const sizeLabels = parseList(
     values.sizes ?? env.BENCH_SIZES,
     BODY_SIZES.map((s) => s.label),
@@ -75,6 +90,7 @@ export function parseBenchOptions(argv: string[], env: NodeJS.ProcessEnv, defaul
     deadlineSeconds: number(values.deadline ?? env.BENCH_DEADLINE, 0, 'deadline', 0),
     resultsDir: values.results ?? defaultResultsDir,
     quick,
+    baseline,
   };
 }
 

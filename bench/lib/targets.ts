@@ -15,13 +15,27 @@ import { ensureSystemProxy, haproxyVersion, nginxVersion, runCommand } from './s
 // access log (to a file); pipe is a bare Node TCP pipe with no parsing, the
 // floor for a Node proxy. What tcpvs's worker threads cost is measured by
 // bench/workers-bench.ts.
-export const TARGET_NAMES = ['backend', 'pipe', 'tcpvs', 'tcpvs-log', 'nginx', 'haproxy', 'node-http-proxy', 'fastify-http-proxy'] as const;
+// tcpvs-base is tcpvs at another commit (--baseline REV), measured in the same
+// rounds as tcpvs: the way to measure one change alone on a noisy machine.
+export const TARGET_NAMES = [
+  'backend',
+  'pipe',
+  'tcpvs',
+  'tcpvs-base',
+  'tcpvs-log',
+  'nginx',
+  'haproxy',
+  'node-http-proxy',
+  'fastify-http-proxy',
+] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface TargetContext {
   /** The backend: nginx serving static files (default), or the Node server. */
   backend: 'nginx' | 'node';
   repoRoot: string;
+  /** The source tree of --baseline REV (for tcpvs-base), when one was asked for. */
+  baseline?: { root: string; rev: string; commit: string };
   workDir: string; // private temp dir of this run
   backendPort: number;
   allowInstall: boolean;
@@ -74,6 +88,20 @@ export async function startTarget(name: TargetName, listenPort: number, ctx: Tar
         ['--no-deprecation', path.join(BENCH_LIB, 'tcp-pipe-server.ts'), String(listenPort), String(ctx.backendPort)],
         `node ${process.versions.node}`,
       );
+    case 'tcpvs-base': {
+      if (ctx.baseline === undefined) return { ok: false, reason: 'unavailable: no --baseline REV given' };
+      const configFile = path.join(dir, 'tcpvs.conf');
+      writeFileSync(configFile, tcpvsConfig(configInput, false));
+      const entry = path.join(ctx.baseline.root, 'index.ts');
+      return launch(
+        name,
+        listenPort,
+        ctx,
+        node,
+        [entry, 'start', '--workers', '1', '-c', configFile],
+        `${ctx.baseline.rev} (${ctx.baseline.commit}), 1 worker`,
+      );
+    }
     case 'tcpvs':
     case 'tcpvs-log': {
       const entry = path.join(ctx.repoRoot, 'index.ts');
