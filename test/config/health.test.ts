@@ -53,7 +53,10 @@ t.test('check http with HAProxy defaults', async (t) => {
 t.test('check http with every option', async (t) => {
   const h = health(['check http head /ping?x=1 expect 200,204,3xx body "^pong$" interval 500ms timeout 200ms rise 4 fall 1 port 9000']);
   const c = h?.check;
-  if (c?.kind !== 'http') return t.fail('not an http check');
+  if (c?.kind !== 'http') {
+    t.fail('not an http check');
+    return;
+  }
   t.equal(c.method, 'HEAD');
   t.equal(c.path, '/ping?x=1');
   t.same(c.expect, [

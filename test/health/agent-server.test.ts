@@ -31,7 +31,10 @@ t.test('the load agent answers each connection with one parseable line', async (
   const stop = new AbortController().signal;
   for (let i = 0; i < 3; i++) {
     const read = await readAgentLine('127.0.0.1', agent.port, 1000, stop);
-    if (!read.ok) return t.fail(read.reason);
+    if (!read.ok) {
+      t.fail(read.reason);
+      return;
+    }
     t.match(read.line, /^\d{1,3}% ready # load1 \d+\.\d\d cpus \d+( runnable \d+)?$/);
     const reply = parseAgentReply(read.line);
     t.ok(reply.percent !== null && reply.percent >= 1 && reply.percent <= 100, `percent ${reply.percent}`);

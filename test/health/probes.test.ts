@@ -36,16 +36,19 @@ t.test('HttpProber', async (t) => {
     seen.push({ method: req.method!, url: req.url!, host: req.headers.host!, connection: String(req.headers.connection) });
     if (req.url === '/big-early') {
       res.write('MARK' + 'x'.repeat(BODY_LIMIT * 3));
-      return res.end();
+      res.end();
+      return;
     }
     if (req.url === '/big-late') {
       res.write('x'.repeat(BODY_LIMIT + 10) + 'MARK');
-      return res.end();
+      res.end();
+      return;
     }
     if (req.url === '/slow') return; // never answers
     if (req.url === '/redirect') {
       res.writeHead(302, { location: '/' });
-      return res.end();
+      res.end();
+      return;
     }
     res.end('hello');
   });

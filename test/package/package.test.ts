@@ -179,7 +179,10 @@ t.test('npm pack builds dist/ and packs the program, not the repo', async (t) =>
 
 let node22 = '';
 t.test('a global install of the tarball with npm on Node 22', async (t) => {
-  if (tarball === '') return t.fail('no tarball');
+  if (tarball === '') {
+    t.fail('no tarball');
+    return;
+  }
   node22 = registryNode(22);
   // /usr/bin/env node in npm's own script picks Node 22 first; --engine-strict
   // makes the package's engines refuse it if they did not allow 22.
@@ -238,7 +241,10 @@ try {
 
 function checkInstalled(name: string, nodeBin: () => string): void {
   t.test(`the installed tcpvs and tcpvsadm on ${name}`, async (t) => {
-    if (!existsSync(join(prefix, 'bin', 'tcpvs'))) return t.fail('not installed');
+    if (!existsSync(join(prefix, 'bin', 'tcpvs'))) {
+      t.fail('not installed');
+      return;
+    }
     const bin = nodeBin();
     const major = nodeVersion(bin)!.replace(/\..*/, '');
     const path = pathWith(dirname(bin), join(prefix, 'bin'));

@@ -153,6 +153,7 @@ async function droppingBackend(t: Test) {
         socket.destroy();
         return 'stop';
       }
+      return undefined;
     },
   );
   t.teardown(() => b.close());
