@@ -117,7 +117,7 @@ export class AddressMasker {
     let remaining = this.bitsV6;
     let key = '';
     for (let i = 0; i < 8; i++) {
-      const keep = remaining >= 16 ? 16 : Math.max(remaining, 0);
+      const keep = remaining >= 16 ? 16 : remaining > 0 ? remaining : 0;
       remaining -= keep;
       const g = keep === 0 ? 0 : groups[i] & ((0xffff << (16 - keep)) & 0xffff);
       key += (i === 0 ? '' : ':') + g.toString(16);

@@ -77,7 +77,7 @@ export class Histogram {
 
   /** record() with the bucket already known (one lookup serves several histograms). */
   recordIn(bucket: number, ms: number): void {
-    const v = Math.max(ms, 0);
+    const v = ms > 0 ? ms : 0;
     this.counts[bucket]++;
     this.count++;
     this.sumMs += v;
@@ -134,7 +134,7 @@ export class RecentWindow {
   /** record() with the bucket already known. */
   recordIn(second: number, bucket: number, ms: number): void {
     const i = this.slot(second);
-    const v = Math.max(ms, 0);
+    const v = ms > 0 ? ms : 0;
     this.slotCount[i]++;
     if (v < this.slotMin[i]) this.slotMin[i] = v;
     if (v > this.slotMax[i]) this.slotMax[i] = v;

@@ -354,7 +354,7 @@ export class RequestCounterWriter {
     if (!(bucket >= 0 && bucket < B)) bucket = OVERFLOW;
     if (!(statusClass >= 0 && statusClass < STATUS_CLASS_COUNT)) statusClass = STATUS_CLASS_COUNT - 1;
     if (!(outcome >= 0 && outcome < OUTCOME_COUNT)) outcome = 0;
-    const v = Math.max(durationMs, 0);
+    const v = durationMs > 0 ? durationMs : 0;
     windowRecord(f, s + R_WINDOW, this.u, this.ub, second, bucket, v);
     histogramRecord(f, s + R_HIST, bucket, v);
     f[s + R_STATUS + statusClass]++;
@@ -527,7 +527,7 @@ export class ConnectionCounterBlock extends StripedBlock {
    */
   activeOf(stripe: number): number {
     const n = Atomics.load(this.i32, this.stripeOffset(stripe) / 4);
-    return Math.max(n, 0);
+    return n > 0 ? n : 0;
   }
 
   /** The writer of a stripe is gone (its thread died): none of its connections is open any more. */
