@@ -15,8 +15,9 @@ import { startAdminHttp, type AdminHttp } from './lib/admin/http.ts';
 import { resolveAdminPath } from './lib/admin/path.ts';
 import { startAdminServer, startAdminTcpServer } from './lib/admin/server.ts';
 import { l4Handlers } from './lib/admin/l4.ts';
-import { tcpvsadmHandlers, tcpvsVersion } from './lib/tcpvsadm/handlers.ts';
-import { METHODS } from './lib/tcpvsadm/commands.ts';
+import { tcpvsadmHandlers } from './lib/tcpvsadm/handlers.ts';
+import { tcpvsVersion } from './lib/version.ts';
+import { METHODS } from './lib/tcpvsadm/wire.ts';
 import { AdminError } from './lib/admin/protocol.ts';
 import { DEFAULT_DRAIN_TIMEOUT_MS } from './lib/config/model.ts';
 

@@ -9,9 +9,9 @@ import type { Writable } from 'node:stream';
 import { openAdminClient, type AdminClient } from '../admin/client.ts';
 import { resolveAdminPath } from '../admin/path.ts';
 import { AdminError } from '../admin/protocol.ts';
-import { EDIT_METHODS, METHODS, type EditAnswer } from './commands.ts';
+import { EDIT_METHODS, METHODS, type EditAnswer, type ListResult, type StatsResult } from './wire.ts';
 import { formatList, formatStats } from './format.ts';
-import { tcpvsVersion, type ListResult, type StatsResult } from './handlers.ts';
+import { tcpvsVersion } from '../version.ts';
 import { parseTcpvsadmArgs, usage, type Invocation } from './parse.ts';
 import { adminConnectFailure, takeAdminFlag } from '../admin/cli.ts';
 
