@@ -1,7 +1,8 @@
-// The statistics of what the registry runs (lib/control/registry.ts): its
-// services, groups and servers, each with its shared counters, added up over
-// every worker's stripe into one snapshot (the types in collector.ts).
-import type { Registry } from '../control/registry.ts';
+// The statistics of what runs, read through the control plane's read-only
+// view of its registry (lib/control/runtime-view.ts): every service, group
+// and server with its shared counters, added up over every worker's stripe
+// into one snapshot (the types in collector.ts).
+import type { RuntimeView } from '../control/runtime-view.ts';
 import { BUCKET_UPPER_MS, WINDOW_SECONDS } from './histogram.ts';
 import type { GroupSnapshot, ServerSnapshot, ServiceSnapshot, SnapshotOptions, Stats, StatsSnapshot } from './collector.ts';
 
@@ -11,7 +12,7 @@ export interface StatsOptions {
 }
 
 /** The statistics of everything `registry` runs. */
-export function registryStats(registry: Registry, options: StatsOptions = {}): Stats {
+export function registryStats(registry: RuntimeView, options: StatsOptions = {}): Stats {
   const now = options.now ?? Date.now;
   // Rates divide by the stats' age while it is under the window: from the
   // node's start, or from now on an injected clock.
