@@ -128,3 +128,17 @@ t.test('the config parser loads no part of the data path', async (t) => {
     .map(([from, m]) => `${from} -> ${m}`);
   t.same(bad, []);
 });
+
+t.test(
+  'the config parser loads no scheduler',
+  // config/native.ts and config/ktcpvs.ts still import lib/sched for the scheduler names and mh's
+  // table sizes; the i13-sched branch makes them read a scheduler registry. Drop the todo then.
+  { todo: 'lib/config -> lib/sched: the i13-sched branch' },
+  async (t) => {
+    const bad = [...graph]
+      .filter(([from]) => relative(ROOT, from).startsWith('lib/config/'))
+      .flatMap(([from, to]) => to.map((m) => `${relative(ROOT, from)} -> ${relative(ROOT, m)}`))
+      .filter((e) => e.includes('-> lib/sched/'));
+    t.same(bad, []);
+  },
+);
