@@ -129,6 +129,17 @@ t.test('the config parser loads no part of the data path', async (t) => {
   t.same(bad, []);
 });
 
+t.test('the admin side and the statistics see what runs through views, not the data path', async (t) => {
+  // They read lib/control/control-plane.ts and runtime-view.ts; a data-path class
+  // (ServiceRuntime, GroupRuntime, a pool) in their hands could change what runs.
+  const readers = /^lib\/(?:admin|stats|tcpvsadm)\/|^lib\/control\/(?:control-plane|runtime-view)\.ts$/;
+  const bad = [...graph]
+    .filter(([from]) => readers.test(relative(ROOT, from)))
+    .flatMap(([from, to]) => to.map((m) => `${relative(ROOT, from)} -> ${relative(ROOT, m)}`))
+    .filter((e) => /-> lib\/(?:proxy|upstream|http)\//.test(e));
+  t.same(bad, []);
+});
+
 t.test(
   'the config parser loads no scheduler',
   // config/native.ts and config/ktcpvs.ts still import lib/sched for the scheduler names and mh's
