@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // tcpvs: the command line. `start` runs a config (or the demo), `check`
-// validates one and prints the compiled rule table.
+// validates one and prints the compiled rule table. This file parses the
+// arguments and imports only what the command runs, when it runs it: the
+// node (lib/control/node.ts) for `start`, the admin clients alone for
+// `tcpvsadm` and `ipvsadm`, which must start fast.
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import type { LogSpec } from './lib/config/model.ts';
