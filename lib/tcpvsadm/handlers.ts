@@ -17,6 +17,7 @@ import { formatMatcher, formatRuleTable } from '../config/print.ts';
 import { formatEndpoint } from '../config/tokenize.ts';
 import {
   EDIT_METHODS,
+  MAX_RATE_INTERVAL_MS,
   METHODS,
   type EditAnswer,
   type EditCommand,
@@ -45,8 +46,6 @@ export class RefusedError extends Error {
     this.code = code;
   }
 }
-
-export const MAX_RATE_INTERVAL_MS = 10_000;
 
 export function tcpvsadmHandlers(control: ControlPlane, extras: TcpvsadmExtras = {}): AdminHandlers {
   /** Stopped services, each with the index it had among all services (to come back in place). */

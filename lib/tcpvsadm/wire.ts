@@ -61,13 +61,39 @@ export const EDIT_METHODS: Readonly<Record<EditOp, string>> = {
 
 /** The other methods: reading, loading a file, starting and stopping services. */
 export const METHODS = {
-  list: 'tcpvs.list', // {ident?} -> ListResult
-  show: 'tcpvs.show', // {service?} -> string (the rule table, as `tcpvs check` prints it)
-  stats: 'tcpvs.stats', // {intervalMs?} -> StatsResult
-  load: 'tcpvs.load', // {path} -> EditAnswer
-  start: 'tcpvs.start', // {ident?} -> EditAnswer
-  stop: 'tcpvs.stop', // {ident?} -> EditAnswer
+  list: 'tcpvs.list', // IdentParams -> ListResult
+  show: 'tcpvs.show', // ShowParams -> string (the rule table, as `tcpvs check` prints it)
+  stats: 'tcpvs.stats', // StatsParams -> StatsResult
+  load: 'tcpvs.load', // LoadParams -> EditAnswer
+  start: 'tcpvs.start', // IdentParams -> EditAnswer
+  stop: 'tcpvs.stop', // IdentParams -> EditAnswer
 } as const;
+
+// The params of the other methods, as the client sends them; the server
+// checks every field (handlers.ts), trusting none.
+
+/** tcpvs.list, tcpvs.start, tcpvs.stop: one service (KTCPVS's -i IDENT), or all. */
+export interface IdentParams {
+  ident?: string;
+}
+
+/** tcpvs.show: one service's rule table, or all. */
+export interface ShowParams {
+  service?: string;
+}
+
+/** tcpvs.stats: without a stats collector, measure rates over intervalMs (1..MAX_RATE_INTERVAL_MS). */
+export interface StatsParams {
+  intervalMs?: number;
+}
+
+export const MAX_RATE_INTERVAL_MS = 10_000;
+
+/** tcpvs.load: the file's text, read by the client with its own rights, and its absolute path. */
+export interface LoadParams {
+  path: string;
+  text: string;
+}
 
 /** What every changing method answers: what the change did not refuse but you should know. */
 export interface EditAnswer {
