@@ -1,24 +1,13 @@
 #!/usr/bin/env node
 // tcpvs: the command line. `start` runs a config (or the demo), `check`
-// validates one and prints the compiled rule table.
+// validates one and prints the compiled rule table. This file parses the
+// arguments and imports only what the command runs, when it runs it: the
+// node (lib/control/node.ts) for `start`, the admin clients alone for
+// `tcpvsadm` and `ipvsadm`, which must start fast.
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { loadConfig, parseConfigText } from './lib/config/load.ts';
-import { ConfigError } from './lib/config/errors.ts';
-import { formatRuleTable } from './lib/config/print.ts';
-import type { Config, LogSpec } from './lib/config/model.ts';
 import { availableParallelism } from 'node:os';
-import { startSwitch, type RunningSwitch } from './lib/control/switch.ts';
-import { startL4Control, type L4Control } from './lib/control/l4-control.ts';
-import { startAdminHttp, type AdminHttp } from './lib/admin/http.ts';
-import { resolveAdminPath } from './lib/admin/path.ts';
-import { startAdminServer, startAdminTcpServer } from './lib/admin/server.ts';
-import { l4Handlers } from './lib/admin/l4.ts';
-import { tcpvsadmHandlers, tcpvsVersion } from './lib/tcpvsadm/handlers.ts';
-import { METHODS } from './lib/tcpvsadm/commands.ts';
-import { AdminError } from './lib/admin/protocol.ts';
-import { DEFAULT_DRAIN_TIMEOUT_MS } from './lib/config/model.ts';
+import type { LogSpec } from './lib/config/model.ts';
+import { tcpvsVersion } from './lib/version.ts';
 
 const USAGE = `usage:
   tcpvs start [-c FILE | --empty] [--workers N] [--log-level LEVEL] [--admin PATH]
@@ -57,9 +46,6 @@ const COMMAND_HELP: Record<string, string> = {
   Prints keepalived's configuration for FILE's 'vrrp' statements and vips
   (a backup director; see docs/cluster.md).`,
 };
-
-// `tcpvs start --empty`: no file; everything comes from tcpvsadm and tcpvs ipvsadm.
-const EMPTY = '\0empty';
 
 const LEVELS: LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -125,8 +111,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.version) {
-    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, 'package.json'), 'utf8')) as { version: string };
-    process.stdout.write(`tcpvs ${pkg.version}\n`);
+    process.stdout.write(`tcpvs ${tcpvsVersion()}\n`);
     return 0;
   }
   const command = positionals[0] ?? (values.help ? 'help' : 'start');
@@ -168,7 +153,15 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write('tcpvs: --empty starts with no config: it takes neither -c nor --port\n');
         return 2;
       }
-      return start(values.empty === true ? EMPTY : values.config, level as LogSpec['level'] | undefined, values.admin, workers, port);
+      const { runNode } = await import('./lib/control/node.ts');
+      return runNode({
+        file: values.config,
+        empty: values.empty === true,
+        level: level as LogSpec['level'] | undefined,
+        admin: values.admin,
+        workers,
+        demoPort: port,
+      });
     }
     default:
       process.stderr.write(`tcpvs: unknown command "${command}"\n${USAGE}\n`);
@@ -187,24 +180,14 @@ function argumentError(err: Error): string {
   return err.message;
 }
 
-function load(file: string): Config | null {
-  try {
-    return loadConfig(file);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\ntcpvs: ${err.problems.length} error(s) in ${file}; nothing started\n`);
-      return null;
-    }
-    throw err;
-  }
-}
-
-function check(file: string | undefined, strict: boolean): number {
+async function check(file: string | undefined, strict: boolean): Promise<number> {
   if (file === undefined) {
     process.stderr.write('tcpvs check: -c FILE is required\n');
     return 2;
   }
-  const config = load(file);
+  const { loadConfigFile } = await import('./lib/control/config-file.ts');
+  const { formatRuleTable } = await import('./lib/config/print.ts');
+  const config = loadConfigFile(file);
   if (config === null) return 1;
   process.stdout.write(formatRuleTable(config));
   if (strict && config.warnings.length > 0) {
@@ -221,7 +204,8 @@ async function keepalived(file: string | undefined): Promise<number> {
     process.stderr.write('tcpvs keepalived: -c FILE is required\n');
     return 2;
   }
-  const config = load(file);
+  const { loadConfigFile } = await import('./lib/control/config-file.ts');
+  const config = loadConfigFile(file);
   if (config === null) return 1;
   if (config.l4?.vrrp === undefined) {
     process.stderr.write(`tcpvs keepalived: ${file} has no 'vrrp' statements (vrrp interface IF, vrrp router-id N, vrrp priority N)\n`);
@@ -229,214 +213,6 @@ async function keepalived(file: string | undefined): Promise<number> {
   }
   const { keepalivedConfig } = await import('./lib/l4/keepalived.ts');
   process.stdout.write(keepalivedConfig(config.l4, file, [process.execPath, import.meta.filename]));
-  return 0;
-}
-
-async function refuseLoadOverTcp(): Promise<never> {
-  throw new AdminError('refused', "loading a config over the TCP admin listener is off: add 'allow-load' to its 'admin tcp' line");
-}
-
-async function start(
-  file: string | undefined,
-  level: LogSpec['level'] | undefined,
-  adminFlag: string | undefined,
-  workers: number,
-  demoPort?: number,
-): Promise<number> {
-  const demo = file === undefined;
-  const empty = file === EMPTY;
-  // A SIGHUP while starting (systemd's ExecReload, a script) must not kill
-  // tcpvs: remember it, and reload once running.
-  let hupWhileStarting = false;
-  const hupEarly = (): void => {
-    hupWhileStarting = true;
-  };
-  process.on('SIGHUP', hupEarly);
-  const config = empty ? parseConfigText('', 'no config (--empty)') : load(file ?? join(import.meta.dirname, 'rules', 'web-cluster.tcpvs'));
-  if (config === null) return 1;
-  for (const w of config.warnings) process.stderr.write(`tcpvs: warning: ${w.file}:${w.line}: ${w.field}: ${w.message}\n`);
-  if (level !== undefined) config.log.level = level;
-  let backends: { close(): Promise<void> } | null = null;
-  if (demo) {
-    // The demo's backends take free ports, and its groups point at them; the
-    // front keeps 8080 (the README's commands use it) unless --port says.
-    const { startDemoBackends } = await import('./lib/demo/backends.ts');
-    const started = await startDemoBackends({ basePort: 0 });
-    backends = started;
-    const service = config.services[0];
-    for (const group of service.groups) {
-      const addresses = started.groups[group.name as keyof typeof started.groups] ?? [];
-      group.servers = group.servers.map((server, i) => {
-        const at = addresses[i];
-        if (at === undefined) return server;
-        const colon = at.lastIndexOf(':');
-        return { ...server, host: at.slice(0, colon), port: Number(at.slice(colon + 1)) };
-      });
-    }
-    if (demoPort !== undefined) service.listen = { ...service.listen, port: demoPort };
-  }
-  // What has started, closed in reverse order on a failed start and at the end.
-  const closers: Array<() => Promise<void>> = [];
-  const closeAll = async (): Promise<void> => {
-    while (closers.length > 0) await closers.pop()!();
-  };
-  if (backends !== null) closers.push(() => backends.close());
-  const fail = async (what: string, err: unknown): Promise<number> => {
-    await closeAll();
-    process.stderr.write(`tcpvs: ${what}: ${(err as Error).message}\n`);
-    return 1;
-  };
-  let node: RunningSwitch;
-  let stopping = false; // /ready says 503 from the stop signal on
-  try {
-    node = await startSwitch(config, undefined, { workers });
-  } catch (err) {
-    const listen = config.services[0]?.listen;
-    if (demo && (err as NodeJS.ErrnoException).code === 'EADDRINUSE' && listen !== undefined)
-      return fail(
-        'cannot start the demo',
-        new Error(
-          `port ${listen.port} on ${listen.host} is taken by another program: run it on another one, e.g. npm start -- --port 8081 (0: any free port)`,
-        ),
-      );
-    return fail('cannot start', err);
-  }
-  if (workers > 1) process.stderr.write(`tcpvs: ${workers} worker threads\n`);
-  closers.push(() => node.close());
-  // The L4 core (embedded user-space by default, or as the config says) and
-  // the admin socket, which serves it to `tcpvs ipvsadm` and the running
-  // config to `tcpvsadm`. An admin path asked for (--admin, TCPVS_ADMIN,
-  // `l4 admin`) must open; the default one is skipped with a warning when
-  // another tcpvs holds it.
-  let l4: L4Control;
-  const spec = config.l4 ?? { driver: 'userspace' as const, admin: null, drainTimeoutMs: DEFAULT_DRAIN_TIMEOUT_MS, vips: [] };
-  const envAdmin = (process.env.TCPVS_ADMIN ?? '') !== '' ? process.env.TCPVS_ADMIN : undefined;
-  const askedAdmin = adminFlag ?? envAdmin ?? (spec.driver !== 'remote' ? (spec.admin ?? undefined) : undefined);
-  const adminPath = resolveAdminPath({ flag: askedAdmin, env: process.env });
-  try {
-    l4 = await startL4Control({
-      spec,
-      services: () => node.control.services(),
-      log: node.log,
-      remoteAdmin: spec.driver === 'remote' ? spec.admin : null,
-      registry: node.registry,
-    });
-  } catch (err) {
-    return fail('cannot program the L4 core', err);
-  }
-  closers.push(() => l4.close());
-  // The same methods on the Unix socket and on the optional TCP listener.
-  const notifier = l4.notifier;
-  const handlers = {
-    ...l4Handlers(l4.core),
-    ...tcpvsadmHandlers(node.control, { stats: () => node.stats.snapshot() }),
-    // keepalived's notify, through `tcpvs director-state`: this director became MASTER, BACKUP, FAULT or STOP.
-    'l4.directorState': async (params: unknown) => {
-      const { state, priority } = (params ?? {}) as { state?: unknown; priority?: unknown };
-      if (state !== 'MASTER' && state !== 'BACKUP' && state !== 'FAULT' && state !== 'STOP')
-        throw new Error(`bad params: state must be MASTER, BACKUP, FAULT or STOP`);
-      notifier.changed({ kind: 'director', state, ...(typeof priority === 'number' ? { priority } : {}) });
-      return null;
-    },
-  };
-  try {
-    const admin = await startAdminServer({ path: adminPath, handlers, log: node.log });
-    closers.push(() => admin.close());
-    process.stderr.write(`tcpvs: admin socket ${admin.path} (tcpvs tcpvsadm -L, tcpvs ipvsadm -L -n; --admin ${admin.path})\n`);
-  } catch (err) {
-    if (askedAdmin !== undefined) return fail('cannot open the admin socket', err);
-    process.stderr.write(`tcpvs: warning: no admin socket (${(err as Error).message})\n`);
-  }
-  // The optional TCP admin listener: the same methods, every request with the token.
-  if (config.adminTcp != null) {
-    let adminTcp;
-    try {
-      // Loading a config over the network is off unless the line says allow-load.
-      const tcpHandlers = config.adminTcp.allowLoad ? handlers : { ...handlers, [METHODS.load]: refuseLoadOverTcp };
-      adminTcp = await startAdminTcpServer({ ...config.adminTcp, handlers: tcpHandlers, log: node.log });
-    } catch (err) {
-      return fail('cannot open the TCP admin listener', err);
-    }
-    closers.push(() => adminTcp.close());
-    const a = adminTcp.address;
-    process.stderr.write(
-      `tcpvs: TCP admin listener tcp://${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port} (TCPVS_ADMIN_TOKEN=... tcpvs tcpvsadm --admin tcp://...)\n`,
-    );
-  }
-  for (const v of spec.vips) {
-    const host = v.address.includes(':') ? `[${v.address}]` : v.address;
-    process.stderr.write(`tcpvs: L4 ${l4.core.driver} vip ${v.name} ${v.protocol} ${host}:${v.port}\n`);
-  }
-  if (config.adminHttp != null) {
-    let adminHttp: AdminHttp;
-    try {
-      adminHttp = await startAdminHttp({
-        ...config.adminHttp,
-        stats: node.stats,
-        log: node.log,
-        cluster: () => ({ stateChanges: l4.notifier.snapshot(), sync: l4.syncStatus() }),
-        notReady: () => (stopping ? 'draining' : null),
-        version: tcpvsVersion(),
-      });
-    } catch (err) {
-      return fail('cannot open the admin HTTP listener', err);
-    }
-    closers.push(() => adminHttp.close());
-    const a = adminHttp.address;
-    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    process.stderr.write(`tcpvs: stats page http://${host}:${a.port}/  metrics http://${host}:${a.port}/metrics\n`);
-  }
-  for (const s of node.control.services()) {
-    const a = s.address!;
-    const host = a.address.includes(':') ? `[${a.address}]` : a.address;
-    process.stderr.write(`tcpvs: service ${s.spec.name} listening on http://${host}:${a.port}\n`);
-  }
-  if (demo) {
-    const a = node.control.services()[0].address!;
-    const base = `http://${a.address}:${a.port}`;
-    process.stderr.write(
-      [
-        '',
-        'Demo: tcpvs routes each request by path to a group of backends on loopback.',
-        'Try:',
-        `  curl -i ${base}/                          # static group (two servers, see X-Backend)`,
-        `  curl -i ${base}/images/tcpvs-logo.png -o /dev/null  # images group`,
-        `  curl -i '${base}/cgi-bin/hello.pl?name=you'  # cgi group, a real CGI script`,
-        `  curl -i -d 'hello body' ${base}/cgi-bin/echo.sh  # the body goes to the script's stdin`,
-        `  curl -i ${base}/cgi-bin/env.sh            # the CGI environment`,
-        'Ctrl-C stops it.',
-        '',
-      ].join('\n'),
-    );
-  }
-  // SIGHUP re-reads the config file: requests in flight finish on the old
-  // config, new ones use the new one; a bad file is refused and logged.
-  if (!demo && !empty) {
-    process.on('SIGHUP', () => {
-      node.control.reload().then(
-        () => process.stderr.write(`tcpvs: reloaded ${config.file}\n`),
-        (err: unknown) => process.stderr.write(`tcpvs: reload refused, the running config stays:\n${(err as Error).message}\n`),
-      );
-    });
-    process.off('SIGHUP', hupEarly);
-    if (hupWhileStarting) process.emit('SIGHUP', 'SIGHUP');
-  } else process.off('SIGHUP', hupEarly); // the demo and --empty have no file: a hangup ends it, as before
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  // Graceful stop: leave the L4 core's rotation, stop accepting, let what is
-  // in flight finish (up to the drain timeout), then close.
-  stopping = true;
-  try {
-    await l4.drain();
-  } catch (err) {
-    process.stderr.write(`tcpvs: draining from the L4 core failed: ${(err as Error).message}\n`);
-  }
-  // The running config's drain timeout: a reload may have changed it.
-  await node.drain(node.control.config().l4?.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
-  await closeAll();
   return 0;
 }
 

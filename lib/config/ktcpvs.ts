@@ -56,7 +56,7 @@ import {
   type Token,
 } from './tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
-import { MAX_WEIGHT } from './native.ts';
+import { MAX_WEIGHT } from './model.ts';
 import { didYouMean } from './suggest.ts';
 
 /** The keys tcpvs reads in a virtual block. */

@@ -9,8 +9,11 @@ export interface Endpoint {
   port: number;
 }
 
+/** The highest server weight (IPVS's bound too). */
+export const MAX_WEIGHT = 65535;
+
 export interface ServerSpec extends Endpoint {
-  weight: number; // 0 = quiescent: no new requests, running ones finish
+  weight: number; // 0..MAX_WEIGHT; 0 = quiescent: no new requests, running ones finish
   // `send-proxy` (1) or `send-proxy-v2` (2): every connection to it begins
   // with a PROXY header naming the client, and serves that client alone.
   sendProxy?: 1 | 2;

@@ -6,7 +6,7 @@
 import type { L4Spec, Config, GroupSpec, HashKey, Matcher, SchedulerTuning, ServiceSpec } from './model.ts';
 import { formatDuration, formatEndpoint, formatSize, quoteToken, regexText } from './tokenize.ts';
 import { formatProblem } from './errors.ts';
-import { formatHealth } from '../health/spec.ts';
+import { formatHealth } from '../health/print.ts';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS } from './model.ts';
 import { KEY_SCHEDULERS } from './native.ts';
 

@@ -19,6 +19,7 @@
 // the plan the model.
 import { createHmac } from 'node:crypto';
 import type { Config, GroupSpec, ServiceSpec } from '../config/model.ts';
+import type { RuntimeView } from './runtime-view.ts';
 import { G_VERSION, createGroupShare } from '../state/group-share.ts';
 import { SharedLruTable } from '../state/lru-table.ts';
 import { ConnectionCounterBlock, RequestCounterBlock } from '../stats/shared-counters.ts';
@@ -274,7 +275,7 @@ export function listingCounter(): (host: string, port: number) => number {
   };
 }
 
-export class Registry {
+export class Registry implements RuntimeView {
   /** How many data paths (worker stripes) the shared records have room for. */
   readonly workers: number;
   /** Epoch ms; statistics count from here. */

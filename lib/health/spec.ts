@@ -1,7 +1,6 @@
 // What a group's health statements compile to (GroupSpec.health): an active
 // check (HTTP or TCP), passive ejection, slow start and an agent check. The
 // defaults are HAProxy's where HAProxy has one.
-import { formatDuration, quoteToken, regexText } from '../config/tokenize.ts';
 
 /** Inclusive range of HTTP statuses a check accepts: 200..299 for `2xx`, 204..204 for `204`. */
 export interface StatusRange {
@@ -9,7 +8,7 @@ export interface StatusRange {
   hi: number;
 }
 
-interface CheckTiming {
+export interface CheckTiming {
   intervalMs: number; // between the starts of two checks of one server
   timeoutMs: number; // one check, connect included
   rise: number; // consecutive successes that bring a down server up
@@ -84,34 +83,4 @@ export const BODY_LIMIT = 16_384;
 export function statusAccepted(expect: readonly StatusRange[], status: number): boolean {
   for (const r of expect) if (status >= r.lo && status <= r.hi) return true;
   return false;
-}
-
-export function formatExpect(expect: readonly StatusRange[]): string {
-  return expect.map((r) => (r.lo === r.hi ? String(r.lo) : `${r.lo / 100}xx`)).join(',');
-}
-
-function formatTiming(c: CheckTiming): string {
-  let out = ` interval ${formatDuration(c.intervalMs)} timeout ${formatDuration(c.timeoutMs)} rise ${c.rise} fall ${c.fall}`;
-  if (c.port !== null) out += ` port ${c.port}`;
-  return out;
-}
-
-/** The group's health statements as they would be written, with every default filled in (for `tcpvs check`). */
-export function formatHealth(h: HealthSpec): string[] {
-  const lines: string[] = [];
-  const c = h.check;
-  if (c !== undefined) {
-    if (c.kind === 'http') {
-      const body = c.body === null ? '' : ` body ${quoteToken(regexText(c.body), true)}`;
-      lines.push(`check http ${c.method} ${quoteToken(c.path)} expect ${formatExpect(c.expect)}${body}${formatTiming(c)}`);
-    } else lines.push(`check tcp${formatTiming(c)}`);
-  }
-  const e = h.eject;
-  if (e !== undefined) {
-    lines.push(`eject after ${e.failures} failures backoff ${formatDuration(e.backoffMs)} max-backoff ${formatDuration(e.maxBackoffMs)}`);
-  }
-  if (h.slowStartMs !== undefined) lines.push(`slow-start ${formatDuration(h.slowStartMs)}`);
-  const a = h.agent;
-  if (a !== undefined) lines.push(`agent ${a.port} interval ${formatDuration(a.intervalMs)} timeout ${formatDuration(a.timeoutMs)}`);
-  return lines;
 }

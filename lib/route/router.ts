@@ -5,9 +5,10 @@
 // captures from the request target, a path-regex from the path (both
 // normalised: request-view.ts).
 
-import type { GroupSpec, Matcher, RuleSpec, ServiceSpec } from '../config/model.ts';
+import type { GroupSpec, RuleSpec } from '../config/model.ts';
 import type { RequestView } from './request-view.ts';
 import { compileAll, type RequestTest } from './matchers.ts';
+import { keyedRegexIndex } from '../config/route-syntax.ts';
 
 export interface RouteResult {
   rule: RuleSpec | null; // null: no rule matched, the default group applies
@@ -21,16 +22,6 @@ interface CompiledRule {
   keyRe: RegExp | null; // run with exec (not test) for the key, last
   keyOnPath: boolean; // keyRe is a path-regex: exec on the path, not the target
   keySubmatch: number;
-}
-
-/**
- * Which matcher of a rule supplies a submatch key: its first url-regex, else
- * its first path-regex; -1 when it has neither. The config checks capture
- * groups against the same matcher.
- */
-export function keyedRegexIndex(matchers: readonly Matcher[]): number {
-  const url = matchers.findIndex((m) => m.kind === 'url-regex');
-  return url !== -1 ? url : matchers.findIndex((m) => m.kind === 'path-regex');
 }
 
 export class Router {
@@ -61,10 +52,6 @@ export class Router {
       };
     });
     this.defaultGroup = defaultGroup;
-  }
-
-  static forService(service: ServiceSpec): Router {
-    return new Router(service.rules, service.defaultGroup, service.groups);
   }
 
   /** The route for this request, or null (404). The object is reused per call. */

@@ -7,13 +7,18 @@
 // config changes for as long as their service, group or server stays. What is
 // live state rather than history (a server's up/down, weight, requests in
 // flight) is read from the servers' shared records.
-import type { Registry } from '../control/registry.ts';
-import type { RequestOutcome } from '../proxy/observer.ts';
-import { BUCKET_UPPER_MS, WINDOW_SECONDS } from './histogram.ts';
+import { WINDOW_SECONDS } from './histogram.ts';
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'] as const;
 export type StatusClass = (typeof STATUS_CLASSES)[number];
-export const OUTCOMES: readonly RequestOutcome[] = ['ok', 'refused', 'connect-failed', 'upstream-failed', 'aborted'];
+/**
+ * How a request ended, as the data path reports it (lib/proxy/observer.ts
+ * says what each means). Listed here, not imported from the data path, so
+ * that statistics do not depend on it; test/layout/import-cycles.test.ts
+ * holds the two equal.
+ */
+export const OUTCOMES = ['ok', 'refused', 'connect-failed', 'upstream-failed', 'aborted'] as const;
+export type RequestOutcome = (typeof OUTCOMES)[number];
 
 /** 0..4 for 1xx..5xx; 5 ('other') for 0 (nothing sent: aborted, failed) and anything odd. */
 export function statusClassIndex(status: number): number {
@@ -105,75 +110,6 @@ export interface StatsSource {
 
 export interface Stats extends StatsSource {
   snapshot(options?: SnapshotOptions): StatsSnapshot;
-}
-
-export interface StatsOptions {
-  /** Epoch milliseconds; tests inject a clock. */
-  now?: () => number;
-}
-
-/** The statistics of everything `registry` runs. */
-export function registryStats(registry: Registry, options: StatsOptions = {}): Stats {
-  const now = options.now ?? Date.now;
-  // Rates divide by the stats' age while it is under the window: from the
-  // node's start, or from now on an injected clock.
-  const startedAt = options.now === undefined ? registry.startedAt : now();
-
-  function snapshot(opts: SnapshotOptions = {}): StatsSnapshot {
-    const nowMs = now();
-    const histograms = opts.histograms === true;
-    const services: ServiceSnapshot[] = [];
-    for (const svc of registry.services()) {
-      const groups: GroupSnapshot[] = [];
-      let serviceActive = 0;
-      for (const g of svc.groups) {
-        const servers: ServerSnapshot[] = [];
-        let groupActive = 0;
-        let up = 0;
-        for (const server of g.servers) {
-          const active = server.active;
-          groupActive += active;
-          const serverUp = server.up;
-          if (serverUp) up++;
-          servers.push({
-            name: server.name,
-            up: serverUp,
-            weight: server.weight,
-            activeRequests: active,
-            peakRequests: server.peak,
-            changedAt: server.changedAt,
-            lastCheck: server.lastCheck,
-            requests: server.requests.read(nowMs, startedAt, histograms),
-          });
-        }
-        serviceActive += groupActive;
-        groups.push({
-          name: g.name,
-          scheduler: g.spec.scheduler,
-          activeRequests: groupActive,
-          serversUp: up,
-          requests: g.requests.read(nowMs, startedAt, histograms),
-          servers,
-          noServer: g.noServer.total() > 0 ? g.noServer.read(nowMs, startedAt, histograms) : null,
-        });
-      }
-      const listen = svc.bound !== null ? { host: svc.bound.address, port: svc.bound.port } : svc.spec.listen;
-      services.push({
-        name: svc.name,
-        listen: listen.host.includes(':') ? `[${listen.host}]:${listen.port}` : `${listen.host}:${listen.port}`,
-        connections: svc.connections.read(nowMs, startedAt),
-        activeRequests: serviceActive,
-        requests: svc.requests.read(nowMs, startedAt, histograms),
-        groups,
-        noGroup: svc.noGroup.total() > 0 ? svc.noGroup.read(nowMs, startedAt, histograms) : null,
-      });
-    }
-    const result: StatsSnapshot = { generatedAt: nowMs, startedAt, windowSeconds: WINDOW_SECONDS, services };
-    if (histograms) result.bucketUpperMs = BUCKET_UPPER_MS;
-    return result;
-  }
-
-  return { snapshot };
 }
 
 /**

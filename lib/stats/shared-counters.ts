@@ -19,12 +19,17 @@
 // Reads never throw and never give NaN, infinities or negative numbers
 // because of it: every value read is checked, and a latency range that is not
 // there yet is taken from the bucket counts.
-//
-// This module only imports functions and types from collector.ts at load
-// time (the rest is used when called), so collector.ts may import it back.
-import type { RequestOutcome } from '../proxy/observer.ts';
+
 import { BUCKET_COUNT, BUCKET_UPPER_MS, WINDOW_SECONDS, quantileOf } from './histogram.ts';
-import { OUTCOMES, STATUS_CLASSES, ratePerSecond, type LatencySummary, type RequestStats, type StatusClass } from './collector.ts';
+import {
+  OUTCOMES,
+  STATUS_CLASSES,
+  ratePerSecond,
+  type LatencySummary,
+  type RequestOutcome,
+  type RequestStats,
+  type StatusClass,
+} from './collector.ts';
 
 export const CACHE_LINE_BYTES = 64;
 /** The header before the first stripe: Int32 words, one cache line. */
@@ -552,7 +557,7 @@ export class ConnectionCounterBlock extends StripedBlock {
   }
 }
 
-let outcomeIndexes: Map<RequestOutcome, number> | null = null; // built on first use: OUTCOMES may not be loaded yet when this module is
+let outcomeIndexes: Map<RequestOutcome, number> | null = null; // built on first use
 
 /** The index of an outcome in OUTCOMES, as RequestCounterWriter.record() takes it (0, 'ok', for anything unknown). */
 export function outcomeIndex(outcome: RequestOutcome): number {

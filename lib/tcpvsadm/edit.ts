@@ -14,6 +14,7 @@
 import {
   DEFAULT_LIMITS,
   DEFAULT_TIMEOUTS,
+  MAX_WEIGHT,
   type Config,
   type Endpoint,
   type GroupSpec,
@@ -34,17 +35,14 @@ import {
   patternRoute,
   patternText,
 } from '../config/ktcpvs.ts';
-import { MAX_WEIGHT, parseMatcher } from '../config/native.ts';
+import { parseMatcher } from '../config/route-syntax.ts';
 import { didYouMean } from '../config/suggest.ts';
 import { captureCount, checkName, compileRegex, formatEndpoint, parseEndpoint, type Token } from '../config/tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
-import type { EditCommand } from './commands.ts';
+import { DEFAULT_LISTEN, MAX_SUBMATCH, type ContentScheduler, type EditCommand, type KtcpvsShape } from './wire.ts';
 
 /** Where services made by tcpvsadm say they come from (problems print `tcpvsadm: FIELD: ...`). */
 export const TCPVSADM_FILE = 'tcpvsadm';
-/** KTCPVS's listen address when -A gives neither -l nor -P. */
-export const DEFAULT_LISTEN: Endpoint = { host: '0.0.0.0', port: 8080 };
-export const MAX_SUBMATCH = 99;
 
 /** A refused command: what is wrong, and with which part of it. */
 export class EditError extends Error {
@@ -60,15 +58,6 @@ export interface EditResult {
   config: Config;
   warnings: string[];
 }
-
-/** The content schedulers as a service shows them: phttp makes what http makes, and reads as http. */
-export type ContentScheduler = 'http' | 'hhttp' | 'chttp';
-
-/** The KTCPVS view of a service: how its scheduler reads, or why it is no KTCPVS virtual. */
-export type KtcpvsShape =
-  | { kind: 'balanced'; scheduler: string } // group servers takes every request
-  | { kind: 'content'; scheduler: ContentScheduler } // url-regex routes to per-pattern groups
-  | { kind: 'native'; reason: string };
 
 export interface KtcpvsRule {
   pattern: string;

@@ -12,7 +12,7 @@
 // else from the runtimes' own counters; columns nobody reported are left out.
 import { DEFAULT_TIMEOUTS } from '../config/model.ts';
 import { quoteToken } from '../config/tokenize.ts';
-import type { ListResult, ListedService, StatsResult } from './handlers.ts';
+import type { ListResult, ListedService, StatsResult } from './wire.ts';
 import type { StatsMode } from './parse.ts';
 
 export function formatList(result: ListResult): string {

@@ -8,16 +8,29 @@
 // listener closes; --start puts it back where it was. Edits see running and
 // stopped services alike, as KTCPVS let you configure a virtual before
 // starting it. Loading a file (-f) replaces everything, the stopped ones too.
-import { readFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute } from 'node:path';
 import type { AdminHandler, AdminHandlers } from '../admin/protocol.ts';
 import type { ControlPlane, ServerView } from '../control/control-plane.ts';
 import { ConfigError, formatProblem, type ConfigProblem } from '../config/errors.ts';
 import type { Config, ServiceSpec } from '../config/model.ts';
 import { formatMatcher, formatRuleTable } from '../config/print.ts';
 import { formatEndpoint } from '../config/tokenize.ts';
-import { EDIT_METHODS, METHODS, type EditAnswer, type EditCommand, type EditOp } from './commands.ts';
-import { EditError, TCPVSADM_FILE, applyEdit, ktcpvsDropped, ktcpvsRules, ktcpvsServers, ktcpvsShape, type KtcpvsShape } from './edit.ts';
+import {
+  EDIT_METHODS,
+  MAX_RATE_INTERVAL_MS,
+  METHODS,
+  type EditAnswer,
+  type EditCommand,
+  type EditOp,
+  type ListResult,
+  type ListedServer,
+  type ListedService,
+  type RuntimeServerStats,
+  type RuntimeStats,
+  type StatsResult,
+} from './wire.ts';
+import { EditError, TCPVSADM_FILE, applyEdit, ktcpvsDropped, ktcpvsRules, ktcpvsServers, ktcpvsShape } from './edit.ts';
+import { tcpvsVersion } from '../version.ts';
 import { validateConfig } from './validate.ts';
 
 export interface TcpvsadmExtras {
@@ -31,82 +44,6 @@ export class RefusedError extends Error {
   constructor(message: string, code = 'refused') {
     super(message);
     this.code = code;
-  }
-}
-
-// ---- what tcpvs.list answers ----
-
-export interface ListedServer {
-  address: string;
-  weight: number;
-}
-
-export interface ListedService {
-  name: string;
-  stopped: boolean;
-  listen: string;
-  /** The address its listener is bound to (port 0 picks one); null when not listening. */
-  bound: string | null;
-  /** How KTCPVS would see it (JSON of KtcpvsShape). */
-  shape: KtcpvsShape;
-  /** The virtual's real servers (group `servers`, else every group's). */
-  servers: ListedServer[];
-  /** Content virtuals' rules: pattern, match (hhttp), server. */
-  rules: { pattern: string; match: number | null; server: string; route: string }[];
-  groups: { name: string; scheduler: string; servers: ListedServer[] }[];
-  routes: { name: string; matchers: string; group: string }[];
-  defaultGroup: string | null;
-  /** KTCPVS's `timeout` (client idle) in seconds. */
-  idleTimeoutSec: number;
-  /** What the service has that its KTCPVS block does not say (native settings): -L notes them. */
-  dropped?: string[];
-}
-
-export interface ListResult {
-  version: string;
-  services: ListedService[];
-}
-
-// ---- what tcpvs.stats answers ----
-
-/** The live numbers of one real server, shaped like lib/stats's ServerSnapshot where they overlap. */
-export interface RuntimeServerStats {
-  name: string;
-  up: boolean;
-  weight: number;
-  activeRequests: number;
-  requests: { total: number; perSecond?: number | null };
-}
-
-export interface RuntimeStats {
-  generatedAt: number;
-  /** Over which the per-second rates were measured; absent: no rates. */
-  intervalMs?: number;
-  services: {
-    name: string;
-    listen: string;
-    activeRequests: number;
-    requests: { total: number; perSecond?: number | null };
-    groups: {
-      name: string;
-      scheduler: string;
-      activeRequests: number;
-      requests: { total: number; perSecond?: number | null };
-      servers: RuntimeServerStats[];
-    }[];
-  }[];
-}
-
-export type StatsResult = { source: 'stats'; snapshot: unknown } | { source: 'runtime'; snapshot: RuntimeStats };
-
-export const MAX_RATE_INTERVAL_MS = 10_000;
-
-export function tcpvsVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version?: string };
-    return pkg.version ?? '?';
-  } catch {
-    return '?';
   }
 }
 

@@ -9,9 +9,19 @@ import type { Writable } from 'node:stream';
 import { openAdminClient, type AdminClient } from '../admin/client.ts';
 import { resolveAdminPath } from '../admin/path.ts';
 import { AdminError } from '../admin/protocol.ts';
-import { EDIT_METHODS, METHODS, type EditAnswer } from './commands.ts';
+import {
+  EDIT_METHODS,
+  METHODS,
+  type EditAnswer,
+  type IdentParams,
+  type ListResult,
+  type LoadParams,
+  type ShowParams,
+  type StatsParams,
+  type StatsResult,
+} from './wire.ts';
 import { formatList, formatStats } from './format.ts';
-import { tcpvsVersion, type ListResult, type StatsResult } from './handlers.ts';
+import { tcpvsVersion } from '../version.ts';
 import { parseTcpvsadmArgs, usage, type Invocation } from './parse.ts';
 import { adminConnectFailure, takeAdminFlag } from '../admin/cli.ts';
 
@@ -94,19 +104,23 @@ async function execute(invocation: Invocation, client: AdminClient, io: Tcpvsadm
           `cannot read ${path}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.message}`,
         );
       }
-      return changed(await client.call(METHODS.load, { path, text }, CALL_TIMEOUT_MS));
+      return changed(await client.call(METHODS.load, { path, text } satisfies LoadParams, CALL_TIMEOUT_MS));
     }
     case 'start':
     case 'stop':
-      return changed(await client.call(METHODS[invocation.kind], { ident: invocation.ident }, CALL_TIMEOUT_MS));
+      return changed(await client.call(METHODS[invocation.kind], { ident: invocation.ident } satisfies IdentParams, CALL_TIMEOUT_MS));
     case 'show':
-      return (await client.call(METHODS.show, { service: invocation.service }, CALL_TIMEOUT_MS)) as string;
+      return (await client.call(METHODS.show, { service: invocation.service } satisfies ShowParams, CALL_TIMEOUT_MS)) as string;
     case 'list': {
       // Listing first also refuses an unknown -i before any statistics are gathered.
-      const listed = (await client.call(METHODS.list, { ident: invocation.ident }, CALL_TIMEOUT_MS)) as ListResult;
+      const listed = (await client.call(METHODS.list, { ident: invocation.ident } satisfies IdentParams, CALL_TIMEOUT_MS)) as ListResult;
       if (invocation.stats === null) return formatList(listed);
       const intervalMs = invocation.stats === 'rate' ? (io.rateIntervalMs ?? DEFAULT_RATE_INTERVAL_MS) : undefined;
-      const stats = (await client.call(METHODS.stats, { intervalMs }, CALL_TIMEOUT_MS + (intervalMs ?? 0))) as StatsResult;
+      const stats = (await client.call(
+        METHODS.stats,
+        { intervalMs } satisfies StatsParams,
+        CALL_TIMEOUT_MS + (intervalMs ?? 0),
+      )) as StatsResult;
       return formatStats(stats, invocation.stats, invocation.ident);
     }
   }

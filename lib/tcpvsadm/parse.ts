@@ -10,9 +10,9 @@
 // tcpvs-native commands: a noun, a verb and positional words
 // (`server add web images 10.0.0.1:80 weight 2`), documented in usage().
 import { checkName, compileRegex, parseEndpoint, parseInteger, parsePort, type Token } from '../config/tokenize.ts';
-import { MAX_WEIGHT, parseMatcher } from '../config/native.ts';
-import type { EditCommand } from './commands.ts';
-import { DEFAULT_LISTEN, MAX_SUBMATCH } from './edit.ts';
+import { MAX_WEIGHT } from '../config/model.ts';
+import { parseMatcher } from '../config/route-syntax.ts';
+import { DEFAULT_LISTEN, MAX_SUBMATCH, type EditCommand } from './wire.ts';
 
 export type StatsMode = 'stats' | 'rate';
 

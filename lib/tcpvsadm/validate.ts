@@ -7,10 +7,11 @@
 import type { Config, GroupSpec, ServiceSpec } from '../config/model.ts';
 import type { ConfigProblem } from '../config/errors.ts';
 import { captureCount, checkListenConflicts, checkName, formatEndpoint, type ListenSite } from '../config/tokenize.ts';
-import { KEY_SCHEDULERS, MAX_WEIGHT } from '../config/native.ts';
+import { KEY_SCHEDULERS } from '../config/native.ts';
+import { MAX_WEIGHT } from '../config/model.ts';
 import { knownSchedulers } from '../sched/index.ts';
 import { checkTableSize } from '../sched/mh.ts';
-import { keyedRegexIndex } from '../route/router.ts';
+import { keyedRegexIndex } from '../config/route-syntax.ts';
 
 export function validateConfig(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { ConfigError } from '../../lib/config/errors.ts';
-import { formatHealth } from '../../lib/health/spec.ts';
+import { formatHealth } from '../../lib/health/print.ts';
 import { parseExpect } from '../../lib/config/native-health.ts';
 
 const FILE = 'health.tcpvs';

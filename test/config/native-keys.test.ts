@@ -474,7 +474,8 @@ t.test('the router takes a submatch key from a url-regex or, without one, a path
     'route n path-regex "^/n/(.*)$" to plain',
   ]);
   t.same(config.warnings, []);
-  const router = Router.forService(config.services[0]);
+  const s = config.services[0];
+  const router = new Router(s.rules, s.defaultGroup, s.groups);
   const key = (url: string): [string | undefined, string | undefined] => {
     const r = router.route(request(url));
     return [r?.group, r?.key];

@@ -5,7 +5,8 @@ import { parseConfigText } from '../../lib/config/load.ts';
 import { Registry } from '../../lib/control/registry.ts';
 import { ServiceRuntime } from '../../lib/proxy/service.ts';
 import type { RequestRecord } from '../../lib/proxy/observer.ts';
-import { registryStats, type Stats } from '../../lib/stats/collector.ts';
+import type { Stats } from '../../lib/stats/collector.ts';
+import { registryStats } from '../../lib/stats/registry-stats.ts';
 import { STATUS_UP, W_STATUS, W_WEIGHT } from '../../lib/state/server-share.ts';
 
 export function buildRuntimes(text: string, file = 'test.tcpvs'): ServiceRuntime[] {

@@ -216,7 +216,8 @@ t.test('router over parsed configs (native and KTCPVS)', async (t) => {
     ].join('\n'),
     'web.tcpvs',
   );
-  const router = Router.forService(native.services[0]);
+  const web = native.services[0];
+  const router = new Router(web.rules, web.defaultGroup, web.groups);
   const cases: [string, string, Record<string, string>, string, string | null][] = [
     ['GET', '/cgi-bin/env', {}, 'cgi', 'cgi'],
     ['GET', '/img/a.JPG', {}, 'static', null],
@@ -247,7 +248,8 @@ t.test('router over parsed configs (native and KTCPVS)', async (t) => {
     ].join('\n'),
     'k.conf',
   );
-  const k = Router.forService(ktcpvs.services[0]);
+  const users = ktcpvs.services[0];
+  const k = new Router(users.rules, users.defaultGroup, users.groups);
   t.same({ ...k.route(request('GET', '/users/dave?tab=1')), rule: undefined }, { rule: undefined, group: 'rule1', key: 'dave' });
   t.same({ ...k.route(request('GET', '/static/x.css')), rule: undefined }, { rule: undefined, group: 'rule2', key: '/static/' });
   t.equal(k.route(request('GET', '/other')), null, 'no rule matched: 404');

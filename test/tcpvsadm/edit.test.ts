@@ -8,7 +8,7 @@ import { chttpAffinity } from '../../lib/config/ktcpvs.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { DEFAULT_LOG, type Config, type GroupSpec, type ServiceSpec } from '../../lib/config/model.ts';
 import { regexText } from '../../lib/config/tokenize.ts';
-import type { EditCommand } from '../../lib/tcpvsadm/commands.ts';
+import type { EditCommand } from '../../lib/tcpvsadm/wire.ts';
 import { EditError, applyEdit, ktcpvsRules, ktcpvsShape, type EditResult } from '../../lib/tcpvsadm/edit.ts';
 import { validateConfig } from '../../lib/tcpvsadm/validate.ts';
 

@@ -6,7 +6,8 @@ import t from 'tap';
 import { parseConfigText } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/model.ts';
 import { formatList, formatStats } from '../../lib/tcpvsadm/format.ts';
-import { tcpvsadmHandlers, type ListResult } from '../../lib/tcpvsadm/handlers.ts';
+import { tcpvsadmHandlers } from '../../lib/tcpvsadm/handlers.ts';
+import type { ListResult } from '../../lib/tcpvsadm/wire.ts';
 import { fakeControl } from './fake-control.ts';
 
 async function listed(config: Config): Promise<ListResult> {

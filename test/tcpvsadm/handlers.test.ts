@@ -12,7 +12,8 @@ import type { Config } from '../../lib/config/model.ts';
 import type { ServiceView } from '../../lib/control/control-plane.ts';
 import { makeRealServers, type RealServer } from '../../lib/sched/index.ts';
 import { formatList } from '../../lib/tcpvsadm/format.ts';
-import { tcpvsadmHandlers, type ListResult, type StatsResult } from '../../lib/tcpvsadm/handlers.ts';
+import { tcpvsadmHandlers } from '../../lib/tcpvsadm/handlers.ts';
+import type { ListResult, StatsResult } from '../../lib/tcpvsadm/wire.ts';
 import { fakeControl } from './fake-control.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tcpvsadm-handlers-'));

@@ -1,8 +1,6 @@
 // `tcpvs ipvsadm ARGS...`: ipvsadm(8) for tcpvs's L4 core. The command line
 // is ipvsadm's; the commands go to the running tcpvs through its admin socket
 // (--admin PATH, else $TCPVS_ADMIN, else the default in lib/admin/path.ts).
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { openAdminClient, type AdminClient } from '../../admin/client.ts';
@@ -15,6 +13,7 @@ import { IPVS_VERSION } from './format.ts';
 import { systemResolver, type NameResolver } from './names.ts';
 import { parseIpvsadmArgs, type ParseResult } from './parse.ts';
 import { adminConnectFailure, takeAdminFlag } from '../../admin/cli.ts';
+import { tcpvsVersion } from '../../version.ts';
 
 const PROGRAM = 'tcpvs ipvsadm';
 
@@ -123,14 +122,7 @@ function connectFailure(path: string, err: unknown): string {
 }
 
 function version(): string {
-  let tcpvs = '?';
-  try {
-    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string };
-    tcpvs = pkg.version ?? '?';
-  } catch {
-    // a missing package.json only loses the version number
-  }
-  return `ipvsadm v1.31 2019/12/24 (compiled with tcpvs ${tcpvs} and IPVS v${IPVS_VERSION})\n`;
+  return `ipvsadm v1.31 2019/12/24 (compiled with tcpvs ${tcpvsVersion()} and IPVS v${IPVS_VERSION})\n`;
 }
 
 function usage(): string {
