@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { startSwitch, type RunningSwitch } from '../../lib/control/switch.ts';
+import { pollUntil, quietFor, sleep } from './wait.ts';
 
 // ---- backends ---------------------------------------------------------------
 
@@ -250,8 +251,9 @@ export function readLog(file: string): LogLine[] {
 }
 
 /**
- * Polls the log until at least `count` lines satisfy `match`, then waits
- * `settleMs` more so extra lines have a chance to show; returns all matches.
+ * Polls the log until at least `count` lines satisfy `match`, then stays
+ * `settleMs` more so that lines which must not be there would have shown;
+ * returns all matches.
  */
 export async function waitForLogLines(
   file: string,
@@ -260,9 +262,8 @@ export async function waitForLogLines(
   timeoutMs = 2000,
   settleMs = 100,
 ): Promise<LogLine[]> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until && readLog(file).filter(match).length < count) await sleep(20);
-  await sleep(settleMs);
+  await pollUntil(() => readLog(file).filter(match).length >= count, timeoutMs);
+  if (settleMs > 0) await quietFor(settleMs, 'more matching log lines than expected');
   return readLog(file).filter(match);
 }
 
@@ -482,16 +483,9 @@ export function parseResponses(buf: Buffer): ParsedResponse[] {
 
 // ---- misc -------------------------------------------------------------------
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep };
 
-/** Polls `check` every 20 ms until it holds or `timeoutMs` passes; returns its last value. */
-export async function waitFor(check: () => boolean, timeoutMs = 2000): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() >= until) return false;
-    await sleep(20);
-  }
-  return true;
+/** Polls `check` until it holds or `timeoutMs` passes; returns whether it held. */
+export function waitFor(check: () => boolean, timeoutMs = 2000): Promise<boolean> {
+  return pollUntil(check, timeoutMs);
 }

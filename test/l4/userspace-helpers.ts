@@ -4,20 +4,14 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { L4Error } from '../../lib/l4/model.ts';
+import { pollUntil } from '../helpers/wait.ts';
 import type { L4Core, Persistence, RealServerConfig, ServiceKey } from '../../lib/l4/model.ts';
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep } from '../helpers/wait.ts';
 
-/** Polls `check` every 20 ms until it holds or `timeoutMs` passes; returns whether it held. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= until) return false;
-    await sleep(20);
-  }
+/** Polls `check` until it holds or `timeoutMs` passes; returns whether it held. */
+export function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<boolean> {
+  return pollUntil(check, timeoutMs);
 }
 
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
