@@ -28,11 +28,6 @@ async function client(t: Test, port: number): Promise<RawClient> {
   return c;
 }
 
-/** Upstream connections tcpvs holds open to the first server of group `group` (reaches into the running service). */
-function upstreamOpen(s: InProcessTcpvs, group: string): number {
-  return s.running.services[0].groups.get(group)!.pools[0].open;
-}
-
 t.test('upstream connections are kept alive and reused', async (t) => {
   const b = await identity(t, 'b');
   const s = await tcpvs(t, { groups: [{ name: 'g', servers: [b.port] }], defaultGroup: 'g' });
@@ -95,7 +90,7 @@ t.test('a pooled connection the backend closed while idle is not used again', as
   for (const method of ['GET', 'POST']) {
     // The backend's 200 ms keep-alive timeout closes its side; tcpvs must have seen the FIN.
     await waitUntil(() => b.openConnections() === 0, 2000, 'the backend to close the idle connection');
-    await waitUntil(() => upstreamOpen(s, 'g') === 0, 2000, 'tcpvs to drop the connection the backend closed');
+    await waitUntil(() => s.group('g').pools[0].open === 0, 2000, 'tcpvs to drop the connection the backend closed');
     const before = b.connections();
     c.write(
       requestHead(method, `/after-idle-close-${method}`, method === 'POST' ? [['Content-Length', '2']] : []) +

@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentityBackend } from '../helpers/backends.ts';
-import { serviceConfig, sleep, spawnTcpvs, startTcpvs } from '../helpers/tcpvs.ts';
+import { serviceConfig, spawnTcpvs, startTcpvs } from '../helpers/tcpvs.ts';
+import { pollUntil, sleep } from '../helpers/wait.ts';
 import { createUserspaceCore } from '../../lib/l4/userspace/core.ts';
 import { encodeProxyV1, encodeProxyV2, encodeProxyV2Local, parseProxyHeader } from '../../lib/net/proxy-protocol.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
@@ -67,15 +68,6 @@ function readLog(file: string): Array<Record<string, unknown>> {
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-async function pollUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
 }
 
 t.test('accept-proxy: a trusted source sets the client address, any other source is refused', async (t) => {
