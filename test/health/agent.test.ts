@@ -139,7 +139,8 @@ t.test('agent and active check together: weight from the agent, up/down from bot
   await waitFor(() => server.weight === 4, 2000, 'agent weight');
   a.mode = 'fail';
   await waitFor(() => !server.up, 2000, 'check down');
-  await new Promise((r) => setTimeout(r, 100));
+  const replies = agent.connections;
+  await waitFor(() => agent.connections >= replies + 3, 2000, 'three more agent replies');
   t.notOk(server.up, 'the agent saying up does not override the check');
   a.mode = 'ok';
   await waitFor(() => server.up, 2000, 'check up');
