@@ -154,7 +154,7 @@ t.test("weight follows load: a busy event loop lowers this node's weight, idle r
     lowest = Math.min(lowest, await weight());
   }
   t.ok(lowest <= 5, `busy: weight dropped (lowest seen ${lowest})`);
-  await sleep(700);
+  await pollUntil(async () => (await weight()) >= 9, 5000);
   t.ok((await weight()) >= 9, `idle again: weight restored (now ${await weight()})`);
 });
 
