@@ -6,7 +6,7 @@
 import t from 'tap';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { WARN, INFO, closedPort, get, groupConfig, spread, startFlipBackend, startWithHealth, waitFor } from './helpers.ts';
-import { quietFor } from '../helpers/wait.ts';
+import { quietFor, untilSteady } from '../helpers/wait.ts';
 
 t.test('http check: fall failures take a server down, rise successes bring it back, traffic follows', async (t) => {
   const a = await startFlipBackend(t, 'A');
@@ -155,17 +155,9 @@ t.test('stop() ends the checks: nothing changes afterwards', async (t) => {
   t.match(health.status()[0], { group: 'g', up: true, check: 'up', ejected: false, agent: null });
   health.stop();
   health.stop(); // twice is harmless
-  // A check in flight at stop() may still land: wait until the count holds still for 60 ms.
-  let hits = a.hits.length;
-  let stillSince = Date.now();
-  await waitFor(
-    () => {
-      if (a.hits.length !== hits) [hits, stillSince] = [a.hits.length, Date.now()];
-      return Date.now() - stillSince >= 60;
-    },
-    2000,
-    'the checks to stop',
-  );
+  // A check in flight at stop() may still land: wait until the count holds still.
+  const hits = await untilSteady(() => a.hits.length, 60, 2000);
+  t.not(hits, null, 'the checks stop');
   a.mode = 'fail';
   await quietFor(200, 'a check after stop() (the interval is 30 ms)');
   t.equal(a.hits.length, hits, 'no checks after stop()');

@@ -34,3 +34,23 @@ export function quietFor(ms: number, what: string): Promise<void> {
   void what;
   return sleep(ms);
 }
+
+/**
+ * Polls `read` until its value has not changed for `stillMs`: that value, or
+ * null when it kept changing for `timeoutMs`. For "it has done all it will"
+ * (a count of checks, bytes pushed against a paused reader).
+ */
+export async function untilSteady(read: () => number, stillMs: number, timeoutMs: number, everyMs = 20): Promise<number | null> {
+  const deadline = Date.now() + timeoutMs;
+  let value = read();
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    await sleep(everyMs);
+    const now = read();
+    if (now !== value) {
+      value = now;
+      since = Date.now();
+    } else if (Date.now() - since >= stillMs) return value;
+  }
+  return null;
+}
