@@ -10,6 +10,10 @@ import { join } from 'node:path';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { startSwitch, type RunningSwitch } from '../../lib/control/switch.ts';
 import { pollUntil, quietFor, sleep } from './wait.ts';
+import { freePort } from './ports.ts';
+
+/** A port on 127.0.0.1 with nothing listening (test/helpers/ports.ts). */
+export const deadPort = freePort;
 
 // ---- backends ---------------------------------------------------------------
 
@@ -100,15 +104,6 @@ export function onRequestHead(socket: net.Socket, then: (socket: net.Socket) => 
     }
   };
   socket.on('data', onData);
-}
-
-/** A port on 127.0.0.1 with nothing listening: bound, noted, closed. */
-export async function deadPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 // ---- tcpvs ------------------------------------------------------------------

@@ -5,6 +5,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { L4Error } from '../../lib/l4/model.ts';
 import { pollUntil } from '../helpers/wait.ts';
+import { freePort as freeTcpPort, freeUdpPort } from '../helpers/ports.ts';
 import type { L4Core, Persistence, RealServerConfig, ServiceKey } from '../../lib/l4/model.ts';
 
 export { sleep } from '../helpers/wait.ts';
@@ -182,19 +183,8 @@ export async function askName(port: number, localAddress?: string): Promise<stri
   }
 }
 
-export async function freePort(protocol: 'tcp' | 'udp'): Promise<number> {
-  if (protocol === 'udp') {
-    const socket = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-    const port = socket.address().port;
-    await new Promise<void>((resolve) => socket.close(() => resolve()));
-    return port;
-  }
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+export function freePort(protocol: 'tcp' | 'udp'): Promise<number> {
+  return protocol === 'udp' ? freeUdpPort() : freeTcpPort();
 }
 
 export function serviceKey(protocol: 'tcp' | 'udp', port: number, address = '127.0.0.1'): ServiceKey {

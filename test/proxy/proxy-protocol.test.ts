@@ -2,6 +2,7 @@
 // core sends it to real servers that want it (and to tcpvs's own services,
 // with no statement), services read it from the sources they trust and
 // refuse it from any other. Real sockets; clients bind 127.0.0.x addresses.
+import { freePort } from '../helpers/ports.ts';
 import t from 'tap';
 import net from 'node:net';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
@@ -15,17 +16,6 @@ import { encodeProxyV1, encodeProxyV2, encodeProxyV2Local, parseProxyHeader } fr
 import { parseConfigText } from '../../lib/config/load.ts';
 import { ConfigError } from '../../lib/config/errors.ts';
 import { probeTcp } from '../../lib/health/probes.ts';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Connects from `from`, writes `parts` one by one (a pause between them, so
