@@ -3,6 +3,7 @@
 // equal what the backends saw and the clients sent; /stats.json agrees; the
 // token is enforced.
 import t from 'tap';
+import { freePort as deadPort } from '../helpers/ports.ts';
 import http from 'node:http';
 import net from 'node:net';
 import { startIdentityBackend, type IdentityBackend } from '../helpers/backends.ts';
@@ -37,14 +38,6 @@ function get(port: number, path: string, headers: Record<string, string> = {}, m
 }
 
 const bearer = { authorization: `Bearer ${TOKEN}` };
-
-async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 interface Rig {
   tcpvs: InProcessTcpvs;

@@ -3,6 +3,7 @@
 // upstream connections survive, lowered limits hold for the next request on
 // an open connection, and a worker thread that dies is replaced with what it
 // held taken back.
+import { pollUntil } from '../helpers/wait.ts';
 import t from 'tap';
 import http from 'node:http';
 import { parseConfigText } from '../../lib/config/load.ts';
@@ -95,29 +96,24 @@ t.test('a worker thread that dies is replaced, and what it held is taken back', 
   const pending: Promise<unknown>[] = [];
   for (let i = 0; i < 8; i++) {
     pending.push(get(port, `/h${i}`).catch(() => null));
-    await waitFor(() => held.length === i + 1);
+    await pollUntil(() => held.length === i + 1, 5000);
   }
   t.equal(server.active, 8);
   const handles = (running.control as unknown as { handles: Array<{ stripe: number; worker: { terminate(): Promise<number> } }> }).handles;
   const victim = handles[0];
   await victim.worker.terminate(); // a thread death the control plane did not ask for
-  await waitFor(() => server.active < 8);
+  await pollUntil(() => server.active < 8, 5000);
   t.ok(server.active < 8, `its requests in flight are taken back (${server.active} left, all the other worker's)`);
-  await waitFor(() => handles[0] !== victim, 10_000);
+  await pollUntil(() => handles[0] !== victim, 10_000);
   t.not(handles[0], victim, 'a new worker runs on its stripe');
   holding = false;
   for (const res of held) if (!res.writableEnded) res.end('x');
   await Promise.all(pending);
   for (let i = 0; i < 6; i++) t.equal((await get(port, `/after${i}`)).status, 200, 'and serves');
-  await waitFor(() => server.active === 0);
+  await pollUntil(() => server.active === 0, 5000);
   t.equal(server.active, 0, 'nothing left in flight');
   t.equal(running.control.services()[0].connections, 0, 'no connection counted open');
 });
-
-async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-}
 
 function get(port: number, path: string): Promise<{ status: number }> {
   return new Promise((resolve, reject) => {

@@ -2,8 +2,8 @@
 // serves a vip; a second tcpvs registers itself there through the director's
 // admin socket, and on SIGTERM quiesces (weight 0), finishes its requests and
 // removes itself. Real processes, real sockets, ipvsadm's own output.
+import { freePort } from '../helpers/ports.ts';
 import t from 'tap';
-import net from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,17 +19,6 @@ import { startAdminServer } from '../../lib/admin/server.ts';
 import pino from 'pino';
 
 const INDEX = join(import.meta.dirname, '..', '..', 'index.ts');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function ipvsadm(admin: string, ...args: string[]): string {
   const r = spawnSync(process.execPath, [INDEX, 'ipvsadm', '--admin', admin, ...args], { encoding: 'utf8', timeout: 10_000 });
@@ -154,7 +143,7 @@ t.test("weight follows load: a busy event loop lowers this node's weight, idle r
     lowest = Math.min(lowest, await weight());
   }
   t.ok(lowest <= 5, `busy: weight dropped (lowest seen ${lowest})`);
-  await sleep(700);
+  await pollUntil(async () => (await weight()) >= 9, 5000);
   t.ok((await weight()) >= 9, `idle again: weight restored (now ${await weight()})`);
 });
 

@@ -3,28 +3,18 @@
 // go elsewhere) and comes back after `rise` successes; a tcpvs node that
 // registered itself and is then SIGKILLed leaves too. Real processes, real
 // sockets, the director's own ipvsadm listing.
+import { freePort } from '../helpers/ports.ts';
+import { pollUntil } from '../helpers/wait.ts';
 import t from 'tap';
-import net from 'node:net';
 import http from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { startIdentityBackend } from '../helpers/backends.ts';
-import { spawnTcpvs, sleep } from '../helpers/tcpvs.ts';
+import { spawnTcpvs } from '../helpers/tcpvs.ts';
 
 const INDEX = join(import.meta.dirname, '..', '..', 'index.ts');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function ipvsadm(admin: string, ...args: string[]): string {
   const r = spawnSync(process.execPath, [INDEX, 'ipvsadm', '--admin', admin, ...args], { encoding: 'utf8', timeout: 10_000 });
@@ -44,15 +34,6 @@ function get(port: number, from: string): Promise<{ status: number; who: string 
     req.on('error', reject);
     req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
   });
-}
-
-async function pollUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (check()) return true;
-    await sleep(25);
-  }
-  return check();
 }
 
 /** A plain HTTP server answering `NAME ...`, on a given port (to bring a real back where it was). */

@@ -3,6 +3,8 @@
 // in-flight counts and health are shared by every worker; a SIGHUP or a
 // tcpvsadm edit keeps pins, learned keys and a dead server's state; a second
 // tcpvs on a held address is refused; the admin side counts every worker.
+import { freePort } from '../helpers/ports.ts';
+import { waitUntil } from '../helpers/wait.ts';
 import t, { type Test } from 'tap';
 import http from 'node:http';
 import net from 'node:net';
@@ -43,25 +45,6 @@ function get(port: number, path: string, options: { localAddress?: string; heade
   });
 }
 
-/** Polls `check` until it holds, within a generous deadline. */
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 async function backends(t: Test, names: string[], options: Parameters<typeof startIdentityBackend>[1] = {}): Promise<IdentityBackend[]> {
   const started = await Promise.all(names.map((n) => startIdentityBackend(n, options)));
   t.teardown(() => Promise.all(started.map((b) => b.close())));
@@ -87,7 +70,7 @@ async function sighup(tcpvs: SpawnedTcpvs, lines: string[]): Promise<void> {
   const reloads = (tcpvs.stderr().match(/reloaded/g) ?? []).length;
   writeFileSync(tcpvs.file, [...lines, ''].join('\n'));
   process.kill(tcpvs.pid, 'SIGHUP');
-  await until(() => (tcpvs.stderr().match(/reloaded|reload refused/g) ?? []).length > reloads, 'the reload');
+  await waitUntil(() => (tcpvs.stderr().match(/reloaded|reload refused/g) ?? []).length > reloads, 10_000, 'the reload');
   if (/reload refused/.test(tcpvs.stderr())) throw new Error(`reload refused: ${tcpvs.stderr()}`);
 }
 
@@ -145,7 +128,7 @@ for (const workers of [1, 2]) {
       ],
       workers,
     );
-    await until(() => checks(a) >= 10, 'ten checks of A');
+    await waitUntil(() => checks(a) >= 10, 10_000, 'ten checks of A');
     const tookMs = Date.now() - startedAt;
     // One checker: 10 probes need at least 9 intervals. One per worker would need half that.
     t.ok(tookMs >= 900, `10 probes of one server took ${tookMs} ms (at least 9 x 100 ms)`);
@@ -173,7 +156,7 @@ for (const workers of [1, 2]) {
     const replies: Promise<Reply>[] = [];
     for (let i = 0; i < 10; i++) {
       replies.push(get(tcpvs.port, `/hold${i}`));
-      await until(() => held.length === i + 1, `request ${i} at its server`);
+      await waitUntil(() => held.length === i + 1, 10_000, `request ${i} at its server`);
     }
     t.same(
       servers.map((s) => s.requests.length),
@@ -227,7 +210,7 @@ for (const workers of [1, 2]) {
       for (let i = 0; i < 4; i++) if ((await get(web, `/g${i}`)).backend !== 'A') return false;
       return true;
     };
-    await until(deadIsOut, 'the dead server taken out by its check');
+    await waitUntil(deadIsOut, 10_000, 'the dead server taken out by its check');
 
     // Pins and learned keys, from 12 clients and 30 keys.
     const clients = Array.from({ length: 12 }, (_, i) => `127.0.0.${i + 30}`);

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { startIdentityBackend, type IdentityBackend } from '../helpers/backends.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
-import { sleep, spawnTcpvs, startTcpvs } from '../helpers/tcpvs.ts';
+import { spawnTcpvs, startTcpvs } from '../helpers/tcpvs.ts';
+import { sleep, waitUntil } from '../helpers/wait.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { ConfigError } from '../../lib/config/errors.ts';
 
@@ -67,7 +68,7 @@ t.test('in flight on the old config, new requests and kept-alive connections on 
   const slow = await RawClient.connect(tcpvs.port);
   t.teardown(() => slow.close());
   slow.write(requestHead('GET', '/slow?delay=400'));
-  await sleep(100);
+  await waitUntil(() => a.requests.some((r) => r.url.startsWith('/slow')), 5000, 'the slow request at A');
 
   await tcpvs.running.control.apply(parseConfigText(text('b', a, b), 'next.tcpvs'), 'test');
   t.equal(tcpvs.running.services[0].address?.port, tcpvs.port, 'the same listener, handed over');

@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentityBackend } from '../helpers/backends.ts';
-import { httpGet, sleep, spawnTcpvs } from '../helpers/tcpvs.ts';
+import { httpGet, spawnTcpvs } from '../helpers/tcpvs.ts';
+import { pollUntil, sleep, waitUntil } from '../helpers/wait.ts';
 
 t.test('two workers share the port, agree on hashing, reload together and drain on SIGTERM', async (t) => {
   const backends = await Promise.all(['A', 'B', 'C'].map((n) => startIdentityBackend(n)));
@@ -41,12 +42,16 @@ t.test('two workers share the port, agree on hashing, reload together and drain 
     }
   }
   t.equal(disagreements, 0, 'every key went to the same server whichever worker took it');
-  await sleep(300);
-  const lines = readFileSync(log, 'utf8')
-    .split('\n')
-    .filter((l) => l.includes('"msg":"request"'))
-    .map((l) => JSON.parse(l) as { pid: number; worker?: number });
-  t.same([...new Set(lines.map((l) => l.worker))].sort(), [0, 1], 'requests were served by both worker threads');
+  const requestLines = () =>
+    readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"msg":"request"'))
+      .map((l) => JSON.parse(l) as { pid: number; worker?: number });
+  const workersLogged = () => [...new Set(requestLines().map((l) => l.worker))].sort();
+  // The access lines are buffered: wait until both workers' have reached the file.
+  await pollUntil(() => workersLogged().length >= 2, 5000);
+  const lines = requestLines();
+  t.same(workersLogged(), [0, 1], 'requests were served by both worker threads');
   t.ok(
     lines.every((l) => l.pid === tcpvs.pid),
     'of the one tcpvs process',
@@ -71,7 +76,8 @@ t.test('two workers share the port, agree on hashing, reload together and drain 
 
   // SIGTERM with requests in flight: they finish, then everything exits 0.
   const slow = [0, 1, 2, 3].map(() => httpGet(tcpvs.port, '/slow?delay=800'));
-  await sleep(200);
+  const atBackends = () => backends.reduce((n, b) => n + b.requests.filter((r) => r.url.startsWith('/slow')).length, 0);
+  await waitUntil(() => atBackends() === 4, 5000, 'the four slow requests at the backends');
   process.kill(tcpvs.pid, 'SIGTERM');
   const results = await Promise.all(slow);
   t.ok(

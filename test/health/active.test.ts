@@ -6,6 +6,7 @@
 import t from 'tap';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { WARN, INFO, closedPort, get, groupConfig, spread, startFlipBackend, startWithHealth, waitFor } from './helpers.ts';
+import { quietFor, untilSteady } from '../helpers/wait.ts';
 
 t.test('http check: fall failures take a server down, rise successes bring it back, traffic follows', async (t) => {
   const a = await startFlipBackend(t, 'A');
@@ -154,10 +155,11 @@ t.test('stop() ends the checks: nothing changes afterwards', async (t) => {
   t.match(health.status()[0], { group: 'g', up: true, check: 'up', ejected: false, agent: null });
   health.stop();
   health.stop(); // twice is harmless
-  await new Promise((r) => setTimeout(r, 40)); // a check in flight at stop() ends
-  const hits = a.hits.length;
+  // A check in flight at stop() may still land: wait until the count holds still.
+  const hits = await untilSteady(() => a.hits.length, 60, 2000);
+  t.not(hits, null, 'the checks stop');
   a.mode = 'fail';
-  await new Promise((r) => setTimeout(r, 200));
+  await quietFor(200, 'a check after stop() (the interval is 30 ms)');
   t.equal(a.hits.length, hits, 'no checks after stop()');
   t.ok(tcpvs.servers('g')[0].up, 'and no state change');
 });

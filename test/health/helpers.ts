@@ -172,10 +172,5 @@ export function groupConfig(servers: Array<number | { port: number; weight: numb
   return lines.join('\n') + '\n';
 }
 
-/** A port nothing listens on (bound, then closed again). */
-export async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  const port = await listen(server);
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
+/** A port nothing listens on (test/helpers/ports.ts). */
+export { freePort as closedPort } from '../helpers/ports.ts';

@@ -9,6 +9,7 @@ import type { InProcessTcpvs } from '../helpers/tcpvs.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { listen, closeServer } from '../helpers/backends.ts';
 import { INFO, WARN, closedPort, get, groupConfig, spread, startFlipBackend, startWithHealth, waitFor } from './helpers.ts';
+import { sleep } from '../helpers/wait.ts';
 
 /** A backend that accepts and resets every connection as soon as a request arrives. */
 async function startResetBackend(t: Test): Promise<{ port: number; connections: () => number }> {
@@ -143,7 +144,8 @@ t.test('the backoff starts over once a server stays admitted for max-backoff', a
   await ejectOnce();
   await ejectOnce();
   t.same(backoffs, [50, 100, 200, 200], 'doubles up to max-backoff');
-  await new Promise((r) => setTimeout(r, 250));
+  // The backoff resets once a server has stayed up for max-backoff (200 ms): let that time pass.
+  await sleep(250);
   await ejectOnce();
   t.equal(backoffs.at(-1), 50, 'after max-backoff admitted, back to the first backoff');
 });

@@ -4,6 +4,7 @@
 // scheduler is refreshed at its next request.
 import t from 'tap';
 import { groupConfig, startFlipBackend, startWithHealth, waitFor } from './helpers.ts';
+import { quietFor, sleep } from '../helpers/wait.ts';
 
 /** Samples `read` every 15 ms until `done` holds on a sample (bounded). */
 async function sampleUntil(read: () => number, done: (v: number) => boolean, timeoutMs: number): Promise<Array<{ at: number; v: number }>> {
@@ -14,7 +15,7 @@ async function sampleUntil(read: () => number, done: (v: number) => boolean, tim
     samples.push({ at: Date.now(), v });
     if (done(v)) return samples;
     if (Date.now() > deadline) throw new Error(`no final sample within ${timeoutMs} ms: ${samples.map((s) => s.v).join(',')}`);
-    await new Promise((r) => setTimeout(r, 15));
+    await sleep(15);
   }
 }
 
@@ -71,7 +72,7 @@ t.test('after an active check brings a server back, its weight ramps to the conf
   t.equal(inStep, samples.length, 'the data path sees every step at its next request');
   t.ok(refreshes >= new Set(values).size - 1, `and refreshes its scheduler for each (${refreshes})`);
   t.equal(serverB.weight, 20, 'the other server is untouched');
-  await new Promise((r) => setTimeout(r, 120));
+  await quietFor(120, 'the weight moving past the configured one');
   t.equal(serverA.weight, 20, 'and it stays at the configured weight');
   t.match(
     lines.find((l) => l.msg === 'server up'),

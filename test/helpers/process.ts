@@ -1,17 +1,7 @@
 // Waiting on real processes and on conditions, for tests that start programs
 // (tcpvs, backends, keepalived) and watch what they print or what they do.
 import type { ChildProcess } from 'node:child_process';
-import { sleep } from './tcpvs.ts';
-
-/** Tries `check` every `everyMs` until it holds or `timeoutMs` passes (one last try at the deadline). */
-export async function pollUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 50): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await sleep(everyMs);
-  }
-  return check();
-}
+export { pollUntil } from './wait.ts';
 
 /** Resolves once the child has printed `pattern` on stderr (from this call on); rejects if it exits first or after `timeoutMs`. */
 export function waitFor(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 15_000): Promise<void> {

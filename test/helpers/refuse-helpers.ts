@@ -9,6 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { startSwitch, type RunningSwitch } from '../../lib/control/switch.ts';
+import { pollUntil, quietFor, sleep } from './wait.ts';
+import { freePort } from './ports.ts';
+
+/** A port on 127.0.0.1 with nothing listening (test/helpers/ports.ts). */
+export const deadPort = freePort;
 
 // ---- backends ---------------------------------------------------------------
 
@@ -99,15 +104,6 @@ export function onRequestHead(socket: net.Socket, then: (socket: net.Socket) => 
     }
   };
   socket.on('data', onData);
-}
-
-/** A port on 127.0.0.1 with nothing listening: bound, noted, closed. */
-export async function deadPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 // ---- tcpvs ------------------------------------------------------------------
@@ -250,8 +246,9 @@ export function readLog(file: string): LogLine[] {
 }
 
 /**
- * Polls the log until at least `count` lines satisfy `match`, then waits
- * `settleMs` more so extra lines have a chance to show; returns all matches.
+ * Polls the log until at least `count` lines satisfy `match`, then stays
+ * `settleMs` more so that lines which must not be there would have shown;
+ * returns all matches.
  */
 export async function waitForLogLines(
   file: string,
@@ -260,9 +257,8 @@ export async function waitForLogLines(
   timeoutMs = 2000,
   settleMs = 100,
 ): Promise<LogLine[]> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until && readLog(file).filter(match).length < count) await sleep(20);
-  await sleep(settleMs);
+  await pollUntil(() => readLog(file).filter(match).length >= count, timeoutMs);
+  if (settleMs > 0) await quietFor(settleMs, 'more matching log lines than expected');
   return readLog(file).filter(match);
 }
 
@@ -482,16 +478,9 @@ export function parseResponses(buf: Buffer): ParsedResponse[] {
 
 // ---- misc -------------------------------------------------------------------
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep };
 
-/** Polls `check` every 20 ms until it holds or `timeoutMs` passes; returns its last value. */
-export async function waitFor(check: () => boolean, timeoutMs = 2000): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() >= until) return false;
-    await sleep(20);
-  }
-  return true;
+/** Polls `check` until it holds or `timeoutMs` passes; returns whether it held. */
+export function waitFor(check: () => boolean, timeoutMs = 2000): Promise<boolean> {
+  return pollUntil(check, timeoutMs);
 }

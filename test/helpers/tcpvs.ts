@@ -184,9 +184,7 @@ export function sampler(read: () => number, everyMs = 50): { stop(): number[] } 
   };
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep } from './wait.ts';
 
 /** Rejects when `promise` has not settled within `ms`; the timer never outlives the race. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -4,20 +4,15 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { L4Error } from '../../lib/l4/model.ts';
+import { pollUntil } from '../helpers/wait.ts';
+import { freePort as freeTcpPort, freeUdpPort } from '../helpers/ports.ts';
 import type { L4Core, Persistence, RealServerConfig, ServiceKey } from '../../lib/l4/model.ts';
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep } from '../helpers/wait.ts';
 
-/** Polls `check` every 20 ms until it holds or `timeoutMs` passes; returns whether it held. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= until) return false;
-    await sleep(20);
-  }
+/** Polls `check` until it holds or `timeoutMs` passes; returns whether it held. */
+export function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 3000): Promise<boolean> {
+  return pollUntil(check, timeoutMs);
 }
 
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -188,19 +183,8 @@ export async function askName(port: number, localAddress?: string): Promise<stri
   }
 }
 
-export async function freePort(protocol: 'tcp' | 'udp'): Promise<number> {
-  if (protocol === 'udp') {
-    const socket = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-    const port = socket.address().port;
-    await new Promise<void>((resolve) => socket.close(() => resolve()));
-    return port;
-  }
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+export function freePort(protocol: 'tcp' | 'udp'): Promise<number> {
+  return protocol === 'udp' ? freeUdpPort() : freeTcpPort();
 }
 
 export function serviceKey(protocol: 'tcp' | 'udp', port: number, address = '127.0.0.1'): ServiceKey {

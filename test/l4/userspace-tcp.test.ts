@@ -19,6 +19,7 @@ import {
   withTimeout,
 } from './userspace-helpers.ts';
 import type { TcpBackend, TestClient } from './userspace-helpers.ts';
+import { untilSteady } from '../helpers/wait.ts';
 
 async function backends(t: Test, names: string[]): Promise<TcpBackend[]> {
   const started = await Promise.all(names.map((name) => startTcpBackend(name)));
@@ -176,7 +177,13 @@ t.test('backpressure: a slow reader holds back the sender instead of filling mem
 
   const client = await openClient(key.port);
   client.socket.pause();
-  await sleep(600);
+  // Wait until the server has pushed all it can: its handed-over count still for 200 ms.
+  const serverHandedOver = () => {
+    const sock = serverSocket as net.Socket | null;
+    return sock === null ? -1 : sock.bytesWritten - sock.writableLength;
+  };
+  t.not(await untilSteady(serverHandedOver, 200, 10_000), null, 'the server stops handing bytes over');
+  t.ok(((serverSocket as net.Socket | null)?.writableLength ?? 0) > 0, 'it is blocked: bytes wait in its socket');
   const flushed = (serverSocket as net.Socket | null)?.bytesWritten ?? 0;
   const queued = (serverSocket as net.Socket | null)?.writableLength ?? 0;
   t.ok(flushed - queued < total / 2, `the server could hand over only ${flushed - queued} of ${total} bytes while the client read nothing`);

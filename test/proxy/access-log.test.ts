@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentityBackend } from '../helpers/backends.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
-import { serviceConfig, sleep, spawnTcpvs, startTcpvs } from '../helpers/tcpvs.ts';
+import { serviceConfig, spawnTcpvs, startTcpvs } from '../helpers/tcpvs.ts';
+import { pollUntil, sleep } from '../helpers/wait.ts';
 
 interface LogLine {
   level: number;
@@ -121,15 +122,6 @@ t.test('a path with a quote (llhttp lets it through) is escaped: the line is sti
   t.equal(access[0].status, 200, 'the path cannot add or change a field');
   t.equal(access[0].pid, process.pid, 'the logger’s bindings are on the line');
 });
-
-async function pollUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
-}
 
 t.test('every line of a file log is in the file once tcpvs has stopped (lines are buffered, then written)', async (t) => {
   const backend = await startIdentityBackend('b');

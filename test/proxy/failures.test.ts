@@ -14,7 +14,6 @@ import {
   onRequestHead,
   parseResponses,
   readLog,
-  sleep,
   startRecordingBackend,
   startTcpvs,
   waitFor,
@@ -24,6 +23,7 @@ import {
   type Tcpvs,
 } from '../helpers/refuse-helpers.ts';
 import { malformedResponseHeads } from '../corpus/responses.ts';
+import { quietFor, waitUntil } from '../helpers/wait.ts';
 
 const GET = (path: string, extra: string[] = []) => [`GET ${path} HTTP/1.1`, 'Host: x', ...extra].join('\r\n') + '\r\n\r\n';
 
@@ -54,7 +54,7 @@ function activeRequests(tcpvs: Tcpvs): number {
 async function assertSettled(t: Test, tcpvs: Tcpvs): Promise<void> {
   t.ok(await waitFor(() => tcpvs.running.services[0].connections === 0), 'no client session left');
   t.ok(await waitFor(() => activeRequests(tcpvs) === 0), 'no request left counted as active');
-  await sleep(50);
+  await quietFor(50, 'an error line logged late');
   const errors = readLog(tcpvs.logFile).filter((l) => l.level >= 50);
   t.same(errors, [], 'nothing logged at error level');
 }
@@ -151,6 +151,13 @@ t.test('a backend that sends half a response head then closes → 502', async (t
 });
 
 /** Answers the first request on each connection; `second` handles the next one. */
+/** How many complete responses `socket` has received so far (alongside collect()). */
+function responseCount(socket: net.Socket): () => number {
+  let bytes = Buffer.alloc(0);
+  socket.on('data', (c: Buffer) => (bytes = Buffer.concat([bytes, c])));
+  return () => parseResponses(bytes).filter((r) => r.complete).length;
+}
+
 function firstThen(second: (s: net.Socket) => void): BackendBehaviour {
   return (socket) => {
     let heads = 0;
@@ -175,10 +182,12 @@ t.test('a pooled connection the backend drops: a GET is retried on a fresh one, 
   const client = await connect(tcpvs.port);
   t.teardown(() => client.destroy());
   const reply = collect(client, 3000);
+  const answered = responseCount(client);
+  // Each request waits for the answer to the one before: none is pipelined.
   client.write(GET('/one'));
-  await sleep(100);
+  await waitUntil(() => answered() === 1, 3000, 'the answer to /one');
   client.write(GET('/two'));
-  await sleep(200);
+  await waitUntil(() => answered() === 2, 3000, 'the answer to /two (retried)');
   client.write(['POST /three HTTP/1.1', 'Host: x', 'Content-Length: 3', '', 'abc'].join('\r\n'));
   const r = await reply;
   const responses = parseResponses(r.bytes);
@@ -207,8 +216,9 @@ t.test('a malformed response head on a reused connection → 502', async (t) => 
   const client = await connect(tcpvs.port);
   t.teardown(() => client.destroy());
   const reply = collect(client, 3000);
+  const answered = responseCount(client);
   client.write(GET('/one'));
-  await sleep(100);
+  await waitUntil(() => answered() === 1, 3000, 'the answer to /one');
   client.write(GET('/two'));
   const r = await reply;
   const responses = parseResponses(r.bytes);
@@ -282,7 +292,7 @@ t.test('misbehaving clients never take tcpvs down', async (t) => {
   await t.test('reset in the middle of a request head', async (t) => {
     const client = await connect(tcpvs.port);
     client.write('GET /half HTTP/1.1\r\nHo');
-    await sleep(50);
+    await waitUntil(() => tcpvs.running.services[0].connections === 1, 3000, 'tcpvs to hold the client session');
     client.resetAndDestroy();
     await assertSettled(t, tcpvs);
     t.equal(backend.connections, 0, 'nothing went upstream');

@@ -3,8 +3,10 @@
 import t from 'tap';
 import net from 'node:net';
 import { startIdentityBackend } from '../helpers/backends.ts';
+import { deadPort } from '../helpers/refuse-helpers.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
-import { serviceConfig, sleep, startTcpvs } from '../helpers/tcpvs.ts';
+import { serviceConfig, startTcpvs } from '../helpers/tcpvs.ts';
+import { pollUntil, quietFor, waitUntil } from '../helpers/wait.ts';
 import type { RequestRecord, ServiceObserver } from '../../lib/proxy/observer.ts';
 
 interface Seen {
@@ -23,14 +25,6 @@ function recorder(): { observer: ServiceObserver; seen: Seen } {
       requestEnded: (r) => void seen.ends.push({ ...r, group: r.group?.name ?? null, server: r.server?.name ?? null }),
     },
   };
-}
-
-async function deadPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 t.test('outcomes: ok, refused, connect-failed, upstream-failed, aborted', async (t) => {
@@ -73,10 +67,11 @@ t.test('outcomes: ok, refused, connect-failed, upstream-failed, aborted', async 
   const c3 = net.connect(tcpvs.port, '127.0.0.1');
   await new Promise<void>((r) => c3.once('connect', () => r()));
   c3.write(requestHead('GET', '/good/slow?delay=500'));
-  await sleep(100);
+  // Reset once the backend holds the request (it answers 500 ms later).
+  await waitUntil(() => ok.requests.some((r) => r.url.startsWith('/good/slow')), 5000, 'the slow request at the backend');
   c3.resetAndDestroy();
-  for (let i = 0; i < 50 && seen.ends.length < 5; i++) await sleep(20);
-  await sleep(50);
+  await pollUntil(() => seen.ends.length >= 5, 5000);
+  await quietFor(50, 'a sixth requestEnded');
 
   t.match(seen.ends, [
     { outcome: 'ok', status: 200, group: 'good', server: `127.0.0.1:${ok.port}` },
@@ -89,6 +84,6 @@ t.test('outcomes: ok, refused, connect-failed, upstream-failed, aborted', async 
   t.ok(seen.ends.every((e) => e.durationMs >= 0 && e.service === 'test'));
   t.ok(seen.ends[0].bytesIn > 0 && seen.ends[0].bytesOut > 0);
   t.equal(seen.opened, 3);
-  for (let i = 0; i < 50 && seen.closed < 3; i++) await sleep(20);
+  await pollUntil(() => seen.closed >= 3, 5000);
   t.equal(seen.closed, 3, 'every connection reported closed once');
 });

@@ -7,7 +7,8 @@ import type net from 'node:net';
 import { startIdentityBackend, startRawBackend, type IdentityBackend, type IdentityOptions } from '../helpers/backends.ts';
 import type { ParsedHead } from '../helpers/http-bytes.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
-import { serviceConfig, sleep, startTcpvs, type InProcessTcpvs, type ServiceDef } from '../helpers/tcpvs.ts';
+import { serviceConfig, startTcpvs, type InProcessTcpvs, type ServiceDef } from '../helpers/tcpvs.ts';
+import { quietFor, waitUntil } from '../helpers/wait.ts';
 
 async function identity(t: Test, name: string, opts?: IdentityOptions): Promise<IdentityBackend> {
   const b = await startIdentityBackend(name, opts);
@@ -25,14 +26,6 @@ async function client(t: Test, port: number): Promise<RawClient> {
   const c = await RawClient.connect(port);
   t.teardown(() => c.close());
   return c;
-}
-
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 t.test('upstream connections are kept alive and reused', async (t) => {
@@ -70,7 +63,7 @@ t.test('limit pool-idle 0: every request gets its own upstream connection', asyn
     t.equal((await c.readResponse()).status, 200);
   }
   t.equal(b.connections(), 5, 'five requests, five upstream connections');
-  await until(() => b.openConnections() === 0, 2000, 'upstream connections to close');
+  await waitUntil(() => b.openConnections() === 0, 2000, 'upstream connections to close');
   t.pass('none is left open');
 });
 
@@ -81,7 +74,7 @@ t.test('timeout upstream-idle closes idle pooled connections', async (t) => {
   c.write(requestHead('GET', '/once'));
   t.equal((await c.readResponse()).status, 200);
   t.equal(b.openConnections(), 1, 'the upstream connection is kept after the response');
-  await until(() => b.openConnections() === 0, 2000, 'the idle upstream connection to be closed');
+  await waitUntil(() => b.openConnections() === 0, 2000, 'the idle upstream connection to be closed');
   t.pass('closed by tcpvs after being idle');
   c.write(requestHead('GET', '/again'));
   t.equal((await c.readResponse()).body.toString(), 'b GET /again\n', 'the next request opens a fresh one');
@@ -95,9 +88,9 @@ t.test('a pooled connection the backend closed while idle is not used again', as
   c.write(requestHead('GET', '/first'));
   t.equal((await c.readResponse()).status, 200);
   for (const method of ['GET', 'POST']) {
-    // The backend's 200 ms keep-alive timeout closes its side; give tcpvs a moment to see the FIN.
-    await until(() => b.openConnections() === 0, 2000, 'the backend to close the idle connection');
-    await sleep(50);
+    // The backend's 200 ms keep-alive timeout closes its side; tcpvs must have seen the FIN.
+    await waitUntil(() => b.openConnections() === 0, 2000, 'the backend to close the idle connection');
+    await waitUntil(() => s.group('g').pools[0].open === 0, 2000, 'tcpvs to drop the connection the backend closed');
     const before = b.connections();
     c.write(
       requestHead(method, `/after-idle-close-${method}`, method === 'POST' ? [['Content-Length', '2']] : []) +
@@ -180,7 +173,7 @@ t.test('a reused connection dropped by the backend: idempotent requests retried 
     const target = `/dropped-${method}-${body.length}`;
     c.write(requestHead(method, target, fields) + body);
     const res = await c.readResponse();
-    await sleep(100); // a late second attempt would show up here
+    await quietFor(100, 'a late second attempt');
     const attempts = heads.slice(before).filter((h) => h.url === target);
     if (retried) {
       t.equal(res.status, 200, `${method}: answered after a retry`);
@@ -204,7 +197,7 @@ t.test('weight 0 at run time: the request in flight finishes, new ones go elsewh
 
   const slowClient = await client(t, s.port);
   slowClient.write(requestHead('GET', '/slow?delay=700'));
-  await until(() => a.requests.length + b.requests.length === 1, 2000, 'the slow request to reach a backend');
+  await waitUntil(() => a.requests.length + b.requests.length === 1, 2000, 'the slow request to reach a backend');
   const busy = a.requests.length === 1 ? a : b;
   const other = busy === a ? b : a;
   const busyIndex = group.servers.findIndex((srv) => srv.port === busy.port);

@@ -2,29 +2,20 @@
 // core sends it to real servers that want it (and to tcpvs's own services,
 // with no statement), services read it from the sources they trust and
 // refuse it from any other. Real sockets; clients bind 127.0.0.x addresses.
+import { freePort } from '../helpers/ports.ts';
 import t from 'tap';
 import net from 'node:net';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentityBackend } from '../helpers/backends.ts';
-import { serviceConfig, sleep, spawnTcpvs, startTcpvs } from '../helpers/tcpvs.ts';
+import { serviceConfig, spawnTcpvs, startTcpvs } from '../helpers/tcpvs.ts';
+import { pollUntil, sleep } from '../helpers/wait.ts';
 import { createUserspaceCore } from '../../lib/l4/userspace/core.ts';
 import { encodeProxyV1, encodeProxyV2, encodeProxyV2Local, parseProxyHeader } from '../../lib/net/proxy-protocol.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { ConfigError } from '../../lib/config/errors.ts';
 import { probeTcp } from '../../lib/health/probes.ts';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Connects from `from`, writes `parts` one by one (a pause between them, so
@@ -67,15 +58,6 @@ function readLog(file: string): Array<Record<string, unknown>> {
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-async function pollUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
 }
 
 t.test('accept-proxy: a trusted source sets the client address, any other source is refused', async (t) => {

@@ -7,7 +7,8 @@ import t from 'tap';
 import type { Test } from 'tap';
 import net from 'node:net';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
-import { serviceConfig, sleep, startTcpvs, type InProcessTcpvs } from '../helpers/tcpvs.ts';
+import { serviceConfig, startTcpvs, type InProcessTcpvs } from '../helpers/tcpvs.ts';
+import { waitUntil } from '../helpers/wait.ts';
 import { encodeProxyV1, encodeProxyV2, encodeProxyV2Local, parseProxyHeader, type ProxyAddresses } from '../../lib/net/proxy-protocol.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { ConfigError } from '../../lib/config/errors.ts';
@@ -92,14 +93,6 @@ function count(text: string, what: string): number {
   return text.split(what).length - 1;
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
 /** tcpvs with one group `g` of the given server lines (without the leading `server`). */
 async function tcpvs(t: Test, servers: string[], extra: string[] = []): Promise<InProcessTcpvs> {
   const config = serviceConfig({ groups: [], extra: [...extra, 'group g', ...servers.map((s) => `  server ${s}`)], defaultGroup: 'g' });
@@ -165,9 +158,9 @@ t.test('keep-alive: one client, one backend connection, one header; closed when 
   t.equal(parseProxyHeader(Buffer.from(rest, 'latin1')).kind, 'none', 'and no second header after the first');
   t.equal(s.group('g').pools[0].idleCount, 1, 'between requests it is parked, for this client');
   c.close();
-  await until(() => backend.connections[0].closed, 'the backend connection to close with its client');
+  await waitUntil(() => backend.connections[0].closed, 5000, 'the backend connection to close with its client');
   t.pass('the client left: its backend connection closed');
-  await until(() => s.group('g').pools[0].open === 0, 'the pool to count it closed');
+  await waitUntil(() => s.group('g').pools[0].open === 0, 5000, 'the pool to count it closed');
   t.equal(s.group('g').pools[0].idleCount, 0);
 });
 
@@ -202,7 +195,7 @@ t.test('two clients never share a backend connection; each gets its own header',
   // One client after the other: the first one's connection is not handed on either.
   a.close();
   b.close();
-  await until(() => backend.connections.every((c) => c.closed), 'both backend connections to close with their clients');
+  await waitUntil(() => backend.connections.every((c) => c.closed), 5000, 'both backend connections to close with their clients');
   for (const from of ['127.0.0.88', '127.0.0.89']) {
     const c = await client(t, s.port, from);
     await get(c, '/again', [['Connection', 'close']]);
@@ -282,12 +275,12 @@ t.test('a config change that turns send-proxy on or off closes the idle connecti
   const c = await client(t, s.port, '127.0.0.88');
   t.equal(await get(c, '/1'), 1);
   await s.running.control.apply(parseConfigText(text(' send-proxy'), 'next.tcpvs'), 'test');
-  await until(() => backend.connections[0].closed, 'the idle shared connection to close');
+  await waitUntil(() => backend.connections[0].closed, 5000, 'the idle shared connection to close');
   t.equal(await get(c, '/2'), 2, 'send-proxy on: a new connection');
   t.equal(split(backend.connections[1]).addresses?.sourceAddress, '127.0.0.88', 'with the header');
   t.equal(await get(c, '/3'), 2, 'then kept for this client');
   await s.running.control.apply(parseConfigText(text(''), 'last.tcpvs'), 'test');
-  await until(() => backend.connections[1].closed, 'the parked connection to close');
+  await waitUntil(() => backend.connections[1].closed, 5000, 'the parked connection to close');
   t.equal(await get(c, '/4'), 3, 'send-proxy off: a new connection');
   t.equal(split(backend.connections[2]).version, null, 'without a header');
 });
@@ -378,7 +371,7 @@ t.test('health checks to a send-proxy server begin with a header too: v2 LOCAL, 
     });
     const s = await startTcpvs(config);
     t.teardown(() => s.close());
-    await until(() => backend.connections.filter((c) => c.bytes.length > 0).length >= 2, `two ${kind} checks`);
+    await waitUntil(() => backend.connections.filter((c) => c.bytes.length > 0).length >= 2, 5000, `two ${kind} checks`);
     for (const conn of backend.connections.filter((c) => c.bytes.length > 0).slice(0, 2)) {
       const { version, addresses, rest } = split(conn);
       t.equal(version, option === 'send-proxy' ? 1 : 2, `${kind} check: a v${option === 'send-proxy' ? 1 : 2} header first`);

@@ -19,6 +19,7 @@ import {
   startTcpvs,
   type SpawnedTcpvs,
 } from '../helpers/tcpvs.ts';
+import { untilSteady } from '../helpers/wait.ts';
 
 const MB = 1024 * 1024;
 // Memory tcpvs may grow by while moving a large body: far below the body size.
@@ -34,25 +35,6 @@ async function client(t: Test, port: number): Promise<RawClient> {
   const c = await RawClient.connect(port);
   t.teardown(() => c.close());
   return c;
-}
-
-/**
- * Polls `read` until its value has not changed for `quietMs`; that value, or
- * null when it kept changing for `timeoutMs`.
- */
-async function untilSteady(read: () => number, quietMs: number, timeoutMs: number): Promise<number | null> {
-  const deadline = Date.now() + timeoutMs;
-  let value = read();
-  let since = Date.now();
-  while (Date.now() < deadline) {
-    await sleep(50);
-    const now = read();
-    if (now !== value) {
-      value = now;
-      since = Date.now();
-    } else if (Date.now() - since >= quietMs) return value;
-  }
-  return null;
 }
 
 t.test('a chunked request with extensions and trailers reaches the backend byte for byte', async (t) => {
@@ -493,7 +475,8 @@ t.test('large bodies through the CLI with bounded memory', async (t) => {
   }
   await upload(cli.port, 32 * MB);
   await download(cli.port, 32 * MB);
-  await sleep(100);
+  // Baselines are taken once RSS holds still after the warm-up (if it never does, they are taken anyway).
+  await untilSteady(() => cli.rss(), 200, 5000, 50);
 
   t.test('a 100 MB upload is streamed through', async (t) => {
     const total = 100 * MB;
@@ -563,7 +546,7 @@ t.test('large bodies through the CLI with bounded memory', async (t) => {
     };
     pump();
     // Kernel buffers grow as they fill (TCP autotuning): wait until nothing more is accepted for 700 ms.
-    const acceptedSteady = await untilSteady(() => accepted, 700, 20_000);
+    const acceptedSteady = await untilSteady(() => accepted, 700, 20_000, 50);
     t.ok(acceptedSteady !== null, `the client's writes stopped (at ${(accepted / MB).toFixed(1)} MB)`);
     t.ok(blocked, 'the client is blocked waiting for drain');
     t.ok(accepted < total, `the client got ${(accepted / MB).toFixed(1)} MB of ${total / MB} MB out`);
@@ -602,7 +585,7 @@ t.test('large bodies through the CLI with bounded memory', async (t) => {
     // Stop reading: the kernel buffers fill, then tcpvs must stop reading the backend.
     socket.pause();
     // Kernel buffers grow as they fill (TCP autotuning): wait until the backend has written nothing for 700 ms.
-    const writtenLate = await untilSteady(() => backend.download.written, 700, 20_000);
+    const writtenLate = await untilSteady(() => backend.download.written, 700, 20_000, 50);
     t.ok(writtenLate !== null, `the backend's writes stopped (at ${((writtenLate ?? backend.download.written) / MB).toFixed(1)} MB)`);
     t.ok(backend.download.waitingForDrain, 'the backend is blocked waiting for drain');
     t.ok(backend.download.blockedWrites >= 1, 'write() returned false');

@@ -22,6 +22,7 @@ import {
   type RecordingBackend,
   type Tcpvs,
 } from '../helpers/refuse-helpers.ts';
+import { quietFor } from '../helpers/wait.ts';
 
 const SETTINGS = ['timeout client-header 300ms', 'timeout client-idle 500ms', 'timeout connect 300ms', 'timeout response 300ms'];
 const GET = (path: string, extra: string[] = []) => [`GET ${path} HTTP/1.1`, 'Host: x', ...extra].join('\r\n') + '\r\n\r\n';
@@ -89,7 +90,7 @@ t.test('an idle keep-alive connection is closed after client-idle, and use reset
   t.equal(first.status, 200, 'first answered');
   t.equal(first.headers.connection, undefined, 'kept alive');
   // 300 ms of quiet is under client-idle: the connection must still work.
-  await sleep(300);
+  await quietFor(300, 'the connection closing before client-idle');
   client.write(GET('/two'));
   const second = await readOneResponse(client);
   t.equal(second.status, 200, 'second answered on the same connection');

@@ -1,6 +1,7 @@
-// The path normaliser and host check (lib/route/normalise.ts) and how the
-// request view reads a target with them (lib/route/request-view.ts), table by
-// table: raw → normalised (or 400), with the RFC that decides each row.
+// The path normaliser and host check (lib/route/normalise.ts), table by
+// table: raw → normalised (or 400), with the RFC that decides each row; then
+// what rules and keys see of a normalised request. How the request view
+// reads a target is in request-view.test.ts.
 import t from 'tap';
 import { hostLength, normalisePath, scanPath, ABOVE_ROOT, BAD_PERCENT, FRAGMENT, BACKSLASH_IN_PATH } from '../../lib/route/normalise.ts';
 import { RequestView } from '../../lib/route/request-view.ts';
@@ -155,103 +156,6 @@ function view(method: string, url: string, host?: string): RequestView {
   v.reset(method, url, host === undefined ? [] : ['Host', host], '127.0.0.1');
   return v;
 }
-
-// [method, target, Host, 400 reason fragment | { path, target, forward, authority, host }]
-interface Read {
-  path: string;
-  target: string;
-  forward: string; // forwardTarget(false)
-  normalForward?: string; // forwardTarget(true), when it differs from `target`
-  authority: string | null;
-  host: string | null;
-}
-const TARGETS: Array<[string, string, string | undefined, Read | RegExp, string]> = [
-  ['GET', '/a/b?x', 'test', { path: '/a/b', target: '/a/b?x', forward: '/a/b?x', authority: null, host: 'test' }, 'origin-form'],
-  [
-    'GET',
-    '/a/../b?x=/../y',
-    'test',
-    { path: '/b', target: '/b?x=/../y', forward: '/a/../b?x=/../y', authority: null, host: 'test' },
-    'the query is kept as sent',
-  ],
-  [
-    'GET',
-    'http://admin.internal/x',
-    'test',
-    { path: '/x', target: '/x', forward: '/x', authority: 'admin.internal', host: 'admin.internal' },
-    "RFC 9112 §3.2.2: the target's authority wins over Host",
-  ],
-  [
-    'GET',
-    'HTTP://Admin.Internal.:8080/s/./t?q',
-    'test',
-    { path: '/s/t', target: '/s/t?q', forward: '/s/./t?q', authority: 'Admin.Internal.:8080', host: 'admin.internal' },
-    'RFC 3986 §3.1, §3.2.2: scheme and host are case-insensitive',
-  ],
-  ['GET', 'https://a/x', 'a', { path: '/x', target: '/x', forward: '/x', authority: 'a', host: 'a' }, 'https is accepted too'],
-  [
-    'GET',
-    'http://a',
-    undefined,
-    { path: '/', target: '/', forward: '/', authority: 'a', host: 'a' },
-    'RFC 9112 §3.2.1: an empty path is "/"',
-  ],
-  ['GET', 'http://a?q=1', 'a', { path: '/', target: '/?q=1', forward: '/?q=1', authority: 'a', host: 'a' }, 'an empty path before a query'],
-  [
-    'OPTIONS',
-    'http://a',
-    'a',
-    { path: '*', target: '*', forward: '*', authority: 'a', host: 'a' },
-    'RFC 9112 §3.2.4: OPTIONS on an empty path goes on as "*"',
-  ],
-  ['OPTIONS', '*', 'a', { path: '*', target: '*', forward: '*', authority: null, host: 'a' }, 'RFC 9112 §3.2.4: asterisk-form'],
-  ['GET', '*', 'a', /asterisk-form/, 'RFC 9112 §3.2.4: "*" is for OPTIONS only'],
-  ['GET', 'ftp://a/x', 'a', /not origin-form/, 'only http and https'],
-  ['GET', 'http://u@a/x', 'a', /userinfo/, 'RFC 9110 §4.2.4'],
-  ['GET', 'http:///x', 'a', /empty or invalid host/, 'RFC 9110 §4.2.1: an http URI needs a host'],
-  ['GET', 'http://a,b/x', 'a', /empty or invalid host/, 'the authority is checked as Host is'],
-  ['GET', 'http://a#f', 'a', /fragment/, 'RFC 9112 §3.2: no fragment'],
-  ['GET', '/a?b#c', 'a', /fragment/, 'a fragment after the query'],
-  ['GET', '/a?%zz', 'a', { path: '/a', target: '/a?%zz', forward: '/a?%zz', authority: null, host: 'a' }, 'the query is not checked'],
-  ['GET', '/a', 'admin.internal.', { path: '/a', target: '/a', forward: '/a', authority: null, host: 'admin.internal' }, 'a trailing dot'],
-  ['GET', '/a', '[::1]:80', { path: '/a', target: '/a', forward: '/a', authority: null, host: '[::1]' }, 'an IP-literal'],
-  ['GET', '/a', 'test@admin.internal', /invalid Host/, 'RFC 9112 §3.2: an invalid Host is a 400'],
-  ['GET', 'http://admin.internal/a', 'x y', /invalid Host/, 'Host is checked even when the target carries the authority'],
-];
-
-t.test(`RequestView reads ${TARGETS.length} targets`, async (t) => {
-  for (const [method, url, host, expected, why] of TARGETS) {
-    const v = view(method, url, host);
-    const error = v.check(host ?? null);
-    const label = `${method} ${url} (Host ${host ?? 'none'}): ${why}`;
-    if (expected instanceof RegExp) {
-      t.match(error, expected, label);
-      continue;
-    }
-    t.equal(error, null, label);
-    t.same(
-      { path: v.path(), target: v.target(), forward: v.forwardTarget(false), authority: v.targetAuthority(), host: v.host() },
-      { path: expected.path, target: expected.target, forward: expected.forward, authority: expected.authority, host: expected.host },
-      label,
-    );
-    t.equal(v.forwardTarget(true), expected.normalForward ?? expected.target, `${label}: normalize-path forward`);
-  }
-});
-
-t.test('one view reused: nothing of the last request leaks into the next', async (t) => {
-  const v = new RequestView();
-  v.reset('GET', 'http://admin.internal/a/../b?q', ['Host', 'test'], '127.0.0.1');
-  t.equal(v.check('test'), null);
-  t.equal(v.host(), 'admin.internal');
-  t.equal(v.path(), '/b');
-  v.reset('GET', '/c', ['Host', 'test'], '127.0.0.1');
-  t.equal(v.check('test'), null);
-  t.equal(v.host(), 'test');
-  t.equal(v.targetAuthority(), null);
-  t.equal(v.path(), '/c');
-  t.equal(v.target(), '/c');
-  t.equal(v.forwardTarget(false), '/c');
-});
 
 t.test('rules and keys see the normalised path; the query only where they did before', async (t) => {
   const prefix = compileMatcher({ kind: 'prefix', value: '/admin/' });

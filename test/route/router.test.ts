@@ -1,6 +1,8 @@
+// The router (lib/route/router.ts): rule order, the default group, the hash
+// key a url-regex rule captures. Each matcher kind on its own is in
+// matchers.test.ts.
 import t from 'tap';
 import { Router } from '../../lib/route/router.ts';
-import { compileAll, compileMatcher } from '../../lib/route/matchers.ts';
 import { RequestView } from '../../lib/route/request-view.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
 import type { GroupSpec, Matcher, RuleSpec } from '../../lib/config/model.ts';
@@ -14,119 +16,6 @@ function request(method: string, url: string, headers: Record<string, string> = 
 function rule(name: string, group: string, matchers: Matcher[], line = 1): RuleSpec {
   return { name, matchers, group, file: 'mem', line };
 }
-
-function matches(m: Matcher, req: RequestView): boolean {
-  return compileMatcher(m)(req);
-}
-
-t.test('path: exact, query excluded', async (t) => {
-  const m: Matcher = { kind: 'path', value: '/index.html' };
-  t.ok(matches(m, request('GET', '/index.html')));
-  t.ok(matches(m, request('GET', '/index.html?x=1')));
-  t.notOk(matches(m, request('GET', '/index.htm')));
-  t.notOk(matches(m, request('GET', '/index.html/x')));
-});
-
-t.test('prefix', async (t) => {
-  const m: Matcher = { kind: 'prefix', value: '/cgi-bin/' };
-  t.ok(matches(m, request('GET', '/cgi-bin/run')));
-  t.ok(matches(m, request('GET', '/cgi-bin/')));
-  t.notOk(matches(m, request('GET', '/cgi-bin')));
-  t.notOk(matches(m, request('GET', '/x/cgi-bin/')));
-  t.notOk(matches(m, request('GET', '/?p=/cgi-bin/')), 'query is not part of the path');
-});
-
-t.test('path-regex tests the path, url-regex the whole target', async (t) => {
-  const path: Matcher = { kind: 'path-regex', re: /\.png$/ };
-  t.ok(matches(path, request('GET', '/a/b.png?v=2')));
-  t.notOk(matches(path, request('GET', '/a/b.png.txt')));
-  t.notOk(matches(path, request('GET', '/a?f=b.png')));
-  const url: Matcher = { kind: 'url-regex', re: /\.png$/ };
-  t.notOk(matches(url, request('GET', '/a/b.png?v=2')));
-  t.ok(matches(url, request('GET', '/a?f=b.png')));
-});
-
-t.test('host: exact and wildcard, lower-cased, port ignored', async (t) => {
-  const exact: Matcher = { kind: 'host', value: 'api.example.com', wildcard: false };
-  t.ok(matches(exact, request('GET', '/', { Host: 'API.Example.com:8080' })));
-  t.ok(matches(exact, request('GET', 'http://api.example.com/x')), 'absolute-form target');
-  t.notOk(matches(exact, request('GET', '/', { Host: 'www.example.com' })));
-  t.notOk(matches(exact, request('GET', '/')), 'no Host at all');
-  const wild: Matcher = { kind: 'host', value: '.example.com', wildcard: true };
-  t.ok(matches(wild, request('GET', '/', { host: 'a.example.com' })));
-  t.ok(matches(wild, request('GET', '/', { host: 'b.a.example.com:443' })));
-  t.notOk(matches(wild, request('GET', '/', { host: 'example.com' })), 'the bare domain is not a subdomain');
-  t.notOk(matches(wild, request('GET', '/', { host: 'badexample.com' })));
-  t.notOk(matches(wild, request('GET', '/', { host: '.example.com' })));
-  t.notOk(matches(wild, request('GET', '/')));
-});
-
-t.test('method', async (t) => {
-  const one: Matcher = { kind: 'method', values: ['POST'] };
-  t.ok(matches(one, request('POST', '/')));
-  t.notOk(matches(one, request('GET', '/')));
-  const two: Matcher = { kind: 'method', values: ['GET', 'HEAD'] };
-  t.ok(matches(two, request('HEAD', '/')));
-  t.ok(matches(two, request('GET', '/')));
-  t.notOk(matches(two, request('DELETE', '/')));
-});
-
-t.test('header: present, equals, regex; names case-insensitive', async (t) => {
-  const present: Matcher = { kind: 'header', name: 'x-api-key', op: 'present' };
-  t.ok(matches(present, request('GET', '/', { 'X-Api-Key': 'k' })));
-  t.ok(matches(present, request('GET', '/', { 'x-api-key': '' })), 'an empty header is present');
-  t.notOk(matches(present, request('GET', '/', { 'x-api-keys': 'k' })));
-  const equals: Matcher = { kind: 'header', name: 'accept', op: 'equals', value: 'text/html' };
-  t.ok(matches(equals, request('GET', '/', { Accept: 'text/html' })));
-  t.notOk(matches(equals, request('GET', '/', { Accept: 'text/html, */*' })));
-  t.notOk(matches(equals, request('GET', '/')));
-  const regex: Matcher = { kind: 'header', name: 'user-agent', op: 'regex', re: /bot/i };
-  t.ok(matches(regex, request('GET', '/', { 'User-Agent': 'GoogleBot/2.1' })));
-  t.notOk(matches(regex, request('GET', '/', { 'User-Agent': 'curl/8' })));
-  t.notOk(matches(regex, request('GET', '/')));
-});
-
-t.test('cookie: present, equals, regex', async (t) => {
-  const headers = { Cookie: 'theme=dark; sid=abc123; empty=' };
-  t.ok(matches({ kind: 'cookie', name: 'sid', op: 'present' }, request('GET', '/', headers)));
-  t.notOk(matches({ kind: 'cookie', name: 'SID', op: 'present' }, request('GET', '/', headers)), 'cookie names are case-sensitive');
-  t.notOk(matches({ kind: 'cookie', name: 'sid', op: 'present' }, request('GET', '/')));
-  t.ok(matches({ kind: 'cookie', name: 'theme', op: 'equals', value: 'dark' }, request('GET', '/', headers)));
-  t.notOk(matches({ kind: 'cookie', name: 'theme', op: 'equals', value: 'light' }, request('GET', '/', headers)));
-  t.ok(matches({ kind: 'cookie', name: 'empty', op: 'equals', value: '' }, request('GET', '/', headers)));
-  t.ok(matches({ kind: 'cookie', name: 'sid', op: 'regex', re: /^abc\d+$/ }, request('GET', '/', headers)));
-  t.notOk(matches({ kind: 'cookie', name: 'sid', op: 'regex', re: /^\d+$/ }, request('GET', '/', headers)));
-});
-
-t.test('query: present, equals (decoded), regex', async (t) => {
-  t.ok(matches({ kind: 'query', name: 'debug', op: 'present' }, request('GET', '/?a=1&debug')));
-  t.notOk(matches({ kind: 'query', name: 'debug', op: 'present' }, request('GET', '/?a=1&debugger=1')));
-  t.notOk(matches({ kind: 'query', name: 'debug', op: 'present' }, request('GET', '/debug')));
-  t.ok(matches({ kind: 'query', name: 'q', op: 'equals', value: 'a b/c' }, request('GET', '/s?q=a+b%2Fc')));
-  t.notOk(matches({ kind: 'query', name: 'q', op: 'equals', value: 'a' }, request('GET', '/s?q=ab')));
-  t.ok(matches({ kind: 'query', name: 'id', op: 'regex', re: /^\d+$/ }, request('GET', '/?id=42')));
-  t.notOk(matches({ kind: 'query', name: 'id', op: 'regex', re: /^\d+$/ }, request('GET', '/?id=4x')));
-});
-
-t.test('compileAll: every matcher must hold; none holds vacuously', async (t) => {
-  const both = compileAll([
-    { kind: 'path-regex', re: /^\/api\// },
-    { kind: 'method', values: ['GET'] },
-    { kind: 'header', name: 'x-k', op: 'present' },
-  ]);
-  t.ok(both(request('GET', '/api/x', { 'x-k': '1' })));
-  t.notOk(both(request('POST', '/api/x', { 'x-k': '1' })));
-  t.notOk(both(request('GET', '/web/x', { 'x-k': '1' })));
-  t.notOk(both(request('GET', '/api/x')));
-  t.ok(compileAll([])(request('GET', '/')));
-  const two = compileAll([
-    { kind: 'prefix', value: '/a' },
-    { kind: 'method', values: ['GET'] },
-  ]);
-  t.ok(two(request('GET', '/a')));
-  t.notOk(two(request('GET', '/b')));
-  t.notOk(two(request('PUT', '/a')));
-});
 
 t.test('router: first matching rule wins, in order', async (t) => {
   const rules = [
