@@ -61,6 +61,7 @@ export function readClientHello(input: Buffer, limits: ClientHelloLimits = CLIEN
   let messageBytes = -1; // handshake header + body, once the header has arrived
   let type = 0;
   let bodyLength = 0;
+  let lengthAt = 0; // where the 3-byte body length begins
   let firstFragmentEnd = 0;
   for (;;) {
     if (pos === input.length) return INCOMPLETE;
@@ -96,10 +97,11 @@ export function readClientHello(input: Buffer, limits: ClientHelloLimits = CLIEN
         type = b;
         if (type !== HANDSHAKE_CLIENT_HELLO) return refuse(start + i, `handshake type ${type} is not a ClientHello (1)`);
       } else {
+        if (index === 1) lengthAt = start + i;
         bodyLength = (bodyLength << 8) | b;
         if (index === HANDSHAKE_HEADER - 1) {
           if (bodyLength > limits.maxHandshakeBytes) {
-            return refuse(start + i - 2, `ClientHello length ${bodyLength} exceeds the limit of ${limits.maxHandshakeBytes}`);
+            return refuse(lengthAt, `ClientHello length ${bodyLength} exceeds the limit of ${limits.maxHandshakeBytes}`);
           }
           messageBytes = HANDSHAKE_HEADER + bodyLength;
         }

@@ -244,6 +244,13 @@ t.test('a 1.8 KB hello (a post-quantum key share) fits the default cap; a smalle
     { kind: 'refused', at: 6, reason: /ClientHello length \d+ exceeds the limit of 1024/ },
     'refused from the handshake header alone',
   );
+  const split = records(messageOf(big), [2]).subarray(0, 14);
+  const r2 = readClientHello(split, { maxHandshakeBytes: 1024, maxRecords: 4 });
+  t.match(
+    r2,
+    { kind: 'refused', at: 6, reason: /exceeds the limit of 1024/ },
+    'the header split over records: the length named where it begins',
+  );
 });
 
 t.test('no input longer than the buffer limit is incomplete', async (t) => {
