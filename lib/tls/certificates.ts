@@ -5,9 +5,10 @@
 // accepted from then on, while connections in flight keep the context they
 // were given.
 //
-// Names follow browsers (lib/tls/certificate-names.ts). The most specific name wins (exact over wildcard), the
-// first listed certificate wins a tie, and it is also the default for a
-// client that sends no name or a name nothing covers.
+// Names follow browsers (lib/tls/certificate-names.ts). The most specific
+// name wins (exact over wildcard), the first listed certificate wins a tie,
+// and it is also the default for a client that sends no name or a name
+// nothing covers.
 import { createPrivateKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';

@@ -281,6 +281,13 @@ t.test('protocol versions, ciphers and ALPN', { skip }, async (t) => {
   const o = (openssl as { path: string }).path;
   const oldOpenssl = await run(o, ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0']);
   t.match(oldOpenssl.out, /alert protocol version|no protocols available|unsupported protocol/, 'openssl -tls1_1 refused');
+  for (const [flag, version] of [
+    ['-tls1_2', 'TLSv1.2'],
+    ['-tls1_3', 'TLSv1.3'],
+  ]) {
+    const r = await run(o, ['s_client', '-connect', `127.0.0.1:${port}`, flag, '-servername', 'www.example.com']);
+    t.match(r.out, new RegExp(`New, ${version}, Cipher is `), `openssl ${flag} accepted`);
+  }
   const v12 = await connect(port, { servername: 'www.example.com', maxVersion: 'TLSv1.2' });
   t.same([v12.protocol, v12.cipher], ['TLSv1.2', 'ECDHE-ECDSA-AES128-GCM-SHA256'], 'TLS 1.2, ECDHE with an AEAD');
   const rsa = await connect(port, { servername: 'other.test', maxVersion: 'TLSv1.2' });
