@@ -116,160 +116,169 @@ export function readClientHello(input: Buffer, limits: ClientHelloLimits = CLIEN
     if (gathered === messageBytes) break;
   }
   // Second pass: the whole message is there; read its body through the cursor.
-  src = input;
-  at = RECORD_HEADER;
-  fragmentEnd = firstFragmentEnd;
-  offset = 0;
-  skip(HANDSHAKE_HEADER); // read in the first pass; it may span records
-  const result = readBody(messageBytes, pos);
-  src = EMPTY;
+  const c = CURSOR;
+  c.src = input;
+  c.at = RECORD_HEADER;
+  c.fragmentEnd = firstFragmentEnd;
+  c.offset = 0;
+  c.skip(HANDSHAKE_HEADER); // read in the first pass; it may span records
+  const result = readBody(c, messageBytes, pos);
+  c.src = EMPTY;
   return result;
 }
 
-// The cursor over the handshake message: `offset` counts message bytes,
-// `at` is the input byte it stands on. Module state rather than an object, so
-// a read allocates nothing; readClientHello is synchronous, never reentered.
 const EMPTY = Buffer.alloc(0);
-let src: Buffer = EMPTY;
-let at = 0;
-let fragmentEnd = 0;
-let offset = 0;
 
-/** Steps over a record header when the cursor reaches the end of a record (the first pass checked them all). */
-function enterRecord(): void {
-  if (at === fragmentEnd) {
-    fragmentEnd = at + RECORD_HEADER + ((src[at + 3] << 8) | src[at + 4]);
-    at += RECORD_HEADER;
+/**
+ * The cursor over the handshake message: `offset` counts message bytes, `at`
+ * is the input byte it stands on. One instance serves every call, so a read
+ * allocates nothing; readClientHello is synchronous, never reentered.
+ */
+class HandshakeCursor {
+  src: Buffer = EMPTY;
+  at = 0;
+  fragmentEnd = 0;
+  offset = 0;
+
+  /** Steps over a record header when the cursor reaches the end of a record (the first pass checked them all). */
+  enterRecord(): void {
+    if (this.at === this.fragmentEnd) {
+      this.fragmentEnd = this.at + RECORD_HEADER + ((this.src[this.at + 3] << 8) | this.src[this.at + 4]);
+      this.at += RECORD_HEADER;
+    }
   }
-}
 
-function u8(): number {
-  enterRecord();
-  offset++;
-  return src[at++];
-}
-
-function u16(): number {
-  return (u8() << 8) | u8();
-}
-
-function skip(n: number): void {
-  while (n > 0) {
-    enterRecord();
-    const step = Math.min(n, fragmentEnd - at);
-    at += step;
-    offset += step;
-    n -= step;
+  u8(): number {
+    this.enterRecord();
+    this.offset++;
+    return this.src[this.at++];
   }
-}
 
-/** `n` bytes as a latin1 string: one slice when they sit in one record. */
-function latin1(n: number): string {
-  enterRecord();
-  if (fragmentEnd - at >= n) {
-    const s = src.toString('latin1', at, at + n);
-    at += n;
-    offset += n;
+  u16(): number {
+    return (this.u8() << 8) | this.u8();
+  }
+
+  skip(n: number): void {
+    while (n > 0) {
+      this.enterRecord();
+      const step = Math.min(n, this.fragmentEnd - this.at);
+      this.at += step;
+      this.offset += step;
+      n -= step;
+    }
+  }
+
+  /** `n` bytes as a latin1 string: one slice when they sit in one record. */
+  latin1(n: number): string {
+    this.enterRecord();
+    if (this.fragmentEnd - this.at >= n) {
+      const s = this.src.toString('latin1', this.at, this.at + n);
+      this.at += n;
+      this.offset += n;
+      return s;
+    }
+    let s = '';
+    for (let i = 0; i < n; i++) s += String.fromCharCode(this.u8());
     return s;
   }
-  let s = '';
-  for (let i = 0; i < n; i++) s += String.fromCharCode(u8());
-  return s;
-}
 
-/** The input byte `ahead` message bytes past the cursor, for naming where a fault lies (the cursor itself stays). */
-function byteAt(ahead: number): number {
-  let p = at;
-  let end = fragmentEnd;
-  for (;;) {
-    if (p === end) {
-      if (p + RECORD_HEADER > src.length) return src.length; // past the checked records: never loop on bad input
-      end = p + RECORD_HEADER + ((src[p + 3] << 8) | src[p + 4]);
-      p += RECORD_HEADER;
+  /** The input byte `ahead` message bytes past the cursor, for naming where a fault lies (the cursor itself stays). */
+  byteAt(ahead: number): number {
+    const src = this.src;
+    let p = this.at;
+    let end = this.fragmentEnd;
+    for (;;) {
+      if (p === end) {
+        if (p + RECORD_HEADER > src.length) return src.length; // past the checked records: never loop on bad input
+        end = p + RECORD_HEADER + ((src[p + 3] << 8) | src[p + 4]);
+        p += RECORD_HEADER;
+      }
+      if (ahead < end - p) return p + ahead;
+      ahead -= end - p;
+      p = end;
     }
-    if (ahead < end - p) return p + ahead;
-    ahead -= end - p;
-    p = end;
   }
 }
 
-function readBody(messageEnd: number, recordBytes: number): ClientHelloRead {
-  if (messageEnd - offset < 2 + 32 + 1) return refuse(at, `ClientHello body of ${messageEnd - offset} bytes is too short`);
-  const versionAt = byteAt(0);
-  const version = u16();
+const CURSOR = new HandshakeCursor();
+
+function readBody(c: HandshakeCursor, messageEnd: number, recordBytes: number): ClientHelloRead {
+  if (messageEnd - c.offset < 2 + 32 + 1) return refuse(c.at, `ClientHello body of ${messageEnd - c.offset} bytes is too short`);
+  const versionAt = c.byteAt(0);
+  const version = c.u16();
   if (version >> 8 !== 3) return refuse(versionAt, `ClientHello legacy_version 0x${hex(version)} is not TLS`);
-  skip(32); // random
-  const sessionIdAt = byteAt(0);
-  const sessionId = u8();
+  c.skip(32); // random
+  const sessionIdAt = c.byteAt(0);
+  const sessionId = c.u8();
   if (sessionId > 32) return refuse(sessionIdAt, `legacy_session_id length ${sessionId} exceeds 32`);
-  if (messageEnd - offset < sessionId + 2) return refuse(sessionIdAt, `legacy_session_id length ${sessionId} runs past the ClientHello`);
-  skip(sessionId);
-  const suitesAt = byteAt(0);
-  const suites = u16();
+  if (messageEnd - c.offset < sessionId + 2) return refuse(sessionIdAt, `legacy_session_id length ${sessionId} runs past the ClientHello`);
+  c.skip(sessionId);
+  const suitesAt = c.byteAt(0);
+  const suites = c.u16();
   if (suites === 0 || suites & 1) return refuse(suitesAt, `cipher_suites length ${suites} is not a positive even number`);
-  if (messageEnd - offset < suites + 1) return refuse(suitesAt, `cipher_suites length ${suites} runs past the ClientHello`);
-  skip(suites);
-  const compressionAt = byteAt(0);
-  const compression = u8();
+  if (messageEnd - c.offset < suites + 1) return refuse(suitesAt, `cipher_suites length ${suites} runs past the ClientHello`);
+  c.skip(suites);
+  const compressionAt = c.byteAt(0);
+  const compression = c.u8();
   if (compression === 0) return refuse(compressionAt, 'legacy_compression_methods is empty');
-  if (messageEnd - offset < compression)
+  if (messageEnd - c.offset < compression)
     return refuse(compressionAt, `legacy_compression_methods length ${compression} runs past the ClientHello`);
-  skip(compression);
+  c.skip(compression);
   // Before TLS 1.2 the extensions block is optional: a hello may end here.
-  if (offset === messageEnd) return { kind: 'hello', sni: null, alpn: NO_ALPN, recordBytes };
-  const extensionsAt = byteAt(0);
-  if (messageEnd - offset < 2) return refuse(extensionsAt, 'a 1-byte extensions length');
-  const extensions = u16();
-  if (extensions !== messageEnd - offset) {
-    return refuse(extensionsAt, `extensions length ${extensions}, but ${messageEnd - offset} bytes of the ClientHello remain`);
+  if (c.offset === messageEnd) return { kind: 'hello', sni: null, alpn: NO_ALPN, recordBytes };
+  const extensionsAt = c.byteAt(0);
+  if (messageEnd - c.offset < 2) return refuse(extensionsAt, 'a 1-byte extensions length');
+  const extensions = c.u16();
+  if (extensions !== messageEnd - c.offset) {
+    return refuse(extensionsAt, `extensions length ${extensions}, but ${messageEnd - c.offset} bytes of the ClientHello remain`);
   }
   let sni: string | null = null;
   let sawSni = false;
   let alpn: readonly string[] = NO_ALPN;
   let sawAlpn = false;
-  while (offset < messageEnd) {
-    const extensionAt = byteAt(0);
-    if (messageEnd - offset < 4) return refuse(extensionAt, `${messageEnd - offset} stray bytes where an extension header belongs`);
-    const type = u16();
-    const length = u16();
-    if (length > messageEnd - offset) return refuse(extensionAt, `extension ${type}: length ${length} runs past the extensions block`);
-    const end = offset + length;
+  while (c.offset < messageEnd) {
+    const extensionAt = c.byteAt(0);
+    if (messageEnd - c.offset < 4) return refuse(extensionAt, `${messageEnd - c.offset} stray bytes where an extension header belongs`);
+    const type = c.u16();
+    const length = c.u16();
+    if (length > messageEnd - c.offset) return refuse(extensionAt, `extension ${type}: length ${length} runs past the extensions block`);
+    const end = c.offset + length;
     if (type === EXT_SERVER_NAME) {
       if (sawSni) return refuse(extensionAt, 'a second server_name extension');
       sawSni = true;
-      const name = readServerName(end, extensionAt);
+      const name = readServerName(c, end, extensionAt);
       if (typeof name !== 'string') return name;
       sni = name;
     } else if (type === EXT_ALPN) {
       if (sawAlpn) return refuse(extensionAt, 'a second application_layer_protocol_negotiation extension');
       sawAlpn = true;
-      const list = readAlpn(end, extensionAt);
+      const list = readAlpn(c, end, extensionAt);
       if (!Array.isArray(list)) return list as ClientHelloRead;
       alpn = list;
     } else {
-      skip(length);
+      c.skip(length);
     }
   }
   return { kind: 'hello', sni, alpn, recordBytes };
 }
 
 /** RFC 6066 section 3: a ServerNameList holding one host_name, as OpenSSL also requires. */
-function readServerName(end: number, extensionAt: number): string | ClientHelloRead {
-  if (end - offset < 2) return refuse(extensionAt, 'server_name: the extension is too short for its list length');
-  const listAt = byteAt(0);
-  const list = u16();
-  if (list !== end - offset) return refuse(listAt, `server_name: list length ${list}, but the extension holds ${end - offset} bytes`);
+function readServerName(c: HandshakeCursor, end: number, extensionAt: number): string | ClientHelloRead {
+  if (end - c.offset < 2) return refuse(extensionAt, 'server_name: the extension is too short for its list length');
+  const listAt = c.byteAt(0);
+  const list = c.u16();
+  if (list !== end - c.offset) return refuse(listAt, `server_name: list length ${list}, but the extension holds ${end - c.offset} bytes`);
   if (list < 3) return refuse(listAt, `server_name: list length ${list} is too short for a name`);
-  const typeAt = byteAt(0);
-  const nameType = u8();
+  const typeAt = c.byteAt(0);
+  const nameType = c.u8();
   if (nameType !== NAME_TYPE_HOST_NAME) return refuse(typeAt, `server_name: name type ${nameType} is not host_name (0)`);
-  const lengthAt = byteAt(0);
-  const length = u16();
+  const lengthAt = c.byteAt(0);
+  const length = c.u16();
   if (length === 0) return refuse(lengthAt, 'server_name: an empty host_name');
-  if (length > end - offset) return refuse(lengthAt, `server_name: host_name length ${length} runs past the list`);
-  if (length < end - offset) return refuse(byteAt(length), 'server_name: a second name in the list');
-  const nameAt = byteAt(0);
-  const name = latin1(length);
+  if (length > end - c.offset) return refuse(lengthAt, `server_name: host_name length ${length} runs past the list`);
+  if (length < end - c.offset) return refuse(c.byteAt(length), 'server_name: a second name in the list');
+  const nameAt = c.byteAt(0);
+  const name = c.latin1(length);
   const fault = hostNameFault(name);
   if (fault !== null) return refuse(nameAt, `server_name: host_name ${JSON.stringify(name)} ${fault}`);
   const trimmed = name.charCodeAt(name.length - 1) === 0x2e ? name.slice(0, -1) : name;
@@ -277,21 +286,21 @@ function readServerName(end: number, extensionAt: number): string | ClientHelloR
 }
 
 /** RFC 7301 section 3.1: a ProtocolNameList of non-empty names filling the extension. */
-function readAlpn(end: number, extensionAt: number): string[] | ClientHelloRead {
-  if (end - offset < 2)
+function readAlpn(c: HandshakeCursor, end: number, extensionAt: number): string[] | ClientHelloRead {
+  if (end - c.offset < 2)
     return refuse(extensionAt, 'application_layer_protocol_negotiation: the extension is too short for its list length');
-  const listAt = byteAt(0);
-  const list = u16();
-  if (list !== end - offset || list < 2) {
-    return refuse(listAt, `application_layer_protocol_negotiation: list length ${list}, but the extension holds ${end - offset} bytes`);
+  const listAt = c.byteAt(0);
+  const list = c.u16();
+  if (list !== end - c.offset || list < 2) {
+    return refuse(listAt, `application_layer_protocol_negotiation: list length ${list}, but the extension holds ${end - c.offset} bytes`);
   }
   const names: string[] = [];
-  while (offset < end) {
-    const nameAt = byteAt(0);
-    const length = u8();
+  while (c.offset < end) {
+    const nameAt = c.byteAt(0);
+    const length = c.u8();
     if (length === 0) return refuse(nameAt, 'application_layer_protocol_negotiation: an empty protocol name');
-    if (length > end - offset) return refuse(nameAt, `application_layer_protocol_negotiation: name length ${length} runs past the list`);
-    names.push(latin1(length));
+    if (length > end - c.offset) return refuse(nameAt, `application_layer_protocol_negotiation: name length ${length} runs past the list`);
+    names.push(c.latin1(length));
   }
   return names;
 }
