@@ -136,6 +136,9 @@ export function describeUpstreamTlsError(err: NodeJS.ErrnoException, connector: 
       return `${where}: the server's certificate has expired (${err.code})`;
     case 'CERT_NOT_YET_VALID':
       return `${where}: the server's certificate is not yet valid (${err.code})`;
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+    case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
+      return `${where}: the server does not answer in TLS; is it plain HTTP on this port? (${err.code})`;
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
       return `${where}: the server's certificate does not cover ${name} (${err.code}); set the name with \`sni NAME\``;
     default:

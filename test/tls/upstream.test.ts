@@ -6,7 +6,7 @@
 // the first one's session; and the settings' errors name the line and file.
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
-import type net from 'node:net';
+import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import { CertificateError } from '../../lib/tls/certificates.ts';
@@ -125,6 +125,34 @@ t.test('verification fails without the CA or for a name not covered, and says wh
   );
   const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
   t.equal(describeUpstreamTlsError(refused, noName), `TLS to 127.0.0.1:${backend.port}: connect ECONNREFUSED (ECONNREFUSED)`);
+});
+
+t.test('over a socket already open, and to a server that does not speak TLS', { skip }, async (t) => {
+  const backend = await startTlsBackend(byName);
+  t.teardown(() => backend.close());
+  const connector = new UpstreamTlsConnector('127.0.0.1', backend.port, withCa('backend.example'));
+  const raw = net.connect(backend.port, '127.0.0.1');
+  const text = await new Promise<string>((resolve, reject) => {
+    const socket = connector.connect(raw);
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d));
+    socket.on('end', () => resolve(got));
+    socket.on('error', reject);
+  });
+  t.equal(text, 'ok', 'TLS over the given socket');
+  t.equal(connector.options().socket, undefined, 'the socket is not kept in the shared options');
+
+  const plain = net.createServer((socket) => socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n'));
+  await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => plain.close());
+  const port = (plain.address() as net.AddressInfo).port;
+  const http = new UpstreamTlsConnector('127.0.0.1', port, withCa());
+  const outcome = await exchange(http);
+  t.match(
+    describeUpstreamTlsError(outcome.error!, http),
+    /the server does not answer in TLS; is it plain HTTP on this port\?/,
+    outcome.error?.code ?? '',
+  );
 });
 
 t.test('no-verify connects to any certificate', { skip }, async (t) => {
