@@ -68,7 +68,11 @@ export interface CertificateStoreOptions {
   ciphers?: string;
   /** The time validity is judged at (tests); now when omitted. */
   now?: Date;
+  /** A certificate that expires within this many days is warned about (14 when omitted), so a reload's output says it in time. */
+  expiryWarningDays?: number;
 }
+
+const DAY_MS = 86_400_000;
 
 /** A certificate as served: its names, its dates, and the context built for it once. */
 export interface ServedCertificate {
@@ -194,6 +198,7 @@ export function buildCertificateStore(
 ): { store: CertificateStore; warnings: CertificateProblem[] } {
   const ciphers = options.ciphers ?? TLS12_CIPHERS;
   const now = options.now ?? new Date();
+  const soon = new Date(now.getTime() + (options.expiryWarningDays ?? 14) * DAY_MS);
   const errors: CertificateProblem[] = [];
   const warnings: CertificateProblem[] = [];
   if (files.length === 0) throw new CertificateError([{ line: 0, file: '(none)', message: 'TLS needs at least one certificate' }]);
@@ -209,7 +214,7 @@ export function buildCertificateStore(
   const served: ServedCertificate[] = [];
   let defaultPem = { cert: '', key: '' };
   for (const f of files) {
-    const cert = validate(f, ciphers, now, errors, warnings);
+    const cert = validate(f, ciphers, now, soon, errors, warnings);
     if (cert === null) continue;
     if (served.length === 0) defaultPem = { cert: cert.chainPem, key: f.keyPem };
     served.push(cert.served);
@@ -246,6 +251,7 @@ function validate(
   f: CertificateFiles,
   ciphers: string,
   now: Date,
+  soon: Date,
   errors: CertificateProblem[],
   warnings: CertificateProblem[],
 ): { served: ServedCertificate; chainPem: string } | null {
@@ -294,6 +300,10 @@ function validate(
   const validTo = new Date(leaf.validTo);
   if (now < validFrom) warnings.push({ line: f.line, file: f.certFile, message: `not valid before ${validFrom.toISOString()}` });
   if (now > validTo) warnings.push({ line: f.line, file: f.certFile, message: `expired on ${validTo.toISOString()}` });
+  else if (soon > validTo) {
+    const days = Math.floor((validTo.getTime() - now.getTime()) / DAY_MS);
+    warnings.push({ line: f.line, file: f.certFile, message: `expires on ${validTo.toISOString()}, in ${days} days` });
+  }
   const { names, from, ignored } = coveredNames(leaf);
   for (const name of ignored)
     warnings.push({ line: f.line, file: f.certFile, message: `name ${JSON.stringify(name)} can never match and is ignored` });

@@ -113,7 +113,17 @@ t.test('names, warnings and errors', { skip }, async (t) => {
   t.match(datedText, `name "bad_name.example" can never match`);
   t.same(dated.store.certificates[3].names, ['ok.example']);
   t.equal(cnFor(dated.store, 'old.example'), 'expired', 'an expired certificate is still served (a warning, not an error)');
-  t.equal(buildCertificateStore(files('expired'), { now: new Date('2020-01-15') }).warnings.length, 0, 'valid at the time given');
+  t.same(
+    buildCertificateStore(files('expired'), { now: new Date('2020-01-20') }).warnings.map((w) => w.message),
+    ['expires on 2020-02-01T00:00:00.000Z, in 12 days'],
+    'valid at the time given, but not for long',
+  );
+  t.equal(
+    buildCertificateStore(files('expired'), { now: new Date('2020-01-20'), expiryWarningDays: 10 }).warnings.length,
+    0,
+    'a shorter notice',
+  );
+  t.equal(buildCertificateStore(files('expired'), { now: new Date('2020-01-02'), expiryWarningDays: 0 }).warnings.length, 0, 'no notice');
 
   const refused = (f: CertificateFiles[], pattern: RegExp, what: string, options = {}) => {
     try {
