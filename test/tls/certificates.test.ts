@@ -311,6 +311,9 @@ t.test('protocol versions, ciphers and ALPN', { skip }, async (t) => {
   const v13 = await connect(port, { servername: 'www.example.com', ALPNProtocols: ['h2', 'http/1.1'] });
   t.same([v13.protocol, v13.alpn], ['TLSv1.3', 'http/1.1'], 'TLS 1.3, ALPN http/1.1 chosen by the server');
   t.equal((await connect(port, { servername: 'www.example.com' })).alpn, false, 'no ALPN offered: none');
+  const h2only = await connect(port, { servername: 'www.example.com', ALPNProtocols: ['h2'] });
+  // RFC 7301 3.2: no protocol in common is a fatal alert, not a silent fallback to HTTP/1.1
+  t.equal(h2only.error, 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL', 'a client offering only h2: refused');
   t.ok(
     TLS12_CIPHERS.split(':').every((c) => c.startsWith('ECDHE-') && /GCM|CHACHA20/.test(c)),
     'the default list is ECDHE-AEAD only',
