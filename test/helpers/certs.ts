@@ -138,9 +138,11 @@ export function createTestCa(openssl: string, label = 'tcpvs test CA'): TestCa {
         'keyUsage=critical,digitalSignature,keyEncipherment',
         'extendedKeyUsage=serverAuth',
       ];
-      if (spec.dns !== undefined) ext.push(`subjectAltName=${spec.dns.map((d) => `DNS:${d}`).join(',')}`);
+      // a section, one entry a line, so a name may hold a comma (as hostile certificates do)
+      const alt = spec.dns !== undefined ? spec.dns.map((d, i) => `DNS.${i + 1} = ${d}`) : [];
+      if (spec.dns !== undefined) ext.push('subjectAltName=@alt');
       else if (spec.ipOnly !== undefined) ext.push(`subjectAltName=IP:${spec.ipOnly}`);
-      writeFileSync(join(dir, `${name}.ext`), `${ext.join('\n')}\n`);
+      writeFileSync(join(dir, `${name}.ext`), `${ext.join('\n')}\n[alt]\n${alt.join('\n')}\n`);
       const now = Date.now();
       const [start, end] = spec.validity ?? [new Date(now - 3600_000), new Date(now + 30 * 86400_000)];
       const leafFile = join(dir, `${name}.leaf.pem`);

@@ -57,6 +57,7 @@ if (skip === false) {
     validity: [new Date(Date.now() + 10 * DAY), new Date(Date.now() + 40 * DAY)],
   });
   certs.odd = ca.issue('odd', { cn: 'odd', dns: ['f*o.example.com', '*.com', 'ok.example', 'bad_name.example'] });
+  certs.comma = ca.issue('comma', { cn: 'comma', dns: ['x.example, DNS:injected.example', 'plain.example'] });
   certs.exact2 = ca.issue('exact2', { cn: 'exact2', dns: ['www.example.com'] }); // the same name, for the reload
 }
 
@@ -112,6 +113,12 @@ t.test('names, warnings and errors', { skip }, async (t) => {
   t.match(datedText, `name "*.com" can never match`);
   t.match(datedText, `name "bad_name.example" can never match`);
   t.same(dated.store.certificates[3].names, ['ok.example']);
+  const comma = buildCertificateStore(files('exact', 'comma'));
+  t.same(comma.store.certificates[1].names, ['plain.example'], 'a SAN entry holding a comma is one (unusable) name, not two');
+  t.match(
+    comma.warnings.map((w) => w.message),
+    ['name "x.example, DNS:injected.example" can never match and is ignored'],
+  );
   t.equal(cnFor(dated.store, 'old.example'), 'expired', 'an expired certificate is still served (a warning, not an error)');
   t.same(
     buildCertificateStore(files('expired'), { now: new Date('2020-01-20') }).warnings.map((w) => w.message),
