@@ -18,7 +18,7 @@ import { formatMatcher, formatRuleTable } from '../config/print.ts';
 import { formatEndpoint } from '../config/tokenize.ts';
 import { EDIT_METHODS, METHODS, type EditAnswer, type EditCommand, type EditOp } from './commands.ts';
 import { EditError, TCPVSADM_FILE, applyEdit, ktcpvsDropped, ktcpvsRules, ktcpvsServers, ktcpvsShape, type KtcpvsShape } from './edit.ts';
-import { validateConfig } from './validate.ts';
+import { validateConfig } from '../config/validate.ts';
 
 export interface TcpvsadmExtras {
   /** The statistics snapshot (lib/stats); without it -L --stats reads the runtimes' own counters. */

@@ -10,7 +10,7 @@ import { DEFAULT_LOG, type Config, type GroupSpec, type ServiceSpec } from '../.
 import { regexText } from '../../lib/config/tokenize.ts';
 import type { EditCommand } from '../../lib/tcpvsadm/commands.ts';
 import { EditError, applyEdit, ktcpvsRules, ktcpvsShape, type EditResult } from '../../lib/tcpvsadm/edit.ts';
-import { validateConfig } from '../../lib/tcpvsadm/validate.ts';
+import { validateConfig } from '../../lib/config/validate.ts';
 
 const EMPTY: Config = { format: 'native', file: 'none', services: [], log: { ...DEFAULT_LOG }, l4: null, warnings: [] };
 
@@ -549,7 +549,7 @@ t.test('validateConfig: what an edit can break', async (t) => {
   );
   t.same(
     broken((s) => ({ ...s, groups: [{ ...s.groups[0], hashSubmatch: 2 }, s.groups[1]] })),
-    ["v.tcpvs:1: route.url-regex: service 'web': route 'r': group 'a' keys on submatch 2 but the regex has only 1 capture group(s)"],
+    ["v.tcpvs:1: route.url-regex: service 'web': route 'r': group 'a' keys on submatch 2 but this regex has only 1 capture group(s)"],
   );
   t.same(
     broken((s) => ({ ...s, rules: [{ ...s.rules[0], matchers: [{ kind: 'url-regex', re: /^\/(x)/g }] }] })),
@@ -564,7 +564,9 @@ t.test('validateConfig: what an edit can break', async (t) => {
   );
   t.same(
     broken((s) => ({ ...s, groups: [s.groups[0], { ...s.groups[1], servers: [{ host: '10.0.0.2', port: 80, weight: 70000 }] }] })),
-    ["v.tcpvs:1: server.weight: service 'web': group 'b': server 10.0.0.2:80: weight 70000 is not an integer 0..65535"],
+    [
+      "v.tcpvs:1: server.weight: service 'web': group 'b': server 10.0.0.2:80: bad weight '70000': must be an integer 0..65535 (0 = quiescent)",
+    ],
   );
   t.same(
     broken((s) => ({ ...s, groups: [s.groups[0], { ...s.groups[1], servers: [s.groups[1].servers[0], s.groups[1].servers[0]] }] })),
@@ -572,11 +574,15 @@ t.test('validateConfig: what an edit can break', async (t) => {
   );
   t.same(
     broken((s) => ({ ...s, groups: [s.groups[0], { ...s.groups[1], key: { kind: 'host' } }] })),
-    ["v.tcpvs:1: group.key: service 'web': group 'b': scheduler wlc does not use a key"],
+    [
+      "v.tcpvs:1: group.key: service 'web': group 'b': scheduler wlc does not use a key; key applies to schedulers hhttp, dh, lblc, lblcr, mh and chbl only",
+    ],
   );
   t.same(
     broken((s) => ({ ...s, groups: [s.groups[0], { ...s.groups[1], hashSubmatch: 1 }] })),
-    ["v.tcpvs:1: group.hash-submatch: service 'web': group 'b': hash-submatch is only meaningful with scheduler hhttp"],
+    [
+      "v.tcpvs:1: group.hash-submatch: service 'web': group 'b': hash-submatch is only meaningful with 'scheduler hhttp' (other schedulers: 'key submatch N')",
+    ],
   );
   t.same(
     broken((s) => ({ ...s, listen: { host: '', port: 70000 } })),
@@ -613,13 +619,13 @@ t.test('validateConfig: what an edit can break', async (t) => {
       groups: [{ ...s.groups[0], scheduler: 'dh', hashSubmatch: 1, key: { kind: 'submatch', index: 1 } }, s.groups[1]],
       rules: [{ ...s.rules[0], matchers: [{ kind: 'prefix', value: '/' }] }],
     })),
-    ["v.tcpvs:1: route.to: service 'web': route 'r': group 'a' keys on submatch 1 of a url-regex or path-regex, and the route has neither"],
+    ["v.tcpvs:1: route.to: service 'web': route 'r': group 'a' keys on submatch 1 of a url-regex or path-regex, but route 'r' has neither"],
     'an explicit key submatch needs one',
   );
   const many = Array.from({ length: 700 }, (_, i) => ({ host: '10.1.0.1', port: 1000 + i, weight: 1 }));
   t.match(
     broken((s) => ({ ...s, groups: [s.groups[0], { ...s.groups[1], scheduler: 'mh', servers: many }] })),
-    [/^v\.tcpvs:1: group\.table-size: service 'web': group 'b': mh: tableSize 65537 is too small for 700 servers/],
+    [/^v\.tcpvs:1: group\.table-size: service 'web': group 'b': mh's default table size 65537 is too small for 700 servers/],
     "mh's table must be 100 × servers",
   );
   const vip = validateConfig({
