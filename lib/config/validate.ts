@@ -128,9 +128,10 @@ export function checkSubmatchSource(rule: RuleSpec, line: number, target: GroupS
  * tcpvsadm edit of the running one): names, duplicates, listen conflicts,
  * references from routes, defaults and vips, weights, and the group and
  * route rules above. Problems carry the service's file and line, and name
- * the group or route at fault.
+ * the group or route at fault. `stopped` services are checked like the
+ * others but cannot be registered by a vip.
  */
-export function validateConfig(config: Config): ConfigProblem[] {
+export function validateConfig(config: Config, stopped: ReadonlySet<string> = new Set()): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const seen = new Map<string, ServiceSpec>();
   for (const service of config.services) {
@@ -149,7 +150,8 @@ export function validateConfig(config: Config): ConfigProblem[] {
   );
   for (const vip of config.l4?.vips ?? []) {
     for (const real of vip.reals) {
-      if (real.kind === 'self' && !seen.has(real.service)) {
+      // A stopped service (tcpvsadm --stop) is not there to be registered.
+      if (real.kind === 'self' && (!seen.has(real.service) || stopped.has(real.service))) {
         problems.push({
           file: vip.file,
           line: real.line,

@@ -490,3 +490,33 @@ t.test('-L notes what a KTCPVS block cannot carry', async (t) => {
     /^ {4}# not in KTCPVS terms, so not in this block \('tcpvsadm show api' has them\): timeout connect; group servers: persist source$/m,
   );
 });
+
+t.test('an edit runs the validator once (the standing problems are kept from the last commit)', async (t) => {
+  const actual = await import('../../lib/config/validate.ts');
+  let runs = 0;
+  const { tcpvsadmHandlers: counted } = await t.mockImport<typeof import('../../lib/tcpvsadm/handlers.ts')>(
+    '../../lib/tcpvsadm/handlers.ts',
+    {
+      '../../lib/config/validate.ts': {
+        ...actual,
+        validateConfig: (...args: Parameters<typeof actual.validateConfig>) => {
+          runs++;
+          return actual.validateConfig(...args);
+        },
+      },
+    },
+  );
+  const control = fakeControl(config());
+  const h = counted(control);
+  await h['tcpvs.addServer']({ ident: 'api', server: '10.0.0.3:80', weight: 2 });
+  t.equal(runs, 2, 'the first edit also finds what the running config already had');
+  for (const weight of [3, 4, 5]) {
+    const before = runs;
+    await h['tcpvs.serverWeight']({ service: 'web', group: 'static', server: '10.0.0.1:80', weight });
+    t.equal(runs - before, 1, `weight ${weight}: one validation`);
+  }
+  control.replace(config());
+  const before = runs;
+  await h['tcpvs.serverWeight']({ service: 'web', group: 'static', server: '10.0.0.1:80', weight: 6 });
+  t.equal(runs - before, 2, 'after a change from elsewhere, the standing problems are found again');
+});
