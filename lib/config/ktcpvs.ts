@@ -56,7 +56,7 @@ import {
   type Token,
 } from './tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
-import { MAX_WEIGHT } from './native.ts';
+import { parseWeight } from './validate.ts';
 import { didYouMean } from './suggest.ts';
 
 /** The keys tcpvs reads in a virtual block. */
@@ -388,11 +388,9 @@ class KtcpvsParser {
     if (!parsed.ok) this.problem(line, 'server', parsed.message);
     let weight = 1;
     if (values.length === 2) {
-      const n = parseInteger(values[1].text, 0, MAX_WEIGHT);
-      if (n === null) {
-        return this.problem(line, 'server.weight', `bad weight '${values[1].text}': must be an integer 0..${MAX_WEIGHT} (0 = quiescent)`);
-      }
-      weight = n;
+      const w = parseWeight(values[1].text);
+      if (!w.ok) return this.problem(line, 'server.weight', w.message);
+      weight = w.value;
     }
     if (!parsed.ok) return;
     const { host, port } = parsed.value;

@@ -35,6 +35,7 @@ import {
   type L4SyncSpec,
 } from './model.ts';
 import { parseDuration, parseEndpoint, parseInteger, checkName, type Token } from './tokenize.ts';
+import { parseWeight } from './validate.ts';
 import { knownSchedulers } from '../sched/index.ts';
 import { healthStatement } from './native-health.ts';
 
@@ -391,9 +392,9 @@ export class L4Draft {
       const value = tokens[i + 1]?.text;
       if (value === undefined) return this.problem(line, `vip.real.${option}`, `'${option}' needs a value`);
       if (option === 'weight') {
-        const w = parseInteger(value, 0, 65535);
-        if (w === null) return this.problem(line, 'vip.real.weight', `bad weight '${value}': an integer 0..65535`);
-        real.weight = w;
+        const w = parseWeight(value);
+        if (!w.ok) return this.problem(line, 'vip.real.weight', w.message);
+        real.weight = w.value;
       } else if (option === 'method' && real.kind === 'address') {
         if (!(METHODS as readonly string[]).includes(value))
           return this.problem(line, 'vip.real.method', `unknown method '${value}': masq, route or tunnel`);

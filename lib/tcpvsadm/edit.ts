@@ -34,7 +34,8 @@ import {
   patternRoute,
   patternText,
 } from '../config/ktcpvs.ts';
-import { MAX_WEIGHT, parseMatcher } from '../config/native.ts';
+import { parseMatcher } from '../config/native.ts';
+import { weightProblem } from '../config/validate.ts';
 import { didYouMean } from '../config/suggest.ts';
 import { captureCount, checkName, compileRegex, formatEndpoint, parseEndpoint, type Token } from '../config/tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
@@ -246,9 +247,8 @@ function endpoint(text: string, field: string, listen = false): Endpoint {
 
 function weight(value: number | undefined): number {
   if (value === undefined) return 1;
-  if (!Number.isInteger(value) || value < 0 || value > MAX_WEIGHT) {
-    throw new EditError('weight', `bad weight ${value}: must be an integer 0..${MAX_WEIGHT} (0 = quiescent)`);
-  }
+  const problem = weightProblem(value);
+  if (problem !== null) throw new EditError('weight', problem);
   return value;
 }
 

@@ -321,7 +321,7 @@ t.test('KTCPVS commands refused, each naming its field', async (t) => {
     [{ op: 'edit-service', ident: 'n', scheduler: 'rr' }, 'scheduler', /^service 'n' is not a KTCPVS virtual/],
     [{ op: 'delete-service', ident: 'nope' }, 'ident', /^no virtual service 'nope'/],
     [{ op: 'add-server', ident: 'lb', server: 'a:80' }, 'server', /^a:80 is already a real server of virtual 'lb'$/],
-    [{ op: 'add-server', ident: 'lb', server: 'b:80', weight: 65536 }, 'weight', /^bad weight 65536: must be an integer 0\.\.65535/],
+    [{ op: 'add-server', ident: 'lb', server: 'b:80', weight: 65536 }, 'weight', /^bad weight '65536': must be an integer 0\.\.65535/],
     [{ op: 'add-server', ident: 'lb', server: 'b' }, 'server', /expected HOST:PORT/],
     [
       { op: 'add-server', ident: 'n', server: 'b:80' },
@@ -466,10 +466,10 @@ t.test('native commands: groups, servers, routes, default', async (t) => {
       'server',
       /^10\.0\.0\.1:80 is already in group 'static'$/,
     ],
-    [{ op: 'server-add', service: 'web', group: 'static', server: '10.0.0.9:80', weight: -1 }, 'weight', /^bad weight -1/],
+    [{ op: 'server-add', service: 'web', group: 'static', server: '10.0.0.9:80', weight: -1 }, 'weight', /^bad weight '-1'/],
     [{ op: 'server-del', service: 'web', group: 'static', server: '10.0.0.9:80' }, 'server', /^10\.0\.0\.9:80 is not in group 'static'$/],
     [{ op: 'server-weight', service: 'web', group: 'static', server: '10.0.0.9:80', weight: 1 }, 'server', /is not in group/],
-    [{ op: 'server-weight', service: 'web', group: 'static', server: '10.0.0.1:80', weight: 1.5 }, 'weight', /^bad weight 1\.5/],
+    [{ op: 'server-weight', service: 'web', group: 'static', server: '10.0.0.1:80', weight: 1.5 }, 'weight', /^bad weight '1\.5'/],
     [{ op: 'route-add', service: 'web', name: 'img', matchers: ['prefix', '/'], group: 'static' }, 'route', /^route 'img' already exists/],
     [{ op: 'route-add', service: 'web', name: 'r', matchers: ['prefix', '/'], group: 'zz' }, 'to', /^no group 'zz'/],
     [

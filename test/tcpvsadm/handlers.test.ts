@@ -89,7 +89,7 @@ t.test('a refused change applies nothing and says why, naming the field', async 
   );
   t.same(await failure(h['tcpvs.serverAdd']({ service: 'web', group: 'static', server: '10.0.0.5:80', weight: 70000 })), {
     code: 'refused',
-    message: 'weight: bad weight 70000: must be an integer 0..65535 (0 = quiescent)',
+    message: "weight: bad weight '70000': must be an integer 0..65535 (0 = quiescent)",
   });
   control.refuseNext = new ConfigError([
     { file: 'tcpvsadm', line: 0, field: 'group', message: 'no' },
