@@ -56,7 +56,7 @@ import {
   type Token,
 } from './tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
-import { parseWeight } from './validate.ts';
+import { checkGroupScheduling, parseWeight } from './validate.ts';
 import { didYouMean } from './suggest.ts';
 
 /** The keys tcpvs reads in a virtual block. */
@@ -451,6 +451,15 @@ class KtcpvsParser {
     if (v.servers.length === 0) this.problem(v.line, 'server', `virtual '${v.name}' has no 'server = HOST:PORT' lines`);
     const scheduler = v.scheduler ?? DEFAULT_SCHEDULER;
     const built = CONTENT_SCHEDULERS.has(scheduler) ? this.contentRouted(v, scheduler) : this.balancedOnly(v, scheduler);
+    // The rules a native file's groups keep (mh's table against its servers, say), at the scheduler line.
+    const schedulerLine = v.settings.get('scheduler') ?? v.line;
+    for (const group of built.groups) {
+      checkGroupScheduling(
+        group,
+        (statement) => (statement === undefined ? schedulerLine : undefined),
+        (line, field, message) => this.problem(line, field, message),
+      );
+    }
     this.services.push({
       name: v.name,
       listen: v.listen ?? { host: '', port: 0 },
