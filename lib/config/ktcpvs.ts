@@ -30,7 +30,6 @@ import {
   DEFAULT_LOG,
   DEFAULT_TIMEOUTS,
   type Config,
-  type ConfigWarning,
   type Endpoint,
   type GroupSpec,
   type RuleSpec,
@@ -38,7 +37,8 @@ import {
   type ServiceSpec,
   type Timeouts,
 } from './model.ts';
-import { ConfigError, type ConfigProblem } from './errors.ts';
+import type { ConfigProblem } from './errors.ts';
+import { FileProblems, readStatements } from './statements.ts';
 import {
   captureCount,
   checkListenConflicts,
@@ -50,8 +50,6 @@ import {
   parsePort,
   quoteToken,
   regexText,
-  sortProblems,
-  tokenizeLine,
   type ListenSite,
   type Token,
 } from './tokenize.ts';
@@ -193,28 +191,20 @@ export function parseKtcpvsConfig(text: string, file: string): Config {
 
 class KtcpvsParser {
   private readonly file: string;
-  private readonly problems: ConfigProblem[] = [];
-  private readonly warnings: ConfigWarning[] = [];
+  private readonly report: FileProblems;
+  private readonly problems: ConfigProblem[];
   private readonly virtuals: VirtualDraft[] = [];
   private readonly services: ServiceSpec[] = [];
   private open: VirtualDraft | null = null;
 
   constructor(file: string) {
     this.file = file;
+    this.report = new FileProblems(file);
+    this.problems = this.report.problems;
   }
 
   parse(text: string): Config {
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const line = i + 1;
-      const { tokens, error } = tokenizeLine(lines[i], '{}=');
-      if (error !== null) {
-        this.problem(line, tokens.length > 0 ? tokens[0].text : 'syntax', error);
-        continue;
-      }
-      if (tokens.length === 0) continue;
-      this.statement(line, tokens);
-    }
+    readStatements(text, '{}=', this.report.problem, (line, tokens) => this.statement(line, tokens));
     if (this.open !== null) {
       this.problem(this.open.line, 'virtual', `virtual '${this.open.name}' is never closed with '}'`);
       this.close();
@@ -235,23 +225,23 @@ class KtcpvsParser {
         ),
       this.problems,
     );
-    if (this.problems.length > 0) throw new ConfigError(sortProblems(this.problems));
+    this.report.throwIfAny();
     return {
       format: 'ktcpvs',
       l4: null,
       file: this.file,
       services: this.services,
       log: { ...DEFAULT_LOG },
-      warnings: sortProblems(this.warnings),
+      warnings: this.report.sortedWarnings(),
     };
   }
 
   private problem(line: number, field: string, message: string): void {
-    this.problems.push({ file: this.file, line, field, message });
+    this.report.problem(line, field, message);
   }
 
   private warn(line: number, field: string, message: string): void {
-    this.warnings.push({ file: this.file, line, field, message });
+    this.report.warn(line, field, message);
   }
 
   private statement(line: number, tokens: Token[]): void {

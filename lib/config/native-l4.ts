@@ -38,8 +38,7 @@ import { parseDuration, parseEndpoint, parseInteger, checkName, type Token } fro
 import { parseWeight } from './validate.ts';
 import { knownSchedulers } from '../sched/index.ts';
 import { healthStatement } from './native-health.ts';
-
-type Report = (line: number, field: string, message: string) => void;
+import type { ProblemSink } from './errors.ts';
 
 const DRIVERS = ['userspace', 'ipvs', 'remote'] as const;
 const METHODS = ['masq', 'route', 'tunnel'] as const;
@@ -48,7 +47,7 @@ const IPV4_MASK = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 export class L4Draft {
   private readonly file: string;
-  private readonly problem: Report;
+  private readonly problem: ProblemSink;
   private driver: L4Spec['driver'] | null = null;
   private admin: string | null = null;
   private adminToken: string | null = null;
@@ -68,7 +67,7 @@ export class L4Draft {
 
   private reported = 0; // problems reported so far, to tell whether a line was bad
 
-  constructor(file: string, problem: Report) {
+  constructor(file: string, problem: ProblemSink) {
     this.file = file;
     this.problem = (line, field, message) => {
       this.reported++;
@@ -329,7 +328,7 @@ export class L4Draft {
     settings.set('check', line);
     if (vip.protocol !== 'tcp') return this.problem(line, 'vip.check', 'checks are for tcp vips');
     const shim: { spec: GroupSpec } = { spec: { name: vip.name, scheduler: vip.scheduler, servers: [] } };
-    healthStatement(shim, tokens, (field, message) => this.problem(line, `vip.${field}`, message));
+    healthStatement(shim, line, tokens, (at, field, message) => this.problem(at, `vip.${field}`, message));
     if (shim.spec.health?.check !== undefined) vip.check = shim.spec.health.check;
   }
 

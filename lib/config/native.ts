@@ -10,7 +10,6 @@ import {
   DEFAULT_LOG,
   DEFAULT_TIMEOUTS,
   type Config,
-  type ConfigWarning,
   type Endpoint,
   type GroupSpec,
   type HashKey,
@@ -22,7 +21,8 @@ import {
   type ServiceSpec,
   type Timeouts,
 } from './model.ts';
-import { ConfigError, type ConfigProblem } from './errors.ts';
+import type { ConfigProblem } from './errors.ts';
+import { FileProblems, readStatements } from './statements.ts';
 import { L4Draft, L4_KEYWORDS } from './native-l4.ts';
 import { AdminDraft } from './native-admin.ts';
 import { healthStatement } from './native-health.ts';
@@ -37,8 +37,6 @@ import {
   parseEndpoint,
   parseInteger,
   parseSize,
-  sortProblems,
-  tokenizeLine,
   type ListenSite,
   type Token,
 } from './tokenize.ts';
@@ -103,8 +101,8 @@ export function parseNativeConfig(text: string, file: string): Config {
 
 class NativeParser {
   private readonly file: string;
-  private readonly problems: ConfigProblem[] = [];
-  private readonly warnings: ConfigWarning[] = [];
+  private readonly report: FileProblems;
+  private readonly problems: ConfigProblem[];
   private readonly services: ServiceDraft[] = [];
   private service: ServiceDraft | null = null;
   private group: GroupDraft | null = null;
@@ -118,21 +116,13 @@ class NativeParser {
 
   constructor(file: string) {
     this.file = file;
+    this.report = new FileProblems(file);
+    this.problems = this.report.problems;
     this.l4 = new L4Draft(file, (line, field, message) => this.problem(line, field, message));
   }
 
   parse(text: string): Config {
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const line = i + 1;
-      const { tokens, error } = tokenizeLine(lines[i]);
-      if (error !== null) {
-        this.problem(line, tokens.length > 0 ? tokens[0].text : 'syntax', error);
-        continue;
-      }
-      if (tokens.length === 0) continue;
-      this.statement(line, tokens);
-    }
+    readStatements(text, '', this.report.problem, (line, tokens) => this.statement(line, tokens));
 
     const specs = this.services.map((s) => this.finishService(s));
     // No service is fine: KTCPVS and IPVS start empty and are built up with
@@ -152,7 +142,7 @@ class NativeParser {
     );
     const l4 = this.l4.finish(specs, this.problems);
     const adminHttp = this.admin.finish(specs);
-    if (this.problems.length > 0) throw new ConfigError(sortProblems(this.problems));
+    this.report.throwIfAny();
     return {
       format: 'native',
       file: this.file,
@@ -161,16 +151,16 @@ class NativeParser {
       l4,
       adminHttp,
       adminTcp: this.admin.tcp,
-      warnings: sortProblems(this.warnings),
+      warnings: this.report.sortedWarnings(),
     };
   }
 
   private problem(line: number, field: string, message: string): void {
-    this.problems.push({ file: this.file, line, field, message });
+    this.report.problem(line, field, message);
   }
 
   private warn(line: number, field: string, message: string): void {
-    this.warnings.push({ file: this.file, line, field, message });
+    this.report.warn(line, field, message);
   }
 
   /** Checks the argument count (after the keyword); false after reporting. */
@@ -281,7 +271,7 @@ class NativeParser {
   ]);
 
   private health(line: number, tokens: Token[]): void {
-    healthStatement(this.inGroup(line, tokens[0].text), tokens, (field, message) => this.problem(line, field, message));
+    healthStatement(this.inGroup(line, tokens[0].text), line, tokens, (at, field, message) => this.problem(at, field, message));
   }
 
   private logStatement(line: number, tokens: Token[]): void {
