@@ -1,9 +1,11 @@
 // The bucket table dh and sh hash into, IPVS-style: a fixed power-of-two
-// table of buckets, each naming a server, filled in proportion to weight.
-// How it differs from IPVS's is told in dh.ts.
+// table of buckets, each naming a server, filled in proportion to weight;
+// and what the two schedulers share around it. How it differs from IPVS's is
+// told in dh.ts.
 
 import { available } from './scheduler.ts';
-import type { RealServer } from './scheduler.ts';
+import type { PickContext, RealServer, Scheduler } from './scheduler.ts';
+import { LeastWeightedFallback } from './least-load.ts';
 import { mix32 } from './hash.ts';
 
 const MIN_TABLE_SIZE = 4096;
@@ -143,5 +145,52 @@ export class BucketTable {
       if (this.bucketCounts[i] > 0 && available(servers[i])) return true;
     }
     return false;
+  }
+}
+
+/**
+ * dh and sh around their table: they differ only in what they hash. Down
+ * servers keep their buckets (that is what brings their keys back), so
+ * up/down changes nothing; a weight change rebuilds the table at the next
+ * pick. When no server in the table is usable (or there is nothing to
+ * hash), a least-loaded server is better than a 503.
+ */
+export abstract class BucketHashScheduler implements Scheduler {
+  abstract readonly name: string;
+  abstract readonly usesKey: boolean;
+  protected readonly servers: readonly RealServer[];
+  private readonly table: BucketTable;
+  protected readonly fallback: LeastWeightedFallback;
+
+  constructor(servers: readonly RealServer[]) {
+    this.servers = servers;
+    this.table = new BucketTable(servers);
+    this.fallback = new LeastWeightedFallback(servers);
+  }
+
+  abstract pick(ctx: PickContext): RealServer | null;
+
+  /** The usable server in the bucket of a 32-bit hash (or a rehash of it), else the fallback's. */
+  protected pickByHash(hash: number): RealServer | null {
+    const owner = this.table.lookup(hash);
+    return owner === -1 ? this.fallback.pick() : this.servers[owner];
+  }
+
+  /** Buckets a server holds (for tests and diagnostics). */
+  bucketsOf(server: RealServer): number {
+    return this.table.bucketsOf(server.id);
+  }
+
+  /** How many times the table was built. */
+  get builds(): number {
+    return this.table.builds;
+  }
+
+  serverUp(): void {}
+
+  serverDown(): void {}
+
+  weightChanged(): void {
+    this.table.invalidate();
   }
 }

@@ -22,51 +22,17 @@
 //
 // Requests without a key fall back to wlc, as hhttp does.
 
-import type { PickContext, RealServer, Scheduler, SchedulerDescriptor } from './scheduler.ts';
-import { LeastWeightedFallback } from './least-load.ts';
-import { BucketTable } from './bucket-table.ts';
+import type { PickContext, RealServer, SchedulerDescriptor } from './scheduler.ts';
+import { BucketHashScheduler } from './bucket-table.ts';
 import { fnv1a32 } from './hash.ts';
 
-export class DestinationHashScheduler implements Scheduler {
+export class DestinationHashScheduler extends BucketHashScheduler {
   readonly name = 'dh';
   readonly usesKey = true;
-  private readonly servers: readonly RealServer[];
-  private readonly table: BucketTable;
-  private readonly fallback: LeastWeightedFallback;
-
-  constructor(servers: readonly RealServer[]) {
-    this.servers = servers;
-    this.table = new BucketTable(servers);
-    this.fallback = new LeastWeightedFallback(servers);
-  }
 
   pick(ctx: PickContext): RealServer | null {
     const key = ctx.key;
-    if (key !== undefined) {
-      const owner = this.table.lookup(fnv1a32(key));
-      if (owner !== -1) return this.servers[owner];
-    }
-    // No key, or no server in the table is usable: better a least-loaded
-    // server than a 503.
-    return this.fallback.pick();
-  }
-
-  /** Buckets a server holds (for tests and diagnostics). */
-  bucketsOf(server: RealServer): number {
-    return this.table.bucketsOf(server.id);
-  }
-
-  /** How many times the table was built. */
-  get builds(): number {
-    return this.table.builds;
-  }
-
-  serverUp(): void {}
-
-  serverDown(): void {}
-
-  weightChanged(): void {
-    this.table.invalidate();
+    return key === undefined ? this.fallback.pick() : this.pickByHash(fnv1a32(key));
   }
 }
 

@@ -142,14 +142,13 @@ export const tableMaxKnob: SchedulerKnob = {
   print: String,
 };
 
+/** A knob whose value is a duration (`expire 24h`), in milliseconds. */
+export function durationKnob(statement: string, field: 'expireMs' | 'setExpireMs'): SchedulerKnob {
+  return { statement, field, usage: `${statement} DURATION`, parse: parseDuration, print: (value) => formatDuration(value as number) };
+}
+
 /** `expire DURATION`: an lblc or lblcr entry unused this long is dropped. */
-export const expireKnob: SchedulerKnob = {
-  statement: 'expire',
-  field: 'expireMs',
-  usage: 'expire DURATION',
-  parse: parseDuration,
-  print: (value) => formatDuration(value as number),
-};
+export const expireKnob = durationKnob('expire', 'expireMs');
 
 export const lblc: SchedulerDescriptor = {
   name: 'lblc',

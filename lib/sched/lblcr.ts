@@ -26,10 +26,9 @@
 // left the group are dropped from a set at its key's next request.
 
 import { LiveScheduler, available } from './scheduler.ts';
-import type { PickContext, RealServer, SchedulerDescriptor, SchedulerKnob, SchedulerOptions } from './scheduler.ts';
+import type { PickContext, RealServer, SchedulerDescriptor, SchedulerOptions } from './scheduler.ts';
 import { LeastWeightedFallback, isOverloaded } from './least-load.ts';
-import { DEFAULT_EXPIRE_MS, expireKnob, keyTable, serversByUid, tableMaxKnob } from './lblc.ts';
-import { formatDuration, parseDuration } from '../config/tokenize.ts';
+import { DEFAULT_EXPIRE_MS, durationKnob, expireKnob, keyTable, serversByUid, tableMaxKnob } from './lblc.ts';
 import { fingerprintString, newFingerprint, type Fingerprint, type SharedLruTable } from '../state/lru-table.ts';
 
 export const DEFAULT_SET_EXPIRE_MS = 24 * 60 * 60 * 1000;
@@ -205,13 +204,7 @@ export class LocalityReplicatedScheduler extends LiveScheduler {
 }
 
 /** `set-expire DURATION`: a set unchanged this long sheds its busiest member. */
-const setExpireKnob: SchedulerKnob = {
-  statement: 'set-expire',
-  field: 'setExpireMs',
-  usage: 'set-expire DURATION',
-  parse: parseDuration,
-  print: (value) => formatDuration(value as number),
-};
+const setExpireKnob = durationKnob('set-expire', 'setExpireMs');
 
 export const lblcr: SchedulerDescriptor = {
   name: 'lblcr',

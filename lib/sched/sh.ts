@@ -8,43 +8,16 @@
 // clients are rehashed over the others, as IPVS sh's sh-fallback flag does,
 // instead of being refused. Clients behind one NAT address share a server.
 
-import type { PickContext, RealServer, Scheduler, SchedulerDescriptor } from './scheduler.ts';
-import { LeastWeightedFallback } from './least-load.ts';
-import { BucketTable } from './bucket-table.ts';
+import type { PickContext, RealServer, SchedulerDescriptor } from './scheduler.ts';
+import { BucketHashScheduler } from './bucket-table.ts';
 import { fnv1a32 } from './hash.ts';
 
-export class SourceHashScheduler implements Scheduler {
+export class SourceHashScheduler extends BucketHashScheduler {
   readonly name = 'sh';
   readonly usesKey = false;
-  private readonly servers: readonly RealServer[];
-  private readonly table: BucketTable;
-  private readonly fallback: LeastWeightedFallback;
-
-  constructor(servers: readonly RealServer[]) {
-    this.servers = servers;
-    this.table = new BucketTable(servers);
-    this.fallback = new LeastWeightedFallback(servers);
-  }
 
   pick(ctx: PickContext): RealServer | null {
-    const owner = this.table.lookup(fnv1a32(ctx.clientAddress));
-    if (owner !== -1) return this.servers[owner];
-    // No server in the table is usable: better a least-loaded server than a 503.
-    return this.fallback.pick();
-  }
-
-  /** How many times the table was built. */
-  get builds(): number {
-    return this.table.builds;
-  }
-
-  // Down servers keep their buckets (dh.ts says why): only weights rebuild.
-  serverUp(): void {}
-
-  serverDown(): void {}
-
-  weightChanged(): void {
-    this.table.invalidate();
+    return this.pickByHash(fnv1a32(ctx.clientAddress));
   }
 }
 
