@@ -70,9 +70,12 @@ export function checkGroupScheduling(group: GroupSpec, lineOf: GroupLines, sink:
     );
     keyUsable = false;
   }
-  // `hash-submatch N` is the hhttp spelling of `key submatch N`; the group line carries it.
+  // `hash-submatch N` is the hhttp spelling of `key submatch N`; the group
+  // line carries it. Without a file, a submatch that no `key submatch` set
+  // can only have come from it.
   const hashLine = lineOf('hash-submatch');
-  if (group.hashSubmatch !== undefined && group.scheduler !== 'hhttp' && group.key?.kind !== 'submatch') {
+  const hashWritten = hashLine !== undefined || group.key?.kind !== 'submatch';
+  if (group.hashSubmatch !== undefined && hashWritten && group.scheduler !== 'hhttp') {
     sink(
       hashLine ?? groupLine,
       'group.hash-submatch',
@@ -190,7 +193,7 @@ function validateService(service: ServiceSpec, report: (field: string, message: 
     }
     const usable = checkGroupScheduling(
       group,
-      () => service.line,
+      (statement) => (statement === undefined ? service.line : undefined),
       (_line, field, message) => report(field, `${where}: ${message}`),
     );
     if (usable) keyUsable.add(group);

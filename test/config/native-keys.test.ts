@@ -506,3 +506,15 @@ t.test('next primes suggested for table-size', async (t) => {
   t.equal(nextPrime(211), 211);
   t.equal(nextPrime(100_000), 100_003);
 });
+
+t.test('hash-submatch on a group line is only for hhttp, even with an agreeing key submatch', async (t) => {
+  const lines = [
+    'service a',
+    'listen 127.0.0.1:8080',
+    'group g scheduler dh hash-submatch 1',
+    'key submatch 1',
+    'server 127.0.0.1:1',
+    'route r url-regex "^/u/(\\w+)" to g',
+  ];
+  t.same(problems(lines), [`${FILE}:3:group.hash-submatch`]);
+});
