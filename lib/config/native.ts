@@ -40,7 +40,7 @@ import {
   type ListenSite,
   type Token,
 } from './tokenize.ts';
-import { knobStatements, knownSchedulers } from '../sched/index.ts';
+import { knobStatements, knownSchedulers, schedulerDescriptor } from '../sched/index.ts';
 import type { SchedulerKnob } from '../sched/scheduler.ts';
 import { MAX_TABLE_ENTRIES } from '../sched/lblc.ts';
 import { normalisePath } from '../route/normalise.ts';
@@ -490,6 +490,12 @@ class NativeParser {
     const field = 'group.key';
     const group = this.inGroup(line, 'key');
     if (group === null) return;
+    // A key its scheduler ignores is the validator's to report, whatever it
+    // says: it is kept unread, so a typo in it is not reported instead.
+    if (group.schedulerKnown && schedulerDescriptor(group.spec.scheduler)?.usesKey === false) {
+      group.spec.key = { kind: 'path' };
+      return;
+    }
     const kind = tokens[1];
     if (kind === undefined) return this.problem(line, field, `missing argument: usage: ${KEY_USAGE}`);
     let key: HashKey;
@@ -636,6 +642,12 @@ class NativeParser {
     const field = `group.${keyword}`;
     const group = this.inGroup(line, keyword);
     if (group === null) return;
+    // A knob its scheduler ignores is the validator's to report, whatever
+    // its value: it is kept unread, so a bad value is not reported instead.
+    if (group.schedulerKnown && !knobStatements().get(keyword)?.schedulers.includes(group.spec.scheduler)) {
+      Object.assign((group.spec.tuning ??= {}), { [knob.field]: tokens[1]?.text ?? '' });
+      return;
+    }
     if (!this.arity(line, tokens, field, 1, 1, knob.usage)) return;
     const parsed = knob.parse(tokens[1].text);
     if (!parsed.ok) return this.problem(line, field, parsed.message);

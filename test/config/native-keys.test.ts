@@ -518,3 +518,9 @@ t.test('hash-submatch on a group line is only for hhttp, even with an agreeing k
   ];
   t.same(problems(lines), [`${FILE}:3:group.hash-submatch`]);
 });
+
+t.test('a key or knob its scheduler ignores is reported as such, whatever it says', async (t) => {
+  t.match(firstMessage(groupLines('wlc', ['key nonsense'])), /^scheduler wlc does not use a key/);
+  t.match(firstMessage(groupLines('rr', ['seed abc'])), /^seed applies to scheduler p2c only/);
+  t.match(firstMessage(groupLines('rr', ['table-size'])), /^table-size applies to scheduler mh only/);
+});
