@@ -45,8 +45,13 @@ export function schedulerDescriptors(): SchedulerDescriptor[] {
   return [...SCHEDULERS.values()];
 }
 
-/** Every knob statement, with the schedulers that take it (a knob shared by two is one object). */
-export function knobStatements(): ReadonlyMap<string, { knob: SchedulerKnob; schedulers: string[] }> {
+/** A knob statement and the schedulers that take it (a knob shared by two is one object). */
+export interface KnobEntry {
+  readonly knob: SchedulerKnob;
+  readonly schedulers: readonly string[];
+}
+
+const KNOBS: ReadonlyMap<string, KnobEntry> = (() => {
   const byStatement = new Map<string, { knob: SchedulerKnob; schedulers: string[] }>();
   for (const d of SCHEDULERS.values()) {
     for (const knob of d.knobs) {
@@ -56,6 +61,11 @@ export function knobStatements(): ReadonlyMap<string, { knob: SchedulerKnob; sch
     }
   }
   return byStatement;
+})();
+
+/** Every knob statement, in registry order, with the schedulers that take it. */
+export function knobStatements(): ReadonlyMap<string, KnobEntry> {
+  return KNOBS;
 }
 
 export function createScheduler(name: string, servers: readonly RealServer[], options: SchedulerOptions): Scheduler {
