@@ -45,7 +45,16 @@ import type { SchedulerKnob } from '../sched/scheduler.ts';
 import { MAX_TABLE_ENTRIES } from '../sched/lblc.ts';
 import { normalisePath } from '../route/normalise.ts';
 import { nearest } from './suggest.ts';
-import { checkGroupScheduling, checkSubmatchSource, parseWeight, unknownSchedulerMessage } from './validate.ts';
+import {
+  checkGroupScheduling,
+  checkSubmatchSource,
+  duplicateNameMessage,
+  noMatchersMessage,
+  parseWeight,
+  serverTwiceMessage,
+  unknownGroupMessage,
+  unknownSchedulerMessage,
+} from './validate.ts';
 
 const LOG_LEVELS: readonly LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -321,7 +330,7 @@ class NativeParser {
     if (bad !== null) return this.problem(line, 'service', bad);
     const first = this.services.find((s) => s.name === name);
     if (first !== undefined && first !== this.service) {
-      this.problem(line, 'service', `duplicate service name '${name}' (first at line ${first.line})`);
+      this.problem(line, 'service', duplicateNameMessage('service', name, first.line));
     }
   }
 
@@ -440,7 +449,7 @@ class NativeParser {
     const bad = checkName(name);
     if (bad !== null) this.problem(line, 'group', bad);
     const first = service.groups.find((g) => g.spec.name === name);
-    if (first !== undefined) this.problem(line, 'group', `duplicate group name '${name}' (first at line ${first.line})`);
+    if (first !== undefined) this.problem(line, 'group', duplicateNameMessage('group', name, first.line));
     else service.groups.push(draft);
 
     const options = new Map<string, number>();
@@ -706,7 +715,7 @@ class NativeParser {
     if (!parsed.ok) return;
     const { host, port } = parsed.value;
     if (group.spec.servers.some((s) => s.host === host && s.port === port)) {
-      this.problem(line, 'server', `${formatEndpoint(parsed.value)} is already in group '${group.spec.name}'`);
+      this.problem(line, 'server', serverTwiceMessage(formatEndpoint(parsed.value), group.spec.name));
       return;
     }
     const server: ServerSpec = { host, port, weight: weight ?? 1 };
@@ -723,7 +732,7 @@ class NativeParser {
     const bad = checkName(name);
     if (bad !== null) this.problem(line, 'route', bad);
     const first = service.rules.find((r) => r.name === name);
-    if (first !== undefined) this.problem(line, 'route', `duplicate route name '${name}' (first at line ${first.line})`);
+    if (first !== undefined) this.problem(line, 'route', duplicateNameMessage('route', name, first.line));
 
     const n = tokens.length;
     const last = tokens[n - 1];
@@ -746,7 +755,7 @@ class NativeParser {
       i = result.next;
     }
     if (ok && matchers.length === 0) {
-      this.problem(line, 'route', `route '${name}' has no matchers (use 'default GROUP' for a catch-all)`);
+      this.problem(line, 'route', noMatchersMessage(name));
     }
     const rule: RuleSpec = { name, matchers, group: tokens[n - 1].text, file: this.file, line };
     if (first === undefined) service.rules.push(rule);
@@ -784,7 +793,7 @@ class NativeParser {
     for (const rule of s.rules) {
       const target = groups.get(rule.group);
       if (target === undefined) {
-        this.problem(rule.line, 'route.to', `unknown group '${rule.group}' in service '${s.name}'`);
+        this.problem(rule.line, 'route.to', unknownGroupMessage(rule.group, s.name));
         continue;
       }
       used.add(rule.group);
@@ -792,7 +801,7 @@ class NativeParser {
     }
     if (s.defaultGroup !== null) {
       const target = groups.get(s.defaultGroup);
-      if (target === undefined) this.problem(s.defaultLine, 'default', `unknown group '${s.defaultGroup}' in service '${s.name}'`);
+      if (target === undefined) this.problem(s.defaultLine, 'default', unknownGroupMessage(s.defaultGroup, s.name));
       else if (target.spec.hashSubmatch !== undefined) {
         this.warn(
           s.defaultLine,

@@ -31,6 +31,27 @@ function badWeight(text: string): string {
   return `bad weight '${text}': must be an integer 0..${MAX_WEIGHT} (0 = quiescent)`;
 }
 
+// The messages of the rules that a file's parser checks as it reads and
+// validateConfig checks on an edited config: one wording for each.
+
+/** A second service, group or route of the same name; `firstLine` when the first one's line is known. */
+export function duplicateNameMessage(kind: 'service' | 'group' | 'route', name: string, firstLine?: number): string {
+  return `duplicate ${kind} name '${name}'${firstLine === undefined || firstLine <= 0 ? '' : ` (first at line ${firstLine})`}`;
+}
+
+export function serverTwiceMessage(address: string, group: string): string {
+  return `${address} is already in group '${group}'`;
+}
+
+export function noMatchersMessage(route: string): string {
+  return `route '${route}' has no matchers (use 'default GROUP' for a catch-all)`;
+}
+
+/** A route's `to` or a `default` naming a group the service does not have. */
+export function unknownGroupMessage(group: string, service: string): string {
+  return `unknown group '${group}' in service '${service}'`;
+}
+
 export function unknownSchedulerMessage(name: string): string {
   return `unknown scheduler '${name}' (known: ${knownSchedulers().join(', ')})`;
 }
@@ -143,7 +164,9 @@ export function validateConfig(config: Config, stopped: ReadonlySet<string> = ne
     };
     const bad = checkName(service.name);
     if (bad !== null) report('service', bad);
-    if (seen.has(service.name)) report('service', 'duplicate service name');
+    const first = seen.get(service.name);
+    if (first !== undefined)
+      report('service', duplicateNameMessage('service', service.name, first.file === service.file ? first.line : undefined));
     seen.set(service.name, service);
     validateService(service, report);
   }
@@ -178,7 +201,7 @@ function validateService(service: ServiceSpec, report: (field: string, message: 
     const where = `group '${group.name}'`;
     const bad = checkName(group.name);
     if (bad !== null) report('group', bad);
-    if (groups.has(group.name)) report('group', `duplicate group name '${group.name}'`);
+    if (groups.has(group.name)) report('group', duplicateNameMessage('group', group.name));
     groups.set(group.name, group);
     const addresses = new Set<string>();
     for (const server of group.servers) {
@@ -188,7 +211,7 @@ function validateService(service: ServiceSpec, report: (field: string, message: 
       }
       const weight = weightProblem(server.weight);
       if (weight !== null) report('server.weight', `${where}: server ${address}: ${weight}`);
-      if (addresses.has(address)) report('server', `${where}: ${address} is in the group twice`);
+      if (addresses.has(address)) report('server', `${where}: ${serverTwiceMessage(address, group.name)}`);
       addresses.add(address);
     }
     const usable = checkGroupScheduling(
@@ -199,14 +222,15 @@ function validateService(service: ServiceSpec, report: (field: string, message: 
     if (usable) keyUsable.add(group);
   }
 
-  const routes = new Set<string>();
+  const routes = new Map<string, RuleSpec>();
   for (const rule of service.rules) {
     const where = `route '${rule.name}'`;
     const bad = checkName(rule.name);
     if (bad !== null) report('route', bad);
-    if (routes.has(rule.name)) report('route', `duplicate route name '${rule.name}'`);
-    routes.add(rule.name);
-    if (rule.matchers.length === 0) report('route', `${where} has no matchers`);
+    const first = routes.get(rule.name);
+    if (first !== undefined) report('route', duplicateNameMessage('route', rule.name, first.file === rule.file ? first.line : undefined));
+    else routes.set(rule.name, rule);
+    if (rule.matchers.length === 0) report('route', noMatchersMessage(rule.name));
     for (const m of rule.matchers) {
       const re = m.kind === 'path-regex' || m.kind === 'url-regex' ? m.re : 'op' in m && m.op === 'regex' ? m.re : null;
       // A g or y flag would make a shared RegExp carry lastIndex from one request to the next.
@@ -214,7 +238,7 @@ function validateService(service: ServiceSpec, report: (field: string, message: 
     }
     const target = groups.get(rule.group);
     if (target === undefined) {
-      report('route.to', `${where}: unknown group '${rule.group}'`);
+      report('route.to', `${where}: ${unknownGroupMessage(rule.group, service.name)}`);
       continue;
     }
     if (keyUsable.has(target)) {
@@ -224,6 +248,6 @@ function validateService(service: ServiceSpec, report: (field: string, message: 
     }
   }
   if (service.defaultGroup !== null && !groups.has(service.defaultGroup)) {
-    report('default', `unknown default group '${service.defaultGroup}'`);
+    report('default', unknownGroupMessage(service.defaultGroup, service.name));
   }
 }

@@ -528,19 +528,19 @@ t.test('validateConfig: what an edit can break', async (t) => {
   t.same(broken((s) => ({ ...s, listen: { host: '0.0.0.0', port: 8081 } })).length, 1, 'a wildcard listen overlaps');
   t.same(
     broken((s) => ({ ...s, name: 'other' })),
-    ["v.tcpvs:9: service: service 'other': duplicate service name"],
+    ["v.tcpvs:9: service: service 'other': duplicate service name 'other' (first at line 1)"],
   );
   t.same(
     broken((s) => ({ ...s, defaultGroup: 'zz' })),
-    ["v.tcpvs:1: default: service 'web': unknown default group 'zz'"],
+    ["v.tcpvs:1: default: service 'web': unknown group 'zz' in service 'web'"],
   );
   t.same(
     broken((s) => ({ ...s, rules: [{ ...s.rules[0], group: 'zz' }] })),
-    ["v.tcpvs:1: route.to: service 'web': route 'r': unknown group 'zz'"],
+    ["v.tcpvs:1: route.to: service 'web': route 'r': unknown group 'zz' in service 'web'"],
   );
   t.same(
     broken((s) => ({ ...s, rules: [s.rules[0], s.rules[0]] })),
-    ["v.tcpvs:1: route: service 'web': duplicate route name 'r'"],
+    ["v.tcpvs:1: route: service 'web': duplicate route name 'r' (first at line 7)"],
   );
   t.same(
     broken((s) => ({ ...s, rules: [{ ...s.rules[0], matchers: [{ kind: 'url-regex', re: /^\/x/ }] }] })),
@@ -570,7 +570,7 @@ t.test('validateConfig: what an edit can break', async (t) => {
   );
   t.same(
     broken((s) => ({ ...s, groups: [s.groups[0], { ...s.groups[1], servers: [s.groups[1].servers[0], s.groups[1].servers[0]] }] })),
-    ["v.tcpvs:1: server: service 'web': group 'b': 10.0.0.2:80 is in the group twice"],
+    ["v.tcpvs:1: server: service 'web': group 'b': 10.0.0.2:80 is already in group 'b'"],
   );
   t.same(
     broken((s) => ({ ...s, groups: [s.groups[0], { ...s.groups[1], key: { kind: 'host' } }] })),
@@ -606,7 +606,7 @@ t.test('validateConfig: what an edit can break', async (t) => {
   );
   t.same(
     broken((s) => ({ ...s, rules: [{ ...s.rules[0], matchers: [] }] })),
-    ["v.tcpvs:1: route: service 'web': route 'r' has no matchers"],
+    ["v.tcpvs:1: route: service 'web': route 'r' has no matchers (use 'default GROUP' for a catch-all)"],
   );
   t.same(
     broken((s) => ({ ...s, rules: [{ ...s.rules[0], matchers: [{ kind: 'prefix', value: '/' }] }] })),
