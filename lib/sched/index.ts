@@ -2,7 +2,8 @@
 // parsers, the printer, the validator, tcpvsadm and the data path all look a
 // scheduler up here, by its descriptor (scheduler.ts): its name, whether it
 // reads a key, its knobs and its factory. Adding a scheduler is one new file
-// beside this one, exporting its descriptor, and one line below.
+// beside this one, exporting its descriptor, and its import and name in the
+// list below.
 
 import {
   localRealServer,
