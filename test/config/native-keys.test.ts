@@ -14,7 +14,7 @@ import { RequestView } from '../../lib/route/request-view.ts';
 const FILE = 'keys.tcpvs';
 
 /** The schedulers whose descriptor says they read a key. */
-const KEY_SCHEDULERS = new Set(knownSchedulers().filter((name) => schedulerDescriptor(name)?.usesKey));
+const keySchedulers = new Set(knownSchedulers().filter((name) => schedulerDescriptor(name)?.usesKey));
 
 function parse(lines: string[]): Config {
   return parseNativeConfig(lines.join('\n'), FILE);
@@ -80,11 +80,11 @@ t.test("each descriptor's usesKey matches what its scheduler reports", async (t)
       t.comment(`${name}: its factory throws without options, not compared`);
       continue;
     }
-    t.equal(KEY_SCHEDULERS.has(name), usesKey, `${name}: usesKey ${usesKey}`);
+    t.equal(keySchedulers.has(name), usesKey, `${name}: usesKey ${usesKey}`);
     checked++;
   }
   t.ok(checked >= 5, `compared ${checked} schedulers`);
-  t.ok(KEY_SCHEDULERS.has('hhttp') && !KEY_SCHEDULERS.has('wlc'), 'both kinds are present');
+  t.ok(keySchedulers.has('hhttp') && !keySchedulers.has('wlc'), 'both kinds are present');
 });
 
 t.test('every key kind compiles to its HashKey', async (t) => {
@@ -120,12 +120,12 @@ t.test('every key kind compiles to its HashKey', async (t) => {
 });
 
 t.test('every key-using scheduler accepts key, every other rejects it naming group.key', async (t) => {
-  for (const name of KEY_SCHEDULERS) {
+  for (const name of keySchedulers) {
     t.ok(knownSchedulers().includes(name), `${name} is registered`);
     t.same(problems(groupLines(name, ['key host'], 2)), [], `${name} takes a key`);
     t.same(group(groupLines(name, ['key header x-a'], 2)).key, { kind: 'header', name: 'x-a' });
   }
-  const ignoring = knownSchedulers().filter((n) => !KEY_SCHEDULERS.has(n));
+  const ignoring = knownSchedulers().filter((n) => !keySchedulers.has(n));
   t.ok(ignoring.length >= 4, `schedulers without keys: ${ignoring.join(', ')}`);
   for (const name of ignoring) {
     const lines = groupLines(name, ['key path']);
@@ -135,7 +135,7 @@ t.test('every key-using scheduler accepts key, every other rejects it naming gro
       new RegExp(`^scheduler ${name} does not use a key; key applies to schedulers hhttp, dh, lblc, lblcr, mh and chbl only$`),
     );
   }
-  for (const name of ['sed', 'nq', 'sh', 'p2c']) t.notOk(KEY_SCHEDULERS.has(name), `${name} ignores keys`);
+  for (const name of ['sed', 'nq', 'sh', 'p2c']) t.notOk(keySchedulers.has(name), `${name} ignores keys`);
 });
 
 t.test('the scheduler knobs compile into tuning', async (t) => {
