@@ -67,11 +67,11 @@ export class WeightedRoundRobinScheduler implements Scheduler {
   }
 
   /**
-   * After weights or up/down change (O(n), nothing rebuilt), carry each server's place in the cycle
-   * over to the new weights. A credit divided by the total weight is what the
+   * After weights or up/down change (O(n), nothing rebuilt), carry each
+   * server's place in the cycle over to the new weights. A credit divided by the total weight is what the
    * server is owed, in picks (within ±1 in steady state); that lag is kept and
    * rescaled to the new total, so a big weight cut does not leave a server
-   * owing hundreds of picks, and frequent refreshes do not restart the cycle
+   * owing hundreds of picks, and frequent changes do not restart the cycle
    * (which would favour the heaviest server). Servers that left forget their
    * credit so they rejoin neutral, and the credits are re-centred to sum 0,
    * the algorithm's steady-state invariant. A rescale with nothing changed
