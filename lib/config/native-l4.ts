@@ -35,7 +35,7 @@ import {
   type L4SyncSpec,
 } from './model.ts';
 import { parseDuration, parseEndpoint, parseInteger, checkName, type Token } from './tokenize.ts';
-import { parseWeight } from './validate.ts';
+import { parseWeight, unknownSchedulerMessage } from './validate.ts';
 import { knownSchedulers } from '../sched/index.ts';
 import { healthStatement } from './native-health.ts';
 import type { ProblemSink } from './errors.ts';
@@ -200,8 +200,7 @@ export class L4Draft {
       case 'scheduler': {
         const s = tokens[1]?.text;
         if (tokens.length !== 2 || s === undefined) this.problem(line, 'vip.scheduler', 'usage: scheduler NAME');
-        else if (!knownSchedulers().includes(s))
-          this.problem(line, 'vip.scheduler', `unknown scheduler '${s}' (known: ${knownSchedulers().join(', ')})`);
+        else if (!knownSchedulers().includes(s)) this.problem(line, 'vip.scheduler', unknownSchedulerMessage(s));
         else vip.scheduler = s;
         break;
       }
