@@ -6,6 +6,12 @@ export interface ConfigProblem {
   message: string;
 }
 
+/**
+ * Where parsers and the validator report a problem (or a warning): the line
+ * of the file at fault (0: none), the field, and the message.
+ */
+export type ProblemSink = (line: number, field: string, message: string) => void;
+
 export class ConfigError extends Error {
   readonly problems: ConfigProblem[];
   constructor(problems: ConfigProblem[]) {

@@ -30,7 +30,6 @@ import {
   DEFAULT_LOG,
   DEFAULT_TIMEOUTS,
   type Config,
-  type ConfigWarning,
   type Endpoint,
   type GroupSpec,
   type RuleSpec,
@@ -38,7 +37,8 @@ import {
   type ServiceSpec,
   type Timeouts,
 } from './model.ts';
-import { ConfigError, type ConfigProblem } from './errors.ts';
+import type { ConfigProblem } from './errors.ts';
+import { FileProblems, readStatements } from './statements.ts';
 import {
   captureCount,
   checkListenConflicts,
@@ -50,13 +50,11 @@ import {
   parsePort,
   quoteToken,
   regexText,
-  sortProblems,
-  tokenizeLine,
   type ListenSite,
   type Token,
 } from './tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
-import { MAX_WEIGHT } from './model.ts';
+import { checkGroupScheduling, parseWeight } from './validate.ts';
 import { didYouMean } from './suggest.ts';
 
 /** The keys tcpvs reads in a virtual block. */
@@ -193,28 +191,20 @@ export function parseKtcpvsConfig(text: string, file: string): Config {
 
 class KtcpvsParser {
   private readonly file: string;
-  private readonly problems: ConfigProblem[] = [];
-  private readonly warnings: ConfigWarning[] = [];
+  private readonly report: FileProblems;
+  private readonly problems: ConfigProblem[];
   private readonly virtuals: VirtualDraft[] = [];
   private readonly services: ServiceSpec[] = [];
   private open: VirtualDraft | null = null;
 
   constructor(file: string) {
     this.file = file;
+    this.report = new FileProblems(file);
+    this.problems = this.report.problems;
   }
 
   parse(text: string): Config {
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const line = i + 1;
-      const { tokens, error } = tokenizeLine(lines[i], '{}=');
-      if (error !== null) {
-        this.problem(line, tokens.length > 0 ? tokens[0].text : 'syntax', error);
-        continue;
-      }
-      if (tokens.length === 0) continue;
-      this.statement(line, tokens);
-    }
+    readStatements(text, '{}=', this.report.problem, (line, tokens) => this.statement(line, tokens));
     if (this.open !== null) {
       this.problem(this.open.line, 'virtual', `virtual '${this.open.name}' is never closed with '}'`);
       this.close();
@@ -235,23 +225,23 @@ class KtcpvsParser {
         ),
       this.problems,
     );
-    if (this.problems.length > 0) throw new ConfigError(sortProblems(this.problems));
+    this.report.throwIfAny();
     return {
       format: 'ktcpvs',
       l4: null,
       file: this.file,
       services: this.services,
       log: { ...DEFAULT_LOG },
-      warnings: sortProblems(this.warnings),
+      warnings: this.report.sortedWarnings(),
     };
   }
 
   private problem(line: number, field: string, message: string): void {
-    this.problems.push({ file: this.file, line, field, message });
+    this.report.problem(line, field, message);
   }
 
   private warn(line: number, field: string, message: string): void {
-    this.warnings.push({ file: this.file, line, field, message });
+    this.report.warn(line, field, message);
   }
 
   private statement(line: number, tokens: Token[]): void {
@@ -388,11 +378,9 @@ class KtcpvsParser {
     if (!parsed.ok) this.problem(line, 'server', parsed.message);
     let weight = 1;
     if (values.length === 2) {
-      const n = parseInteger(values[1].text, 0, MAX_WEIGHT);
-      if (n === null) {
-        return this.problem(line, 'server.weight', `bad weight '${values[1].text}': must be an integer 0..${MAX_WEIGHT} (0 = quiescent)`);
-      }
-      weight = n;
+      const w = parseWeight(values[1].text);
+      if (!w.ok) return this.problem(line, 'server.weight', w.message);
+      weight = w.value;
     }
     if (!parsed.ok) return;
     const { host, port } = parsed.value;
@@ -453,6 +441,15 @@ class KtcpvsParser {
     if (v.servers.length === 0) this.problem(v.line, 'server', `virtual '${v.name}' has no 'server = HOST:PORT' lines`);
     const scheduler = v.scheduler ?? DEFAULT_SCHEDULER;
     const built = CONTENT_SCHEDULERS.has(scheduler) ? this.contentRouted(v, scheduler) : this.balancedOnly(v, scheduler);
+    // The rules a native file's groups keep (mh's table against its servers, say), at the scheduler line.
+    const schedulerLine = v.settings.get('scheduler') ?? v.line;
+    for (const group of built.groups) {
+      checkGroupScheduling(
+        group,
+        (statement) => (statement === undefined ? schedulerLine : undefined),
+        (line, field, message) => this.problem(line, field, message),
+      );
+    }
     this.services.push({
       name: v.name,
       listen: v.listen ?? { host: '', port: 0 },

@@ -29,10 +29,14 @@ export type HashKey =
   | { kind: 'cookie'; name: string }
   | { kind: 'submatch'; index: number }; // submatch N of the matching url-regex route (KTCPVS hhttp)
 
-/** Per-group knobs of particular schedulers; each scheduler reads only its own. */
+/**
+ * Per-group knobs of particular schedulers; each scheduler reads only its
+ * own. Each field's statement, syntax and checks are in the descriptor of the
+ * schedulers that take it (lib/sched/<name>.ts).
+ */
 export interface SchedulerTuning {
-  balanceFactor?: number; // chbl: c, a server takes at most ceil(c * mean load); default 1.25
-  balanceOn?: 'requests' | 'active'; // chbl: load = recent requests sent (decayed count) or requests in flight; default requests
+  balanceFactor?: number; // chbl, mh: c, a server takes at most ceil(c * mean load); chbl's default 1.25, mh's none (plain Maglev)
+  balanceOn?: 'requests' | 'active'; // chbl, mh: load = recent requests sent (decayed count) or requests in flight; default requests
   tableSize?: number; // mh: lookup table size, a prime >= 100 * servers; default 65537
   maxEntries?: number; // lblc, lblcr: bound of the key table; default 16384
   expireMs?: number; // lblc, lblcr: an entry unused this long is dropped; default 24 h

@@ -7,7 +7,7 @@
 import type { Endpoint, ServiceSpec } from './model.ts';
 import { formatEndpoint, parseEndpoint, type Token } from './tokenize.ts';
 
-type Report = (line: number, field: string, message: string) => void;
+import type { ProblemSink } from './errors.ts';
 
 export interface AdminHttpSpec {
   host: string;
@@ -27,14 +27,14 @@ function isWildcard(host: string): boolean {
 }
 
 export class AdminDraft {
-  private readonly problem: Report;
-  private readonly warn: Report;
+  private readonly problem: ProblemSink;
+  private readonly warn: ProblemSink;
   private spec: AdminHttpSpec | null = null;
   private specLine = 0;
   tcp: { host: string; port: number; token: string; allowLoad: boolean } | null = null;
   private tcpLine = 0;
 
-  constructor(problem: Report, warn: Report) {
+  constructor(problem: ProblemSink, warn: ProblemSink) {
     this.problem = problem;
     this.warn = warn;
   }

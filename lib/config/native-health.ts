@@ -11,6 +11,7 @@
 // native.ts finds the group (and reports a statement outside one or given
 // twice); everything else about these lines is checked here.
 import type { GroupSpec } from './model.ts';
+import type { ProblemSink } from './errors.ts';
 import { compileRegex, formatDuration, parseDuration, parseInteger, parsePort, type Parsed, type Token } from './tokenize.ts';
 import {
   DEFAULT_EJECT_BACKOFF_MS,
@@ -24,6 +25,7 @@ import {
   type StatusRange,
 } from '../health/spec.ts';
 
+// Problems of the one line being read.
 type Report = (field: string, message: string) => void;
 
 const MAX_COUNT = 1000; // rise, fall, eject failures: more is a typo
@@ -42,8 +44,9 @@ const AGENT_USAGE = 'agent PORT [interval D] [timeout D]';
  * group's spec. `group` is null when native.ts already reported that the
  * line has no group or repeats a statement.
  */
-export function healthStatement(group: { spec: GroupSpec } | null, tokens: readonly Token[], report: Report): void {
+export function healthStatement(group: { spec: GroupSpec } | null, line: number, tokens: readonly Token[], sink: ProblemSink): void {
   if (group === null) return;
+  const report: Report = (field, message) => sink(line, field, message);
   // Each statement writes its part only once the whole line is good, so no
   // half-read check ever runs.
   const health: HealthSpec = group.spec.health ?? {};

@@ -35,10 +35,10 @@ import {
   type L4SyncSpec,
 } from './model.ts';
 import { parseDuration, parseEndpoint, parseInteger, checkName, type Token } from './tokenize.ts';
+import { parseWeight, unknownSchedulerMessage } from './validate.ts';
 import { knownSchedulers } from '../sched/index.ts';
 import { healthStatement } from './native-health.ts';
-
-type Report = (line: number, field: string, message: string) => void;
+import type { ProblemSink } from './errors.ts';
 
 const DRIVERS = ['userspace', 'ipvs', 'remote'] as const;
 const METHODS = ['masq', 'route', 'tunnel'] as const;
@@ -47,7 +47,7 @@ const IPV4_MASK = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 export class L4Draft {
   private readonly file: string;
-  private readonly problem: Report;
+  private readonly problem: ProblemSink;
   private driver: L4Spec['driver'] | null = null;
   private admin: string | null = null;
   private adminToken: string | null = null;
@@ -67,7 +67,7 @@ export class L4Draft {
 
   private reported = 0; // problems reported so far, to tell whether a line was bad
 
-  constructor(file: string, problem: Report) {
+  constructor(file: string, problem: ProblemSink) {
     this.file = file;
     this.problem = (line, field, message) => {
       this.reported++;
@@ -200,8 +200,7 @@ export class L4Draft {
       case 'scheduler': {
         const s = tokens[1]?.text;
         if (tokens.length !== 2 || s === undefined) this.problem(line, 'vip.scheduler', 'usage: scheduler NAME');
-        else if (!knownSchedulers().includes(s))
-          this.problem(line, 'vip.scheduler', `unknown scheduler '${s}' (known: ${knownSchedulers().join(', ')})`);
+        else if (!knownSchedulers().includes(s)) this.problem(line, 'vip.scheduler', unknownSchedulerMessage(s));
         else vip.scheduler = s;
         break;
       }
@@ -328,7 +327,7 @@ export class L4Draft {
     settings.set('check', line);
     if (vip.protocol !== 'tcp') return this.problem(line, 'vip.check', 'checks are for tcp vips');
     const shim: { spec: GroupSpec } = { spec: { name: vip.name, scheduler: vip.scheduler, servers: [] } };
-    healthStatement(shim, tokens, (field, message) => this.problem(line, `vip.${field}`, message));
+    healthStatement(shim, line, tokens, (at, field, message) => this.problem(at, `vip.${field}`, message));
     if (shim.spec.health?.check !== undefined) vip.check = shim.spec.health.check;
   }
 
@@ -391,9 +390,9 @@ export class L4Draft {
       const value = tokens[i + 1]?.text;
       if (value === undefined) return this.problem(line, `vip.real.${option}`, `'${option}' needs a value`);
       if (option === 'weight') {
-        const w = parseInteger(value, 0, 65535);
-        if (w === null) return this.problem(line, 'vip.real.weight', `bad weight '${value}': an integer 0..65535`);
-        real.weight = w;
+        const w = parseWeight(value);
+        if (!w.ok) return this.problem(line, 'vip.real.weight', w.message);
+        real.weight = w.value;
       } else if (option === 'method' && real.kind === 'address') {
         if (!(METHODS as readonly string[]).includes(value))
           return this.problem(line, 'vip.real.method', `unknown method '${value}': masq, route or tunnel`);

@@ -9,9 +9,7 @@ import {
   DEFAULT_LIMITS,
   DEFAULT_LOG,
   DEFAULT_TIMEOUTS,
-  MAX_WEIGHT,
   type Config,
-  type ConfigWarning,
   type Endpoint,
   type GroupSpec,
   type HashKey,
@@ -19,19 +17,18 @@ import {
   type LogSpec,
   type Matcher,
   type RuleSpec,
-  type SchedulerTuning,
   type ServerSpec,
   type ServiceSpec,
   type Timeouts,
 } from './model.ts';
-import { ConfigError, type ConfigProblem } from './errors.ts';
+import type { ConfigProblem } from './errors.ts';
+import { FileProblems, readStatements } from './statements.ts';
 import { L4Draft, L4_KEYWORDS } from './native-l4.ts';
 import { AdminDraft } from './native-admin.ts';
 import { healthStatement } from './native-health.ts';
 import { parseNetwork, type Network } from '../net/networks.ts';
 import { affinityProblems, withAffinityDefaults, type AffinityInput } from '../affinity/index.ts';
 import {
-  captureCount,
   checkListenConflicts,
   checkName,
   formatEndpoint,
@@ -39,16 +36,24 @@ import {
   parseEndpoint,
   parseInteger,
   parseSize,
-  sortProblems,
-  tokenizeLine,
   type ListenSite,
-  type Parsed,
   type Token,
 } from './tokenize.ts';
-import { knownSchedulers } from '../sched/index.ts';
-import { keyedRegexIndex, parseMatcher } from './route-syntax.ts';
+import { knobStatements, knownSchedulers, schedulerDescriptor } from '../sched/index.ts';
+import type { SchedulerKnob } from '../sched/scheduler.ts';
+import { MAX_TABLE_ENTRIES } from '../sched/lblc.ts';
+import { parseMatcher } from './route-syntax.ts';
 import { nearest } from './suggest.ts';
-import { DEFAULT_TABLE_SIZE, MAX_TABLE_SIZE, isPrime } from '../sched/mh.ts';
+import {
+  checkGroupScheduling,
+  checkSubmatchSource,
+  duplicateNameMessage,
+  noMatchersMessage,
+  parseWeight,
+  serverTwiceMessage,
+  unknownGroupMessage,
+  unknownSchedulerMessage,
+} from './validate.ts';
 
 const LOG_LEVELS: readonly LogSpec['level'][] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -65,91 +70,9 @@ const MAX_POOL_IDLE = 100_000;
 const MAX_HEADER_COUNT = 10_000;
 const MAX_RETRIES = 10;
 
-/**
- * Schedulers whose pick() reads the request key (Scheduler.usesKey). Kept
- * here because the parser must reject `key` before any scheduler is built; a
- * test holds it equal to what the registered schedulers report.
- */
-export const KEY_SCHEDULERS: ReadonlySet<string> = new Set(['dh', 'lblc', 'lblcr', 'mh', 'chbl', 'hhttp']);
-
 const KEY_USAGE = 'key path | key path-query | key host | key client | key header NAME | key cookie NAME | key submatch N';
 // Header and cookie names are both RFC 9110 tokens.
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-// Upper bounds that keep a typo from allocating gigabytes (mh has its own).
-// Key tables are allocated whole in shared memory: 1M pins take about 38 MB,
-// 1M lblcr entries about 120 MB.
-const MAX_TABLE_ENTRIES = 1_048_576;
-const MAX_BALANCE_FACTOR = 100;
-const MAX_SEED = 0xffff_ffff;
-
-/** A group statement that sets one SchedulerTuning field for some schedulers only. */
-interface TuningKnob {
-  field: keyof SchedulerTuning;
-  schedulers: readonly string[];
-  usage: string;
-  parse(text: string): Parsed<NonNullable<SchedulerTuning[keyof SchedulerTuning]>>;
-}
-
-const TUNING_KNOBS: ReadonlyMap<string, TuningKnob> = new Map([
-  [
-    'balance-factor',
-    { field: 'balanceFactor', schedulers: ['chbl'], usage: 'balance-factor DECIMAL (above 1, e.g. 1.25)', parse: parseBalanceFactor },
-  ],
-  ['balance-on', { field: 'balanceOn', schedulers: ['chbl'], usage: 'balance-on requests|active', parse: parseBalanceOn }],
-  ['table-size', { field: 'tableSize', schedulers: ['mh'], usage: 'table-size PRIME', parse: parseTableSize }],
-  ['table-max', { field: 'maxEntries', schedulers: ['lblc', 'lblcr'], usage: 'table-max COUNT', parse: parseTableMax }],
-  ['expire', { field: 'expireMs', schedulers: ['lblc', 'lblcr'], usage: 'expire DURATION', parse: parseDuration }],
-  ['set-expire', { field: 'setExpireMs', schedulers: ['lblcr'], usage: 'set-expire DURATION', parse: parseDuration }],
-  ['seed', { field: 'seed', schedulers: ['p2c'], usage: 'seed N', parse: parseSeed }],
-]);
-
-function parseBalanceFactor(text: string): Parsed<number> {
-  const n = /^\d{1,4}(?:\.\d{1,6})?$/.test(text) ? Number(text) : NaN;
-  if (!(n > 1 && n <= MAX_BALANCE_FACTOR)) {
-    return { ok: false, message: `bad balance factor '${text}': a decimal number above 1 and at most ${MAX_BALANCE_FACTOR}, e.g. 1.25` };
-  }
-  return { ok: true, value: n };
-}
-
-function parseBalanceOn(text: string): Parsed<'requests' | 'active'> {
-  if (text === 'requests' || text === 'active') return { ok: true, value: text };
-  return { ok: false, message: `bad balance-on '${text}': requests (recent requests sent to each server) or active (requests in flight)` };
-}
-
-function parseTableSize(text: string): Parsed<number> {
-  const n = parseInteger(text, 2, MAX_TABLE_SIZE);
-  if (n === null) return { ok: false, message: `bad table size '${text}': must be a prime number 2..${MAX_TABLE_SIZE}` };
-  if (!isPrime(n)) {
-    const next = nextPrime(n);
-    return { ok: false, message: `table size ${n} is not prime${next <= MAX_TABLE_SIZE ? ` (the next prime is ${next})` : ''}` };
-  }
-  return { ok: true, value: n };
-}
-
-function parseTableMax(text: string): Parsed<number> {
-  const n = parseInteger(text, 1, MAX_TABLE_ENTRIES);
-  if (n === null) return { ok: false, message: `bad table bound '${text}': must be an integer 1..${MAX_TABLE_ENTRIES}` };
-  return { ok: true, value: n };
-}
-
-function parseSeed(text: string): Parsed<number> {
-  const n = parseInteger(text, 0, MAX_SEED);
-  if (n === null) return { ok: false, message: `bad seed '${text}': must be an integer 0..${MAX_SEED}` };
-  return { ok: true, value: n };
-}
-
-/** The smallest prime >= n, for suggestions (prime gaps near 2^24 are < 200). */
-export function nextPrime(n: number): number {
-  let p = Math.max(2, Math.ceil(n));
-  while (!isPrime(p)) p++;
-  return p;
-}
-
-/** Names for a message: "chbl", "lblc and lblcr", "a, b and c". */
-function listNames(names: readonly string[]): string {
-  return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
-}
 
 interface GroupDraft {
   spec: GroupSpec;
@@ -185,8 +108,8 @@ export function parseNativeConfig(text: string, file: string): Config {
 
 class NativeParser {
   private readonly file: string;
-  private readonly problems: ConfigProblem[] = [];
-  private readonly warnings: ConfigWarning[] = [];
+  private readonly report: FileProblems;
+  private readonly problems: ConfigProblem[];
   private readonly services: ServiceDraft[] = [];
   private service: ServiceDraft | null = null;
   private group: GroupDraft | null = null;
@@ -200,21 +123,13 @@ class NativeParser {
 
   constructor(file: string) {
     this.file = file;
+    this.report = new FileProblems(file);
+    this.problems = this.report.problems;
     this.l4 = new L4Draft(file, (line, field, message) => this.problem(line, field, message));
   }
 
   parse(text: string): Config {
-    const lines = text.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const line = i + 1;
-      const { tokens, error } = tokenizeLine(lines[i]);
-      if (error !== null) {
-        this.problem(line, tokens.length > 0 ? tokens[0].text : 'syntax', error);
-        continue;
-      }
-      if (tokens.length === 0) continue;
-      this.statement(line, tokens);
-    }
+    readStatements(text, '', this.report.problem, (line, tokens) => this.statement(line, tokens));
 
     const specs = this.services.map((s) => this.finishService(s));
     // No service is fine: KTCPVS and IPVS start empty and are built up with
@@ -234,7 +149,7 @@ class NativeParser {
     );
     const l4 = this.l4.finish(specs, this.problems);
     const adminHttp = this.admin.finish(specs);
-    if (this.problems.length > 0) throw new ConfigError(sortProblems(this.problems));
+    this.report.throwIfAny();
     return {
       format: 'native',
       file: this.file,
@@ -243,16 +158,16 @@ class NativeParser {
       l4,
       adminHttp,
       adminTcp: this.admin.tcp,
-      warnings: sortProblems(this.warnings),
+      warnings: this.report.sortedWarnings(),
     };
   }
 
   private problem(line: number, field: string, message: string): void {
-    this.problems.push({ file: this.file, line, field, message });
+    this.report.problem(line, field, message);
   }
 
   private warn(line: number, field: string, message: string): void {
-    this.warnings.push({ file: this.file, line, field, message });
+    this.report.warn(line, field, message);
   }
 
   /** Checks the argument count (after the keyword); false after reporting. */
@@ -295,7 +210,7 @@ class NativeParser {
     const handler = this.statements.get(keyword.text);
     if (handler !== undefined) return handler(line, tokens);
     if (this.l4.vipMember(line, tokens)) return;
-    const knob = TUNING_KNOBS.get(keyword.text);
+    const knob = knobStatements().get(keyword.text)?.knob;
     if (knob !== undefined) return this.tuningStatement(line, tokens, knob);
     const keywords = this.keywords();
     const guess = nearest(keyword.text, keywords);
@@ -310,7 +225,7 @@ class NativeParser {
 
   /** Every keyword a line may start with: the statement table's, the L4 part's and the tuning knobs. */
   keywords(): string[] {
-    return [...new Set([...this.statements.keys(), ...L4_KEYWORDS, ...TUNING_KNOBS.keys()])];
+    return [...new Set([...this.statements.keys(), ...L4_KEYWORDS, ...knobStatements().keys()])];
   }
 
   // The statements a line may start with, one entry each (the L4 part's
@@ -363,7 +278,7 @@ class NativeParser {
   ]);
 
   private health(line: number, tokens: Token[]): void {
-    healthStatement(this.inGroup(line, tokens[0].text), tokens, (field, message) => this.problem(line, field, message));
+    healthStatement(this.inGroup(line, tokens[0].text), line, tokens, (at, field, message) => this.problem(at, field, message));
   }
 
   private logStatement(line: number, tokens: Token[]): void {
@@ -413,7 +328,7 @@ class NativeParser {
     if (bad !== null) return this.problem(line, 'service', bad);
     const first = this.services.find((s) => s.name === name);
     if (first !== undefined && first !== this.service) {
-      this.problem(line, 'service', `duplicate service name '${name}' (first at line ${first.line})`);
+      this.problem(line, 'service', duplicateNameMessage('service', name, first.line));
     }
   }
 
@@ -532,7 +447,7 @@ class NativeParser {
     const bad = checkName(name);
     if (bad !== null) this.problem(line, 'group', bad);
     const first = service.groups.find((g) => g.spec.name === name);
-    if (first !== undefined) this.problem(line, 'group', `duplicate group name '${name}' (first at line ${first.line})`);
+    if (first !== undefined) this.problem(line, 'group', duplicateNameMessage('group', name, first.line));
     else service.groups.push(draft);
 
     const options = new Map<string, number>();
@@ -550,8 +465,7 @@ class NativeParser {
         continue;
       }
       if (option === 'scheduler') {
-        const known = knownSchedulers();
-        if (!known.includes(value)) this.problem(line, field, `unknown scheduler '${value}' (known: ${known.join(', ')})`);
+        if (!knownSchedulers().includes(value)) this.problem(line, field, unknownSchedulerMessage(value));
         else {
           draft.spec.scheduler = value;
           draft.schedulerKnown = true;
@@ -583,13 +497,11 @@ class NativeParser {
     const field = 'group.key';
     const group = this.inGroup(line, 'key');
     if (group === null) return;
-    const scheduler = group.spec.scheduler;
-    if (group.schedulerKnown && !KEY_SCHEDULERS.has(scheduler)) {
-      return this.problem(
-        line,
-        field,
-        `scheduler ${scheduler} does not use a key; key applies to schedulers ${listNames([...KEY_SCHEDULERS])} only`,
-      );
+    // A key its scheduler ignores is the validator's to report, whatever it
+    // says: it is kept unread, so a typo in it is not reported instead.
+    if (group.schedulerKnown && schedulerDescriptor(group.spec.scheduler)?.usesKey === false) {
+      group.spec.key = { kind: 'path' };
+      return;
     }
     const kind = tokens[1];
     if (kind === undefined) return this.problem(line, field, `missing argument: usage: ${KEY_USAGE}`);
@@ -731,19 +643,17 @@ class NativeParser {
     if (problems.length === 0) group.spec.affinity = spec;
   }
 
-  private tuningStatement(line: number, tokens: Token[], knob: TuningKnob): void {
+  /** A scheduler knob (the registry's); whether the group's scheduler takes it is the validator's rule. */
+  private tuningStatement(line: number, tokens: Token[], knob: SchedulerKnob): void {
     const keyword = tokens[0].text;
     const field = `group.${keyword}`;
     const group = this.inGroup(line, keyword);
     if (group === null) return;
-    // A knob the scheduler ignores would only make the user believe it works.
-    if (group.schedulerKnown && !knob.schedulers.includes(group.spec.scheduler)) {
-      const which = knob.schedulers.length === 1 ? 'scheduler' : 'schedulers';
-      return this.problem(
-        line,
-        field,
-        `${keyword} applies to ${which} ${listNames(knob.schedulers)} only (group '${group.spec.name}' uses ${group.spec.scheduler})`,
-      );
+    // A knob its scheduler ignores is the validator's to report, whatever
+    // its value: it is kept unread, so a bad value is not reported instead.
+    if (group.schedulerKnown && !knobStatements().get(keyword)?.schedulers.includes(group.spec.scheduler)) {
+      Object.assign((group.spec.tuning ??= {}), { [knob.field]: tokens[1]?.text ?? '' });
+      return;
     }
     if (!this.arity(line, tokens, field, 1, 1, knob.usage)) return;
     const parsed = knob.parse(tokens[1].text);
@@ -793,18 +703,17 @@ class NativeParser {
         this.problem(line, 'server.weight', `'weight' given twice: usage: ${usage}`);
         return;
       }
-      const value = tokens[++i]?.text;
-      const n = value === undefined ? null : parseInteger(value, 0, MAX_WEIGHT);
-      if (n === null) {
-        this.problem(line, 'server.weight', `bad weight '${value ?? ''}': must be an integer 0..${MAX_WEIGHT} (0 = quiescent)`);
+      const parsed = parseWeight(tokens[++i]?.text ?? '');
+      if (!parsed.ok) {
+        this.problem(line, 'server.weight', parsed.message);
         return;
       }
-      weight = n;
+      weight = parsed.value;
     }
     if (!parsed.ok) return;
     const { host, port } = parsed.value;
     if (group.spec.servers.some((s) => s.host === host && s.port === port)) {
-      this.problem(line, 'server', `${formatEndpoint(parsed.value)} is already in group '${group.spec.name}'`);
+      this.problem(line, 'server', serverTwiceMessage(formatEndpoint(parsed.value), group.spec.name));
       return;
     }
     const server: ServerSpec = { host, port, weight: weight ?? 1 };
@@ -821,7 +730,7 @@ class NativeParser {
     const bad = checkName(name);
     if (bad !== null) this.problem(line, 'route', bad);
     const first = service.rules.find((r) => r.name === name);
-    if (first !== undefined) this.problem(line, 'route', `duplicate route name '${name}' (first at line ${first.line})`);
+    if (first !== undefined) this.problem(line, 'route', duplicateNameMessage('route', name, first.line));
 
     const n = tokens.length;
     const last = tokens[n - 1];
@@ -844,7 +753,7 @@ class NativeParser {
       i = result.next;
     }
     if (ok && matchers.length === 0) {
-      this.problem(line, 'route', `route '${name}' has no matchers (use 'default GROUP' for a catch-all)`);
+      this.problem(line, 'route', noMatchersMessage(name));
     }
     const rule: RuleSpec = { name, matchers, group: tokens[n - 1].text, file: this.file, line };
     if (first === undefined) service.rules.push(rule);
@@ -865,34 +774,32 @@ class NativeParser {
     }
     if (s.groups.length === 0) this.problem(s.line, 'group', `service '${s.name}' has no groups`);
     const groups = new Map<string, GroupDraft>();
+    const keyUsable = new Set<GroupDraft>();
+    const problem = (line: number, field: string, message: string): void => this.problem(line, field, message);
     for (const g of s.groups) {
       groups.set(g.spec.name, g);
       if (g.spec.servers.length === 0 && g.rejectedServers === 0) this.problem(g.line, 'group', `group '${g.spec.name}' has no servers`);
       // hhttp keys on submatch 0 (the whole match) unless told otherwise, as in KTCPVS.
-      if (g.spec.scheduler === 'hhttp') {
-        if (g.spec.key === undefined) g.spec.hashSubmatch ??= 0;
-      } else if (g.hashLine > 0) {
-        this.problem(
-          g.hashLine,
-          'group.hash-submatch',
-          "hash-submatch is only meaningful with 'scheduler hhttp' (other schedulers: 'key submatch N')",
-        );
-      }
-      this.checkTableSize(g);
+      if (g.spec.scheduler === 'hhttp' && g.spec.key === undefined) g.spec.hashSubmatch ??= 0;
+      // A bad group line was reported; its group is not checked against a scheduler the user did not choose.
+      if (!g.schedulerKnown) continue;
+      const lineOf = (statement?: string): number | undefined =>
+        statement === undefined ? g.line : statement === 'hash-submatch' ? g.hashLine || undefined : g.settings.get(statement);
+      if (checkGroupScheduling(g.spec, lineOf, problem)) keyUsable.add(g);
     }
     const used = new Set<string>();
     for (const rule of s.rules) {
       const target = groups.get(rule.group);
       if (target === undefined) {
-        this.problem(rule.line, 'route.to', `unknown group '${rule.group}' in service '${s.name}'`);
+        this.problem(rule.line, 'route.to', unknownGroupMessage(rule.group, s.name));
         continue;
       }
       used.add(rule.group);
-      this.checkSubmatchSource(rule, target);
+      if (keyUsable.has(target)) checkSubmatchSource(rule, rule.line, target.spec, problem, (l, f, m) => this.warn(l, f, m));
     }
     if (s.defaultGroup !== null) {
       const target = groups.get(s.defaultGroup);
-      if (target === undefined) this.problem(s.defaultLine, 'default', `unknown group '${s.defaultGroup}' in service '${s.name}'`);
+      if (target === undefined) this.problem(s.defaultLine, 'default', unknownGroupMessage(s.defaultGroup, s.name));
       else if (target.spec.hashSubmatch !== undefined) {
         this.warn(
           s.defaultLine,
@@ -918,63 +825,6 @@ class NativeParser {
       file: this.file,
       line: s.line,
     };
-  }
-
-  /**
-   * A route to a group keyed on submatch N must have a regex (the one the
-   * router runs for the key) with at least N capture groups. An explicit
-   * `key submatch` on a route without one is an error; hhttp's implicit
-   * submatch 0 there only warns, as it always has (hhttp falls back to wlc).
-   */
-  private checkSubmatchSource(rule: RuleSpec, target: GroupDraft): void {
-    const submatch = target.spec.hashSubmatch;
-    if (submatch === undefined) return;
-    const keyedAt = keyedRegexIndex(rule.matchers);
-    const keyed = keyedAt === -1 ? undefined : rule.matchers[keyedAt];
-    if (keyed === undefined || (keyed.kind !== 'url-regex' && keyed.kind !== 'path-regex')) {
-      const message = `group '${rule.group}' keys on submatch ${submatch} of a url-regex or path-regex, but route '${rule.name}' has neither`;
-      if (target.spec.key?.kind === 'submatch') this.problem(rule.line, 'route.to', message);
-      else this.warn(rule.line, 'route.to', `${message}: its requests carry no hash key`);
-      return;
-    }
-    const groups = captureCount(keyed.re);
-    if (groups < submatch) {
-      this.problem(
-        rule.line,
-        keyed.kind,
-        `group '${rule.group}' keys on submatch ${submatch} but this regex has only ${groups} capture group(s)`,
-      );
-    }
-  }
-
-  /**
-   * mh spreads each server over ~table/servers slots; fewer than 100 each make
-   * its shares uneven, so mh refuses such a table. Checked here, where the
-   * error can name the line, instead of when the service starts.
-   */
-  private checkTableSize(g: GroupDraft): void {
-    if (g.spec.scheduler !== 'mh' || !g.schedulerKnown) return;
-    const least = 100 * g.spec.servers.length;
-    const size = g.spec.tuning?.tableSize;
-    const line = g.settings.get('table-size');
-    if (size === undefined || line === undefined) {
-      if (DEFAULT_TABLE_SIZE < least) {
-        this.problem(
-          g.line,
-          'group.table-size',
-          `mh's default table size ${DEFAULT_TABLE_SIZE} is too small for ${g.spec.servers.length} servers: ` +
-            `add 'table-size P' with a prime P of at least 100 × servers = ${least} (e.g. ${nextPrime(least)})`,
-        );
-      }
-      return;
-    }
-    if (size < least) {
-      this.problem(
-        line,
-        'group.table-size',
-        `table size ${size} is too small for ${g.spec.servers.length} servers: must be at least 100 × servers = ${least} (the next prime is ${nextPrime(least)})`,
-      );
-    }
   }
 }
 

@@ -8,7 +8,7 @@ import { formatDuration, formatEndpoint, formatSize, quoteToken, regexText } fro
 import { formatProblem } from './errors.ts';
 import { formatHealth } from '../health/print.ts';
 import { DEFAULT_LIMITS, DEFAULT_TIMEOUTS } from './model.ts';
-import { KEY_SCHEDULERS } from './native.ts';
+import { knobStatements, schedulerDescriptor } from '../sched/index.ts';
 
 /** A key as its `key` statement reads, without the keyword. */
 export function formatKey(key: HashKey): string {
@@ -27,26 +27,15 @@ export function formatKey(key: HashKey): string {
 function groupKey(g: GroupSpec): string {
   if (g.key !== undefined) return formatKey(g.key);
   if (g.hashSubmatch !== undefined) return `submatch ${g.hashSubmatch}`;
-  return KEY_SCHEDULERS.has(g.scheduler) ? 'path (default)' : '-';
+  return schedulerDescriptor(g.scheduler)?.usesKey === true ? 'path (default)' : '-';
 }
 
-// In the order and the syntax of the group statements that set them.
-const TUNING_STATEMENTS: [keyof SchedulerTuning, string, (v: number) => string][] = [
-  ['balanceFactor', 'balance-factor', String],
-  ['balanceOn', 'balance-on', String],
-  ['tableSize', 'table-size', String],
-  ['maxEntries', 'table-max', String],
-  ['expireMs', 'expire', formatDuration],
-  ['setExpireMs', 'set-expire', formatDuration],
-  ['seed', 'seed', String],
-];
-
-/** The knobs set for a group, as statements; '-' for none (the scheduler's defaults). */
+/** The knobs set for a group, as their statements read (the registry's order); '-' for none (the scheduler's defaults). */
 export function formatTuning(tuning: SchedulerTuning | undefined): string {
   const parts: string[] = [];
-  for (const [field, statement, format] of TUNING_STATEMENTS) {
-    const value = tuning?.[field];
-    if (value !== undefined) parts.push(`${statement} ${typeof value === 'number' ? format(value) : value}`);
+  for (const [statement, { knob }] of knobStatements()) {
+    const value = tuning?.[knob.field];
+    if (value !== undefined) parts.push(`${statement} ${knob.print(value)}`);
   }
   return parts.length === 0 ? '-' : parts.join(', ');
 }

@@ -7,11 +7,12 @@
 // lists the same servers, and only rebuilt when that changes. Status and
 // weights are not config: the control plane writes them to the servers'
 // shared records and bumps the group's version, and sync() copies them here
-// at the next request.
+// at the next request, telling the scheduler of each change (serverUp,
+// serverDown, weightChanged) so it updates only what that change touches.
 import { isDeepStrictEqual } from 'node:util';
 import type { GroupSpec, ServerSpec, ServiceSpec } from '../config/model.ts';
 import type { GroupPlan } from '../control/registry.ts';
-import { RealServer, type Scheduler } from '../sched/scheduler.ts';
+import { RealServer, setServerState, type Scheduler } from '../sched/scheduler.ts';
 import { createScheduler } from '../sched/index.ts';
 import { ServerPool, type PoolOptions } from '../upstream/pool.ts';
 import { compileKey, type KeyReader } from '../route/hash-key.ts';
@@ -112,22 +113,21 @@ export class GroupRuntime {
     this.spec = spec;
     // The version first: a change made while copying is seen at the next sync().
     this.seenVersion = Atomics.load(this.groupWords, G_VERSION);
-    let stateChanged = false;
-    for (const server of servers) if (this.copyState(server)) stateChanged = true;
     const owner = this.stripe + 1;
     const keyTable = plan.keyTable === null ? null : this.attach(plan.keyTable);
     if (previous === undefined || !sameServers || !sameScheduling(previous, spec) || keyTable !== this.keyTable) {
+      // A new scheduler reads the servers' state as it is built.
+      for (const server of servers) this.copyState(server);
       // Learned state lives outside the scheduler (key tables, shared
       // counters), so a new scheduler over the same tables forgets nothing.
       const options = {
         ...spec.tuning,
-        hashSubmatch: spec.hashSubmatch,
         keyTable: keyTable ?? undefined,
         groupWords: this.groupWords,
         lockOwner: owner,
       };
       this.scheduler = createScheduler(spec.scheduler, servers, options);
-    } else if (stateChanged) this.scheduler.refresh();
+    } else for (const server of servers) setServerState(this.scheduler, server, this.sharedUp(server), this.sharedWeight(server));
     this.keyTable = keyTable;
     this.keyOf = compileKey(spec.key, spec.hashSubmatch);
     const affinityTable = plan.affinityTable === null ? null : this.attach(plan.affinityTable);
@@ -165,19 +165,22 @@ export class GroupRuntime {
     const version = Atomics.load(this.groupWords, G_VERSION);
     if (version === this.seenVersion) return;
     this.seenVersion = version;
-    let changed = false;
-    for (const server of this.servers) if (this.copyState(server)) changed = true;
-    if (changed) this.scheduler.refresh();
+    const scheduler = this.scheduler;
+    for (const server of this.servers) setServerState(scheduler, server, this.sharedUp(server), this.sharedWeight(server));
   }
 
-  private copyState(server: RealServer): boolean {
-    const words = server.share;
-    const up = statusUp(Atomics.load(words, W_STATUS));
-    const weight = Atomics.load(words, W_WEIGHT);
-    if (up === server.up && weight === server.weight) return false;
-    server.up = up;
-    server.weight = weight;
-    return true;
+  private sharedUp(server: RealServer): boolean {
+    return statusUp(Atomics.load(server.share, W_STATUS));
+  }
+
+  private sharedWeight(server: RealServer): number {
+    return Atomics.load(server.share, W_WEIGHT);
+  }
+
+  /** The control plane's status and weight, for a scheduler about to be built. */
+  private copyState(server: RealServer): void {
+    server.up = this.sharedUp(server);
+    server.weight = this.sharedWeight(server);
   }
 
   /** A server's counters in this thread's stripe; null once it left the group. */

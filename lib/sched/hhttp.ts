@@ -13,32 +13,36 @@
 //
 // Requests without a key (the submatch did not participate) fall back to wlc.
 
-import { available } from './scheduler.ts';
-import type { PickContext, RealServer, Scheduler, SchedulerFactory } from './scheduler.ts';
-import { TieBreaker, leastWeightedIndex } from './least-load.ts';
+import { LiveScheduler, available } from './scheduler.ts';
+import type { PickContext, RealServer, SchedulerDescriptor } from './scheduler.ts';
+import { LeastWeightedFallback } from './least-load.ts';
 import { fnv1a32, mix32 } from './hash.ts';
 
 export { fnv1a32, mix32 } from './hash.ts';
 
 const TWO_POW_32 = 4294967296;
 
-export class HashHttpScheduler implements Scheduler {
+// Nothing to rebuild on a change: server salts depend only on names, and
+// weights and up/down are read live, so the mapping changes exactly when they do.
+export class HashHttpScheduler extends LiveScheduler {
   readonly name = 'hhttp';
   readonly usesKey = true;
   private readonly servers: readonly RealServer[];
   // Per-server salt from the server's name, so the mapping follows names, not config order.
   private readonly nameHashes: Uint32Array;
-  private readonly fallbackTies = new TieBreaker();
+  private readonly fallback: LeastWeightedFallback;
 
   constructor(servers: readonly RealServer[]) {
+    super();
     this.servers = servers;
+    this.fallback = new LeastWeightedFallback(servers);
     this.nameHashes = new Uint32Array(servers.length);
     for (let i = 0; i < servers.length; i++) this.nameHashes[i] = mix32(fnv1a32(servers[i].name));
   }
 
   pick(ctx: PickContext): RealServer | null {
     const key = ctx.key;
-    if (key === undefined) return this.pickLeastWeighted();
+    if (key === undefined) return this.fallback.pick();
     const servers = this.servers;
     const nameHashes = this.nameHashes;
     const keyHash = fnv1a32(key);
@@ -60,17 +64,6 @@ export class HashHttpScheduler implements Scheduler {
     }
     return best === -1 ? null : servers[best];
   }
-
-  private pickLeastWeighted(): RealServer | null {
-    const best = leastWeightedIndex(this.servers, this.fallbackTies);
-    if (best === -1) return null;
-    return this.servers[best];
-  }
-
-  refresh(): void {
-    // Nothing to rebuild: server salts depend only on names, and weights and
-    // up/down are read live, so the mapping changes exactly when they do.
-  }
 }
 
-export const createHashHttp: SchedulerFactory = (servers) => new HashHttpScheduler(servers);
+export const hhttp: SchedulerDescriptor = { name: 'hhttp', usesKey: true, knobs: [], create: (servers) => new HashHttpScheduler(servers) };

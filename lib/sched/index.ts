@@ -1,52 +1,80 @@
-// The scheduler registry: a group's `scheduler` name to its implementation.
-// Adding a scheduler is one new file beside this one and one line below.
+// The scheduler registry: the one list of schedulers. The native and KTCPVS
+// parsers, the printer, the validator, tcpvsadm and the data path all look a
+// scheduler up here, by its descriptor (scheduler.ts): its name, whether it
+// reads a key, its knobs and its factory. Adding a scheduler is one new file
+// beside this one, exporting its descriptor, and its import and name in the
+// list below.
 
-import { localRealServer, type RealServer, type Scheduler, type SchedulerFactory, type SchedulerOptions } from './scheduler.ts';
-import { createRoundRobin } from './rr.ts';
-import { createWeightedRoundRobin } from './wrr.ts';
-import { createLeastConnection } from './lc.ts';
-import { createWeightedLeastConnection } from './wlc.ts';
-import { createHashHttp } from './hhttp.ts';
-import { createShortestExpectedDelay } from './sed.ts';
-import { createNeverQueue } from './nq.ts';
-import { createDestinationHash } from './dh.ts';
-import { createSourceHash } from './sh.ts';
-import { createPowerOfTwoChoices } from './p2c.ts';
-import { createLocalityLeastConnection } from './lblc.ts';
-import { createLocalityReplicated } from './lblcr.ts';
-import { createMaglev } from './mh.ts';
-import { createBoundedLoadHash } from './chbl.ts';
+import {
+  localRealServer,
+  type RealServer,
+  type Scheduler,
+  type SchedulerDescriptor,
+  type SchedulerKnob,
+  type SchedulerOptions,
+} from './scheduler.ts';
+import { rr } from './rr.ts';
+import { wrr } from './wrr.ts';
+import { lc, nq, sed, wlc } from './least-connection.ts';
+import { hhttp } from './hhttp.ts';
+import { dh } from './dh.ts';
+import { sh } from './sh.ts';
+import { p2c } from './p2c.ts';
+import { lblc } from './lblc.ts';
+import { lblcr } from './lblcr.ts';
+import { mh } from './mh.ts';
+import { chbl } from './chbl.ts';
 
-// A Map, not an object literal, so names like "constructor" are not found.
-const FACTORIES: ReadonlyMap<string, SchedulerFactory> = new Map([
-  ['rr', createRoundRobin],
-  ['wrr', createWeightedRoundRobin],
-  ['lc', createLeastConnection],
-  ['wlc', createWeightedLeastConnection],
-  ['hhttp', createHashHttp],
-  // more schedulers: one line each, below this one
-  ['sed', createShortestExpectedDelay],
-  ['nq', createNeverQueue],
-  ['dh', createDestinationHash],
-  ['sh', createSourceHash],
-  ['p2c', createPowerOfTwoChoices],
-  ['lblc', createLocalityLeastConnection],
-  ['lblcr', createLocalityReplicated],
-  ['mh', createMaglev],
-  ['chbl', createBoundedLoadHash],
-]);
+// In the order `known: ...` lists them. A Map, not an object literal, so
+// names like "constructor" are not found.
+const SCHEDULERS: ReadonlyMap<string, SchedulerDescriptor> = new Map(
+  [rr, wrr, lc, wlc, hhttp, sed, nq, dh, sh, p2c, lblc, lblcr, mh, chbl].map((d) => [d.name, d]),
+);
 
 /** Scheduler names in registration order. */
 export function knownSchedulers(): string[] {
-  return [...FACTORIES.keys()];
+  return [...SCHEDULERS.keys()];
+}
+
+/** The scheduler called `name`, or undefined. */
+export function schedulerDescriptor(name: string): SchedulerDescriptor | undefined {
+  return SCHEDULERS.get(name);
+}
+
+/** Every registered scheduler. */
+export function schedulerDescriptors(): SchedulerDescriptor[] {
+  return [...SCHEDULERS.values()];
+}
+
+/** A knob statement and the schedulers that take it (a knob shared by two is one object). */
+export interface KnobEntry {
+  readonly knob: SchedulerKnob;
+  readonly schedulers: readonly string[];
+}
+
+const KNOBS: ReadonlyMap<string, KnobEntry> = (() => {
+  const byStatement = new Map<string, { knob: SchedulerKnob; schedulers: string[] }>();
+  for (const d of SCHEDULERS.values()) {
+    for (const knob of d.knobs) {
+      const entry = byStatement.get(knob.statement);
+      if (entry === undefined) byStatement.set(knob.statement, { knob, schedulers: [d.name] });
+      else entry.schedulers.push(d.name);
+    }
+  }
+  return byStatement;
+})();
+
+/** Every knob statement, in registry order, with the schedulers that take it. */
+export function knobStatements(): ReadonlyMap<string, KnobEntry> {
+  return KNOBS;
 }
 
 export function createScheduler(name: string, servers: readonly RealServer[], options: SchedulerOptions): Scheduler {
-  const factory = FACTORIES.get(name);
-  if (factory === undefined) {
+  const descriptor = SCHEDULERS.get(name);
+  if (descriptor === undefined) {
     throw new Error(`unknown scheduler "${name}" (known: ${knownSchedulers().join(', ')})`);
   }
-  return factory(servers, options);
+  return descriptor.create(servers, options);
 }
 
 export interface RealServerSpec {
@@ -60,5 +88,5 @@ export function makeRealServers(specs: readonly RealServerSpec[]): RealServer[] 
   return specs.map((spec, id) => localRealServer(id, spec.host, spec.port, spec.weight));
 }
 
-export type { PickContext, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
-export { RealServer, available, localRealServer } from './scheduler.ts';
+export type { PickContext, Scheduler, SchedulerDescriptor, SchedulerFactory, SchedulerKnob, SchedulerOptions } from './scheduler.ts';
+export { RealServer, available, localRealServer, setServerState } from './scheduler.ts';

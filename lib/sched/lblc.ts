@@ -21,9 +21,10 @@
 // lblc with the same maxEntries. Entries name servers by uid, so a key whose
 // server left the group is scheduled afresh.
 
-import { available } from './scheduler.ts';
-import type { PickContext, RealServer, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
-import { TieBreaker, isOverloaded, leastWeightedIndex } from './least-load.ts';
+import { LiveScheduler, available } from './scheduler.ts';
+import type { PickContext, RealServer, SchedulerDescriptor, SchedulerKnob, SchedulerOptions } from './scheduler.ts';
+import { LeastWeightedFallback, isOverloaded } from './least-load.ts';
+import { formatDuration, parseDuration, parseInteger, type Parsed } from '../config/tokenize.ts';
 import { SharedLruTable, fingerprintString, newFingerprint, type Fingerprint } from '../state/lru-table.ts';
 
 export const DEFAULT_MAX_ENTRIES = 16384;
@@ -41,7 +42,9 @@ export function serversByUid(servers: readonly RealServer[]): Map<number, RealSe
   return new Map(servers.map((s) => [s.uid, s] as const));
 }
 
-export class LocalityLeastConnectionScheduler implements Scheduler {
+// Nothing precomputed, so the change callbacks do nothing: entries name
+// servers by uid, and `active`, weights and up/down are read live at each pick.
+export class LocalityLeastConnectionScheduler extends LiveScheduler {
   readonly name = 'lblc';
   readonly usesKey = true;
   private readonly servers: readonly RealServer[];
@@ -51,10 +54,12 @@ export class LocalityLeastConnectionScheduler implements Scheduler {
   private readonly clock: () => number;
   private readonly expireMs: number;
   private readonly fp: Fingerprint = newFingerprint();
-  private readonly ties = new TieBreaker(); // wlc's
+  private readonly fallback: LeastWeightedFallback;
 
   constructor(servers: readonly RealServer[], options: SchedulerOptions) {
+    super();
     this.servers = servers;
+    this.fallback = new LeastWeightedFallback(servers);
     this.byUid = serversByUid(servers);
     this.table = keyTable(options, LBLC_WORDS, 0);
     this.owner = options.lockOwner ?? 1;
@@ -85,7 +90,7 @@ export class LocalityLeastConnectionScheduler implements Scheduler {
         if (server !== undefined && available(server) && !isOverloaded(server, servers)) return server;
       }
     }
-    const best = leastWeightedIndex(servers, this.ties);
+    const best = this.fallback.index();
     if (best === -1) return null;
     if (key !== undefined) {
       table.lock(this.owner);
@@ -118,11 +123,36 @@ export class LocalityLeastConnectionScheduler implements Scheduler {
   get entries(): number {
     return this.table.sizeNow();
   }
-
-  refresh(): void {
-    // Nothing precomputed: entries name servers by uid, and `active`,
-    // weights and up/down are read live at each pick.
-  }
 }
 
-export const createLocalityLeastConnection: SchedulerFactory = (servers, options) => new LocalityLeastConnectionScheduler(servers, options);
+// Upper bound that keeps a typo from allocating gigabytes: key tables are
+// allocated whole in shared memory; 1M lblcr entries take about 120 MB.
+export const MAX_TABLE_ENTRIES = 1_048_576;
+
+/** `table-max COUNT`: lblc and lblcr's key table bound. */
+export const tableMaxKnob: SchedulerKnob = {
+  statement: 'table-max',
+  field: 'maxEntries',
+  usage: 'table-max COUNT',
+  parse(text: string): Parsed<number> {
+    const n = parseInteger(text, 1, MAX_TABLE_ENTRIES);
+    if (n === null) return { ok: false, message: `bad table bound '${text}': must be an integer 1..${MAX_TABLE_ENTRIES}` };
+    return { ok: true, value: n };
+  },
+  print: String,
+};
+
+/** A knob whose value is a duration (`expire 24h`), in milliseconds. */
+export function durationKnob(statement: string, field: 'expireMs' | 'setExpireMs'): SchedulerKnob {
+  return { statement, field, usage: `${statement} DURATION`, parse: parseDuration, print: (value) => formatDuration(value as number) };
+}
+
+/** `expire DURATION`: an lblc or lblcr entry unused this long is dropped. */
+export const expireKnob = durationKnob('expire', 'expireMs');
+
+export const lblc: SchedulerDescriptor = {
+  name: 'lblc',
+  usesKey: true,
+  knobs: [tableMaxKnob, expireKnob],
+  create: (servers, options) => new LocalityLeastConnectionScheduler(servers, options),
+};

@@ -25,10 +25,10 @@
 // full when it must grow first drops its most loaded member. Members that
 // left the group are dropped from a set at its key's next request.
 
-import { available } from './scheduler.ts';
-import type { PickContext, RealServer, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
-import { TieBreaker, isOverloaded, leastWeightedIndex } from './least-load.ts';
-import { DEFAULT_EXPIRE_MS, keyTable, serversByUid } from './lblc.ts';
+import { LiveScheduler, available } from './scheduler.ts';
+import type { PickContext, RealServer, SchedulerDescriptor, SchedulerOptions } from './scheduler.ts';
+import { LeastWeightedFallback, isOverloaded } from './least-load.ts';
+import { DEFAULT_EXPIRE_MS, durationKnob, expireKnob, keyTable, serversByUid, tableMaxKnob } from './lblc.ts';
 import { fingerprintString, newFingerprint, type Fingerprint, type SharedLruTable } from '../state/lru-table.ts';
 
 export const DEFAULT_SET_EXPIRE_MS = 24 * 60 * 60 * 1000;
@@ -44,7 +44,9 @@ export const LBLCR_WORDS = V_MEMBERS + MAX_SET_MEMBERS;
 export const LBLCR_MEMBER_WORDS = { count: V_COUNT, first: V_MEMBERS } as const;
 const T_MODIFIED = 0;
 
-export class LocalityReplicatedScheduler implements Scheduler {
+// Nothing precomputed, so the change callbacks do nothing: sets name servers
+// by uid, and `active`, weights and up/down are read live at each pick.
+export class LocalityReplicatedScheduler extends LiveScheduler {
   readonly name = 'lblcr';
   readonly usesKey = true;
   private readonly servers: readonly RealServer[];
@@ -55,10 +57,12 @@ export class LocalityReplicatedScheduler implements Scheduler {
   private readonly expireMs: number;
   private readonly setExpireMs: number;
   private readonly fp: Fingerprint = newFingerprint();
-  private readonly ties = new TieBreaker(); // wlc's
+  private readonly fallback: LeastWeightedFallback;
 
   constructor(servers: readonly RealServer[], options: SchedulerOptions) {
+    super();
     this.servers = servers;
+    this.fallback = new LeastWeightedFallback(servers);
     this.byUid = serversByUid(servers);
     this.table = keyTable(options, LBLCR_WORDS, 1);
     this.owner = options.lockOwner ?? 1;
@@ -70,10 +74,7 @@ export class LocalityReplicatedScheduler implements Scheduler {
   pick(ctx: PickContext): RealServer | null {
     const key = ctx.key;
     const servers = this.servers;
-    if (key === undefined) {
-      const best = leastWeightedIndex(servers, this.ties);
-      return best === -1 ? null : servers[best];
-    }
+    if (key === undefined) return this.fallback.pick();
     const table = this.table;
     fingerprintString(key, table.seed, this.fp);
     // The set is read and changed in one go: another worker's request for the
@@ -83,7 +84,7 @@ export class LocalityReplicatedScheduler implements Scheduler {
       const now = this.clock();
       let e = table.find(this.fp.hi, this.fp.lo, now, this.expireMs);
       if (e === -1) {
-        const best = leastWeightedIndex(servers, this.ties);
+        const best = this.fallback.index();
         if (best === -1) return null;
         e = table.insert(this.fp.hi, this.fp.lo, now);
         const v = table.valueBase(e);
@@ -99,7 +100,7 @@ export class LocalityReplicatedScheduler implements Scheduler {
         this.removeMostLoadedMember(e, now);
       }
       if (least !== null && !isOverloaded(least, servers)) return least;
-      const best = leastWeightedIndex(servers, this.ties);
+      const best = this.fallback.index();
       if (best === -1) return null;
       this.addMember(e, servers[best], now);
       return servers[best];
@@ -200,11 +201,14 @@ export class LocalityReplicatedScheduler implements Scheduler {
   get entries(): number {
     return this.table.sizeNow();
   }
-
-  refresh(): void {
-    // Nothing precomputed: sets name servers by uid, and `active`, weights
-    // and up/down are read live at each pick.
-  }
 }
 
-export const createLocalityReplicated: SchedulerFactory = (servers, options) => new LocalityReplicatedScheduler(servers, options);
+/** `set-expire DURATION`: a set unchanged this long sheds its busiest member. */
+const setExpireKnob = durationKnob('set-expire', 'setExpireMs');
+
+export const lblcr: SchedulerDescriptor = {
+  name: 'lblcr',
+  usesKey: true,
+  knobs: [tableMaxKnob, expireKnob, setExpireKnob],
+  create: (servers, options) => new LocalityReplicatedScheduler(servers, options),
+};

@@ -165,3 +165,26 @@ export function isOverloaded(server: RealServer, servers: readonly RealServer[])
   }
   return false;
 }
+
+/**
+ * The wlc fallback the hashing and locality schedulers share for requests
+ * without a key (and for usable servers their table does not hold yet).
+ */
+export class LeastWeightedFallback {
+  private readonly servers: readonly RealServer[];
+  private readonly ties = new TieBreaker();
+
+  constructor(servers: readonly RealServer[]) {
+    this.servers = servers;
+  }
+
+  /** The index of the usable server with the least active/weight, ties by weight; -1 when none. */
+  index(): number {
+    return leastWeightedIndex(this.servers, this.ties);
+  }
+
+  pick(): RealServer | null {
+    const best = leastWeightedIndex(this.servers, this.ties);
+    return best === -1 ? null : this.servers[best];
+  }
+}

@@ -11,12 +11,14 @@
 // Ties go to the first drawn. The PRNG is seeded from crypto at construction,
 // or from the `seed` option for repeatable runs.
 //
-// The usable servers are listed at refresh(), so a pick is O(1); when a drawn
-// server has gone down or quiescent since, that pick scans the group instead.
+// The usable servers are listed on every up/down or weight change (O(n)), so
+// a pick is O(1); when a drawn server has gone down or quiescent without the
+// callback yet, that pick scans the group instead.
 
 import { randomInt } from 'node:crypto';
 import { available } from './scheduler.ts';
-import type { RealServer, Scheduler, SchedulerFactory, SchedulerOptions } from './scheduler.ts';
+import type { RealServer, Scheduler, SchedulerDescriptor, SchedulerKnob } from './scheduler.ts';
+import { parseInteger, type Parsed } from '../config/tokenize.ts';
 
 const TWO_POW_32 = 4294967296;
 
@@ -24,7 +26,7 @@ export class PowerOfTwoChoicesScheduler implements Scheduler {
   readonly name = 'p2c';
   readonly usesKey = false;
   private readonly servers: readonly RealServer[];
-  private readonly usable: Int32Array; // indexes of the servers usable at the last refresh()
+  private readonly usable: Int32Array; // indexes of the servers usable at the last change
   private usableCount = 0;
   private state: number; // mulberry32 state
 
@@ -32,7 +34,7 @@ export class PowerOfTwoChoicesScheduler implements Scheduler {
     this.servers = servers;
     this.usable = new Int32Array(servers.length);
     this.state = seed >>> 0;
-    this.refresh();
+    this.listUsable();
   }
 
   /** mulberry32: a uint32 per call, full period 2^32, plenty for picking servers. */
@@ -86,7 +88,19 @@ export class PowerOfTwoChoicesScheduler implements Scheduler {
     return lessLoaded(first!, second!);
   }
 
-  refresh(): void {
+  serverUp(): void {
+    this.listUsable();
+  }
+
+  serverDown(): void {
+    this.listUsable();
+  }
+
+  weightChanged(): void {
+    this.listUsable();
+  }
+
+  private listUsable(): void {
     const servers = this.servers;
     let count = 0;
     for (let i = 0; i < servers.length; i++) if (available(servers[i])) this.usable[count++] = i;
@@ -99,5 +113,24 @@ function lessLoaded(first: RealServer, second: RealServer): RealServer {
   return second.active * first.weight < first.active * second.weight ? second : first;
 }
 
-export const createPowerOfTwoChoices: SchedulerFactory = (servers, options: SchedulerOptions) =>
-  new PowerOfTwoChoicesScheduler(servers, options.seed ?? randomInt(TWO_POW_32));
+const MAX_SEED = 0xffff_ffff;
+
+/** `seed N`: a fixed random seed, for repeatable runs. */
+const seedKnob: SchedulerKnob = {
+  statement: 'seed',
+  field: 'seed',
+  usage: 'seed N',
+  parse(text: string): Parsed<number> {
+    const n = parseInteger(text, 0, MAX_SEED);
+    if (n === null) return { ok: false, message: `bad seed '${text}': must be an integer 0..${MAX_SEED}` };
+    return { ok: true, value: n };
+  },
+  print: String,
+};
+
+export const p2c: SchedulerDescriptor = {
+  name: 'p2c',
+  usesKey: false,
+  knobs: [seedKnob],
+  create: (servers, options) => new PowerOfTwoChoicesScheduler(servers, options.seed ?? randomInt(TWO_POW_32)),
+};

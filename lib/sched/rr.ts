@@ -2,24 +2,26 @@
 // usable server after it gets the request. Weights only matter as 0 (quiescent)
 // vs. not; use wrr to honour them.
 
-import { available } from './scheduler.ts';
-import type { RealServer, Scheduler, SchedulerFactory } from './scheduler.ts';
+import { LiveScheduler, available } from './scheduler.ts';
+import type { RealServer, SchedulerDescriptor } from './scheduler.ts';
 
-export class RoundRobinScheduler implements Scheduler {
+// Nothing precomputed, so the change callbacks do nothing: the cursor stays
+// where it is, and a health-check flap does not restart the cycle.
+export class RoundRobinScheduler extends LiveScheduler {
   readonly name = 'rr';
   readonly usesKey = false;
   private readonly servers: readonly RealServer[];
   private lastPicked = -1; // index of the last server returned
 
   constructor(servers: readonly RealServer[]) {
+    super();
     this.servers = servers;
   }
 
   pick(): RealServer | null {
     const servers = this.servers;
     const count = servers.length;
-    // Availability is read live, so a server marked down is skipped even
-    // before refresh() is called.
+    // Availability is read live, so a server marked down is skipped at once.
     let i = this.lastPicked;
     for (let step = 0; step < count; step++) {
       i = i + 1 === count ? 0 : i + 1;
@@ -31,11 +33,6 @@ export class RoundRobinScheduler implements Scheduler {
     }
     return null;
   }
-
-  refresh(): void {
-    // Nothing precomputed: the cursor stays where it is so a health-check
-    // flap does not restart the cycle at the first server.
-  }
 }
 
-export const createRoundRobin: SchedulerFactory = (servers) => new RoundRobinScheduler(servers);
+export const rr: SchedulerDescriptor = { name: 'rr', usesKey: false, knobs: [], create: (servers) => new RoundRobinScheduler(servers) };

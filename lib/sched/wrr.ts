@@ -13,7 +13,7 @@
 // for any stable set, and a server marked down is skipped at once.
 
 import { available } from './scheduler.ts';
-import type { RealServer, Scheduler, SchedulerFactory } from './scheduler.ts';
+import type { RealServer, Scheduler, SchedulerDescriptor } from './scheduler.ts';
 
 export class WeightedRoundRobinScheduler implements Scheduler {
   readonly name = 'wrr';
@@ -21,7 +21,7 @@ export class WeightedRoundRobinScheduler implements Scheduler {
   private readonly servers: readonly RealServer[];
   // current[i] is server i's accumulated credit; indexed by position in the group.
   private readonly current: Float64Array;
-  // Sum of usable weights at the last pick or refresh: the scale credits were earned at.
+  // Sum of usable weights at the last pick or change: the scale credits were earned at.
   private totalWeightSeen = 0;
 
   constructor(servers: readonly RealServer[]) {
@@ -54,18 +54,30 @@ export class WeightedRoundRobinScheduler implements Scheduler {
     return servers[best];
   }
 
+  serverUp(): void {
+    this.rescale();
+  }
+
+  serverDown(): void {
+    this.rescale();
+  }
+
+  weightChanged(): void {
+    this.rescale();
+  }
+
   /**
-   * After weights or up/down change, carry each server's place in the cycle
-   * over to the new weights. A credit divided by the total weight is what the
+   * After weights or up/down change (O(n), nothing rebuilt), carry each
+   * server's place in the cycle over to the new weights. A credit divided by the total weight is what the
    * server is owed, in picks (within ±1 in steady state); that lag is kept and
    * rescaled to the new total, so a big weight cut does not leave a server
-   * owing hundreds of picks, and frequent refreshes do not restart the cycle
+   * owing hundreds of picks, and frequent changes do not restart the cycle
    * (which would favour the heaviest server). Servers that left forget their
    * credit so they rejoin neutral, and the credits are re-centred to sum 0,
-   * the algorithm's steady-state invariant. A refresh with nothing changed
+   * the algorithm's steady-state invariant. A rescale with nothing changed
    * leaves the sequence untouched.
    */
-  refresh(): void {
+  private rescale(): void {
     const servers = this.servers;
     const current = this.current;
     let totalWeight = 0;
@@ -99,4 +111,9 @@ export class WeightedRoundRobinScheduler implements Scheduler {
   }
 }
 
-export const createWeightedRoundRobin: SchedulerFactory = (servers) => new WeightedRoundRobinScheduler(servers);
+export const wrr: SchedulerDescriptor = {
+  name: 'wrr',
+  usesKey: false,
+  knobs: [],
+  create: (servers) => new WeightedRoundRobinScheduler(servers),
+};

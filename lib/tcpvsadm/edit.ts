@@ -14,7 +14,6 @@
 import {
   DEFAULT_LIMITS,
   DEFAULT_TIMEOUTS,
-  MAX_WEIGHT,
   type Config,
   type Endpoint,
   type GroupSpec,
@@ -36,6 +35,7 @@ import {
   patternText,
 } from '../config/ktcpvs.ts';
 import { parseMatcher } from '../config/route-syntax.ts';
+import { weightProblem } from '../config/validate.ts';
 import { didYouMean } from '../config/suggest.ts';
 import { captureCount, checkName, compileRegex, formatEndpoint, parseEndpoint, type Token } from '../config/tokenize.ts';
 import { knownSchedulers } from '../sched/index.ts';
@@ -235,9 +235,8 @@ function endpoint(text: string, field: string, listen = false): Endpoint {
 
 function weight(value: number | undefined): number {
   if (value === undefined) return 1;
-  if (!Number.isInteger(value) || value < 0 || value > MAX_WEIGHT) {
-    throw new EditError('weight', `bad weight ${value}: must be an integer 0..${MAX_WEIGHT} (0 = quiescent)`);
-  }
+  const problem = weightProblem(value);
+  if (problem !== null) throw new EditError('weight', problem);
   return value;
 }
 

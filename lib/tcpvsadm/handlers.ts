@@ -31,7 +31,7 @@ import {
 } from './wire.ts';
 import { EditError, TCPVSADM_FILE, applyEdit, ktcpvsDropped, ktcpvsRules, ktcpvsServers, ktcpvsShape } from './edit.ts';
 import { tcpvsVersion } from '../version.ts';
-import { validateConfig } from './validate.ts';
+import { validateConfig } from '../config/validate.ts';
 
 export interface TcpvsadmExtras {
   /** The statistics snapshot (lib/stats); without it -L --stats reads the runtimes' own counters. */
@@ -71,14 +71,20 @@ export function tcpvsadmHandlers(control: ControlPlane, extras: TcpvsadmExtras =
     return { ...running, services };
   };
 
+  // The problems of the config as it stands, and the running config they were
+  // found in: the last commit's result, reused while nobody else changed the
+  // config (a reload, SIGHUP), so an edit runs the validator once.
+  let standing: { running: Config; problems: ReadonlySet<string> } | null = null;
+
   /** Validates `next` (with `stoppedNames` left out when applied), applies it, and records what is stopped. */
   const commit = async (next: Config, stoppedNames: ReadonlySet<string>, reason: string): Promise<void> => {
-    const before = full();
     const runningNow = control.config();
     const nextRunning: Config = { ...next, services: next.services.filter((s) => !stoppedNames.has(s.name)) };
-    const had = new Set([...validateConfig(before), ...validateConfig(runningNow)].map(problemKey));
+    const had =
+      standing?.running === runningNow ? standing.problems : new Set(validateConfig(full(), new Set(stopped.keys())).map(problemKey));
+    const found = validateConfig(next, stoppedNames);
     // Only what this change breaks: a problem the running config already had does not block unrelated edits.
-    const fresh = dedupe([...validateConfig(next), ...validateConfig(nextRunning)].filter((p) => !had.has(problemKey(p))));
+    const fresh = dedupe(found.filter((p) => !had.has(problemKey(p))));
     if (fresh.length > 0) throw new RefusedError(fresh.map(describeProblem).join('\n'));
     const unchanged =
       nextRunning.services.length === runningNow.services.length && nextRunning.services.every((s, i) => s === runningNow.services[i]);
@@ -94,6 +100,7 @@ export function tcpvsadmHandlers(control: ControlPlane, extras: TcpvsadmExtras =
     next.services.forEach((spec, index) => {
       if (stoppedNames.has(spec.name)) stopped.set(spec.name, { spec, index });
     });
+    standing = { running: control.config(), problems: new Set(found.map(problemKey)) };
   };
 
   const edit = (op: EditOp): AdminHandler => {

@@ -591,3 +591,14 @@ t.test('http without rules, or with servers no rule names: every server stays a 
   t.same(servers(s, 'servers'), ['127.0.0.1:1/1', '127.0.0.1:2/5']);
   t.same(s.rules, []);
 });
+
+t.test('the group rules of the shared validator hold for KTCPVS files too', async (t) => {
+  const servers = Array.from({ length: 700 }, (_, i) => `server = 10.1.${i >> 8}.${i & 255}:80`);
+  const text = ['virtual big {', 'listen = 127.0.0.1:8080', 'scheduler = mh', ...servers, '}'].join('\n');
+  try {
+    parseKtcpvsConfig(text, 'big.conf');
+    t.fail('700 servers need a bigger mh table');
+  } catch (err) {
+    t.match((err as Error).message, /^big\.conf:3: group\.table-size: mh's default table size 65537 is too small for 700 servers/);
+  }
+});

@@ -2,15 +2,19 @@
 // (`balance-factor`, `balance-on`, `table-size`, `table-max`, `expire`, `set-expire`,
 // `seed`): what each compiles to, and the file:line:field of every mistake.
 import t from 'tap';
-import { KEY_SCHEDULERS, nextPrime, parseNativeConfig } from '../../lib/config/native.ts';
+import { parseNativeConfig } from '../../lib/config/native.ts';
+import { nextPrime } from '../../lib/sched/mh.ts';
 import { ConfigError } from '../../lib/config/errors.ts';
 import type { Config, GroupSpec } from '../../lib/config/model.ts';
 import { parseDuration } from '../../lib/config/tokenize.ts';
-import { createScheduler, knownSchedulers, makeRealServers } from '../../lib/sched/index.ts';
+import { createScheduler, knownSchedulers, makeRealServers, schedulerDescriptor } from '../../lib/sched/index.ts';
 import { Router } from '../../lib/route/router.ts';
 import { RequestView } from '../../lib/route/request-view.ts';
 
 const FILE = 'keys.tcpvs';
+
+/** The schedulers whose descriptor says they read a key. */
+const keySchedulers = new Set(knownSchedulers().filter((name) => schedulerDescriptor(name)?.usesKey));
 
 function parse(lines: string[]): Config {
   return parseNativeConfig(lines.join('\n'), FILE);
@@ -65,7 +69,7 @@ function request(url: string, headers: Record<string, string> = {}): RequestView
   return view;
 }
 
-t.test('KEY_SCHEDULERS matches what every registered scheduler reports as usesKey', async (t) => {
+t.test("each descriptor's usesKey matches what its scheduler reports", async (t) => {
   const servers = (): ReturnType<typeof makeRealServers> => makeRealServers([{ host: '127.0.0.1', port: 1, weight: 1 }]);
   let checked = 0;
   for (const name of knownSchedulers()) {
@@ -76,11 +80,11 @@ t.test('KEY_SCHEDULERS matches what every registered scheduler reports as usesKe
       t.comment(`${name}: its factory throws without options, not compared`);
       continue;
     }
-    t.equal(KEY_SCHEDULERS.has(name), usesKey, `${name}: usesKey ${usesKey}`);
+    t.equal(keySchedulers.has(name), usesKey, `${name}: usesKey ${usesKey}`);
     checked++;
   }
   t.ok(checked >= 5, `compared ${checked} schedulers`);
-  t.ok(KEY_SCHEDULERS.has('hhttp') && !KEY_SCHEDULERS.has('wlc'), 'both kinds are present');
+  t.ok(keySchedulers.has('hhttp') && !keySchedulers.has('wlc'), 'both kinds are present');
 });
 
 t.test('every key kind compiles to its HashKey', async (t) => {
@@ -116,22 +120,22 @@ t.test('every key kind compiles to its HashKey', async (t) => {
 });
 
 t.test('every key-using scheduler accepts key, every other rejects it naming group.key', async (t) => {
-  for (const name of KEY_SCHEDULERS) {
+  for (const name of keySchedulers) {
     t.ok(knownSchedulers().includes(name), `${name} is registered`);
     t.same(problems(groupLines(name, ['key host'], 2)), [], `${name} takes a key`);
     t.same(group(groupLines(name, ['key header x-a'], 2)).key, { kind: 'header', name: 'x-a' });
   }
-  const ignoring = knownSchedulers().filter((n) => !KEY_SCHEDULERS.has(n));
+  const ignoring = knownSchedulers().filter((n) => !keySchedulers.has(n));
   t.ok(ignoring.length >= 4, `schedulers without keys: ${ignoring.join(', ')}`);
   for (const name of ignoring) {
     const lines = groupLines(name, ['key path']);
     t.same(problems(lines), [`${FILE}:4:group.key`], `${name} rejects key`);
     t.match(
       firstMessage(lines),
-      new RegExp(`^scheduler ${name} does not use a key; key applies to schedulers dh, lblc, lblcr, mh, chbl and hhttp only$`),
+      new RegExp(`^scheduler ${name} does not use a key; key applies to schedulers hhttp, dh, lblc, lblcr, mh and chbl only$`),
     );
   }
-  for (const name of ['sed', 'nq', 'sh', 'p2c']) t.notOk(KEY_SCHEDULERS.has(name), `${name} ignores keys`);
+  for (const name of ['sed', 'nq', 'sh', 'p2c']) t.notOk(keySchedulers.has(name), `${name} ignores keys`);
 });
 
 t.test('the scheduler knobs compile into tuning', async (t) => {
@@ -174,7 +178,7 @@ t.test('the scheduler knobs compile into tuning', async (t) => {
   for (const lines of accepted) {
     const g = group(lines);
     t.doesNotThrow(
-      () => createScheduler(g.scheduler, makeRealServers(g.servers), { ...g.tuning, hashSubmatch: g.hashSubmatch }),
+      () => createScheduler(g.scheduler, makeRealServers(g.servers), { ...g.tuning }),
       `${g.scheduler} ${JSON.stringify(g.tuning)}`,
     );
   }
@@ -194,10 +198,10 @@ t.test('the scheduler knobs compile into tuning', async (t) => {
 
 t.test('a knob its scheduler does not use is an error naming the knob', async (t) => {
   const cases: [string, string, RegExp][] = [
-    ['wlc', 'balance-factor 1.25', /^balance-factor applies to scheduler chbl only \(group 'g' uses wlc\)$/],
-    ['mh', 'balance-factor 1.25', /^balance-factor applies to scheduler chbl only \(group 'g' uses mh\)$/],
-    ['mh', 'balance-on requests', /^balance-on applies to scheduler chbl only \(group 'g' uses mh\)$/],
-    ['wlc', 'balance-on active', /^balance-on applies to scheduler chbl only \(group 'g' uses wlc\)$/],
+    ['wlc', 'balance-factor 1.25', /^balance-factor applies to schedulers mh and chbl only \(group 'g' uses wlc\)$/],
+    ['dh', 'balance-factor 1.25', /^balance-factor applies to schedulers mh and chbl only \(group 'g' uses dh\)$/],
+    ['hhttp', 'balance-on requests', /^balance-on applies to schedulers mh and chbl only \(group 'g' uses hhttp\)$/],
+    ['wlc', 'balance-on active', /^balance-on applies to schedulers mh and chbl only \(group 'g' uses wlc\)$/],
     ['chbl', 'table-size 101', /^table-size applies to scheduler mh only/],
     ['mh', 'table-max 100', /^table-max applies to schedulers lblc and lblcr only/],
     ['rr', 'expire 1h', /^expire applies to schedulers lblc and lblcr only \(group 'g' uses rr\)/],
@@ -502,4 +506,22 @@ t.test('next primes suggested for table-size', async (t) => {
   t.equal(nextPrime(200), 211);
   t.equal(nextPrime(211), 211);
   t.equal(nextPrime(100_000), 100_003);
+});
+
+t.test('hash-submatch on a group line is only for hhttp, even with an agreeing key submatch', async (t) => {
+  const lines = [
+    'service a',
+    'listen 127.0.0.1:8080',
+    'group g scheduler dh hash-submatch 1',
+    'key submatch 1',
+    'server 127.0.0.1:1',
+    'route r url-regex "^/u/(\\w+)" to g',
+  ];
+  t.same(problems(lines), [`${FILE}:3:group.hash-submatch`]);
+});
+
+t.test('a key or knob its scheduler ignores is reported as such, whatever it says', async (t) => {
+  t.match(firstMessage(groupLines('wlc', ['key nonsense'])), /^scheduler wlc does not use a key/);
+  t.match(firstMessage(groupLines('rr', ['seed abc'])), /^seed applies to scheduler p2c only/);
+  t.match(firstMessage(groupLines('rr', ['table-size'])), /^table-size applies to scheduler mh only/);
 });

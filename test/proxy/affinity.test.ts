@@ -5,6 +5,7 @@ import t, { type Test } from 'tap';
 import { startIdentityBackend, type IdentityBackend } from '../helpers/backends.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
 import { serviceConfig, startTcpvs, type InProcessTcpvs } from '../helpers/tcpvs.ts';
+import { setServerState } from '../../lib/sched/scheduler.ts';
 
 async function twoBackends(t: Test): Promise<[IdentityBackend, IdentityBackend]> {
   const a = await startIdentityBackend('A');
@@ -88,8 +89,7 @@ t.test('header affinity and a quiescent server keeping its sessions', async (t) 
   const s2 = await ask(tcpvs.port, [['X-Session-Id', 'bob']]);
   t.not(s1.who, s2.who, 'rr put the two sessions on different servers');
   const aliceServer = tcpvs.group('g').servers.find((s) => s.name.endsWith(`:${(s1.who === 'A' ? a : b).port}`))!;
-  aliceServer.weight = 0;
-  tcpvs.group('g').scheduler.refresh();
+  setServerState(tcpvs.group('g').scheduler, aliceServer, aliceServer.up, 0);
   for (let i = 0; i < 3; i++)
     t.equal((await ask(tcpvs.port, [['X-Session-Id', 'alice']])).who, s1.who, 'quiescent: pinned session still served');
   for (let i = 0; i < 3; i++)

@@ -2,6 +2,7 @@
 // what happens when a backend drops a pooled connection (GET retried once,
 // POST never), and weight 0 (quiescent) taking effect at run time.
 import t from 'tap';
+import { setServerState } from '../../lib/sched/scheduler.ts';
 import type { Test } from 'tap';
 import type net from 'node:net';
 import { startIdentityBackend, startRawBackend, type IdentityBackend, type IdentityOptions } from '../helpers/backends.ts';
@@ -203,8 +204,7 @@ t.test('weight 0 at run time: the request in flight finishes, new ones go elsewh
   const busyIndex = group.servers.findIndex((srv) => srv.port === busy.port);
   t.ok(busyIndex >= 0, `the slow request went to ${busy.name}`);
 
-  group.servers[busyIndex].weight = 0;
-  group.scheduler.refresh();
+  setServerState(group.scheduler, group.servers[busyIndex], true, 0);
 
   const c = await client(t, s.port);
   for (let i = 0; i < 8; i++) {
@@ -219,17 +219,15 @@ t.test('weight 0 at run time: the request in flight finishes, new ones go elsewh
 
   // Every server quiescent: nobody to send to, 503, and the connection stays usable.
   const otherIndex = group.servers.findIndex((srv) => srv.port === other.port);
-  group.servers[otherIndex].weight = 0;
-  group.scheduler.refresh();
+  setServerState(group.scheduler, group.servers[otherIndex], true, 0);
   c.write(requestHead('GET', '/nobody'));
   const unavailable = await c.readResponse();
   t.equal(unavailable.status, 503, 'all weights 0: 503');
   t.equal(unavailable.body.toString(), '503 Service Unavailable\n');
-  group.servers[otherIndex].weight = 1;
+  setServerState(group.scheduler, group.servers[otherIndex], true, 1);
 
   // Back to weight 1: it takes requests again.
-  group.servers[busyIndex].weight = 1;
-  group.scheduler.refresh();
+  setServerState(group.scheduler, group.servers[busyIndex], true, 1);
   const seen = new Set<string>();
   for (let i = 0; i < 4; i++) {
     c.write(requestHead('GET', `/back${i}`));

@@ -1,9 +1,10 @@
 import t from 'tap';
+import { resync } from '../helpers/sched.ts';
 import { seededRandom } from '../helpers/seeded-random.ts';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createScheduler, makeRealServers } from '../../lib/sched/index.ts';
+import { createScheduler, makeRealServers, setServerState } from '../../lib/sched/index.ts';
 import type { PickContext, RealServer, RealServerSpec, Scheduler } from '../../lib/sched/index.ts';
 import {
   type BoundedLoadHashScheduler,
@@ -173,15 +174,13 @@ t.test('virtual nodes follow weights in units of their gcd, within the ring cap'
     hundreds.map((s) => chbl.pointsOf(s)),
     [POINTS_PER_UNIT, 2 * POINTS_PER_UNIT, 3 * POINTS_PER_UNIT],
   );
-  hundreds[0].weight = 150;
-  chbl.refresh();
+  setServerState(chbl, hundreds[0], true, 150);
   t.same(
     hundreds.map((s) => chbl.pointsOf(s)),
     [1.5 * POINTS_PER_UNIT, 2 * POINTS_PER_UNIT, 3 * POINTS_PER_UNIT],
     'a weight change resizes only that server',
   );
-  hundreds[0].weight = 0;
-  chbl.refresh();
+  setServerState(chbl, hundreds[0], true, 0);
   t.equal(chbl.pointsOf(hundreds[0]), 0, 'quiescent: off the ring');
 
   const skewed = makeRealServers([
@@ -192,8 +191,7 @@ t.test('virtual nodes follow weights in units of their gcd, within the ring cap'
   const total = capped.pointsOf(skewed[0]) + capped.pointsOf(skewed[1]);
   t.ok(total <= MAX_RING_POINTS + 1, `${total} points, within the cap`);
   t.ok(capped.pointsOf(skewed[0]) >= 1, 'the light server keeps a point');
-  skewed[0].weight = 65535; // raised at runtime beyond the cap
-  capped.refresh();
+  setServerState(capped, skewed[0], true, 65535); // raised at runtime beyond the cap
   t.ok(capped.pointsOf(skewed[0]) + capped.pointsOf(skewed[1]) <= MAX_RING_POINTS + 2, 'still within the cap after a raise');
   t.equal(capped.pointsOf(skewed[0]), capped.pointsOf(skewed[1]), 'equal weights, equal points');
 });
@@ -284,7 +282,7 @@ function requestSequence(
     if (step === 3000) byName(SPECS[1]).up = true;
     if (step === 4000) {
       byName(SPECS[0]).weight = 2;
-      chbl.refresh();
+      resync(chbl, servers);
     }
     for (const server of servers) server.active = inFlight(server, step);
     names.push(pickName(chbl, keys[step] ?? undefined)!);
@@ -477,7 +475,7 @@ t.test('down and quiescent servers are skipped at once; all unusable gives null'
       }
       t.equal(stayedOnUnusable, 0, 'every key of the down and the quiescent server moved');
       t.equal(movedOthers, 0, 'keys of the others stay');
-      chbl.refresh();
+      resync(chbl, servers);
       t.same(
         keys.map((k) => pickName(chbl, k)),
         during,
@@ -485,7 +483,7 @@ t.test('down and quiescent servers are skipped at once; all unusable gives null'
       );
       servers[1].up = true;
       servers[3].weight = 2;
-      chbl.refresh();
+      resync(chbl, servers);
       t.same(
         keys.map((k) => pickName(chbl, k)),
         before,
@@ -502,7 +500,7 @@ t.test('down and quiescent servers are skipped at once; all unusable gives null'
       }
       servers[1].up = true;
       servers[3].weight = 2;
-      chbl.refresh();
+      resync(chbl, servers);
     }
     for (const server of servers) server.up = false;
     t.equal(pickName(chbl, 'k'), undefined, `balanceOn ${balanceOn}: all down, no server`);
@@ -526,7 +524,7 @@ t.test('a server weighted up from 0 before refresh still gets its share of load'
     t.equal(pickName(chbl, 'a'), servers[1].name, `balanceOn ${balanceOn}: then the least loaded, the ring server being full`);
     servers[0].up = false;
     t.equal(pickName(chbl, 'b'), servers[1].name, `balanceOn ${balanceOn}: and when the ring holds no usable server`);
-    chbl.refresh();
+    resync(chbl, servers);
     t.ok(chbl.pointsOf(servers[1]) > 0, 'on the ring after refresh');
   }
 });

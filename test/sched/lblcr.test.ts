@@ -1,4 +1,5 @@
 import t from 'tap';
+import { resync } from '../helpers/sched.ts';
 import { serverGroup as group } from '../helpers/sched-sim.ts';
 import { createScheduler } from '../../lib/sched/index.ts';
 import type { RealServer, SchedulerOptions } from '../../lib/sched/index.ts';
@@ -161,7 +162,7 @@ t.test('down and quiescent members are skipped; a set with none usable grows', a
   t.not(z, y);
   t.same(sorted(lblcr.members('/d')), sorted([x, y, z]), 'no usable member: wlc added one');
   servers[z].up = false;
-  lblcr.refresh();
+  resync(lblcr, servers);
   t.equal(pickId(lblcr, '/d'), undefined, 'none usable: null');
   t.equal(pickId(lblcr, '/new'), undefined);
   t.equal(lblcr.members('/new'), undefined, 'no entry for a key that got no server');

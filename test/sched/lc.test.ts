@@ -1,4 +1,5 @@
 import t from 'tap';
+import { resync } from '../helpers/sched.ts';
 import { createScheduler } from '../../lib/sched/index.ts';
 import { churn, serverGroup as group } from '../helpers/sched-sim.ts';
 import type { PickContext, RealServer } from '../../lib/sched/index.ts';
@@ -64,10 +65,10 @@ t.test('null when nothing is usable', async (t) => {
   const servers = group([1, 0]);
   servers[0].up = false;
   const lc = createScheduler('lc', servers, {});
-  lc.refresh();
+  resync(lc, servers);
   t.equal(lc.pick(ctx), null);
   t.equal(createScheduler('lc', [], {}).pick(ctx), null);
   servers[1].weight = 1;
-  lc.refresh();
+  resync(lc, servers);
   t.equal(lc.pick(ctx)?.id, 1);
 });

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { resync } from '../helpers/sched.ts';
 import { serverGroup as group } from '../helpers/sched-sim.ts';
 import { seededRandom } from '../helpers/seeded-random.ts';
 import { createScheduler } from '../../lib/sched/index.ts';
@@ -80,6 +81,6 @@ t.test('down and quiescent servers are skipped even when idle; none usable gives
   servers[0].up = false; // idle but down, no refresh
   for (let i = 0; i < 10; i++) t.equal(nq.pick(ctx)?.id, 2, 'the idle quiescent and the idle down server are passed over');
   servers[2].up = false;
-  nq.refresh();
+  resync(nq, servers);
   t.equal(nq.pick(ctx), null);
 });

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { resync } from '../helpers/sched.ts';
 import { createScheduler } from '../../lib/sched/index.ts';
 import { churn, seededRandom, serverGroup as group, type ChurnResult } from '../helpers/sched-sim.ts';
 import type { PickContext, Scheduler } from '../../lib/sched/index.ts';
@@ -57,7 +58,7 @@ t.test('with two usable servers both are drawn, so the less loaded always wins',
   const servers = group([1, 3, 2]);
   servers[0].up = false;
   const p2c = createScheduler('p2c', servers, { seed: 1 });
-  p2c.refresh();
+  resync(p2c, servers);
   servers[1].active = 5; // 5/3 > 3/2
   servers[2].active = 3;
   for (let i = 0; i < 200; i++) t.equal(p2c.pick(ctx)?.id, 2);
@@ -75,11 +76,11 @@ t.test('down and quiescent servers are skipped, before refresh too; none usable 
   t.same([...seen].sort(), [0, 2]);
   servers[2].weight = 0;
   for (let i = 0; i < 50; i++) t.equal(p2c.pick(ctx)?.id, 0, 'one usable server left, before refresh');
-  p2c.refresh();
+  resync(p2c, servers);
   for (let i = 0; i < 50; i++) t.equal(p2c.pick(ctx)?.id, 0, 'and after');
   servers[0].up = false;
   t.equal(p2c.pick(ctx), null);
-  p2c.refresh();
+  resync(p2c, servers);
   t.equal(p2c.pick(ctx), null);
   t.equal(createScheduler('p2c', [], {}).pick(ctx), null);
 });

@@ -2,7 +2,7 @@
 // one server joins or leaves a group of N. The target is at most 1/N + 3%,
 // the minimum being the leaver's share (1/N) or the joiner's (1/(N+1)).
 import t from 'tap';
-import { createScheduler, makeRealServers } from '../../lib/sched/index.ts';
+import { createScheduler, makeRealServers, setServerState } from '../../lib/sched/index.ts';
 import type { RealServer, RealServerSpec, Scheduler } from '../../lib/sched/index.ts';
 import type { SchedulerOptions } from '../../lib/sched/scheduler.ts';
 
@@ -71,13 +71,12 @@ for (const name of ['mh', 'chbl']) {
       t.ok(toNewcomer / KEY_COUNT >= 1 / (count + 1) - SLACK, `N=${count}: the new server took ${fraction(toNewcomer / KEY_COUNT)}`);
       if (name === 'chbl') t.equal(toNewcomer / KEY_COUNT, moved, `N=${count}: every moved key went to the new server`);
 
-      // The same join at runtime: a quiescent server given weight, then refresh().
+      // The same join at runtime: a quiescent server given weight.
       const runtime = makeRealServers(specs(count + 1));
       runtime[count].weight = 0;
       const scheduler = createScheduler(name, runtime, AT_ZERO_LOAD);
       t.equal(differences(mapping(scheduler), before), 0, `N=${count}: a quiescent extra server changes nothing`);
-      runtime[count].weight = 1;
-      scheduler.refresh();
+      setServerState(scheduler, runtime[count], true, 1);
       t.equal(differences(mapping(scheduler), after), 0, `N=${count}: weighting it up maps as the larger group`);
     }
   });
@@ -95,7 +94,7 @@ for (const name of ['mh', 'chbl']) {
       const busiest = keysHeld.indexOf(Math.max(...keysHeld));
       const leavers = [...new Set([0, count - 1, busiest])].map((id) => servers[id]);
 
-      // Marked down but not yet refreshed: skipped at once, and the fallback
+      // Marked down but the scheduler not yet told: skipped at once, and the fallback
       // moves its keys only.
       const leaver = servers[busiest];
       leaver.up = false;
@@ -105,8 +104,7 @@ for (const name of ['mh', 'chbl']) {
       leaver.up = true;
 
       for (const leaver of leavers) {
-        leaver.up = false;
-        scheduler.refresh();
+        setServerState(scheduler, leaver, false, leaver.weight);
         const after = mapping(scheduler);
         const { moved, movedOthers } = compare(before, after, leaver.id);
         const limit = 1 / count + SLACK;
@@ -121,8 +119,7 @@ for (const name of ['mh', 'chbl']) {
           // this for its even balance; it stays a fraction of a percent.
           t.ok(movedOthers <= 0.01, `${label}: ${fraction(movedOthers)} of keys moved between the remaining servers`);
         }
-        leaver.up = true;
-        scheduler.refresh();
+        setServerState(scheduler, leaver, true, leaver.weight);
       }
       t.equal(differences(mapping(scheduler), before), 0, `N=${count}: all back, the original mapping`);
     }

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { resync } from '../helpers/sched.ts';
 import { serverGroup as group } from '../helpers/sched-sim.ts';
 import { createScheduler } from '../../lib/sched/index.ts';
 import type { PickContext } from '../../lib/sched/index.ts';
@@ -30,7 +31,7 @@ t.test('skips down and quiescent servers', async (t) => {
   const servers = group([1, 1, 0, 1]);
   servers[1].up = false;
   const rr = createScheduler('rr', servers, {});
-  rr.refresh();
+  resync(rr, servers);
   const counts = [0, 0, 0, 0];
   for (let i = 0; i < 3000; i++) counts[rr.pick(ctx)!.id]++;
   t.same(counts, [1500, 0, 0, 1500]);
@@ -45,7 +46,7 @@ t.test('a server marked down is skipped at once, and rejoins after refresh', asy
   for (let i = 0; i < 100; i++) whileDown[rr.pick(ctx)!.id]++;
   t.same(whileDown, [50, 50, 0]);
   servers[2].up = true;
-  rr.refresh();
+  resync(rr, servers);
   const afterUp = [0, 0, 0];
   for (let i = 0; i < 300; i++) afterUp[rr.pick(ctx)!.id]++;
   t.same(afterUp, [100, 100, 100]);
@@ -56,10 +57,10 @@ t.test('null when nothing is usable', async (t) => {
   servers[0].up = false;
   servers[2].up = false;
   const rr = createScheduler('rr', servers, {});
-  rr.refresh();
+  resync(rr, servers);
   t.equal(rr.pick(ctx), null);
   t.equal(createScheduler('rr', [], {}).pick(ctx), null);
   servers[2].up = true;
-  rr.refresh();
+  resync(rr, servers);
   t.equal(rr.pick(ctx)?.id, 2);
 });

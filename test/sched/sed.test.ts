@@ -1,4 +1,5 @@
 import t from 'tap';
+import { resync } from '../helpers/sched.ts';
 import { churn, serverGroup as group } from '../helpers/sched-sim.ts';
 import { createScheduler } from '../../lib/sched/index.ts';
 import type { PickContext, RealServer } from '../../lib/sched/index.ts';
@@ -61,7 +62,7 @@ t.test('down and quiescent servers are skipped, before refresh too; none usable 
   for (let i = 0; i < 20; i++) t.equal(sed.pick(ctx)?.id, 0, 'only the busy light server is left');
   servers[0].weight = 0;
   t.equal(sed.pick(ctx), null, 'a weight set to 0 counts before refresh()');
-  sed.refresh();
+  resync(sed, servers);
   t.equal(sed.pick(ctx), null);
   t.equal(createScheduler('sed', [], {}).pick(ctx), null);
 });

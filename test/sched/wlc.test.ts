@@ -1,4 +1,5 @@
 import t from 'tap';
+import { resync } from '../helpers/sched.ts';
 import { createScheduler } from '../../lib/sched/index.ts';
 import { churn, serverGroup as group } from '../helpers/sched-sim.ts';
 import type { PickContext, RealServer } from '../../lib/sched/index.ts';
@@ -78,7 +79,7 @@ t.test('down and quiescent servers are skipped; all unusable gives null', async 
   servers[2].up = false; // no refresh: skipped at once
   t.equal(wlc.pick(ctx)?.id, 0);
   servers[0].up = false;
-  wlc.refresh();
+  resync(wlc, servers);
   t.equal(wlc.pick(ctx), null);
   t.equal(createScheduler('wlc', [], {}).pick(ctx), null);
 });

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { resync } from '../helpers/sched.ts';
 import { serverGroup as group } from '../helpers/sched-sim.ts';
 import { createScheduler } from '../../lib/sched/index.ts';
 import type { PickContext, RealServer, Scheduler } from '../../lib/sched/index.ts';
@@ -115,7 +116,7 @@ t.test('weight change with refresh keeps fairness from the first pick', async (t
     picks(wrr, already);
     servers[0].weight = 5;
     servers[2].weight = 1;
-    wrr.refresh();
+    resync(wrr, servers);
     const ids = picks(wrr, 100_000);
     const expected = expectedShares(servers);
     t.ok(worstPrefixDeviation(ids.slice(0, 2000), expected) <= 1.5, `after ${already} picks: prefixes stay within 1.5 picks`);
@@ -131,18 +132,19 @@ t.test('a large weight cut does not starve the others', async (t) => {
     const wrr = createScheduler('wrr', servers, {});
     picks(wrr, already);
     servers[0].weight = 1;
-    wrr.refresh();
+    resync(wrr, servers);
     const ids = picks(wrr, 3000);
     t.ok(worstPrefixDeviation(ids, [1 / 3, 1 / 3, 1 / 3]) <= 1.5, `after ${already} picks: 1:1:1 at once`);
   }
 });
 
-t.test('refresh with nothing changed does not disturb the sequence', async (t) => {
-  const refreshed = createScheduler('wrr', group([1, 2, 5, 3]), {});
+t.test('change callbacks with nothing changed do not disturb the sequence', async (t) => {
+  const servers = group([1, 2, 5, 3]);
+  const refreshed = createScheduler('wrr', servers, {});
   const untouched = createScheduler('wrr', group([1, 2, 5, 3]), {});
   let differences = 0;
   for (let i = 0; i < 1100; i++) {
-    refreshed.refresh();
+    resync(refreshed, servers);
     if (refreshed.pick(ctx)!.id !== untouched.pick(ctx)!.id) differences++;
   }
   t.equal(differences, 0);
@@ -156,7 +158,7 @@ t.test('down and quiescent servers are skipped; the rest keep their ratio', asyn
   const beforeRefresh = picks(wrr, 1000);
   t.notOk(beforeRefresh.includes(2), 'down server never picked, even before refresh');
   servers[3].weight = 0;
-  wrr.refresh();
+  resync(wrr, servers);
   const ids = picks(wrr, 30_000);
   t.notOk(ids.includes(2) || ids.includes(3), 'down and quiescent servers never picked');
   assertProportions(t, ids, expectedShares(servers));
@@ -164,7 +166,7 @@ t.test('down and quiescent servers are skipped; the rest keep their ratio', asyn
 
   servers[2].up = true;
   servers[3].weight = 3;
-  wrr.refresh();
+  resync(wrr, servers);
   const back = picks(wrr, 110_000);
   assertProportions(t, back, expectedShares(servers));
   t.ok(worstPrefixDeviation(back.slice(0, 2000), expectedShares(servers)) <= 1.5, 'rejoining servers get their share at once');
@@ -174,10 +176,10 @@ t.test('null when nothing is usable', async (t) => {
   const servers = group([0, 2, 0]);
   servers[1].up = false;
   const wrr = createScheduler('wrr', servers, {});
-  wrr.refresh();
+  resync(wrr, servers);
   t.equal(wrr.pick(ctx), null);
   t.equal(createScheduler('wrr', [], {}).pick(ctx), null);
   servers[1].up = true;
-  wrr.refresh();
+  resync(wrr, servers);
   t.equal(wrr.pick(ctx)?.id, 1);
 });

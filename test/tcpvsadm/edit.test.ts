@@ -10,7 +10,7 @@ import { DEFAULT_LOG, type Config, type GroupSpec, type ServiceSpec } from '../.
 import { regexText } from '../../lib/config/tokenize.ts';
 import type { EditCommand } from '../../lib/tcpvsadm/wire.ts';
 import { EditError, applyEdit, ktcpvsRules, ktcpvsShape, type EditResult } from '../../lib/tcpvsadm/edit.ts';
-import { validateConfig } from '../../lib/tcpvsadm/validate.ts';
+import { validateConfig } from '../../lib/config/validate.ts';
 
 const EMPTY: Config = { format: 'native', file: 'none', services: [], log: { ...DEFAULT_LOG }, l4: null, warnings: [] };
 
@@ -321,7 +321,7 @@ t.test('KTCPVS commands refused, each naming its field', async (t) => {
     [{ op: 'edit-service', ident: 'n', scheduler: 'rr' }, 'scheduler', /^service 'n' is not a KTCPVS virtual/],
     [{ op: 'delete-service', ident: 'nope' }, 'ident', /^no virtual service 'nope'/],
     [{ op: 'add-server', ident: 'lb', server: 'a:80' }, 'server', /^a:80 is already a real server of virtual 'lb'$/],
-    [{ op: 'add-server', ident: 'lb', server: 'b:80', weight: 65536 }, 'weight', /^bad weight 65536: must be an integer 0\.\.65535/],
+    [{ op: 'add-server', ident: 'lb', server: 'b:80', weight: 65536 }, 'weight', /^bad weight '65536': must be an integer 0\.\.65535/],
     [{ op: 'add-server', ident: 'lb', server: 'b' }, 'server', /expected HOST:PORT/],
     [
       { op: 'add-server', ident: 'n', server: 'b:80' },
@@ -466,10 +466,10 @@ t.test('native commands: groups, servers, routes, default', async (t) => {
       'server',
       /^10\.0\.0\.1:80 is already in group 'static'$/,
     ],
-    [{ op: 'server-add', service: 'web', group: 'static', server: '10.0.0.9:80', weight: -1 }, 'weight', /^bad weight -1/],
+    [{ op: 'server-add', service: 'web', group: 'static', server: '10.0.0.9:80', weight: -1 }, 'weight', /^bad weight '-1'/],
     [{ op: 'server-del', service: 'web', group: 'static', server: '10.0.0.9:80' }, 'server', /^10\.0\.0\.9:80 is not in group 'static'$/],
     [{ op: 'server-weight', service: 'web', group: 'static', server: '10.0.0.9:80', weight: 1 }, 'server', /is not in group/],
-    [{ op: 'server-weight', service: 'web', group: 'static', server: '10.0.0.1:80', weight: 1.5 }, 'weight', /^bad weight 1\.5/],
+    [{ op: 'server-weight', service: 'web', group: 'static', server: '10.0.0.1:80', weight: 1.5 }, 'weight', /^bad weight '1\.5'/],
     [{ op: 'route-add', service: 'web', name: 'img', matchers: ['prefix', '/'], group: 'static' }, 'route', /^route 'img' already exists/],
     [{ op: 'route-add', service: 'web', name: 'r', matchers: ['prefix', '/'], group: 'zz' }, 'to', /^no group 'zz'/],
     [
@@ -528,19 +528,19 @@ t.test('validateConfig: what an edit can break', async (t) => {
   t.same(broken((s) => ({ ...s, listen: { host: '0.0.0.0', port: 8081 } })).length, 1, 'a wildcard listen overlaps');
   t.same(
     broken((s) => ({ ...s, name: 'other' })),
-    ["v.tcpvs:9: service: service 'other': duplicate service name"],
+    ["v.tcpvs:9: service: service 'other': duplicate service name 'other' (first at line 1)"],
   );
   t.same(
     broken((s) => ({ ...s, defaultGroup: 'zz' })),
-    ["v.tcpvs:1: default: service 'web': unknown default group 'zz'"],
+    ["v.tcpvs:1: default: service 'web': unknown group 'zz' in service 'web'"],
   );
   t.same(
     broken((s) => ({ ...s, rules: [{ ...s.rules[0], group: 'zz' }] })),
-    ["v.tcpvs:1: route.to: service 'web': route 'r': unknown group 'zz'"],
+    ["v.tcpvs:1: route.to: service 'web': route 'r': unknown group 'zz' in service 'web'"],
   );
   t.same(
     broken((s) => ({ ...s, rules: [s.rules[0], s.rules[0]] })),
-    ["v.tcpvs:1: route: service 'web': duplicate route name 'r'"],
+    ["v.tcpvs:1: route: service 'web': duplicate route name 'r' (first at line 7)"],
   );
   t.same(
     broken((s) => ({ ...s, rules: [{ ...s.rules[0], matchers: [{ kind: 'url-regex', re: /^\/x/ }] }] })),
@@ -549,7 +549,7 @@ t.test('validateConfig: what an edit can break', async (t) => {
   );
   t.same(
     broken((s) => ({ ...s, groups: [{ ...s.groups[0], hashSubmatch: 2 }, s.groups[1]] })),
-    ["v.tcpvs:1: route.url-regex: service 'web': route 'r': group 'a' keys on submatch 2 but the regex has only 1 capture group(s)"],
+    ["v.tcpvs:1: route.url-regex: service 'web': route 'r': group 'a' keys on submatch 2 but this regex has only 1 capture group(s)"],
   );
   t.same(
     broken((s) => ({ ...s, rules: [{ ...s.rules[0], matchers: [{ kind: 'url-regex', re: /^\/(x)/g }] }] })),
@@ -564,19 +564,25 @@ t.test('validateConfig: what an edit can break', async (t) => {
   );
   t.same(
     broken((s) => ({ ...s, groups: [s.groups[0], { ...s.groups[1], servers: [{ host: '10.0.0.2', port: 80, weight: 70000 }] }] })),
-    ["v.tcpvs:1: server.weight: service 'web': group 'b': server 10.0.0.2:80: weight 70000 is not an integer 0..65535"],
+    [
+      "v.tcpvs:1: server.weight: service 'web': group 'b': server 10.0.0.2:80: bad weight '70000': must be an integer 0..65535 (0 = quiescent)",
+    ],
   );
   t.same(
     broken((s) => ({ ...s, groups: [s.groups[0], { ...s.groups[1], servers: [s.groups[1].servers[0], s.groups[1].servers[0]] }] })),
-    ["v.tcpvs:1: server: service 'web': group 'b': 10.0.0.2:80 is in the group twice"],
+    ["v.tcpvs:1: server: service 'web': group 'b': 10.0.0.2:80 is already in group 'b'"],
   );
   t.same(
     broken((s) => ({ ...s, groups: [s.groups[0], { ...s.groups[1], key: { kind: 'host' } }] })),
-    ["v.tcpvs:1: group.key: service 'web': group 'b': scheduler wlc does not use a key"],
+    [
+      "v.tcpvs:1: group.key: service 'web': group 'b': scheduler wlc does not use a key; key applies to schedulers hhttp, dh, lblc, lblcr, mh and chbl only",
+    ],
   );
   t.same(
     broken((s) => ({ ...s, groups: [s.groups[0], { ...s.groups[1], hashSubmatch: 1 }] })),
-    ["v.tcpvs:1: group.hash-submatch: service 'web': group 'b': hash-submatch is only meaningful with scheduler hhttp"],
+    [
+      "v.tcpvs:1: group.hash-submatch: service 'web': group 'b': hash-submatch is only meaningful with 'scheduler hhttp' (other schedulers: 'key submatch N')",
+    ],
   );
   t.same(
     broken((s) => ({ ...s, listen: { host: '', port: 70000 } })),
@@ -600,7 +606,7 @@ t.test('validateConfig: what an edit can break', async (t) => {
   );
   t.same(
     broken((s) => ({ ...s, rules: [{ ...s.rules[0], matchers: [] }] })),
-    ["v.tcpvs:1: route: service 'web': route 'r' has no matchers"],
+    ["v.tcpvs:1: route: service 'web': route 'r' has no matchers (use 'default GROUP' for a catch-all)"],
   );
   t.same(
     broken((s) => ({ ...s, rules: [{ ...s.rules[0], matchers: [{ kind: 'prefix', value: '/' }] }] })),
@@ -613,13 +619,13 @@ t.test('validateConfig: what an edit can break', async (t) => {
       groups: [{ ...s.groups[0], scheduler: 'dh', hashSubmatch: 1, key: { kind: 'submatch', index: 1 } }, s.groups[1]],
       rules: [{ ...s.rules[0], matchers: [{ kind: 'prefix', value: '/' }] }],
     })),
-    ["v.tcpvs:1: route.to: service 'web': route 'r': group 'a' keys on submatch 1 of a url-regex or path-regex, and the route has neither"],
+    ["v.tcpvs:1: route.to: service 'web': route 'r': group 'a' keys on submatch 1 of a url-regex or path-regex, but route 'r' has neither"],
     'an explicit key submatch needs one',
   );
   const many = Array.from({ length: 700 }, (_, i) => ({ host: '10.1.0.1', port: 1000 + i, weight: 1 }));
   t.match(
     broken((s) => ({ ...s, groups: [s.groups[0], { ...s.groups[1], scheduler: 'mh', servers: many }] })),
-    [/^v\.tcpvs:1: group\.table-size: service 'web': group 'b': mh: tableSize 65537 is too small for 700 servers/],
+    [/^v\.tcpvs:1: group\.table-size: service 'web': group 'b': mh's default table size 65537 is too small for 700 servers/],
     "mh's table must be 100 × servers",
   );
   const vip = validateConfig({

@@ -90,7 +90,7 @@ t.test('a refused change applies nothing and says why, naming the field', async 
   );
   t.same(await failure(h['tcpvs.serverAdd']({ service: 'web', group: 'static', server: '10.0.0.5:80', weight: 70000 })), {
     code: 'refused',
-    message: 'weight: bad weight 70000: must be an integer 0..65535 (0 = quiescent)',
+    message: "weight: bad weight '70000': must be an integer 0..65535 (0 = quiescent)",
   });
   control.refuseNext = new ConfigError([
     { file: 'tcpvsadm', line: 0, field: 'group', message: 'no' },
@@ -490,4 +490,34 @@ t.test('-L notes what a KTCPVS block cannot carry', async (t) => {
     formatList(listed),
     /^ {4}# not in KTCPVS terms, so not in this block \('tcpvsadm show api' has them\): timeout connect; group servers: persist source$/m,
   );
+});
+
+t.test('an edit runs the validator once (the standing problems are kept from the last commit)', async (t) => {
+  const actual = await import('../../lib/config/validate.ts');
+  let runs = 0;
+  const { tcpvsadmHandlers: counted } = await t.mockImport<typeof import('../../lib/tcpvsadm/handlers.ts')>(
+    '../../lib/tcpvsadm/handlers.ts',
+    {
+      '../../lib/config/validate.ts': {
+        ...actual,
+        validateConfig: (...args: Parameters<typeof actual.validateConfig>) => {
+          runs++;
+          return actual.validateConfig(...args);
+        },
+      },
+    },
+  );
+  const control = fakeControl(config());
+  const h = counted(control);
+  await h['tcpvs.addServer']({ ident: 'api', server: '10.0.0.3:80', weight: 2 });
+  t.equal(runs, 2, 'the first edit also finds what the running config already had');
+  for (const weight of [3, 4, 5]) {
+    const before = runs;
+    await h['tcpvs.serverWeight']({ service: 'web', group: 'static', server: '10.0.0.1:80', weight });
+    t.equal(runs - before, 1, `weight ${weight}: one validation`);
+  }
+  control.replace(config());
+  const before = runs;
+  await h['tcpvs.serverWeight']({ service: 'web', group: 'static', server: '10.0.0.1:80', weight: 6 });
+  t.equal(runs - before, 2, 'after a change from elsewhere, the standing problems are found again');
 });

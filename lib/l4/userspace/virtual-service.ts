@@ -6,7 +6,7 @@
 
 import type { Logger } from '../../log/logger.ts';
 import { createScheduler, localRealServer } from '../../sched/index.ts';
-import type { PickContext, RealServer, Scheduler } from '../../sched/index.ts';
+import { setServerState, type PickContext, type RealServer, type Scheduler } from '../../sched/index.ts';
 import type { Persistence, RealServerConfig, RealServerStatus, ServiceKey, VirtualServiceStatus } from '../model.ts';
 import { serviceId } from '../model.ts';
 import { endpointLabel } from './conn-table.ts';
@@ -113,7 +113,6 @@ export class RealServerRuntime implements TemplateTarget {
   reconfigure(config: RealServerConfig): void {
     const previousUpper = this.config.upperThreshold;
     this.config = { ...config };
-    this.record.weight = config.weight;
     // As IPVS's __ip_vs_update_dest: a raised or removed upper threshold lifts
     // the overload at once; a lowered one takes effect at once too, rather
     // than at the next connection.
@@ -121,13 +120,12 @@ export class RealServerRuntime implements TemplateTarget {
     if (config.upperThreshold === 0 || config.upperThreshold > previousUpper) overloaded = false;
     if (config.upperThreshold > 0 && this.openConns() >= config.upperThreshold) overloaded = true;
     this.overloaded = overloaded;
-    this.record.up = !overloaded;
+    this.service.setRecordState(this, !overloaded, config.weight);
   }
 
   private setOverloaded(overloaded: boolean): void {
     this.overloaded = overloaded;
-    this.record.up = !overloaded;
-    if (!this.removed) this.service.refreshScheduler();
+    this.service.setRecordState(this, !overloaded, this.config.weight);
   }
 
   status(): RealServerStatus {
@@ -195,7 +193,6 @@ export class VirtualServiceRuntime {
 
   editServer(server: RealServerRuntime, config: RealServerConfig): void {
     server.reconfigure(config);
-    this.schedulerImpl.refresh();
   }
 
   /** -d: the server takes no new connections; its open ones run on until they end, as in IPVS. */
@@ -206,8 +203,14 @@ export class VirtualServiceRuntime {
     this.rebuildScheduler();
   }
 
-  refreshScheduler(): void {
-    this.schedulerImpl.refresh();
+  /** Writes a server's status and weight into its record and tells the scheduler (none once it was removed). */
+  setRecordState(server: RealServerRuntime, up: boolean, weight: number): void {
+    if (server.removed) {
+      server.record.up = up;
+      server.record.weight = weight;
+      return;
+    }
+    setServerState(this.schedulerImpl, server.record, up, weight);
   }
 
   private rebuildScheduler(): void {
