@@ -9,6 +9,7 @@ import {
   DEFAULT_LIMITS,
   DEFAULT_LOG,
   DEFAULT_TIMEOUTS,
+  MAX_TABLE_ENTRIES,
   type Config,
   type Endpoint,
   type GroupSpec,
@@ -41,7 +42,6 @@ import {
 } from './tokenize.ts';
 import { knobStatements, knownSchedulers, schedulerDescriptor } from '../sched/index.ts';
 import type { SchedulerKnob } from '../sched/scheduler.ts';
-import { MAX_TABLE_ENTRIES } from '../sched/lblc.ts';
 import { parseMatcher } from './route-syntax.ts';
 import { nearest } from './suggest.ts';
 import {

@@ -25,6 +25,7 @@ import { LiveScheduler, available } from './scheduler.ts';
 import type { PickContext, RealServer, SchedulerDescriptor, SchedulerKnob, SchedulerOptions } from './scheduler.ts';
 import { LeastWeightedFallback, isOverloaded } from './least-load.ts';
 import { formatDuration, parseDuration, parseInteger, type Parsed } from '../config/tokenize.ts';
+import { MAX_TABLE_ENTRIES } from '../config/model.ts';
 import { SharedLruTable, fingerprintString, newFingerprint, type Fingerprint } from '../state/lru-table.ts';
 
 export const DEFAULT_MAX_ENTRIES = 16384;
@@ -124,10 +125,6 @@ export class LocalityLeastConnectionScheduler extends LiveScheduler {
     return this.table.sizeNow();
   }
 }
-
-// Upper bound that keeps a typo from allocating gigabytes: key tables are
-// allocated whole in shared memory; 1M lblcr entries take about 120 MB.
-export const MAX_TABLE_ENTRIES = 1_048_576;
 
 /** `table-max COUNT`: lblc and lblcr's key table bound. */
 export const tableMaxKnob: SchedulerKnob = {

@@ -140,16 +140,14 @@ t.test('the admin side and the statistics see what runs through views, not the d
   t.same(bad, []);
 });
 
-t.test(
-  'the config parser loads no scheduler',
-  // config/native.ts and config/ktcpvs.ts still import lib/sched for the scheduler names and mh's
-  // table sizes; the i13-sched branch makes them read a scheduler registry. Drop the todo then.
-  { todo: 'lib/config -> lib/sched: the i13-sched branch' },
-  async (t) => {
-    const bad = [...graph]
-      .filter(([from]) => relative(ROOT, from).startsWith('lib/config/'))
-      .flatMap(([from, to]) => to.map((m) => `${relative(ROOT, from)} -> ${relative(ROOT, m)}`))
-      .filter((e) => e.includes('-> lib/sched/'));
-    t.same(bad, []);
-  },
-);
+t.test('the config parser reaches the schedulers only through their registry', async (t) => {
+  // A scheduler's descriptor owns its knobs, their parsing and printing and its
+  // checks (issue 13, as Envoy's policies own their config): the parser reads
+  // them from lib/sched/index.ts and the interface types, never from one
+  // scheduler's file, so adding a scheduler touches no config code.
+  const bad = [...graph]
+    .filter(([from]) => relative(ROOT, from).startsWith('lib/config/'))
+    .flatMap(([from, to]) => to.map((m) => `${relative(ROOT, from)} -> ${relative(ROOT, m)}`))
+    .filter((e) => e.includes('-> lib/sched/') && !/-> lib\/sched\/(?:index|scheduler)\.ts$/.test(e));
+  t.same(bad, []);
+});
