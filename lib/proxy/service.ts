@@ -23,6 +23,7 @@ import type { Logger } from '../log/logger.ts';
 import { GroupRuntime } from './group.ts';
 import { ClientSession } from './client-session.ts';
 import type { ServiceObserver } from './observer.ts';
+import type { SessionContext } from './session-context.ts';
 import type { DataPathEvents } from './passive.ts';
 import {
   ConnectionCounterBlock,
@@ -40,7 +41,7 @@ export interface ListenOptions {
   reusePort: boolean;
 }
 
-export class ServiceRuntime {
+export class ServiceRuntime implements SessionContext {
   spec: ServiceSpec;
   readonly log: Logger;
   readonly accessLog: AccessLog | null; // null when the level is above info
