@@ -7,15 +7,13 @@
 // queue, backpressure and deadlines.
 import type net from 'node:net';
 import type { HeadParser, HeadParseError } from '../http/llhttp.ts';
-import { FRAME_NONE, type FramingError } from '../http/body-framer.ts';
-import { localResponse } from '../http/local-response.ts';
 import { readClient } from './client-reads.ts';
-import { encodeProxyHeader, parseProxyHeader, proxyAddresses, type ProxyAddresses } from '../net/proxy-protocol.ts';
-import { inNetworks } from '../net/networks.ts';
-import { admitRequest, malformedHeadStatus, newAdmission, refusalCloses, requestLineTooLong } from './admission.ts';
-import { Exchange, type ExchangeSession } from './exchange.ts';
+import { ClientProxy, PROXY_DROP, PROXY_REFUSE, PROXY_WAIT } from './client-proxy.ts';
+import { D_BODY, D_CONNECT, D_HEAD, D_IDLE, D_RESPONSE, Deadline } from './deadline.ts';
+import { malformedHeadStatus, requestLineTooLong } from './admission.ts';
+import { Exchange } from './exchange.ts';
 import type { RequestOutcome } from './observer.ts';
-import type { SessionContext } from './session-context.ts';
+import type { ExchangeSession, SessionContext } from './session-context.ts';
 import type { Tunnel } from './tunnel.ts';
 
 const P_IDLE = 0; // waiting for the first byte of a request
@@ -25,36 +23,23 @@ const P_TUNNEL = 3; // after 101 Switching Protocols
 const P_CLOSED = 4;
 const P_PROXY = 5; // a service that accepts PROXY headers: before the first byte decides
 
-// What the timer sweep does when `deadline` passes.
-const D_NONE = 0;
-const D_IDLE = 1; // keep-alive idle: close quietly
-const D_HEAD = 2; // slowloris: 408
-const D_CONNECT = 3; // upstream connect: 504
-const D_RESPONSE = 4; // upstream response (or transfer stalled): 504 or close
-const D_BODY = 5; // the request body, all of it (timeout client-body): 408 or close
-
 // After tcpvs has sent its FIN, how long a client may keep its side open.
 const CLIENT_FIN_TIMEOUT_MS = 5000;
 
 export class ClientSession implements ExchangeSession {
   clientAddress: string; // the peer's, or the one its PROXY header gives
   clientPort: number; // likewise
-  deadline = 0;
-  private deadlineKind = D_NONE;
+  /** Checked by the service's sweep, which calls expire() when it is due. */
+  readonly deadline = new Deadline();
   private readonly ctx: SessionContext;
   private readonly socket: net.Socket;
   // Chunks are lent from a buffer shared by all connections (client-reads.ts): copy what is kept.
   private readonly lent: boolean;
   private readonly parser: HeadParser;
   private readonly exchange: Exchange;
-  private readonly admission = newAdmission();
   private phase = P_IDLE;
   private forgotten = false;
-  private proxyBytes: Buffer | null = null; // a PROXY header's first bytes, while incomplete
-  private received: ProxyAddresses | null = null; // the addresses of the PROXY header the client sent, if any
-  // For servers with send-proxy: the headers naming this client (made once).
-  private sendProxyV1: Buffer | null = null;
-  private sendProxyV2: Buffer | null = null;
+  private readonly proxy = new ClientProxy();
   // Bytes that arrived for later requests while one is in progress.
   private queued: Buffer | null = null;
   private pausedForQueue = false;
@@ -80,14 +65,14 @@ export class ClientSession implements ExchangeSession {
     this.clientPort = socket.remotePort ?? 0;
     if (ctx.spec.acceptProxy !== undefined || ctx.spec.acceptProxyFromL4 === true) this.phase = P_PROXY;
     this.parser = ctx.takeRequestParser();
-    this.exchange = new Exchange(ctx, this, socket, this.lent, this.parser);
+    this.exchange = new Exchange(ctx, this, socket, this.lent, this.parser, this.deadline);
     for (const o of ctx.observers) o.connectionOpened(ctx.spec.name);
     socket.setNoDelay(true);
     socket.on('end', () => this.guard(() => this.onClientEnd()));
     socket.on('drain', () => this.exchange.clientDrained());
     socket.on('error', () => this.destroy());
     socket.on('close', () => this.destroy());
-    this.setDeadline(D_IDLE, ctx.spec.timeouts.clientIdleMs);
+    this.deadline.set(D_IDLE, ctx.spec.timeouts.clientIdleMs);
   }
 
   // A bug in one session must never take the process down with it.
@@ -104,38 +89,10 @@ export class ClientSession implements ExchangeSession {
     this.destroy();
   }
 
-  // ---- deadlines: checked by the service's sweep, so the hot path only stores a number
-
-  private setDeadline(kind: number, ms: number): void {
-    this.deadlineKind = kind;
-    this.deadline = Date.now() + ms;
-  }
-
-  awaitConnect(): void {
-    this.setDeadline(D_CONNECT, this.ctx.spec.timeouts.connectMs);
-  }
-
-  awaitResponse(): void {
-    this.setDeadline(D_RESPONSE, this.ctx.spec.timeouts.responseMs);
-  }
-
-  awaitBody(at: number): void {
-    this.deadlineKind = D_BODY;
-    this.deadline = at;
-  }
-
-  waitingForBody(): boolean {
-    return this.deadlineKind === D_BODY;
-  }
-
-  hasDeadline(): boolean {
-    return this.deadlineKind !== D_NONE;
-  }
-
   /** Called by the service's timer sweep when `deadline` has passed. */
   expire(): void {
     this.guard(() => {
-      switch (this.deadlineKind) {
+      switch (this.deadline.kind) {
         case D_IDLE:
           this.endClient();
           return;
@@ -148,7 +105,7 @@ export class ClientSession implements ExchangeSession {
           return;
         case D_CONNECT:
         case D_RESPONSE:
-          this.exchange.serverTimedOut(this.deadlineKind === D_CONNECT);
+          this.exchange.serverTimedOut(this.deadline.kind === D_CONNECT);
           return;
       }
     });
@@ -166,7 +123,7 @@ export class ClientSession implements ExchangeSession {
         this.processInput(chunk);
         return;
       case P_EXCHANGE:
-        if (!this.exchange.requestBody.done) {
+        if (!this.exchange.sender.body.done) {
           const end = this.exchange.forwardBody(chunk, 0);
           if (end !== -1 && end < chunk.length) this.enqueue(chunk.subarray(end));
         } else this.enqueue(chunk);
@@ -177,50 +134,22 @@ export class ClientSession implements ExchangeSession {
     }
   }
 
-  /**
-   * The first bytes of a connection to a service that accepts PROXY headers:
-   * a header from a trusted source sets the client's address; from any other
-   * source, or malformed, it closes the connection. Bytes that cannot begin
-   * a header are the first request.
-   */
+  /** The first bytes of a connection to a service that accepts PROXY headers (client-proxy.ts). */
   private readProxyHeader(chunk: Buffer): void {
-    const buf = this.proxyBytes === null ? chunk : Buffer.concat([this.proxyBytes, chunk]);
-    const parsed = parseProxyHeader(buf);
-    if (parsed.kind === 'incomplete') {
-      this.proxyBytes = buf === chunk ? this.keep(chunk) : buf;
-      this.setDeadline(D_HEAD, this.ctx.spec.timeouts.clientHeaderMs);
-      return;
-    }
-    this.proxyBytes = null;
-    if (parsed.kind === 'none') {
-      this.phase = P_IDLE;
-      this.processInput(buf);
-      return;
-    }
-    if (parsed.kind === 'error') return this.refuseProxy(parsed.message);
-    if (!this.proxyTrusted()) {
-      // A connection reset before it was accepted has no peer address left
-      // (the L4 core's checks send a header, then a reset): nobody to refuse.
-      if (this.clientAddress === '') return this.destroy();
-      return this.refuseProxy('a PROXY header from a source that accept-proxy does not name');
-    }
-    if (parsed.addresses !== null) {
-      const source = parsed.addresses.sourceAddress;
-      this.clientAddress = source.startsWith('::ffff:') && source.includes('.') ? source.slice(7) : source;
-      this.clientPort = parsed.addresses.sourcePort;
-      this.received = parsed.addresses;
+    const proxy = this.proxy;
+    const verdict = proxy.read(chunk, this.lent, this.socket, this.ctx.spec, this.clientAddress === '');
+    if (verdict === PROXY_WAIT) return this.deadline.set(D_HEAD, this.ctx.spec.timeouts.clientHeaderMs);
+    if (verdict === PROXY_REFUSE) return this.refuseProxy(proxy.reason);
+    if (verdict === PROXY_DROP) return this.destroy();
+    if (proxy.received !== null) {
+      this.clientAddress = proxy.clientAddress;
+      this.clientPort = proxy.received.sourcePort;
     }
     this.phase = P_IDLE;
-    this.setDeadline(D_IDLE, this.ctx.spec.timeouts.clientIdleMs);
-    if (parsed.length < buf.length) this.processInput(buf.subarray(parsed.length));
-  }
-
-  /** A source in `accept-proxy from`, or this host's own address for a service that is a real self of the L4 core. */
-  private proxyTrusted(): boolean {
-    const spec = this.ctx.spec;
-    const peer = this.socket.remoteAddress ?? '';
-    if (spec.acceptProxy !== undefined && inNetworks(peer, spec.acceptProxy)) return true;
-    return spec.acceptProxyFromL4 === true && peer !== '' && peer === this.socket.localAddress;
+    this.deadline.set(D_IDLE, this.ctx.spec.timeouts.clientIdleMs);
+    const rest = proxy.rest;
+    proxy.rest = null;
+    if (rest !== null) this.processInput(rest);
   }
 
   private refuseProxy(reason: string): void {
@@ -228,34 +157,14 @@ export class ClientSession implements ExchangeSession {
     this.destroy();
   }
 
-  /**
-   * The header naming this client, for a send-proxy server: its address and
-   * port, and where it connected to (the PROXY header's destination when it
-   * sent one, else this socket's own address).
-   */
   proxyHeader(version: 1 | 2): Buffer {
-    const made = version === 1 ? this.sendProxyV1 : this.sendProxyV2;
-    if (made !== null) return made;
-    const r = this.received;
-    const addresses = proxyAddresses(
-      this.clientAddress,
-      this.clientPort,
-      r !== null ? r.destinationAddress : this.socket.localAddress,
-      r !== null ? r.destinationPort : this.socket.localPort,
-    );
-    const header = encodeProxyHeader(version, addresses);
-    if (version === 1) this.sendProxyV1 = header;
-    else this.sendProxyV2 = header;
-    return header;
-  }
-
-  /** `chunk` as a buffer of its own, when it was only lent. */
-  private keep(chunk: Buffer): Buffer {
-    return this.lent ? Buffer.from(chunk) : chunk;
+    return this.proxy.header(version, this.clientAddress, this.clientPort, this.socket);
   }
 
   private enqueue(chunk: Buffer): void {
-    this.queued = this.queued === null ? this.keep(chunk) : Buffer.concat([this.queued, chunk]);
+    // A lent chunk is copied to be kept.
+    if (this.queued !== null) this.queued = Buffer.concat([this.queued, chunk]);
+    else this.queued = this.lent ? Buffer.from(chunk) : chunk;
     if (!this.pausedForQueue) {
       this.pausedForQueue = true;
       this.socket.pause();
@@ -279,7 +188,7 @@ export class ClientSession implements ExchangeSession {
         this.phase = P_HEAD;
         this.headBytes = 0;
         this.sawRequestLine = false;
-        this.setDeadline(D_HEAD, this.ctx.spec.timeouts.clientHeaderMs);
+        this.deadline.set(D_HEAD, this.ctx.spec.timeouts.clientHeaderMs);
       }
       const slice = offset === 0 ? buf : buf.subarray(offset);
       let n: number;
@@ -305,50 +214,11 @@ export class ClientSession implements ExchangeSession {
       }
       this.headBytes += n;
       offset += n;
-      offset = this.startRequest(buf, offset);
+      this.phase = P_EXCHANGE; // until it is answered locally
+      offset = this.exchange.start(buf, offset, this.headBytes);
       if (offset === -1) return; // refused and closed, or waiting for the body
     }
     if (offset < buf.length && this.phase !== P_CLOSED) this.enqueue(offset === 0 ? buf : buf.subarray(offset));
-  }
-
-  /**
-   * A complete head has been parsed; `offset` is where its body (if any)
-   * starts in `buf`. Returns the offset after this request when it was
-   * answered locally and the connection stays open, else -1.
-   */
-  private startRequest(buf: Buffer, offset: number): number {
-    const ctx = this.ctx;
-    const p = this.parser;
-    const x = this.exchange;
-    x.begin(this.headBytes);
-    const admission = admitRequest(p, ctx.spec.limits, x.facts, this.admission);
-    if (admission.status !== 0) return this.refuse(admission.status, admission.reason);
-    x.frame(admission);
-    // Validate the body bytes already here before anything goes upstream, so
-    // a malformed chunked body is refused without the backend seeing it.
-    let bodyEnd = offset;
-    if (x.requestBody.mode !== FRAME_NONE) {
-      try {
-        bodyEnd = x.requestBody.advance(buf, offset);
-      } catch (err) {
-        return this.refuse(400, (err as FramingError).message);
-      }
-    }
-    const view = ctx.requestView;
-    view.reset(p.method, p.url, p.headers, this.clientAddress);
-    // One host and one path, read one way by rules, keys and upstream (RFC 9112 §3.2; lib/route/normalise.ts).
-    const invalidTarget = view.check(x.facts.host);
-    if (invalidTarget !== null) return this.refuse(400, invalidTarget);
-    const status = x.choice.choose(ctx, this.clientAddress);
-    if (status !== 0) {
-      const reason = status === 404 ? 'no rule matches' : 'no usable server in group';
-      return this.refuse(status, reason, bodyEnd !== offset) === -1 ? -1 : bodyEnd;
-    }
-    this.phase = P_EXCHANGE;
-    x.send(bodyEnd === -1 ? buf.subarray(offset) : buf.subarray(offset, bodyEnd));
-    if (bodyEnd === -1) return -1; // more body to come
-    if (bodyEnd < buf.length) this.enqueue(buf.subarray(bodyEnd));
-    return -1;
   }
 
   pauseForUpstream(): void {
@@ -372,7 +242,7 @@ export class ClientSession implements ExchangeSession {
       return;
     }
     if (this.phase === P_EXCHANGE) {
-      if (!this.exchange.requestBody.done) {
+      if (!this.exchange.sender.body.done) {
         // The client went away mid-upload: nothing sensible can follow.
         this.destroy();
         return;
@@ -397,7 +267,7 @@ export class ClientSession implements ExchangeSession {
   /** After a 101: what the client sent after its upgrade request goes to the server, and reading resumes. */
   tunnelOpened(tunnel: Tunnel): void {
     this.phase = P_TUNNEL;
-    this.deadlineKind = D_NONE;
+    this.deadline.clear();
     if (this.queued !== null) {
       tunnel.flush(this.queued);
       this.queued = null;
@@ -410,12 +280,12 @@ export class ClientSession implements ExchangeSession {
 
   /** After a response: close, or go back to reading requests (queued ones first). */
   nextRequest(): void {
-    if (this.exchange.state.closeAfter || !this.exchange.requestBody.done) {
+    if (this.exchange.state.closeAfter || !this.exchange.sender.body.done) {
       this.endClient();
       return;
     }
     this.phase = P_IDLE;
-    this.setDeadline(D_IDLE, this.ctx.spec.timeouts.clientIdleMs);
+    this.deadline.set(D_IDLE, this.ctx.spec.timeouts.clientIdleMs);
     const q = this.queued;
     this.queued = null;
     if (this.pausedForQueue) {
@@ -434,28 +304,12 @@ export class ClientSession implements ExchangeSession {
    * the connection closes, 0 when it stays open for the next request.
    */
   refuse(status: number, reason: string, bodyPending = false, outcome: RequestOutcome = 'refused'): number {
-    const x = this.exchange;
-    const state = x.state;
-    state.status = status;
-    if (status >= 400 && status !== 404) {
-      this.ctx.log.warn({ client: this.clientAddress, status, reason, method: state.method, url: state.url }, 'refused');
-    }
-    if (refusalCloses(status, bodyPending)) state.closeAfter = true;
-    if (this.phase === P_CLOSED) return -1;
-    const res = localResponse(status, state.closeAfter, state.isHeadRequest);
-    state.sent = true;
-    state.bytesOut += res.length;
-    this.socket.write(res);
-    x.choice.release();
-    if (state.method !== '') x.end(outcome);
-    if (state.closeAfter) {
+    if (this.exchange.answer(status, reason, bodyPending, outcome, this.phase === P_CLOSED)) {
       this.endClient();
       return -1;
     }
-    // 404/503 without a body: the connection stays usable.
-    x.requestBody.none();
     this.phase = P_IDLE;
-    this.setDeadline(D_IDLE, this.ctx.spec.timeouts.clientIdleMs);
+    this.deadline.set(D_IDLE, this.ctx.spec.timeouts.clientIdleMs);
     return 0;
   }
 
@@ -472,7 +326,7 @@ export class ClientSession implements ExchangeSession {
   endClient(): void {
     if (this.phase === P_CLOSED) return;
     this.phase = P_CLOSED;
-    this.deadlineKind = D_NONE;
+    this.deadline.clear();
     const socket = this.socket;
     socket.end();
     // A client that never closes its side after our FIN would hold the
@@ -483,7 +337,7 @@ export class ClientSession implements ExchangeSession {
 
   destroy(): void {
     if (this.phase !== P_CLOSED) this.phase = P_CLOSED;
-    this.deadlineKind = D_NONE;
+    this.deadline.clear();
     this.socket.destroy();
     this.cleanup();
   }

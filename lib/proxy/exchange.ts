@@ -1,237 +1,151 @@
-// One request and its response with a real server: the request head and
-// body sent on a pooled connection, a failed connect retried on another
-// server, a reused connection that failed retried once on a fresh one, the
-// response relayed (response.ts) or the connection switched to a tunnel
-// (tunnel.ts). One object per client session, reused request after request:
-// begin() resets the request's state in one place.
+// One request and its response with a real server. The request is admitted
+// (admission.ts), its server chosen (choice.ts), sent and retried
+// (request-sender.ts); the response is relayed (response.ts) or the
+// connection becomes a tunnel (tunnel.ts). Here every way it can end is
+// decided: complete, answered locally, failed, timed out. One object per
+// client session, reused request after request: begin() resets the request's
+// state in one place.
 import type net from 'node:net';
-import type { Admission } from './admission.ts';
-import { retryable } from './admission.ts';
-import { BodyFramer, FRAME_CHUNKED, FRAME_CLOSE, FRAME_LENGTH, FRAME_NONE, type FramingError } from '../http/body-framer.ts';
-import { buildRequestHead, headerValue } from '../http/head-rewrite.ts';
+import { FRAME_CLOSE, FRAME_NONE, type FramingError } from '../http/body-framer.ts';
 import type { HeadParser } from '../http/llhttp.ts';
+import { localResponse } from '../http/local-response.ts';
 import type { UpstreamConnection, UpstreamOwner } from '../upstream/pool.ts';
+import { admitRequest, newAdmission, refusalCloses } from './admission.ts';
 import { Choice } from './choice.ts';
-import { writeHead } from './coalesce.ts';
+import { D_RESPONSE, type Deadline } from './deadline.ts';
 import type { RequestOutcome } from './observer.ts';
+import { RequestSender } from './request-sender.ts';
 import { RequestState } from './request-state.ts';
 import { newFacts, ResponseRelay, type ResponseEvents } from './response.ts';
-import type { SessionContext } from './session-context.ts';
+import type { ExchangeSession, SessionContext } from './session-context.ts';
 import { Tunnel } from './tunnel.ts';
-import { Upload } from './upload.ts';
-
-/** What the exchange asks of the client session it serves (client-session.ts). */
-export interface ExchangeSession {
-  readonly clientAddress: string;
-  /** The PROXY header naming this client, for a send-proxy server. */
-  proxyHeader(version: 1 | 2): Buffer;
-  awaitConnect(): void;
-  awaitResponse(): void;
-  /** The request body is due by `at` (epoch ms). */
-  awaitBody(at: number): void;
-  waitingForBody(): boolean;
-  /** The server pushes back: stop reading the client. */
-  pauseForUpstream(): void;
-  /** The server drained. */
-  resumeFromUpstream(): void;
-  /** Answers the request locally; -1 when the connection closes. */
-  refuse(status: number, reason: string, bodyPending?: boolean, outcome?: RequestOutcome): number;
-  /** The response is done: the next request, or the end of the connection. */
-  nextRequest(): void;
-  tunnelOpened(tunnel: Tunnel): void;
-  lastAnswer(): boolean;
-  endClient(): void;
-  destroy(): void;
-  fail(err: unknown): void;
-}
 
 export class Exchange implements UpstreamOwner, ResponseEvents {
   readonly state: RequestState;
   readonly choice = new Choice();
-  readonly facts = newFacts();
-  readonly requestBody: BodyFramer;
+  readonly sender: RequestSender;
   readonly response: ResponseRelay;
-  /** The upstream connection of this exchange; null between exchanges. */
-  conn: UpstreamConnection | null = null;
   /** After a 101: the connection is a tunnel. */
   tunnel: Tunnel | null = null;
+  private readonly facts = newFacts();
+  private readonly admission = newAdmission();
   private readonly ctx: SessionContext;
   private readonly session: ExchangeSession;
   private readonly socket: net.Socket;
   private readonly lent: boolean;
   private readonly parser: HeadParser; // the session's: it holds the request head while the exchange runs
-  private readonly upload = new Upload();
-  // An idle send-proxy connection that only this session may reuse (pool.ts).
-  private parked: UpstreamConnection | null = null;
-  private requestHead = '';
-  private retryable = false;
-  private retried = false; // on a fresh connection, after a reused one failed
-  // A failed connect goes to another server (limits.retries): nothing was
-  // sent, and the body bytes sent before the connect are kept to send again.
-  private connectRetries = 0;
-  private upstreamConnected = false;
+  private readonly deadline: Deadline; // the session's
 
-  constructor(ctx: SessionContext, session: ExchangeSession, socket: net.Socket, lent: boolean, parser: HeadParser) {
+  constructor(ctx: SessionContext, session: ExchangeSession, socket: net.Socket, lent: boolean, parser: HeadParser, deadline: Deadline) {
     this.ctx = ctx;
     this.session = session;
     this.socket = socket;
     this.lent = lent;
     this.parser = parser;
+    this.deadline = deadline;
     const limit = ctx.spec.limits.maxHeaderBytes;
     this.state = new RequestState(ctx.spec.name);
-    this.requestBody = new BodyFramer(limit);
-    this.response = new ResponseRelay(socket, this.state, this.choice, this.requestBody, this, limit);
+    const { choice, state } = this;
+    this.sender = new RequestSender({ ctx, session, owner: this, parser, state, choice, deadline, lent }, limit);
+    this.response = new ResponseRelay(socket, state, choice, this.sender.body, this, limit);
   }
 
   /** A new head size limit (a config change), for trailers as for heads. */
   setHeadLimit(limit: number): void {
-    this.requestBody.maxTrailerBytes = limit;
+    this.sender.body.maxTrailerBytes = limit;
     this.response.body.maxTrailerBytes = limit;
   }
 
-  /** A request head of `headBytes` was parsed (the parser holds it): all per-request state starts afresh. */
-  begin(headBytes: number): void {
-    this.state.begin(this.parser, headBytes);
+  /**
+   * A complete head of `headBytes` has been parsed; `offset` is where its
+   * body (if any) starts in `buf`. Returns the offset after this request
+   * when it was answered locally with the connection kept, or sent with its
+   * whole body; else -1 (closed, or more body to come).
+   */
+  start(buf: Buffer, offset: number, headBytes: number): number {
+    const { ctx, parser: p, session } = this;
+    // All per-request state starts afresh, here.
+    this.state.begin(p, headBytes);
     this.choice.reset();
+    this.sender.reset();
     this.response.reset();
-    this.upload.reset(0);
-    this.retried = false;
-    this.connectRetries = 0;
-  }
-
-  /** The request was admitted: its body's framing, deadline and upgrade. */
-  frame(admission: Admission): void {
-    const body = this.requestBody;
-    if (admission.framing === FRAME_CHUNKED) body.chunked();
-    else if (admission.framing === FRAME_LENGTH) body.length(admission.contentLength);
-    else body.none();
-    this.upload.deadline = body.mode === FRAME_NONE ? 0 : Date.now() + this.ctx.spec.timeouts.clientBodyMs;
-    if (this.parser.upgrade) this.state.upgrade = headerValue(this.parser.headers, 'upgrade') ?? null;
-  }
-
-  /** Sends the request (routed, in the service's request view) with the body bytes at hand. */
-  send(firstBody: Buffer): void {
-    const p = this.parser;
-    const view = this.ctx.requestView;
-    const affinity = this.choice.group!.affinity;
-    this.requestHead = buildRequestHead({
-      method: p.method,
-      url: view.forwardTarget(this.ctx.spec.forwardNormalizedPath === true),
-      authority: view.targetAuthority(),
-      versionMinor: p.versionMinor,
-      headers: affinity?.rewritesRequest ? affinity.rewriteRequestHeaders(p.headers) : p.headers,
-      facts: this.facts,
-      clientAddress: this.session.clientAddress,
-      proto: 'http',
-      upgrade: this.state.upgrade,
-    });
-    this.retryable = retryable(p.method, this.requestBody.mode, this.state.upgrade);
-    this.state.bytesIn += firstBody.length;
-    this.dispatch(false, firstBody);
-  }
-
-  /** Sends the request head (and the body bytes at hand) on a connection to the chosen server. */
-  private dispatch(fresh: boolean, body: Buffer | null): void {
-    const pool = this.choice.pool!;
-    // This session's own idle connection to a send-proxy server, else the pool's.
-    const parked = this.parked;
-    let conn: UpstreamConnection;
-    if (parked !== null && parked.pool === pool && !fresh) {
-      this.parked = null;
-      conn = pool.reclaim(parked, this) ? parked : pool.acquire(this, fresh);
-    } else conn = pool.acquire(this, fresh);
-    this.conn = conn;
-    this.upstreamConnected = conn.connected;
-    if (conn.connected) this.armWaitDeadline();
-    else {
-      this.session.awaitConnect();
-      // Lost if the connect fails: keep a copy to send to the next server.
-      if (body !== null && body.length > 0) this.upload.keepForResend(body);
+    const admission = admitRequest(p, ctx.spec.limits, this.facts, this.admission);
+    if (admission.status !== 0) return session.refuse(admission.status, admission.reason);
+    const body = this.sender.body;
+    this.sender.frame(admission);
+    // Validate the body bytes already here before anything goes upstream, so
+    // a malformed chunked body is refused without the backend seeing it.
+    let bodyEnd = offset;
+    if (body.mode !== FRAME_NONE) {
+      try {
+        bodyEnd = body.advance(buf, offset);
+      } catch (err) {
+        return session.refuse(400, (err as FramingError).message);
+      }
     }
-    // A new connection to a send-proxy server: the PROXY header first, in the same write.
-    const prefix = conn.sendProxy !== 0 && !conn.reused ? this.session.proxyHeader(conn.sendProxy) : null;
-    if (!writeHead(conn.socket, prefix, this.requestHead, body, 0, body === null ? 0 : body.length, this.lent))
-      this.session.pauseForUpstream();
+    const view = ctx.requestView;
+    view.reset(p.method, p.url, p.headers, session.clientAddress);
+    // One host and one path, read one way by rules, keys and upstream (RFC 9112 §3.2; lib/route/normalise.ts).
+    const invalidTarget = view.check(this.facts.host);
+    if (invalidTarget !== null) return session.refuse(400, invalidTarget);
+    const status = this.choice.choose(ctx, session.clientAddress);
+    if (status !== 0) {
+      const reason = status === 404 ? 'no rule matches' : 'no usable server in group';
+      return session.refuse(status, reason, bodyEnd !== offset) === -1 ? -1 : bodyEnd;
+    }
+    this.sender.send(this.facts, bodyEnd === -1 ? buf.subarray(offset) : buf.subarray(offset, bodyEnd));
+    return bodyEnd;
   }
 
-  /** Forwards raw body bytes from `start`; returns the body's end offset or -1. */
+  /** More request body from the client, from `start`; returns the body's end offset or -1. */
   forwardBody(buf: Buffer, start: number): number {
     let end: number;
     try {
-      end = this.requestBody.advance(buf, start);
+      end = this.sender.body.advance(buf, start);
     } catch (err) {
       // The head already went upstream: abort that request so the backend
       // never sees the bytes that broke framing.
-      this.abortUpstream();
+      this.sender.abort();
       this.session.refuse(400, (err as FramingError).message);
       return -1;
     }
-    const stop = end === -1 ? buf.length : end;
-    const conn = this.conn;
-    if (stop > start && conn !== null) {
-      const upload = this.upload;
-      this.state.bytesIn += stop - start;
-      if (!this.upstreamConnected) upload.keepForResend(buf.subarray(start, stop));
-      // `limit body-rate R`: each R bytes buy the body one more second.
-      const rate = this.ctx.spec.limits.bodyMinRate;
-      if (rate > 0 && upload.deadline !== 0) {
-        upload.deadline += ((stop - start) * 1000) / rate;
-        if (this.session.waitingForBody()) this.session.awaitBody(upload.deadline);
-      }
-      if (!upload.write(conn.socket, buf, start, stop, this.lent)) this.session.pauseForUpstream();
-      // The whole body has one deadline (a byte a second cannot hold a server
-      // for ever); once it is in, the server's answer has its own.
-      if (end !== -1 && this.session.waitingForBody()) this.armWaitDeadline();
-    }
+    this.sender.forward(buf, start, end === -1 ? buf.length : end, end !== -1);
     return end;
   }
 
-  /** Connected: the rest of the request body is due by its deadline, then the server's answer within `timeout response`. */
-  private armWaitDeadline(): void {
-    if (this.upload.deadline !== 0 && !this.requestBody.done) this.session.awaitBody(this.upload.deadline);
-    else this.session.awaitResponse();
-  }
-
   /**
-   * The connect to the chosen server failed (refused, reset or timed out
-   * before it was up): nothing reached it, so the request goes to another
-   * server of the group, as HAProxy's `retries` with `redispatch` and
-   * nginx's proxy_next_upstream do, for every method. The server is ejected
-   * at once (passive.ts), so this request and the next ones skip it. False
-   * when no retry is left or possible.
+   * The request answered by tcpvs itself (an error, 404 or 503), unless the
+   * connection has `closed` already. True when the connection closes after
+   * it: only a 404 or 503 for a request without a body keeps it.
    */
-  private redispatch(reason: string): boolean {
-    const choice = this.choice;
-    const group = choice.group;
-    const failed = choice.server;
-    if (group === null || failed === null || this.response.started || this.upstreamConnected || this.upload.resendLost) return false;
-    if (this.connectRetries >= this.ctx.spec.limits.retries) return false;
-    this.connectRetries++;
-    group.passive?.connectFailed(failed, reason);
-    choice.release();
-    // The service's request view is shared: set it to this request again.
-    const p = this.parser;
-    const client = this.session.clientAddress;
-    this.ctx.requestView.reset(p.method, p.url, p.headers, client);
-    if (!choice.chooseAgain(this.ctx, client, failed)) return false;
-    this.ctx.log.debug({ client, failed: failed.name, server: choice.server!.name, reason }, 'connect failed; retrying on another server');
-    this.dispatch(false, this.upload.takeResend());
-    return true;
+  answer(status: number, reason: string, bodyPending: boolean, outcome: RequestOutcome, closed: boolean): boolean {
+    const state = this.state;
+    state.status = status;
+    if (status >= 400 && status !== 404) {
+      this.ctx.log.warn({ client: this.session.clientAddress, status, reason, method: state.method, url: state.url }, 'refused');
+    }
+    if (refusalCloses(status, bodyPending)) state.closeAfter = true;
+    if (closed) return true;
+    const res = localResponse(status, state.closeAfter, state.isHeadRequest);
+    state.sent = true;
+    state.bytesOut += res.length;
+    this.socket.write(res);
+    this.choice.release();
+    if (state.method !== '') this.end(outcome);
+    if (!state.closeAfter) this.sender.body.none(); // the connection stays usable
+    return state.closeAfter;
   }
 
   // ---- upstream events (UpstreamOwner) -------------------------------------
 
   onUpstreamConnect(conn: UpstreamConnection): void {
-    if (conn !== this.conn) return;
-    this.upstreamConnected = true;
-    this.upload.takeResend(); // nothing more to send again
-    this.armWaitDeadline();
+    if (conn === this.sender.conn) this.sender.onConnected();
   }
 
   onUpstreamData(conn: UpstreamConnection, chunk: Buffer): void {
-    if (conn !== this.conn) return;
+    if (conn !== this.sender.conn) return;
     try {
-      this.session.awaitResponse();
+      this.deadline.set(D_RESPONSE, this.ctx.spec.timeouts.responseMs);
       if (this.tunnel !== null) this.tunnel.fromServer(chunk);
       else this.response.read(conn, chunk);
     } catch (err) {
@@ -246,50 +160,41 @@ export class Exchange implements UpstreamOwner, ResponseEvents {
   }
 
   onUpstreamEnd(conn: UpstreamConnection): void {
-    if (conn !== this.conn) return;
+    this.upstreamGone(conn, 'upstream closed the connection', false);
+  }
+
+  onUpstreamError(conn: UpstreamConnection, err: Error): void {
+    this.upstreamGone(conn, err.message, true);
+  }
+
+  onUpstreamDrain(conn: UpstreamConnection): void {
+    if (conn === this.sender.conn) this.session.resumeFromUpstream();
+  }
+
+  /** The client caught up: let the upstream send more. */
+  clientDrained(): void {
+    const conn = this.sender.conn;
+    if (conn?.socket.isPaused()) conn.socket.resume();
+  }
+
+  private upstreamGone(conn: UpstreamConnection, reason: string, failed: boolean): void {
+    if (conn !== this.sender.conn) return;
     try {
-      if (this.tunnel !== null) this.tunnel.serverEnded();
-      else if (this.response.headDone && this.response.body.mode === FRAME_CLOSE)
+      if (this.tunnel !== null) {
+        if (failed)
+          this.session.endClient(); // flush what the upstream sent before it went
+        else this.tunnel.serverEnded();
+      } else if (this.response.headDone && this.response.body.mode === FRAME_CLOSE) {
         this.responseEnded(false); // a close-delimited body just ended
-      else this.upstreamFailed(conn, 'upstream closed the connection');
+      } else this.upstreamFailed(conn, reason);
     } catch (err) {
       this.session.fail(err);
     }
   }
 
-  onUpstreamError(conn: UpstreamConnection, err: Error): void {
-    if (conn !== this.conn) return;
-    try {
-      if (this.tunnel !== null)
-        this.session.endClient(); // flush what the upstream sent before it went
-      else if (this.response.headDone && this.response.body.mode === FRAME_CLOSE) this.responseEnded(false);
-      else this.upstreamFailed(conn, err.message);
-    } catch (e) {
-      this.session.fail(e);
-    }
-  }
-
-  onUpstreamDrain(conn: UpstreamConnection): void {
-    if (conn === this.conn) this.session.resumeFromUpstream();
-  }
-
-  /** The client caught up: let the upstream send more. */
-  clientDrained(): void {
-    if (this.conn?.socket.isPaused()) this.conn.socket.resume();
-  }
-
   private upstreamFailed(conn: UpstreamConnection, reason: string): void {
-    this.conn = null;
-    conn.owner = null;
-    conn.destroy();
-    if (!conn.connected && this.redispatch(reason)) return;
-    // A pooled connection the server had already closed: try once more on a
-    // fresh one, when the request can safely be sent twice.
-    if (!this.response.started && conn.reused && this.retryable && !this.retried) {
-      this.retried = true;
-      this.dispatch(true, null);
-      return;
-    }
+    this.sender.abort();
+    if (this.sender.retry(conn, reason, this.response.started)) return;
     // Nothing reached the client yet (at most part of a head arrived): 502.
     if (!this.state.sent) {
       this.badGateway(reason);
@@ -310,8 +215,8 @@ export class Exchange implements UpstreamOwner, ResponseEvents {
       this.session.destroy();
       return;
     }
-    const outcome = this.upstreamConnected ? 'upstream-failed' : 'connect-failed';
-    this.abortUpstream();
+    const outcome = this.sender.connected ? 'upstream-failed' : 'connect-failed';
+    this.sender.abort();
     this.session.refuse(502, reason, true, outcome);
   }
 
@@ -322,16 +227,7 @@ export class Exchange implements UpstreamOwner, ResponseEvents {
   }
 
   responseEnded(cleanEnd: boolean): void {
-    const conn = this.conn!;
-    this.conn = null;
-    const reusable = cleanEnd && this.requestBody.done && this.response.body.mode !== FRAME_CLOSE && conn.parser.keepAlive && !conn.closed;
-    if (conn.socket.isPaused()) conn.socket.resume();
-    if (reusable && conn.sendProxy !== 0) this.park(conn);
-    else if (reusable) conn.pool.release(conn);
-    else {
-      conn.owner = null;
-      conn.destroy();
-    }
+    this.sender.finish(cleanEnd && this.sender.body.done && this.response.body.mode !== FRAME_CLOSE);
     this.choice.release();
     this.end('ok');
     this.session.nextRequest();
@@ -361,7 +257,7 @@ export class Exchange implements UpstreamOwner, ResponseEvents {
       this.session.destroy();
       return;
     }
-    this.abortUpstream();
+    this.sender.abort();
     this.session.refuse(408, 'request body not received in time', true);
   }
 
@@ -374,8 +270,8 @@ export class Exchange implements UpstreamOwner, ResponseEvents {
       return;
     }
     const outcome = connecting ? 'connect-failed' : 'upstream-failed';
-    this.abortUpstream();
-    if (connecting && this.redispatch('connect timed out')) return;
+    this.sender.abort();
+    if (connecting && this.sender.redispatch('connect timed out', this.response.started)) return;
     this.session.refuse(504, connecting ? 'upstream connect timed out' : 'upstream response timed out', true, outcome);
   }
 
@@ -386,29 +282,10 @@ export class Exchange implements UpstreamOwner, ResponseEvents {
     this.state.end(this.ctx, this.session.clientAddress, this.choice, outcome);
   }
 
-  /** Drops the upstream connection of the current exchange without reusing it. */
-  abortUpstream(): void {
-    const conn = this.conn;
-    if (conn === null) return;
-    this.conn = null;
-    conn.owner = null;
-    conn.destroy();
-  }
-
-  /** Keeps a send-proxy connection for this session's next request to its server (one such connection at most). */
-  private park(conn: UpstreamConnection): void {
-    this.parked?.destroy();
-    this.parked = conn.pool.park(conn) ? conn : null;
-  }
-
   /** The session closed: the request (if any) ended as aborted, and every connection it held goes. */
   close(): void {
     this.end('aborted');
-    this.abortUpstream();
-    if (this.parked !== null) {
-      this.parked.destroy();
-      this.parked = null;
-    }
+    this.sender.close();
     this.choice.release();
   }
 }

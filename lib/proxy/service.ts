@@ -227,7 +227,7 @@ export class ServiceRuntime implements SessionContext {
   }
 
   // Deadlines are checked by one sweep instead of a timer per request, so
-  // the hot path only stores a number.
+  // the hot path only stores a number (deadline.ts).
   private startSweep(): void {
     if (this.sweepTimer !== null) return;
     this.sweepEveryMs = this.sweepInterval();
@@ -238,7 +238,7 @@ export class ServiceRuntime implements SessionContext {
   private sweep(): void {
     const now = Date.now();
     for (const s of this.sessions) {
-      if (s.hasDeadline() && now >= s.deadline) s.expire();
+      if (s.deadline.due(now)) s.expire();
     }
     if (now >= this.poolSweepAt) {
       this.poolSweepAt = now + 250;
