@@ -3,7 +3,8 @@
 // the service's limits, without sockets (test/proxy/admission.test.ts); the
 // session answers a refusal with the status given here.
 import { FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE } from '../http/body-framer.ts';
-import { judgeTransferEncoding, type RequestFacts, scanHeaders } from '../http/head-rewrite.ts';
+import { type RequestFacts, scanHeaders } from '../http/head-rewrite.ts';
+import { judgeTransferEncoding } from '../http/transfer-encoding.ts';
 import type { Limits } from '../config/model.ts';
 
 /** The fields of a parsed request head that admission reads (HeadParser has them). */

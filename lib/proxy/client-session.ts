@@ -39,7 +39,7 @@ export class ClientSession implements ExchangeSession {
   private readonly exchange: Exchange;
   private phase = P_IDLE;
   private forgotten = false;
-  private readonly proxy = new ClientProxy();
+  private proxy: ClientProxy | null = null; // made when PROXY headers are read or sent
   // Bytes that arrived for later requests while one is in progress.
   private queued: Buffer | null = null;
   private pausedForQueue = false;
@@ -63,7 +63,10 @@ export class ClientSession implements ExchangeSession {
     const addr = socket.remoteAddress ?? '';
     this.clientAddress = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
     this.clientPort = socket.remotePort ?? 0;
-    if (ctx.spec.acceptProxy !== undefined || ctx.spec.acceptProxyFromL4 === true) this.phase = P_PROXY;
+    if (ctx.spec.acceptProxy !== undefined || ctx.spec.acceptProxyFromL4 === true) {
+      this.phase = P_PROXY;
+      this.proxy = new ClientProxy();
+    }
     this.parser = ctx.takeRequestParser();
     this.exchange = new Exchange(ctx, this, socket, this.lent, this.parser, this.deadline);
     for (const o of ctx.observers) o.connectionOpened(ctx.spec.name);
@@ -136,7 +139,7 @@ export class ClientSession implements ExchangeSession {
 
   /** The first bytes of a connection to a service that accepts PROXY headers (client-proxy.ts). */
   private readProxyHeader(chunk: Buffer): void {
-    const proxy = this.proxy;
+    const proxy = this.proxy!;
     const verdict = proxy.read(chunk, this.lent, this.socket, this.ctx.spec, this.clientAddress === '');
     if (verdict === PROXY_WAIT) return this.deadline.set(D_HEAD, this.ctx.spec.timeouts.clientHeaderMs);
     if (verdict === PROXY_REFUSE) return this.refuseProxy(proxy.reason);
@@ -158,6 +161,7 @@ export class ClientSession implements ExchangeSession {
   }
 
   proxyHeader(version: 1 | 2): Buffer {
+    this.proxy ??= new ClientProxy();
     return this.proxy.header(version, this.clientAddress, this.clientPort, this.socket);
   }
 

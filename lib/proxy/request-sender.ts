@@ -8,7 +8,7 @@ import type net from 'node:net';
 import type { Admission } from './admission.ts';
 import { retryable } from './admission.ts';
 import { BodyFramer, FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE } from '../http/body-framer.ts';
-import { buildRequestHead, headerValue, type RequestFacts } from '../http/head-rewrite.ts';
+import { buildRequestHead, headerValue, type RequestFacts, type RequestRewrite } from '../http/head-rewrite.ts';
 import type { HeadParser } from '../http/llhttp.ts';
 import type { UpstreamConnection, UpstreamOwner } from '../upstream/pool.ts';
 import type { Choice } from './choice.ts';
@@ -45,6 +45,8 @@ export class RequestSender {
   // An idle send-proxy connection that only this session may reuse (pool.ts).
   private parked: UpstreamConnection | null = null;
   private head = '';
+  // What buildRequestHead reads, one object reused for every request.
+  private readonly rewrite: RequestRewrite;
   private retryable = false;
   private retried = false; // on a fresh connection, after a reused one failed
   // A failed connect goes to another server (limits.retries): nothing was
@@ -58,6 +60,17 @@ export class RequestSender {
   constructor(parts: SenderParts, maxHeaderBytes: number) {
     this.p = parts;
     this.body = new BodyFramer(maxHeaderBytes);
+    this.rewrite = {
+      method: '',
+      url: '',
+      versionMinor: 1,
+      headers: [],
+      facts: { contentLength: -1, transferEncoding: null, host: null, hostCount: 0, connectionTokens: null },
+      clientAddress: '',
+      proto: 'http',
+      upgrade: null,
+      authority: null,
+    };
   }
 
   reset(): void {
@@ -84,17 +97,16 @@ export class RequestSender {
     const { ctx, parser: h, state } = this.p;
     const view = ctx.requestView;
     const affinity = this.p.choice.group!.affinity;
-    this.head = buildRequestHead({
-      method: h.method,
-      url: view.forwardTarget(ctx.spec.forwardNormalizedPath === true),
-      authority: view.targetAuthority(),
-      versionMinor: h.versionMinor,
-      headers: affinity?.rewritesRequest ? affinity.rewriteRequestHeaders(h.headers) : h.headers,
-      facts,
-      clientAddress: this.p.session.clientAddress,
-      proto: 'http',
-      upgrade: state.upgrade,
-    });
+    const r = this.rewrite;
+    r.method = h.method;
+    r.url = view.forwardTarget(ctx.spec.forwardNormalizedPath === true);
+    r.authority = view.targetAuthority();
+    r.versionMinor = h.versionMinor;
+    r.headers = affinity?.rewritesRequest ? affinity.rewriteRequestHeaders(h.headers) : h.headers;
+    r.facts = facts;
+    r.clientAddress = this.p.session.clientAddress;
+    r.upgrade = state.upgrade;
+    this.head = buildRequestHead(r);
     this.retryable = retryable(h.method, this.body.mode, state.upgrade);
     state.bytesIn += firstBody.length;
     this.dispatch(false, firstBody);

@@ -4,7 +4,8 @@
 // client). One object per session, reset for each request.
 import type net from 'node:net';
 import { BodyFramer, FRAME_CLOSE } from '../http/body-framer.ts';
-import { buildResponseHead, judgeResponseTransferEncoding, type RequestFacts, scanHeaders } from '../http/head-rewrite.ts';
+import { buildResponseHead, type RequestFacts, type ResponseRewrite, scanHeaders } from '../http/head-rewrite.ts';
+import { judgeResponseTransferEncoding } from '../http/transfer-encoding.ts';
 import type { HeadParser, HeadParseError } from '../http/llhttp.ts';
 import type { UpstreamConnection } from '../upstream/pool.ts';
 import type { Choice } from './choice.ts';
@@ -38,6 +39,15 @@ export class ResponseRelay {
   headDone = false;
   private pendingHead: string | null = null; // a de-chunked response's head, until its first data
   private conn: UpstreamConnection | null = null; // the one being read, paused while the client is slow
+  // What buildResponseHead reads, one object reused for every head.
+  private readonly rewrite: ResponseRewrite = {
+    statusCode: 0,
+    statusMessage: '',
+    versionMinor: 1,
+    headers: [],
+    connection: null,
+    upgrade: null,
+  };
   private readonly socket: net.Socket;
   private readonly state: RequestState;
   private readonly choice: Choice;
@@ -99,7 +109,7 @@ export class ResponseRelay {
         // HTTP/1.1 clients (RFC 9110 §15.2); the final one follows.
         if (this.state.clientMinor >= 1) {
           scanHeaders(p.headers, this.facts);
-          this.write(buildResponseHead(responseRewrite(p, null, null), this.facts));
+          this.write(buildResponseHead(this.rewriteOf(p, p.headers, null, null), this.facts));
         }
         continue;
       }
@@ -126,7 +136,7 @@ export class ResponseRelay {
     const chunked = rf.transferEncoding !== null;
     let dechunk = false;
     if (chunked) {
-      // Chunked last, in one reading only, or 502 (RFC 9112 §6.1, §6.3; head-rewrite.ts).
+      // Chunked last, in one reading only, or 502 (RFC 9112 §6.1, §6.3; transfer-encoding.ts).
       const te = judgeResponseTransferEncoding(rf.transferEncoding!, p.versionMinor, state.clientMinor);
       if (te.status !== 0) {
         this.events.badGateway(te.reason);
@@ -148,7 +158,7 @@ export class ResponseRelay {
     const headers = affinity?.rewritesResponse
       ? affinity.rewriteResponseHeaders(p.headers, this.choice.server!, this.choice.pinned)
       : p.headers;
-    return buildResponseHead(responseRewrite(p, connection, null, headers), rf);
+    return buildResponseHead(this.rewriteOf(p, headers, connection, null), rf);
   }
 
   /** Sends `head` (when the response starts in this chunk) and the body bytes of `buf` from `start`. */
@@ -193,7 +203,7 @@ export class ResponseRelay {
     this.headDone = true;
     this.state.status = 101;
     scanHeaders(p.headers, this.facts);
-    this.write(buildResponseHead(responseRewrite(p, 'upgrade', this.state.upgrade), this.facts));
+    this.write(buildResponseHead(this.rewriteOf(p, p.headers, 'upgrade', this.state.upgrade), this.facts));
     if (offset < chunk.length) this.write(chunk.subarray(offset));
   }
 
@@ -215,20 +225,15 @@ export class ResponseRelay {
   private pauseServer(): void {
     if (this.conn !== null) this.conn.socket.pause();
   }
-}
 
-function responseRewrite(
-  p: HeadParser,
-  connection: 'close' | 'keep-alive' | 'upgrade' | null,
-  upgrade: string | null,
-  headers = p.headers,
-) {
-  return {
-    statusCode: p.statusCode,
-    statusMessage: p.statusMessage,
-    versionMinor: p.versionMinor,
-    headers,
-    connection,
-    upgrade,
-  };
+  private rewriteOf(p: HeadParser, headers: string[], connection: ResponseRewrite['connection'], upgrade: string | null): ResponseRewrite {
+    const r = this.rewrite;
+    r.statusCode = p.statusCode;
+    r.statusMessage = p.statusMessage;
+    r.versionMinor = p.versionMinor;
+    r.headers = headers;
+    r.connection = connection;
+    r.upgrade = upgrade;
+    return r;
+  }
 }
