@@ -61,6 +61,11 @@ export interface RequestFacts {
   connectionTokens: string | null; // joined Connection values, lower-case
 }
 
+/** Facts of no head yet, to be filled by scanHeaders (one object per connection, reused). */
+export function newFacts(): RequestFacts {
+  return { contentLength: -1, transferEncoding: null, host: null, hostCount: 0, connectionTokens: null };
+}
+
 /** Scans a flat header list once for the fields that decide framing and rewriting. */
 export function scanHeaders(headers: string[], out: RequestFacts): void {
   out.contentLength = -1;

@@ -3,10 +3,11 @@
 // (request-sender.ts); the response is relayed (response.ts) or the
 // connection becomes a tunnel (tunnel.ts). Here every way it can end is
 // decided: complete, answered locally, failed, timed out. One object per
-// client session, reused request after request: begin() resets the request's
-// state in one place.
+// client session, reused request after request: start() resets the
+// request's state in one place.
 import type net from 'node:net';
 import { FRAME_CLOSE, FRAME_NONE, type FramingError } from '../http/body-framer.ts';
+import { newFacts } from '../http/head-rewrite.ts';
 import type { HeadParser } from '../http/llhttp.ts';
 import { localResponse } from '../http/local-response.ts';
 import type { UpstreamConnection, UpstreamOwner } from '../upstream/pool.ts';
@@ -16,7 +17,7 @@ import { D_RESPONSE, type Deadline } from './deadline.ts';
 import type { RequestOutcome } from './observer.ts';
 import { RequestSender } from './request-sender.ts';
 import { RequestState } from './request-state.ts';
-import { newFacts, ResponseRelay, type ResponseEvents } from './response.ts';
+import { ResponseRelay, type ResponseEvents } from './response.ts';
 import type { ExchangeSession, SessionContext } from './session-context.ts';
 import { Tunnel } from './tunnel.ts';
 

@@ -8,7 +8,7 @@ import type net from 'node:net';
 import type { Admission } from './admission.ts';
 import { retryable } from './admission.ts';
 import { BodyFramer, FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE } from '../http/body-framer.ts';
-import { buildRequestHead, headerValue, type RequestFacts, type RequestRewrite } from '../http/head-rewrite.ts';
+import { buildRequestHead, headerValue, newFacts, type RequestFacts, type RequestRewrite } from '../http/head-rewrite.ts';
 import type { HeadParser } from '../http/llhttp.ts';
 import type { UpstreamConnection, UpstreamOwner } from '../upstream/pool.ts';
 import type { Choice } from './choice.ts';
@@ -65,7 +65,7 @@ export class RequestSender {
       url: '',
       versionMinor: 1,
       headers: [],
-      facts: { contentLength: -1, transferEncoding: null, host: null, hostCount: 0, connectionTokens: null },
+      facts: newFacts(),
       clientAddress: '',
       proto: 'http',
       upgrade: null,

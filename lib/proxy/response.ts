@@ -4,7 +4,7 @@
 // client). One object per session, reset for each request.
 import type net from 'node:net';
 import { BodyFramer, FRAME_CLOSE } from '../http/body-framer.ts';
-import { buildResponseHead, type RequestFacts, type ResponseRewrite, scanHeaders } from '../http/head-rewrite.ts';
+import { buildResponseHead, newFacts, type ResponseRewrite, scanHeaders } from '../http/head-rewrite.ts';
 import { judgeResponseTransferEncoding } from '../http/transfer-encoding.ts';
 import type { HeadParser, HeadParseError } from '../http/llhttp.ts';
 import type { UpstreamConnection } from '../upstream/pool.ts';
@@ -24,10 +24,6 @@ export interface ResponseEvents {
   switchingProtocols(conn: UpstreamConnection, chunk: Buffer, offset: number): void;
   /** The client half-closed and sent nothing more: this response is its last. */
   lastAnswer(): boolean;
-}
-
-export function newFacts(): RequestFacts {
-  return { contentLength: -1, transferEncoding: null, host: null, hostCount: 0, connectionTokens: null };
 }
 
 export class ResponseRelay {

@@ -3,7 +3,7 @@
 // same statuses are checked end to end by refuse.test.ts and the corpus.
 import t from 'tap';
 import { FRAME_CHUNKED, FRAME_LENGTH, FRAME_NONE } from '../../lib/http/body-framer.ts';
-import type { RequestFacts } from '../../lib/http/head-rewrite.ts';
+import { newFacts } from '../../lib/http/head-rewrite.ts';
 import {
   admitRequest,
   malformedHeadStatus,
@@ -20,12 +20,8 @@ function head(fields: Partial<RequestHead> = {}): RequestHead {
   return { method: 'GET', url: '/', versionMajor: 1, versionMinor: 1, headers: ['Host', 'x'], ...fields };
 }
 
-function facts(): RequestFacts {
-  return { contentLength: -1, transferEncoding: null, host: null, hostCount: 0, connectionTokens: null };
-}
-
 function admit(h: RequestHead) {
-  const f = facts();
+  const f = newFacts();
   const a = admitRequest(h, limits, f, newAdmission());
   return { status: a.status, reason: a.reason, framing: a.framing, contentLength: a.contentLength, facts: f };
 }
@@ -81,7 +77,7 @@ t.test('admitted: how the body is framed', async (t) => {
 
 t.test('one verdict object, overwritten by each call', async (t) => {
   const out = newAdmission();
-  const f = facts();
+  const f = newFacts();
   admitRequest(head({ method: 'CONNECT' }), limits, f, out);
   t.equal(out.status, 405);
   t.equal(admitRequest(head({ method: 'PUT', headers: ['Host', 'x', 'Content-Length', '3'] }), limits, f, out), out, 'the same object');
