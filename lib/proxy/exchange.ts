@@ -21,6 +21,8 @@ import { ResponseRelay, type ResponseEvents } from './response.ts';
 import type { ExchangeSession, SessionContext } from './session-context.ts';
 import { Tunnel } from './tunnel.ts';
 
+const NO_BYTES = Buffer.alloc(0);
+
 export class Exchange implements UpstreamOwner, ResponseEvents {
   readonly state: RequestState;
   readonly choice = new Choice();
@@ -94,7 +96,9 @@ export class Exchange implements UpstreamOwner, ResponseEvents {
       const reason = status === 404 ? 'no rule matches' : 'no usable server in group';
       return session.refuse(status, reason, bodyEnd !== offset) === -1 ? -1 : bodyEnd;
     }
-    this.sender.send(this.facts, bodyEnd === -1 ? buf.subarray(offset) : buf.subarray(offset, bodyEnd));
+    // Most requests have no body bytes here: no view of none.
+    const firstBody = bodyEnd === offset ? NO_BYTES : bodyEnd === -1 ? buf.subarray(offset) : buf.subarray(offset, bodyEnd);
+    this.sender.send(this.facts, firstBody);
     return bodyEnd;
   }
 
