@@ -167,10 +167,6 @@ export class HeadParser {
     return this.done ? r : -1;
   }
 
-  get complete(): boolean {
-    return this.done;
-  }
-
   close(): void {
     this.parser.close();
   }

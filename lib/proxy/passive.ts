@@ -54,7 +54,7 @@ export class PassiveEjection {
   /**
    * A connect to the server failed (refused, reset or timed out before it
    * was established): it is out at once, whatever the count, as the request
-   * goes to another server (client-session.ts, retries).
+   * goes to another server (request-sender.ts, redispatch).
    */
   connectFailed(server: RealServer, reason: string): void {
     if ((Atomics.load(server.share, W_STATUS) & STATUS_EJECTED) !== 0) return;

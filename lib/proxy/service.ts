@@ -23,6 +23,7 @@ import type { Logger } from '../log/logger.ts';
 import { GroupRuntime } from './group.ts';
 import { ClientSession } from './client-session.ts';
 import type { ServiceObserver } from './observer.ts';
+import type { SessionContext } from './session-context.ts';
 import type { DataPathEvents } from './passive.ts';
 import {
   ConnectionCounterBlock,
@@ -40,7 +41,7 @@ export interface ListenOptions {
   reusePort: boolean;
 }
 
-export class ServiceRuntime {
+export class ServiceRuntime implements SessionContext {
   spec: ServiceSpec;
   readonly log: Logger;
   readonly accessLog: AccessLog | null; // null when the level is above info
@@ -226,7 +227,7 @@ export class ServiceRuntime {
   }
 
   // Deadlines are checked by one sweep instead of a timer per request, so
-  // the hot path only stores a number.
+  // the hot path only stores a number (deadline.ts).
   private startSweep(): void {
     if (this.sweepTimer !== null) return;
     this.sweepEveryMs = this.sweepInterval();
@@ -237,7 +238,7 @@ export class ServiceRuntime {
   private sweep(): void {
     const now = Date.now();
     for (const s of this.sessions) {
-      if (s.hasDeadline() && now >= s.deadline) s.expire();
+      if (s.deadline.due(now)) s.expire();
     }
     if (now >= this.poolSweepAt) {
       this.poolSweepAt = now + 250;

@@ -292,11 +292,6 @@ export class ServerPool {
     while (this.parked.length > 0 && now - this.parked[0].idleSince >= timeout) this.parked[0].destroy();
   }
 
-  /** Idle connections, shared or parked. */
-  get idleCount(): number {
-    return this.idle.length + this.parked.length;
-  }
-
   closeAll(): void {
     while (this.idle.length > 0) this.idle[0].destroy();
     while (this.parked.length > 0) this.parked[0].destroy();

@@ -6,13 +6,12 @@ import {
   buildResponseHead,
   classify,
   headerValue,
-  judgeResponseTransferEncoding,
-  judgeTransferEncoding,
   scanHeaders,
   type RequestFacts,
   type RequestRewrite,
   type ResponseRewrite,
 } from '../../lib/http/head-rewrite.ts';
+import { judgeResponseTransferEncoding, judgeTransferEncoding } from '../../lib/http/transfer-encoding.ts';
 
 function facts(headers: string[]): RequestFacts {
   const f: RequestFacts = { contentLength: 99, transferEncoding: 'stale', host: 'stale', hostCount: 0, connectionTokens: 'stale' };
