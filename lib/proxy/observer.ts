@@ -5,13 +5,9 @@
 // holds on to the record.
 import type { RealServer } from '../sched/scheduler.ts';
 import type { GroupRuntime } from './group.ts';
+import type { RequestOutcome } from './outcome.ts';
 
-export type RequestOutcome =
-  | 'ok' // a response from the server reached the client (any status)
-  | 'refused' // tcpvs answered itself: bad input, 404, 503
-  | 'connect-failed' // the server refused or never accepted the connection (502/504 before connect)
-  | 'upstream-failed' // the server reset, closed, timed out or sent garbage after the connect
-  | 'aborted'; // the client went away first
+export type { RequestOutcome } from './outcome.ts';
 
 export interface RequestRecord {
   service: string;

@@ -7,7 +7,7 @@
 import type { RealServer } from '../sched/scheduler.ts';
 import { G_VERSION } from '../state/group-share.ts';
 import { STATUS_EJECTED, W_FAILURES, W_STATUS } from '../state/server-share.ts';
-import type { RequestOutcome } from './observer.ts';
+import type { RequestOutcome } from './outcome.ts';
 
 /** What the data path tells the control plane of its own accord. */
 export interface DataPathEvents {
