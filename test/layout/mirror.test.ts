@@ -39,7 +39,6 @@ const NOT_MIRRORED: Record<string, string> = {
   'health/group-health.ts':
     "a group's health opinions; covered by test/health/active.test.ts, agent.test.ts, passive.test.ts, slow-start.test.ts",
   'health/index.ts': 'the health checker per service; covered by test/health/*.test.ts',
-  'health/spec.ts': 'health settings; covered by test/config/health.test.ts and test/health/probes.test.ts',
   'http/llhttp.ts': 'the llhttp binding; covered by test/http/framing-vectors.test.ts and test/proxy/*.test.ts',
   'l4/ipvs/address.ts': 'covered by test/l4/ipvs-text.test.ts',
   'l4/ipvs/diff.ts': 'covered by test/l4/ipvs-text.test.ts',
