@@ -60,7 +60,6 @@ const NOT_MIRRORED: Record<string, string> = {
   'l4/userspace/udp-forwarder.ts': 'covered by test/l4/userspace-udp.test.ts',
   'l4/userspace/virtual-service.ts': 'covered by test/l4/userspace.test.ts',
   'loadtest/main.ts': 'entry point of `tcpvs loadtest`; covered by test/cli/loadtest.test.ts',
-  'log/logger.ts': 'covered by test/proxy/file-line-sink.test.ts',
   'proxy/client-reads.ts': 'the shared client read buffer; covered by test/proxy/lent-reads.test.ts',
   'proxy/client-session.ts': 'one client connection; covered by test/proxy/*.test.ts end to end',
   'proxy/data-path.ts': "one thread's data path; covered by test/proxy/*.test.ts and test/control/workers.test.ts",
