@@ -47,17 +47,12 @@ const NOT_MIRRORED: Record<string, string> = {
   'l4/ipvs/owned-state.ts': 'covered by test/l4/ipvs-text.test.ts',
   'l4/ipvs/runner.ts': 'covered by test/l4/ipvs-text.test.ts',
   'l4/ipvsadm-cli/execute.ts': 'covered by test/l4/ipvsadm-cli.test.ts',
-  'l4/ipvsadm-cli/format.ts': 'covered by test/l4/ipvsadm-cli-format.test.ts (flat name)',
   'l4/ipvsadm-cli/main.ts': 'entry point of `tcpvs ipvsadm`; covered by test/l4/ipvsadm-cli.test.ts',
-  'l4/ipvsadm-cli/names.ts': 'covered by test/l4/ipvsadm-cli-parse.test.ts',
-  'l4/ipvsadm-cli/parse.ts': 'covered by test/l4/ipvsadm-cli-parse.test.ts (flat name)',
+  'l4/ipvsadm-cli/names.ts': 'covered by test/l4/ipvsadm-cli/parse.test.ts',
   'l4/keepalived.ts': 'keepalived config text; covered by test/config/l4.test.ts',
   'l4/model.ts': 'the L4 model types and their small helpers; covered by test/l4/*.test.ts',
   'l4/userspace/core.ts': 'covered by test/l4/userspace.test.ts',
-  'l4/userspace/persistence.ts': 'covered by test/l4/userspace-persistence.test.ts (flat name)',
-  'l4/userspace/stats.ts': 'covered by test/l4/ipvsadm-cli-format.test.ts and test/l4/userspace.test.ts',
-  'l4/userspace/tcp-forwarder.ts': 'covered by test/l4/userspace-tcp.test.ts',
-  'l4/userspace/udp-forwarder.ts': 'covered by test/l4/userspace-udp.test.ts',
+  'l4/userspace/stats.ts': 'covered by test/l4/ipvsadm-cli/format.test.ts and test/l4/userspace.test.ts',
   'l4/userspace/virtual-service.ts': 'covered by test/l4/userspace.test.ts',
   'loadtest/main.ts': 'entry point of `tcpvs loadtest`; covered by test/cli/loadtest.test.ts',
   'proxy/client-reads.ts': 'the shared client read buffer; covered by test/proxy/lent-reads.test.ts',
@@ -102,7 +97,7 @@ t.test('the tree is read', async (t) => {
   t.ok(libFiles.length > 50, `${libFiles.length} lib files`);
   t.ok(testFiles.size > 50, `${testFiles.size} test files`);
   t.same(testsOf('route/matchers.ts'), ['route/matchers.test.ts'], 'the name rule finds a mirrored test');
-  t.same(testsOf('l4/userspace/persistence.ts'), [], 'a test in another folder does not count (test/l4/userspace-persistence.test.ts)');
+  t.same(testsOf('l4/ipvs/ipvsadm-text.ts'), [], 'a test in another folder does not count (test/l4/ipvs-text.test.ts)');
   t.same(
     testsOf('health/agent.ts'),
     ['health/agent-reply.test.ts', 'health/agent-server.test.ts', 'health/agent.test.ts'],
