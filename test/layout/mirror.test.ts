@@ -50,7 +50,6 @@ const NOT_MIRRORED: Record<string, string> = {
   'l4/ipvsadm-cli/main.ts': 'entry point of `tcpvs ipvsadm`; covered by test/l4/ipvsadm-cli.test.ts',
   'l4/ipvsadm-cli/names.ts': 'covered by test/l4/ipvsadm-cli/parse.test.ts',
   'l4/keepalived.ts': 'keepalived config text; covered by test/config/l4.test.ts',
-  'l4/model.ts': 'the L4 model types and their small helpers; covered by test/l4/*.test.ts',
   'l4/userspace/core.ts': 'covered by test/l4/userspace.test.ts',
   'l4/userspace/stats.ts': 'covered by test/l4/ipvsadm-cli/format.test.ts and test/l4/userspace.test.ts',
   'l4/userspace/virtual-service.ts': 'covered by test/l4/userspace.test.ts',
