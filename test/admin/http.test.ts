@@ -8,7 +8,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { startIdentityBackend, type IdentityBackend } from '../helpers/backends.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
-import { serviceConfig, sleep, startTcpvs, type InProcessTcpvs } from '../helpers/tcpvs.ts';
+import { serviceConfig, startTcpvs, type InProcessTcpvs } from '../helpers/tcpvs.ts';
+import { pollUntil, sleep } from '../helpers/wait.ts';
 import type { Stats, StatsSnapshot } from '../../lib/stats/collector.ts';
 import { createStats } from '../helpers/reference-collector.ts';
 import { startAdminHttp, type AdminHttp } from '../../lib/admin/http.ts';
@@ -75,12 +76,8 @@ async function rig(t: { teardown(fn: () => unknown): void }, token: string | nul
 
 /** Polls until the stats have seen `total` requests on the service (records land as responses finish). */
 async function settled(stats: Stats, total: number): Promise<StatsSnapshot> {
-  let snap = stats.snapshot();
-  for (let i = 0; i < 100 && snap.services[0].requests.total < total; i++) {
-    await sleep(20);
-    snap = stats.snapshot();
-  }
-  return snap;
+  await pollUntil(() => stats.snapshot().services[0].requests.total >= total, 2000);
+  return stats.snapshot();
 }
 
 t.test('/metrics and /stats.json count what was sent and served', async (t) => {
@@ -111,11 +108,9 @@ t.test('/metrics and /stats.json count what was sent and served', async (t) => {
   t.equal(gone.status, 502, 'a dead server');
   t.equal(gone.header('connection'), 'close');
   const total = 20;
-  let snap = await settled(stats, total);
-  for (let i = 0; i < 100 && snap.services[0].connections.active !== 3; i++) {
-    await sleep(20);
-    snap = stats.snapshot();
-  }
+  await settled(stats, total);
+  await pollUntil(() => stats.snapshot().services[0].connections.active === 3, 2000);
+  const snap = stats.snapshot();
 
   // /stats.json
   const jsonReply = await get(admin.address.port, '/stats.json', bearer);
@@ -189,23 +184,14 @@ t.test('/metrics and /stats.json count what was sent and served', async (t) => {
   // A request in flight shows as active on its server; closed clients leave the gauge.
   const slow = await RawClient.connect(tcpvs.port);
   slow.write(requestHead('GET', '/b/slow?delay=400'));
-  let active = 0;
-  for (let i = 0; i < 50 && active === 0; i++) {
-    await sleep(10);
-    active = parsePrometheus((await get(admin.address.port, '/metrics', bearer)).body).value(
-      'tcpvs_server_active_requests',
-      leaf('beta', b.port),
-    );
-  }
-  t.equal(active, 1, 'the slow request is in flight on beta');
+  const metric = async (name: string, labels: Record<string, string>) =>
+    parsePrometheus((await get(admin.address.port, '/metrics', bearer)).body).value(name, labels);
+  await pollUntil(async () => (await metric('tcpvs_server_active_requests', leaf('beta', b.port))) !== 0, 2000);
+  t.equal(await metric('tcpvs_server_active_requests', leaf('beta', b.port)), 1, 'the slow request is in flight on beta');
   await slow.readResponse();
   for (const c of [...clients, slow]) c.close();
-  let open = -1;
-  for (let i = 0; i < 100 && open !== 0; i++) {
-    await sleep(20);
-    open = parsePrometheus((await get(admin.address.port, '/metrics', bearer)).body).value('tcpvs_connections_active', { service: 'test' });
-  }
-  t.equal(open, 0, 'closed connections leave the active gauge');
+  await pollUntil(async () => (await metric('tcpvs_connections_active', { service: 'test' })) === 0, 2000);
+  t.equal(await metric('tcpvs_connections_active', { service: 'test' }), 0, 'closed connections leave the active gauge');
 });
 
 t.test('the token: Bearer header or ?token=, nothing else', async (t) => {

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentityBackend } from '../helpers/backends.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
-import { REPO_ROOT, serviceConfig, sleep, startTcpvs } from '../helpers/tcpvs.ts';
+import { REPO_ROOT, serviceConfig, startTcpvs } from '../helpers/tcpvs.ts';
+import { pollUntil } from '../helpers/wait.ts';
 import { startAdminHttp } from '../../lib/admin/http.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -88,7 +89,7 @@ t.test('the stats page in headless Chromium: tables, self-refresh, screenshot', 
   }
   await send('/a/', 8);
   await send('/b/', 4);
-  for (let i = 0; i < 100 && stats.snapshot().services[0].requests.total < 12; i++) await sleep(20);
+  await pollUntil(() => stats.snapshot().services[0].requests.total >= 12, 2000);
 
   const userDataDir = mkdtempSync(join(tmpdir(), 'tcpvs-chromium-'));
   t.teardown(() => rmSync(userDataDir, { recursive: true, force: true }));
@@ -175,7 +176,7 @@ t.test('the stats page in headless Chromium: tables, self-refresh, screenshot', 
   }, null);
   await send('/b/', 5);
   tcpvs.servers('alpha')[1].upByChecks = false;
-  for (let i = 0; i < 100 && stats.snapshot().services[0].requests.total < 17; i++) await sleep(20);
+  await pollUntil(() => stats.snapshot().services[0].requests.total >= 17, 2000);
   await page.waitForFunction(
     (before: string | null) => {
       const main = document.querySelector('main');

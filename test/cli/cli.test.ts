@@ -1,6 +1,7 @@
 // The tcpvs command line, run as a real process: check, start, refusal to
 // run a bad config, a KTCPVS config routing as tcpvsadm(8) says, and the demo.
 import t from 'tap';
+import { pollUntil } from '../helpers/wait.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
@@ -235,7 +236,7 @@ t.test('npm start with no arguments runs the demo on 127.0.0.1:8080', async (t) 
   const { child, ports, stderr } = await startCli(['start', '--log-level', 'warn'], 1);
   t.teardown(() => stop(child));
   t.equal(ports[0], 8080);
-  for (let i = 0; i < 50 && !/stops it/.test(stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+  await pollUntil(() => /stops it/.test(stderr()), 2500, 50);
   t.match(stderr(), /curl/, 'prints curl commands');
   const home = await get(8080, '/');
   t.equal(home.status, 200);
@@ -321,8 +322,7 @@ t.test('tcpvs start --empty, then built up with tcpvsadm as KTCPVS is', async (t
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const deadline = Date.now() + 20_000;
-  while (!stderr.includes('admin socket') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await pollUntil(() => stderr.includes('admin socket'), 20_000, 50);
   t.match(stderr, /admin socket/, 'it runs with nothing to serve');
   const adm = (...args: string[]) =>
     spawnSync(process.execPath, [INDEX, 'tcpvsadm', '--admin', admin, ...args], { encoding: 'utf8', timeout: 20_000 });

@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { startIdentityBackend, type IdentityBackend } from '../helpers/backends.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
 import { spawnTcpvs, startTcpvs } from '../helpers/tcpvs.ts';
-import { sleep, waitUntil } from '../helpers/wait.ts';
+import { pollUntil, sleep, waitUntil } from '../helpers/wait.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { ConfigError } from '../../lib/config/errors.ts';
 
@@ -151,12 +151,10 @@ t.test('ten SIGHUP reloads under autocannon load: zero failed or unexpected resp
   t.equal(result.non2xx, 0, 'no non-2xx responses');
   t.equal(result['2xx'], result.requests.total, 'every response a 2xx');
   t.ok(a.requests.length > 0 && b.requests.length > 0, 'both configs served traffic');
-  let applied = 0;
-  for (let i = 0; i < 50 && applied < 10; i++) {
-    await sleep(50);
-    applied = readFileSync(log, 'utf8')
+  const applied = () =>
+    readFileSync(log, 'utf8')
       .split('\n')
       .filter((l) => l.includes('"config applied"')).length;
-  }
-  t.equal(applied, 10, 'each SIGHUP applied a config');
+  await pollUntil(() => applied() >= 10, 2500, 50);
+  t.equal(applied(), 10, 'each SIGHUP applied a config');
 });

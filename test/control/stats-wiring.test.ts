@@ -4,6 +4,7 @@ import t from 'tap';
 import http from 'node:http';
 import { startIdentityBackend } from '../helpers/backends.ts';
 import { spawnTcpvs } from '../helpers/tcpvs.ts';
+import { pollUntil } from '../helpers/wait.ts';
 
 function fetchText(port: number, path: string, token?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -57,15 +58,17 @@ for (const workers of [1, 2]) {
     t.match(page.body, /<html/i);
     t.match(page.body, `127.0.0.1:${backend.port}`);
     // Each server's last check, time since its last change and peak, from every worker's requests.
-    const deadline = Date.now() + 10_000;
-    let json: {
+    type StatsJson = {
       services: Array<{
         groups: Array<{ servers: Array<{ peakRequests: number; changedAt: number; lastCheck: { ok: boolean } | null }> }>;
       }>;
     };
-    do json = JSON.parse((await fetchText(adminPort, '/stats.json', 's3cret')).body);
-    while (json.services[0].groups[0].servers[0].lastCheck === null && Date.now() < deadline);
-    await new Promise((r) => setTimeout(r, 50));
+    const readStats = async () => JSON.parse((await fetchText(adminPort, '/stats.json', 's3cret')).body) as StatsJson;
+    let json = await readStats();
+    await pollUntil(async () => {
+      json = await readStats();
+      return json.services[0].groups[0].servers[0].lastCheck !== null;
+    }, 10_000);
     const server = json.services[0].groups[0].servers[0];
     t.match(server.lastCheck, { ok: true }, 'the last check passed');
     t.ok(server.peakRequests >= 1, `a peak of requests in flight (${server.peakRequests})`);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentityBackend } from '../helpers/backends.ts';
 import { spawnTcpvs } from '../helpers/tcpvs.ts';
+import { pollUntil } from '../helpers/wait.ts';
 
 const TCPVSADM = join(import.meta.dirname, '..', '..', 'tcpvsadm.ts');
 
@@ -170,8 +171,7 @@ t.test('the TCP admin and stats listeners: strangers cannot lock out a token hol
   const stats = await fetch(`http://127.0.0.1:${statsPort}/stats.json`, { headers: { authorization: `Bearer ${token}` } });
   t.equal(stats.status, 200, 'and so is the stats listener');
   await stats.arrayBuffer();
-  const deadline = Date.now() + 15_000;
-  while (closedAt.length < strangers.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await pollUntil(() => closedAt.length === strangers.length, 15_000, 50);
   t.equal(closedAt.length, strangers.length, 'every stranger is closed');
   t.ok(
     Math.max(...closedAt) - openedAt < 2000 + 3000,

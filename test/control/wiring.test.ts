@@ -4,7 +4,8 @@ import t from 'tap';
 import http from 'node:http';
 import type net from 'node:net';
 import { startIdentityBackend } from '../helpers/backends.ts';
-import { sleep, spawnTcpvs } from '../helpers/tcpvs.ts';
+import { spawnTcpvs } from '../helpers/tcpvs.ts';
+import { pollUntil } from '../helpers/wait.ts';
 
 function who(port: number, path: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -51,12 +52,11 @@ for (const workers of [1, 2]) {
     );
     t.teardown(() => tcpvs.stop());
     // fall 2 at 100 ms: poll until the sick server is out (generous deadline), then look.
-    const deadline = Date.now() + 15_000;
     const outOfRotation = async () => {
       for (let i = 0; i < 4; i++) if ((await who(tcpvs.port, `/probe${i}`)) !== '200 good') return false;
       return true;
     };
-    while (!(await outOfRotation()) && Date.now() < deadline) await sleep(50);
+    await pollUntil(outOfRotation, 15_000, 50);
     const seen = new Set<string>();
     for (let i = 0; i < 10; i++) seen.add(await who(tcpvs.port, `/x${i}`));
     t.same([...seen], ['200 good'], 'only the healthy server gets requests');

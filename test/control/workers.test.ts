@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startIdentityBackend } from '../helpers/backends.ts';
 import { httpGet, spawnTcpvs } from '../helpers/tcpvs.ts';
-import { pollUntil, sleep, waitUntil } from '../helpers/wait.ts';
+import { pollUntil, waitUntil } from '../helpers/wait.ts';
 
 t.test('two workers share the port, agree on hashing, reload together and drain on SIGTERM', async (t) => {
   const backends = await Promise.all(['A', 'B', 'C'].map((n) => startIdentityBackend(n)));
@@ -61,7 +61,7 @@ t.test('two workers share the port, agree on hashing, reload together and drain 
   const cliFile = tcpvs.file;
   writeFileSync(cliFile, config('rr'));
   process.kill(tcpvs.pid, 'SIGHUP');
-  for (let i = 0; i < 100 && !/reloaded/.test(tcpvs.stderr()); i++) await sleep(50);
+  await pollUntil(() => /reloaded/.test(tcpvs.stderr()), 5000);
   t.match(tcpvs.stderr(), /reloaded/);
   const spread = new Set<string>();
   for (let i = 0; i < 12; i++) spread.add((await httpGet(tcpvs.port, '/obj/1')).body.split(' ')[0]);
@@ -70,7 +70,7 @@ t.test('two workers share the port, agree on hashing, reload together and drain 
   // A bad config is refused and the workers keep serving.
   writeFileSync(cliFile, config('nosuch'));
   process.kill(tcpvs.pid, 'SIGHUP');
-  for (let i = 0; i < 100 && !/reload refused/.test(tcpvs.stderr()); i++) await sleep(50);
+  await pollUntil(() => /reload refused/.test(tcpvs.stderr()), 5000);
   t.match(tcpvs.stderr(), /reload refused/);
   t.equal((await httpGet(tcpvs.port, '/still')).status, 200);
 

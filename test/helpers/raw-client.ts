@@ -3,6 +3,7 @@
 // keep-alive, pipelining and framing are observable byte for byte.
 import net from 'node:net';
 import { fieldValue, fieldValues, parseChunkedAt, parseHeadAt } from './http-bytes.ts';
+import { quietFor } from './wait.ts';
 
 export interface RawResponse {
   version: string; // "HTTP/1.1"
@@ -219,7 +220,7 @@ export class RawClient {
 
   /** Stays quiet for `ms`: true when the connection neither ended nor received bytes. */
   async staysOpen(ms: number): Promise<boolean> {
-    await new Promise((r) => setTimeout(r, ms));
+    await quietFor(ms, 'bytes or an end on the connection');
     return !this.ended && this.buf.length === 0;
   }
 

@@ -39,7 +39,6 @@ const NOT_MIRRORED: Record<string, string> = {
   'health/group-health.ts':
     "a group's health opinions; covered by test/health/active.test.ts, agent.test.ts, passive.test.ts, slow-start.test.ts",
   'health/index.ts': 'the health checker per service; covered by test/health/*.test.ts',
-  'health/spec.ts': 'health settings; covered by test/config/health.test.ts and test/health/probes.test.ts',
   'http/llhttp.ts': 'the llhttp binding; covered by test/http/framing-vectors.test.ts and test/proxy/*.test.ts',
   'l4/ipvs/address.ts': 'covered by test/l4/ipvs-text.test.ts',
   'l4/ipvs/diff.ts': 'covered by test/l4/ipvs-text.test.ts',
@@ -48,22 +47,13 @@ const NOT_MIRRORED: Record<string, string> = {
   'l4/ipvs/owned-state.ts': 'covered by test/l4/ipvs-text.test.ts',
   'l4/ipvs/runner.ts': 'covered by test/l4/ipvs-text.test.ts',
   'l4/ipvsadm-cli/execute.ts': 'covered by test/l4/ipvsadm-cli.test.ts',
-  'l4/ipvsadm-cli/format.ts': 'covered by test/l4/ipvsadm-cli-format.test.ts (flat name)',
   'l4/ipvsadm-cli/main.ts': 'entry point of `tcpvs ipvsadm`; covered by test/l4/ipvsadm-cli.test.ts',
-  'l4/ipvsadm-cli/names.ts': 'covered by test/l4/ipvsadm-cli-parse.test.ts',
-  'l4/ipvsadm-cli/parse.ts': 'covered by test/l4/ipvsadm-cli-parse.test.ts (flat name)',
+  'l4/ipvsadm-cli/names.ts': 'covered by test/l4/ipvsadm-cli/parse.test.ts',
   'l4/keepalived.ts': 'keepalived config text; covered by test/config/l4.test.ts',
-  'l4/model.ts': 'the L4 model types and their small helpers; covered by test/l4/*.test.ts',
-  'l4/userspace/conn-table.ts': 'covered by test/l4/userspace-tcp.test.ts and test/l4/ipvsadm-cli.test.ts',
   'l4/userspace/core.ts': 'covered by test/l4/userspace.test.ts',
-  'l4/userspace/persistence.ts': 'covered by test/l4/userspace-persistence.test.ts (flat name)',
-  'l4/userspace/stats.ts': 'covered by test/l4/ipvsadm-cli-format.test.ts and test/l4/userspace.test.ts',
-  'l4/userspace/tcp-forwarder.ts': 'covered by test/l4/userspace-tcp.test.ts',
-  'l4/userspace/udp-forwarder.ts': 'covered by test/l4/userspace-udp.test.ts',
+  'l4/userspace/stats.ts': 'covered by test/l4/ipvsadm-cli/format.test.ts and test/l4/userspace.test.ts',
   'l4/userspace/virtual-service.ts': 'covered by test/l4/userspace.test.ts',
   'loadtest/main.ts': 'entry point of `tcpvs loadtest`; covered by test/cli/loadtest.test.ts',
-  'log/access-log.ts': 'covered by test/proxy/access-log.test.ts',
-  'log/logger.ts': 'covered by test/proxy/file-line-sink.test.ts',
   'proxy/client-reads.ts': 'the shared client read buffer; covered by test/proxy/lent-reads.test.ts',
   'proxy/client-session.ts': 'one client connection; covered by test/proxy/*.test.ts end to end',
   'proxy/data-path.ts': "one thread's data path; covered by test/proxy/*.test.ts and test/control/workers.test.ts",
@@ -75,7 +65,6 @@ const NOT_MIRRORED: Record<string, string> = {
   'sched/least-load.ts': 'covered by test/sched/lc.test.ts, wlc.test.ts, sed.test.ts, nq.test.ts',
   'sched/scheduler.ts': 'the scheduler interface and RealServer; covered by every test/sched/*.test.ts',
   'state/group-share.ts': 'one shared word; covered by test/control/change.test.ts',
-  'state/server-share.ts': "a server's shared record; covered by test/stats/shared-counters.test.ts and test/sched/*.test.ts",
   'tcpvsadm/commands.ts': 'the command table; covered by test/tcpvsadm/parse.test.ts and edit.test.ts',
   'tcpvsadm/main.ts': 'entry point of tcpvsadm; covered by test/tcpvsadm/cli.test.ts',
   'tcpvsadm/validate.ts': 'covered by test/tcpvsadm/edit.test.ts and handlers.test.ts',
@@ -107,7 +96,7 @@ t.test('the tree is read', async (t) => {
   t.ok(libFiles.length > 50, `${libFiles.length} lib files`);
   t.ok(testFiles.size > 50, `${testFiles.size} test files`);
   t.same(testsOf('route/matchers.ts'), ['route/matchers.test.ts'], 'the name rule finds a mirrored test');
-  t.same(testsOf('l4/userspace/persistence.ts'), [], 'a test in another folder does not count (test/l4/userspace-persistence.test.ts)');
+  t.same(testsOf('l4/ipvs/ipvsadm-text.ts'), [], 'a test in another folder does not count (test/l4/ipvs-text.test.ts)');
   t.same(
     testsOf('health/agent.ts'),
     ['health/agent-reply.test.ts', 'health/agent-server.test.ts', 'health/agent.test.ts'],

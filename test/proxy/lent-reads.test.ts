@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { startRawBackend, listen, closeServer } from '../helpers/backends.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
 import { serviceConfig, startTcpvs, withTimeout } from '../helpers/tcpvs.ts';
+import { waitUntil } from '../helpers/wait.ts';
 
 /** Bytes in the kernel's receive queue of the connection local:remote (from /proc/net/tcp). */
 function receiveQueue(localPort: number, remotePort: number): number {
@@ -48,13 +49,7 @@ t.test('a pipelined request waiting behind a slow response is not overwritten by
   const second = '/second-' + 'a'.repeat(200);
   // Both requests in one write: the second waits in tcpvs while /slow is out.
   a.write(requestHead('GET', '/slow') + requestHead('GET', second));
-  await withTimeout(
-    (async () => {
-      while (releaseSlow === null) await new Promise((r) => setTimeout(r, 5));
-    })(),
-    5000,
-    'the slow request at the backend',
-  );
+  await waitUntil(() => releaseSlow !== null, 5000, 'the slow request at the backend');
   // Another connection reads while the second request waits.
   const b = await client(t, s.port);
   const other = '/other-' + 'z'.repeat(400);
@@ -121,10 +116,8 @@ t.test('upload bytes waiting for a backend that does not read are not overwritte
   a.write(body);
   // Wait until the upload is held up: tcpvs stopped reading the client
   // (its receive queue fills up) because bytes wait in tcpvs for the backend.
-  await withTimeout(
-    (async () => {
-      while (uploadSocket === null || receiveQueue(s.port, a.socket.localPort!) < 512 * 1024) await new Promise((r) => setTimeout(r, 5));
-    })(),
+  await waitUntil(
+    () => uploadSocket !== null && receiveQueue(s.port, a.socket.localPort!) >= 512 * 1024,
     5000,
     'the upload at the backend',
   );

@@ -77,6 +77,13 @@ async function connected(t: Test, conn: UpstreamConnection): Promise<void> {
   t.ok(await pollUntil(() => conn.connected, 5000, 5), 'the connection is up');
 }
 
+/** `n` connections from `p`, each owned by a fresh Recorder, once all are up. */
+async function openConnected(t: Test, p: ServerPool, n: number): Promise<UpstreamConnection[]> {
+  const conns = Array.from({ length: n }, () => p.acquire(new Recorder()));
+  for (const c of conns) await connected(t, c);
+  return conns;
+}
+
 function closedEvent(conn: UpstreamConnection): Promise<void> {
   return new Promise((resolve) => (conn.socket.closed ? resolve() : conn.socket.once('close', () => resolve())));
 }
@@ -121,10 +128,7 @@ t.test('a released connection is handed out again in a later turn, never in the 
 t.test('the most recently released connection goes out first; fresh=true skips the idle ones', async (t) => {
   const server = await startServer(t);
   const p = pool(t, options(server.port));
-  const a = p.acquire(new Recorder());
-  const b = p.acquire(new Recorder());
-  await connected(t, a);
-  await connected(t, b);
+  const [a, b] = await openConnected(t, p, 2);
   p.release(a);
   p.release(b);
   await nextTurn();
@@ -154,10 +158,7 @@ t.test('sweep closes the idle connections whose time is up, and only those', asy
   const server = await startServer(t);
   const timeout = 1000;
   const p = pool(t, options(server.port, { idleTimeoutMs: timeout }));
-  const a = p.acquire(new Recorder());
-  const b = p.acquire(new Recorder());
-  const busy = p.acquire(new Recorder());
-  for (const c of [a, b, busy]) await connected(t, c);
+  const [a, b, busy] = await openConnected(t, p, 3);
   p.release(a);
   p.release(b);
   // As if a went idle half a second before b (the clock is passed to sweep, so nothing waits).
@@ -175,10 +176,7 @@ t.test('sweep closes the idle connections whose time is up, and only those', asy
 t.test('the idle limit: a connection released to a full pool is closed', async (t) => {
   const server = await startServer(t);
   const p = pool(t, options(server.port, { maxIdle: 1 }));
-  const a = p.acquire(new Recorder());
-  const b = p.acquire(new Recorder());
-  await connected(t, a);
-  await connected(t, b);
+  const [a, b] = await openConnected(t, p, 2);
   p.release(a);
   p.release(b);
   t.same([a.closed, b.closed], [false, true], 'one idle, the second closed');
@@ -280,10 +278,7 @@ t.test('send-proxy connections: never shared, parked for the session that used t
 t.test('a parked connection: closed by the server, expired, or over the limit', async (t) => {
   const server = await startServer(t);
   const p = pool(t, options(server.port, { sendProxy: 1, maxIdle: 1 }));
-  const a = p.acquire(new Recorder());
-  const b = p.acquire(new Recorder());
-  await connected(t, a);
-  await connected(t, b);
+  const [a, b] = await openConnected(t, p, 2);
   t.equal(p.park(a), true);
   t.equal(p.park(b), false, 'the limit counts parked connections');
   t.equal(b.closed, true);
@@ -321,10 +316,7 @@ t.test('configure: a change of send-proxy closes the idle connections, other cha
 t.test('retire: idle connections close now, busy ones when they come back', async (t) => {
   const server = await startServer(t);
   const p = pool(t, options(server.port));
-  const idle = p.acquire(new Recorder());
-  const busy = p.acquire(new Recorder());
-  await connected(t, idle);
-  await connected(t, busy);
+  const [idle, busy] = await openConnected(t, p, 2);
   p.release(idle);
   p.retire();
   t.equal(idle.closed, true);

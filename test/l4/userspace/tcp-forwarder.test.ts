@@ -2,9 +2,9 @@
 // half-close, resets, counters, thresholds, quiescence and limits.
 import t, { type Test } from 'tap';
 import net from 'node:net';
-import { createUserspaceCore } from '../../lib/l4/userspace/core.ts';
-import type { UserspaceCore } from '../../lib/l4/userspace/core.ts';
-import { knownSchedulers } from '../../lib/sched/index.ts';
+import { createUserspaceCore } from '../../../lib/l4/userspace/core.ts';
+import type { UserspaceCore } from '../../../lib/l4/userspace/core.ts';
+import { knownSchedulers } from '../../../lib/sched/index.ts';
 import {
   addServiceOnFreePort,
   askName,
@@ -17,9 +17,9 @@ import {
   tally,
   waitFor,
   withTimeout,
-} from './userspace-helpers.ts';
-import type { TcpBackend, TestClient } from './userspace-helpers.ts';
-import { untilSteady } from '../helpers/wait.ts';
+} from '../userspace-helpers.ts';
+import type { TcpBackend, TestClient } from '../userspace-helpers.ts';
+import { untilSteady } from '../../helpers/wait.ts';
 
 async function backends(t: Test, names: string[]): Promise<TcpBackend[]> {
   const started = await Promise.all(names.map((name) => startTcpBackend(name)));

@@ -1,11 +1,11 @@
 // Persistence in the user-space L4 core, with IPVS's semantics: templates per
 // masked client address, their lifetime, quiescent and deleted servers.
 import t, { type Test } from 'tap';
-import { createUserspaceCore } from '../../lib/l4/userspace/core.ts';
-import type { UserspaceCore } from '../../lib/l4/userspace/core.ts';
-import { TemplateTable, formatIPv6, maskAddress, parseIPv6, parseNetmask } from '../../lib/l4/userspace/persistence.ts';
-import { addServiceOnFreePort, askName, openClient, realServer, sleep, startTcpBackend, waitFor } from './userspace-helpers.ts';
-import type { TcpBackend } from './userspace-helpers.ts';
+import { createUserspaceCore } from '../../../lib/l4/userspace/core.ts';
+import type { UserspaceCore } from '../../../lib/l4/userspace/core.ts';
+import { TemplateTable, formatIPv6, maskAddress, parseIPv6, parseNetmask } from '../../../lib/l4/userspace/persistence.ts';
+import { addServiceOnFreePort, askName, openClient, realServer, sleep, startTcpBackend, waitFor } from '../userspace-helpers.ts';
+import type { TcpBackend } from '../userspace-helpers.ts';
 
 async function backends(t: Test, names: string[]): Promise<TcpBackend[]> {
   const started = await Promise.all(names.map((name) => startTcpBackend(name)));

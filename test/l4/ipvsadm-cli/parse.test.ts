@@ -3,9 +3,15 @@
 // errors ipvsadm gives for bad combinations.
 import t from 'tap';
 import type { Test } from 'tap';
-import { COMMAND_OPTIONS, OPT_NAMES, parseIpvsadmArgs, type IpvsadmInvocation, type ParseResult } from '../../lib/l4/ipvsadm-cli/parse.ts';
-import type { NameResolver } from '../../lib/l4/ipvsadm-cli/names.ts';
-import { canonicalIPv6, systemResolver } from '../../lib/l4/ipvsadm-cli/names.ts';
+import {
+  COMMAND_OPTIONS,
+  OPT_NAMES,
+  parseIpvsadmArgs,
+  type IpvsadmInvocation,
+  type ParseResult,
+} from '../../../lib/l4/ipvsadm-cli/parse.ts';
+import type { NameResolver } from '../../../lib/l4/ipvsadm-cli/names.ts';
+import { canonicalIPv6, systemResolver } from '../../../lib/l4/ipvsadm-cli/names.ts';
 
 const names: NameResolver = {
   async host(name) {

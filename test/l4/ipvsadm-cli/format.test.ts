@@ -9,9 +9,9 @@ import {
   formatListService,
   formatSave,
   largeNumber,
-} from '../../lib/l4/ipvsadm-cli/format.ts';
-import type { ListFormat } from '../../lib/l4/ipvsadm-cli/parse.ts';
-import type { RealServerStatus, ServiceKey, VirtualServiceStatus } from '../../lib/l4/model.ts';
+} from '../../../lib/l4/ipvsadm-cli/format.ts';
+import type { ListFormat } from '../../../lib/l4/ipvsadm-cli/parse.ts';
+import type { RealServerStatus, ServiceKey, VirtualServiceStatus } from '../../../lib/l4/model.ts';
 
 const plain: ListFormat = {
   numeric: true,

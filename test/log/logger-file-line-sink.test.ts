@@ -5,7 +5,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileLineSink } from '../../lib/log/logger.ts';
-import { sleep } from '../helpers/tcpvs.ts';
+import { pollUntil } from '../helpers/wait.ts';
 
 function openLog(t: Test): { file: string; sink: FileLineSink } {
   const file = join(mkdtempSync(join(tmpdir(), 'tcpvs-sink-')), 'log');
@@ -17,8 +17,7 @@ function openLog(t: Test): { file: string; sink: FileLineSink } {
 t.test('a line reaches the file without a flush, within a bounded time', async (t) => {
   const { file, sink } = openLog(t);
   sink.write('{"one":1}\n');
-  const deadline = Date.now() + 5000;
-  while (readFileSync(file, 'utf8') === '' && Date.now() < deadline) await sleep(10);
+  await pollUntil(() => readFileSync(file, 'utf8') !== '', 5000, 10);
   t.equal(readFileSync(file, 'utf8'), '{"one":1}\n');
 });
 

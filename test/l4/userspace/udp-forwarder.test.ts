@@ -1,10 +1,10 @@
 // UDP through the user-space L4 core: forwarding, per-client flows, idle expiry.
 import t, { type Test } from 'tap';
 import dgram from 'node:dgram';
-import { createUserspaceCore } from '../../lib/l4/userspace/core.ts';
-import type { UserspaceCore } from '../../lib/l4/userspace/core.ts';
-import { addServiceOnFreePort, realServer, startUdpBackend, waitFor, withTimeout } from './userspace-helpers.ts';
-import type { UdpBackend } from './userspace-helpers.ts';
+import { createUserspaceCore } from '../../../lib/l4/userspace/core.ts';
+import type { UserspaceCore } from '../../../lib/l4/userspace/core.ts';
+import { addServiceOnFreePort, realServer, startUdpBackend, waitFor, withTimeout } from '../userspace-helpers.ts';
+import type { UdpBackend } from '../userspace-helpers.ts';
 
 async function backends(t: Test, names: string[]): Promise<UdpBackend[]> {
   const started = await Promise.all(names.map((name) => startUdpBackend(name)));
