@@ -9,11 +9,11 @@ export interface Endpoint {
   port: number;
 }
 
-/** The highest server weight (IPVS's bound too). */
 // Upper bound on a shared table (persistence pins, lblc/lblcr key tables) that
 // keeps a typo from allocating gigabytes: tables are allocated whole in shared
 // memory; 1M pins take about 38 MB, 1M lblcr entries about 120 MB.
 export const MAX_TABLE_ENTRIES = 1_048_576;
+/** The highest server weight (IPVS's bound too). */
 export const MAX_WEIGHT = 65535;
 
 export interface ServerSpec extends Endpoint {

@@ -1,8 +1,9 @@
 // The health spec helpers (lib/health/spec.ts) on their own: which statuses
-// an expect list accepts, how it prints, and which ejection a group runs.
+// an expect list accepts and which ejection a group runs. How it prints is
+// in test/health/print.test.ts.
 // formatHealth's round trip through the parser is in test/config/health.test.ts.
 import t from 'tap';
-import { DEFAULT_CONNECT_EJECT, DEFAULT_EXPECT, ejectionOf, formatExpect, statusAccepted } from '../../lib/health/spec.ts';
+import { DEFAULT_CONNECT_EJECT, DEFAULT_EXPECT, ejectionOf, statusAccepted } from '../../lib/health/spec.ts';
 
 t.test('statusAccepted: inclusive ranges, any of several', async (t) => {
   const expect = [
@@ -19,19 +20,6 @@ t.test("the default expect is HAProxy's: 2xx and 3xx", async (t) => {
     [199, 200, 302, 399, 400, 503].map((s) => statusAccepted(DEFAULT_EXPECT, s)),
     [false, true, true, true, false, false],
   );
-  t.equal(formatExpect(DEFAULT_EXPECT), '2xx,3xx');
-});
-
-t.test('formatExpect: one status as itself, a class as Nxx, in order', async (t) => {
-  t.equal(
-    formatExpect([
-      { lo: 204, hi: 204 },
-      { lo: 300, hi: 399 },
-      { lo: 200, hi: 200 },
-    ]),
-    '204,3xx,200',
-  );
-  t.equal(formatExpect([]), '');
 });
 
 t.test('ejectionOf: the group’s eject, else connect failures only with the default', async (t) => {
