@@ -1,9 +1,11 @@
 // Real servers, clients and service set-up for the user-space L4 core's
 // tests. Everything listens on 127.0.0.1 (clients may bind other 127.x
 // addresses to look like different hosts) and every wait is bounded.
+import type { Test } from 'tap';
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { L4Error } from '../../lib/l4/model.ts';
+import { createUserspaceCore, type UserspaceCore } from '../../lib/l4/userspace/core.ts';
 import { pollUntil } from '../helpers/wait.ts';
 import { freePort as freeTcpPort, freeUdpPort } from '../helpers/ports.ts';
 import type { L4Core, Persistence, RealServerConfig, ServiceKey } from '../../lib/l4/model.ts';
@@ -233,4 +235,25 @@ export async function expectRefused(port: number, timeoutMs = 3000): Promise<num
   const client = new TestClient(socket);
   await withTimeout(client.closedPromise, timeoutMs, 'refusal');
   return client.length;
+}
+
+/** TCP backends for one test, closed when it ends. */
+export async function tcpBackends(t: Test, names: string[]): Promise<TcpBackend[]> {
+  const started = await Promise.all(names.map((name) => startTcpBackend(name)));
+  t.teardown(() => Promise.all(started.map((b) => b.close())));
+  return started;
+}
+
+/** UDP backends for one test, closed when it ends. */
+export async function udpBackends(t: Test, names: string[]): Promise<UdpBackend[]> {
+  const started = await Promise.all(names.map((name) => startUdpBackend(name)));
+  t.teardown(() => Promise.all(started.map((b) => b.close())));
+  return started;
+}
+
+/** A user-space L4 core for one test, closed when it ends. */
+export function newCore(t: Test, options: Parameters<typeof createUserspaceCore>[0] = {}): UserspaceCore {
+  const core = createUserspaceCore(options);
+  t.teardown(() => core.close());
+  return core;
 }

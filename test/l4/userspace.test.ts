@@ -1,33 +1,10 @@
 // The user-space L4 core's management API: ipvsadm's commands and errors,
 // list(), and apply() with its ownership rules.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import net from 'node:net';
-import { createUserspaceCore } from '../../lib/l4/userspace/core.ts';
-import type { UserspaceCore } from '../../lib/l4/userspace/core.ts';
 import type { VirtualServiceConfig } from '../../lib/l4/model.ts';
-import {
-  addServiceOnFreePort,
-  askName,
-  freePort,
-  openClient,
-  realServer,
-  serviceKey,
-  startTcpBackend,
-  tally,
-} from './userspace-helpers.ts';
-import type { TcpBackend } from './userspace-helpers.ts';
-
-async function backends(t: Test, names: string[]): Promise<TcpBackend[]> {
-  const started = await Promise.all(names.map((name) => startTcpBackend(name)));
-  t.teardown(() => Promise.all(started.map((b) => b.close())));
-  return started;
-}
-
-function newCore(t: Test, options: Parameters<typeof createUserspaceCore>[0] = {}): UserspaceCore {
-  const core = createUserspaceCore(options);
-  t.teardown(() => core.close());
-  return core;
-}
+import { addServiceOnFreePort, askName, freePort, openClient, realServer, serviceKey, tally } from './userspace-helpers.ts';
+import { newCore, tcpBackends } from './userspace-helpers.ts';
 
 t.test('ipvsadm errors', async (t) => {
   const core = newCore(t);
@@ -148,7 +125,7 @@ t.test('a real server with port 0 is reached on the virtual port', async (t) => 
 });
 
 t.test('editing the scheduler takes effect for new connections', async (t) => {
-  const servers = await backends(t, ['e1', 'e2']);
+  const servers = await tcpBackends(t, ['e1', 'e2']);
   const core = newCore(t);
   const key = await addServiceOnFreePort(core, 'tcp', 'rr');
   for (const [i, s] of servers.entries()) await core.addRealServer(key, realServer(s.port, i === 0 ? 3 : 1));
@@ -171,7 +148,7 @@ function desiredService(port: number, servers: Array<[number, number]>, schedule
 }
 
 t.test('apply() converges, is idempotent and leaves other services alone', async (t) => {
-  const [a, b, c] = await backends(t, ['aa', 'ab', 'ac']);
+  const [a, b, c] = await tcpBackends(t, ['aa', 'ab', 'ac']);
   const core = newCore(t);
   const manual = await addServiceOnFreePort(core, 'tcp', 'wlc');
   await core.addRealServer(manual, realServer(a.port));

@@ -1,23 +1,9 @@
 // Persistence in the user-space L4 core, with IPVS's semantics: templates per
 // masked client address, their lifetime, quiescent and deleted servers.
-import t, { type Test } from 'tap';
-import { createUserspaceCore } from '../../../lib/l4/userspace/core.ts';
-import type { UserspaceCore } from '../../../lib/l4/userspace/core.ts';
+import t from 'tap';
 import { TemplateTable, formatIPv6, maskAddress, parseIPv6, parseNetmask } from '../../../lib/l4/userspace/persistence.ts';
-import { addServiceOnFreePort, askName, openClient, realServer, sleep, startTcpBackend, waitFor } from '../userspace-helpers.ts';
-import type { TcpBackend } from '../userspace-helpers.ts';
-
-async function backends(t: Test, names: string[]): Promise<TcpBackend[]> {
-  const started = await Promise.all(names.map((name) => startTcpBackend(name)));
-  t.teardown(() => Promise.all(started.map((b) => b.close())));
-  return started;
-}
-
-function newCore(t: Test, options: Parameters<typeof createUserspaceCore>[0] = {}): UserspaceCore {
-  const core = createUserspaceCore(options);
-  t.teardown(() => core.close());
-  return core;
-}
+import { addServiceOnFreePort, askName, openClient, realServer, sleep, waitFor } from '../userspace-helpers.ts';
+import { newCore, tcpBackends } from '../userspace-helpers.ts';
 
 t.test('netmask parsing and masking', async (t) => {
   t.equal(maskAddress('192.168.7.200', parseNetmask('255.255.255.0', 4)), '192.168.7.0');
@@ -58,7 +44,7 @@ t.test('the template table is bounded and counts templates per server', async (t
 });
 
 t.test('persistence holds across connections for its timeout, then lapses', async (t) => {
-  const servers = await backends(t, ['p1', 'p2', 'p3']);
+  const servers = await tcpBackends(t, ['p1', 'p2', 'p3']);
   const core = newCore(t);
   const key = await addServiceOnFreePort(core, 'tcp', 'rr', { timeoutSec: 1, netmask: '255.255.255.255' });
   for (const s of servers) await core.addRealServer(key, realServer(s.port));
@@ -103,7 +89,7 @@ t.test('persistence holds across connections for its timeout, then lapses', asyn
 });
 
 t.test('a netmask groups clients: 127.0.0.2 and 127.0.0.3 share a pin under /24', async (t) => {
-  const servers = await backends(t, ['n1', 'n2', 'n3']);
+  const servers = await tcpBackends(t, ['n1', 'n2', 'n3']);
   const core = newCore(t);
   const grouped = await addServiceOnFreePort(core, 'tcp', 'rr', { timeoutSec: 30, netmask: '255.255.255.0' });
   const separate = await addServiceOnFreePort(core, 'tcp', 'rr', { timeoutSec: 30, netmask: '255.255.255.255' });
@@ -129,7 +115,7 @@ t.test('a netmask groups clients: 127.0.0.2 and 127.0.0.3 share a pin under /24'
 });
 
 t.test('a quiescent server keeps its persistent clients (IPVS default)', async (t) => {
-  const [a, b] = await backends(t, ['qa', 'qb']);
+  const [a, b] = await tcpBackends(t, ['qa', 'qb']);
   const core = newCore(t);
   const key = await addServiceOnFreePort(core, 'tcp', 'rr', { timeoutSec: 30, netmask: '255.255.255.255' });
   await core.addRealServer(key, realServer(a.port));
@@ -143,7 +129,7 @@ t.test('a quiescent server keeps its persistent clients (IPVS default)', async (
 });
 
 t.test('expireQuiescentTemplate drops templates to a quiescent server', async (t) => {
-  const [a, b] = await backends(t, ['ea', 'eb']);
+  const [a, b] = await tcpBackends(t, ['ea', 'eb']);
   const core = newCore(t, { expireQuiescentTemplate: true });
   const key = await addServiceOnFreePort(core, 'tcp', 'rr', { timeoutSec: 30, netmask: '255.255.255.255' });
   await core.addRealServer(key, realServer(a.port));
@@ -156,7 +142,7 @@ t.test('expireQuiescentTemplate drops templates to a quiescent server', async (t
 });
 
 t.test('a deleted server loses its templates; its open connections run on', async (t) => {
-  const [a, b] = await backends(t, ['da', 'db']);
+  const [a, b] = await tcpBackends(t, ['da', 'db']);
   const core = newCore(t);
   const key = await addServiceOnFreePort(core, 'tcp', 'rr', { timeoutSec: 30, netmask: '255.255.255.255' });
   await core.addRealServer(key, realServer(a.port));
@@ -183,7 +169,7 @@ t.test('a deleted server loses its templates; its open connections run on', asyn
 });
 
 t.test('an overloaded server keeps its persistent clients, as in IPVS', async (t) => {
-  const [a, b] = await backends(t, ['oa', 'ob']);
+  const [a, b] = await tcpBackends(t, ['oa', 'ob']);
   const core = newCore(t);
   const key = await addServiceOnFreePort(core, 'tcp', 'rr', { timeoutSec: 30, netmask: '255.255.255.255' });
   await core.addRealServer(key, realServer(a.port, 1, { upperThreshold: 1 }));

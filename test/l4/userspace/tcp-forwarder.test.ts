@@ -1,9 +1,8 @@
 // The user-space L4 core forwarding TCP: scheduling over real sockets,
 // half-close, resets, counters, thresholds, quiescence and limits.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import net from 'node:net';
 import { createUserspaceCore } from '../../../lib/l4/userspace/core.ts';
-import type { UserspaceCore } from '../../../lib/l4/userspace/core.ts';
 import { knownSchedulers } from '../../../lib/sched/index.ts';
 import {
   addServiceOnFreePort,
@@ -18,23 +17,12 @@ import {
   waitFor,
   withTimeout,
 } from '../userspace-helpers.ts';
-import type { TcpBackend, TestClient } from '../userspace-helpers.ts';
+import { newCore, tcpBackends } from '../userspace-helpers.ts';
+import type { TestClient } from '../userspace-helpers.ts';
 import { untilSteady } from '../../helpers/wait.ts';
 
-async function backends(t: Test, names: string[]): Promise<TcpBackend[]> {
-  const started = await Promise.all(names.map((name) => startTcpBackend(name)));
-  t.teardown(() => Promise.all(started.map((b) => b.close())));
-  return started;
-}
-
-function newCore(t: Test, options: Parameters<typeof createUserspaceCore>[0] = {}): UserspaceCore {
-  const core = createUserspaceCore(options);
-  t.teardown(() => core.close());
-  return core;
-}
-
 t.test('rr spreads connections evenly, in order', async (t) => {
-  const servers = await backends(t, ['a', 'b', 'c']);
+  const servers = await tcpBackends(t, ['a', 'b', 'c']);
   const core = newCore(t);
   const key = await addServiceOnFreePort(core, 'tcp', 'rr');
   for (const s of servers) await core.addRealServer(key, realServer(s.port));
@@ -46,7 +34,7 @@ t.test('rr spreads connections evenly, in order', async (t) => {
 });
 
 t.test('wrr gives connections in proportion to the weights', async (t) => {
-  const servers = await backends(t, ['w1', 'w2', 'w3']);
+  const servers = await tcpBackends(t, ['w1', 'w2', 'w3']);
   const core = newCore(t);
   const key = await addServiceOnFreePort(core, 'tcp', 'wrr');
   for (const [i, s] of servers.entries()) await core.addRealServer(key, realServer(s.port, i + 1));
@@ -57,7 +45,7 @@ t.test('wrr gives connections in proportion to the weights', async (t) => {
 
 for (const scheduler of ['lc', 'wlc', 'nq']) {
   t.test(`${scheduler}: one connection at a time still splits 3:1 by weight`, async (t) => {
-    const servers = await backends(t, ['heavy', 'light']);
+    const servers = await tcpBackends(t, ['heavy', 'light']);
     const core = newCore(t);
     const key = await addServiceOnFreePort(core, 'tcp', scheduler);
     await core.addRealServer(key, realServer(servers[0].port, 3));
@@ -74,7 +62,7 @@ for (const scheduler of ['lc', 'wlc', 'nq']) {
 }
 
 t.test('a key-using scheduler hashes the client address', { skip: !knownSchedulers().includes('mh') && 'mh not registered' }, async (t) => {
-  const servers = await backends(t, ['m1', 'm2', 'm3']);
+  const servers = await tcpBackends(t, ['m1', 'm2', 'm3']);
   const core = newCore(t);
   const key = await addServiceOnFreePort(core, 'tcp', 'mh');
   for (const s of servers) await core.addRealServer(key, realServer(s.port));
@@ -269,7 +257,7 @@ t.test('a real server that refuses: the client is closed, nothing is left behind
 });
 
 t.test('counters: bytes and connections as sent, per service and per real server', async (t) => {
-  const servers = await backends(t, ['s1', 's2']);
+  const servers = await tcpBackends(t, ['s1', 's2']);
   const core = newCore(t);
   const key = await addServiceOnFreePort(core, 'tcp', 'rr');
   for (const s of servers) await core.addRealServer(key, realServer(s.port));
@@ -328,7 +316,7 @@ t.test('counters: bytes and connections as sent, per service and per real server
 });
 
 t.test('quiescent server: no new connections, open ones keep flowing', async (t) => {
-  const [a, b] = await backends(t, ['qa', 'qb']);
+  const [a, b] = await tcpBackends(t, ['qa', 'qb']);
   const core = newCore(t);
   const key = await addServiceOnFreePort(core, 'tcp', 'rr');
   await core.addRealServer(key, realServer(a.port));
@@ -359,7 +347,7 @@ t.test('quiescent server: no new connections, open ones keep flowing', async (t)
 });
 
 t.test('upper threshold skips a server; it is readmitted below the lower one', async (t) => {
-  const [a, b] = await backends(t, ['ta', 'tb']);
+  const [a, b] = await tcpBackends(t, ['ta', 'tb']);
   const core = newCore(t);
   const key = await addServiceOnFreePort(core, 'tcp', 'rr');
   await core.addRealServer(key, realServer(a.port, 1, { upperThreshold: 2, lowerThreshold: 1 }));
@@ -393,7 +381,7 @@ t.test('upper threshold skips a server; it is readmitted below the lower one', a
 });
 
 t.test('upper threshold without a lower one readmits below three quarters', async (t) => {
-  const [a] = await backends(t, ['ua']);
+  const [a] = await tcpBackends(t, ['ua']);
   const core = newCore(t);
   const key = await addServiceOnFreePort(core, 'tcp', 'wlc');
   await core.addRealServer(key, realServer(a.port, 1, { upperThreshold: 4 }));
@@ -423,7 +411,7 @@ t.test('upper threshold without a lower one readmits below three quarters', asyn
 });
 
 t.test('maxConnections refuses clients beyond it', async (t) => {
-  const [a] = await backends(t, ['mx']);
+  const [a] = await tcpBackends(t, ['mx']);
   const core = newCore(t, { maxConnections: 2 });
   const key = await addServiceOnFreePort(core, 'tcp', 'rr');
   await core.addRealServer(key, realServer(a.port));
@@ -438,7 +426,7 @@ t.test('maxConnections refuses clients beyond it', async (t) => {
 });
 
 t.test('an idle connection expires after its state timeout', async (t) => {
-  const [a] = await backends(t, ['idle']);
+  const [a] = await tcpBackends(t, ['idle']);
   const core = newCore(t, { tcpTimeoutMs: 300, tcpFinTimeoutMs: 300 });
   const key = await addServiceOnFreePort(core, 'tcp', 'rr');
   await core.addRealServer(key, realServer(a.port));
@@ -463,7 +451,7 @@ t.test('an idle connection expires after its state timeout', async (t) => {
 });
 
 t.test('deleting a service stops new clients; open connections run on; close() ends them', async (t) => {
-  const [a] = await backends(t, ['del']);
+  const [a] = await tcpBackends(t, ['del']);
   const core = createUserspaceCore();
   const key = await addServiceOnFreePort(core, 'tcp', 'rr');
   await core.addRealServer(key, realServer(a.port));

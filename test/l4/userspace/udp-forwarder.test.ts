@@ -1,22 +1,8 @@
 // UDP through the user-space L4 core: forwarding, per-client flows, idle expiry.
 import t, { type Test } from 'tap';
 import dgram from 'node:dgram';
-import { createUserspaceCore } from '../../../lib/l4/userspace/core.ts';
-import type { UserspaceCore } from '../../../lib/l4/userspace/core.ts';
-import { addServiceOnFreePort, realServer, startUdpBackend, waitFor, withTimeout } from '../userspace-helpers.ts';
-import type { UdpBackend } from '../userspace-helpers.ts';
-
-async function backends(t: Test, names: string[]): Promise<UdpBackend[]> {
-  const started = await Promise.all(names.map((name) => startUdpBackend(name)));
-  t.teardown(() => Promise.all(started.map((b) => b.close())));
-  return started;
-}
-
-function newCore(t: Test, options: Parameters<typeof createUserspaceCore>[0] = {}): UserspaceCore {
-  const core = createUserspaceCore(options);
-  t.teardown(() => core.close());
-  return core;
-}
+import { addServiceOnFreePort, realServer, waitFor, withTimeout } from '../userspace-helpers.ts';
+import { newCore, udpBackends } from '../userspace-helpers.ts';
 
 /** A client socket that sends a datagram and waits for the reply. */
 class UdpClient {
@@ -49,7 +35,7 @@ async function client(t: Test, address?: string): Promise<UdpClient> {
 }
 
 t.test('datagrams go through and back, and one client stays on one server', async (t) => {
-  const servers = await backends(t, ['u1', 'u2', 'u3']);
+  const servers = await udpBackends(t, ['u1', 'u2', 'u3']);
   const core = newCore(t);
   const key = await addServiceOnFreePort(core, 'udp', 'rr');
   for (const s of servers) await core.addRealServer(key, realServer(s.port));
@@ -92,7 +78,7 @@ t.test('datagrams go through and back, and one client stays on one server', asyn
 });
 
 t.test('an idle flow expires; the client is then scheduled afresh', async (t) => {
-  const servers = await backends(t, ['i1', 'i2']);
+  const servers = await udpBackends(t, ['i1', 'i2']);
   const core = newCore(t, { udpIdleMs: 300 });
   const key = await addServiceOnFreePort(core, 'udp', 'rr');
   for (const s of servers) await core.addRealServer(key, realServer(s.port));
@@ -113,7 +99,7 @@ t.test('an idle flow expires; the client is then scheduled afresh', async (t) =>
 });
 
 t.test('UDP persistence pins a client across flows', async (t) => {
-  const servers = await backends(t, ['pu1', 'pu2']);
+  const servers = await udpBackends(t, ['pu1', 'pu2']);
   const core = newCore(t, { udpIdleMs: 200 });
   const key = await addServiceOnFreePort(core, 'udp', 'rr', { timeoutSec: 5, netmask: '255.255.255.0' });
   for (const s of servers) await core.addRealServer(key, realServer(s.port));
@@ -131,7 +117,7 @@ t.test('UDP persistence pins a client across flows', async (t) => {
 });
 
 t.test('a UDP service is deleted with its flows; its port is free again', async (t) => {
-  const [s] = await backends(t, ['d1']);
+  const [s] = await udpBackends(t, ['d1']);
   const core = newCore(t);
   const key = await addServiceOnFreePort(core, 'udp', 'rr');
   await core.addRealServer(key, realServer(s.port));
