@@ -17,7 +17,8 @@ export function coveredNames(cert: X509Certificate): { names: string[]; from: Na
     for (const entry of splitAltNames(cert.subjectAltName)) if (entry.startsWith('DNS:')) raw.push(entry.slice(4));
   } else {
     from = 'commonName';
-    for (const line of cert.subject.split('\n')) if (line.startsWith('CN=')) raw.push(line.slice(3));
+    // Node gives no subject at all (undefined, not '') for a certificate with an empty one.
+    for (const line of (cert.subject ?? '').split('\n')) if (line.startsWith('CN=')) raw.push(line.slice(3));
   }
   const names: string[] = [];
   const ignored: string[] = [];
