@@ -4,6 +4,7 @@
 // order; bytes of later requests wait (with the socket paused) until the
 // current response is done.
 import type net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { HeadParser, HeadParseError } from '../http/llhttp.ts';
 import { BodyFramer, type FramingError, FRAME_CLOSE, FRAME_NONE } from '../http/body-framer.ts';
 import {
@@ -25,6 +26,7 @@ import type { GroupRuntime } from './group.ts';
 import type { ServiceRuntime } from './service.ts';
 import type { RequestOutcome, RequestRecord } from './observer.ts';
 import { performance } from 'node:perf_hooks';
+import { misdirectedRequest } from './strict-sni.ts';
 
 const P_IDLE = 0; // waiting for the first byte of a request
 const P_HEAD = 1; // part of a request head received
@@ -70,6 +72,8 @@ export class ClientSession implements UpstreamOwner {
   private sendProxyV2: Buffer | null = null;
   private parked: UpstreamConnection | null = null;
   private readonly parser: HeadParser;
+  private readonly proto: 'http' | 'https'; // for X-Forwarded-Proto
+  private readonly sniName: string | null; // the SNI name a `strict-sni` service holds requests to; else null
   private phase = P_IDLE;
   private forgotten = false;
 
@@ -141,6 +145,9 @@ export class ClientSession implements UpstreamOwner {
     const addr = socket.remoteAddress ?? '';
     this.clientAddress = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
     this.clientPort = socket.remotePort ?? 0;
+    const secure = (socket as TLSSocket).encrypted === true; // tls-listener.ts
+    this.proto = secure ? 'https' : 'http';
+    this.sniName = secure && svc.spec.tls?.strictSni === true ? (socket as TLSSocket).servername || '' : null;
     if (svc.spec.acceptProxy !== undefined || svc.spec.acceptProxyFromL4 === true) this.phase = P_PROXY;
     this.parser = svc.takeRequestParser();
     this.reqBody = new BodyFramer(svc.spec.limits.maxHeaderBytes);
@@ -387,6 +394,10 @@ export class ClientSession implements UpstreamOwner {
     // One host and one path, read one way by rules, keys and upstream (RFC 9112 §3.2; lib/route/normalise.ts).
     const invalidTarget = view.check(f.host);
     if (invalidTarget !== null) return this.refuse(400, invalidTarget);
+    if (this.sniName !== null) {
+      const misdirected = misdirectedRequest(this.sniName, view.host());
+      if (misdirected !== null) return this.refuse(421, misdirected);
+    }
     const route = svc.router.route(view);
     if (route === null) return this.refuse(404, 'no rule matches', bodyEnd !== offset) === -1 ? -1 : bodyEnd;
     this.ruleName = route.rule === null ? 'default' : route.rule.name;
@@ -420,7 +431,7 @@ export class ClientSession implements UpstreamOwner {
       headers: affinity?.rewritesRequest ? affinity.rewriteRequestHeaders(p.headers) : p.headers,
       facts: f,
       clientAddress: this.clientAddress,
-      proto: 'http',
+      proto: this.proto,
       upgrade: this.upgradeReq,
     });
     this.retryable = this.reqBody.mode === FRAME_NONE && IDEMPOTENT.has(p.method) && this.upgradeReq === null;

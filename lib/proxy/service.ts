@@ -22,6 +22,7 @@ import { statusClassIndex } from '../stats/collector.ts';
 import type { Logger } from '../log/logger.ts';
 import { GroupRuntime } from './group.ts';
 import { ClientSession } from './client-session.ts';
+import { TlsListener } from './tls-listener.ts';
 import type { ServiceObserver } from './observer.ts';
 import type { DataPathEvents } from './passive.ts';
 import {
@@ -69,6 +70,10 @@ export class ServiceRuntime {
   private poolSweepAt = 0;
   private readonly stripe: number;
   private readonly events: DataPathEvents;
+  /** `listen ... tls`: the handshake before the session (tls-listener.ts); null for plain HTTP. */
+  private tls: TlsListener | null = null;
+  /** The TLS listener of a prepared change (a new one when the certificates change; null: plain HTTP). */
+  private nextTls: TlsListener | null = null;
 
   constructor(plan: ServicePlan, log: Logger, stripe = 0, events: DataPathEvents = NO_EVENTS) {
     this.spec = plan.spec;
@@ -81,6 +86,7 @@ export class ServiceRuntime {
     this.connectionStats = ConnectionCounterBlock.attach(plan.connections).writer(stripe);
     this.router = new Router(plan.spec.rules, plan.spec.defaultGroup, plan.spec.groups);
     this.updateGroups(plan);
+    if (plan.spec.tls !== undefined) this.tls = new TlsListener(plan.spec.tls, this);
     this.server = this.createServer();
   }
 
@@ -133,9 +139,19 @@ export class ServiceRuntime {
   }
 
   private accept(socket: net.Socket): void {
+    if (this.tls !== null) return this.tls.accept(socket);
+    this.startSession(socket);
+  }
+
+  /** A client connection ready for HTTP: as accepted, or once its TLS handshake is done. */
+  startSession(socket: net.Socket): void {
     this.countConnectionOpened(Date.now());
     const session = new ClientSession(this, socket);
     this.sessions.add(session);
+  }
+
+  handshakeTimeoutMs(): number {
+    return this.spec.timeouts.clientHeaderMs;
   }
 
   takeRequestParser(): HeadParser {
@@ -168,6 +184,10 @@ export class ServiceRuntime {
    * moves. commitUpdate() or abortUpdate() follows.
    */
   async prepareUpdate(plan: ServicePlan, options: ListenOptions): Promise<void> {
+    // New certificates need no new socket: connections accepted after the
+    // commit get the new listener's, those in their handshake keep theirs.
+    const tls = plan.spec.tls;
+    this.nextTls = tls === undefined ? null : this.tls?.serves(tls) ? this.tls : new TlsListener(tls, this);
     const next = plan.spec.listen;
     const now = this.spec.listen;
     if (next.host === now.host && next.port === now.port) return;
@@ -177,6 +197,7 @@ export class ServiceRuntime {
   }
 
   abortUpdate(): Promise<void> {
+    this.nextTls = null;
     const server = this.nextServer;
     this.nextServer = null;
     return server === null ? Promise.resolve() : closeListener(server);
@@ -188,6 +209,8 @@ export class ServiceRuntime {
     this.spec = plan.spec;
     this.router = new Router(plan.spec.rules, plan.spec.defaultGroup, plan.spec.groups);
     this.updateGroups(plan);
+    this.tls = this.nextTls;
+    this.nextTls = null;
     if (before.limits.maxHeaderBytes !== plan.spec.limits.maxHeaderBytes) {
       for (const p of this.freeParsers) p.close();
       this.freeParsers.length = 0;
@@ -260,6 +283,7 @@ export class ServiceRuntime {
 
   /** For a graceful stop: idle keep-alive connections close now, busy ones after their response. */
   drainConnections(): void {
+    this.tls?.closeHandshakes();
     for (const s of this.sessions) s.closeWhenDone();
   }
 
@@ -272,6 +296,7 @@ export class ServiceRuntime {
   close(): Promise<void> {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    this.tls?.closeHandshakes();
     for (const s of this.sessions) s.destroy();
     for (const g of this.groups.values()) g.close();
     void this.abortUpdate();
@@ -283,6 +308,7 @@ export class ServiceRuntime {
     if (this.retired) return;
     this.retired = true;
     void closeListener(this.server);
+    this.tls?.closeHandshakes();
     for (const session of this.sessions) session.closeWhenDone();
     if (this.sessions.size === 0) this.finalize();
   }
