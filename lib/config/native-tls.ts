@@ -18,6 +18,7 @@ import type { Token } from './tokenize.ts';
 export interface TlsDraft {
   listenTls: boolean;
   certificates: CertificateSource[];
+  certificateLines: number; // bad ones too, so that a bad line is not also "no certificate"
   ciphers: { text: string; line: number } | null;
   strictSni: boolean;
 }
@@ -43,6 +44,7 @@ export function tlsStatement(draft: TlsDraft, file: string, line: number, tokens
     draft.ciphers = { text, line };
     return;
   }
+  draft.certificateLines++;
   if (tokens.length !== 4 || tokens[2].text !== 'key') return problem(line, keyword, `usage: ${CERTIFICATE_USAGE}`);
   const base = dirname(file);
   draft.certificates.push({ certFile: resolve(base, tokens[1].text), keyFile: resolve(base, tokens[3].text), line });
@@ -63,6 +65,7 @@ export function finishTls(
     return null;
   }
   if (draft.certificates.length === 0) {
+    if (draft.certificateLines > 0) return null;
     problem(listenLine || serviceLine, 'certificate', `'listen ... tls' needs at least one '${CERTIFICATE_USAGE}' line`);
     return null;
   }

@@ -324,7 +324,7 @@ class NativeParser {
       limits: { ...DEFAULT_LIMITS },
       acceptProxy: null,
       forwardNormalizedPath: false,
-      tls: { listenTls: false, certificates: [], ciphers: null, strictSni: false },
+      tls: { listenTls: false, certificates: [], certificateLines: 0, ciphers: null, strictSni: false },
       settings: new Map(),
     };
     this.group = null;
