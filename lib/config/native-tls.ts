@@ -51,13 +51,7 @@ export function tlsStatement(draft: TlsDraft, file: string, line: number, tokens
 }
 
 /** The service's TlsSpec (its PEM text still empty), or null for a plain service; reports statements that need the other half. */
-export function finishTls(
-  draft: TlsDraft,
-  serviceLine: number,
-  listenLine: number,
-  acceptsProxy: boolean,
-  problem: ProblemSink,
-): TlsSpec | null {
+export function finishTls(draft: TlsDraft, serviceLine: number, listenLine: number, problem: ProblemSink): TlsSpec | null {
   if (!draft.listenTls) {
     const stray = draft.certificates[0]?.line ?? draft.ciphers?.line;
     if (stray !== undefined) problem(stray, 'listen', "TLS settings on a service that does not listen with 'tls' (listen HOST:PORT tls)");
@@ -69,7 +63,6 @@ export function finishTls(
     problem(listenLine || serviceLine, 'certificate', `'listen ... tls' needs at least one '${CERTIFICATE_USAGE}' line`);
     return null;
   }
-  if (acceptsProxy) problem(listenLine || serviceLine, 'accept-proxy', "'accept-proxy' is not supported on a 'tls' listener yet");
   return {
     certificates: draft.certificates.map((c) => ({ ...c, certPem: '', keyPem: '' })),
     ...(draft.ciphers === null ? {} : { ciphers: draft.ciphers.text }),

@@ -831,7 +831,7 @@ class NativeParser {
     for (const g of s.groups) {
       if (!used.has(g.spec.name)) this.warn(g.line, 'group', `group '${g.spec.name}' is not used by any route or default`);
     }
-    const tls = finishTls(s.tls, s.line, s.listenLine, s.acceptProxy !== null, problem);
+    const tls = finishTls(s.tls, s.line, s.listenLine, problem);
     return {
       name: s.name,
       listen: s.listen ?? { host: '', port: 0 },

@@ -19,7 +19,7 @@ import {
 import { localResponse } from '../http/local-response.ts';
 import { readClient } from './client-reads.ts';
 import { encodeProxyHeader, parseProxyHeader, proxyAddresses, type ProxyAddresses } from '../net/proxy-protocol.ts';
-import { inNetworks } from '../net/networks.ts';
+import { acceptsProxy, proxySourceTrusted } from './proxy-trust.ts';
 import type { ServerPool, UpstreamConnection, UpstreamOwner } from '../upstream/pool.ts';
 import type { RealServer } from '../sched/scheduler.ts';
 import type { GroupRuntime } from './group.ts';
@@ -130,7 +130,8 @@ export class ClientSession implements UpstreamOwner {
   private serverForRecord: RealServer | null = null; // kept after releaseServer, for the record
   private readonly record: RequestRecord;
 
-  constructor(svc: ServiceRuntime, accepted: net.Socket) {
+  /** `proxied`: a PROXY header read before TLS (tls-listener.ts), or null for none; undefined: this session reads any itself. */
+  constructor(svc: ServiceRuntime, accepted: net.Socket, proxied?: ProxyAddresses | null) {
     this.svc = svc;
     const reads = readClient(accepted, (chunk: Buffer) => {
       try {
@@ -148,7 +149,9 @@ export class ClientSession implements UpstreamOwner {
     const secure = (socket as TLSSocket).encrypted === true; // tls-listener.ts
     this.proto = secure ? 'https' : 'http';
     this.sniName = secure && svc.spec.tls?.strictSni === true ? (socket as TLSSocket).servername || '' : null;
-    if (svc.spec.acceptProxy !== undefined || svc.spec.acceptProxyFromL4 === true) this.phase = P_PROXY;
+    if (proxied !== undefined) {
+      if (proxied !== null) this.useProxyAddresses(proxied);
+    } else if (acceptsProxy(svc.spec)) this.phase = P_PROXY;
     this.parser = svc.takeRequestParser();
     this.reqBody = new BodyFramer(svc.spec.limits.maxHeaderBytes);
     this.resBody = new BodyFramer(svc.spec.limits.maxHeaderBytes);
@@ -232,23 +235,21 @@ export class ClientSession implements UpstreamOwner {
       if (this.clientAddress === '') return this.destroy();
       return this.refuseProxy('a PROXY header from a source that accept-proxy does not name');
     }
-    if (parsed.addresses !== null) {
-      const source = parsed.addresses.sourceAddress;
-      this.clientAddress = source.startsWith('::ffff:') && source.includes('.') ? source.slice(7) : source;
-      this.clientPort = parsed.addresses.sourcePort;
-      this.received = parsed.addresses;
-    }
+    if (parsed.addresses !== null) this.useProxyAddresses(parsed.addresses);
     this.phase = P_IDLE;
     this.setDeadline(D_IDLE, this.svc.spec.timeouts.clientIdleMs);
     if (parsed.length < buf.length) this.processInput(buf.subarray(parsed.length));
   }
 
-  /** A source in `accept-proxy from`, or this host's own address for a service that is a real self of the L4 core. */
+  private useProxyAddresses(addresses: ProxyAddresses): void {
+    const source = addresses.sourceAddress;
+    this.clientAddress = source.startsWith('::ffff:') && source.includes('.') ? source.slice(7) : source;
+    this.clientPort = addresses.sourcePort;
+    this.received = addresses;
+  }
+
   private proxyTrusted(): boolean {
-    const spec = this.svc.spec;
-    const peer = this.socket.remoteAddress ?? '';
-    if (spec.acceptProxy !== undefined && inNetworks(peer, spec.acceptProxy)) return true;
-    return spec.acceptProxyFromL4 === true && peer !== '' && peer === this.socket.localAddress;
+    return proxySourceTrusted(this.svc.spec, this.socket);
   }
 
   private refuseProxy(reason: string): void {

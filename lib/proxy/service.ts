@@ -23,6 +23,7 @@ import type { Logger } from '../log/logger.ts';
 import { GroupRuntime } from './group.ts';
 import { ClientSession } from './client-session.ts';
 import { TlsListener } from './tls-listener.ts';
+import type { ProxyAddresses } from '../net/proxy-protocol.ts';
 import type { ServiceObserver } from './observer.ts';
 import type { DataPathEvents } from './passive.ts';
 import {
@@ -143,15 +144,11 @@ export class ServiceRuntime {
     this.startSession(socket);
   }
 
-  /** A client connection ready for HTTP: as accepted, or once its TLS handshake is done. */
-  startSession(socket: net.Socket): void {
+  /** A client connection ready for HTTP: as accepted, or once its TLS handshake is done (`proxied`: its PROXY header, read before). */
+  startSession(socket: net.Socket, proxied?: ProxyAddresses | null): void {
     this.countConnectionOpened(Date.now());
-    const session = new ClientSession(this, socket);
+    const session = new ClientSession(this, socket, proxied);
     this.sessions.add(session);
-  }
-
-  handshakeTimeoutMs(): number {
-    return this.spec.timeouts.clientHeaderMs;
   }
 
   takeRequestParser(): HeadParser {

@@ -10,17 +10,20 @@
 // the change; those in flight keep the context they were given.
 import type net from 'node:net';
 import tls from 'node:tls';
-import type { TlsSpec } from '../config/model.ts';
+import type { ServiceSpec, TlsSpec } from '../config/model.ts';
+import type { Logger } from '../log/logger.ts';
+import { parseProxyHeader, type ProxyAddresses } from '../net/proxy-protocol.ts';
+import { acceptsProxy, proxySourceTrusted } from './proxy-trust.ts';
 import { buildCertificateStore, type CertificateStore } from '../tls/certificates.ts';
 
 const ALPN = ['http/1.1'];
 
 /** What the listener needs of its service. */
 export interface TlsService {
-  /** The handshake must be done within this (`timeout client-header`). */
-  handshakeTimeoutMs(): number;
-  /** A connection whose handshake is done. */
-  startSession(socket: tls.TLSSocket): void;
+  readonly spec: ServiceSpec;
+  readonly log: Logger;
+  /** A connection whose handshake is done, with the PROXY header read before it (null: none). */
+  startSession(socket: tls.TLSSocket, proxied: ProxyAddresses | null): void;
 }
 
 /** The text a store was built from: a change of it builds a new store. */
@@ -56,13 +59,51 @@ export class TlsListener {
     return this.handshakes.size;
   }
 
+  /**
+   * A new connection: its PROXY header first, when the service reads them
+   * (it comes before the handshake), then the handshake; both within
+   * `timeout client-header`.
+   */
   accept(raw: net.Socket): void {
+    let current: net.Socket = raw; // then the TLS socket over it
+    const timer = setTimeout(() => current.destroy(), this.service.spec.timeouts.clientHeaderMs);
+    timer.unref();
+    const handshake = (proxied: ProxyAddresses | null): void => {
+      current = this.handshake(raw, proxied, timer);
+    };
+    if (!acceptsProxy(this.service.spec)) return handshake(null);
+    let bytes: Buffer | null = null;
+    const onData = (chunk: Buffer): void => {
+      bytes = bytes === null ? chunk : Buffer.concat([bytes, chunk]);
+      const parsed = parseProxyHeader(bytes);
+      if (parsed.kind === 'incomplete') return;
+      raw.off('data', onData);
+      raw.pause();
+      if (parsed.kind === 'none') {
+        raw.unshift(bytes); // the ClientHello: a trusted source may also connect without a header
+        return handshake(null);
+      }
+      let refused = parsed.kind === 'error' ? parsed.message : null;
+      if (refused === null && !proxySourceTrusted(this.service.spec, raw))
+        refused = 'a PROXY header from a source that accept-proxy does not name';
+      if (refused !== null) {
+        clearTimeout(timer);
+        if (raw.remoteAddress !== undefined) this.service.log.warn({ client: raw.remoteAddress, reason: refused }, 'refused');
+        raw.destroy();
+        return;
+      }
+      if (parsed.kind === 'header' && parsed.length < bytes.length) raw.unshift(bytes.subarray(parsed.length));
+      handshake(parsed.kind === 'header' ? parsed.addresses : null);
+    };
+    raw.on('data', onData);
+    raw.on('error', () => raw.destroy());
+    raw.resume();
+  }
+
+  private handshake(raw: net.Socket, proxied: ProxyAddresses | null, timer: NodeJS.Timeout): tls.TLSSocket {
     const socket = new tls.TLSSocket(raw, this.options);
     const handshakes = this.handshakes;
     handshakes.add(socket);
-    // A per-connection timer, for the handshake only: the session's deadlines take over after it.
-    const timer = setTimeout(() => socket.destroy(), this.service.handshakeTimeoutMs());
-    timer.unref();
     const failed = (): void => {
       clearTimeout(timer);
       handshakes.delete(socket);
@@ -76,8 +117,9 @@ export class TlsListener {
       socket.off('error', failed);
       socket.off('close', failed);
       if (socket.destroyed) return;
-      this.service.startSession(socket);
+      this.service.startSession(socket, proxied);
     });
+    return socket;
   }
 
   /** Closes every connection still in its handshake (a stop, a drain, the service leaving). */

@@ -113,7 +113,4 @@ t.test('statements that need the other half, and bad arguments', async (t) => {
   t.same(problems(service(['certificate a.pem key a.key', 'strict-sni', 'strict-sni'])).slice(0, 1), [
     "5: strict-sni: 'strict-sni' is already set at line 4",
   ]);
-  t.same(problems(service(['certificate a.pem key a.key', 'accept-proxy from 10.0.0.0/8'])).slice(0, 1), [
-    "2: accept-proxy: 'accept-proxy' is not supported on a 'tls' listener yet",
-  ]);
 });

@@ -216,6 +216,31 @@ t.test('refusals over TLS are those over plain HTTP; strict-sni answers 421', { 
   t.equal(noSni.status, 421, 'no SNI name at all: 421');
 });
 
+t.test('accept-proxy: the PROXY header comes before the handshake and names the client', { skip }, async (t) => {
+  const [a, b] = await backends(t);
+  const dir = certDir(t);
+  place(dir, 'www', certs.www);
+  place(dir, 'wild', certs.wild);
+  const { port } = await start(t, configText(dir, a, b, ['accept-proxy from 127.0.0.1/32']), join(dir, 'web.tcpvs'));
+  const reply = await new Promise<string>((resolve, reject) => {
+    const raw = net.connect(port, '127.0.0.1', () => {
+      raw.write('PROXY TCP4 203.0.113.7 127.0.0.1 5555 443\r\n');
+      const socket = tls.connect({ socket: raw, servername: 'www.example.com', rejectUnauthorized: false }, () =>
+        socket.write(get('/proxied')),
+      );
+      let bytes = '';
+      socket.on('data', (d: Buffer) => (bytes += d.toString('latin1')));
+      socket.on('end', () => resolve(bytes));
+      socket.on('error', reject);
+    });
+    raw.on('error', reject);
+  });
+  t.match(reply, /^HTTP\/1\.1 200 OK[\s\S]*A GET \/proxied/, 'answered over TLS');
+  t.equal(a.header(a.requests.at(-1)!, 'x-forwarded-for'), '203.0.113.7', "X-Forwarded-For: the PROXY header's client");
+  const direct = await tlsExchange(port, 'www.example.com', get('/direct'));
+  t.equal(direct.status, 200, 'a trusted source may also connect without a header');
+});
+
 t.test('a stalled handshake is closed at timeout client-header', { skip }, async (t) => {
   const [a, b] = await backends(t);
   const dir = certDir(t);
