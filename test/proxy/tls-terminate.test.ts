@@ -163,6 +163,40 @@ t.test('SNI picks the certificate; requests are routed and forwarded as over pla
   const none = await tlsExchange(port, undefined, get('/', '127.0.0.1'));
   t.equal(none.fingerprint, fingerprint(certs.www), 'no SNI: the first certificate');
 
+  // Session resumption: a second connection with the first one's session resumes it.
+  const resumed: boolean[] = [];
+  let session: Buffer | undefined;
+  for (let i = 0; i < 2; i++) {
+    await new Promise<void>((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port, servername: 'www.example.com', rejectUnauthorized: false, session });
+      socket.on('session', (s: Buffer) => (session = s));
+      socket.on('secureConnect', () => socket.write(get('/resume')));
+      socket.on('data', () => {});
+      socket.on('end', () => {
+        resumed.push(socket.isSessionReused());
+        resolve();
+      });
+      socket.on('error', reject);
+    });
+  }
+  t.same(resumed, [false, true], 'the second connection resumes the first one’s session');
+  // TLS 1.2 gets an ECDHE-AEAD suite; TLS 1.1 is below the store's minimum (test/tls/certificates.test.ts).
+  const tls12 = await new Promise<string>((resolve, reject) => {
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port,
+      servername: 'www.example.com',
+      rejectUnauthorized: false,
+      maxVersion: 'TLSv1.2',
+    });
+    socket.on('secureConnect', () => {
+      resolve(`${socket.getProtocol()} ${socket.getCipher().standardName}`);
+      socket.destroy();
+    });
+    socket.on('error', reject);
+  });
+  t.match(tls12, /^TLSv1\.2 TLS_ECDHE_ECDSA_WITH_(AES_\d+_GCM|CHACHA20_POLY1305)/, `TLS 1.2: ${tls12}`);
+
   const seen = a.requests.at(-1)!;
   t.equal(a.header(seen, 'x-forwarded-proto'), 'https', 'X-Forwarded-Proto: https');
   t.equal(a.header(seen, 'x-forwarded-for'), '127.0.0.1', "X-Forwarded-For: the client's address");
