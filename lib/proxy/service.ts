@@ -9,6 +9,7 @@
 // on. A service whose listen address changes binds the new one first and
 // then closes the old one; its open connections carry on.
 import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { ServiceSpec } from '../config/model.ts';
 import type { ServicePlan } from '../control/registry.ts';
 import { HeadParser } from '../http/llhttp.ts';
@@ -73,6 +74,7 @@ export class ServiceRuntime {
   private readonly events: DataPathEvents;
   /** `listen ... tls`: the handshake before the session (tls-listener.ts); null for plain HTTP. */
   private tls: TlsListener | null = null;
+  readonly handshakes = new Set<TLSSocket>();
   /** The TLS listener of a prepared change (a new one when the certificates change; null: plain HTTP). */
   private nextTls: TlsListener | null = null;
 
@@ -280,8 +282,14 @@ export class ServiceRuntime {
 
   /** For a graceful stop: idle keep-alive connections close now, busy ones after their response. */
   drainConnections(): void {
-    this.tls?.closeHandshakes();
+    this.closeHandshakes();
     for (const s of this.sessions) s.closeWhenDone();
+  }
+
+  /** Closes the connections still in their TLS handshake (a stop, a drain, the service leaving). */
+  private closeHandshakes(): void {
+    for (const s of this.handshakes) s.destroy();
+    this.handshakes.clear();
   }
 
   /** Stops accepting connections; the ones already here carry on. */
@@ -293,7 +301,7 @@ export class ServiceRuntime {
   close(): Promise<void> {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    this.tls?.closeHandshakes();
+    this.closeHandshakes();
     for (const s of this.sessions) s.destroy();
     for (const g of this.groups.values()) g.close();
     void this.abortUpdate();
@@ -305,7 +313,7 @@ export class ServiceRuntime {
     if (this.retired) return;
     this.retired = true;
     void closeListener(this.server);
-    this.tls?.closeHandshakes();
+    this.closeHandshakes();
     for (const session of this.sessions) session.closeWhenDone();
     if (this.sessions.size === 0) this.finalize();
   }

@@ -22,6 +22,8 @@ const ALPN = ['http/1.1'];
 export interface TlsService {
   readonly spec: ServiceSpec;
   readonly log: Logger;
+  /** Connections in their handshake, whichever listener took them: the service closes them on a stop. */
+  readonly handshakes: Set<tls.TLSSocket>;
   /** A connection whose handshake is done, with the PROXY header read before it (null: none). */
   startSession(socket: tls.TLSSocket, proxied: ProxyAddresses | null): void;
 }
@@ -38,7 +40,6 @@ export class TlsListener {
   private readonly key: string;
   /** Options for every TLSSocket: one object, not one per connection. */
   private readonly options: tls.TLSSocketOptions;
-  private readonly handshakes = new Set<tls.TLSSocket>();
   private readonly service: TlsService;
 
   /** Builds the store; the control plane checked the certificates, so this only fails on what it could not foresee. */
@@ -52,11 +53,6 @@ export class TlsListener {
   /** Whether a changed spec has the same certificates and ciphers (so this listener can stay). */
   serves(spec: TlsSpec): boolean {
     return storeKey(spec) === this.key;
-  }
-
-  /** Connections still in their handshake. */
-  get pending(): number {
-    return this.handshakes.size;
   }
 
   /**
@@ -102,7 +98,7 @@ export class TlsListener {
 
   private handshake(raw: net.Socket, proxied: ProxyAddresses | null, timer: NodeJS.Timeout): tls.TLSSocket {
     const socket = new tls.TLSSocket(raw, this.options);
-    const handshakes = this.handshakes;
+    const handshakes = this.service.handshakes;
     handshakes.add(socket);
     const failed = (): void => {
       clearTimeout(timer);
@@ -120,11 +116,5 @@ export class TlsListener {
       this.service.startSession(socket, proxied);
     });
     return socket;
-  }
-
-  /** Closes every connection still in its handshake (a stop, a drain, the service leaving). */
-  closeHandshakes(): void {
-    for (const s of this.handshakes) s.destroy();
-    this.handshakes.clear();
   }
 }
