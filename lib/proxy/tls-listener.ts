@@ -14,7 +14,7 @@ import type { ServiceSpec, TlsSpec } from '../config/model.ts';
 import type { Logger } from '../log/logger.ts';
 import { parseProxyHeader, type ProxyAddresses } from '../net/proxy-protocol.ts';
 import { acceptsProxy, proxySourceTrusted } from './proxy-trust.ts';
-import { buildCertificateStore, type CertificateStore } from '../tls/certificates.ts';
+import { buildCertificateStore } from '../tls/certificates.ts';
 
 const ALPN = ['http/1.1'];
 
@@ -36,7 +36,6 @@ function storeKey(spec: TlsSpec): string {
 }
 
 export class TlsListener {
-  private readonly store: CertificateStore;
   private readonly key: string;
   /** Options for every TLSSocket: one object, not one per connection. */
   private readonly options: tls.TLSSocketOptions;
@@ -46,8 +45,9 @@ export class TlsListener {
   constructor(spec: TlsSpec, service: TlsService) {
     this.service = service;
     this.key = storeKey(spec);
-    this.store = buildCertificateStore(spec.certificates, spec.ciphers === undefined ? {} : { ciphers: spec.ciphers }).store;
-    this.options = { isServer: true, ...this.store.socketOptions, ALPNProtocols: ALPN };
+    const { store } = buildCertificateStore(spec.certificates, spec.ciphers === undefined ? {} : { ciphers: spec.ciphers });
+    // The store lives on in its SNICallback and contexts, which these options hold.
+    this.options = { isServer: true, ...store.socketOptions, ALPNProtocols: ALPN };
   }
 
   /** Whether a changed spec has the same certificates and ciphers (so this listener can stay). */
