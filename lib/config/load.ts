@@ -4,9 +4,11 @@
 
 import { readFileSync } from 'node:fs';
 import type { Config } from './model.ts';
-import { ConfigError } from './errors.ts';
+import { ConfigError, type ConfigProblem } from './errors.ts';
 import { parseNativeConfig } from './native.ts';
 import { parseKtcpvsConfig } from './ktcpvs.ts';
+import { sortProblems } from './tokenize.ts';
+import { buildCertificateStore, CertificateError, type CertificateProblem, readCertificateFiles } from '../tls/certificates.ts';
 
 export type ConfigFormat = Config['format'];
 
@@ -25,7 +27,43 @@ export function loadConfig(path: string): Config {
 export function parseConfigText(text: string, file: string): Config {
   // Strip a UTF-8 byte-order mark some editors write.
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  return detectFormat(body) === 'ktcpvs' ? parseKtcpvsConfig(body, file) : parseNativeConfig(body, file);
+  const config = detectFormat(body) === 'ktcpvs' ? parseKtcpvsConfig(body, file) : parseNativeConfig(body, file);
+  readServiceCertificates(config);
+  return config;
+}
+
+/**
+ * Reads and checks every TLS service's certificate files into its spec, so
+ * that a missing or unreadable file, a key that does not match or a broken
+ * chain is a config error naming the line and the file (an expired
+ * certificate: a warning), and a reload that cannot use its certificates
+ * changes nothing. The data paths build their contexts from the PEM text.
+ */
+function readServiceCertificates(config: Config): void {
+  const problems: ConfigProblem[] = [];
+  const asProblem = (p: CertificateProblem): ConfigProblem => ({
+    file: config.file,
+    line: p.line,
+    field: 'certificate',
+    message: `${p.file}: ${p.message}`,
+  });
+  let warned = false;
+  for (const service of config.services) {
+    const tls = service.tls;
+    if (tls === undefined) continue;
+    try {
+      const files = readCertificateFiles(tls.certificates);
+      const { warnings } = buildCertificateStore(files, tls.ciphers === undefined ? {} : { ciphers: tls.ciphers });
+      tls.certificates = files;
+      for (const w of warnings) config.warnings.push(asProblem(w));
+      warned ||= warnings.length > 0;
+    } catch (err) {
+      if (!(err instanceof CertificateError)) throw err;
+      problems.push(...err.problems.map(asProblem));
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  if (warned) config.warnings = sortProblems(config.warnings);
 }
 
 const KTCPVS_OPENING = /^\s*virtual\s+\S+\s*\{/;

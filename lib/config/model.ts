@@ -3,6 +3,7 @@
 import type { AffinitySpec } from '../affinity/spec.ts';
 import type { ActiveCheckSpec, HealthSpec } from '../health/spec.ts';
 import type { Network } from '../net/networks.ts';
+import type { CertificateFiles } from '../tls/certificates.ts';
 
 export interface Endpoint {
   host: string; // IPv4 literal, IPv6 literal without brackets, or a name
@@ -120,8 +121,22 @@ export interface ServiceSpec {
   // `normalize-path forward`: the upstream request line carries the
   // normalised path (lib/route/normalise.ts); absent or false, the client's.
   forwardNormalizedPath?: boolean;
+  // `listen HOST:PORT tls`: the service terminates TLS (docs/tls.md).
+  tls?: TlsSpec;
   file: string;
   line: number;
+}
+
+/** A TLS-terminating service's certificates and options. */
+export interface TlsSpec {
+  // The `certificate FILE key FILE` lines in order, the first the default.
+  // Their PEM text is read and checked when the config is loaded
+  // (lib/config/load.ts): every data path builds its own contexts from it,
+  // since a SecureContext cannot cross threads, and a reload that cannot
+  // read them changes nothing.
+  certificates: CertificateFiles[];
+  ciphers?: string; // `ciphers STRING`: OpenSSL's TLS 1.2 list instead of the built-in one
+  strictSni: boolean; // `strict-sni`: a request whose Host is not the SNI name gets 421
 }
 
 export interface LogSpec {

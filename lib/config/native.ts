@@ -43,6 +43,7 @@ import {
 import { knobStatements, knownSchedulers, schedulerDescriptor } from '../sched/index.ts';
 import type { SchedulerKnob } from '../sched/scheduler.ts';
 import { parseMatcher } from './route-syntax.ts';
+import { finishTls, tlsStatement, type TlsDraft } from './native-tls.ts';
 import { nearest } from './suggest.ts';
 import {
   checkGroupScheduling,
@@ -98,6 +99,7 @@ interface ServiceDraft {
   limits: Limits;
   acceptProxy: Network[] | null;
   forwardNormalizedPath: boolean; // `normalize-path forward`
+  tls: TlsDraft; // `listen ... tls`, `certificate`, `ciphers`, `strict-sni`
   // `listen`, `timeout connect`, `limit uri`, `default`...: where each was first set.
   settings: Map<string, number>;
 }
@@ -254,6 +256,9 @@ class NativeParser {
     ],
     ['listen', (line, tokens) => this.listenStatement(line, tokens)],
     ['accept-proxy', (line, tokens) => this.acceptProxyStatement(line, tokens)],
+    ['certificate', (line, tokens) => this.tlsStatement(line, tokens)],
+    ['ciphers', (line, tokens) => this.tlsStatement(line, tokens)],
+    ['strict-sni', (line, tokens) => this.tlsStatement(line, tokens)],
     ['normalize-path', (line, tokens) => this.normalizePathStatement(line, tokens)],
     ['timeout', (line, tokens) => this.timeoutStatement(line, tokens)],
     ['limit', (line, tokens) => this.limitStatement(line, tokens)],
@@ -319,6 +324,7 @@ class NativeParser {
       limits: { ...DEFAULT_LIMITS },
       acceptProxy: null,
       forwardNormalizedPath: false,
+      tls: { listenTls: false, certificates: [], certificateLines: 0, ciphers: null, strictSni: false },
       settings: new Map(),
     };
     this.group = null;
@@ -336,11 +342,24 @@ class NativeParser {
     const service = this.inService(line, 'listen');
     // Recorded even when the line is bad, so the block is not also "without listen".
     if (service === null || !this.firstSetting(line, service.settings, 'listen', 'listen')) return;
-    if (!this.arity(line, tokens, 'listen', 1, 1, 'listen HOST:PORT')) return;
+    if (!this.arity(line, tokens, 'listen', 1, 2, 'listen HOST:PORT [tls]')) return;
+    if (tokens.length === 3) {
+      if (tokens[2].text !== 'tls') return this.problem(line, 'listen', `unexpected '${tokens[2].text}': usage: listen HOST:PORT [tls]`);
+      service.tls.listenTls = true;
+    }
     const parsed = parseEndpoint(tokens[1].text, true);
     if (!parsed.ok) return this.problem(line, 'listen', parsed.message);
     service.listen = parsed.value;
     service.listenLine = line;
+  }
+
+  /** `certificate FILE key FILE`, `ciphers STRING`, `strict-sni` (native-tls.ts). */
+  private tlsStatement(line: number, tokens: Token[]): void {
+    const keyword = tokens[0].text;
+    const service = this.inService(line, keyword);
+    if (service === null) return;
+    if (keyword !== 'certificate' && !this.firstSetting(line, service.settings, keyword, keyword)) return;
+    tlsStatement(service.tls, this.file, line, tokens, (l, f, m) => this.problem(l, f, m));
   }
 
   /** `accept-proxy from NET [NET ...]`: PROXY headers from these sources only. */
@@ -812,6 +831,7 @@ class NativeParser {
     for (const g of s.groups) {
       if (!used.has(g.spec.name)) this.warn(g.line, 'group', `group '${g.spec.name}' is not used by any route or default`);
     }
+    const tls = finishTls(s.tls, s.line, s.listenLine, problem);
     return {
       name: s.name,
       listen: s.listen ?? { host: '', port: 0 },
@@ -822,6 +842,7 @@ class NativeParser {
       limits: s.limits,
       ...(s.acceptProxy === null ? {} : { acceptProxy: s.acceptProxy }),
       ...(s.forwardNormalizedPath ? { forwardNormalizedPath: true } : {}),
+      ...(tls === null ? {} : { tls }),
       file: this.file,
       line: s.line,
     };

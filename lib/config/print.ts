@@ -76,7 +76,12 @@ function table(rows: readonly (readonly string[])[], indent: string): string[] {
 function serviceLines(s: ServiceSpec): string[] {
   const out: string[] = [];
   out.push(`service ${s.name}  (line ${s.line})`);
-  out.push(`  listen ${formatEndpoint(s.listen)}`);
+  out.push(`  listen ${formatEndpoint(s.listen)}${s.tls === undefined ? '' : ' tls'}`);
+  if (s.tls !== undefined) {
+    for (const c of s.tls.certificates) out.push(`  certificate ${quoteToken(c.certFile)} key ${quoteToken(c.keyFile)}  (line ${c.line})`);
+    if (s.tls.ciphers !== undefined) out.push(`  ciphers ${quoteToken(s.tls.ciphers)}`);
+    if (s.tls.strictSni) out.push('  strict-sni   (a request whose Host is not the SNI name: 421)');
+  }
   if (s.acceptProxy !== undefined) out.push(`  accept-proxy from ${s.acceptProxy.map((n) => n.text).join(' ')}`);
   if (s.acceptProxyFromL4 === true) out.push(`  accept-proxy from its own address (the L4 core's real self)`);
   if (s.forwardNormalizedPath === true) out.push('  normalize-path forward   (the normalised path goes upstream)');

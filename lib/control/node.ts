@@ -188,7 +188,7 @@ export async function runNode(options: NodeOptions): Promise<number> {
   for (const s of node.control.services()) {
     const a = s.address!;
     const host = a.address.includes(':') ? `[${a.address}]` : a.address;
-    process.stderr.write(`tcpvs: service ${s.spec.name} listening on http://${host}:${a.port}\n`);
+    process.stderr.write(`tcpvs: service ${s.spec.name} listening on ${s.spec.tls === undefined ? 'http' : 'https'}://${host}:${a.port}\n`);
   }
   if (demo) {
     const a = node.control.services()[0].address!;

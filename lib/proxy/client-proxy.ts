@@ -3,8 +3,8 @@
 // ahead of its requests to servers with `send-proxy`, naming that client.
 import type net from 'node:net';
 import type { ServiceSpec } from '../config/model.ts';
-import { inNetworks } from '../net/networks.ts';
 import { encodeProxyHeader, parseProxyHeader, proxyAddresses, type ProxyAddresses } from '../net/proxy-protocol.ts';
+import { proxySourceTrusted } from './proxy-trust.ts';
 
 /** What read() found. */
 export const PROXY_WAIT = 0; // a header has begun: more bytes are needed
@@ -49,21 +49,23 @@ export class ClientProxy {
       this.reason = parsed.message;
       return PROXY_REFUSE;
     }
-    if (!trusted(socket, spec)) {
+    if (!proxySourceTrusted(spec, socket)) {
       // A connection reset before it was accepted has no peer address left
       // (the L4 core's checks send a header, then a reset): nobody to refuse.
       if (peerGone) return PROXY_DROP;
       this.reason = 'a PROXY header from a source that accept-proxy does not name';
       return PROXY_REFUSE;
     }
-    const named = parsed.addresses;
-    if (named !== null) {
-      const source = named.sourceAddress;
-      this.clientAddress = source.startsWith('::ffff:') && source.includes('.') ? source.slice(7) : source;
-    }
-    this.received = named;
+    if (parsed.addresses !== null) this.adopt(parsed.addresses);
     this.rest = parsed.length < buf.length ? buf.subarray(parsed.length) : null;
     return PROXY_DONE;
+  }
+
+  /** The addresses of a PROXY header read for this connection, here or before its TLS handshake (tls-listener.ts). */
+  adopt(named: ProxyAddresses): void {
+    const source = named.sourceAddress;
+    this.clientAddress = source.startsWith('::ffff:') && source.includes('.') ? source.slice(7) : source;
+    this.received = named;
   }
 
   /**
@@ -86,11 +88,4 @@ export class ClientProxy {
     else this.v2 = header;
     return header;
   }
-}
-
-/** A source in `accept-proxy from`, or this host's own address for a service that is a real self of the L4 core. */
-function trusted(socket: net.Socket, spec: ServiceSpec): boolean {
-  const peer = socket.remoteAddress ?? '';
-  if (spec.acceptProxy !== undefined && inNetworks(peer, spec.acceptProxy)) return true;
-  return spec.acceptProxyFromL4 === true && peer !== '' && peer === socket.localAddress;
 }

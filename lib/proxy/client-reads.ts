@@ -10,8 +10,10 @@
 // ones a server accepts. So the server pauses new connections and we wrap the
 // accepted handle in a socket of our own. That uses two undocumented parts of
 // net.Socket, `_handle` and `_server` (present from Node 12 to 26); when
-// either is missing, the accepted socket is used as it is, with 'data' events.
+// either is missing, the accepted socket is used as it is, with 'data' events,
+// as is a TLS socket (tls-listener.ts), whose bytes are decrypted first.
 import net from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { enterRead, leaveRead } from '../net/loop-turn.ts';
 
 const READ_BUFFER_BYTES = 65536;
@@ -35,7 +37,8 @@ export interface ClientReads {
 export function readClient(accepted: net.Socket, onData: (chunk: Buffer) => void): ClientReads {
   const inner = accepted as unknown as AcceptedInternals;
   const handle = inner._handle;
-  if (handle != null && typeof handle.readStart === 'function' && '_server' in inner) {
+  // A TLS socket reads through its TLSWrap: it keeps its 'data' events.
+  if (handle != null && typeof handle.readStart === 'function' && '_server' in inner && !(accepted instanceof TLSSocket)) {
     const options = {
       handle,
       allowHalfOpen: true,

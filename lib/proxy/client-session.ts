@@ -6,6 +6,9 @@
 // the current response is done. The session keeps the connection loop, that
 // queue, backpressure and deadlines.
 import type net from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { ProxyAddresses } from '../net/proxy-protocol.ts';
+import { acceptsProxy } from './proxy-trust.ts';
 import type { HeadParser, HeadParseError } from '../http/llhttp.ts';
 import { readClient } from './client-reads.ts';
 import { ClientProxy, PROXY_DROP, PROXY_REFUSE, PROXY_WAIT } from './client-proxy.ts';
@@ -48,7 +51,13 @@ export class ClientSession implements ExchangeSession {
   private headBytes = 0; // of the head being received
   private sawRequestLine = false;
 
-  constructor(ctx: SessionContext, accepted: net.Socket) {
+  /** 'https' on a TLS connection: X-Forwarded-Proto. */
+  readonly proto: 'http' | 'https';
+  /** The SNI name a `strict-sni` service holds requests to (421 otherwise); null: no such rule. */
+  readonly sniName: string | null;
+
+  /** `proxied`: a PROXY header read before TLS (tls-listener.ts), or null for none; undefined: this session reads any itself. */
+  constructor(ctx: SessionContext, accepted: net.Socket, proxied?: ProxyAddresses | null) {
     this.ctx = ctx;
     const reads = readClient(accepted, (chunk: Buffer) => {
       try {
@@ -63,7 +72,16 @@ export class ClientSession implements ExchangeSession {
     const addr = socket.remoteAddress ?? '';
     this.clientAddress = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
     this.clientPort = socket.remotePort ?? 0;
-    if (ctx.spec.acceptProxy !== undefined || ctx.spec.acceptProxyFromL4 === true) {
+    const secure = (socket as TLSSocket).encrypted === true; // tls-listener.ts
+    this.proto = secure ? 'https' : 'http';
+    this.sniName = secure && ctx.spec.tls?.strictSni === true ? (socket as TLSSocket).servername || '' : null;
+    if (proxied != null) {
+      const proxy = new ClientProxy();
+      proxy.adopt(proxied);
+      this.proxy = proxy;
+      this.clientAddress = proxy.clientAddress;
+      this.clientPort = proxied.sourcePort;
+    } else if (proxied === undefined && acceptsProxy(ctx.spec)) {
       this.phase = P_PROXY;
       this.proxy = new ClientProxy();
     }

@@ -20,6 +20,7 @@ import { RequestState } from './request-state.ts';
 import { ResponseRelay, type ResponseEvents } from './response.ts';
 import type { ExchangeSession, SessionContext } from './session-context.ts';
 import { Tunnel } from './tunnel.ts';
+import { misdirectedRequest } from './strict-sni.ts';
 
 const NO_BYTES = Buffer.alloc(0);
 
@@ -91,6 +92,10 @@ export class Exchange implements UpstreamOwner, ResponseEvents {
     // One host and one path, read one way by rules, keys and upstream (RFC 9112 §3.2; lib/route/normalise.ts).
     const invalidTarget = view.check(this.facts.host);
     if (invalidTarget !== null) return session.refuse(400, invalidTarget);
+    if (session.sniName !== null) {
+      const misdirected = misdirectedRequest(session.sniName, view.host());
+      if (misdirected !== null) return session.refuse(421, misdirected);
+    }
     const status = this.choice.choose(ctx, session.clientAddress);
     if (status !== 0) {
       const reason = status === 404 ? 'no rule matches' : 'no usable server in group';

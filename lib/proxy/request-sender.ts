@@ -105,6 +105,7 @@ export class RequestSender {
     r.headers = affinity?.rewritesRequest ? affinity.rewriteRequestHeaders(h.headers) : h.headers;
     r.facts = facts;
     r.clientAddress = this.p.session.clientAddress;
+    r.proto = this.p.session.proto;
     r.upgrade = state.upgrade;
     this.head = buildRequestHead(r);
     this.retryable = retryable(h.method, this.body.mode, state.upgrade);

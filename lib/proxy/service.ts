@@ -9,6 +9,7 @@
 // on. A service whose listen address changes binds the new one first and
 // then closes the old one; its open connections carry on.
 import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { ServiceSpec } from '../config/model.ts';
 import type { ServicePlan } from '../control/registry.ts';
 import { HeadParser } from '../http/llhttp.ts';
@@ -22,6 +23,8 @@ import { statusClassIndex } from '../stats/collector.ts';
 import type { Logger } from '../log/logger.ts';
 import { GroupRuntime } from './group.ts';
 import { ClientSession } from './client-session.ts';
+import { TlsListener } from './tls-listener.ts';
+import type { ProxyAddresses } from '../net/proxy-protocol.ts';
 import type { ServiceObserver } from './observer.ts';
 import type { SessionContext } from './session-context.ts';
 import type { DataPathEvents } from './passive.ts';
@@ -70,6 +73,11 @@ export class ServiceRuntime implements SessionContext {
   private poolSweepAt = 0;
   private readonly stripe: number;
   private readonly events: DataPathEvents;
+  /** `listen ... tls`: the handshake before the session (tls-listener.ts); null for plain HTTP. */
+  private tls: TlsListener | null = null;
+  readonly handshakes = new Set<TLSSocket>();
+  /** The TLS listener of a prepared change (a new one when the certificates change; null: plain HTTP). */
+  private nextTls: TlsListener | null = null;
 
   constructor(plan: ServicePlan, log: Logger, stripe = 0, events: DataPathEvents = NO_EVENTS) {
     this.spec = plan.spec;
@@ -82,6 +90,7 @@ export class ServiceRuntime implements SessionContext {
     this.connectionStats = ConnectionCounterBlock.attach(plan.connections).writer(stripe);
     this.router = new Router(plan.spec.rules, plan.spec.defaultGroup, plan.spec.groups);
     this.updateGroups(plan);
+    if (plan.spec.tls !== undefined) this.tls = new TlsListener(plan.spec.tls, this);
     this.server = this.createServer();
   }
 
@@ -134,8 +143,14 @@ export class ServiceRuntime implements SessionContext {
   }
 
   private accept(socket: net.Socket): void {
+    if (this.tls !== null) return this.tls.accept(socket);
+    this.startSession(socket);
+  }
+
+  /** A client connection ready for HTTP: as accepted, or once its TLS handshake is done (`proxied`: its PROXY header, read before). */
+  startSession(socket: net.Socket, proxied?: ProxyAddresses | null): void {
     this.countConnectionOpened(Date.now());
-    const session = new ClientSession(this, socket);
+    const session = new ClientSession(this, socket, proxied);
     this.sessions.add(session);
   }
 
@@ -169,6 +184,10 @@ export class ServiceRuntime implements SessionContext {
    * moves. commitUpdate() or abortUpdate() follows.
    */
   async prepareUpdate(plan: ServicePlan, options: ListenOptions): Promise<void> {
+    // New certificates need no new socket: connections accepted after the
+    // commit get the new listener's, those in their handshake keep theirs.
+    const tls = plan.spec.tls;
+    this.nextTls = tls === undefined ? null : this.tls?.serves(tls) ? this.tls : new TlsListener(tls, this);
     const next = plan.spec.listen;
     const now = this.spec.listen;
     if (next.host === now.host && next.port === now.port) return;
@@ -178,6 +197,7 @@ export class ServiceRuntime implements SessionContext {
   }
 
   abortUpdate(): Promise<void> {
+    this.nextTls = null;
     const server = this.nextServer;
     this.nextServer = null;
     return server === null ? Promise.resolve() : closeListener(server);
@@ -189,6 +209,8 @@ export class ServiceRuntime implements SessionContext {
     this.spec = plan.spec;
     this.router = new Router(plan.spec.rules, plan.spec.defaultGroup, plan.spec.groups);
     this.updateGroups(plan);
+    this.tls = this.nextTls;
+    this.nextTls = null;
     if (before.limits.maxHeaderBytes !== plan.spec.limits.maxHeaderBytes) {
       for (const p of this.freeParsers) p.close();
       this.freeParsers.length = 0;
@@ -261,7 +283,14 @@ export class ServiceRuntime implements SessionContext {
 
   /** For a graceful stop: idle keep-alive connections close now, busy ones after their response. */
   drainConnections(): void {
+    this.closeHandshakes();
     for (const s of this.sessions) s.closeWhenDone();
+  }
+
+  /** Closes the connections still in their TLS handshake (a stop, a drain, the service leaving). */
+  private closeHandshakes(): void {
+    for (const s of this.handshakes) s.destroy();
+    this.handshakes.clear();
   }
 
   /** Stops accepting connections; the ones already here carry on. */
@@ -273,6 +302,7 @@ export class ServiceRuntime implements SessionContext {
   close(): Promise<void> {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    this.closeHandshakes();
     for (const s of this.sessions) s.destroy();
     for (const g of this.groups.values()) g.close();
     void this.abortUpdate();
@@ -284,6 +314,7 @@ export class ServiceRuntime implements SessionContext {
     if (this.retired) return;
     this.retired = true;
     void closeListener(this.server);
+    this.closeHandshakes();
     for (const session of this.sessions) session.closeWhenDone();
     if (this.sessions.size === 0) this.finalize();
   }

@@ -46,6 +46,10 @@ export interface SessionContext {
 /** What the exchange asks of the client session it serves (client-session.ts). */
 export interface ExchangeSession {
   readonly clientAddress: string;
+  /** 'https' on a TLS connection (tls-listener.ts): X-Forwarded-Proto. */
+  readonly proto: 'http' | 'https';
+  /** The SNI name a `strict-sni` service holds this connection's requests to; null: no such rule. */
+  readonly sniName: string | null;
   /** The PROXY header naming this client, for a send-proxy server. */
   proxyHeader(version: 1 | 2): Buffer;
   /** The server pushes back: stop reading the client. */

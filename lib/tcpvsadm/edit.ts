@@ -141,6 +141,7 @@ export function ktcpvsDropped(s: ServiceSpec, shape: KtcpvsShape): string[] {
   for (const [field, statement] of DROPPED_LIMITS) if (s.limits[field] !== DEFAULT_LIMITS[field]) out.push(statement);
   if (s.acceptProxy !== undefined || s.acceptProxyFromL4 === true) out.push('accept-proxy');
   if (s.forwardNormalizedPath === true) out.push('normalize-path forward');
+  if (s.tls !== undefined) out.push('listen ... tls and its certificates');
   for (const g of s.groups) {
     const parts: string[] = [];
     if (shape.kind === 'balanced') {

@@ -117,7 +117,7 @@ export async function spawnTcpvs(configText: string, timeoutMs = 10_000, service
       child.stderr!.setEncoding('utf8');
       child.stderr!.on('data', (s: string) => {
         stderrText += s;
-        const found = [...stderrText.matchAll(/listening on http:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
+        const found = [...stderrText.matchAll(/listening on https?:\/\/127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
         if (found.length >= services) {
           clearTimeout(timer);
           resolve(found);
