@@ -187,7 +187,9 @@ t.test('SIGKILL of one of two servers under 50 connections: only requests in fli
   );
   await killer;
   const failed = results.filter((r) => r.what !== 'A' && r.what !== 'B');
-  const after = results.filter((r) => r.at > killedAt + 200);
+  // Judged by when a request was sent, not by when it ended: on a loaded
+  // machine a request in flight on A at the kill may end (failed) well after it.
+  const after = results.filter((r) => r.sent >= deadAt);
   t.ok(results.length > 500, `${results.length} requests`);
   t.ok(
     results.some((r) => r.at < killedAt && r.what === 'A'),
@@ -202,7 +204,7 @@ t.test('SIGKILL of one of two servers under 50 connections: only requests in fli
     [],
     'no request sent after the server was dead failed: each went to the live server',
   );
-  t.ok(after.length > 100 && after.every((r) => r.what === 'B'), `after the kill every request is answered, by B (${after.length})`);
+  t.ok(after.length > 50 && after.every((r) => r.what === 'B'), `every request sent after A died is answered, by B (${after.length})`);
   t.comment(`failover: ${results.length} requests, ${failed.length} failed, ${inFlightOnKill} in flight at the kill`);
 });
 
