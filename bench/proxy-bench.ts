@@ -1,6 +1,7 @@
 // `npm run bench`: tcpvs side by side with nginx, HAProxy, a bare Node TCP
 // pipe, node-http-proxy and @fastify/http-proxy, all in front of one backend
-// on loopback (nginx serving static files, 1 worker). The load generator is
+// on loopback (nginx serving static files, 1 worker); and tcpvs next to nginx
+// terminating TLS (one certificate, the same ciphers, keep-alive). The load generator is
 // wrk in its own process, so it never takes the CPU that would separate the
 // proxies inside one event loop. On a shared, noisy machine only figures from
 // the same run mean much: targets are interleaved round by round, every rps is
@@ -106,7 +107,9 @@ async function main(): Promise<number> {
       }
       let problem: string;
       try {
-        problem = describeMismatch(await fetchOnce(target.port, bodyPath(size), 5000), expected);
+        const response = await fetchOnce(target.port, bodyPath(size), 5000, target.tls);
+        problem = describeMismatch(response, expected);
+        if (response.negotiated !== undefined) say(`  ${name} ${size.label}: ${response.negotiated}`);
       } catch (err) {
         problem = (err as Error).message;
       }
@@ -208,15 +211,14 @@ async function main(): Promise<number> {
 }
 
 function loadFor(target: RunningTarget, label: string, connections: number, durationSeconds: number) {
-  return { port: target.port, path: '/' + label, connections, durationSeconds, pid: target.child.pid };
+  return { port: target.port, path: '/' + label, connections, durationSeconds, pid: target.child.pid, tls: target.tls };
 }
 
 // Hard stop for the whole run, whatever is stuck: every child killed, exit 3.
 function armDeadline(options: BenchOptions, secondsPerRound: number): void {
   const perTargetPerSize = options.warmupSeconds + options.rounds * secondsPerRound;
   const plannedSeconds = options.targets.length * options.sizes.length * perTargetPerSize;
-  const needsInstall =
-    options.allowInstall && (findBinary('nginx') === null || findBinary('haproxy') === null || findBinary('wrk') === null);
+  const needsInstall = options.allowInstall && ['nginx', 'haproxy', 'wrk', 'openssl'].some((binary) => findBinary(binary) === null);
   const deadlineSeconds =
     options.deadlineSeconds > 0 ? options.deadlineSeconds : Math.ceil(plannedSeconds * 1.5) + 120 + (needsInstall ? 600 : 0);
   guard.armDeadline(deadlineSeconds);

@@ -79,6 +79,8 @@ export interface LoadOptions {
   durationSeconds: number;
   /** The process whose CPU time is measured over the run (with its children). */
   pid: number;
+  /** https: wrk's connections do one handshake each and then keep alive, so its cost is amortised. */
+  tls?: boolean;
 }
 
 // The proxy bench's load generator: wrk (Debian's) in its own process, one
@@ -100,7 +102,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSample> {
     `-c${options.connections}`,
     `-d${Math.max(1, Math.round(options.durationSeconds))}s`,
     '--latency',
-    `http://127.0.0.1:${options.port}${options.path}`,
+    `${options.tls === true ? 'https' : 'http'}://127.0.0.1:${options.port}${options.path}`,
   ];
   const cpuBefore = treeCpuSeconds(options.pid);
   const started = performance.now();

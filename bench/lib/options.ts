@@ -13,7 +13,7 @@ export interface BenchOptions {
   backend: 'nginx' | 'node'; // what every proxy forwards to
   targets: TargetName[]; // always starts with 'backend', the reference
   sizes: BodySize[];
-  allowInstall: boolean; // apt-get install nginx/haproxy when missing
+  allowInstall: boolean; // apt-get install nginx/haproxy/openssl when missing
   deadlineSeconds: number; // 0: computed from the plan
   resultsDir: string;
   quick: boolean;
@@ -29,7 +29,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --targets a,b     subset of: ${TARGET_NAMES.join(', ')} (backend is always measured)
   --sizes a,b       subset of: ${BODY_SIZES.map((s) => s.label).join(', ')}
   --quick           short run for a smoke check
-  --no-install      do not apt-get install nginx/haproxy when missing
+  --no-install      do not apt-get install nginx/haproxy/openssl when missing
   --deadline S      hard limit for the whole run (default: planned time + margin)
   --results DIR     where JSON results go (default bench/results-local, git-ignored)
   --baseline REV    also measure tcpvs at git revision REV (target tcpvs-base), in the same rounds

@@ -4,6 +4,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
+import { TLSSocket } from 'node:tls';
 import net from 'node:net';
 
 const OUTPUT_TAIL_CHARS = 4000;
@@ -102,17 +104,31 @@ export function freePort(): Promise<number> {
 export interface FetchedResponse {
   status: number;
   body: Buffer;
+  /** Over TLS: the protocol and cipher the handshake settled on, e.g. 'TLSv1.3 TLS_AES_256_GCM_SHA384'. */
+  negotiated?: string;
 }
 
-// One GET on a fresh connection, bounded by timeoutMs.
-export function fetchOnce(port: number, path: string, timeoutMs: number): Promise<FetchedResponse> {
+// One GET on a fresh connection, bounded by timeoutMs. With tls, over https to
+// the bench's self-signed certificate, which is not verified: this checks the
+// response, not the certificate.
+export function fetchOnce(port: number, path: string, timeoutMs: number, tls = false): Promise<FetchedResponse> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method: 'GET', agent: false }, (res) => {
+    const options = { host: '127.0.0.1', port, path, method: 'GET', agent: false } as const;
+    const onResponse = (res: http.IncomingMessage): void => {
       const chunks: Buffer[] = [];
+      const socket = res.socket;
+      const negotiated = socket instanceof TLSSocket ? `${socket.getProtocol() ?? '?'} ${socket.getCipher().standardName}` : undefined;
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on('end', () => {
+        const response: FetchedResponse = { status: res.statusCode ?? 0, body: Buffer.concat(chunks) };
+        if (negotiated !== undefined) response.negotiated = negotiated;
+        resolve(response);
+      });
       res.on('error', reject);
-    });
+    };
+    const req = tls
+      ? https.request({ ...options, rejectUnauthorized: false, servername: 'localhost' }, onResponse)
+      : http.request(options, onResponse);
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();
@@ -127,6 +143,7 @@ export async function waitUntilAnswering(
   expectedBody: Buffer,
   child: ManagedChild | null,
   timeoutMs: number,
+  tls = false,
 ): Promise<string | null> {
   const giveUpAt = Date.now() + timeoutMs;
   let lastProblem = 'never answered';
@@ -135,7 +152,7 @@ export async function waitUntilAnswering(
       return `exited (${child.exitDescription}) before answering${describeOutput(child)}`;
     }
     try {
-      const response = await fetchOnce(port, path, 1000);
+      const response = await fetchOnce(port, path, 1000, tls);
       lastProblem = describeMismatch(response, expectedBody);
       if (lastProblem === '') return null;
     } catch (err) {
@@ -144,7 +161,8 @@ export async function waitUntilAnswering(
     await sleep(100);
   }
   return (
-    `not answering GET ${path} on 127.0.0.1:${port} after ${timeoutMs} ms: ${lastProblem}` + (child !== null ? describeOutput(child) : '')
+    `not answering GET ${path} on ${tls ? 'https' : 'http'}://127.0.0.1:${port} after ${timeoutMs} ms: ${lastProblem}` +
+    (child !== null ? describeOutput(child) : '')
   );
 }
 

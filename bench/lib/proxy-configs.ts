@@ -1,11 +1,22 @@
 // Generated configurations for the proxies under test. Each is tuned the way a
 // careful operator would for this job (keep-alive both sides, one worker, no
 // logging) so that the comparison is with a fair peer, not a strawman.
+import { TLS12_CIPHERS } from '../../lib/tls/certificates.ts';
+import type { BenchCertificate } from './bench-certificate.ts';
+
+/**
+ * The TLS 1.2 cipher list both TLS targets are given, tcpvs's own default
+ * (ECDHE with AES-GCM or ChaCha20-Poly1305). TLS 1.3's suites stay OpenSSL's
+ * default on both sides, which nginx and Node order alike.
+ */
+export const BENCH_TLS12_CIPHERS = TLS12_CIPHERS;
 
 export interface ProxyConfigInput {
   listenPort: number;
   backendPort: number;
   workDir: string; // a private temp dir for pid, logs and temp files
+  /** Terminate TLS with this certificate on the listening port (the backend stays plain HTTP). */
+  tls?: BenchCertificate;
 }
 
 /** tcpvs, silent, or with its default access log (level info) to a file in its work dir. */
@@ -13,7 +24,13 @@ export function tcpvsConfig(input: ProxyConfigInput, accessLog = false): string 
   return [
     ...(accessLog ? ['log level info', `log destination ${input.workDir}/access.log`] : ['log level silent']),
     'service bench',
-    `  listen 127.0.0.1:${input.listenPort}`,
+    ...(input.tls === undefined
+      ? [`  listen 127.0.0.1:${input.listenPort}`]
+      : [
+          `  listen 127.0.0.1:${input.listenPort} tls`,
+          `  certificate ${input.tls.certFile} key ${input.tls.keyFile}`,
+          `  ciphers ${BENCH_TLS12_CIPHERS}`,
+        ]),
     '  group backend scheduler rr',
     `    server 127.0.0.1:${input.backendPort}`,
     '  default backend',
@@ -56,7 +73,7 @@ export function nginxConfig(input: ProxyConfigInput): string {
   }
 
   server {
-    listen 127.0.0.1:${input.listenPort};
+    listen 127.0.0.1:${input.listenPort}${input.tls === undefined ? '' : ` ssl;\n${nginxTlsLines(input.tls)}`};
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -69,6 +86,17 @@ export function nginxConfig(input: ProxyConfigInput): string {
   }
 }
 `;
+}
+
+// Both protocols as tcpvs offers them; tickets and a session cache so that a
+// reconnecting client resumes as it does with tcpvs.
+function nginxTlsLines(certificate: BenchCertificate): string {
+  return `    ssl_certificate ${certificate.certFile};
+    ssl_certificate_key ${certificate.keyFile};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers ${BENCH_TLS12_CIPHERS};
+    ssl_session_cache shared:bench:1m;
+    ssl_session_tickets on`;
 }
 
 export function haproxyConfig(input: ProxyConfigInput): string {

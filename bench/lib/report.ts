@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { LoadSample } from './load.ts';
+import { nginxPeerOf } from './targets.ts';
 import type { TargetName } from './targets.ts';
 
 export type TargetStatus = 'measured' | 'unavailable' | 'broken' | 'failed';
@@ -23,7 +24,7 @@ export interface TargetResult {
   timeouts: number;
   non2xx: number;
   ratioToBackend: number | null;
-  ratioToNginx: number | null;
+  ratioToNginx: number | null; // against nginx-tls for a TLS target
 }
 
 export interface SizeResult {
@@ -86,6 +87,7 @@ export const GOALS: readonly Goal[] = [
   { size: '64k', kind: 'ratio', target: 'tcpvs', versus: 'nginx', min: 0.8 },
   { size: '64k', kind: 'cpu', target: 'tcpvs', maxUs: 100 },
   { size: '100b', kind: 'ratio', target: 'tcpvs-log', versus: 'tcpvs', min: 0.9 },
+  { size: '100b', kind: 'ratio', target: 'tcpvs-tls', versus: 'nginx-tls', min: 0.8 },
 ];
 
 // More failed requests than this share and the throughput figure means little.
@@ -126,10 +128,10 @@ export function summarizeSize(size: SizeResult): void {
     target.non2xx = sum(target.rounds.map((r) => r.non2xx));
   }
   const backendRps = size.targets.find((t) => t.name === 'backend')?.rps ?? null;
-  const nginxRps = size.targets.find((t) => t.name === 'nginx')?.rps ?? null;
   for (const target of size.targets) {
+    const peer = nginxPeerOf(target.name);
     target.ratioToBackend = ratio(target.rps, backendRps);
-    target.ratioToNginx = ratio(target.rps, nginxRps);
+    target.ratioToNginx = ratio(target.rps, size.targets.find((t) => t.name === peer)?.rps ?? null);
   }
 }
 
@@ -202,7 +204,7 @@ export function formatChangeSince(previous: BenchResult, current: BenchResult): 
         target.name,
         change(before.cpuUsPerRequest, target.cpuUsPerRequest, 1),
         change(before.ratioToBackend, target.ratioToBackend),
-        target.name === 'nginx' ? '' : change(before.ratioToNginx, target.ratioToNginx),
+        target.name === nginxPeerOf(target.name) ? '' : change(before.ratioToNginx, target.ratioToNginx),
       ]);
     }
   }

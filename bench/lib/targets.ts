@@ -4,6 +4,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BODY_SIZES, bodyPath, makeBody } from './bodies.ts';
+import { benchCertificate } from './bench-certificate.ts';
 import { startChild, stopChild, waitUntilAnswering } from './processes.ts';
 import type { ManagedChild } from './processes.ts';
 import { haproxyConfig, nginxConfig, nginxStaticConfig, tcpvsConfig } from './proxy-configs.ts';
@@ -17,6 +18,8 @@ import { ensureSystemProxy, haproxyVersion, nginxVersion, runCommand } from './s
 // bench/workers-bench.ts.
 // tcpvs-base is tcpvs at another commit (--baseline REV), measured in the same
 // rounds as tcpvs: the way to measure one change alone on a noisy machine.
+// tcpvs-tls and nginx-tls terminate TLS with one certificate (made per run,
+// bench-certificate.ts) and the same ciphers, and forward plain HTTP.
 export const TARGET_NAMES = [
   'backend',
   'pipe',
@@ -25,10 +28,22 @@ export const TARGET_NAMES = [
   'tcpvs-log',
   'nginx',
   'haproxy',
+  'tcpvs-tls',
+  'nginx-tls',
   'node-http-proxy',
   'fastify-http-proxy',
 ] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
+
+/** Targets that are spoken to over TLS (https:// for wrk and the checks). */
+export function isTlsTarget(name: TargetName): boolean {
+  return name === 'tcpvs-tls' || name === 'nginx-tls';
+}
+
+/** The nginx a target's rps is compared with: nginx-tls for a TLS target, else nginx. */
+export function nginxPeerOf(name: TargetName): TargetName {
+  return isTlsTarget(name) ? 'nginx-tls' : 'nginx';
+}
 
 export interface TargetContext {
   /** The backend: nginx serving static files (default), or the Node server. */
@@ -46,6 +61,7 @@ export interface TargetContext {
 export interface RunningTarget {
   name: TargetName;
   port: number;
+  tls: boolean;
   child: ManagedChild;
   version: string;
 }
@@ -61,6 +77,11 @@ export async function startTarget(name: TargetName, listenPort: number, ctx: Tar
   const dir = path.join(ctx.workDir, name);
   mkdirSync(dir, { recursive: true });
   const configInput: ProxyConfigInput = { listenPort, backendPort: ctx.backendPort, workDir: dir };
+  if (isTlsTarget(name)) {
+    const made = await benchCertificate(ctx.workDir, ctx.allowInstall, ctx.say);
+    if (!made.ok) return { ok: false, reason: `unavailable: ${made.reason}` };
+    configInput.tls = made.certificate;
+  }
   const node = process.execPath;
   switch (name) {
     case 'backend': {
@@ -103,7 +124,8 @@ export async function startTarget(name: TargetName, listenPort: number, ctx: Tar
       );
     }
     case 'tcpvs':
-    case 'tcpvs-log': {
+    case 'tcpvs-log':
+    case 'tcpvs-tls': {
       const entry = path.join(ctx.repoRoot, 'index.ts');
       if (!existsSync(entry)) return { ok: false, reason: 'unavailable: index.ts does not exist yet' };
       const configFile = path.join(dir, 'tcpvs.conf');
@@ -115,17 +137,25 @@ export async function startTarget(name: TargetName, listenPort: number, ctx: Tar
         ctx,
         node,
         [entry, 'start', '--workers', '1', '-c', configFile],
-        `${await tcpvsVersion(ctx.repoRoot)}, 1 worker${accessLog ? ', access log to a file' : ''}`,
+        `${await tcpvsVersion(ctx.repoRoot)}, 1 worker${accessLog ? ', access log to a file' : ''}${configInput.tls === undefined ? '' : ', TLS'}`,
       );
     }
-    case 'nginx': {
+    case 'nginx':
+    case 'nginx-tls': {
       const lookup = await ensureSystemProxy('nginx', ['nginx-light', 'nginx'], ctx.allowInstall, ctx.say);
       if (!('binary' in lookup)) return { ok: false, reason: `unavailable: ${lookup.reason}` };
       const configFile = path.join(dir, 'nginx.conf');
       writeFileSync(configFile, nginxConfig(configInput));
       // -e: nginx opens its default error log before reading the config; point it here too.
       const args = ['-p', dir + '/', '-c', configFile, '-e', path.join(dir, 'nginx-error.log')];
-      return launch(name, listenPort, ctx, lookup.binary, args, await nginxVersion(lookup.binary));
+      return launch(
+        name,
+        listenPort,
+        ctx,
+        lookup.binary,
+        args,
+        `${await nginxVersion(lookup.binary)}${configInput.tls === undefined ? '' : ', TLS'}`,
+      );
     }
     case 'haproxy': {
       const lookup = await ensureSystemProxy('haproxy', ['haproxy'], ctx.allowInstall, ctx.say);
@@ -164,8 +194,9 @@ async function launch(
   version: string,
 ): Promise<TargetStart> {
   const child = startChild(name, command, args, ctx.repoRoot);
-  const problem = await waitUntilAnswering(port, bodyPath(PROBE_SIZE), PROBE_BODY, child, ctx.startupTimeoutMs);
-  if (problem === null) return { ok: true, target: { name, port, child, version } };
+  const tls = isTlsTarget(name);
+  const problem = await waitUntilAnswering(port, bodyPath(PROBE_SIZE), PROBE_BODY, child, ctx.startupTimeoutMs, tls);
+  if (problem === null) return { ok: true, target: { name, port, tls, child, version } };
   await stopChild(child);
   return { ok: false, reason: `${name === 'tcpvs' ? 'unavailable' : 'did not start'}: ${problem}` };
 }

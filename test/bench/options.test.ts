@@ -18,3 +18,11 @@ t.test('tcpvs-base is measured only with --baseline, right after tcpvs', async (
   t.throws(() => parse(['--targets', 'tcpvs-base']), /tcpvs-base needs --baseline/);
   t.throws(() => parse(['--baseline', 'a b']), /not a git revision/);
 });
+
+t.test('the TLS targets are in the default run and can be asked for alone', async (t) => {
+  const all = parse([]).targets;
+  t.ok(all.includes('tcpvs-tls') && all.includes('nginx-tls'), 'both measured by a plain npm run bench');
+  t.same(parse(['--targets', 'tcpvs-tls,nginx-tls']).targets, ['backend', 'tcpvs-tls', 'nginx-tls']);
+  t.same(parse([], { BENCH_TARGETS: 'nginx-tls' }).targets, ['backend', 'nginx-tls'], 'from the environment too');
+  t.throws(() => parse(['--targets', 'haproxy-tls']), /unknown target "haproxy-tls"/);
+});
