@@ -11,6 +11,7 @@ import { parseConfigText } from '../../lib/config/load.ts';
 import { startSwitch, type RunningSwitch } from '../../lib/control/switch.ts';
 import { pollUntil, quietFor, sleep } from './wait.ts';
 import { freePort } from './ports.ts';
+import { fieldValue, parseChunkedAt, parseHeadAt } from './http-bytes.ts';
 
 /** A port on 127.0.0.1 with nothing listening (test/helpers/ports.ts). */
 export const deadPort = freePort;
@@ -87,6 +88,36 @@ export function answerEachRequest(socket: net.Socket): void {
       pending = pending.subarray(headEnd + 4 + bodyLength);
       const target = head.split(' ')[1] ?? '';
       socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(target)}\r\n\r\n${target}`);
+    }
+  });
+}
+
+/** Answers each request, its body framed by Content-Length or chunked, with 200 "ok"; a bad chunked body closes the connection. */
+export function answerFramed(socket: net.Socket): void {
+  let buf = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    buf = Buffer.concat([buf, chunk]);
+    for (;;) {
+      const parsed = parseHeadAt(buf, 0);
+      if (parsed === null) return;
+      let end = parsed.end;
+      if (fieldValue(parsed.head.headers, 'transfer-encoding') !== undefined) {
+        let body: ReturnType<typeof parseChunkedAt>;
+        try {
+          body = parseChunkedAt(buf, end);
+        } catch {
+          socket.destroy();
+          return;
+        }
+        if (body === null) return;
+        end = body.end;
+      } else {
+        const cl = Number(fieldValue(parsed.head.headers, 'content-length') ?? 0);
+        if (buf.length < end + cl) return;
+        end += cl;
+      }
+      buf = buf.subarray(end);
+      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
     }
   });
 }

@@ -18,43 +18,20 @@ import t from 'tap';
 import type { Test } from 'tap';
 import type net from 'node:net';
 import { startRawBackend, type RawBackend, type RawRequest } from '../helpers/backends.ts';
-import { parseChunkedAt, parseHeadAt, fieldValue } from '../helpers/http-bytes.ts';
 import { RawClient, requestHead } from '../helpers/raw-client.ts';
-import { exchange, parseResponses, startRecordingBackend, startTcpvs, waitFor, type Tcpvs } from '../helpers/refuse-helpers.ts';
+import {
+  answerFramed,
+  exchange,
+  parseResponses,
+  startRecordingBackend,
+  startTcpvs,
+  waitFor,
+  type Tcpvs,
+} from '../helpers/refuse-helpers.ts';
 import { framingVectors } from '../corpus/requests.ts';
 import { badResponses, bytesAfterComplete, EVIL, responseGaps } from '../corpus/responses.ts';
 
 // ---- part 1: requests -------------------------------------------------------
-
-/** Answers each request (Content-Length or chunked body) with 200 "ok". */
-function answerFramed(socket: net.Socket): void {
-  let buf = Buffer.alloc(0);
-  socket.on('data', (chunk: Buffer) => {
-    buf = Buffer.concat([buf, chunk]);
-    for (;;) {
-      const parsed = parseHeadAt(buf, 0);
-      if (parsed === null) return;
-      let end = parsed.end;
-      if (fieldValue(parsed.head.headers, 'transfer-encoding') !== undefined) {
-        let body: ReturnType<typeof parseChunkedAt>;
-        try {
-          body = parseChunkedAt(buf, end);
-        } catch {
-          socket.destroy();
-          return;
-        }
-        if (body === null) return;
-        end = body.end;
-      } else {
-        const cl = Number(fieldValue(parsed.head.headers, 'content-length') ?? 0);
-        if (buf.length < end + cl) return;
-        end += cl;
-      }
-      buf = buf.subarray(end);
-      socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
-    }
-  });
-}
 
 const backend = await startRecordingBackend(answerFramed);
 const edge = await startTcpvs({ servers: [{ port: backend.port }] });

@@ -64,7 +64,6 @@ const NOT_MIRRORED: Record<string, string> = {
   'proxy/request-state.ts': 'per-request fields and their accounting; covered by test/proxy/observer.test.ts and access-log.test.ts',
   'proxy/response.ts': '1xx, response framing, de-chunking; covered by test/proxy/forwarding.test.ts and streaming.test.ts',
   'proxy/session-context.ts': 'types only (what a session needs from its service)',
-  'proxy/tls-listener.ts': 'TLS handshakes before a session; covered by test/proxy/tls-terminate.test.ts',
   'proxy/tunnel.ts': 'bytes both ways after a 101; covered by test/proxy/websocket.test.ts',
   'proxy/client-reads.ts': 'the shared client read buffer; covered by test/proxy/lent-reads.test.ts',
   'proxy/client-session.ts': 'one client connection; covered by test/proxy/*.test.ts end to end',
