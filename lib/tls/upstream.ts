@@ -75,7 +75,7 @@ export class UpstreamTlsConnector {
   readonly host: string;
   readonly port: number;
   readonly servername: string | undefined;
-  readonly #options: tls.ConnectionOptions;
+  readonly #options: tls.ConnectionOptions & { onread?: net.OnReadOpts }; // tls.connect takes net's onread (missing from its types)
   #session: Buffer | undefined = undefined;
   readonly #saveSession = (session: Buffer): void => {
     this.#session = session;
@@ -106,12 +106,19 @@ export class UpstreamTlsConnector {
     return this.#options;
   }
 
-  /** A TLS connection to the server over a new TCP connection, or over `socket` when given. */
-  connect(socket?: net.Socket): tls.TLSSocket {
-    const options = this.options();
+  /**
+   * A TLS connection to the server over a new TCP connection, or over
+   * `socket` when given; `onread` (net.Socket's: reads into a buffer of the
+   * caller's) applies to a new TCP connection only.
+   */
+  connect(socket?: net.Socket, onread?: net.OnReadOpts): tls.TLSSocket {
+    const options = this.#options;
+    options.session = this.#session;
     options.socket = socket;
+    options.onread = onread;
     const tlsSocket = tls.connect(options);
     options.socket = undefined;
+    options.onread = undefined;
     tlsSocket.on('session', this.#saveSession);
     return tlsSocket;
   }

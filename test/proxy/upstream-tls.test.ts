@@ -1,0 +1,142 @@
+// TLS to the servers end to end (docs/tls.md, "TLS to the servers"), against
+// a Node https backend with a CA this test makes: `tls verify CA-FILE` works
+// and keep-alive requests share one TLS connection; Node's bundled CAs do not
+// trust the test CA, so verification fails: 502, and the log says why;
+// `no-verify` connects; the backend sees the `sni NAME` as its servername; a
+// failed verification is a failed connect, redispatched to another server.
+import t, { type Test } from 'tap';
+import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { pino } from 'pino';
+import { createTestCa, ensureOpenssl, type IssuedCert, type TestCa } from '../helpers/certs.ts';
+import { startTcpvs } from '../helpers/tcpvs.ts';
+
+const openssl = ensureOpenssl();
+const skip = 'skip' in openssl ? openssl.skip : false;
+if (skip !== false) t.comment(`upstream TLS tests skipped: ${skip}`);
+
+let ca: TestCa;
+let cert: IssuedCert;
+if (skip === false) {
+  ca = createTestCa((openssl as { path: string }).path);
+  t.teardown(() => ca.cleanup());
+  cert = ca.issue('backend', { cn: 'backend', dns: ['backend.example'] });
+}
+
+interface TlsBackend {
+  port: number;
+  handshakes: number; // TLS connections completed
+  servernames: Array<string | false>; // the SNI each one sent
+}
+
+/** An https server that answers every request with its name and counts its TLS connections. */
+async function startTlsBackend(t: Test, name: string): Promise<TlsBackend> {
+  const backend: TlsBackend = { port: 0, handshakes: 0, servernames: [] };
+  const server = https.createServer({ cert: cert.certPem, key: cert.keyPem, keepAlive: true }, (req, res) => {
+    req.resume();
+    req.on('end', () => res.end(`${name} ${req.url}`));
+  });
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    backend.handshakes++;
+    backend.servernames.push((socket as tls.TLSSocket & { servername: string | false }).servername);
+  });
+  server.on('tlsClientError', () => {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  backend.port = (server.address() as net.AddressInfo).port;
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return backend;
+}
+
+/** tcpvs in this process with the given server lines in group a; its log lines are kept. */
+async function startProxy(t: Test, servers: string[], group = 'group a'): Promise<{ port: number; log: string[] }> {
+  const log: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (s: string) => void log.push(s) });
+  const text = ['service web', '  listen 127.0.0.1:0', `  ${group}`, ...servers.map((s) => `    ${s}`), '  default a'].join('\n');
+  const tcpvs = await startTcpvs(text, logger);
+  t.teardown(() => tcpvs.close());
+  return { port: tcpvs.port, log };
+}
+
+/** Sequential GETs over one keep-alive client connection. */
+async function getAll(port: number, paths: string[]): Promise<Array<{ status: number; body: string }>> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const out: Array<{ status: number; body: string }> = [];
+  try {
+    for (const path of paths) {
+      out.push(
+        await new Promise((resolve, reject) => {
+          const req = http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          });
+          req.on('error', reject);
+          req.setTimeout(5000, () => req.destroy(new Error('no answer within 5 s')));
+        }),
+      );
+    }
+  } finally {
+    agent.destroy();
+  }
+  return out;
+}
+
+t.test('verify CA-FILE: requests go over TLS, keep-alive reuses one connection, the SNI is sni NAME', { skip }, async (t) => {
+  const backend = await startTlsBackend(t, 'A');
+  const { port } = await startProxy(t, [`server 127.0.0.1:${backend.port} tls verify ${ca.caFile} sni backend.example`]);
+  const replies = await getAll(port, ['/one', '/two', '/three']);
+  t.same(
+    replies.map((r) => `${r.status} ${r.body}`),
+    ['200 A /one', '200 A /two', '200 A /three'],
+  );
+  t.equal(backend.handshakes, 1, 'the three requests shared one TLS connection to the server');
+  t.same(backend.servernames, ['backend.example'], 'the backend saw the configured SNI name');
+});
+
+t.test("verify against the system CAs fails for the test CA's certificate: 502, and the log says why", { skip }, async (t) => {
+  const backend = await startTlsBackend(t, 'A');
+  const { port, log } = await startProxy(t, [`server 127.0.0.1:${backend.port} tls sni backend.example`]);
+  const [reply] = await getAll(port, ['/']);
+  t.equal(reply.status, 502);
+  const refused = log.map((l) => JSON.parse(l)).find((l) => l.msg === 'refused');
+  t.match(refused?.reason, /^TLS to 127\.0\.0\.1:\d+: the server's certificate is not signed by a trusted CA .*tls verify CA-FILE/);
+  t.equal(backend.handshakes, 0, 'no TLS connection completed');
+});
+
+t.test('no-verify connects to a server whose certificate nobody checks', { skip }, async (t) => {
+  const backend = await startTlsBackend(t, 'A');
+  const { port } = await startProxy(t, [`server 127.0.0.1:${backend.port} tls no-verify`]);
+  const replies = await getAll(port, ['/x', '/y']);
+  t.same(
+    replies.map((r) => `${r.status} ${r.body}`),
+    ['200 A /x', '200 A /y'],
+  );
+  t.same(backend.servernames, [false], 'an IP address is never sent as SNI');
+});
+
+t.test('a failed verification is a failed connect: the request goes to the next server', { skip }, async (t) => {
+  const bad = await startTlsBackend(t, 'bad');
+  const good = await startTlsBackend(t, 'good');
+  // rr tries the first server first; its verification fails (no `verify`: the system CAs).
+  const { port, log } = await startProxy(
+    t,
+    [`server 127.0.0.1:${bad.port} tls sni backend.example`, `server 127.0.0.1:${good.port} tls verify ${ca.caFile} sni backend.example`],
+    'group a scheduler rr',
+  );
+  const replies = await getAll(port, ['/a', '/b']);
+  t.same(
+    replies.map((r) => `${r.status} ${r.body}`),
+    ['200 good /a', '200 good /b'],
+  );
+  const retried = log.map((l) => JSON.parse(l)).find((l) => l.msg === 'connect failed; retrying on another server');
+  t.match(retried?.reason, /not signed by a trusted CA/);
+});
