@@ -770,6 +770,11 @@ class NativeParser {
       }
       weight = parsed.value;
     }
+    if (tls !== undefined && sendProxy !== undefined) {
+      // The PROXY header goes before the handshake, in clear; the pool writes it into the TLS stream.
+      this.problem(line, 'server.tls', "'tls' with 'send-proxy' is not supported: one or the other");
+      return;
+    }
     if (!parsed.ok) return;
     const { host, port } = parsed.value;
     if (group.spec.servers.some((s) => s.host === host && s.port === port)) {

@@ -14,6 +14,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import type { ServerTlsSpec } from '../config/model.ts';
 import { type CertificateProblem, CertificateError } from './certificates.ts';
 
 /** What a server line says. */
@@ -60,6 +61,12 @@ export function loadUpstreamTls(source: UpstreamTlsSource): UpstreamTlsSettings 
     }
   }
   return { verify: { caFile, caPem }, sni: source.sni, line: source.line };
+}
+
+/** Whether two server lines' TLS connect alike (the line they were written on aside): a change closes pooled connections and restarts checks. */
+export function sameServerTls(a: ServerTlsSpec | undefined, b: ServerTlsSpec | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.verify === b.verify && a.caPem === b.caPem && a.sni === b.sni;
 }
 
 /** The name sent as SNI to `host`: the configured one, else the host when it is a name. */

@@ -14,9 +14,8 @@
 // failed connect (retried on another server, else 502) and its reason, in
 // words, is the error its owner gets.
 import net from 'node:net';
-import { isDeepStrictEqual } from 'node:util';
 import type { ServerTlsSpec } from '../config/model.ts';
-import { describeUpstreamTlsError, UpstreamTlsConnector } from '../tls/upstream.ts';
+import { describeUpstreamTlsError, sameServerTls, UpstreamTlsConnector } from '../tls/upstream.ts';
 import { HeadParser } from '../http/llhttp.ts';
 import { currentTurn, enterRead, leaveRead, readingNow, thisTurn } from '../net/loop-turn.ts';
 
@@ -196,12 +195,6 @@ function tlsConnector(options: PoolOptions): UpstreamTlsConnector | null {
   return new UpstreamTlsConnector(options.host, options.port, { verify, sni: spec.sni, line: spec.line });
 }
 
-/** Whether two servers' TLS settings connect alike (the line they were written on aside). */
-function sameTls(a: ServerTlsSpec | undefined, b: ServerTlsSpec | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  return isDeepStrictEqual({ ...a, line: 0 }, { ...b, line: 0 });
-}
-
 export class ServerPool {
   options: PoolOptions;
   /** The server's TLS connector (its options and last session); null: plain TCP. */
@@ -222,7 +215,7 @@ export class ServerPool {
   /** New limits and timeouts (a config change); connections already open keep their parsers' limit. */
   configure(options: PoolOptions): void {
     const sendProxyChanged = options.sendProxy !== this.options.sendProxy;
-    const tlsChanged = !sameTls(options.tls, this.options.tls);
+    const tlsChanged = !sameServerTls(options.tls, this.options.tls);
     this.options = options;
     if (tlsChanged) this.tls = tlsConnector(options);
     // Idle connections began with the old header (or none), or speak the old TLS: the server expects the new.

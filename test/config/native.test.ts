@@ -496,7 +496,7 @@ t.test('server tls options: parsed into the spec, CA file resolved against the c
       ...head,
       'server 127.0.0.1:1 tls',
       'server 127.0.0.1:2 weight 2 tls verify ca.pem sni backend.example',
-      'server 127.0.0.1:3 tls no-verify send-proxy',
+      'server 127.0.0.1:3 tls no-verify',
       'server 127.0.0.1:4',
     ].join('\n'),
     '/etc/tcpvs/web.tcpvs',
@@ -511,13 +511,13 @@ t.test('server tls options: parsed into the spec, CA file resolved against the c
     ],
   );
   t.equal(servers[1].weight, 2);
-  t.equal(servers[2].sendProxy, 1);
   for (const [line, message] of [
     ['server 127.0.0.1:1 verify ca.pem', /'verify' needs 'tls' before it/],
     ['server 127.0.0.1:1 tls tls', /'tls' given twice/],
     ['server 127.0.0.1:1 tls verify', /'verify' takes a CA-FILE/],
     ['server 127.0.0.1:1 tls no-verify verify ca.pem', /one of them, once/],
     ['server 127.0.0.1:1 tls sni', /'sni' takes one NAME/],
+    ['server 127.0.0.1:1 send-proxy tls', /'tls' with 'send-proxy' is not supported/],
   ] as const) {
     t.same(problems([...head, line]), [`${FILE}:4:server.tls`], line);
     t.match(messages([...head, line])[0], message, line);

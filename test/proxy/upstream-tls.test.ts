@@ -3,7 +3,8 @@
 // and keep-alive requests share one TLS connection; Node's bundled CAs do not
 // trust the test CA, so verification fails: 502, and the log says why;
 // `no-verify` connects; the backend sees the `sni NAME` as its servername; a
-// failed verification is a failed connect, redispatched to another server.
+// failed verification is a failed connect, redispatched to another server;
+// http health checks of a tls server speak TLS and verify alike.
 import t, { type Test } from 'tap';
 import http from 'node:http';
 import https from 'node:https';
@@ -11,7 +12,8 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import { pino } from 'pino';
 import { createTestCa, ensureOpenssl, type IssuedCert, type TestCa } from '../helpers/certs.ts';
-import { startTcpvs } from '../helpers/tcpvs.ts';
+import { type InProcessTcpvs, startTcpvs } from '../helpers/tcpvs.ts';
+import { pollUntil } from '../helpers/wait.ts';
 
 const openssl = ensureOpenssl();
 const skip = 'skip' in openssl ? openssl.skip : false;
@@ -56,13 +58,13 @@ async function startTlsBackend(t: Test, name: string): Promise<TlsBackend> {
 }
 
 /** tcpvs in this process with the given server lines in group a; its log lines are kept. */
-async function startProxy(t: Test, servers: string[], group = 'group a'): Promise<{ port: number; log: string[] }> {
+async function startProxy(t: Test, servers: string[], group = 'group a'): Promise<{ port: number; log: string[]; tcpvs: InProcessTcpvs }> {
   const log: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (s: string) => void log.push(s) });
   const text = ['service web', '  listen 127.0.0.1:0', `  ${group}`, ...servers.map((s) => `    ${s}`), '  default a'].join('\n');
   const tcpvs = await startTcpvs(text, logger);
   t.teardown(() => tcpvs.close());
-  return { port: tcpvs.port, log };
+  return { port: tcpvs.port, log, tcpvs };
 }
 
 /** Sequential GETs over one keep-alive client connection. */
@@ -139,4 +141,19 @@ t.test('a failed verification is a failed connect: the request goes to the next 
   );
   const retried = log.map((l) => JSON.parse(l)).find((l) => l.msg === 'connect failed; retrying on another server');
   t.match(retried?.reason, /not signed by a trusted CA/);
+});
+
+t.test('http checks of a tls server speak TLS and verify as requests do', { skip }, async (t) => {
+  const bad = await startTlsBackend(t, 'bad');
+  const good = await startTlsBackend(t, 'good');
+  const { tcpvs } = await startProxy(t, [
+    `server 127.0.0.1:${good.port} tls verify ${ca.caFile} sni backend.example`,
+    `server 127.0.0.1:${bad.port} tls sni backend.example`,
+    'check http /health interval 100ms timeout 1s rise 1 fall 1',
+  ]);
+  t.ok(await pollUntil(() => tcpvs.servers('a').every((s) => s.lastCheck !== null), 5000), 'both servers checked');
+  const [g, b] = tcpvs.servers('a').map((s) => s.lastCheck!);
+  t.same([g.ok, g.reason], [true, 'status 200']);
+  t.equal(b.ok, false);
+  t.match(b.reason, /certificate/i);
 });
