@@ -4,7 +4,8 @@
 // trust the test CA, so verification fails: 502, and the log says why;
 // `no-verify` connects; the backend sees the `sni NAME` as its servername; a
 // failed verification is a failed connect, redispatched to another server;
-// http health checks of a tls server speak TLS and verify alike.
+// http health checks of a tls server speak TLS and verify alike; a reload
+// that changes a server's TLS closes its pooled connections.
 import t, { type Test } from 'tap';
 import http from 'node:http';
 import https from 'node:https';
@@ -58,11 +59,13 @@ async function startTlsBackend(t: Test, name: string): Promise<TlsBackend> {
 }
 
 /** tcpvs in this process with the given server lines in group a; its log lines are kept. */
+const configText = (servers: string[], group = 'group a'): string =>
+  ['service web', '  listen 127.0.0.1:0', `  ${group}`, ...servers.map((s) => `    ${s}`), '  default a'].join('\n');
+
 async function startProxy(t: Test, servers: string[], group = 'group a'): Promise<{ port: number; log: string[]; tcpvs: InProcessTcpvs }> {
   const log: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (s: string) => void log.push(s) });
-  const text = ['service web', '  listen 127.0.0.1:0', `  ${group}`, ...servers.map((s) => `    ${s}`), '  default a'].join('\n');
-  const tcpvs = await startTcpvs(text, logger);
+  const tcpvs = await startTcpvs(configText(servers, group), logger);
   t.teardown(() => tcpvs.close());
   return { port: tcpvs.port, log, tcpvs };
 }
@@ -156,4 +159,43 @@ t.test('http checks of a tls server speak TLS and verify as requests do', { skip
   t.same([g.ok, g.reason], [true, 'status 200']);
   t.equal(b.ok, false);
   t.match(b.reason, /certificate/i);
+});
+
+t.test("a reload that changes a server's tls closes its idle connections; the next ones use the new settings", { skip }, async (t) => {
+  const backend = await startTlsBackend(t, 'A');
+  const { port, tcpvs } = await startProxy(t, [`server 127.0.0.1:${backend.port} tls no-verify`]);
+  t.same(
+    (await getAll(port, ['/1', '/2'])).map((r) => r.status),
+    [200, 200],
+  );
+  t.same(backend.servernames, [false]);
+  await tcpvs.running.control.reload(
+    'test.tcpvs',
+    configText([`server 127.0.0.1:${backend.port} tls verify ${ca.caFile} sni backend.example`]),
+  );
+  t.same(
+    (await getAll(port, ['/3', '/4'])).map((r) => r.status),
+    [200, 200],
+  );
+  t.same(backend.servernames, [false, 'backend.example'], 'one new connection, with the new SNI');
+  await tcpvs.running.control.reload('test.tcpvs', configText([`server 127.0.0.1:${backend.port} tls sni backend.example`]));
+  t.same(
+    (await getAll(port, ['/5'])).map((r) => r.status),
+    [502],
+    'the idle verified connection is not reused once verification would fail',
+  );
+  await tcpvs.running.control.reload(
+    'test.tcpvs',
+    configText([`server 127.0.0.1:${backend.port} tls verify ${ca.caFile} sni backend.example`]),
+  );
+  await tcpvs.running.control.reload(
+    'test.tcpvs',
+    configText([`server 127.0.0.1:${backend.port} tls verify ${ca.caFile} sni backend.example`]),
+  );
+  const before = backend.handshakes;
+  t.same(
+    (await getAll(port, ['/6', '/7'])).map((r) => r.status),
+    [200, 200],
+  );
+  t.equal(backend.handshakes, before + 1, 'an unchanged reload keeps the settings: one connection for both requests');
 });
