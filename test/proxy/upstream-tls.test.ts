@@ -5,7 +5,8 @@
 // `no-verify` connects; the backend sees the `sni NAME` as its servername; a
 // failed verification is a failed connect, redispatched to another server;
 // http health checks of a tls server speak TLS and verify alike; a reload
-// that changes a server's TLS closes its pooled connections.
+// that changes a server's TLS closes its pooled connections; worker threads
+// build their connectors from the CA text the main thread read.
 import t, { type Test } from 'tap';
 import http from 'node:http';
 import https from 'node:https';
@@ -13,7 +14,7 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import { pino } from 'pino';
 import { createTestCa, ensureOpenssl, type IssuedCert, type TestCa } from '../helpers/certs.ts';
-import { type InProcessTcpvs, startTcpvs } from '../helpers/tcpvs.ts';
+import { type InProcessTcpvs, spawnTcpvs, startTcpvs } from '../helpers/tcpvs.ts';
 import { pollUntil } from '../helpers/wait.ts';
 
 const openssl = ensureOpenssl();
@@ -198,4 +199,21 @@ t.test("a reload that changes a server's tls closes its idle connections; the ne
     [200, 200],
   );
   t.equal(backend.handshakes, before + 1, 'an unchanged reload keeps the settings: one connection for both requests');
+});
+
+t.test('--workers 2: each worker builds its connector from the CA text in the plan', { skip }, async (t) => {
+  const backend = await startTlsBackend(t, 'A');
+  const tcpvs = await spawnTcpvs(
+    ['log level warn', configText([`server 127.0.0.1:${backend.port} tls verify ${ca.caFile} sni backend.example`])].join('\n'),
+    20_000,
+    1,
+    2,
+  );
+  t.teardown(() => tcpvs.stop());
+  const replies = await Promise.all([0, 1, 2, 3].map((i) => getAll(tcpvs.port, [`/w${i}`])));
+  t.same(
+    replies.map(([r]) => r.status),
+    [200, 200, 200, 200],
+  );
+  t.ok(backend.servernames.length > 0 && backend.servernames.every((n) => n === 'backend.example'));
 });
