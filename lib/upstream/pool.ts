@@ -68,6 +68,8 @@ export class UpstreamConnection {
   owner: UpstreamOwner | null = null;
   /** The PROXY header version its first bytes carry (its pool's send-proxy when it opened); 0: none. */
   readonly sendProxy: 0 | 1 | 2;
+  /** The TLS connector it was opened through (its pool's when it opened); null: plain TCP. */
+  readonly tls: UpstreamTlsConnector | null;
   connected = false;
   /** True once the connection has carried a request before the current one. */
   reused = false;
@@ -88,6 +90,7 @@ export class UpstreamConnection {
     this.sendProxy = sendProxy;
     const onread = { buffer: () => this.nextReadBuffer(), callback: (n: number) => this.onRead(n) };
     const connector = pool.tls;
+    this.tls = connector;
     let socket: net.Socket;
     if (connector === null) socket = net.connect({ host, port, noDelay: true, onread });
     else {
@@ -261,7 +264,14 @@ export class ServerPool {
   release(conn: UpstreamConnection): void {
     conn.owner = null;
     if (conn.closed) return;
-    if (this.retired || conn.sendProxy !== 0 || this.options.sendProxy !== 0 || this.idle.length >= this.options.maxIdle) {
+    // A connection that speaks the TLS of before a config change is not kept either.
+    if (
+      this.retired ||
+      conn.sendProxy !== 0 ||
+      this.options.sendProxy !== 0 ||
+      conn.tls !== this.tls ||
+      this.idle.length >= this.options.maxIdle
+    ) {
       conn.destroy();
       return;
     }
@@ -278,7 +288,7 @@ export class ServerPool {
   park(conn: UpstreamConnection): boolean {
     conn.owner = null;
     if (conn.closed) return false;
-    if (this.retired || conn.sendProxy !== this.options.sendProxy || this.parked.length >= this.options.maxIdle) {
+    if (this.retired || conn.sendProxy !== this.options.sendProxy || conn.tls !== this.tls || this.parked.length >= this.options.maxIdle) {
       conn.destroy();
       return false;
     }
