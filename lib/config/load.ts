@@ -8,6 +8,7 @@ import { ConfigError, type ConfigProblem } from './errors.ts';
 import { parseNativeConfig } from './native.ts';
 import { parseKtcpvsConfig } from './ktcpvs.ts';
 import { sortProblems } from './tokenize.ts';
+import { loadUpstreamTls } from '../tls/upstream.ts';
 import { buildCertificateStore, CertificateError, type CertificateProblem, readCertificateFiles } from '../tls/certificates.ts';
 
 export type ConfigFormat = Config['format'];
@@ -29,6 +30,7 @@ export function parseConfigText(text: string, file: string): Config {
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   const config = detectFormat(body) === 'ktcpvs' ? parseKtcpvsConfig(body, file) : parseNativeConfig(body, file);
   readServiceCertificates(config);
+  readServerCaFiles(config);
   return config;
 }
 
@@ -64,6 +66,36 @@ function readServiceCertificates(config: Config): void {
   }
   if (problems.length > 0) throw new ConfigError(problems);
   if (warned) config.warnings = sortProblems(config.warnings);
+}
+
+/**
+ * Reads each `server ... tls verify CA-FILE` file into its spec and checks
+ * the `sni` names, so that a missing or broken CA file is a config error
+ * naming the line and the file; the data paths build connectors from the text.
+ */
+function readServerCaFiles(config: Config): void {
+  const problems: ConfigProblem[] = [];
+  for (const service of config.services) {
+    for (const group of service.groups) {
+      for (const server of group.servers) {
+        const tls = server.tls;
+        if (tls === undefined) continue;
+        try {
+          const settings = loadUpstreamTls({
+            verify: tls.verify === 'ca' ? { caFile: tls.caFile! } : tls.verify,
+            sni: tls.sni,
+            line: tls.line,
+          });
+          if (typeof settings.verify === 'object') tls.caPem = settings.verify.caPem;
+        } catch (err) {
+          if (!(err instanceof CertificateError)) throw err;
+          for (const p of err.problems)
+            problems.push({ file: config.file, line: p.line, field: 'server.tls', message: `${p.file}: ${p.message}` });
+        }
+      }
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(sortProblems(problems));
 }
 
 const KTCPVS_OPENING = /^\s*virtual\s+\S+\s*\{/;

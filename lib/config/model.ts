@@ -22,6 +22,21 @@ export interface ServerSpec extends Endpoint {
   // `send-proxy` (1) or `send-proxy-v2` (2): every connection to it begins
   // with a PROXY header naming the client, and serves that client alone.
   sendProxy?: 1 | 2;
+  // `tls [verify CA-FILE | no-verify] [sni NAME]`: connections to it speak TLS (docs/tls.md).
+  tls?: ServerTlsSpec;
+}
+
+/**
+ * TLS to a server. The CA file's PEM text is read when the config is loaded
+ * (lib/config/load.ts), as a service's certificates are: each data path
+ * builds its connector from the text (a SecureContext cannot cross threads).
+ */
+export interface ServerTlsSpec {
+  verify: 'system' | 'no-verify' | 'ca'; // system: Node's bundled CAs; ca: the CA file's
+  caFile?: string; // with verify 'ca', resolved against the config file's directory
+  caPem?: string; // its text, once loaded
+  sni?: string; // the name sent as SNI and checked against the certificate; default the host when it is a name
+  line: number; // the server line, for errors about the file
 }
 
 /** What hashing and locality schedulers hash or remember a request by. */

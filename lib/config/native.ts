@@ -19,9 +19,11 @@ import {
   type Matcher,
   type RuleSpec,
   type ServerSpec,
+  type ServerTlsSpec,
   type ServiceSpec,
   type Timeouts,
 } from './model.ts';
+import { dirname, resolve } from 'node:path';
 import type { ConfigProblem } from './errors.ts';
 import { FileProblems, readStatements } from './statements.ts';
 import { L4Draft, L4_KEYWORDS } from './native-l4.ts';
@@ -694,14 +696,53 @@ class NativeParser {
   }
 
   private serverInto(group: GroupDraft, line: number, tokens: Token[]): void {
-    const usage = 'server HOST:PORT [weight N] [send-proxy|send-proxy-v2]';
+    const usage = 'server HOST:PORT [weight N] [send-proxy|send-proxy-v2] [tls [verify CA-FILE | no-verify] [sni NAME]]';
     if (!this.arity(line, tokens, 'server', 1, Infinity, usage)) return; // the options are checked one by one below
     const parsed = parseEndpoint(tokens[1].text);
     if (!parsed.ok) this.problem(line, 'server', parsed.message);
     let weight: number | undefined;
     let sendProxy: 1 | 2 | undefined;
+    let tls: ServerTlsSpec | undefined;
+    let verifyGiven = false;
     for (let i = 2; i < tokens.length; i++) {
       const option = tokens[i].text;
+      if (option === 'tls') {
+        if (tls !== undefined) {
+          this.problem(line, 'server.tls', `'tls' given twice: usage: ${usage}`);
+          return;
+        }
+        tls = { verify: 'system', line };
+        continue;
+      }
+      if (option === 'verify' || option === 'no-verify' || option === 'sni') {
+        if (tls === undefined) {
+          this.problem(line, 'server.tls', `'${option}' needs 'tls' before it: usage: ${usage}`);
+          return;
+        }
+        if (option === 'sni') {
+          if (tls.sni !== undefined || i + 1 >= tokens.length) {
+            this.problem(line, 'server.tls', `'sni' takes one NAME, once: usage: ${usage}`);
+            return;
+          }
+          tls.sni = tokens[++i].text;
+          continue;
+        }
+        if (verifyGiven) {
+          this.problem(line, 'server.tls', `'${option}' after another 'verify' or 'no-verify': one of them, once`);
+          return;
+        }
+        verifyGiven = true;
+        if (option === 'no-verify') tls.verify = 'no-verify';
+        else {
+          if (i + 1 >= tokens.length) {
+            this.problem(line, 'server.tls', `'verify' takes a CA-FILE: usage: ${usage}`);
+            return;
+          }
+          tls.verify = 'ca';
+          tls.caFile = resolve(dirname(this.file), tokens[++i].text);
+        }
+        continue;
+      }
       if (option === 'send-proxy' || option === 'send-proxy-v2') {
         if (sendProxy !== undefined) {
           this.problem(
@@ -729,6 +770,11 @@ class NativeParser {
       }
       weight = parsed.value;
     }
+    if (tls !== undefined && sendProxy !== undefined) {
+      // The PROXY header goes before the handshake, in clear; the pool writes it into the TLS stream.
+      this.problem(line, 'server.tls', "'tls' with 'send-proxy' is not supported: one or the other");
+      return;
+    }
     if (!parsed.ok) return;
     const { host, port } = parsed.value;
     if (group.spec.servers.some((s) => s.host === host && s.port === port)) {
@@ -737,6 +783,7 @@ class NativeParser {
     }
     const server: ServerSpec = { host, port, weight: weight ?? 1 };
     if (sendProxy !== undefined) server.sendProxy = sendProxy;
+    if (tls !== undefined) server.tls = tls;
     group.spec.servers.push(server);
   }
 

@@ -3,7 +3,7 @@
 // schedulers, keys, scheduler knobs and servers, then every warning. Matchers are printed in native
 // syntax, so a KTCPVS file's table shows what tcpvs made of it.
 
-import type { L4Spec, Config, GroupSpec, HashKey, Matcher, SchedulerTuning, ServiceSpec } from './model.ts';
+import type { L4Spec, Config, GroupSpec, HashKey, Matcher, SchedulerTuning, ServerTlsSpec, ServiceSpec } from './model.ts';
 import { formatDuration, formatEndpoint, formatSize, quoteToken, regexText } from './tokenize.ts';
 import { formatProblem } from './errors.ts';
 import { formatHealth } from '../health/print.ts';
@@ -122,11 +122,18 @@ function serviceLines(s: ServiceSpec): string[] {
     g.servers.forEach((srv, i) => {
       const weight = srv.weight === 0 ? '0 (quiescent)' : String(srv.weight);
       const sendProxy = srv.sendProxy === undefined ? '' : srv.sendProxy === 1 ? ' send-proxy' : ' send-proxy-v2';
-      groups.push([...(i === 0 ? head : ['', '', '', '']), formatEndpoint(srv) + sendProxy, weight]);
+      groups.push([...(i === 0 ? head : ['', '', '', '']), formatEndpoint(srv) + sendProxy + formatServerTls(srv.tls), weight]);
     });
   }
   out.push(...table(groups, '  '));
   return out;
+}
+
+/** A server's TLS options as written on its line (` tls verify CA-FILE sni NAME`); '' without TLS. */
+export function formatServerTls(tls: ServerTlsSpec | undefined): string {
+  if (tls === undefined) return '';
+  const verify = tls.verify === 'ca' ? ` verify ${quoteToken(tls.caFile!)}` : tls.verify === 'no-verify' ? ' no-verify' : '';
+  return ` tls${verify}${tls.sni === undefined ? '' : ` sni ${quoteToken(tls.sni)}`}`;
 }
 
 export function formatRuleTable(config: Config): string {

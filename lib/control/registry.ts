@@ -18,7 +18,7 @@
 // is new (lib/proxy/data-path.ts). prepare() changes nothing; commit() makes
 // the plan the model.
 import { createHmac } from 'node:crypto';
-import type { Config, GroupSpec, ServiceSpec } from '../config/model.ts';
+import type { Config, GroupSpec, ServerTlsSpec, ServiceSpec } from '../config/model.ts';
 import type { RuntimeView } from './runtime-view.ts';
 import { G_VERSION, createGroupShare } from '../state/group-share.ts';
 import { SharedLruTable } from '../state/lru-table.ts';
@@ -83,6 +83,7 @@ export class ServerState {
   readonly requests: RequestCounterBlock;
   configuredWeight: number;
   sendProxy: 0 | 1 | 2 = 0; // the config's send-proxy, for health checks
+  tls: ServerTlsSpec | undefined = undefined; // the config's tls, for http health checks
   /** The last active check's result, for the stats page; null before the first (or without checks). */
   lastCheck: { ok: boolean; reason: string; at: number } | null = null;
   /** When it last went up or down (epoch ms); when it joined, until then. */
@@ -331,6 +332,7 @@ export class Registry implements RuntimeView {
             kept.get(serverKey(s.host, s.port, nthNext(s.host, s.port))) ??
             new ServerState(this.nextUid++, group, s.host, s.port, s.weight, this.workers);
           state.sendProxy = s.sendProxy ?? 0;
+          state.tls = s.tls;
           return state;
         });
         const affinityTable = tableFor(group.affinityTable, shaped(affinityShape(groupSpec)), () => {

@@ -26,6 +26,8 @@ import { W_FAILURES } from '../state/server-share.ts';
 import { parseAgentReply } from './agent-reply.ts';
 import { HttpProber, probeTcp, readAgentLine, type AgentRead, type ProbeResult } from './probes.ts';
 import type { HealthSpec } from './spec.ts';
+import type { ServerTlsSpec } from '../config/model.ts';
+import { sameServerTls } from '../tls/upstream.ts';
 
 const MAX_WEIGHT = 65535;
 /** Slow start begins at this share of the weight. */
@@ -55,6 +57,11 @@ function expectedProxy(spec: HealthSpec, server: ServerState): 0 | 1 | 2 {
   return port === null || port === server.port ? server.sendProxy : 0;
 }
 
+function expectedTls(spec: HealthSpec, server: ServerState): ServerTlsSpec | undefined {
+  const port = spec.check?.port ?? null;
+  return port === null || port === server.port ? server.tls : undefined;
+}
+
 class ServerHealth {
   readonly server: ServerState;
   // Active check: its verdict, and how many results in a row disagreed with it.
@@ -63,6 +70,7 @@ class ServerHealth {
   checkTimer: NodeJS.Timeout | null = null;
   prober: HttpProber | null = null;
   proxy: 0 | 1 | 2 = 0; // the PROXY header its checks send (the server's send-proxy when checked on its own port)
+  tls: ServerTlsSpec | undefined = undefined; // the TLS its http checks speak (the server's when checked on its own port)
   // Passive ejection.
   failures = 0;
   ejected = false;
@@ -181,8 +189,12 @@ export class GroupHealth {
     const n = next.length;
     for (let i = 0; i < n; i++) {
       const s = next[i];
-      // A server whose send-proxy changed gets checks that speak the new way.
-      const proxyChanged = same && before.has(s.server) && this.spec.check !== undefined && s.proxy !== expectedProxy(this.spec, s.server);
+      // A server whose send-proxy or TLS changed gets checks that speak the new way.
+      const proxyChanged =
+        same &&
+        before.has(s.server) &&
+        this.spec.check !== undefined &&
+        (s.proxy !== expectedProxy(this.spec, s.server) || !sameServerTls(s.tls, expectedTls(this.spec, s.server)));
       if (proxyChanged) s.stopTimers();
       if (!same || !before.has(s.server) || proxyChanged) this.startServer(s, i, n);
     }
@@ -195,8 +207,9 @@ export class GroupHealth {
     const agent = this.spec.agent;
     if (check !== undefined) {
       // HAProxy's default: a check on the server's own port speaks as the server expects; on another port, plainly.
-      s.proxy = check.port === null || check.port === s.server.port ? s.server.sendProxy : 0;
-      if (check.kind === 'http') s.prober = new HttpProber(s.server.host, check.port ?? s.server.port, check, s.proxy);
+      s.proxy = expectedProxy(this.spec, s.server);
+      s.tls = expectedTls(this.spec, s.server);
+      if (check.kind === 'http') s.prober = new HttpProber(s.server.host, check.port ?? s.server.port, check, s.proxy, s.tls);
       s.checkTimer = this.timer(() => this.runCheck(s), Math.floor((check.intervalMs * i) / n));
     }
     if (agent !== undefined) s.agentTimer = this.timer(() => this.runAgent(s), Math.floor((agent.intervalMs * i) / n));

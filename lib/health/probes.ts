@@ -3,7 +3,9 @@
 // owner aborts, and resolves (never rejects) with what happened.
 import net from 'node:net';
 import { Client, buildConnector } from 'undici';
+import type { ServerTlsSpec } from '../config/model.ts';
 import { encodeProxyHeader } from '../net/proxy-protocol.ts';
+import { upstreamServername } from '../tls/upstream.ts';
 import { BODY_LIMIT, statusAccepted, type HttpCheckSpec } from './spec.ts';
 
 export type ProbeResult = { ok: true; reason: string } | { ok: false; reason: string };
@@ -33,11 +35,22 @@ export class HttpProber {
   private readonly spec: HttpCheckSpec;
   private readonly headers: Record<string, string>;
 
-  /** `sendProxy`: the server expects a PROXY header; a check sends v1 UNKNOWN or v2 LOCAL (its own connection), as HAProxy's do. */
-  constructor(host: string, port: number, spec: HttpCheckSpec, sendProxy: 0 | 1 | 2 = 0) {
+  /**
+   * `sendProxy`: the server expects a PROXY header; a check sends v1 UNKNOWN or v2 LOCAL (its own connection), as HAProxy's do.
+   * `tls`: the server speaks TLS; a check does too, verifying as the data path does (a server that fails verification is down).
+   */
+  constructor(host: string, port: number, spec: HttpCheckSpec, sendProxy: 0 | 1 | 2 = 0, tls?: ServerTlsSpec) {
     this.spec = spec;
     this.headers = { host: authority(host, port), connection: 'close', 'user-agent': 'tcpvs-health-check' };
-    let connect: buildConnector.connector | { timeout: number } = { timeout: spec.timeoutMs };
+    let connect: buildConnector.connector | buildConnector.BuildOptions = { timeout: spec.timeoutMs };
+    if (tls !== undefined) {
+      connect = {
+        timeout: spec.timeoutMs,
+        ca: tls.verify === 'ca' ? tls.caPem : undefined,
+        rejectUnauthorized: tls.verify !== 'no-verify',
+        servername: upstreamServername(host, tls.sni),
+      };
+    }
     if (sendProxy !== 0) {
       const base = buildConnector({ timeout: spec.timeoutMs });
       const header = encodeProxyHeader(sendProxy, null);
@@ -47,7 +60,7 @@ export class HttpProber {
           callback(...args);
         });
     }
-    this.client = new Client(`http://${authority(host, port)}`, {
+    this.client = new Client(`${tls === undefined ? 'http' : 'https'}://${authority(host, port)}`, {
       connect,
       headersTimeout: spec.timeoutMs,
       bodyTimeout: spec.timeoutMs,

@@ -42,6 +42,7 @@ function poolOptions(server: ServerSpec, service: ServiceSpec): PoolOptions {
     idleTimeoutMs: service.timeouts.upstreamIdleMs,
     maxHeaderBytes: service.limits.maxHeaderBytes,
     sendProxy: server.sendProxy ?? 0,
+    tls: server.tls,
   };
 }
 

@@ -151,6 +151,7 @@ export function ktcpvsDropped(s: ServiceSpec, shape: KtcpvsShape): string[] {
     }
     if (g.health !== undefined) parts.push('health checks');
     if (g.servers.some((x) => x.sendProxy !== undefined)) parts.push('send-proxy');
+    if (g.servers.some((x) => x.tls !== undefined)) parts.push('server tls');
     if (parts.length > 0) out.push(`group ${g.name}: ${parts.join(', ')}`);
   }
   return out;

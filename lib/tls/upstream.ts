@@ -14,6 +14,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import type { ServerTlsSpec } from '../config/model.ts';
 import { type CertificateProblem, CertificateError } from './certificates.ts';
 
 /** What a server line says. */
@@ -62,6 +63,12 @@ export function loadUpstreamTls(source: UpstreamTlsSource): UpstreamTlsSettings 
   return { verify: { caFile, caPem }, sni: source.sni, line: source.line };
 }
 
+/** Whether two server lines' TLS connect alike (the line they were written on aside): a change closes pooled connections and restarts checks. */
+export function sameServerTls(a: ServerTlsSpec | undefined, b: ServerTlsSpec | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.verify === b.verify && a.caPem === b.caPem && a.sni === b.sni;
+}
+
 /** The name sent as SNI to `host`: the configured one, else the host when it is a name. */
 export function upstreamServername(host: string, sni: string | undefined): string | undefined {
   if (sni !== undefined) return sni;
@@ -75,7 +82,7 @@ export class UpstreamTlsConnector {
   readonly host: string;
   readonly port: number;
   readonly servername: string | undefined;
-  readonly #options: tls.ConnectionOptions;
+  readonly #options: tls.ConnectionOptions & { onread?: net.OnReadOpts }; // tls.connect takes net's onread (missing from its types)
   #session: Buffer | undefined = undefined;
   readonly #saveSession = (session: Buffer): void => {
     this.#session = session;
@@ -106,12 +113,19 @@ export class UpstreamTlsConnector {
     return this.#options;
   }
 
-  /** A TLS connection to the server over a new TCP connection, or over `socket` when given. */
-  connect(socket?: net.Socket): tls.TLSSocket {
-    const options = this.options();
+  /**
+   * A TLS connection to the server over a new TCP connection, or over
+   * `socket` when given; `onread` (net.Socket's: reads into a buffer of the
+   * caller's) applies to a new TCP connection only.
+   */
+  connect(socket?: net.Socket, onread?: net.OnReadOpts): tls.TLSSocket {
+    const options = this.#options;
+    options.session = this.#session;
     options.socket = socket;
+    options.onread = onread;
     const tlsSocket = tls.connect(options);
     options.socket = undefined;
+    options.onread = undefined;
     tlsSocket.on('session', this.#saveSession);
     return tlsSocket;
   }

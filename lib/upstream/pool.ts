@@ -7,7 +7,15 @@
 // else: between requests it is parked, and only the session that parked it
 // reclaims it; the session closes it when it ends. The pool still sweeps,
 // counts and closes parked connections like idle ones.
+//
+// A server with `tls` gets TLS connections through its pool's connector
+// (lib/tls/upstream.ts), which resumes the last session; a connection counts
+// as connected once its handshake is done, so a failed verification is a
+// failed connect (retried on another server, else 502) and its reason, in
+// words, is the error its owner gets.
 import net from 'node:net';
+import type { ServerTlsSpec } from '../config/model.ts';
+import { describeUpstreamTlsError, sameServerTls, UpstreamTlsConnector } from '../tls/upstream.ts';
 import { HeadParser } from '../http/llhttp.ts';
 import { currentTurn, enterRead, leaveRead, readingNow, thisTurn } from '../net/loop-turn.ts';
 
@@ -60,6 +68,8 @@ export class UpstreamConnection {
   owner: UpstreamOwner | null = null;
   /** The PROXY header version its first bytes carry (its pool's send-proxy when it opened); 0: none. */
   readonly sendProxy: 0 | 1 | 2;
+  /** The TLS connector it was opened through (its pool's when it opened); null: plain TCP. */
+  readonly tls: UpstreamTlsConnector | null;
   connected = false;
   /** True once the connection has carried a request before the current one. */
   reused = false;
@@ -78,16 +88,19 @@ export class UpstreamConnection {
     this.parser = new HeadParser('response', maxHeaderBytes);
     const { host, port, sendProxy } = pool.options;
     this.sendProxy = sendProxy;
-    const socket = net.connect({
-      host,
-      port,
-      noDelay: true,
-      onread: { buffer: () => this.nextReadBuffer(), callback: (n: number) => this.onRead(n) },
-    });
+    const onread = { buffer: () => this.nextReadBuffer(), callback: (n: number) => this.onRead(n) };
+    const connector = pool.tls;
+    this.tls = connector;
+    let socket: net.Socket;
+    if (connector === null) socket = net.connect({ host, port, noDelay: true, onread });
+    else {
+      socket = connector.connect(undefined, onread);
+      socket.setNoDelay(true);
+    }
     this.socket = socket;
     // Listeners are set once per socket and dispatch to the current owner,
     // so handing a connection to the next request costs no listener churn.
-    socket.on('connect', () => {
+    socket.on(connector === null ? 'connect' : 'secureConnect', () => {
       this.connected = true;
       this.owner?.onUpstreamConnect(this);
     });
@@ -98,6 +111,11 @@ export class UpstreamConnection {
     socket.on('error', (err: Error) => {
       const owner = this.owner;
       this.destroy();
+      if (connector !== null && !this.connected) {
+        // The handshake failed (or the connect under it): say why in the words of describeUpstreamTlsError.
+        connector.forgetSession();
+        err = new Error(describeUpstreamTlsError(err, connector));
+      }
       owner?.onUpstreamError(this, err);
     });
     socket.on('close', () => {
@@ -169,10 +187,21 @@ export interface PoolOptions {
   idleTimeoutMs: number;
   maxHeaderBytes: number;
   sendProxy: 0 | 1 | 2; // the PROXY header version new connections begin with; 0: none
+  tls?: ServerTlsSpec; // connections speak TLS
+}
+
+/** A connector for the server's TLS, or null for plain TCP. */
+function tlsConnector(options: PoolOptions): UpstreamTlsConnector | null {
+  const spec = options.tls;
+  if (spec === undefined) return null;
+  const verify = spec.verify === 'ca' ? { caFile: spec.caFile!, caPem: spec.caPem! } : spec.verify;
+  return new UpstreamTlsConnector(options.host, options.port, { verify, sni: spec.sni, line: spec.line });
 }
 
 export class ServerPool {
   options: PoolOptions;
+  /** The server's TLS connector (its options and last session); null: plain TCP. */
+  tls: UpstreamTlsConnector | null;
   private readonly idle: UpstreamConnection[] = [];
   /** Idle connections of a send-proxy server, each private to the session that parked it. */
   private readonly parked: UpstreamConnection[] = [];
@@ -183,14 +212,17 @@ export class ServerPool {
 
   constructor(options: PoolOptions) {
     this.options = options;
+    this.tls = tlsConnector(options);
   }
 
   /** New limits and timeouts (a config change); connections already open keep their parsers' limit. */
   configure(options: PoolOptions): void {
     const sendProxyChanged = options.sendProxy !== this.options.sendProxy;
+    const tlsChanged = !sameServerTls(options.tls, this.options.tls);
     this.options = options;
-    // Idle connections began with the old header (or none): the server expects the new one.
-    if (sendProxyChanged) this.closeAll();
+    if (tlsChanged) this.tls = tlsConnector(options);
+    // Idle connections began with the old header (or none), or speak the old TLS: the server expects the new.
+    if (sendProxyChanged || tlsChanged) this.closeAll();
   }
 
   /** An idle connection (most recently used first) or a new one. */
@@ -232,7 +264,14 @@ export class ServerPool {
   release(conn: UpstreamConnection): void {
     conn.owner = null;
     if (conn.closed) return;
-    if (this.retired || conn.sendProxy !== 0 || this.options.sendProxy !== 0 || this.idle.length >= this.options.maxIdle) {
+    // A connection that speaks the TLS of before a config change is not kept either.
+    if (
+      this.retired ||
+      conn.sendProxy !== 0 ||
+      this.options.sendProxy !== 0 ||
+      conn.tls !== this.tls ||
+      this.idle.length >= this.options.maxIdle
+    ) {
       conn.destroy();
       return;
     }
@@ -249,7 +288,7 @@ export class ServerPool {
   park(conn: UpstreamConnection): boolean {
     conn.owner = null;
     if (conn.closed) return false;
-    if (this.retired || conn.sendProxy !== this.options.sendProxy || this.parked.length >= this.options.maxIdle) {
+    if (this.retired || conn.sendProxy !== this.options.sendProxy || conn.tls !== this.tls || this.parked.length >= this.options.maxIdle) {
       conn.destroy();
       return false;
     }

@@ -106,3 +106,20 @@ t.test('the shipped cache-cluster rule set loads: chbl over 8 caches, keyed by p
     Array.from({ length: 8 }, (_, i) => ({ host: '127.0.0.1', port: 9201 + i, weight: 1 })),
   );
 });
+
+t.test("a server's CA file is read at load: a missing or broken one is an error naming the line and the file", async (t) => {
+  const dir = t.testdir({ 'ca.pem': 'not a certificate\n' });
+  const text = (server: string): string => ['service web', 'listen 127.0.0.1:8080', 'group a', server, 'default a'].join('\n');
+  const missing = join(dir, 'missing.pem');
+  const err = t.throws(() => parseConfigText(text(`server 127.0.0.1:1 tls verify ${missing}`), 'web.tcpvs')) as ConfigError;
+  t.same(
+    err.problems.map((p) => `${p.file}:${p.line}:${p.field}: ${p.message}`),
+    [`web.tcpvs:4:server.tls: ${missing}: cannot read the CA file: no such file`],
+  );
+  const broken = t.throws(() => parseConfigText(text(`server 127.0.0.1:1 tls verify ${join(dir, 'ca.pem')}`), 'web.tcpvs')) as ConfigError;
+  t.match(broken.problems[0].message, /ca\.pem: holds no PEM certificate/);
+  const sni = t.throws(() => parseConfigText(text('server 127.0.0.1:1 tls sni 10.0.0.1'), 'web.tcpvs')) as ConfigError;
+  t.match(sni.problems[0].message, /^sni: "10\.0\.0\.1" is not a DNS name/);
+  const ok = parseConfigText(text('server 127.0.0.1:1 tls verify /etc/ssl/certs/ca-certificates.crt'), 'web.tcpvs');
+  t.match(ok.services[0].groups[0].servers[0].tls?.caPem, /-----BEGIN CERTIFICATE-----/, 'the PEM text travels in the spec');
+});

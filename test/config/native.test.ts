@@ -488,3 +488,38 @@ t.test('every keyword in the parser’s table starts a statement it knows', asyn
   t.ok(keywords.length > 30, `${keywords.length} keywords`);
   for (const k of keywords) t.notMatch(messages([...BASE, `  ${k}`]).join('\n'), /unknown keyword/, k);
 });
+
+t.test('server tls options: parsed into the spec, CA file resolved against the config file, misuse named', async (t) => {
+  const head = ['service web', 'listen 127.0.0.1:8080', 'group a'];
+  const servers = parseNativeConfig(
+    [
+      ...head,
+      'server 127.0.0.1:1 tls',
+      'server 127.0.0.1:2 weight 2 tls verify ca.pem sni backend.example',
+      'server 127.0.0.1:3 tls no-verify',
+      'server 127.0.0.1:4',
+    ].join('\n'),
+    '/etc/tcpvs/web.tcpvs',
+  ).services[0].groups[0].servers;
+  t.same(
+    servers.map((s) => s.tls),
+    [
+      { verify: 'system', line: 4 },
+      { verify: 'ca', caFile: '/etc/tcpvs/ca.pem', sni: 'backend.example', line: 5 },
+      { verify: 'no-verify', line: 6 },
+      undefined,
+    ],
+  );
+  t.equal(servers[1].weight, 2);
+  for (const [line, message] of [
+    ['server 127.0.0.1:1 verify ca.pem', /'verify' needs 'tls' before it/],
+    ['server 127.0.0.1:1 tls tls', /'tls' given twice/],
+    ['server 127.0.0.1:1 tls verify', /'verify' takes a CA-FILE/],
+    ['server 127.0.0.1:1 tls no-verify verify ca.pem', /one of them, once/],
+    ['server 127.0.0.1:1 tls sni', /'sni' takes one NAME/],
+    ['server 127.0.0.1:1 send-proxy tls', /'tls' with 'send-proxy' is not supported/],
+  ] as const) {
+    t.same(problems([...head, line]), [`${FILE}:4:server.tls`], line);
+    t.match(messages([...head, line])[0], message, line);
+  }
+});

@@ -126,3 +126,22 @@ t.test('each group shows its key and the knobs set for it', async (t) => {
     'no trailing spaces',
   );
 });
+
+t.test("servers' tls options print as written, and the printed server loads back alike", async (t) => {
+  const dir = t.testdir({});
+  const caFile = '/etc/ssl/certs/ca-certificates.crt';
+  const servers = [
+    'server 127.0.0.1:1 tls',
+    `server 127.0.0.1:2 tls verify ${caFile} sni backend.example`,
+    'server 127.0.0.1:3 tls no-verify',
+  ];
+  const text = (lines: string[]): string => ['service web', 'listen 127.0.0.1:8080', 'group a', ...lines, 'default a'].join('\n');
+  const config = parseConfigText(text(servers), join(dir, 'web.tcpvs'));
+  const cells = formatRuleTable(config)
+    .split('\n')
+    .filter((l) => /127\.0\.0\.1:\d /.test(l))
+    .map((l) => (l.match(/(127\.0\.0\.1:\d .*?) {2,}\d+$/) ?? [])[1]);
+  t.same(cells, ['127.0.0.1:1 tls', `127.0.0.1:2 tls verify ${caFile} sni backend.example`, '127.0.0.1:3 tls no-verify']);
+  const again = parseConfigText(text(cells.map((c) => `server ${c}`)), join(dir, 'web.tcpvs'));
+  t.same(again.services[0].groups[0].servers, config.services[0].groups[0].servers);
+});

@@ -13,6 +13,7 @@ import { CertificateError } from '../../lib/tls/certificates.ts';
 import {
   describeUpstreamTlsError,
   loadUpstreamTls,
+  sameServerTls,
   UpstreamTlsConnector,
   type UpstreamTlsSettings,
   upstreamServername,
@@ -215,4 +216,34 @@ t.test('settings: the name sent, and errors naming the line and the file or fiel
     { verify: 'system', sni: 'bad_name', line: 12 },
     'line 12: sni: "bad_name" is not a DNS name (an IP address is never sent as SNI)',
   );
+});
+
+t.test("connect(undefined, onread): the plain bytes land in the caller's buffer", { skip }, async (t) => {
+  const backend = await startTlsBackend(byName);
+  t.teardown(() => backend.close());
+  const connector = new UpstreamTlsConnector('127.0.0.1', backend.port, withCa('backend.example'));
+  const buffer = Buffer.alloc(64);
+  let text = '';
+  const callback = (n: number): boolean => {
+    text += buffer.toString('utf8', 0, n);
+    return true;
+  };
+  const socket = connector.connect(undefined, { buffer, callback });
+  await new Promise<void>((resolve, reject) => {
+    socket.on('end', resolve);
+    socket.on('error', reject);
+  });
+  t.equal(text, 'ok');
+  t.equal((connector.options() as { onread?: unknown }).onread, undefined, 'the shared options keep no onread');
+});
+
+t.test('sameServerTls: alike when verify, CA text and SNI are, wherever the line', async (t) => {
+  t.ok(sameServerTls(undefined, undefined));
+  t.notOk(sameServerTls(undefined, { verify: 'system', line: 1 }));
+  t.ok(sameServerTls({ verify: 'system', line: 1 }, { verify: 'system', line: 9 }), 'the line aside');
+  t.notOk(sameServerTls({ verify: 'system', line: 1 }, { verify: 'no-verify', line: 1 }));
+  t.notOk(sameServerTls({ verify: 'system', sni: 'a.example', line: 1 }, { verify: 'system', sni: 'b.example', line: 1 }));
+  const ca = (caPem: string) => ({ verify: 'ca' as const, caFile: '/ca.pem', caPem, line: 1 });
+  t.ok(sameServerTls(ca('A'), ca('A')));
+  t.notOk(sameServerTls(ca('A'), ca('B')), 'the same file with new contents differs');
 });

@@ -2,10 +2,14 @@
 // server on 127.0.0.1: connections opened, handed back and handed out again
 // (never in the turn they came back), idle expiry, the idle limit, a server
 // that closes or talks on an idle connection, a dead server, and the
-// send-proxy connections that are parked for one session.
+// send-proxy connections that are parked for one session; TLS connections
+// (up once the handshake is done; a failed verification an error in words;
+// a change of TLS closes those of before, idle or busy).
 import t from 'tap';
 import type { Test } from 'tap';
 import net from 'node:net';
+import tls from 'node:tls';
+import { createTestCa, ensureOpenssl } from '../helpers/certs.ts';
 import { type PoolOptions, ServerPool, type UpstreamConnection, type UpstreamOwner } from '../../lib/upstream/pool.ts';
 import { listen, closeServer } from '../helpers/backends.ts';
 import { deadPort } from '../helpers/refuse-helpers.ts';
@@ -325,3 +329,54 @@ t.test('retire: idle connections close now, busy ones when they come back', asyn
   t.equal(busy.closed, true);
   t.equal(p.open, 0);
 });
+
+const openssl = ensureOpenssl();
+const noOpenssl = 'skip' in openssl ? openssl.skip : false;
+
+t.test(
+  'tls: up after the handshake; a failed verification says why; a TLS change closes the connections of before',
+  { skip: noOpenssl },
+  async (t) => {
+    const ca = createTestCa((openssl as { path: string }).path);
+    t.teardown(() => ca.cleanup());
+    const cert = ca.issue('backend', { cn: 'backend', dns: ['backend.example'] });
+    const sockets = new Set<net.Socket>();
+    const server = tls.createServer({ cert: cert.certPem, key: cert.keyPem }, (socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+      socket.on('data', (d) => socket.write(`echo ${d}`));
+    });
+    server.on('tlsClientError', () => {});
+    const port = await listen(server);
+    t.teardown(() => closeServer(server, sockets as Set<net.Socket>));
+    const verified = { verify: 'ca' as const, caFile: ca.caFile, caPem: ca.caPem, sni: 'backend.example', line: 1 };
+
+    const p = pool(t, options(port, { tls: verified }));
+    const owner = new Recorder();
+    const a = p.acquire(owner);
+    t.equal(a.tls, p.tls, "opened through its pool's connector");
+    await connected(t, a);
+    a.socket.write('hi');
+    t.ok(await pollUntil(() => owner.data === 'echo hi', 5000, 5), 'bytes in clear both ways, through the read buffer');
+    p.configure(options(port, { tls: { ...verified, line: 7 }, maxIdle: 4 }));
+    p.release(a);
+    t.equal(a.closed, false, 'the same TLS on another line: kept');
+    const b = p.acquire(new Recorder(), true);
+    await connected(t, b);
+    p.configure(options(port, { tls: { verify: 'no-verify', line: 1 } }));
+    t.equal(a.closed, true, 'an idle one of the old TLS closes');
+    p.release(b);
+    t.equal(b.closed, true, 'a busy one of the old TLS closes when it comes back');
+
+    const failing = pool(t, options(port, { tls: { verify: 'system', sni: 'backend.example', line: 1 } }));
+    const refused = new Recorder();
+    const c = failing.acquire(refused);
+    t.ok(await pollUntil(() => refused.errors.length > 0, 5000, 5), 'the owner hears of the failure');
+    t.equal(c.connected, false, 'never up: a failed connect');
+    t.match(refused.errors[0], /^TLS to 127\.0\.0\.1:\d+: the server's certificate is not signed by a trusted CA/);
+    t.equal(failing.open, 0);
+    const plain = pool(t, options(port)).acquire(new Recorder());
+    t.equal(plain.tls, null, 'a plain server: no connector');
+    plain.destroy();
+  },
+);
