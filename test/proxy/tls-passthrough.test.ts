@@ -1,0 +1,170 @@
+// TLS passthrough by SNI end to end (docs/tls.md): two TLS backends with
+// their own certificates from the test CA are two groups; a client reaches
+// the one its server name routes to (checked by the certificate it got and
+// an echo), and the backend receives the client's ClientHello byte for
+// byte. A garbage first packet, an oversized ClientHello and a stalled one
+// are closed, logged, and never reach a backend; no SNI goes to the default.
+import t, { type Test } from 'tap';
+import { X509Certificate } from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import { parseConfigText } from '../../lib/config/load.ts';
+import { startSwitch } from '../../lib/control/switch.ts';
+import { readClientHello } from '../../lib/tls/client-hello.ts';
+import { createTestCa, ensureOpenssl, type IssuedCert, type TestCa } from '../helpers/certs.ts';
+import { handshake, helloBody, records, serverName, u16 } from '../helpers/client-hellos.ts';
+import { captureLogger } from '../health/helpers.ts';
+import { pollUntil } from '../helpers/wait.ts';
+
+const openssl = ensureOpenssl();
+const skip = 'skip' in openssl ? openssl.skip : false;
+if (skip !== false) t.comment(`TLS passthrough tests skipped: ${skip}`);
+
+let ca: TestCa;
+const certs: Record<string, IssuedCert> = {};
+if (skip === false) {
+  ca = createTestCa((openssl as { path: string }).path);
+  t.teardown(() => ca.cleanup());
+  certs.a = ca.issue('a', { cn: 'a', dns: ['a.example.com'] });
+  certs.b = ca.issue('b', { cn: 'b', dns: ['*.b.example.com'] });
+}
+
+const fingerprint = (c: IssuedCert): string => new X509Certificate(c.certPem).fingerprint256;
+
+/** A TCP relay to `target` that keeps the first bytes of each connection, up to a whole ClientHello (or what is not one). */
+interface Relay {
+  port: number;
+  connections: number;
+  firstBytes: Buffer[];
+}
+
+async function relay(t: Test, target: number): Promise<Relay> {
+  const recorded: Relay = { port: 0, connections: 0, firstBytes: [] };
+  const server = net.createServer((socket) => {
+    recorded.connections++;
+    const at = recorded.firstBytes.push(Buffer.alloc(0)) - 1;
+    const onward = net.connect(target, '127.0.0.1');
+    const record = (chunk: Buffer): void => {
+      recorded.firstBytes[at] = Buffer.concat([recorded.firstBytes[at], chunk]);
+      if (readClientHello(recorded.firstBytes[at]).kind !== 'incomplete') socket.off('data', record);
+    };
+    socket.on('data', record);
+    socket.pipe(onward).pipe(socket);
+    socket.on('error', () => onward.destroy());
+    onward.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  recorded.port = (server.address() as net.AddressInfo).port;
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return recorded;
+}
+
+/** A TLS echo server that prefixes its name, behind a relay that records what it receives. */
+async function tlsBackend(t: Test, name: string, cert: IssuedCert): Promise<Relay> {
+  const secure = tls.createServer({ cert: cert.certPem, key: cert.keyPem }, (socket) => {
+    socket.on('data', (d: Buffer) => socket.write(`${name}:${d.toString()}`));
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => secure.close(() => resolve())));
+  return relay(t, (secure.address() as net.AddressInfo).port);
+}
+
+interface Reply {
+  fingerprint: string;
+  echo: string;
+}
+
+/** A TLS client: writes `ping`, reads one echo. */
+function exchange(port: number, servername: string | undefined): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, servername, ca: ca.caPem, rejectUnauthorized: false });
+    socket.on('secureConnect', () => socket.write('ping'));
+    socket.on('data', (d: Buffer) => {
+      resolve({ fingerprint: socket.getPeerCertificate().fingerprint256, echo: d.toString() });
+      socket.end();
+    });
+    socket.on('error', reject);
+    socket.setTimeout(5000, () => socket.destroy(new Error('no echo within 5 s')));
+  });
+}
+
+/** Sends `bytes` raw and resolves when the switch closes the connection. */
+function closedAfter(port: number, bytes: Buffer | null): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => {
+      if (bytes !== null) socket.write(bytes);
+    });
+    socket.on('data', () => {});
+    socket.on('error', () => {});
+    socket.on('close', () => resolve());
+  });
+}
+
+t.test('passthrough by SNI to two groups; the backend sees the original ClientHello', { skip }, async (t) => {
+  const a = await tlsBackend(t, 'A', certs.a);
+  const b = await tlsBackend(t, 'B', certs.b);
+  const text = [
+    'service pass',
+    '  listen 127.0.0.1:0',
+    '  mode tls-passthrough',
+    '  timeout client-header 300ms',
+    '  group ga',
+    `    server 127.0.0.1:${a.port}`,
+    '  group gb scheduler rr',
+    `    server 127.0.0.1:${b.port}`,
+    '    persist source',
+    '  route ra sni a.example.com to ga',
+    '  route rb sni *.b.example.com to gb',
+    '  default ga',
+    '',
+  ].join('\n');
+  const { log, lines } = captureLogger('warn');
+  const running = await startSwitch(parseConfigText(text, 'pass.tcpvs'), log);
+  t.teardown(() => running.close());
+  // Clients connect through a relay that records what they sent.
+  const sent = await relay(t, running.services[0].address!.port);
+  const port = sent.port;
+
+  const toA = await exchange(port, 'a.example.com');
+  t.equal(toA.fingerprint, fingerprint(certs.a), 'a.example.com: backend A’s certificate');
+  t.equal(toA.echo, 'A:ping', 'echoed by A');
+  const toB = await exchange(port, 'x.b.example.com');
+  t.equal(toB.fingerprint, fingerprint(certs.b), 'x.b.example.com: backend B’s certificate');
+  t.equal(toB.echo, 'B:ping', 'echoed by B');
+  t.equal(a.connections, 1);
+  t.equal(b.connections, 1);
+  t.ok(
+    a.firstBytes[0].length > 0 && a.firstBytes[0].equals(sent.firstBytes[0]),
+    `A received the ClientHello byte for byte (${a.firstBytes[0].length} bytes)`,
+  );
+  t.ok(b.firstBytes[0].equals(sent.firstBytes[1]), 'B received the ClientHello byte for byte');
+  const read = readClientHello(b.firstBytes[0]);
+  t.match(read, { kind: 'hello', sni: 'x.b.example.com' }, 'the SNI read from what B received');
+
+  const none = await exchange(port, undefined);
+  t.equal(none.echo, 'A:ping', 'no SNI: the default group');
+  const deeper = await exchange(port, 'y.x.b.example.com');
+  t.equal(deeper.echo, 'A:ping', '*.b.example.com is one label: a deeper name goes to the default');
+  t.equal(a.connections, 3);
+
+  // Refusals: none reaches a backend, each logs one line.
+  const before = lines.length;
+  await closedAfter(port, Buffer.from('GET / HTTP/1.1\r\nHost: a.example.com\r\n\r\n'));
+  const huge = records(
+    handshake(helloBody({ extensions: [serverName('a.example.com'), Buffer.concat([u16(0xff01), u16(20000), Buffer.alloc(20000)])] })),
+    [16000],
+  );
+  await closedAfter(port, huge);
+  const started = Date.now();
+  await closedAfter(port, Buffer.from([0x16, 0x03, 0x01])); // a hello that never completes
+  t.ok(Date.now() - started >= 250, 'a stalled ClientHello is closed at timeout client-header');
+  t.ok(await pollUntil(() => lines.length - before >= 3, 2000), 'three refusals logged');
+  const refusals = lines.slice(before).filter((l) => l.msg === 'TLS passthrough refused');
+  t.equal(refusals.length, 3, 'one line each');
+  t.match(refusals[0].reason, /not a TLS handshake record/);
+  t.match(refusals[1].reason, /ClientHello/);
+  t.match(refusals[2].reason, /timeout client-header/);
+  t.equal(a.connections + b.connections, 4, 'no refused connection reached a backend');
+  t.ok(await pollUntil(() => running.services[0].connections === 0, 2000), 'every connection closed');
+});
