@@ -113,7 +113,8 @@ function serviceLines(s: ServiceSpec): string[] {
 
   const rules: string[][] = [['#', 'rule', 'matchers (all must hold)', 'group', 'line']];
   s.rules.forEach((r, i) => void rules.push([String(i + 1), r.name, r.matchers.map(formatMatcher).join('  '), r.group, String(r.line)]));
-  rules.push(['-', 'default', 'no rule matched', s.defaultGroup ?? '(none: 404 Not Found)', '']);
+  const noDefault = s.mode === undefined ? '(none: 404 Not Found)' : '(none: connection closed)';
+  rules.push(['-', 'default', 'no rule matched', s.defaultGroup ?? noDefault, '']);
   out.push(...table(rules, '  '));
   out.push('');
 
