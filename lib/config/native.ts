@@ -902,6 +902,7 @@ const PASSTHROUGH_SETTINGS: ReadonlySet<string> = new Set([
   'listen',
   'mode',
   'default',
+  'accept-proxy',
   'timeout client-header',
   'timeout connect',
   'timeout client-idle',

@@ -15,6 +15,8 @@ import { SniRouter } from '../route/sni-router.ts';
 import type { PickContext, RealServer } from '../sched/scheduler.ts';
 import { clientHelloBufferLimit, readClientHello } from '../tls/client-hello.ts';
 import type { GroupRuntime } from './group.ts';
+import { acceptsProxy, proxySourceTrusted } from './proxy-trust.ts';
+import { parseProxyHeader } from '../net/proxy-protocol.ts';
 
 /** What the listener needs of its service. */
 export interface PassthroughService {
@@ -61,10 +63,14 @@ export class PassthroughListener {
     });
     client.on('error', () => client.destroy());
     let bytes: Buffer | null = null;
+    // A PROXY header comes first when the service reads them (`accept-proxy`,
+    // or a `real self` of the L4 core); it is read, checked and dropped.
+    let proxyPending = acceptsProxy(this.service.spec);
+    let clientAddress = client.remoteAddress ?? '';
     const refuse = (reason: string): void => {
       clearTimeout(timer);
       client.off('data', onData);
-      this.service.log.warn({ service: this.service.spec.name, client: client.remoteAddress, reason }, 'TLS passthrough refused');
+      this.service.log.warn({ service: this.service.spec.name, client: clientAddress, reason }, 'TLS passthrough refused');
       client.destroy();
     };
     const timer = setTimeout(
@@ -74,6 +80,17 @@ export class PassthroughListener {
     timer.unref();
     const onData = (chunk: Buffer): void => {
       bytes = bytes === null ? chunk : Buffer.concat([bytes, chunk]);
+      if (proxyPending) {
+        const parsed = parseProxyHeader(bytes);
+        if (parsed.kind === 'incomplete') return;
+        if (parsed.kind === 'error') return refuse(parsed.message);
+        proxyPending = false;
+        if (parsed.kind === 'header') {
+          if (!proxySourceTrusted(this.service.spec, client)) return refuse('a PROXY header from a source that accept-proxy does not name');
+          if (parsed.addresses !== null) clientAddress = parsed.addresses.sourceAddress;
+          bytes = bytes.subarray(parsed.length);
+        }
+      }
       const read = readClientHello(bytes);
       if (read.kind === 'incomplete') {
         if (bytes.length > HELLO_LIMIT) refuse(`a ClientHello over ${HELLO_LIMIT} bytes`);
@@ -84,7 +101,7 @@ export class PassthroughListener {
       client.off('data', onData);
       client.off('end', onEnd);
       client.pause();
-      this.forward(client, bytes, read.sni);
+      this.forward(client, bytes, read.sni, clientAddress);
     };
     const onEnd = (): void => refuse('the client closed before its ClientHello was complete');
     client.on('data', onData);
@@ -93,7 +110,7 @@ export class PassthroughListener {
   }
 
   /** Routes by `sni`, picks a server, connects and sends it `hello` (the bytes read so far), then pipes both ways. */
-  private forward(client: net.Socket, hello: Buffer, sni: string | null): void {
+  private forward(client: net.Socket, hello: Buffer, sni: string | null, clientAddress: string): void {
     const service = this.service;
     const route = this.router.route(sni);
     const group = route === null ? undefined : service.groups.get(route.group);
@@ -106,7 +123,7 @@ export class PassthroughListener {
       return;
     }
     group.sync();
-    const server = this.pick(group, sni, client.remoteAddress ?? '');
+    const server = this.pick(group, sni, clientAddress);
     if (server === null) {
       service.log.warn({ service: service.spec.name, group: group.name, sni }, 'TLS passthrough: no usable server');
       client.destroy();

@@ -79,6 +79,7 @@ t.test('HTTP statements in a passthrough service are errors naming their line', 
     "4: route.host: a 'mode tls-passthrough' service routes by 'sni' only, not 'host'",
   ]);
   t.same(problems(service(['timeout client-header 2s', 'timeout connect 1s', 'timeout client-idle 30s'])), [], 'its own timeouts are fine');
+  t.same(problems(service(['accept-proxy from 10.0.0.0/8'])), [], 'a PROXY header is read before the ClientHello');
   t.same(problems(service(['mode http'])), ["4: mode: 'mode' is already set at line 3"]);
   t.same(
     problems(service(['mode http'], false)),

@@ -168,3 +168,54 @@ t.test('passthrough by SNI to two groups; the backend sees the original ClientHe
   t.equal(a.connections + b.connections, 4, 'no refused connection reached a backend');
   t.ok(await pollUntil(() => running.services[0].connections === 0, 2000), 'every connection closed');
 });
+
+/** A TLS client behind a PROXY v1 header: writes `ping`, reads one echo. */
+function proxiedExchange(port: number, servername: string, header: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const raw = net.connect(port, '127.0.0.1', () => {
+      raw.write(header);
+      const socket = tls.connect({ socket: raw, servername, rejectUnauthorized: false });
+      socket.on('secureConnect', () => socket.write('ping'));
+      socket.on('data', (d: Buffer) => {
+        resolve(d.toString());
+        socket.end();
+      });
+      socket.on('error', reject);
+      socket.setTimeout(5000, () => socket.destroy(new Error('no echo within 5 s')));
+    });
+    raw.on('error', reject);
+  });
+}
+
+t.test('accept-proxy: the PROXY header is read and dropped; the server gets the ClientHello first', { skip }, async (t) => {
+  const a = await tlsBackend(t, 'A', certs.a);
+  const text = (from: string): string =>
+    [
+      'service pass',
+      '  listen 127.0.0.1:0',
+      '  mode tls-passthrough',
+      `  accept-proxy from ${from}`,
+      '  timeout client-header 1s',
+      '  group ga scheduler sh',
+      `    server 127.0.0.1:${a.port}`,
+      '  route ra sni a.example.com to ga',
+      '',
+    ].join('\n');
+  const { log, lines } = captureLogger('warn');
+  const running = await startSwitch(parseConfigText(text('127.0.0.1'), 'pass.tcpvs'), log);
+  t.teardown(() => running.close());
+  const port = running.services[0].address!.port;
+  const header = 'PROXY TCP4 203.0.113.9 127.0.0.1 5555 443\r\n';
+  t.equal(await proxiedExchange(port, 'a.example.com', header), 'A:ping', 'routed by SNI after the header');
+  t.equal(a.firstBytes[0][0], 0x16, 'the server’s first byte begins the ClientHello');
+  t.match(readClientHello(a.firstBytes[0]), { kind: 'hello', sni: 'a.example.com' });
+
+  const untrusted = await startSwitch(parseConfigText(text('10.0.0.0/8'), 'pass.tcpvs'), log);
+  t.teardown(() => untrusted.close());
+  await closedAfter(untrusted.services[0].address!.port, Buffer.from(header));
+  t.ok(
+    await pollUntil(() => lines.some((l) => /accept-proxy does not name/.test(String(l.reason))), 2000),
+    'a header from elsewhere is refused and logged',
+  );
+  t.equal(a.connections, 1, 'and reaches no server');
+});
