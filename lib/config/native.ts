@@ -903,6 +903,7 @@ const PASSTHROUGH_SETTINGS: ReadonlySet<string> = new Set([
   'mode',
   'default',
   'accept-proxy',
+  'retries',
   'timeout client-header',
   'timeout connect',
   'timeout client-idle',

@@ -115,22 +115,39 @@ export class PassthroughListener {
     const route = this.router.route(sni);
     const group = route === null ? undefined : service.groups.get(route.group);
     if (group === undefined) {
-      service.log.warn(
-        { service: service.spec.name, client: client.remoteAddress, sni },
-        'TLS passthrough refused: no route for the server name',
-      );
+      service.log.warn({ service: service.spec.name, client: clientAddress, sni }, 'TLS passthrough refused: no route for the server name');
       client.destroy();
       return;
     }
+    this.connect(client, hello, group, sni, clientAddress, service.spec.limits.retries, null);
+  }
+
+  /**
+   * Picks a server (never `failed`, the one whose connect just failed) and
+   * connects. A failed connect reached no server: it is ejected at once
+   * (passive.ts) and the connection goes to another server of the group,
+   * at most `retries` times, as an HTTP request would.
+   */
+  private connect(
+    client: net.Socket,
+    hello: Buffer,
+    group: GroupRuntime,
+    sni: string | null,
+    clientAddress: string,
+    retries: number,
+    failed: RealServer | null,
+  ): void {
+    const service = this.service;
     group.sync();
     const server = this.pick(group, sni, clientAddress);
-    if (server === null) {
+    if (server === null || server === failed) {
       service.log.warn({ service: service.spec.name, group: group.name, sni }, 'TLS passthrough: no usable server');
       client.destroy();
       return;
     }
     server.begin();
     const upstream = net.connect({ host: server.host, port: server.port, allowHalfOpen: true, noDelay: true });
+    let connected = false;
     let ended = false;
     const done = (): void => {
       if (ended) return;
@@ -139,28 +156,33 @@ export class PassthroughListener {
       client.destroy();
       upstream.destroy();
     };
-    const connectTimer = setTimeout(() => {
-      service.log.warn({ service: service.spec.name, server: server.name }, 'TLS passthrough: connect timed out');
-      done();
-    }, service.spec.timeouts.connectMs);
+    const connectFailed = (reason: string): void => {
+      clearTimeout(connectTimer);
+      if (ended) return;
+      ended = true;
+      upstream.destroy();
+      server.end();
+      client.off('close', onClientClose);
+      client.setTimeout(0);
+      group.passive?.connectFailed(server, reason);
+      if (retries > 0 && !client.destroyed) return this.connect(client, hello, group, sni, clientAddress, retries - 1, server);
+      service.log.warn({ service: service.spec.name, server: server.name, reason }, 'TLS passthrough: server connection failed');
+      client.destroy();
+    };
+    const connectTimer = setTimeout(() => connectFailed('connect timed out'), service.spec.timeouts.connectMs);
     connectTimer.unref();
     upstream.once('connect', () => {
       clearTimeout(connectTimer);
+      connected = true;
       upstream.write(hello);
       client.pipe(upstream);
       upstream.pipe(client);
       client.resume();
     });
     upstream.on('error', (err) => {
-      clearTimeout(connectTimer);
-      if (!ended)
-        service.log.warn(
-          { service: service.spec.name, server: server.name, err: err.message },
-          'TLS passthrough: server connection failed',
-        );
+      if (!connected) return connectFailed(err.message);
       done();
     });
-    client.on('error', done);
     // Half-closes are passed on by pipe(): a side that closed cleanly leaves
     // the other to flush what it was ended with; its own close finishes.
     const closed =
@@ -168,10 +190,12 @@ export class PassthroughListener {
       (hadError: boolean): void => {
         if (hadError || other.destroyed || !other.writableEnded) done();
       };
-    upstream.once('close', closed(client));
-    client.once('close', closed(upstream));
-    const idle = service.spec.timeouts.clientIdleMs;
-    client.setTimeout(idle, done);
+    const onClientClose = closed(upstream);
+    upstream.once('close', (hadError: boolean) => {
+      if (connected) closed(client)(hadError);
+    });
+    client.once('close', onClientClose);
+    client.setTimeout(service.spec.timeouts.clientIdleMs, done);
   }
 
   /** Source persistence first (it reads only the client address), else the scheduler, keyed by the server name. */

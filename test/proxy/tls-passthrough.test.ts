@@ -219,3 +219,33 @@ t.test('accept-proxy: the PROXY header is read and dropped; the server gets the 
   );
   t.equal(a.connections, 1, 'and reaches no server');
 });
+
+t.test('a failed connect goes to another server of the group', { skip }, async (t) => {
+  const a = await tlsBackend(t, 'A', certs.a);
+  const dead = net.createServer();
+  await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
+  const deadPort = (dead.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => dead.close(() => resolve()));
+  const text = [
+    'service pass',
+    '  listen 127.0.0.1:0',
+    '  mode tls-passthrough',
+    '  retries 1',
+    '  group ga scheduler rr',
+    `    server 127.0.0.1:${deadPort}`,
+    `    server 127.0.0.1:${a.port}`,
+    '  default ga',
+    '',
+  ].join('\n');
+  const { log } = captureLogger('warn');
+  const running = await startSwitch(parseConfigText(text, 'pass.tcpvs'), log);
+  t.teardown(() => running.close());
+  const port = running.services[0].address!.port;
+  for (let i = 0; i < 3; i++)
+    t.equal((await exchange(port, 'a.example.com')).echo, 'A:ping', `connection ${i + 1} reaches the live server`);
+  t.equal(a.connections, 3);
+  t.ok(
+    a.firstBytes.every((b) => readClientHello(b).kind === 'hello'),
+    'each time with the ClientHello first',
+  );
+});
