@@ -167,6 +167,17 @@ t.test('passthrough by SNI to two groups; the backend sees the original ClientHe
   t.match(refusals[2].reason, /timeout client-header/);
   t.equal(a.connections + b.connections, 4, 'no refused connection reached a backend');
   t.ok(await pollUntil(() => running.services[0].connections === 0, 2000), 'every connection closed');
+
+  // The server counts the connection as active while it is open, and only then.
+  const server = running.services[0].groups.get('ga')!.servers[0];
+  const held = tls.connect({ host: '127.0.0.1', port, servername: 'a.example.com', rejectUnauthorized: false });
+  await new Promise<void>((resolve, reject) => {
+    held.once('secureConnect', () => resolve());
+    held.once('error', reject);
+  });
+  t.equal(server.active, 1, 'an open passthrough connection is active on its server');
+  held.destroy();
+  t.ok(await pollUntil(() => server.active === 0, 2000), 'and ends when it closes');
 });
 
 /** A TLS client behind a PROXY v1 header: writes `ping`, reads one echo. */
