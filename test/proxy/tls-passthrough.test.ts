@@ -4,8 +4,13 @@
 // an echo), and the backend receives the client's ClientHello byte for
 // byte. A garbage first packet, an oversized ClientHello and a stalled one
 // are closed, logged, and never reach a backend; no SNI goes to the default.
+// Also: a PROXY header read and dropped (accept-proxy), a failed connect
+// retried on another server, and a reload that reroutes new connections only.
 import t, { type Test } from 'tap';
 import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import net from 'node:net';
 import tls from 'node:tls';
 import { parseConfigText } from '../../lib/config/load.ts';
@@ -259,4 +264,43 @@ t.test('a failed connect goes to another server of the group', { skip }, async (
     a.firstBytes.every((b) => readClientHello(b).kind === 'hello'),
     'each time with the ClientHello first',
   );
+});
+
+t.test('a reload changes the sni routes for new connections; an open one keeps its server', { skip }, async (t) => {
+  const a = await tlsBackend(t, 'A', certs.a);
+  const b = await tlsBackend(t, 'B', certs.b);
+  const dir = mkdtempSync(join(tmpdir(), 'tcpvs-pass-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'pass.tcpvs');
+  const text = (group: string): string =>
+    [
+      'log level silent',
+      'service pass',
+      '  listen 127.0.0.1:0',
+      '  mode tls-passthrough',
+      '  group ga',
+      `    server 127.0.0.1:${a.port}`,
+      '  group gb',
+      `    server 127.0.0.1:${b.port}`,
+      `  route r sni a.example.com to ${group}`,
+      '  default gb',
+      '',
+    ].join('\n');
+  writeFileSync(file, text('ga'));
+  const running = await startSwitch(parseConfigText(text('ga'), file));
+  t.teardown(() => running.close());
+  const port = running.services[0].address!.port;
+  const open = tls.connect({ host: '127.0.0.1', port, servername: 'a.example.com', rejectUnauthorized: false });
+  let replies = '';
+  open.on('data', (d: Buffer) => (replies += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    open.once('secureConnect', () => resolve());
+    open.once('error', reject);
+  });
+  writeFileSync(file, text('gb'));
+  await running.control.reload(file);
+  t.equal((await exchange(port, 'a.example.com')).echo, 'B:ping', 'a new connection follows the new route');
+  open.write('still');
+  t.ok(await pollUntil(() => replies === 'A:still', 5000), 'the open connection still reaches A');
+  open.destroy();
 });
