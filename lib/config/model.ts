@@ -88,6 +88,7 @@ export type Matcher =
   | { kind: 'path-regex'; re: RegExp; text?: string } // tested against the path (or path+query for KTCPVS, see `target`)
   | { kind: 'url-regex'; re: RegExp; text?: string } // tested against the normalised target: path + '?' + query as sent (KTCPVS patterns)
   | { kind: 'host'; value: string; wildcard: boolean } // lower-case; wildcard: value is the suffix ".example.com"
+  | { kind: 'sni'; value: string; wildcard: boolean } // a `mode tls-passthrough` service's only matcher; as `host`, but *. is one label
   | { kind: 'method'; values: string[] } // upper-case
   | ({ kind: 'header'; name: string } & MatchOp) // name lower-case
   | ({ kind: 'cookie'; name: string } & MatchOp)
@@ -138,6 +139,9 @@ export interface ServiceSpec {
   forwardNormalizedPath?: boolean;
   // `listen HOST:PORT tls`: the service terminates TLS (docs/tls.md).
   tls?: TlsSpec;
+  // `mode tls-passthrough`: connections are routed by the ClientHello's SNI
+  // and passed through undecrypted (lib/proxy/passthrough.ts); absent: HTTP.
+  mode?: 'tls-passthrough';
   file: string;
   line: number;
 }

@@ -102,6 +102,7 @@ interface ServiceDraft {
   acceptProxy: Network[] | null;
   forwardNormalizedPath: boolean; // `normalize-path forward`
   tls: TlsDraft; // `listen ... tls`, `certificate`, `ciphers`, `strict-sni`
+  passthrough: boolean; // `mode tls-passthrough`
   // `listen`, `timeout connect`, `limit uri`, `default`...: where each was first set.
   settings: Map<string, number>;
 }
@@ -262,6 +263,7 @@ class NativeParser {
     ['ciphers', (line, tokens) => this.tlsStatement(line, tokens)],
     ['strict-sni', (line, tokens) => this.tlsStatement(line, tokens)],
     ['normalize-path', (line, tokens) => this.normalizePathStatement(line, tokens)],
+    ['mode', (line, tokens) => this.modeStatement(line, tokens)],
     ['timeout', (line, tokens) => this.timeoutStatement(line, tokens)],
     ['limit', (line, tokens) => this.limitStatement(line, tokens)],
     ['retries', (line, tokens) => this.retriesStatement(line, tokens)],
@@ -327,6 +329,7 @@ class NativeParser {
       acceptProxy: null,
       forwardNormalizedPath: false,
       tls: { listenTls: false, certificates: [], certificateLines: 0, ciphers: null, strictSni: false },
+      passthrough: false,
       settings: new Map(),
     };
     this.group = null;
@@ -362,6 +365,49 @@ class NativeParser {
     if (service === null) return;
     if (keyword !== 'certificate' && !this.firstSetting(line, service.settings, keyword, keyword)) return;
     tlsStatement(service.tls, this.file, line, tokens, (l, f, m) => this.problem(l, f, m));
+  }
+
+  /** `mode tls-passthrough`: routed by the ClientHello's SNI, never decrypted (docs/tls.md). */
+  private modeStatement(line: number, tokens: Token[]): void {
+    const service = this.inService(line, 'mode');
+    if (service === null || !this.arity(line, tokens, 'mode', 1, 1, 'mode tls-passthrough')) return;
+    if (!this.firstSetting(line, service.settings, 'mode', 'mode')) return;
+    if (tokens[1].text !== 'tls-passthrough')
+      return this.problem(line, 'mode', `unknown mode '${tokens[1].text}': usage: mode tls-passthrough`);
+    service.passthrough = true;
+  }
+
+  /**
+   * A passthrough service never reads HTTP: a statement about HTTP there is
+   * a mistake, and so is an `sni` matcher in an HTTP service.
+   */
+  private checkMode(s: ServiceDraft): void {
+    if (!s.passthrough) {
+      for (const r of s.rules) {
+        if (r.matchers.some((m) => m.kind === 'sni')) this.problem(r.line, 'route.sni', "'sni' matchers need 'mode tls-passthrough'");
+      }
+      return;
+    }
+    const httpOnly = (line: number, what: string): void =>
+      this.problem(line, what, `'${what}' is for HTTP; a 'mode tls-passthrough' service reads no HTTP`);
+    for (const [key, line] of s.settings) {
+      if (PASSTHROUGH_SETTINGS.has(key)) continue;
+      httpOnly(line, key);
+    }
+    if (s.tls.listenTls)
+      this.problem(s.listenLine, 'listen', "'listen ... tls' terminates TLS; a 'mode tls-passthrough' service passes it through");
+    const certificate = s.tls.certificates[0]?.line;
+    if (certificate !== undefined) httpOnly(certificate, 'certificate');
+    for (const r of s.rules) {
+      const other = r.matchers.find((m) => m.kind !== 'sni');
+      if (other !== undefined)
+        this.problem(r.line, `route.${other.kind}`, `a 'mode tls-passthrough' service routes by 'sni' only, not '${other.kind}'`);
+    }
+    for (const g of s.groups) {
+      const kind = g.spec.affinity?.kind;
+      if (kind !== undefined && kind !== 'source')
+        this.problem(g.line, 'group.persist', `'persist ${kind}' reads HTTP; a 'mode tls-passthrough' service persists by 'source' only`);
+    }
   }
 
   /** `accept-proxy from NET [NET ...]`: PROXY headers from these sources only. */
@@ -878,7 +924,8 @@ class NativeParser {
     for (const g of s.groups) {
       if (!used.has(g.spec.name)) this.warn(g.line, 'group', `group '${g.spec.name}' is not used by any route or default`);
     }
-    const tls = finishTls(s.tls, s.line, s.listenLine, problem);
+    this.checkMode(s);
+    const tls = s.passthrough ? null : finishTls(s.tls, s.line, s.listenLine, problem);
     return {
       name: s.name,
       listen: s.listen ?? { host: '', port: 0 },
@@ -890,11 +937,24 @@ class NativeParser {
       ...(s.acceptProxy === null ? {} : { acceptProxy: s.acceptProxy }),
       ...(s.forwardNormalizedPath ? { forwardNormalizedPath: true } : {}),
       ...(tls === null ? {} : { tls }),
+      ...(s.passthrough ? { mode: 'tls-passthrough' as const } : {}),
       file: this.file,
       line: s.line,
     };
   }
 }
+
+// The service settings a passthrough service uses (`settings` keys); any other is HTTP's.
+const PASSTHROUGH_SETTINGS: ReadonlySet<string> = new Set([
+  'listen',
+  'mode',
+  'default',
+  'accept-proxy',
+  'retries',
+  'timeout client-header',
+  'timeout connect',
+  'timeout client-idle',
+]);
 
 /** Prefix length of a dotted IPv4 netmask, or null when the mask is not contiguous. */
 function dottedMaskBits(mask: string): number | null {

@@ -49,7 +49,8 @@ export function formatMatcher(m: Matcher): string {
     case 'url-regex':
       return `${m.kind} ${quoteToken(m.text ?? regexText(m.re), true)}`;
     case 'host':
-      return `host ${m.wildcard ? `*${m.value}` : m.value}`;
+    case 'sni':
+      return `${m.kind} ${m.wildcard ? `*${m.value}` : m.value}`;
     case 'method':
       return `method ${m.values.join(',')}`;
     case 'header':
@@ -77,6 +78,7 @@ function serviceLines(s: ServiceSpec): string[] {
   const out: string[] = [];
   out.push(`service ${s.name}  (line ${s.line})`);
   out.push(`  listen ${formatEndpoint(s.listen)}${s.tls === undefined ? '' : ' tls'}`);
+  if (s.mode !== undefined) out.push(`  mode ${s.mode}`);
   if (s.tls !== undefined) {
     for (const c of s.tls.certificates) out.push(`  certificate ${quoteToken(c.certFile)} key ${quoteToken(c.keyFile)}  (line ${c.line})`);
     if (s.tls.ciphers !== undefined) out.push(`  ciphers ${quoteToken(s.tls.ciphers)}`);
@@ -111,7 +113,8 @@ function serviceLines(s: ServiceSpec): string[] {
 
   const rules: string[][] = [['#', 'rule', 'matchers (all must hold)', 'group', 'line']];
   s.rules.forEach((r, i) => void rules.push([String(i + 1), r.name, r.matchers.map(formatMatcher).join('  '), r.group, String(r.line)]));
-  rules.push(['-', 'default', 'no rule matched', s.defaultGroup ?? '(none: 404 Not Found)', '']);
+  const noDefault = s.mode === undefined ? '(none: 404 Not Found)' : '(none: connection closed)';
+  rules.push(['-', 'default', 'no rule matched', s.defaultGroup ?? noDefault, '']);
   out.push(...table(rules, '  '));
   out.push('');
 

@@ -56,12 +56,13 @@ export function parseMatcher(tokens: readonly Token[], i: number, end: number): 
       if (!re.ok) return fail(kind, re.message, i + 2);
       return { matcher: { kind, re: re.value, text: arg }, problem: null, next: i + 2 };
     }
+    case 'sni':
     case 'host': {
-      if (arg === undefined) return fail(kind, 'missing value: usage: host NAME | host *.DOMAIN', -1);
+      if (arg === undefined) return fail(kind, `missing value: usage: ${kind} NAME | ${kind} *.DOMAIN`, -1);
       const host = arg.toLowerCase();
       const wildcard = host.startsWith('*.');
       const name = wildcard ? host.slice(2) : host;
-      if (!HOST_RE.test(name)) {
+      if (!HOST_RE.test(name) || (kind === 'sni' && name.startsWith('['))) {
         const hint = /:\d+$/.test(name) ? ' (no port: the port is ignored when matching)' : '';
         return fail(kind, `bad host name '${arg}'${hint}`, i + 2);
       }
@@ -98,7 +99,7 @@ export function parseMatcher(tokens: readonly Token[], i: number, end: number): 
     default:
       return fail(
         'route',
-        `unknown matcher '${kind}' (expected path, prefix, path-regex, url-regex, host, method, header, cookie or query)`,
+        `unknown matcher '${kind}' (expected path, prefix, path-regex, url-regex, host, method, header, cookie, query or sni)`,
         -1,
       );
   }

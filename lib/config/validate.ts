@@ -235,6 +235,12 @@ function validateService(service: ServiceSpec, report: (field: string, message: 
       const re = m.kind === 'path-regex' || m.kind === 'url-regex' ? m.re : 'op' in m && m.op === 'regex' ? m.re : null;
       // A g or y flag would make a shared RegExp carry lastIndex from one request to the next.
       if (re !== null && (!(re instanceof RegExp) || re.global || re.sticky)) report(`route.${m.kind}`, `${where}: bad regular expression`);
+      // A passthrough service reads the ClientHello only; an HTTP one never sees it (docs/tls.md).
+      if ((m.kind === 'sni') !== (service.mode === 'tls-passthrough'))
+        report(
+          `route.${m.kind}`,
+          `${where}: ${m.kind === 'sni' ? "'sni' needs 'mode tls-passthrough'" : `a 'mode tls-passthrough' service routes by 'sni' only, not '${m.kind}'`}`,
+        );
     }
     const target = groups.get(rule.group);
     if (target === undefined) {

@@ -24,6 +24,7 @@ import type { Logger } from '../log/logger.ts';
 import { GroupRuntime } from './group.ts';
 import { ClientSession } from './client-session.ts';
 import { TlsListener } from './tls-listener.ts';
+import { PassthroughListener } from './tls-passthrough.ts';
 import type { ProxyAddresses } from '../net/proxy-protocol.ts';
 import type { ServiceObserver } from './observer.ts';
 import type { SessionContext } from './session-context.ts';
@@ -78,6 +79,8 @@ export class ServiceRuntime implements SessionContext {
   readonly handshakes = new Set<TLSSocket>();
   /** The TLS listener of a prepared change (a new one when the certificates change; null: plain HTTP). */
   private nextTls: TlsListener | null = null;
+  /** `mode tls-passthrough`: connections routed by SNI, never decrypted (tls-passthrough.ts); null for HTTP. */
+  private passthrough: PassthroughListener | null = null;
 
   constructor(plan: ServicePlan, log: Logger, stripe = 0, events: DataPathEvents = NO_EVENTS) {
     this.spec = plan.spec;
@@ -91,6 +94,7 @@ export class ServiceRuntime implements SessionContext {
     this.router = new Router(plan.spec.rules, plan.spec.defaultGroup, plan.spec.groups);
     this.updateGroups(plan);
     if (plan.spec.tls !== undefined) this.tls = new TlsListener(plan.spec.tls, this);
+    if (plan.spec.mode === 'tls-passthrough') this.passthrough = new PassthroughListener(this);
     this.server = this.createServer();
   }
 
@@ -143,6 +147,7 @@ export class ServiceRuntime implements SessionContext {
   }
 
   private accept(socket: net.Socket): void {
+    if (this.passthrough !== null) return this.passthrough.accept(socket);
     if (this.tls !== null) return this.tls.accept(socket);
     this.startSession(socket);
   }
@@ -211,6 +216,10 @@ export class ServiceRuntime implements SessionContext {
     this.updateGroups(plan);
     this.tls = this.nextTls;
     this.nextTls = null;
+    if (plan.spec.mode !== 'tls-passthrough')
+      this.passthrough = null; // its open connections carry on
+    else if (this.passthrough === null) this.passthrough = new PassthroughListener(this);
+    else this.passthrough.update(plan.spec);
     if (before.limits.maxHeaderBytes !== plan.spec.limits.maxHeaderBytes) {
       for (const p of this.freeParsers) p.close();
       this.freeParsers.length = 0;
@@ -278,7 +287,7 @@ export class ServiceRuntime implements SessionContext {
   }
 
   get connections(): number {
-    return this.sessions.size;
+    return this.sessions.size + (this.passthrough?.connections ?? 0);
   }
 
   /** For a graceful stop: idle keep-alive connections close now, busy ones after their response. */
@@ -304,6 +313,7 @@ export class ServiceRuntime implements SessionContext {
     this.sweepTimer = null;
     this.closeHandshakes();
     for (const s of this.sessions) s.destroy();
+    this.passthrough?.close();
     for (const g of this.groups.values()) g.close();
     void this.abortUpdate();
     return closeListener(this.server);

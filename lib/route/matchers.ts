@@ -34,6 +34,9 @@ export function compileMatcher(m: Matcher): RequestTest {
         return host !== null && host.length > value.length && host.endsWith(value);
       };
     }
+    case 'sni':
+      // Routed by the passthrough SNI router (sni-router.ts); the config refuses it in an HTTP service.
+      return () => false;
     case 'method': {
       const values = m.values;
       if (values.length === 1) {
@@ -82,6 +85,7 @@ const COST: Record<Matcher['kind'], number> = {
   path: 1,
   prefix: 1,
   host: 2,
+  sni: 2,
   header: 3,
   query: 4,
   cookie: 4,

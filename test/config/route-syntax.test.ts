@@ -129,7 +129,7 @@ t.test('kinds: a quoted kind, an unknown one', async (t) => {
   t.same(parse('"path" /a'), fail('route', 'expected a matcher, found the quoted string "path"', -1));
   t.same(
     parse('paths /a'),
-    fail('route', "unknown matcher 'paths' (expected path, prefix, path-regex, url-regex, host, method, header, cookie or query)", -1),
+    fail('route', "unknown matcher 'paths' (expected path, prefix, path-regex, url-regex, host, method, header, cookie, query or sni)", -1),
   );
   t.same(parse('PATH /a').problem?.field, 'route', 'kinds are case-sensitive');
 });
