@@ -379,12 +379,13 @@ class NativeParser {
 
   /**
    * A passthrough service never reads HTTP: a statement about HTTP there is
-   * a mistake, and so is an `sni` matcher in an HTTP service.
+   * a mistake, and so is an `sni` matcher in a service without TLS.
    */
   private checkMode(s: ServiceDraft): void {
     if (!s.passthrough) {
       for (const r of s.rules) {
-        if (r.matchers.some((m) => m.kind === 'sni')) this.problem(r.line, 'route.sni', "'sni' matchers need 'mode tls-passthrough'");
+        if (!s.tls.listenTls && r.matchers.some((m) => m.kind === 'sni'))
+          this.problem(r.line, 'route.sni', "'sni' reads the TLS handshake: it needs 'listen ... tls' or 'mode tls-passthrough'");
       }
       return;
     }

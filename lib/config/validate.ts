@@ -236,11 +236,11 @@ function validateService(service: ServiceSpec, report: (field: string, message: 
       // A g or y flag would make a shared RegExp carry lastIndex from one request to the next.
       if (re !== null && (!(re instanceof RegExp) || re.global || re.sticky)) report(`route.${m.kind}`, `${where}: bad regular expression`);
       // A passthrough service reads the ClientHello only; an HTTP one never sees it (docs/tls.md).
-      if ((m.kind === 'sni') !== (service.mode === 'tls-passthrough'))
-        report(
-          `route.${m.kind}`,
-          `${where}: ${m.kind === 'sni' ? "'sni' needs 'mode tls-passthrough'" : `a 'mode tls-passthrough' service routes by 'sni' only, not '${m.kind}'`}`,
-        );
+      const passthrough = service.mode === 'tls-passthrough';
+      if (m.kind === 'sni' && !passthrough && service.tls === undefined)
+        report(`route.sni`, `${where}: 'sni' reads the TLS handshake: it needs 'listen ... tls' or 'mode tls-passthrough'`);
+      if (m.kind !== 'sni' && passthrough)
+        report(`route.${m.kind}`, `${where}: a 'mode tls-passthrough' service routes by 'sni' only, not '${m.kind}'`);
     }
     const target = groups.get(rule.group);
     if (target === undefined) {

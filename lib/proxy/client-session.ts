@@ -9,6 +9,7 @@ import type net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { ProxyAddresses } from '../net/proxy-protocol.ts';
 import { acceptsProxy } from './proxy-trust.ts';
+import { normalizeName } from '../tls/certificate-names.ts';
 import type { HeadParser, HeadParseError } from '../http/llhttp.ts';
 import { readClient } from './client-reads.ts';
 import { ClientProxy, PROXY_DROP, PROXY_REFUSE, PROXY_WAIT } from './client-proxy.ts';
@@ -55,6 +56,8 @@ export class ClientSession implements ExchangeSession {
   readonly proto: 'http' | 'https';
   /** The SNI name a `strict-sni` service holds requests to (421 otherwise); null: no such rule. */
   readonly sniName: string | null;
+  /** The SNI name of a TLS connection, as `sni` matchers read it; '' otherwise. */
+  readonly serverName: string;
 
   /** `proxied`: a PROXY header read before TLS (tls-listener.ts), or null for none; undefined: this session reads any itself. */
   constructor(ctx: SessionContext, accepted: net.Socket, proxied?: ProxyAddresses | null) {
@@ -75,6 +78,7 @@ export class ClientSession implements ExchangeSession {
     const secure = (socket as TLSSocket).encrypted === true; // tls-listener.ts
     this.proto = secure ? 'https' : 'http';
     this.sniName = secure && ctx.spec.tls?.strictSni === true ? (socket as TLSSocket).servername || '' : null;
+    this.serverName = secure ? normalizeName((socket as TLSSocket).servername || '') : '';
     if (proxied != null) {
       const proxy = new ClientProxy();
       proxy.adopt(proxied);

@@ -89,6 +89,7 @@ export class Exchange implements UpstreamOwner, ResponseEvents {
     }
     const view = ctx.requestView;
     view.reset(p.method, p.url, p.headers, session.clientAddress);
+    view.sni = session.serverName;
     // One host and one path, read one way by rules, keys and upstream (RFC 9112 §3.2; lib/route/normalise.ts).
     const invalidTarget = view.check(this.facts.host);
     if (invalidTarget !== null) return session.refuse(400, invalidTarget);

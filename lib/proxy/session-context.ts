@@ -50,6 +50,8 @@ export interface ExchangeSession {
   readonly proto: 'http' | 'https';
   /** The SNI name a `strict-sni` service holds this connection's requests to; null: no such rule. */
   readonly sniName: string | null;
+  /** The SNI name of a TLS connection, for `sni` matchers; '' otherwise. */
+  readonly serverName: string;
   /** The PROXY header naming this client, for a send-proxy server. */
   proxyHeader(version: 1 | 2): Buffer;
   /** The server pushes back: stop reading the client. */

@@ -34,9 +34,17 @@ export function compileMatcher(m: Matcher): RequestTest {
         return host !== null && host.length > value.length && host.endsWith(value);
       };
     }
-    case 'sni':
-      // Routed by the passthrough SNI router (sni-router.ts); the config refuses it in an HTTP service.
-      return () => false;
+    case 'sni': {
+      // On a TLS-terminating service: the name of the handshake (a passthrough
+      // service routes by sni-router.ts instead). A wildcard's value is
+      // ".example.com" and covers exactly one label more, as a certificate's.
+      const value = m.value;
+      if (!m.wildcard) return (req) => req.sni === value;
+      return (req) => {
+        const name = req.sni;
+        return name.length > value.length && name.endsWith(value) && name.indexOf('.') === name.length - value.length;
+      };
+    }
     case 'method': {
       const values = m.values;
       if (values.length === 1) {

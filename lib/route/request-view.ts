@@ -23,6 +23,8 @@ export class RequestView {
   // Flat [name, value, name, value, ...] exactly as llhttp delivered them.
   headers: string[] = [];
   clientAddress = '';
+  /** The server name the client sent in its TLS handshake (lower-case, no trailing dot); '' on plain connections or without SNI. Set by the session per connection. */
+  sni = '';
 
   private parsed = false;
   private error: string | null = null; // why the target is refused (400), once parsed

@@ -84,8 +84,8 @@ t.test('HTTP statements in a passthrough service are errors naming their line', 
   t.same(
     problems(service(['mode http'], false)),
     ["3: mode: unknown mode 'http': usage: mode tls-passthrough"].concat([
-      "8: route.sni: 'sni' matchers need 'mode tls-passthrough'",
-      "9: route.sni: 'sni' matchers need 'mode tls-passthrough'",
+      "8: route.sni: 'sni' reads the TLS handshake: it needs 'listen ... tls' or 'mode tls-passthrough'",
+      "9: route.sni: 'sni' reads the TLS handshake: it needs 'listen ... tls' or 'mode tls-passthrough'",
     ]),
   );
   const tlsListen = service([]).replace('listen 127.0.0.1:8443', 'listen 127.0.0.1:8443 tls');
@@ -97,9 +97,14 @@ t.test('HTTP statements in a passthrough service are errors naming their line', 
 });
 
 t.test('sni matchers outside a passthrough service, and bad names', async (t) => {
+  const terminating = service([], false).replace(/listen (\S+)/, 'listen $1 tls\n  certificate /nonexistent/c.pem key /nonexistent/c.key');
+  t.notOk(
+    problems(terminating).some((p) => p.includes('route.sni')),
+    "a service with 'listen ... tls' may route by sni (the missing certificate files are another problem)",
+  );
   t.same(problems(service([], false)), [
-    "7: route.sni: 'sni' matchers need 'mode tls-passthrough'",
-    "8: route.sni: 'sni' matchers need 'mode tls-passthrough'",
+    "7: route.sni: 'sni' reads the TLS handshake: it needs 'listen ... tls' or 'mode tls-passthrough'",
+    "8: route.sni: 'sni' reads the TLS handshake: it needs 'listen ... tls' or 'mode tls-passthrough'",
   ]);
   t.same(problems(service(['route bad sni a.example.com:443 to a'])), [
     "4: sni: bad host name 'a.example.com:443' (no port: the port is ignored when matching)",

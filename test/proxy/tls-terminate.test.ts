@@ -225,6 +225,32 @@ t.test('SNI picks the certificate; requests are routed and forwarded as over pla
   t.match(out, /HTTP\/1\.1 200 OK[\s\S]*B GET \/images\/o/, 'and its request was answered by group b');
 });
 
+t.test('sni matchers route a terminated connection by the name of its handshake', { skip }, async (t) => {
+  const [a, b] = await backends(t);
+  const dir = certDir(t);
+  place(dir, 'www', certs.www);
+  place(dir, 'wild', certs.wild);
+  // The routes say nothing of the URL: only the SNI name tells b from a.
+  const text = configText(dir, a, b).replace(
+    '  route images prefix /images/ to b',
+    '  route shop sni shop.example.com to b\n  route org sni *.example.org to b',
+  );
+  const { port } = await start(t, text, join(dir, 'web.tcpvs'));
+  const viaName = async (servername: string | undefined): Promise<string> =>
+    (await tlsExchange(port, servername, get('/x', 'www.example.com'))).body.slice(0, 1);
+  t.equal(await viaName('shop.example.com'), 'B', 'an exact name');
+  t.equal(await viaName('SHOP.example.com.'), 'B', 'case and a trailing dot do not count');
+  t.equal(await viaName('api.example.org'), 'B', '*.example.org: one label more');
+  t.equal(await viaName('a.b.example.org'), 'A', 'not two labels more: the default');
+  t.equal(await viaName('www.example.com'), 'A', 'another name: the default');
+  t.equal(await viaName(undefined), 'A', 'no SNI: the default');
+  t.same(
+    a.requests.at(-1)?.rawHeaders.find(([n]) => n.toLowerCase() === 'host'),
+    ['Host', 'www.example.com'],
+    'the Host header is forwarded as sent',
+  );
+});
+
 t.test('refusals over TLS are those over plain HTTP; strict-sni answers 421', { skip }, async (t) => {
   const [a, b] = await backends(t);
   const dir = certDir(t);
