@@ -188,7 +188,11 @@ export async function runNode(options: NodeOptions): Promise<number> {
   for (const s of node.control.services()) {
     const a = s.address!;
     const host = a.address.includes(':') ? `[${a.address}]` : a.address;
-    process.stderr.write(`tcpvs: service ${s.spec.name} listening on ${s.spec.tls === undefined ? 'http' : 'https'}://${host}:${a.port}\n`);
+    const passthrough = s.spec.mode === 'tls-passthrough';
+    const scheme = s.spec.tls === undefined && !passthrough ? 'http' : 'https';
+    process.stderr.write(
+      `tcpvs: service ${s.spec.name} listening on ${scheme}://${host}:${a.port}${passthrough ? ' (TLS passthrough)' : ''}\n`,
+    );
   }
   if (demo) {
     const a = node.control.services()[0].address!;

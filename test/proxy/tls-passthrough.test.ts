@@ -20,6 +20,8 @@ import { createTestCa, ensureOpenssl, type IssuedCert, type TestCa } from '../he
 import { handshake, helloBody, records, serverName, u16 } from '../helpers/client-hellos.ts';
 import { captureLogger } from '../health/helpers.ts';
 import { pollUntil } from '../helpers/wait.ts';
+import { freePort } from '../helpers/ports.ts';
+import { spawnTcpvs } from '../helpers/tcpvs.ts';
 
 const openssl = ensureOpenssl();
 const skip = 'skip' in openssl ? openssl.skip : false;
@@ -303,4 +305,37 @@ t.test('a reload changes the sni routes for new connections; an open one keeps i
   open.write('still');
   t.ok(await pollUntil(() => replies === 'A:still', 5000), 'the open connection still reaches A');
   open.destroy();
+});
+
+t.test('an L4 VIP of the user-space core in front of a passthrough service: routed by SNI through both tiers', { skip }, async (t) => {
+  const a = await tlsBackend(t, 'A', certs.a);
+  const b = await tlsBackend(t, 'B', certs.b);
+  const vipPort = await freePort();
+  const tcpvs = await spawnTcpvs(
+    [
+      'log level warn',
+      'l4 driver userspace',
+      'service pass',
+      '  listen 127.0.0.1:0',
+      '  mode tls-passthrough',
+      '  group ga scheduler rr',
+      `    server 127.0.0.1:${a.port}`,
+      '  group gb scheduler rr',
+      `    server 127.0.0.1:${b.port}`,
+      '  route ra sni a.example.com to ga',
+      '  route rb sni *.b.example.com to gb',
+      `vip front tcp 127.0.0.1:${vipPort}`,
+      '  scheduler rr',
+      '  real self pass',
+      '',
+    ].join('\n'),
+  );
+  t.teardown(() => tcpvs.stop());
+  // The VIP's real self sends a PROXY v2 header, which the service reads before the ClientHello.
+  const viaVip = await exchange(vipPort, 'a.example.com');
+  t.equal(viaVip.echo, 'A:ping', 'a.example.com through the VIP: group ga');
+  t.equal(viaVip.fingerprint, fingerprint(certs.a), 'the handshake is the server’s own');
+  t.equal((await exchange(vipPort, 'x.b.example.com')).echo, 'B:ping', 'x.b.example.com through the VIP: group gb');
+  t.equal(a.firstBytes.at(-1)?.[0], 0x16, 'the server’s first byte begins the ClientHello: the PROXY header stopped at the service');
+  t.equal((await exchange(tcpvs.port, 'a.example.com')).echo, 'A:ping', 'the service still answers directly');
 });
