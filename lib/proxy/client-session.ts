@@ -77,8 +77,8 @@ export class ClientSession implements ExchangeSession {
     this.clientPort = socket.remotePort ?? 0;
     const secure = (socket as TLSSocket).encrypted === true; // tls-listener.ts
     this.proto = secure ? 'https' : 'http';
-    this.sniName = secure && ctx.spec.tls?.strictSni === true ? (socket as TLSSocket).servername || '' : null;
     this.serverName = secure ? normalizeName((socket as TLSSocket).servername || '') : '';
+    this.sniName = secure && ctx.spec.tls?.strictSni === true ? this.serverName : null;
     if (proxied != null) {
       const proxy = new ClientProxy();
       proxy.adopt(proxied);

@@ -12,8 +12,9 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import type { ServiceSpec, TlsSpec } from '../config/model.ts';
 import type { Logger } from '../log/logger.ts';
-import { parseProxyHeader, type ProxyAddresses } from '../net/proxy-protocol.ts';
-import { acceptsProxy, proxySourceTrusted } from './proxy-trust.ts';
+import type { ProxyAddresses } from '../net/proxy-protocol.ts';
+import { acceptsProxy } from './proxy-trust.ts';
+import { ClientProxy, PROXY_DONE, PROXY_REFUSE, PROXY_WAIT } from './client-proxy.ts';
 import { buildCertificateStore } from '../tls/certificates.ts';
 
 const ALPN = ['http/1.1'];
@@ -68,28 +69,23 @@ export class TlsListener {
       current = this.handshake(raw, proxied, timer);
     };
     if (!acceptsProxy(this.service.spec)) return handshake(null);
-    let bytes: Buffer | null = null;
+    // The same reading and trust rule as an HTTP session's (client-proxy.ts).
+    const proxy = new ClientProxy();
     const onData = (chunk: Buffer): void => {
-      bytes = bytes === null ? chunk : Buffer.concat([bytes, chunk]);
-      const parsed = parseProxyHeader(bytes);
-      if (parsed.kind === 'incomplete') return;
+      const verdict = proxy.read(chunk, false, raw, this.service.spec, raw.remoteAddress === undefined);
+      if (verdict === PROXY_WAIT) return;
       raw.off('data', onData);
       raw.pause();
-      if (parsed.kind === 'none') {
-        raw.unshift(bytes); // the ClientHello: a trusted source may also connect without a header
-        return handshake(null);
-      }
-      let refused = parsed.kind === 'error' ? parsed.message : null;
-      if (refused === null && !proxySourceTrusted(this.service.spec, raw))
-        refused = 'a PROXY header from a source that accept-proxy does not name';
-      if (refused !== null) {
+      if (verdict !== PROXY_DONE) {
         clearTimeout(timer);
-        if (raw.remoteAddress !== undefined) this.service.log.warn({ client: raw.remoteAddress, reason: refused }, 'refused');
+        if (verdict === PROXY_REFUSE && raw.remoteAddress !== undefined)
+          this.service.log.warn({ client: raw.remoteAddress, reason: proxy.reason }, 'refused');
         raw.destroy();
         return;
       }
-      if (parsed.kind === 'header' && parsed.length < bytes.length) raw.unshift(bytes.subarray(parsed.length));
-      handshake(parsed.kind === 'header' ? parsed.addresses : null);
+      // What follows the header (or everything, when none came: a trusted source may also connect without one) is the ClientHello.
+      if (proxy.rest !== null) raw.unshift(proxy.rest);
+      handshake(proxy.received);
     };
     raw.on('data', onData);
     raw.on('error', () => raw.destroy());

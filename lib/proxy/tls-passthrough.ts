@@ -15,8 +15,8 @@ import { SniRouter } from '../route/sni-router.ts';
 import type { PickContext, RealServer } from '../sched/scheduler.ts';
 import { clientHelloBufferLimit, readClientHello } from '../tls/client-hello.ts';
 import type { GroupRuntime } from './group.ts';
-import { acceptsProxy, proxySourceTrusted } from './proxy-trust.ts';
-import { parseProxyHeader } from '../net/proxy-protocol.ts';
+import { acceptsProxy } from './proxy-trust.ts';
+import { ClientProxy, PROXY_DONE, PROXY_WAIT } from './client-proxy.ts';
 
 /** What the listener needs of its service. */
 export interface PassthroughService {
@@ -65,7 +65,8 @@ export class PassthroughListener {
     let bytes: Buffer | null = null;
     // A PROXY header comes first when the service reads them (`accept-proxy`,
     // or a `real self` of the L4 core); it is read, checked and dropped.
-    let proxyPending = acceptsProxy(this.service.spec);
+    const proxy = acceptsProxy(this.service.spec) ? new ClientProxy() : null;
+    let proxyPending = proxy !== null;
     let clientAddress = client.remoteAddress ?? '';
     const refuse = (reason: string): void => {
       clearTimeout(timer);
@@ -79,18 +80,17 @@ export class PassthroughListener {
     );
     timer.unref();
     const onData = (chunk: Buffer): void => {
-      bytes = bytes === null ? chunk : Buffer.concat([bytes, chunk]);
       if (proxyPending) {
-        const parsed = parseProxyHeader(bytes);
-        if (parsed.kind === 'incomplete') return;
-        if (parsed.kind === 'error') return refuse(parsed.message);
+        // The same reading and trust rule as an HTTP session's (client-proxy.ts); every refusal is logged here.
+        const verdict = proxy!.read(chunk, false, client, this.service.spec, false);
+        if (verdict === PROXY_WAIT) return;
+        if (verdict !== PROXY_DONE) return refuse(proxy!.reason);
         proxyPending = false;
-        if (parsed.kind === 'header') {
-          if (!proxySourceTrusted(this.service.spec, client)) return refuse('a PROXY header from a source that accept-proxy does not name');
-          if (parsed.addresses !== null) clientAddress = parsed.addresses.sourceAddress;
-          bytes = bytes.subarray(parsed.length);
-        }
+        if (proxy!.received !== null) clientAddress = proxy!.clientAddress;
+        if (proxy!.rest === null) return;
+        chunk = proxy!.rest;
       }
+      bytes = bytes === null ? chunk : Buffer.concat([bytes, chunk]);
       const read = readClientHello(bytes);
       if (read.kind === 'incomplete') {
         if (bytes.length > HELLO_LIMIT) refuse(`a ClientHello over ${HELLO_LIMIT} bytes`);
